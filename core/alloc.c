@@ -1,0 +1,271 @@
+/*
+ * core/alloc.c - the default allocators of the three domains.
+ *
+ * Room: the fast paths (a bin pop or push plus counting) and the hs_
+ * semantics (zero-byte requests, calloc overflow, realloc rules). It decides
+ * small vs large and counts; where memory comes from is heap.c/arena.c
+ * (small), large.c (large, MEM/OBJ) and prim/sys.c (RAW).
+ *
+ * Two layers: take/put move a block between the program and the thread's
+ * bins without touching the domain counters (only the per-class ones);
+ * the public entry points add the counting, so that a realloc that moves a
+ * block is counted once, as a realloc, not as an alloc plus a free.
+ */
+#include "internal.h"
+#include "count.h"
+#include "alloc_fast.h"
+#include <string.h>
+
+/* ---- small blocks: take / put (uncounted, for realloc) -------------------- */
+
+/* A thread without a heap (none could be made, or it is past its last TLS
+ * destructor round) goes straight to the central pools, counted in slot 0. */
+static void *take(unsigned dom, unsigned cls)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (!h) h = hs_heap_init_thread();
+    if (h) {
+        hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
+        void *p = b->head;
+        if (p) {
+            b->head = *(void **)p;
+            b->count--;
+            return p;
+        }
+        return hs_heap_refill(h, HS_SMALLDOM(dom), cls);
+    }
+    void *p = NULL;
+    hs_lock(&hs_slot0_lock);
+    if (!hs_central_take(dom, cls, 1, &p)) p = NULL;
+    hs_unlock(&hs_slot0_lock);
+    return p;
+}
+
+static void put(void *p, unsigned dom, unsigned cls)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (!h) h = hs_heap_init_thread();
+    if (h) {
+        hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
+        *(void **)p = b->head;
+        b->head = p;
+        if (++b->count > b->cap) hs_heap_overflow(h, HS_SMALLDOM(dom), cls);
+        return;
+    }
+    hs_lock(&hs_slot0_lock);
+    *(void **)p = NULL;
+    hs_central_give(dom, cls, p, 1);
+    hs_unlock(&hs_slot0_lock);
+}
+
+/* ---- small blocks: counted slow paths ------------------------------------- */
+
+void *hs_small_malloc_slow(unsigned dom, unsigned cls)
+{
+    void *p = take(dom, cls);
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    if (p) hs_slot_small_alloc(s, dom, cls);
+    else hs_slot_failed(s, dom);
+    hs_slot_release(locked);
+    return p;
+}
+
+void hs_small_free_slow(void *p, unsigned dom, unsigned cls)
+{
+    put(p, dom, cls);
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    hs_slot_small_free(s, dom, cls);
+    hs_slot_release(locked);
+}
+
+void *hs_small_malloc(unsigned dom, size_t n) { return hs_small_malloc_fast(dom, n); }
+void hs_small_free(void *p) { hs_small_free_fast(p); }
+
+/* ---- accounting entry points for other layers ---------------------------- */
+
+void hs_count_alloc(unsigned dom, size_t usable)
+{
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    hs_slot_alloc(s, dom, usable);
+    hs_slot_release(locked);
+}
+
+void hs_count_free(unsigned dom, size_t usable)
+{
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    hs_slot_free(s, dom, usable);
+    hs_slot_release(locked);
+}
+
+void hs_count_realloc(unsigned dom, size_t old_usable, size_t new_usable)
+{
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    hs_slot_realloc(s, dom, old_usable, new_usable);
+    hs_slot_release(locked);
+}
+
+void hs_count_failed(unsigned dom)
+{
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    hs_slot_failed(s, dom);
+    hs_slot_release(locked);
+}
+
+void *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align)
+{
+    void *p = hs_large_alloc(dom, n, zero, align);
+    if (!p) {
+        hs_count_failed(dom);
+        return NULL;
+    }
+    hs_count_alloc(dom, hs_large_usable(p));
+    hs_live_publish(false);
+    return p;
+}
+
+/* ---- pymalloc: the MEM and OBJ default ------------------------------------ */
+
+void *hs_pymalloc_malloc(unsigned dom, size_t n)
+{
+    if (HS_LIKELY(n <= HS_SMALL_MAX)) return hs_small_malloc_fast(dom, n);
+    return hs_counted_large(dom, n, false, 0);
+}
+
+void *hs_pymalloc_calloc(unsigned dom, size_t ne, size_t es)
+{
+    size_t n;
+    if (__builtin_mul_overflow(ne, es, &n)) {
+        hs_count_failed(dom);
+        return NULL;
+    }
+    if (n <= HS_SMALL_MAX) {
+        void *p = hs_small_malloc(dom, n);
+        if (p) memset(p, 0, n);
+        return p;
+    }
+    return hs_counted_large(dom, n, true, 0);
+}
+
+void hs_pymalloc_free(void *p)
+{
+    if (!p) return;
+    if (HS_LIKELY(hs_pagemap_test(p))) {
+        hs_small_free_fast(p);
+        return;
+    }
+    hs_count_free(hs_large_domain(p), hs_large_usable(p));
+    hs_large_release(p);
+    hs_live_publish(false);
+}
+
+/* realloc keeps the block in its own domain (the one that allocated it). */
+void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
+{
+    if (!p) return hs_pymalloc_malloc(dom, n);
+    if (hs_pagemap_test(p)) {
+        hs_pool_t *pool = hs_pool_of(p);
+        unsigned bdom = pool->dom, cls = pool->cls;
+        size_t old = hs_class_size(cls);
+        /* Same class, or shrinking by less than a quarter: stay (as CPython). */
+        if (n <= old && (hs_size_class(n) == cls || 4 * n > 3 * old)) {
+            hs_count_realloc(bdom, old, old);
+            return p;
+        }
+        void *q;
+        size_t nu;
+        if (n <= HS_SMALL_MAX) {
+            unsigned nc = hs_size_class(n);
+            q = take(bdom, nc);
+            nu = hs_class_size(nc);
+        } else {
+            q = hs_large_alloc(bdom, n, false, 0);
+            nu = q ? hs_large_usable(q) : 0;
+        }
+        if (!q) {
+            hs_count_failed(bdom);
+            return NULL;
+        }
+        memcpy(q, p, old < n ? old : n);
+        put(p, bdom, cls);
+        bool locked;
+        struct hs_live_slot *s = hs_slot_acquire(&locked);
+        if (n <= HS_SMALL_MAX) {
+            /* counted as alloc + free of the classes, then folded into a realloc */
+            hs_slot_small_alloc(s, bdom, hs_size_class(n));
+            hs_slot_small_free(s, bdom, cls);
+            hs_slot_small_moved(s, bdom);
+        } else {
+            hs_slot_small_free(s, bdom, cls);
+            HS_BUMP(&s->dom[bdom].frees, (uint64_t)-1);
+            hs_slot_realloc(s, bdom, 0, nu);   /* bytes of the new large block */
+        }
+        hs_slot_release(locked);
+        return q;
+    }
+    /* large: stays large (glibc shrinks or grows it in place when it can) */
+    unsigned bdom = hs_large_domain(p);
+    size_t old = hs_large_usable(p);
+    void *q = hs_large_resize(p, n);
+    if (!q) {
+        hs_count_failed(bdom);
+        return NULL;
+    }
+    hs_count_realloc(bdom, old, hs_large_usable(q));
+    hs_live_publish(false);
+    return q;
+}
+
+/* ---- RAW: the system allocator, counted by glibc's usable size ------------ */
+
+void *hs_rawsys_malloc(size_t n)
+{
+    void *p = hs_sys_malloc(n ? n : 1);
+    if (!p) {
+        hs_count_failed(HS_DOMAIN_RAW);
+        return NULL;
+    }
+    hs_count_alloc(HS_DOMAIN_RAW, hs_sys_usable_size(p));
+    return p;
+}
+
+void *hs_rawsys_calloc(size_t ne, size_t es)
+{
+    size_t n;
+    if (__builtin_mul_overflow(ne, es, &n)) {
+        hs_count_failed(HS_DOMAIN_RAW);
+        return NULL;
+    }
+    void *p = hs_sys_calloc(1, n ? n : 1);
+    if (!p) {
+        hs_count_failed(HS_DOMAIN_RAW);
+        return NULL;
+    }
+    hs_count_alloc(HS_DOMAIN_RAW, hs_sys_usable_size(p));
+    return p;
+}
+
+void *hs_rawsys_realloc(void *p, size_t n)
+{
+    if (!p) return hs_rawsys_malloc(n);
+    size_t old = hs_sys_usable_size(p);
+    void *q = hs_sys_realloc(p, n ? n : 1);
+    if (!q) {
+        hs_count_failed(HS_DOMAIN_RAW);
+        return NULL;
+    }
+    hs_count_realloc(HS_DOMAIN_RAW, old, hs_sys_usable_size(q));
+    return q;
+}
+
+void hs_rawsys_free(void *p)
+{
+    if (!p) return;
+    hs_count_free(HS_DOMAIN_RAW, hs_sys_usable_size(p));
+    hs_sys_free(p);
+}

@@ -1,0 +1,369 @@
+/*
+ * core/arena.c - arenas and pools: the central, locked half of the small
+ * object allocator (the picture is in internal.h).
+ *
+ * Room: owns the arena objects, usable_arenas, usedpools and the arena
+ * allocator hook. Per-thread bins (heap.c) come here with a batch at a time;
+ * nothing in this file runs on the allocation fast path.
+ *
+ * Names follow CPython's obmalloc where the idea is the same:
+ *   usable_arenas    arenas with at least one free pool, sorted by
+ *                    nfreepools ascending, so pools are drawn from the most
+ *                    used arena and the emptiest ones can drain and be freed;
+ *   nfp2lasta[n]     the last arena on usable_arenas with nfreepools == n,
+ *                    which keeps the re-sort after a pool is freed O(1);
+ *   usedpools        per (domain, class): pools with free blocks.
+ */
+#include "internal.h"
+#include <string.h>
+#include <sys/mman.h>
+
+typedef struct hs_arena {
+    uintptr_t address;          /* what the arena allocator returned; 0 = unused object */
+    uintptr_t first_pool;       /* first pool-aligned address inside */
+    unsigned  ntotalpools;      /* 16, or 15 for an unaligned arena */
+    unsigned  nfreepools;       /* never used + emptied */
+    unsigned  nextpool;         /* index of the first never-used pool */
+    hs_pool_t *freepools;       /* emptied pools, linked through next */
+    struct hs_arena *nextarena, *prevarena;
+    hs_arena_allocator_t made_by;   /* the hook that made it frees it */
+} hs_arena_t;
+
+/* ---- the arena allocator hook ------------------------------------------ */
+
+/* Default: an anonymous mapping trimmed so that it starts on a pool boundary,
+ * which makes all 16 pools usable (mmap only promises page alignment). */
+static void *default_arena_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    size_t slop = HS_POOL_SIZE - 4096;
+    char *raw = mmap(NULL, size + slop, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uintptr_t start = ((uintptr_t)raw + HS_POOL_MASK) & ~HS_POOL_MASK;
+    size_t head = start - (uintptr_t)raw;
+    if (head) munmap(raw, head);
+    if (slop - head) munmap((char *)start + size, slop - head);
+    return (void *)start;
+}
+
+static void default_arena_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    munmap(ptr, size);
+}
+
+static hs_arena_allocator_t arena_allocator = {
+    NULL, default_arena_alloc, default_arena_free
+};
+
+/* ---- state --------------------------------------------------------------- */
+
+static hs_lock_t arena_lock = HS_LOCK_INIT;
+static hs_arena_t *usable_arenas;
+static hs_arena_t *unused_arena_objects;
+static hs_arena_t *nfp2lasta[HS_POOLS_PER_ARENA + 1];
+static uint64_t pools_free_count;   /* sum of nfreepools over mapped arenas */
+
+typedef struct hs_central {
+    hs_lock_t  lock;
+    hs_pool_t *used;            /* doubly linked list of pools with free blocks */
+    char pad[64 - sizeof(hs_lock_t) - sizeof(hs_pool_t *)];
+} hs_central_t;
+static hs_central_t central[HS_NSMALLDOM][HS_NCLASSES] __attribute__((aligned(64)));
+
+void hs_get_arena_allocator(hs_arena_allocator_t *out)
+{
+    if (!out) return;
+    hs_lock(&arena_lock);
+    *out = arena_allocator;
+    hs_unlock(&arena_lock);
+}
+
+void hs_set_arena_allocator(const hs_arena_allocator_t *a)
+{
+    if (!a || !a->alloc || !a->free) return;
+    hs_lock(&arena_lock);
+    arena_allocator = *a;
+    hs_unlock(&arena_lock);
+}
+
+/* ---- arenas (arena_lock held) --------------------------------------------- */
+
+static void publish_arena_stats(void)
+{
+    HS_STORE(&hs_live->pools_free, pools_free_count);
+}
+
+static hs_arena_t *new_arena_object(void)
+{
+    if (!unused_arena_objects) {
+        size_t bytes = 64 * 1024;
+        hs_arena_t *chunk = hs_os_map(bytes);
+        if (!chunk) return NULL;
+        size_t n = bytes / sizeof(hs_arena_t);
+        for (size_t i = 0; i < n; i++) {
+            chunk[i].nextarena = unused_arena_objects;
+            unused_arena_objects = &chunk[i];
+        }
+    }
+    hs_arena_t *a = unused_arena_objects;
+    unused_arena_objects = a->nextarena;
+    return a;
+}
+
+static hs_arena_t *new_arena(void)
+{
+    hs_arena_t *a = new_arena_object();
+    if (!a) return NULL;
+    hs_arena_allocator_t al = arena_allocator;
+    void *mem = al.alloc(al.ctx, HS_ARENA_SIZE);
+    if (!mem) goto fail;
+    uintptr_t addr = (uintptr_t)mem;
+    uintptr_t first = (addr + HS_POOL_MASK) & ~HS_POOL_MASK;
+    unsigned n = (unsigned)((addr + HS_ARENA_SIZE - first) / HS_POOL_SIZE);
+    if (hs_pagemap_mark(first, n, true) != 0) {
+        hs_pagemap_mark(first, n, false);
+        al.free(al.ctx, mem, HS_ARENA_SIZE);
+        goto fail;
+    }
+    memset(a, 0, sizeof *a);
+    a->address = addr;
+    a->first_pool = first;
+    a->ntotalpools = a->nfreepools = n;
+    a->made_by = al;
+    pools_free_count += n;
+
+    uint64_t mapped = HS_LOAD(&hs_live->arenas_mapped) + 1;
+    HS_STORE(&hs_live->arenas_mapped, mapped);
+    if (mapped > HS_LOAD(&hs_live->arenas_peak)) HS_STORE(&hs_live->arenas_peak, mapped);
+    HS_BUMP(&hs_live->bytes_mapped, HS_ARENA_SIZE);
+    HS_BUMP(&hs_live->arenas_allocated_total, 1);
+    publish_arena_stats();
+    return a;
+fail:
+    a->nextarena = unused_arena_objects;
+    unused_arena_objects = a;
+    return NULL;
+}
+
+static void free_arena(hs_arena_t *a)
+{
+    hs_pagemap_mark(a->first_pool, a->ntotalpools, false);
+    a->made_by.free(a->made_by.ctx, (void *)a->address, HS_ARENA_SIZE);
+    pools_free_count -= a->nfreepools;
+    a->address = 0;
+    a->nextarena = unused_arena_objects;
+    unused_arena_objects = a;
+    HS_STORE(&hs_live->arenas_mapped, HS_LOAD(&hs_live->arenas_mapped) - 1);
+    HS_STORE(&hs_live->bytes_mapped, HS_LOAD(&hs_live->bytes_mapped) - HS_ARENA_SIZE);
+    HS_BUMP(&hs_live->arenas_freed_total, 1);
+    publish_arena_stats();
+}
+
+static void unlink_arena(hs_arena_t *a)
+{
+    if (a->prevarena) a->prevarena->nextarena = a->nextarena;
+    else usable_arenas = a->nextarena;
+    if (a->nextarena) a->nextarena->prevarena = a->prevarena;
+    a->nextarena = a->prevarena = NULL;
+}
+
+static void insert_arena_after(hs_arena_t *a, hs_arena_t *pos)
+{
+    a->prevarena = pos;
+    a->nextarena = pos->nextarena;
+    if (pos->nextarena) pos->nextarena->prevarena = a;
+    pos->nextarena = a;
+}
+
+/* a leaves the nfp group `nfp` (keeps nfp2lasta right) */
+static void leave_group(hs_arena_t *a, unsigned nfp)
+{
+    if (nfp2lasta[nfp] == a)
+        nfp2lasta[nfp] = (a->prevarena && a->prevarena->nfreepools == nfp) ? a->prevarena : NULL;
+}
+
+/* Hand out one pool, from the most used arena that has one. */
+static hs_pool_t *take_pool(void)
+{
+    if (!usable_arenas) {
+        hs_arena_t *a = new_arena();
+        if (!a) return NULL;
+        usable_arenas = a;
+        a->nextarena = a->prevarena = NULL;
+        nfp2lasta[a->nfreepools] = a;
+    }
+    hs_arena_t *a = usable_arenas;          /* the head has the fewest free pools */
+    hs_pool_t *pool;
+    if (a->freepools) {
+        pool = a->freepools;
+        a->freepools = pool->next;
+    } else {
+        pool = (hs_pool_t *)(a->first_pool + (uintptr_t)a->nextpool * HS_POOL_SIZE);
+        a->nextpool++;
+    }
+    pool->arena = (struct hs_arena *)a;
+    unsigned old = a->nfreepools--;
+    pools_free_count--;
+    leave_group(a, old);
+    if (a->nfreepools == 0) {
+        unlink_arena(a);                    /* full: on no list */
+    } else if (!nfp2lasta[a->nfreepools]) {
+        nfp2lasta[a->nfreepools] = a;       /* still the head: all others have more */
+    }
+    HS_BUMP(&hs_live->pools_used, 1);
+    publish_arena_stats();
+    return pool;
+}
+
+/* Take an empty pool back; free the arena when it is entirely free. */
+static void return_pool(hs_pool_t *pool)
+{
+    hs_arena_t *a = (hs_arena_t *)pool->arena;
+    pool->next = a->freepools;
+    a->freepools = pool;
+    unsigned old = a->nfreepools++;
+    pools_free_count++;
+    HS_STORE(&hs_live->pools_used, HS_LOAD(&hs_live->pools_used) - 1);
+    unsigned nfp = a->nfreepools;
+
+    if (old == 0) {
+        /* was full and on no list: it now belongs at the end of group 1 */
+        hs_arena_t *pos = nfp2lasta[1];
+        if (pos) insert_arena_after(a, pos);
+        else {
+            a->prevarena = NULL;
+            a->nextarena = usable_arenas;
+            if (usable_arenas) usable_arenas->prevarena = a;
+            usable_arenas = a;
+        }
+        nfp2lasta[1] = a;
+    } else {
+        leave_group(a, old);
+        if (nfp == a->ntotalpools) {
+            unlink_arena(a);
+            free_arena(a);
+            return;
+        }
+        hs_arena_t *pos = nfp2lasta[nfp] ? nfp2lasta[nfp] : nfp2lasta[old];
+        if (pos && pos != a) {
+            unlink_arena(a);
+            insert_arena_after(a, pos);
+        }
+        nfp2lasta[nfp] = a;
+    }
+    publish_arena_stats();
+}
+
+/* ---- pools (class lock held) ---------------------------------------------- */
+
+static void used_push(hs_central_t *c, hs_pool_t *p)
+{
+    p->prev = NULL;
+    p->next = c->used;
+    if (c->used) c->used->prev = p;
+    c->used = p;
+    p->on_used = 1;
+}
+
+static void used_unlink(hs_central_t *c, hs_pool_t *p)
+{
+    if (p->prev) p->prev->next = p->next;
+    else c->used = p->next;
+    if (p->next) p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+    p->on_used = 0;
+}
+
+unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain)
+{
+    hs_central_t *c = &central[HS_SMALLDOM(dom)][cls];
+    size_t size = hs_class_size(cls);
+    void *head = NULL;
+    unsigned n = 0;
+
+    hs_lock(&c->lock);
+    while (n < want) {
+        hs_pool_t *pool = c->used;
+        if (!pool) {
+            hs_lock(&arena_lock);
+            pool = take_pool();
+            hs_unlock(&arena_lock);
+            if (!pool) break;
+            pool->ref = 0;
+            pool->cls = (uint16_t)cls;
+            pool->dom = (uint8_t)dom;
+            pool->freeblock = NULL;
+            pool->nextoffset = HS_POOL_HDR;
+            pool->maxnextoffset = (uint32_t)(HS_POOL_SIZE - size);
+            used_push(c, pool);
+            HS_BUMP(&hs_live->class_pools[cls], 1);
+        }
+        while (n < want) {
+            void *b = pool->freeblock;
+            if (b) {
+                pool->freeblock = *(void **)b;
+            } else if (pool->nextoffset <= pool->maxnextoffset) {
+                b = (char *)pool + pool->nextoffset;
+                pool->nextoffset += (uint32_t)size;
+            } else {
+                break;
+            }
+            *(void **)b = head;
+            head = b;
+            n++;
+            pool->ref++;
+        }
+        if (!pool->freeblock && pool->nextoffset > pool->maxnextoffset)
+            used_unlink(c, pool);           /* full */
+    }
+    hs_unlock(&c->lock);
+    *chain = head;
+    return n;
+}
+
+void hs_central_give(unsigned dom, unsigned cls, void *chain, unsigned n)
+{
+    hs_central_t *c = &central[HS_SMALLDOM(dom)][cls];
+    hs_lock(&c->lock);
+    while (chain && n--) {
+        void *b = chain;
+        chain = *(void **)b;
+        hs_pool_t *pool = hs_pool_of(b);
+        *(void **)b = pool->freeblock;
+        pool->freeblock = b;
+        if (!pool->on_used) used_push(c, pool);
+        if (--pool->ref == 0) {
+            used_unlink(c, pool);
+            HS_STORE(&hs_live->class_pools[cls], HS_LOAD(&hs_live->class_pools[cls]) - 1);
+            hs_lock(&arena_lock);
+            return_pool(pool);
+            hs_unlock(&arena_lock);
+        }
+    }
+    hs_unlock(&c->lock);
+}
+
+/* ---- fork: take every lock so the child sees consistent structures -------- */
+
+void hs_arena_fork_prepare(void)
+{
+    for (unsigned d = 0; d < HS_NSMALLDOM; d++)
+        for (unsigned k = 0; k < HS_NCLASSES; k++) hs_lock(&central[d][k].lock);
+    hs_lock(&arena_lock);
+}
+
+void hs_arena_fork_parent(void)
+{
+    hs_unlock(&arena_lock);
+    for (unsigned d = 0; d < HS_NSMALLDOM; d++)
+        for (unsigned k = 0; k < HS_NCLASSES; k++) hs_unlock(&central[d][k].lock);
+}
+
+void hs_arena_fork_child(void)
+{
+    hs_lock_reset(&arena_lock);
+    for (unsigned d = 0; d < HS_NSMALLDOM; d++)
+        for (unsigned k = 0; k < HS_NCLASSES; k++) hs_lock_reset(&central[d][k].lock);
+}

@@ -1,0 +1,249 @@
+/*
+ * core/heap.c - per-thread heaps: bins of free small blocks, and the slot
+ * each thread counts into.
+ *
+ * Room: owns the heap registry, the thread-exit and fork handling of heaps,
+ * and the bin refill/overflow slow paths. The fast paths that pop and push
+ * bins live in alloc.c; the central pools they refill from are in arena.c.
+ *
+ * A bin holds at most `cap` blocks (about 8 KiB worth, between 16 and 128
+ * blocks). Refill takes cap/2 from the central pools under the class lock;
+ * overflow gives the older half back. A block freed by another thread simply
+ * goes into the freeing thread's bin, so cross-thread frees need no atomic
+ * operation; the block's pool finds its way back through the central lists.
+ */
+#include "internal.h"
+#include "count.h"
+#include <string.h>
+
+HS_TLS hs_heap_t *hs_tls_heap;
+static HS_TLS int tls_exiting;     /* destructor rounds seen by this thread */
+
+static hs_lock_t registry_lock = HS_LOCK_INIT;
+static hs_heap_t *all_heaps;       /* heaps owned by live threads */
+static hs_heap_t *free_heaps;      /* recycled heap objects */
+static uint32_t *free_slot_stack;  /* indices of released slots */
+static uint32_t free_slot_top;
+static pthread_key_t heap_key;
+static int heap_key_ok;
+
+struct hs_live_slot *hs_slot0;
+hs_lock_t hs_slot0_lock = HS_LOCK_INIT;
+
+static uint32_t bin_cap(unsigned cls)
+{
+    size_t cap = 8192 / hs_class_size(cls);
+    if (cap < 16) cap = 16;
+    if (cap > 128) cap = 128;
+    return (uint32_t)cap;
+}
+
+static hs_heap_t *heap_object(void)
+{
+    if (!free_heaps) {
+        size_t bytes = 64 * 1024;
+        hs_heap_t *chunk = hs_os_map(bytes);
+        if (!chunk) return NULL;
+        for (size_t i = 0; i < bytes / sizeof(hs_heap_t); i++) {
+            chunk[i].next_free = free_heaps;
+            free_heaps = &chunk[i];
+        }
+    }
+    hs_heap_t *h = free_heaps;
+    free_heaps = h->next_free;
+    return h;
+}
+
+/* registry_lock held */
+static struct hs_live_slot *slot_take(void)
+{
+    uint32_t idx;
+    if (free_slot_top) {
+        idx = free_slot_stack[--free_slot_top];
+    } else {
+        uint32_t used = HS_LOAD(&hs_live->slots_used);
+        if (used >= hs_live->nslots) return NULL;
+        idx = used;
+        __atomic_store_n(&hs_live->slots_used, used + 1, __ATOMIC_RELEASE);
+    }
+    return hs_live_slot_at(idx);
+}
+
+static void slot_put(struct hs_live_slot *s)
+{
+    /* fold the peak machinery so an idle slot leaves nothing pending */
+    for (unsigned d = 0; d < HS_LIVE_NDOM; d++) hs_counter_flush(s, d);
+    hs_counter_flush(s, HS_LIVE_TOTAL);
+    HS_STORE(&s->owner, 0);
+    uint32_t idx = (uint32_t)(((char *)s - ((char *)hs_live + hs_live->slots_offset)) /
+                              sizeof(struct hs_live_slot));
+    free_slot_stack[free_slot_top++] = idx;
+}
+
+static void heap_release(hs_heap_t *h);
+
+static void heap_thread_exit(void *arg)
+{
+    hs_heap_t *h = arg;
+    if (!h) return;
+    tls_exiting++;
+    hs_tls_heap = NULL;
+    heap_release(h);
+}
+
+hs_heap_t *hs_heap_init_thread(void)
+{
+    hs__init();
+    if (hs_tls_heap) return hs_tls_heap;
+    if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) != 2) return NULL;
+    /* glibc runs key destructors up to 4 rounds; after that a new heap would
+     * never be given back, so late allocations use the shared slot instead. */
+    if (tls_exiting >= 3 || !heap_key_ok) return NULL;
+
+    hs_lock(&registry_lock);
+    hs_heap_t *h = heap_object();
+    struct hs_live_slot *s = h ? slot_take() : NULL;
+    if (h && !s) {
+        h->next_free = free_heaps;
+        free_heaps = h;
+        h = NULL;
+    }
+    if (h) {
+        memset(h, 0, sizeof *h);
+        for (unsigned d = 0; d < HS_NSMALLDOM; d++)
+            for (unsigned c = 0; c < HS_NCLASSES; c++) h->bins[d][c].cap = bin_cap(c);
+        h->slot = s;
+        h->tid = hs_os_tid();
+        h->in_use = 1;
+        HS_STORE(&s->owner, h->tid);
+        HS_BUMP(&s->generation, 1);
+        h->next_all = all_heaps;
+        all_heaps = h;
+    }
+    hs_unlock(&registry_lock);
+    if (!h) return NULL;
+    if (pthread_setspecific(heap_key, h) != 0) {
+        heap_release(h);
+        return NULL;
+    }
+    hs_tls_heap = h;
+    return h;
+}
+
+void hs_heap_flush_all(hs_heap_t *h)
+{
+    for (unsigned d = 0; d < HS_NSMALLDOM; d++) {
+        for (unsigned c = 0; c < HS_NCLASSES; c++) {
+            hs_bin_t *b = &h->bins[d][c];
+            if (b->count) hs_central_give(d + 1, c, b->head, b->count);
+            b->head = NULL;
+            b->count = 0;
+        }
+    }
+}
+
+static void heap_release(hs_heap_t *h)
+{
+    hs_heap_flush_all(h);
+    hs_lock(&registry_lock);
+    for (hs_heap_t **pp = &all_heaps; *pp; pp = &(*pp)->next_all) {
+        if (*pp == h) {
+            *pp = h->next_all;
+            break;
+        }
+    }
+    slot_put(h->slot);
+    h->slot = NULL;
+    h->in_use = 0;
+    h->next_free = free_heaps;
+    free_heaps = h;
+    hs_unlock(&registry_lock);
+    hs_live_publish(false);
+}
+
+void *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls)
+{
+    hs_bin_t *b = &h->bins[sd][cls];
+    void *chain;
+    unsigned got = hs_central_take(sd + 1, cls, b->cap / 2, &chain);
+    hs_live_publish(false);
+    if (!got) return NULL;
+    void *p = chain;
+    b->head = *(void **)p;
+    b->count = got - 1;
+    return p;
+}
+
+void hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls)
+{
+    hs_bin_t *b = &h->bins[sd][cls];
+    /* keep the most recently freed half (warm in cache), give back the rest */
+    unsigned keep = b->cap / 2;
+    void *last = b->head;
+    for (unsigned i = 1; i < keep; i++) last = *(void **)last;
+    void *rest = *(void **)last;
+    *(void **)last = NULL;
+    hs_central_give(sd + 1, cls, rest, b->count - keep);
+    b->count = keep;
+    hs_live_publish(false);
+}
+
+struct hs_live_slot *hs_slot_acquire(bool *locked)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (!h) h = hs_heap_init_thread();
+    if (HS_LIKELY(h != NULL)) {
+        *locked = false;
+        return h->slot;
+    }
+    hs_lock(&hs_slot0_lock);
+    *locked = true;
+    return hs_slot0;
+}
+
+/* ---- setup and fork -------------------------------------------------------- */
+
+void hs_heap_setup(void)
+{
+    hs_slot0 = hs_live_slot_at(0);
+    free_slot_stack = hs_os_map(sizeof(uint32_t) * hs_live->nslots);
+    if (free_slot_stack && pthread_key_create(&heap_key, heap_thread_exit) == 0) heap_key_ok = 1;
+}
+
+void hs_heap_fork_prepare(void)
+{
+    hs_lock(&registry_lock);
+    hs_lock(&hs_slot0_lock);
+}
+
+void hs_heap_fork_parent(void)
+{
+    hs_unlock(&hs_slot0_lock);
+    hs_unlock(&registry_lock);
+}
+
+/* In the child only the forking thread exists: the other threads' bins hold
+ * blocks nobody will free, so give them back and free their slots. */
+void hs_heap_fork_child(void)
+{
+    hs_lock_reset(&registry_lock);
+    hs_lock_reset(&hs_slot0_lock);
+    hs_heap_t *mine = hs_tls_heap, *h = all_heaps, *next;
+    all_heaps = NULL;
+    for (; h; h = next) {
+        next = h->next_all;
+        if (h == mine) {
+            h->next_all = all_heaps;
+            all_heaps = h;
+            h->tid = hs_os_tid();
+            HS_STORE(&h->slot->owner, h->tid);
+            continue;
+        }
+        hs_heap_flush_all(h);
+        slot_put(h->slot);
+        h->slot = NULL;
+        h->in_use = 0;
+        h->next_free = free_heaps;
+        free_heaps = h;
+    }
+}

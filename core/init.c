@@ -1,0 +1,62 @@
+/*
+ * core/init.c - bringing the core up, once, and keeping it sane across fork.
+ *
+ * Room: the order of initialisation and the fork handlers. Initialisation is
+ * lazy (the first allocation of any kind) because under LD_PRELOAD the first
+ * malloc can come before any constructor runs. It must not allocate through
+ * malloc: everything it needs comes from mmap.
+ */
+#include "internal.h"
+
+int hs_initialized;
+static hs_lock_t init_lock = HS_LOCK_INIT;
+static HS_TLS int tls_in_init;
+
+static void fork_prepare(void)
+{
+    hs_heap_fork_prepare();
+    hs_arena_fork_prepare();
+    if (hs__platform_fork) hs__platform_fork(0);
+}
+
+static void fork_parent(void)
+{
+    if (hs__platform_fork) hs__platform_fork(1);
+    hs_arena_fork_parent();
+    hs_heap_fork_parent();
+}
+
+static void fork_child(void)
+{
+    if (hs__platform_fork) hs__platform_fork(2);
+    hs_arena_fork_child();
+    hs_heap_fork_child();
+    hs_live_fork_child();
+}
+
+void hs__init_slow(void)
+{
+    if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) == 2 || tls_in_init) return;
+    tls_in_init = 1;
+    int did_init = 0;
+    hs_lock(&init_lock);
+    if (hs_initialized != 2) {
+        did_init = 1;
+        hs_initialized = 1;
+        struct hs_core_config cfg = { 0 };
+        if (hs__platform_config) hs__platform_config(&cfg);
+        if (hs_live_setup(cfg.live_region, cfg.live_region_size, cfg.allocator_name) != 0) {
+            /* no memory even for the counters: nothing sensible can run */
+            static const char msg[] = "heapshim: cannot map the counter region\n";
+            (void)!write(2, msg, sizeof msg - 1);
+            abort();
+        }
+        hs_large_init();
+        hs_heap_setup();
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        __atomic_store_n(&hs_initialized, 2, __ATOMIC_RELEASE);
+    }
+    hs_unlock(&init_lock);
+    tls_in_init = 0;
+    if (did_init && hs__platform_ready) hs__platform_ready();
+}

@@ -1,0 +1,278 @@
+/*
+ * core/internal.h - the picture of the heapshim core, shared by the .c files of core/.
+ *
+ * Nothing here is public API. Files outside core/ (interpose/, tools/) may use
+ * the few entry points marked "for interpose/".
+ *
+ * =========================================================================
+ *  Request flow
+ * =========================================================================
+ *
+ *   hs_mem_malloc(n) --> domain table[MEM].malloc(ctx, n)      (domain.c)
+ *                           |  (hooks may wrap it; default below)
+ *                           v
+ *                  hs__pymalloc_malloc(dom, n)
+ *                     n <= 512 ?  small: per-thread bin -> central pools   (heap.c, arena.c)
+ *                     n >  512 ?  large: system allocator + 16-byte header (large.c)
+ *   hs_raw_malloc(n) --> table[RAW] --> system allocator, no header          (prim/sys.c)
+ *
+ *   Every default allocator counts into the calling thread's slot of the
+ *   live region (stats.h, live.c), which readers sum.
+ *
+ * =========================================================================
+ *  Arenas, pools, blocks
+ * =========================================================================
+ *
+ *  An arena is HS_ARENA_SIZE (256 KiB) from the arena allocator hook (default:
+ *  mmap, trimmed so pools are HS_POOL_SIZE-aligned). It is cut into 16 KiB
+ *  pools; when a hook returns an unaligned arena, the partial pool at each end
+ *  is skipped (15 usable pools instead of 16).
+ *
+ *     arena (256 KiB)
+ *     +--------+--------+--------+-- ... --+--------+
+ *     | pool 0 | pool 1 | pool 2 |         | pool15 |
+ *     +--------+--------+--------+-- ... --+--------+
+ *        |
+ *        v   one pool (16 KiB), all blocks of one size class and one domain
+ *     +-------------+-------+-------+-------+-----+---------------+
+ *     | hs_pool hdr | block | block | block | ... | never touched |
+ *     |  (48 bytes) |  (sz) |       |       |     |               |
+ *     +-------------+-------+-------+-------+-----+---------------+
+ *                                              ^ nextoffset (bump)
+ *
+ *  Blocks have no header: a block's pool is  p & ~(HS_POOL_SIZE-1),  and the
+ *  pool header says the size class and the domain (MEM or OBJ pools are
+ *  separate, so a free knows which domain to count without a per-block tag).
+ *
+ *  Ownership test: pagemap.c keeps one bit per 16 KiB of address space that is
+ *  covered by one of our pools (two-level table: a static root of 2^17
+ *  pointers, leaves of 2^17 bits mapped on demand). Testing a pointer reads
+ *  only the table, never the pointed-to memory, so any pointer may be asked.
+ *
+ *  Pool states (as in CPython's obmalloc):
+ *    used   some blocks handed out, some free  -> on usedpools[dom][cls]
+ *    full   every block handed out            -> on no list
+ *    empty  none handed out                   -> back on its arena's free list
+ *  Arena states: on usable_arenas (sorted by nfreepools ascending, so the most
+ *  used arenas are drawn from first and the emptiest ones get a chance to
+ *  drain), or completely free -> returned through the arena allocator.
+ *
+ * =========================================================================
+ *  Threads
+ * =========================================================================
+ *
+ *  Each thread has a heap (heap.c): one bin per (domain, size class) holding a
+ *  short singly linked list of free blocks. malloc pops, free pushes -- onto
+ *  the freeing thread's bin, whoever allocated the block -- with no lock and
+ *  no atomic instruction. A bin that runs empty takes a batch from the central
+ *  pools under that class's lock; a bin that overflows gives half back.
+ *  Locks: class_lock[dom][cls] guards usedpools and the pools of that class;
+ *  arena_lock guards arenas. Order: class lock, then arena lock. At thread
+ *  exit every bin goes back; at fork the child takes every lock's state over
+ *  and reclaims the bins of the threads that did not follow it.
+ */
+#ifndef HS_CORE_INTERNAL_H
+#define HS_CORE_INTERNAL_H
+
+#include <heapshim.h>
+#include <heapshim/live.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define HS_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define HS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HS_INLINE      static inline __attribute__((always_inline))
+#define HS_NOINLINE    __attribute__((noinline))
+#define HS_HIDDEN      __attribute__((visibility("hidden")))
+#define HS_TLS         __thread __attribute__((tls_model("initial-exec")))
+
+#define HS_POOL_MASK   ((uintptr_t)HS_POOL_SIZE - 1)
+#define HS_POOLS_PER_ARENA (HS_ARENA_SIZE / HS_POOL_SIZE)
+#define HS_NSMALLDOM   2                 /* MEM and OBJ have pools */
+#define HS_SMALLDOM(d) ((unsigned)(d) - 1u)   /* MEM->0, OBJ->1 */
+
+/* size class of a request n <= HS_SMALL_MAX (0 counts as 1 byte) */
+HS_INLINE unsigned hs_size_class(size_t n) { return (unsigned)((n - (n != 0)) >> 4); }
+HS_INLINE size_t   hs_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
+
+/* ---- relaxed atomics on plain fields (the live region is plain C) ------- */
+#define HS_LOAD(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
+#define HS_STORE(p, v)   __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* single-writer increment: no lock prefix, but no torn or racy access */
+#define HS_BUMP(p, v)    HS_STORE((p), HS_LOAD(p) + (v))
+#define HS_ADD(p, v)     __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
+/* ---- locks (lock.c) ------------------------------------------------------ */
+/* A test-and-test-and-set lock that yields under contention: no allocation,
+ * statically initialisable, trivially reset in a fork child. */
+typedef struct { int v; } hs_lock_t;
+#define HS_LOCK_INIT { 0 }
+void hs_lock_slow(hs_lock_t *l);
+HS_INLINE void hs_lock(hs_lock_t *l) {
+    if (HS_LIKELY(!__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))) return;
+    hs_lock_slow(l);
+}
+HS_INLINE void hs_unlock(hs_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE); }
+HS_INLINE void hs_lock_reset(hs_lock_t *l) { l->v = 0; }
+
+/* ---- system primitives (prim/sys.c) -------------------------------------- */
+void  *hs_sys_malloc(size_t n);            /* glibc's allocator, never ours */
+void  *hs_sys_calloc(size_t ne, size_t es);
+void  *hs_sys_realloc(void *p, size_t n);
+void   hs_sys_free(void *p);
+void  *hs_sys_memalign(size_t align, size_t n);
+size_t hs_sys_usable_size(const void *p);  /* for pointers from hs_sys_* only */
+void  *hs_os_map(size_t n);                /* anonymous RW mapping or NULL */
+void   hs_os_unmap(void *p, size_t n);
+uint64_t hs_os_random64(void);
+uint64_t hs_now_ns(void);                  /* CLOCK_MONOTONIC_COARSE */
+uint64_t hs_unix_ns(void);                 /* CLOCK_REALTIME */
+uint64_t hs_os_tid(void);
+
+/* ---- page map (pagemap.c) ------------------------------------------------ */
+extern uint64_t *hs_pagemap_root[];        /* 2^17 leaves of 2^17 bits */
+#define HS_PM_ROOT_BITS 17
+#define HS_PM_LEAF_BITS 17
+HS_INLINE bool hs_pagemap_test(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (HS_UNLIKELY(a >> 48)) return false;
+    const uint64_t *leaf = __atomic_load_n(&hs_pagemap_root[a >> 31], __ATOMIC_ACQUIRE);
+    if (!leaf) return false;
+    uintptr_t bit = (a >> 14) & ((1u << HS_PM_LEAF_BITS) - 1);
+    return (__atomic_load_n(&leaf[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
+}
+/* mark/unmark the pools [first, first+n*POOL): -1 if the table cannot grow */
+int  hs_pagemap_mark(uintptr_t first_pool, unsigned npools, bool on);
+
+/* ---- pools and arenas (arena.c) ------------------------------------------ */
+struct hs_arena;
+typedef struct hs_pool {
+    uint32_t ref;              /* blocks out of this pool (in bins or in use) */
+    uint16_t cls;              /* size class */
+    uint8_t  dom;              /* HS_DOMAIN_MEM or HS_DOMAIN_OBJ */
+    uint8_t  on_used;          /* linked on usedpools */
+    void    *freeblock;        /* free blocks returned to the pool */
+    struct hs_pool *next, *prev;   /* usedpools ring, or arena free list (next) */
+    struct hs_arena *arena;
+    uint32_t nextoffset;       /* first never-used block */
+    uint32_t maxnextoffset;    /* last offset where a whole block fits */
+} hs_pool_t;
+#define HS_POOL_HDR 48u
+_Static_assert(sizeof(hs_pool_t) <= HS_POOL_HDR, "pool header grew");
+
+HS_INLINE hs_pool_t *hs_pool_of(const void *p) {
+    return (hs_pool_t *)((uintptr_t)p & ~HS_POOL_MASK);
+}
+
+/* Take up to `want` blocks of (dom, cls) from the central pools as a chain
+ * linked through their first word; returns how many (0 = out of memory). */
+unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain);
+/* Give back n blocks of (dom, cls) linked through their first word. */
+void     hs_central_give(unsigned dom, unsigned cls, void *chain, unsigned n);
+void     hs_arena_fork_prepare(void);
+void     hs_arena_fork_parent(void);
+void     hs_arena_fork_child(void);
+
+/* ---- per-thread heaps (heap.c) -------------------------------------------- */
+typedef struct hs_bin {
+    void    *head;
+    uint32_t count;
+    uint32_t cap;
+} hs_bin_t;
+
+typedef struct hs_heap {
+    hs_bin_t bins[HS_NSMALLDOM][HS_NCLASSES];
+    struct hs_live_slot *slot;
+    struct hs_heap *next_all;      /* registry of heaps */
+    struct hs_heap *next_free;
+    uint64_t tid;
+    int      in_use;
+} hs_heap_t;
+
+extern HS_TLS hs_heap_t *hs_tls_heap;
+hs_heap_t *hs_heap_init_thread(void);     /* slow path: attach a heap (may be NULL) */
+void      *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls);   /* pops one */
+void       hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls);
+void       hs_heap_flush_all(hs_heap_t *h);
+void       hs_heap_setup(void);
+void       hs_heap_fork_prepare(void);
+void       hs_heap_fork_parent(void);
+void       hs_heap_fork_child(void);
+/* the shared fallback slot (slot 0), for threads without a heap */
+extern struct hs_live_slot *hs_slot0;
+extern hs_lock_t hs_slot0_lock;
+
+/* ---- live region and counting (live.c, stats.h) --------------------------- */
+extern struct hs_live_header *hs_live;     /* never NULL after hs__init() */
+extern size_t hs_live_size;
+struct hs_live_slot *hs_live_slot_at(uint32_t i);
+int  hs_live_setup(void *region, size_t size, const char *allocator_name);
+void hs_live_publish(bool force);
+void hs_live_fork_child(void);          /* refresh header snapshot (rate limited) */
+void hs_counter_flush(struct hs_live_slot *s, unsigned idx);   /* idx: domain or HS_LIVE_TOTAL */
+#define HS_LIVE_REGION_SIZE(nslots) \
+    (sizeof(struct hs_live_header) + (size_t)(nslots) * sizeof(struct hs_live_slot))
+
+/* ---- large blocks (large.c): system allocator + 16-byte header ----------- */
+/* None of these count; alloc.c does. The header (just before the block)
+ * carries the domain and the offset back to glibc's block, sealed with a
+ * per-process secret so that a foreign pointer is recognised as foreign. */
+void  *hs_large_alloc(unsigned dom, size_t n, bool zero, size_t align);
+void  *hs_large_resize(void *p, size_t n);     /* NULL on failure, p intact */
+void   hs_large_release(void *p);
+bool   hs_large_owns(const void *p);           /* reads the 16 bytes before p */
+size_t hs_large_usable(const void *p);
+unsigned hs_large_domain(const void *p);
+void   hs_large_init(void);
+
+/* ---- the default allocators (alloc.c) ------------------------------------- */
+/* Small blocks (n <= HS_SMALL_MAX), counted. */
+void  *hs_small_malloc(unsigned dom, size_t n);
+void   hs_small_free(void *p);                   /* p owned (pagemap) */
+HS_INLINE size_t   hs_small_usable(const void *p) { return hs_class_size(hs_pool_of(p)->cls); }
+HS_INLINE unsigned hs_small_domain(const void *p) { return hs_pool_of(p)->dom; }
+/* pymalloc: hs_ semantics (0 bytes -> 1, realloc(p,0) keeps a block), counted */
+void  *hs_pymalloc_malloc(unsigned dom, size_t n);
+void  *hs_pymalloc_calloc(unsigned dom, size_t ne, size_t es);
+void  *hs_pymalloc_realloc(unsigned dom, void *p, size_t n);   /* keeps p's domain */
+void   hs_pymalloc_free(void *p);
+/* large blocks, counted (for interpose/: glibc-style aligned requests) */
+void  *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align);
+/* RAW: the system allocator, counted by glibc's usable size */
+void  *hs_rawsys_malloc(size_t n);
+void  *hs_rawsys_calloc(size_t ne, size_t es);
+void  *hs_rawsys_realloc(void *p, size_t n);
+void   hs_rawsys_free(void *p);
+
+/* Accounting for callers outside the default allocators (for interpose/). */
+void hs_count_alloc(unsigned dom, size_t usable);
+void hs_count_free(unsigned dom, size_t usable);
+void hs_count_realloc(unsigned dom, size_t old_usable, size_t new_usable);
+void hs_count_failed(unsigned dom);
+
+/* ---- domain table (domain.c) ---------------------------------------------- */
+extern hs_allocator_t hs_domain_table[HS_NDOMAINS];
+extern bool hs_domain_default[HS_NDOMAINS];    /* true while the default is installed */
+
+/* ---- initialisation (init.c) ---------------------------------------------- */
+/* What the embedding layer (interpose/) may decide before the core starts. */
+struct hs_core_config {
+    void    *live_region;          /* NULL: anonymous region made by the core */
+    size_t   live_region_size;
+    const char *allocator_name;    /* recorded in the live header */
+};
+/* Weak hooks, defined by interpose/ when linked in: fill *cfg at first init;
+ * take part in fork (phase 0 prepare, 1 parent, 2 child). */
+void hs__platform_config(struct hs_core_config *cfg) __attribute__((weak));
+void hs__platform_fork(int phase) __attribute__((weak));
+void hs__platform_ready(void) __attribute__((weak));
+
+extern int hs_initialized;         /* 0 no, 1 in progress, 2 done */
+void hs__init_slow(void);
+HS_INLINE void hs__init(void) { if (HS_UNLIKELY(hs_initialized != 2)) hs__init_slow(); }
+
+#endif /* HS_CORE_INTERNAL_H */

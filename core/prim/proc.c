@@ -1,0 +1,160 @@
+/*
+ * core/prim/proc.c - process identity and size, read from /proc.
+ *
+ * Room: reads /proc/<pid>/stat, /proc/self/{comm,cmdline,statm} and
+ * getrusage(). It may run inside the very first malloc() of a process (the
+ * core fills the live header while it initialises), so it only uses system
+ * calls and stack buffers: no malloc, no stdio, nothing that may allocate.
+ */
+#include "proc.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Read up to cap bytes of a (small, /proc) file; returns bytes read or -1. */
+static ssize_t slurp(const char *path, char *buf, size_t cap)
+{
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return -1;
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
+/* Decimal digits to a number, stopping at the first non-digit. */
+static uint64_t parse_u64(const char *p, const char *end)
+{
+    uint64_t v = 0;
+    while (p < end && *p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
+}
+
+/* "/proc/<pid>/stat" without snprintf, so this file needs nothing of stdio. */
+static void stat_path(int pid, char out[32])
+{
+    char digits[12];
+    int n = 0;
+    unsigned v = (unsigned)pid;
+    do digits[n++] = (char)('0' + v % 10); while ((v /= 10) && n < 11);
+    char *o = out;
+    memcpy(o, "/proc/", 6);
+    o += 6;
+    while (n) *o++ = digits[--n];
+    memcpy(o, "/stat", 6);   /* with the NUL */
+}
+
+uint64_t hs_proc_start_time(int pid)
+{
+    if (pid <= 0) return 0;
+    char path[32], buf[1024];
+    stat_path(pid, path);
+    ssize_t n = slurp(path, buf, sizeof buf);
+    if (n <= 0) return 0;
+    /* comm (field 2) is in parentheses and may itself hold spaces and ')':
+     * the last ')' of the line is the one that closes it. */
+    const char *end = buf + n, *p = NULL;
+    for (const char *q = buf; q < end; q++)
+        if (*q == ')') p = q;
+    if (!p) return 0;
+    p++;                                   /* now at " <field 3> <field 4> ..." */
+    for (int field = 2; field < 22; field++) {
+        if (p >= end || *p != ' ') return 0;
+        p++;                               /* at the start of field+1 */
+        if (field + 1 == 22) break;
+        while (p < end && *p != ' ') p++;
+    }
+    if (p >= end || *p < '0' || *p > '9') return 0;
+    return parse_u64(p, end);
+}
+
+void hs_proc_comm(char *buf, size_t cap)
+{
+    if (!cap) return;
+    ssize_t n = slurp("/proc/self/comm", buf, cap - 1);
+    if (n < 0) n = 0;
+    buf[n] = 0;
+    char *nl = memchr(buf, '\n', (size_t)n);
+    if (nl) *nl = 0;
+}
+
+/* Length of s[0, n) cut back so that it does not end inside a UTF-8
+ * sequence: a truncated command must stay valid text for JSON readers. */
+static size_t utf8_cut(const char *s, size_t n)
+{
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i == 0) return n;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (lead < 0x80 || need == back + 1) return n;   /* ASCII, or complete */
+    if (need > back + 1) return i - 1;             /* incomplete: drop it */
+    return n;                                      /* not UTF-8 anyway */
+}
+
+void hs_proc_cmdline(char *buf, size_t cap)
+{
+    if (!cap) return;
+    ssize_t n = slurp("/proc/self/cmdline", buf, cap - 1);
+    if (n <= 0) {
+        buf[0] = 0;
+        return;
+    }
+    size_t len = (size_t)n;
+    int cut = 0;
+    if (len == cap - 1) {
+        /* full buffer: the kernel may have had more. Unless it ended on an
+         * argument's NUL, the last argument may be cut mid-character. */
+        cut = buf[len - 1] != 0;
+    }
+    while (len > 0 && buf[len - 1] == 0) len--;   /* the last argument's NUL */
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == 0) buf[i] = ' ';
+    if (cut) len = utf8_cut(buf, len);
+    buf[len] = 0;
+}
+
+uint64_t hs_proc_rss_bytes(void)
+{
+    char buf[256];
+    ssize_t n = slurp("/proc/self/statm", buf, sizeof buf);
+    if (n <= 0) return 0;
+    const char *p = buf, *end = buf + n;
+    while (p < end && *p != ' ') p++;      /* skip size, to resident */
+    if (p >= end) return 0;
+    long page = sysconf(_SC_PAGESIZE);
+    return parse_u64(p + 1, end) * (uint64_t)(page > 0 ? page : 4096);
+}
+
+uint64_t hs_proc_rss_peak_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0 || ru.ru_maxrss < 0) return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u;   /* Linux reports KiB */
+}
+
+void hs_live_fill_identity(struct hs_live_header *h)
+{
+    struct timespec ts;
+    pid_t pid = getpid();
+    h->pid = (int32_t)pid;
+    h->uid = (uint32_t)getuid();
+    h->start_time = hs_proc_start_time((int)pid);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    hs_proc_comm(h->comm, sizeof h->comm);
+    hs_proc_cmdline(h->cmdline, sizeof h->cmdline);
+}

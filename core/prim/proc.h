@@ -1,0 +1,34 @@
+/*
+ * core/prim/proc.h - who this process is, read from /proc without malloc.
+ *
+ * Room: process identity and size figures for the live header and the exit
+ * report. Every function here may run inside the first malloc() of a process,
+ * so none of them allocates: raw open/read/close and stack buffers only.
+ */
+#ifndef HS_PRIM_PROC_H
+#define HS_PRIM_PROC_H
+
+#include <heapshim/live.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Field 22 (starttime, clock ticks since boot) of /proc/<pid>/stat; together
+ * with the pid it names one process for good. 0 when it cannot be read. */
+uint64_t hs_proc_start_time(int pid);
+
+/* /proc/self/comm without the trailing newline; "" on error. */
+void hs_proc_comm(char *buf, size_t cap);
+
+/* /proc/self/cmdline, arguments joined by single spaces, cut to cap-1 bytes
+ * (always NUL-terminated); "" on error. */
+void hs_proc_cmdline(char *buf, size_t cap);
+
+/* Resident set size now (/proc/self/statm), and its peak (getrusage). */
+uint64_t hs_proc_rss_bytes(void);
+uint64_t hs_proc_rss_peak_bytes(void);
+
+/* Fill the identity fields of a live header: pid, uid, start_time,
+ * created_unix_ns, comm, cmdline. */
+void hs_live_fill_identity(struct hs_live_header *h);
+
+#endif /* HS_PRIM_PROC_H */

@@ -1,0 +1,94 @@
+/*
+ * interpose/env.c - HEAPSHIM_* environment variables.
+ *
+ * Room: parsing only; runs inside the first malloc of the process, so no
+ * allocation and no stdio: getenv, string compares, write(2). A bad value
+ * never stops the host program: one line on stderr naming the variable and
+ * what is accepted, then the default.
+ */
+#include "shim.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct hs_shim_config hs_shim;
+
+void hs_shim_warn(const char *a, const char *b, const char *c)
+{
+    char line[1024];
+    size_t n = 0;
+    const char *parts[] = { "heapshim: warning: ", a, b, c, "\n" };
+    for (unsigned i = 0; i < sizeof parts / sizeof *parts; i++) {
+        for (const char *s = parts[i]; s && *s && n < sizeof line - 2; s++) line[n++] = *s;
+    }
+    if (line[n - 1] != '\n') line[n++] = '\n';
+    (void)!write(2, line, n);
+}
+
+static bool is_true(const char *v) { return !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on"); }
+static bool is_false(const char *v) { return !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off"); }
+
+static bool read_bool(const char *name, bool dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return dflt;
+    if (is_true(v)) return true;
+    if (is_false(v)) return false;
+    hs_shim_warn(name, "=", dflt ? ": not a boolean (accepted: 1/0, yes/no, true/false, on/off); using 1"
+                                 : ": not a boolean (accepted: 1/0, yes/no, true/false, on/off); using 0");
+    return dflt;
+}
+
+static void set_name(const char *s)
+{
+    strncpy(hs_shim.allocator_name, s, sizeof hs_shim.allocator_name - 1);
+}
+
+void hs_shim_read_env(void)
+{
+    memset(&hs_shim, 0, sizeof hs_shim);
+    hs_shim.mode = HS_MODE_PYMALLOC;
+    set_name("pymalloc");
+
+    const char *a = getenv("HEAPSHIM_ALLOCATOR");
+    if (a && *a) {
+        if (!strcmp(a, "pymalloc") || !strcmp(a, "default")) {
+        } else if (!strcmp(a, "malloc")) {
+            hs_shim.mode = HS_MODE_MALLOC;
+            set_name("malloc");
+        } else if (!strcmp(a, "debug") || !strcmp(a, "pymalloc_debug")) {
+            hs_shim.debug = true;
+            set_name("pymalloc_debug");
+        } else if (!strcmp(a, "malloc_debug")) {
+            hs_shim.mode = HS_MODE_MALLOC;
+            hs_shim.debug = true;
+            set_name("malloc_debug");
+        } else {
+            hs_shim_warn("HEAPSHIM_ALLOCATOR: unknown allocator '", a,
+                         "' (accepted: pymalloc, malloc, debug, pymalloc_debug, malloc_debug); using pymalloc");
+        }
+    }
+
+    hs_shim.stats = read_bool("HEAPSHIM_STATS", false);
+    hs_shim.publish = read_bool("HEAPSHIM_PUBLISH", true);
+
+    const char *r = getenv("HEAPSHIM_REPORT");
+    if (r && *r) {
+        if (strlen(r) >= sizeof hs_shim.report) {
+            hs_shim_warn("HEAPSHIM_REPORT: path too long (at most 4095 bytes)", "", "; no report");
+        } else {
+            strcpy(hs_shim.report, r);
+            hs_shim.have_report = true;
+        }
+    }
+
+    const char *route = getenv("HEAPSHIM_ROUTE");
+    if (route && *route) {
+        const char *why = NULL;
+        if (hs_route_parse(route, hs_shim.rules, HS_ROUTE_MAX, &hs_shim.nrules, &why) != 0) {
+            hs_shim.nrules = 0;
+            hs_shim_warn("HEAPSHIM_ROUTE: ", why,
+                         " (accepted: comma-separated GLOB=raw|mem|obj, e.g. 'libpython3*=obj,*=mem'); routing everything to mem");
+        }
+    }
+}

@@ -1,0 +1,303 @@
+/*
+ * interpose/livefile.c - the live counter file: safe creation, fork, removal.
+ *
+ * Room: the file-system side of publishing (layout: include/heapshim/live.h,
+ * contents: core/live.c). Runs inside the first malloc() of the process and
+ * in fork children, so only system calls, stack buffers, static buffers and
+ * snprintf with plain integer/string conversions (glibc does not allocate
+ * for those). strerror() is avoided: with a locale loaded it may allocate.
+ *
+ * Safety: the directory is opened with O_NOFOLLOW|O_DIRECTORY and checked on
+ * the open descriptor (owner, mode), and the file is created relative to
+ * that descriptor with O_EXCL|O_NOFOLLOW, so nobody can swap in a symlink
+ * or a directory of their own between the check and the use.
+ */
+#include "livefile.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char lf_why_buf[PATH_MAX + 200];
+/* the directory chosen at creation, for the fork child (whose environment
+ * may have been changed by the program since) */
+static char lf_live_dir[PATH_MAX];
+
+static const char *lf_err_text(int e)
+{
+    switch (e) {
+    case ENOENT: return "no such file or directory";
+    case EACCES: return "permission denied";
+    case EPERM: return "operation not permitted";
+    case EEXIST: return "already exists";
+    case ENOTDIR: return "a path component is not a directory";
+    case EISDIR: return "is a directory";
+    case ELOOP: return "is a symlink";
+    case ENOSPC: return "no space left on device";
+    case EROFS: return "read-only file system";
+    case ENOMEM: return "out of memory";
+    case EMFILE: case ENFILE: return "too many open files";
+    case ENAMETOOLONG: return "name too long";
+    case EDQUOT: return "disk quota exceeded";
+    case EFBIG: return "file too large";
+    default: {
+        const char *n = strerrorname_np(e);   /* static table, no allocation */
+        return n ? n : "unknown error";
+    }
+    }
+}
+
+static const char *lf_say(const char *what, const char *path, const char *problem)
+{
+    snprintf(lf_why_buf, sizeof lf_why_buf, "%s %s: %s", what, path, problem);
+    return lf_why_buf;
+}
+
+/* $HEAPSHIM_DIR, else /dev/shm/heapshim-<euid>. The euid, because that is
+ * who owns the files (and whom the ownership check below expects). */
+static int lf_choose_dir(char *out, size_t cap, const char **why)
+{
+    const char *env = getenv("HEAPSHIM_DIR");
+    int n;
+    if (env && *env) {
+        if (env[0] != '/') {
+            *why = lf_say("HEAPSHIM_DIR", env, "not an absolute path (accepted: /absolute/dir)");
+            return -1;
+        }
+        n = snprintf(out, cap, "%s", env);
+    } else {
+        n = snprintf(out, cap, "/dev/shm/heapshim-%u", (unsigned)geteuid());
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        *why = lf_say("live file directory", env ? env : "", "path too long");
+        return -1;
+    }
+    while (n > 1 && out[n - 1] == '/') out[--n] = 0;   /* "dir/" -> "dir" */
+    return 0;
+}
+
+/* Make the directory if it is missing, open it without following a symlink
+ * and check it is private to us. Returns a directory descriptor or -1. */
+static int lf_open_private_dir(const char *dir, const char **why)
+{
+    if (mkdir(dir, 0700) == 0) {
+        /* the umask may have taken bits away; we want exactly 0700 */
+        (void)chmod(dir, 0700);
+    } else if (errno != EEXIST) {
+        char p[64];
+        snprintf(p, sizeof p, "cannot create it: %s", lf_err_text(errno));
+        *why = lf_say("live file directory", dir, p);
+        return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        *why = lf_say("live file directory", dir, lf_err_text(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        *why = lf_say("live file directory", dir, "is a symlink (refusing to follow it)");
+        return -1;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        *why = lf_say("live file directory", dir,
+                   errno == ENOTDIR ? "is not a directory" : lf_err_text(errno));
+        return -1;
+    }
+    /* decide on the descriptor: this is the directory we will create in */
+    char p[160];
+    const char *problem = NULL;
+    if (fstat(fd, &st) != 0) {
+        problem = lf_err_text(errno);
+    } else if (!S_ISDIR(st.st_mode)) {
+        problem = "is not a directory";
+    } else if (st.st_uid != geteuid()) {
+        snprintf(p, sizeof p, "owned by uid %u, not by us (uid %u); refusing to use it",
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+        problem = p;
+    } else if (st.st_mode & 077) {
+        snprintf(p, sizeof p, "has mode %04o; group and others must have no access (chmod 700)",
+                 (unsigned)(st.st_mode & 07777));
+        problem = p;
+    }
+    if (problem) {
+        close(fd);
+        *why = lf_say("live file directory", dir, problem);
+        return -1;
+    }
+    return fd;
+}
+
+/* Create <dir>/<pid> in the open directory, 0600, sized. Returns the file
+ * descriptor, or -1 (nothing left behind). */
+static int lf_create_file(int dirfd, const char *dir, size_t size,
+                       char *path_out, size_t path_cap, const char **why)
+{
+    char name[16], path[PATH_MAX + 16];
+    snprintf(name, sizeof name, "%d", (int)getpid());
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= path_cap || (size_t)n >= sizeof path) {
+        *why = lf_say("live file", dir, "path too long");
+        return -1;
+    }
+    int fd = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST || attempt) break;
+        /* left by an earlier process that had our pid (it is not running:
+         * the pid is ours now). A symlink is removed, never followed. */
+        if (unlinkat(dirfd, name, 0) != 0) {
+            char p[96];
+            snprintf(p, sizeof p, "exists and cannot be removed: %s", lf_err_text(errno));
+            *why = lf_say("live file", path, p);
+            return -1;
+        }
+    }
+    if (fd < 0) {
+        *why = lf_say("live file", path, lf_err_text(errno));
+        return -1;
+    }
+    (void)fchmod(fd, 0600);   /* independent of the umask */
+    if (ftruncate(fd, (off_t)size) != 0) {
+        char p[96];
+        snprintf(p, sizeof p, "cannot size it: %s", lf_err_text(errno));
+        *why = lf_say("live file", path, p);
+        close(fd);
+        unlinkat(dirfd, name, 0);
+        return -1;
+    }
+    memcpy(path_out, path, (size_t)n + 1);
+    return fd;
+}
+
+static void lf_remove_created(int dirfd)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%d", (int)getpid());
+    unlinkat(dirfd, name, 0);
+}
+
+void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const char **why)
+{
+    const char *ignored;
+    if (!why) why = &ignored;
+    char dir[PATH_MAX];
+    if (lf_choose_dir(dir, sizeof dir, why) != 0) return NULL;
+    int dirfd = lf_open_private_dir(dir, why);
+    if (dirfd < 0) return NULL;
+    int fd = lf_create_file(dirfd, dir, size, path_out, path_cap, why);
+    if (fd < 0) {
+        close(dirfd);
+        return NULL;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "cannot map it: %s", lf_err_text(errno));
+        *why = lf_say("live file", path_out, msg);
+        lf_remove_created(dirfd);
+        path_out[0] = 0;
+        p = NULL;
+    } else {
+        memcpy(lf_live_dir, dir, strlen(dir) + 1);
+    }
+    close(fd);
+    close(dirfd);
+    return p;
+}
+
+/* Replace the shared mapping at region by private anonymous memory holding
+ * the same first `used` bytes. mremap moves the copy over the old mapping in
+ * one step, so the region is never absent. */
+static int lf_private_copy(void *region, size_t size, size_t used)
+{
+    void *tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (tmp == MAP_FAILED) return -1;
+    memcpy(tmp, region, used);
+    if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, region) == MAP_FAILED) {
+        munmap(tmp, size);
+        return -1;
+    }
+    return 0;
+}
+
+static void *lf_child_fail(void *region, size_t size, size_t used, const char **why)
+{
+    if (lf_private_copy(region, size, used) != 0) {
+        /* out of memory even for the copy: say so rather than pretend */
+        size_t n = strlen(lf_why_buf);
+        snprintf(lf_why_buf + n, sizeof lf_why_buf - n,
+                 "; and no memory for a private copy: the child's counts go to the parent's file");
+        *why = lf_why_buf;
+    }
+    return NULL;
+}
+
+void *hs_livefile_fork_child(void *region, size_t size, size_t used,
+                             char *path_out, size_t path_cap, const char **why)
+{
+    const char *ignored;
+    if (!why) why = &ignored;
+    if (used > size) used = size;
+    if (path_cap) path_out[0] = 0;   /* never leave the parent's path to unlink */
+    if (!lf_live_dir[0]) {
+        *why = lf_say("live file", "(none)", "no live file was created in the parent");
+        return lf_child_fail(region, size, used, why);
+    }
+    int dirfd = lf_open_private_dir(lf_live_dir, why);
+    if (dirfd < 0) return lf_child_fail(region, size, used, why);
+    int fd = lf_create_file(dirfd, lf_live_dir, size, path_out, path_cap, why);
+    if (fd < 0) {
+        close(dirfd);
+        return lf_child_fail(region, size, used, why);
+    }
+    /* the kernel copies from the old mapping straight into the new file */
+    size_t done = 0;
+    while (done < used) {
+        ssize_t w = pwrite(fd, (const char *)region + done, used - done, (off_t)done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    if (done < used) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "cannot fill it: %s", lf_err_text(errno));
+        *why = lf_say("live file", path_out, msg);
+        goto fail;
+    }
+    if (mmap(region, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "cannot map it: %s", lf_err_text(errno));
+        *why = lf_say("live file", path_out, msg);
+        /* a failed MAP_FIXED may already have dropped the old mapping; the
+         * file holds the copy, so map that privately */
+        if (mmap(region, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) != MAP_FAILED) {
+            close(fd);
+            lf_remove_created(dirfd);
+            close(dirfd);
+            path_out[0] = 0;
+            return NULL;
+        }
+        goto fail;
+    }
+    close(fd);
+    close(dirfd);
+    return region;
+
+fail:
+    close(fd);
+    lf_remove_created(dirfd);
+    close(dirfd);
+    path_out[0] = 0;
+    return lf_child_fail(region, size, used, why);
+}
+
+void hs_livefile_remove(const char *path)
+{
+    if (path && path[0]) unlink(path);
+}

@@ -1,0 +1,35 @@
+/*
+ * interpose/livefile.h - the shared-memory file that publishes a process's
+ * live counters ($HEAPSHIM_DIR/<pid>, default /dev/shm/heapshim-<euid>/<pid>).
+ *
+ * Room: creating, re-creating (fork) and removing that file; the layout of
+ * its contents is include/heapshim/live.h and is filled by the core. All of
+ * it runs inside the first malloc() or in a fork child, so nothing here
+ * allocates: system calls, stack and static buffers only.
+ *
+ * Every failure returns NULL and sets *why to one line (a static buffer,
+ * valid until the next call) naming the directory or file and the problem.
+ */
+#ifndef HS_INTERPOSE_LIVEFILE_H
+#define HS_INTERPOSE_LIVEFILE_H
+#include <stddef.h>
+
+/* Make the directory if missing (0700), check it is a private directory of
+ * ours (not a symlink, owned by our euid, no group/other bits), create
+ * <dir>/<pid> (0600, O_EXCL|O_NOFOLLOW; a stale file of an earlier process
+ * with our pid is replaced), size it and map it shared. The mapping is
+ * zero-filled; its path goes to path_out. */
+void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const char **why);
+
+/* In a fork child (single-threaded): give the child a file of its own in
+ * the same directory holding the first `used` bytes of region, mapped at the
+ * same address so pointers into it stay valid. Returns region. On failure
+ * the region becomes a private copy (the child never writes into the
+ * parent's file) and NULL is returned with *why. */
+void *hs_livefile_fork_child(void *region, size_t size, size_t used,
+                             char *path_out, size_t path_cap, const char **why);
+
+/* Remove the file at normal exit. */
+void hs_livefile_remove(const char *path);
+
+#endif

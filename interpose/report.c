@@ -1,0 +1,386 @@
+/*
+ * interpose/report.c - the exit report (JSON, docs/report-schema.md) and the
+ * per-domain table on stderr.
+ *
+ * Room: reads the figures through the public statistics API (heapshim.h)
+ * and the process identity through core/prim/proc.h; touches nothing of
+ * the core's insides. Runs from the shim's exit code, when the program's
+ * heap may be in any state: no malloc, no stdio. Output is built in static
+ * buffers with snprintf (integer and string conversions only, which glibc
+ * serves without allocating) and written with write(2).
+ */
+#include "report.h"
+#include "../core/prim/proc.h"
+#include <heapshim.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The command is cut to this many bytes; escaped it grows at most 6 times
+ * (\u00XX), and the rest of the report (32 size classes included) stays
+ * under 8 KiB, so the JSON buffer always has room. */
+#define RP_CMD_MAX   8192
+#define RP_JSON_MAX  (6 * RP_CMD_MAX + 16384)
+
+static char rp_why[PATH_MAX + 200];
+static char rp_cmd[RP_CMD_MAX];
+static char rp_json[RP_JSON_MAX];
+
+/* ---- path template ---------------------------------------------------------- */
+
+int hs_report_expand_path(const char *tmpl, char *out, size_t cap)
+{
+    if (!tmpl || !*tmpl || !out || !cap) return -1;
+    char pid[16];
+    int pidlen = snprintf(pid, sizeof pid, "%d", (int)getpid());
+    size_t n = 0;
+    for (const char *s = tmpl; *s; s++) {
+        const char *add = s;
+        size_t len = 1;
+        if (*s == '%') {
+            s++;
+            if (*s == 'p') {
+                add = pid;
+                len = (size_t)pidlen;
+            } else if (*s == '%') {
+                add = "%";
+            } else {
+                return -1;         /* %x, or a lone % at the end */
+            }
+        }
+        if (n + len >= cap) return -1;
+        memcpy(out + n, add, len);
+        n += len;
+    }
+    out[n] = 0;
+    return 0;
+}
+
+/* ---- a bounded output buffer ------------------------------------------------ */
+
+struct rp_buf {
+    char  *p;
+    size_t len, cap;
+    int    overflow;
+};
+
+static void rp_put(struct rp_buf *b, const char *s, size_t n)
+{
+    if (b->overflow || n > b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void rp_puts(struct rp_buf *b, const char *s) { rp_put(b, s, strlen(s)); }
+
+/* JSON numbers of the schema are at most 2^63-1 */
+static void rp_putu(struct rp_buf *b, uint64_t v)
+{
+    char num[24];
+    if (v > (uint64_t)INT64_MAX) v = (uint64_t)INT64_MAX;
+    int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    rp_put(b, num, (size_t)n);
+}
+
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 if the bytes
+ * there are not one (stray continuation, overlong form, surrogate, beyond
+ * U+10FFFF, cut short). JSON readers reject malformed UTF-8. */
+static size_t rp_utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;          /* overlong */
+        if (c == 0xED) hi = 0x9F;          /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;          /* overlong */
+        if (c == 0xF4) hi = 0x8F;          /* > U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi) return 0;  /* also stops at the NUL */
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+/* A JSON string: quotes and backslashes escaped, control characters as
+ * \n, \t, ... or \u00XX, well-formed UTF-8 passed through, any other byte
+ * replaced by U+FFFD. */
+static void rp_put_json_string(struct rp_buf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    rp_put(b, "\"", 1);
+    while (*s) {
+        unsigned char c = *s;
+        if (c == '"' || c == '\\') {
+            char e[2] = { '\\', (char)c };
+            rp_put(b, e, 2);
+            s++;
+        } else if (c < 0x20 || c == 0x7f) {
+            const char *e = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r"
+                          : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+            char u[8];
+            if (!e) {
+                static const char hex[] = "0123456789abcdef";
+                memcpy(u, "\\u00", 4);
+                u[4] = hex[c >> 4];
+                u[5] = hex[c & 15];
+                u[6] = 0;
+                e = u;
+            }
+            rp_puts(b, e);
+            s++;
+        } else {
+            size_t n = rp_utf8_len(s);
+            if (n) {
+                rp_put(b, (const char *)s, n);
+                s += n;
+            } else {
+                rp_puts(b, "\\ufffd");
+                s++;
+            }
+        }
+    }
+    rp_put(b, "\"", 1);
+}
+
+static void rp_field_u(struct rp_buf *b, const char *sep, const char *key, uint64_t v)
+{
+    rp_puts(b, sep);
+    rp_put(b, "\"", 1);
+    rp_puts(b, key);
+    rp_puts(b, "\": ");
+    rp_putu(b, v);
+}
+
+static void rp_domain_object(struct rp_buf *b, const hs_domain_stats_t *d)
+{
+    rp_field_u(b, "{", "live_bytes", d->live_bytes);
+    rp_field_u(b, ", ", "live_blocks", d->live_blocks);
+    rp_field_u(b, ", ", "peak_bytes", d->peak_bytes);
+    rp_field_u(b, ", ", "allocs", d->allocs);
+    rp_field_u(b, ", ", "reallocs", d->reallocs);
+    rp_field_u(b, ", ", "frees", d->frees);
+    rp_field_u(b, ", ", "failed", d->failed);
+    rp_puts(b, "}");
+}
+
+static uint64_t rp_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the JSON report ------------------------------------------------------- */
+
+/* Format the whole report into rp_json; returns its length, or 0 if the
+ * figures could not be read. */
+static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
+{
+    hs_domain_stats_t dom[HS_NDOMAINS], total;
+    hs_arena_stats_t ar;
+    for (int d = 0; d < HS_NDOMAINS; d++)
+        if (hs_domain_stats((hs_domain_t)d, &dom[d]) != 0) return 0;
+    if (hs_total_stats(&total) != 0 || hs_arena_stats(&ar) != 0) return 0;
+    hs_proc_cmdline(rp_cmd, sizeof rp_cmd);
+
+    struct rp_buf b = { rp_json, 0, sizeof rp_json, 0 };
+    rp_puts(&b, "{\n  \"schema\": \"heapshim-report/1\"");
+    rp_field_u(&b, ",\n  ", "pid", (uint64_t)getpid());
+    rp_field_u(&b, ",\n  ", "ppid", (uint64_t)getppid());
+    rp_puts(&b, ",\n  \"command\": ");
+    rp_put_json_string(&b, rp_cmd);
+    rp_puts(&b, ",\n  \"allocator\": ");
+    rp_put_json_string(&b, allocator_name ? allocator_name : "pymalloc");
+    rp_field_u(&b, ",\n  ", "started_unix_ns", started_unix_ns);
+    rp_field_u(&b, ",\n  ", "ended_unix_ns", rp_unix_ns());
+    rp_puts(&b, ",\n  \"exit_kind\": \"exit\",\n  \"domains\": {");
+    for (int d = 0; d < HS_NDOMAINS; d++) {
+        rp_puts(&b, d ? ",\n    \"" : "\n    \"");
+        rp_puts(&b, hs_domain_name((hs_domain_t)d));
+        rp_puts(&b, "\": ");
+        rp_domain_object(&b, &dom[d]);
+    }
+    rp_puts(&b, "\n  },\n  \"total\": ");
+    rp_domain_object(&b, &total);
+    rp_field_u(&b, ",\n  \"arenas\": {\n    ", "arena_size", ar.arena_size);
+    rp_field_u(&b, ", ", "pool_size", ar.pool_size);
+    rp_field_u(&b, ",\n    ", "arenas_mapped", ar.arenas_mapped);
+    rp_field_u(&b, ", ", "arenas_peak", ar.arenas_peak);
+    rp_field_u(&b, ", ", "bytes_mapped", ar.bytes_mapped);
+    rp_field_u(&b, ",\n    ", "pools_used", ar.pools_used);
+    rp_field_u(&b, ", ", "pools_free", ar.pools_free);
+    rp_puts(&b, ",\n    \"size_classes\": [");
+    for (unsigned c = 0; c < HS_NCLASSES; c++) {
+        rp_field_u(&b, c ? ",\n      {" : "\n      {", "size", ar.classes[c].size);
+        rp_field_u(&b, ", ", "blocks_in_use", ar.classes[c].blocks_in_use);
+        rp_field_u(&b, ", ", "pools", ar.classes[c].pools);
+        rp_puts(&b, "}");
+    }
+    rp_puts(&b, "\n    ]\n  },");
+    rp_field_u(&b, "\n  ", "rss_peak_bytes", hs_proc_rss_peak_bytes());
+    rp_puts(&b, "\n}\n");
+    return b.overflow ? 0 : b.len;
+}
+
+static const char *rp_fail(const char *path, const char *what, int err)
+{
+    const char *e = err ? strerrorname_np(err) : NULL;   /* no allocation */
+    snprintf(rp_why, sizeof rp_why, "%s: %s%s%s", path, what, e ? ": " : "", e ? e : "");
+    return rp_why;
+}
+
+static int rp_write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int hs_report_write(const char *tmpl, const char *allocator_name,
+                    uint64_t started_unix_ns, const char **why)
+{
+    const char *ignored;
+    if (!why) why = &ignored;
+    char path[PATH_MAX], tmp[PATH_MAX];
+    if (hs_report_expand_path(tmpl, path, sizeof path) != 0) {
+        *why = rp_fail(tmpl ? tmpl : "(null)",
+                       "bad report path (accepted: a path where %p is the pid and %% a percent sign)", 0);
+        return -1;
+    }
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        *why = rp_fail(path, "path too long", 0);
+        return -1;
+    }
+    size_t len = rp_format(allocator_name, started_unix_ns);
+    if (!len) {
+        *why = rp_fail(path, "statistics unavailable", 0);
+        return -1;
+    }
+    /* O_EXCL|O_NOFOLLOW: a symlink planted at the temporary name (the
+     * report may go to a shared directory) is removed, never written through */
+    int fd = -1;
+    for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0 && (errno != EEXIST || attempt || unlink(tmp) != 0)) break;
+    }
+    if (fd < 0) {
+        *why = rp_fail(tmp, "cannot create", errno);
+        return -1;
+    }
+    int err = 0;
+    if (rp_write_all(fd, rp_json, len) != 0) err = errno ? errno : EIO;
+    if (close(fd) != 0 && !err) err = errno;
+    if (err) {
+        *why = rp_fail(tmp, "cannot write", err);
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        *why = rp_fail(path, "cannot rename the temporary file into place", errno);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the human table --------------------------------------------------------- */
+
+/* v in B below 1 KiB, else with one decimal in the largest binary unit that
+ * keeps it >= 1 (integer arithmetic: no floating point in printf). */
+static void rp_human(char *out, size_t cap, uint64_t v)
+{
+    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+    unsigned k = 0;
+    while (k < 5 && v >> (10 * (k + 1))) k++;
+    if (!k) {
+        snprintf(out, cap, "%llu B", (unsigned long long)v);
+        return;
+    }
+    for (;;) {
+        uint64_t u = 1ull << (10 * k);
+        uint64_t whole = v / u, tenths = ((v % u) * 10 + u / 2) / u;
+        if (tenths == 10) {
+            whole++;
+            tenths = 0;
+        }
+        if (whole >= 1024 && k < 5) {       /* rounding reached the next unit */
+            k++;
+            continue;
+        }
+        snprintf(out, cap, "%llu.%llu %s", (unsigned long long)whole,
+                 (unsigned long long)tenths, unit[k]);
+        return;
+    }
+}
+
+static void rp_line(int fd, const char *s, int n)
+{
+    if (n <= 0) return;
+    size_t len = (size_t)n;
+    if (len > strlen(s)) len = strlen(s);  /* snprintf cut it */
+    (void)!write(fd, s, len);
+}
+
+static void rp_table_row(int fd, const char *name, const hs_domain_stats_t *d)
+{
+    char live[40], peak[40], line[256];
+    rp_human(live, sizeof live, d->live_bytes);
+    rp_human(peak, sizeof peak, d->peak_bytes);
+    int n = snprintf(line, sizeof line, "heapshim: %-6s %11s %11s %12llu %13llu %11llu %13llu %7llu\n",
+                     name, live, peak, (unsigned long long)d->live_blocks,
+                     (unsigned long long)d->allocs, (unsigned long long)d->reallocs,
+                     (unsigned long long)d->frees, (unsigned long long)d->failed);
+    rp_line(fd, line, n);
+}
+
+void hs_report_table(int fd, const char *allocator_name)
+{
+    char line[512], comm[16];
+    hs_domain_stats_t d, total;
+    hs_arena_stats_t ar;
+    hs_proc_comm(comm, sizeof comm);
+    int n = snprintf(line, sizeof line, "heapshim: pid %d (%s), allocator %s\n", (int)getpid(),
+                     comm, allocator_name ? allocator_name : "pymalloc");
+    rp_line(fd, line, n);
+    n = snprintf(line, sizeof line, "heapshim: %-6s %11s %11s %12s %13s %11s %13s %7s\n", "domain",
+                 "live", "peak", "live blocks", "allocs", "reallocs", "frees", "failed");
+    rp_line(fd, line, n);
+    for (int i = 0; i < HS_NDOMAINS; i++) {
+        if (hs_domain_stats((hs_domain_t)i, &d) == 0)
+            rp_table_row(fd, hs_domain_name((hs_domain_t)i), &d);
+    }
+    if (hs_total_stats(&total) == 0) rp_table_row(fd, "total", &total);
+    char mapped[40], rss[40];
+    rp_human(rss, sizeof rss, hs_proc_rss_peak_bytes());
+    if (hs_arena_stats(&ar) == 0) {
+        rp_human(mapped, sizeof mapped, ar.bytes_mapped);
+        n = snprintf(line, sizeof line,
+                     "heapshim: arenas %llu mapped (%s), peak %llu; peak RSS %s\n",
+                     (unsigned long long)ar.arenas_mapped, mapped,
+                     (unsigned long long)ar.arenas_peak, rss);
+    } else {
+        n = snprintf(line, sizeof line, "heapshim: peak RSS %s\n", rss);
+    }
+    rp_line(fd, line, n);
+}

@@ -1,0 +1,52 @@
+/*
+ * interpose/shim.h - what the LD_PRELOAD layer decided at start-up.
+ *
+ * Room: shared by the interposer's files (env.c parses, route.c routes,
+ * override.c serves, lifecycle.c starts and ends). Everything here is set
+ * once during the first allocation, before any other thread can see it,
+ * and never changes afterwards (except in a fork child).
+ */
+#ifndef HS_INTERPOSE_SHIM_H
+#define HS_INTERPOSE_SHIM_H
+#include "../core/internal.h"
+#include <limits.h>
+
+enum hs_shim_mode {
+    HS_MODE_PYMALLOC = 0,      /* small MEM/OBJ blocks from arenas (default) */
+    HS_MODE_MALLOC = 1,        /* everything to glibc, accounting only */
+};
+
+#define HS_ROUTE_MAX 16
+#define HS_ROUTE_PATTERN_MAX 64
+
+struct hs_route_rule {
+    char pattern[HS_ROUTE_PATTERN_MAX];   /* glob on the object's file name */
+    unsigned dom;
+};
+
+struct hs_shim_config {
+    int  mode;                  /* enum hs_shim_mode */
+    bool debug;                 /* debug hooks on top */
+    bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
+    bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
+    bool have_report;
+    char report[PATH_MAX];      /* HEAPSHIM_REPORT template */
+    char allocator_name[16];    /* as recorded in reports and the live header */
+    unsigned nrules;
+    struct hs_route_rule rules[HS_ROUTE_MAX];
+};
+
+extern struct hs_shim_config hs_shim;
+
+/* env.c: read HEAPSHIM_* into hs_shim; one warning line per bad variable */
+void hs_shim_read_env(void);
+/* write one line to stderr without allocating */
+void hs_shim_warn(const char *a, const char *b, const char *c);
+
+/* route.c */
+int  hs_route_parse(const char *spec, struct hs_route_rule *rules, unsigned max,
+                    unsigned *n, const char **why);
+bool hs_route_glob(const char *pattern, const char *name);
+unsigned hs_route_caller(const void *ret_addr);   /* rules; default MEM */
+
+#endif

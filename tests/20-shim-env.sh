@@ -1,0 +1,100 @@
+#!/bin/bash
+# tests/20-shim-env.sh - HEAPSHIM_* variables: good values work, bad values
+# give exactly one warning line naming the variable and the accepted values,
+# and the program runs unchanged (same output, same exit status).
+. "$(dirname "$0")/lib.sh"
+[ -f "$SHIM" ] || { skip shim-env "no $SHIM"; finish; }
+
+prog() { sh -c 'echo hello; ls / >/dev/null; exit 3'; }
+
+plain_out=$(sh -c 'echo hello; ls / >/dev/null; exit 3' 2>&1); plain_rc=$?
+
+bad_case() {   # name VAR value expected-words...
+    local name=$1 var=$2 val=$3; shift 3
+    local out err rc
+    out=$(env "$var=$val" LD_PRELOAD="$SHIM" sh -c 'echo hello; ls / >/dev/null; exit 3' 2>"$TMPD/err"); rc=$?
+    err=$(cat "$TMPD/err")
+    # sh and ls both start under the shim: one warning per process is fine,
+    # but each process must say it once, in one line
+    local lines; lines=$(grep -c "heapshim: warning: $var" "$TMPD/err")
+    if [ "$out" != "hello" ] || [ $rc != 3 ]; then fail "$name" "program changed: rc=$rc out=$out"; return; fi
+    if [ "$lines" -lt 1 ]; then fail "$name" "no warning naming $var: $err"; return; fi
+    local per_proc; per_proc=$(sort "$TMPD/err" | uniq -c | awk '$1>2{print}')
+    [ -n "$per_proc" ] && { fail "$name" "repeated warnings: $per_proc"; return; }
+    for w in "$@"; do
+        grep -q -- "$w" "$TMPD/err" || { fail "$name" "warning lacks '$w': $err"; return; }
+    done
+    pass "$name"
+}
+
+bad_case bad-allocator HEAPSHIM_ALLOCATOR bogus pymalloc malloc_debug
+bad_case bad-route-nodomain HEAPSHIM_ROUTE 'libc*=heap' 'GLOB=raw|mem|obj'
+bad_case bad-route-syntax HEAPSHIM_ROUTE 'libc*' 'GLOB=raw|mem|obj'
+bad_case bad-route-trailing HEAPSHIM_ROUTE 'a=mem,' 'GLOB=raw|mem|obj'
+bad_case bad-stats HEAPSHIM_STATS maybe '1/0'
+bad_case bad-publish HEAPSHIM_PUBLISH 2 '1/0'
+bad_case bad-report-template HEAPSHIM_REPORT "$TMPD/r-%q.json" '%p'
+bad_case bad-dir HEAPSHIM_DIR /nonexistent/dir/here HEAPSHIM_DIR
+
+# a directory another user could write to is refused
+mkdir -p "$TMPD/open" && chmod 777 "$TMPD/open"
+bad_case world-writable-dir HEAPSHIM_DIR "$TMPD/open" HEAPSHIM_DIR
+
+# good values: no warning at all, same output
+for v in pymalloc malloc debug pymalloc_debug malloc_debug; do
+    out=$(HEAPSHIM_ALLOCATOR=$v LD_PRELOAD="$SHIM" sh -c 'echo hello; ls / >/dev/null; exit 3' 2>"$TMPD/err"); rc=$?
+    if [ "$out" = hello ] && [ $rc = 3 ] && [ ! -s "$TMPD/err" ]; then pass "allocator-$v"
+    else fail "allocator-$v" "rc=$rc out=$out err=$(head -c 300 "$TMPD/err")"; fi
+done
+
+# HEAPSHIM_STATS=1 prints the table on stderr, stdout untouched
+out=$(HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" sh -c 'echo hello' 2>"$TMPD/err")
+if [ "$out" = hello ] && grep -q 'mem' "$TMPD/err" && grep -q 'obj' "$TMPD/err" && grep -q 'raw' "$TMPD/err"; then
+    pass stats-table
+else fail stats-table "out=$out err=$(head -c 300 "$TMPD/err")"; fi
+
+# HEAPSHIM_REPORT with %p: one report per process, valid JSON, right pid
+rm -f "$TMPD"/rep-*.json
+LD_PRELOAD="$SHIM" HEAPSHIM_REPORT="$TMPD/rep-%p.json" sh -c 'echo $$ > '"$TMPD/pid"'; ls / > /dev/null'
+pid=$(cat "$TMPD/pid")
+if [ -f "$TMPD/rep-$pid.json" ] && ls "$TMPD"/rep-*.json | wc -l | grep -q '^2$'; then
+    if "$PY" - "$TMPD/rep-$pid.json" "$pid" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["schema"] == "heapshim-report/1", r["schema"]
+assert r["pid"] == int(sys.argv[2])
+assert r["allocator"] == "pymalloc"
+for d in ("raw", "mem", "obj"):
+    x = r["domains"][d]
+    for k in ("live_bytes", "live_blocks", "peak_bytes", "allocs", "reallocs", "frees", "failed"):
+        assert isinstance(x[k], int) and x[k] >= 0, (d, k)
+    assert x["allocs"] >= x["frees"] and x["peak_bytes"] >= x["live_bytes"]
+t = r["total"]
+assert t["peak_bytes"] >= max(r["domains"][d]["peak_bytes"] for d in ("raw", "mem", "obj"))
+assert t["peak_bytes"] <= sum(r["domains"][d]["peak_bytes"] for d in ("raw", "mem", "obj"))
+a = r["arenas"]
+assert a["arena_size"] == 262144 and len(a["size_classes"]) == 32
+assert a["size_classes"][0]["size"] == 16 and a["size_classes"][31]["size"] == 512
+assert r["rss_peak_bytes"] > 0
+PYEOF
+    then pass report-json; else fail report-json "schema check failed"; fi
+else
+    fail report-json "expected 2 reports (sh and ls), got: $(ls "$TMPD" | tr '\n' ' ')"
+fi
+
+# live file: present while running, 0600, removed at exit
+LD_PRELOAD="$SHIM" sh -c 'sleep 0.5' & spid=$!
+sleep 0.25
+f="$HEAPSHIM_DIR/$spid"
+if [ -f "$f" ]; then
+    mode=$(stat -c %a "$f"); dmode=$(stat -c %a "$HEAPSHIM_DIR")
+    [ "$mode" = 600 ] && [ "$dmode" = 700 ] && pass live-file-mode || fail live-file-mode "file $mode dir $dmode"
+else
+    fail live-file-mode "no live file $f"
+fi
+wait $spid
+[ ! -e "$f" ] && pass live-file-removed || fail live-file-removed "$f left behind"
+out=$(HEAPSHIM_PUBLISH=0 LD_PRELOAD="$SHIM" sh -c 'ls '"$HEAPSHIM_DIR"' | wc -l')
+[ "$out" = 0 ] && pass publish-off || fail publish-off "files: $out"
+
+finish

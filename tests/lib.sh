@@ -1,0 +1,18 @@
+# tests/lib.sh - helpers for the shell suites (sourced).
+# Each check prints "PASS name", "FAIL name: why" or "SKIP name: why".
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=${B:-build}
+SHIM="$ROOT/$B/libheapshim.so"
+FAILS=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+skip() { echo "SKIP $1: $2"; }
+finish() { [ "$FAILS" = 0 ]; exit $?; }
+TMPD=$(mktemp -d /tmp/heapshim-test.XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT
+# a private live-file directory so tests never see other users' processes
+export HEAPSHIM_DIR="$TMPD/live"
+mkdir -p "$HEAPSHIM_DIR" && chmod 700 "$HEAPSHIM_DIR"
+# python3 of the system (Debian's), for JSON checks
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)

@@ -1,0 +1,42 @@
+# tests/ - CUnit suites of the core library and shell suites.
+# Every tests/test_*.c is one CUnit program linked with libheapshim.a; every
+# tests/*.sh is a shell suite. tests/run-suites runs them all and prints the
+# overall "N passed, N failed" line.
+TEST_DEPS += libcunit1-dev
+
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+AREA_CFLAGS_tests := -Itests
+
+# tests/shim/preload_*.c: built against plain libc, run under LD_PRELOAD of
+# the shim (tests/run-suites sets it for programs named preload_*).
+PRELOAD_SRCS := $(wildcard tests/shim/preload_*.c)
+PRELOAD_BINS := $(PRELOAD_SRCS:tests/shim/%.c=$(B)/tests/%)
+# a shared object of our own for the routing rules (HEAPSHIM_ROUTE)
+$(B)/tests/libroutetest.so: tests/shim/libroutetest.c
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -fno-optimize-sibling-calls -shared -o $@ $<
+
+$(B)/tests/preload_%: $(B)/tests/shim/preload_%.o $(B)/tests/testutil.o $(B)/tests/libroutetest.so
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $< $(B)/tests/testutil.o -L$(B)/tests -Wl,-rpath,'$$ORIGIN' -lroutetest -lcunit -lpthread -ldl
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/tests/testutil.o $(B)/libheapshim.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(B)/tests/testutil.o $(B)/libheapshim.a -lcunit -lpthread -ldl
+
+.PHONY: test-bins run-tests
+test-bins: $(TEST_BINS) $(PRELOAD_BINS) $(B)/libheapshim.so
+run-tests: test-bins
+	$(Q)B=$(B) SAN=$(SAN) tests/run-suites $(TEST_BINS) $(if $(filter 1,$(SAN)),,$(PRELOAD_BINS))
+
+CHECK_TARGETS += run-tests
+
+# programs of our own run under the shim by the shell suites
+$(B)/tests/mt_workload: tests/shim/mt_workload.c
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
+test-bins: $(B)/tests/mt_workload
+TEST_DEPS += python3 perl git gcc xz-utils coreutils
