@@ -87,6 +87,11 @@ void hs_small_free(void *p) { hs_small_free_fast(p); }
 
 void hs_count_alloc(unsigned dom, size_t usable)
 {
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) {
+        hs_slot_alloc(h->slot, dom, usable);
+        return;
+    }
     bool locked;
     struct hs_live_slot *s = hs_slot_acquire(&locked);
     hs_slot_alloc(s, dom, usable);
@@ -95,6 +100,11 @@ void hs_count_alloc(unsigned dom, size_t usable)
 
 void hs_count_free(unsigned dom, size_t usable)
 {
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) {
+        hs_slot_free(h->slot, dom, usable);
+        return;
+    }
     bool locked;
     struct hs_live_slot *s = hs_slot_acquire(&locked);
     hs_slot_free(s, dom, usable);
@@ -125,7 +135,7 @@ void *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align)
         return NULL;
     }
     hs_count_alloc(dom, hs_large_usable(p));
-    hs_live_publish(false);
+    hs_live_tick();
     return p;
 }
 
@@ -161,7 +171,7 @@ void hs_pymalloc_free(void *p)
     }
     hs_count_free(hs_large_domain(p), hs_large_usable(p));
     hs_large_release(p);
-    hs_live_publish(false);
+    hs_live_tick();
 }
 
 /* realloc keeps the block in its own domain (the one that allocated it). */
@@ -217,7 +227,7 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
         return NULL;
     }
     hs_count_realloc(bdom, old, hs_large_usable(q));
-    hs_live_publish(false);
+    hs_live_tick();
     return q;
 }
 

@@ -99,4 +99,20 @@ HS_INLINE void hs_slot_failed(struct hs_live_slot *s, unsigned dom)
 struct hs_live_slot *hs_slot_acquire(bool *locked);
 HS_INLINE void hs_slot_release(bool locked) { if (locked) hs_unlock(&hs_slot0_lock); }
 
+/* Counting for callers that are not on a bin fast path (large blocks). */
+void hs_count_alloc(unsigned dom, size_t usable);
+void hs_count_free(unsigned dom, size_t usable);
+HS_INLINE void hs_count_alloc_fast(unsigned dom, size_t usable)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) hs_slot_alloc(h->slot, dom, usable);
+    else hs_count_alloc(dom, usable);
+}
+HS_INLINE void hs_count_free_fast(unsigned dom, size_t usable)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) hs_slot_free(h->slot, dom, usable);
+    else hs_count_free(dom, usable);
+}
+
 #endif

@@ -120,12 +120,31 @@ HS_INLINE void hs_unlock(hs_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_REL
 HS_INLINE void hs_lock_reset(hs_lock_t *l) { l->v = 0; }
 
 /* ---- system primitives (prim/sys.c) -------------------------------------- */
-void  *hs_sys_malloc(size_t n);            /* glibc's allocator, never ours */
-void  *hs_sys_calloc(size_t ne, size_t es);
-void  *hs_sys_realloc(void *p, size_t n);
-void   hs_sys_free(void *p);
-void  *hs_sys_memalign(size_t align, size_t n);
-size_t hs_sys_usable_size(const void *p);  /* for pointers from hs_sys_* only */
+/* glibc's allocator, never ours: its __libc_* entry points (exported since
+ * glibc 2.2.5) reach it without dlsym, which may itself allocate. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void  __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+HS_INLINE void *hs_sys_malloc(size_t n) { return __libc_malloc(n); }
+HS_INLINE void *hs_sys_calloc(size_t ne, size_t es) { return __libc_calloc(ne, es); }
+HS_INLINE void *hs_sys_realloc(void *p, size_t n) { return __libc_realloc(p, n); }
+HS_INLINE void  hs_sys_free(void *p) { __libc_free(p); }
+HS_INLINE void *hs_sys_memalign(size_t align, size_t n) { return __libc_memalign(align, n); }
+/*
+ * Usable size of a block from glibc's allocator, read from its chunk header
+ * (the word before the block: chunk size | flags; IS_MMAPPED = 2). This is
+ * what glibc's malloc_usable_size computes; the shim cannot call that symbol
+ * because it exports its own. The layout has been stable since glibc 2.0;
+ * tests compare the two. Only for pointers from hs_sys_*.
+ */
+HS_INLINE size_t hs_sys_usable_size(const void *p)
+{
+    size_t word = ((const size_t *)p)[-1];
+    size_t chunk = word & ~(size_t)7;
+    return (word & 2) ? chunk - 2 * sizeof(size_t) : chunk - sizeof(size_t);
+}
 void  *hs_os_map(size_t n);                /* anonymous RW mapping or NULL */
 void   hs_os_unmap(void *p, size_t n);
 uint64_t hs_os_random64(void);
@@ -211,7 +230,15 @@ extern struct hs_live_header *hs_live;     /* never NULL after hs__init() */
 extern size_t hs_live_size;
 struct hs_live_slot *hs_live_slot_at(uint32_t i);
 int  hs_live_setup(void *region, size_t size, const char *allocator_name);
-void hs_live_publish(bool force);
+void hs_live_publish(bool force);          /* refresh header snapshot (rate limited) */
+/* Called on every large-block operation: looks at the clock only every 256th
+ * time, so a program that never reaches a small-block slow path still
+ * publishes, and one that does many large operations pays next to nothing. */
+extern HS_TLS unsigned hs_tls_tick;
+HS_INLINE void hs_live_tick(void)
+{
+    if (HS_UNLIKELY(++hs_tls_tick % 256 == 0)) hs_live_publish(false);
+}
 void hs_live_fork_child(void);          /* refresh header snapshot (rate limited) */
 void hs_counter_flush(struct hs_live_slot *s, unsigned idx);   /* idx: domain or HS_LIVE_TOTAL */
 #define HS_LIVE_REGION_SIZE(nslots) \

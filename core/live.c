@@ -25,6 +25,7 @@
 #endif
 
 struct hs_live_header *hs_live;
+HS_TLS unsigned hs_tls_tick;
 size_t hs_live_size;
 
 struct hs_live_slot *hs_live_slot_at(uint32_t i)

@@ -16,6 +16,8 @@
  */
 #include "shim.h"
 #include "../core/debug.h"
+#include "../core/alloc_fast.h"
+#include "../core/large.h"
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -37,12 +39,6 @@ HS_INLINE unsigned route(const void *ra)
 
 /* ---- start-up --------------------------------------------------------------- */
 
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void  __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-
 /* true when the core is up; false while it is starting on this very thread
  * (a request made by the start-up code itself goes to glibc and stays glibc's) */
 HS_INLINE bool ready(void)
@@ -62,16 +58,29 @@ static HS_NOINLINE void *debug_alloc(unsigned dom, size_t n, bool zero)
     return p;
 }
 
+/* glibc behind our header: RAW, large MEM/OBJ, and everything in malloc mode */
+HS_INLINE void *sys_serve(unsigned dom, size_t n, bool zero)
+{
+    void *p = hs_large_alloc_fast(dom, n, zero);
+    if (HS_UNLIKELY(!p)) {
+        hs_count_failed(dom);
+        errno = ENOMEM;
+        return NULL;
+    }
+    hs_count_alloc_fast(dom, hs_large_usable_fast(p));
+    hs_live_tick();
+    return p;
+}
+
 HS_INLINE void *serve(unsigned dom, size_t n)
 {
     if (HS_UNLIKELY(hs_shim.debug)) return debug_alloc(dom, n, false);
-    void *p;
-    if (HS_LIKELY(n <= HS_SMALL_MAX && dom != HS_DOMAIN_RAW && hs_shim.mode == HS_MODE_PYMALLOC))
-        p = hs_small_malloc(dom, n);
-    else
-        p = hs_counted_large(dom, n, false, 0);
-    if (HS_UNLIKELY(!p)) errno = ENOMEM;
-    return p;
+    if (HS_LIKELY(n <= HS_SMALL_MAX && dom != HS_DOMAIN_RAW && hs_shim.mode == HS_MODE_PYMALLOC)) {
+        void *p = hs_small_malloc_fast(dom, n);
+        if (HS_UNLIKELY(!p)) errno = ENOMEM;
+        return p;
+    }
+    return sys_serve(dom, n, false);
 }
 
 /* Debug mode: the user pointer sits behind the debug header; the block that
@@ -93,10 +102,10 @@ static HS_NOINLINE void free_slow(void *p)
     }
     if (hs_pagemap_test(p)) {
         hs_small_free(p);
-    } else if (hs_large_owns(p)) {
-        hs_count_free(hs_large_domain(p), hs_large_usable(p));
-        hs_large_release(p);
-        hs_live_publish(false);
+    } else if (hs_large_owns_fast(p)) {
+        hs_count_free_fast(hs_large_dom(p), hs_large_usable_fast(p));
+        hs_large_release_fast(p);
+        hs_live_tick();
     } else {
         __libc_free(p);
     }
@@ -113,9 +122,17 @@ EXPORT void *malloc(size_t n)
 EXPORT void free(void *p)
 {
     if (!p) return;
-    if (HS_LIKELY(!hs_shim.debug && hs_pagemap_test(p))) {
-        hs_small_free(p);
-        return;
+    if (HS_LIKELY(!hs_shim.debug)) {
+        if (HS_LIKELY(hs_pagemap_test(p))) {
+            hs_small_free_fast(p);
+            return;
+        }
+        if (HS_LIKELY(hs_large_owns_fast(p))) {
+            hs_count_free_fast(hs_large_dom(p), hs_large_usable_fast(p));
+            hs_large_release_fast(p);
+            hs_live_tick();
+            return;
+        }
     }
     free_slow(p);
 }
@@ -136,9 +153,7 @@ EXPORT void *calloc(size_t ne, size_t es)
         else memset(p, 0, n);
         return p;
     }
-    void *p = hs_counted_large(dom, n, true, 0);
-    if (!p) errno = ENOMEM;
-    return p;
+    return sys_serve(dom, n, true);
 }
 
 static void *realloc_impl(void *p, size_t n, const void *ra)
