@@ -17,7 +17,7 @@
 #include <string.h>
 
 HS_TLS hs_heap_t *hs_tls_heap;
-static HS_TLS int tls_exiting;     /* destructor rounds seen by this thread */
+static HS_TLS int tls_exiting;     /* set once the thread's heap was released */
 
 static hs_lock_t registry_lock = HS_LOCK_INIT;
 static hs_heap_t *all_heaps;       /* heaps owned by live threads */
@@ -96,9 +96,11 @@ hs_heap_t *hs_heap_init_thread(void)
     hs__init();
     if (hs_tls_heap) return hs_tls_heap;
     if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) != 2) return NULL;
-    /* glibc runs key destructors up to 4 rounds; after that a new heap would
-     * never be given back, so late allocations use the shared slot instead. */
-    if (tls_exiting >= 3 || !heap_key_ok) return NULL;
+    /* Once this thread's heap has been released, anything it still
+     * allocates or frees (glibc frees its per-thread data after the key
+     * destructors) goes through the shared slot: a new heap made now might
+     * never be given back. */
+    if (tls_exiting || !heap_key_ok) return NULL;
 
     hs_lock(&registry_lock);
     hs_heap_t *h = heap_object();

@@ -18,9 +18,9 @@ $(B)/tests/libroutetest.so: tests/shim/libroutetest.c
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -fno-optimize-sibling-calls -shared -o $@ $<
 
-$(B)/tests/preload_%: $(B)/tests/shim/preload_%.o $(B)/tests/testutil.o $(B)/tests/libroutetest.so
+$(B)/tests/preload_%: $(B)/tests/shim/preload_%.o $(B)/tests/testutil.o $(B)/tests/libroutetest.so $(B)/core/live_read.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $< $(B)/tests/testutil.o -L$(B)/tests -Wl,-rpath,'$$ORIGIN' -lroutetest -lcunit -lpthread -ldl
+	$(Q)$(CC) -o $@ $< $(B)/tests/testutil.o $(B)/core/live_read.o -L$(B)/tests -Wl,-rpath,'$$ORIGIN' -lroutetest -lcunit -lpthread -ldl
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/tests/testutil.o $(B)/libheapshim.a
 	$(call msg,LD,$@)

@@ -9,6 +9,10 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <heapshim.h>
+#include <heapshim/live.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -72,6 +76,7 @@ static volatile size_t huge = SIZE_MAX - 64;
  * not object to reading p after a realloc that is meant to fail */
 static void *(*volatile realloc_fn)(void *, size_t) = realloc;
 static void *(*volatile reallocarray_fn)(void *, size_t, size_t) = reallocarray;
+static void *(*volatile aligned_alloc_fn)(size_t, size_t) = aligned_alloc;
 
 static void test_enomem(void)
 {
@@ -164,7 +169,7 @@ static void test_memalign_family(void)
         free(m);
     }
     errno = 0;
-    CU_ASSERT_PTR_NULL(aligned_alloc(24, 100));
+    CU_ASSERT_PTR_NULL(aligned_alloc_fn(24, 100));
     CU_ASSERT_EQUAL(errno, EINVAL);
     long page = sysconf(_SC_PAGESIZE);
     void *v = valloc(10);
@@ -293,8 +298,54 @@ static void *short_thread(void *arg)
     return NULL;
 }
 
+/* map our own live file read-only, as an outside reader would */
+static const struct hs_live_header *map_live(size_t *len)
+{
+    char path[512];
+    const char *dir = getenv("HEAPSHIM_DIR");
+    if (dir && *dir) snprintf(path, sizeof path, "%s/%d", dir, (int)getpid());
+    else snprintf(path, sizeof path, "/dev/shm/heapshim-%u/%d", (unsigned)getuid(), (int)getpid());
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    struct stat sb;
+    fstat(fd, &sb);
+    CU_ASSERT_EQUAL(sb.st_mode & 0777, 0600);
+    CU_ASSERT_EQUAL(sb.st_uid, getuid());
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    *len = (size_t)sb.st_size;
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static void test_live_file_contents(void)
+{
+    size_t len = 0;
+    const struct hs_live_header *h = map_live(&len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    const char *why = NULL;
+    CU_ASSERT_EQUAL_FATAL(hs_live_check_header(h, len, &why), 0);
+    CU_ASSERT_EQUAL(h->pid, getpid());
+    CU_ASSERT_STRING_EQUAL(h->allocator, "pymalloc");
+    CU_ASSERT_EQUAL(h->state, HS_LIVE_STATE_RUNNING);
+    /* what an outside reader sums equals what the process reports */
+    void *keep = sink[7] = malloc(300);
+    struct hs_live_snapshot snap;
+    CU_ASSERT_EQUAL_FATAL(hs_live_sum(h, len, &snap, &why), 0);
+    hs_domain_stats_t m = st(HS_DOMAIN_MEM);
+    CU_ASSERT_EQUAL(snap.dom[HS_DOMAIN_MEM].live_bytes, m.live_bytes);
+    CU_ASSERT_EQUAL(snap.dom[HS_DOMAIN_MEM].allocs, m.allocs);
+    free(keep);
+    CU_ASSERT_EQUAL_FATAL(hs_live_sum(h, len, &snap, &why), 0);
+    CU_ASSERT_EQUAL(snap.dom[HS_DOMAIN_MEM].live_bytes, m.live_bytes - 304);
+    munmap((void *)h, len);
+}
+
 static void test_exiting_threads_reclaimed(void)
 {
+    size_t len = 0;
+    const struct hs_live_header *h = map_live(&len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    uint32_t slots_before = h->slots_used;
     int (*p_arena)(hs_arena_stats_t *) = (int (*)(hs_arena_stats_t *))dlsym(RTLD_DEFAULT, "hs_arena_stats");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p_arena);
     hs_arena_stats_t a0, a1;
@@ -308,6 +359,9 @@ static void test_exiting_threads_reclaimed(void)
     /* 300 threads each left a bin of 48-byte blocks: without reclaim that is
      * 300 pools; with it the same few pools are reused */
     CU_ASSERT(a1.classes[2].pools <= a0.classes[2].pools + 2);
+    /* and their counter slots are recycled, not leaked */
+    CU_ASSERT(h->slots_used <= slots_before + 2);
+    munmap((void *)h, len);
 }
 
 /* ---- routing rules: re-run ourselves with HEAPSHIM_ROUTE set ---------------- */
@@ -381,6 +435,7 @@ int main(int argc, char **argv)
         { "fork child keeps allocating", test_fork_child_works },
         { "exited threads' caches are reclaimed", test_exiting_threads_reclaimed },
         { "HEAPSHIM_ROUTE rules by calling object", test_routing_rules },
+        { "live file: mode, header, same sums as the process", test_live_file_contents },
         { NULL, NULL },
     };
     hs_test_add_suite("shim: glibc semantics", tests);

@@ -1,0 +1,114 @@
+/*
+ * tools/cli.h - shared declarations of the heapshim command (build/heapshim).
+ *
+ * Room: the command-line tool only. It reads what the shim leaves behind
+ * (JSON reports, docs/report-schema.md) and what it publishes while running
+ * (live files, include/heapshim/live.h); it never links the allocator, only
+ * core/live_read.o, the self-contained reader of live regions.
+ */
+#ifndef HS_TOOLS_CLI_H
+#define HS_TOOLS_CLI_H
+#include <heapshim/live.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HS_TOOL_VERSION "0.1.0"
+#define HS_REPORT_SCHEMA "heapshim-report/1"
+#define HS_EXIT_BAD 2              /* bad input, everywhere */
+
+/* ---- util.c: errors, numbers, sizes --------------------------------------- */
+extern const char *hs_prog;        /* "heapshim run", ... for messages */
+__attribute__((format(printf, 1, 2), noreturn)) void die_bad(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void warnx_(const char *fmt, ...);
+/* strict decimal parse into [lo, hi]; 0 or -1 */
+int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+int parse_double(const char *s, double lo, double hi, double *out);
+/* "12.3 MiB" into buf (always fits in 16 bytes) */
+const char *human_bytes(uint64_t v, char buf[16]);
+const char *human_count(uint64_t v, char buf[16]);
+/* is the argument one of -h/--help */
+int is_help(const char *a);
+/* read a whole file (at most max bytes); 0, or -1 with err set */
+int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t cap);
+uint64_t now_ns(void);           /* CLOCK_MONOTONIC */
+uint64_t unix_ns(void);          /* CLOCK_REALTIME */
+
+/* ---- report.c: the JSON report ------------------------------------------- */
+enum { D_RAW, D_MEM, D_OBJ, D_TOTAL, D_N };
+extern const char *const dom_names[D_N];   /* raw mem obj total */
+
+struct dom_stats {
+    uint64_t live_bytes, live_blocks, peak_bytes, allocs, reallocs, frees, failed;
+};
+#define REPORT_MAX_CLASSES 64
+struct report {
+    int64_t pid, ppid;
+    char command[4096], allocator[32], exit_kind[32];
+    uint64_t started_unix_ns, ended_unix_ns;
+    struct dom_stats dom[D_N];
+    uint64_t arena_size, pool_size, arenas_mapped, arenas_peak, bytes_mapped,
+             pools_used, pools_free;
+    unsigned nclasses;
+    struct { uint64_t size, blocks_in_use, pools; } cls[REPORT_MAX_CLASSES];
+    uint64_t rss_peak_bytes;
+};
+/* Parse and validate a report held in memory. 0, or -1 with a one-line
+ * reason in err (without the file name). */
+int report_parse(const char *buf, size_t len, struct report *r, char *err, size_t cap);
+/* Load a file: 0, or -1 with "PATH: reason" in err. */
+int report_load(const char *path, struct report *r, char *err, size_t cap);
+/* Named metrics ("obj.peak_bytes", "arenas.arenas_peak", "rss_peak_bytes") */
+int report_metric(const struct report *r, const char *name, uint64_t *out);
+void report_metric_list(FILE *f);   /* the accepted names, one line */
+int metric_is_bytes(const char *name);
+
+/* ---- table.c: the human per-domain table ---------------------------------- */
+void table_print(FILE *f, const struct report *r);
+
+/* ---- live.c: live files of running processes ------------------------------ */
+struct proc_view {
+    int pid;
+    char comm[16], cmdline[256], allocator[16];
+    uint32_t state;
+    uint64_t start_time, created_unix_ns, rss_bytes;
+    struct hs_live_snapshot snap;
+    uint64_t window_peak[4];        /* since the last reset (see live_read) */
+    int window_reset;               /* 1 if we reset it (O_RDWR), 0 read only */
+};
+#define LIVE_RESET_WINDOW 1        /* exchange window_peak with 0 (exporter) */
+#define LIVE_MAX_FILE (64u << 20)  /* refuse bigger files: not ours */
+enum { LIVE_OK = 0, LIVE_STALE = 1, LIVE_BAD = -1, LIVE_GONE = -2 };
+/* the live directory: opt, else $HEAPSHIM_DIR, else /dev/shm/heapshim-<uid> */
+const char *live_dir(const char *opt, char *buf, size_t cap);
+/* Read one live file; expect_pid < 0 means take it from the header. */
+int live_read(const char *path, int expect_pid, int flags, struct proc_view *p,
+              char *err, size_t cap);
+/* Is this process (pid, start time in ticks) still the one alive? */
+int proc_alive(int pid, uint64_t start_time);
+uint64_t proc_rss_bytes(int pid);   /* 0 if unknown */
+/* Every readable, non-stale live file of dir (or only pids[]). Bad files
+ * are reported through warn lines (prefix "PATH: "), stale ones counted. */
+struct scan {
+    struct proc_view *v;
+    int n, stale, bad;
+};
+int live_scan(const char *dir, const int *pids, int npids, int flags, struct scan *s,
+              int quiet);
+void scan_free(struct scan *s);
+
+/* ---- prom.c: Prometheus text exposition ----------------------------------- */
+/* Renders the scan into a malloc'd string (caller frees). */
+char *prom_render(const struct scan *s, size_t *len);
+
+/* ---- subcommands ------------------------------------------------------------ */
+int cmd_run(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+
+#endif

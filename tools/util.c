@@ -1,0 +1,155 @@
+/*
+ * tools/util.c - errors, strict number parsing, human sizes, whole-file reads.
+ *
+ * Room: helpers of the heapshim command with no knowledge of reports or live
+ * files. Every error of the command is one line on stderr, prefixed with the
+ * subcommand ("heapshim diff: ..."), so scripts and people can tell at once
+ * which file and which problem.
+ */
+#include "cli.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *hs_prog = "heapshim";
+
+void die_bad(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", hs_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(HS_EXIT_BAD);
+}
+
+void warnx_(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", hs_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    /* strtoull accepts "-1", spaces and "0x"; a typo must not become a number */
+    if (!s || !*s) return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int parse_double(const char *s, double lo, double hi, double *out)
+{
+    if (!s || !*s || (*s != '.' && (*s < '0' || *s > '9'))) return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+const char *human_bytes(uint64_t v, char buf[16])
+{
+    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    if (v < 1024) {
+        snprintf(buf, 16, "%llu B", (unsigned long long)v);
+        return buf;
+    }
+    double d = (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 6) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(buf, 16, d < 10 ? "%.2f %s" : d < 100 ? "%.1f %s" : "%.0f %s", d, unit[u]);
+    return buf;
+}
+
+const char *human_count(uint64_t v, char buf[16])
+{
+    if (v < 100000) snprintf(buf, 16, "%llu", (unsigned long long)v);
+    else if (v < 100000000ull) snprintf(buf, 16, "%.1fk", (double)v / 1e3);
+    else if (v < 100000000000ull) snprintf(buf, 16, "%.1fM", (double)v / 1e6);
+    else snprintf(buf, 16, "%.1fG", (double)v / 1e9);
+    return buf;
+}
+
+int is_help(const char *a)
+{
+    return !strcmp(a, "-h") || !strcmp(a, "--help");
+}
+
+int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, cap, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > max) {
+        snprintf(err, cap, "%s: too large (%lld bytes, at most %zu accepted)", path,
+                 (long long)st.st_size, max);
+        close(fd);
+        return -1;
+    }
+    size_t want = (size_t)st.st_size, got = 0;
+    char *b = malloc(want + 1);
+    if (!b) {
+        snprintf(err, cap, "%s: out of memory", path);
+        close(fd);
+        return -1;
+    }
+    while (got < want) {
+        ssize_t r = read(fd, b + got, want - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(err, cap, "%s: read error: %s", path, strerror(errno));
+            free(b);
+            close(fd);
+            return -1;
+        }
+        if (r == 0) break;   /* shrank under us: take what is there */
+        got += (size_t)r;
+    }
+    close(fd);
+    b[got] = 0;
+    *buf = b;
+    *len = got;
+    return 0;
+}
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
