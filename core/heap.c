@@ -7,8 +7,8 @@
  * bins live in alloc.c; the central pools they refill from are in arena.c.
  *
  * A bin holds at most `cap` blocks (about 8 KiB worth, between 16 and 128
- * blocks). Refill takes cap/2 from the central pools under the class lock;
- * overflow gives the older half back. A block freed by another thread simply
+ * blocks). Refill takes a batch from the central pools under the class lock
+ * (4 blocks at first, doubling up to cap/2); overflow gives half back. A block freed by another thread simply
  * goes into the freeing thread's bin, so cross-thread frees need no atomic
  * operation; the block's pool finds its way back through the central lists.
  */
@@ -113,7 +113,10 @@ hs_heap_t *hs_heap_init_thread(void)
     if (h) {
         memset(h, 0, sizeof *h);
         for (unsigned d = 0; d < HS_NSMALLDOM; d++)
-            for (unsigned c = 0; c < HS_NCLASSES; c++) h->bins[d][c].cap = bin_cap(c);
+            for (unsigned c = 0; c < HS_NCLASSES; c++) {
+                h->bins[d][c].cap = (uint16_t)bin_cap(c);
+                h->bins[d][c].batch = 4;
+            }
         h->slot = s;
         h->tid = hs_os_tid();
         h->in_use = 1;
@@ -167,7 +170,12 @@ void *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls)
 {
     hs_bin_t *b = &h->bins[sd][cls];
     void *chain;
-    unsigned got = hs_central_take(sd + 1, cls, b->cap / 2, &chain);
+    /* A thread that only needs a few blocks of a class gets a few: a full
+     * batch would touch pages a short-lived program never uses. Busy bins
+     * double their batch on every refill. */
+    unsigned want = b->batch;
+    if (b->batch < b->cap / 2) b->batch = (uint16_t)(b->batch * 2 < b->cap / 2 ? b->batch * 2 : b->cap / 2);
+    unsigned got = hs_central_take(sd + 1, cls, want, &chain);
     hs_live_publish(false);
     if (!got) return NULL;
     void *p = chain;

@@ -200,7 +200,8 @@ void     hs_arena_fork_child(void);
 typedef struct hs_bin {
     void    *head;
     uint32_t count;
-    uint32_t cap;
+    uint16_t cap;       /* most blocks the bin holds */
+    uint16_t batch;     /* next refill size: starts small, doubles to cap/2 */
 } hs_bin_t;
 
 typedef struct hs_heap {

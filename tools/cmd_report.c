@@ -1,0 +1,77 @@
+/*
+ * tools/cmd_report.c - `heapshim report FILE.json [--json]`.
+ *
+ * Room: load one report (tools/report.c) and show it: the human table, or
+ * the validated report again as JSON (normalised: only the schema's fields,
+ * so scripts can rely on what they get).
+ */
+#include "cli.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: heapshim report FILE.json [--json]\n"
+    "  Print the per-domain table (live, peak, blocks, allocs, reallocs, frees,\n"
+    "  failed; arenas; peak RSS) of a report written by the shim (HEAPSHIM_REPORT)\n"
+    "  or by `heapshim run -o`. --json prints the validated report as JSON.\n"
+    "  Exit 2 if the file is missing, not JSON, or not a heapshim-report/1.\n";
+
+static json_t *dom_json(const struct dom_stats *d)
+{
+    return json_pack("{sIsIsIsIsIsIsI}", "live_bytes", (json_int_t)d->live_bytes,
+                     "live_blocks", (json_int_t)d->live_blocks, "peak_bytes",
+                     (json_int_t)d->peak_bytes, "allocs", (json_int_t)d->allocs, "reallocs",
+                     (json_int_t)d->reallocs, "frees", (json_int_t)d->frees, "failed",
+                     (json_int_t)d->failed);
+}
+
+static void print_json(const struct report *r)
+{
+    json_t *cls = json_array();
+    for (unsigned i = 0; i < r->nclasses; i++)
+        json_array_append_new(cls, json_pack("{sIsIsI}", "size", (json_int_t)r->cls[i].size,
+                                             "blocks_in_use", (json_int_t)r->cls[i].blocks_in_use,
+                                             "pools", (json_int_t)r->cls[i].pools));
+    json_t *doms = json_pack("{sososo}", "raw", dom_json(&r->dom[D_RAW]), "mem",
+                             dom_json(&r->dom[D_MEM]), "obj", dom_json(&r->dom[D_OBJ]));
+    json_t *ar = json_pack("{sIsIsIsIsIsIsIso}", "arena_size", (json_int_t)r->arena_size,
+                           "pool_size", (json_int_t)r->pool_size, "arenas_mapped",
+                           (json_int_t)r->arenas_mapped, "arenas_peak", (json_int_t)r->arenas_peak,
+                           "bytes_mapped", (json_int_t)r->bytes_mapped, "pools_used",
+                           (json_int_t)r->pools_used, "pools_free", (json_int_t)r->pools_free,
+                           "size_classes", cls);
+    json_t *root = json_pack("{sssIsIsssssIsIsssoso sosI}", "schema", HS_REPORT_SCHEMA, "pid",
+                             (json_int_t)r->pid, "ppid", (json_int_t)r->ppid, "command",
+                             r->command, "allocator", r->allocator, "started_unix_ns",
+                             (json_int_t)r->started_unix_ns, "ended_unix_ns",
+                             (json_int_t)r->ended_unix_ns, "exit_kind", r->exit_kind, "domains",
+                             doms, "total", dom_json(&r->dom[D_TOTAL]), "arenas", ar,
+                             "rss_peak_bytes", (json_int_t)r->rss_peak_bytes);
+    char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (s) puts(s);
+    free(s);
+    json_decref(root);
+}
+
+int cmd_report(int argc, char **argv)
+{
+    const char *file = NULL;
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) as_json = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (accepted: --json, --help)", argv[i]);
+        else if (!file) file = argv[i];
+        else die_bad("more than one report given ('%s'); accepted: one FILE.json", argv[i]);
+    }
+    if (!file) die_bad("no report given (usage: heapshim report FILE.json [--json])");
+    struct report r;
+    char err[1024];
+    if (report_load(file, &r, err, sizeof err)) die_bad("%s", err);
+    if (as_json) print_json(&r);
+    else table_print(stdout, &r);
+    return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * tools/table.c - the human per-domain table of one report.
+ *
+ * Room: formatting only (struct report -> text). Shared by `heapshim run`
+ * (on stderr when the command exits) and `heapshim report`.
+ */
+#include "cli.h"
+
+void table_print(FILE *f, const struct report *r)
+{
+    char a[16], b[16], c[16], d[16], e[16], g[16];
+    fprintf(f, "heapshim: pid %lld  allocator %s  %s\n", (long long)r->pid, r->allocator,
+            r->command);
+    fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8s\n", "domain", "live", "peak",
+            "blocks", "allocs", "reallocs", "frees", "failed");
+    for (int i = 0; i < D_N; i++) {
+        const struct dom_stats *s = &r->dom[i];
+        fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8llu\n", dom_names[i],
+                human_bytes(s->live_bytes, a), human_bytes(s->peak_bytes, b),
+                human_count(s->live_blocks, c), human_count(s->allocs, d),
+                human_count(s->reallocs, e), human_count(s->frees, g),
+                (unsigned long long)s->failed);
+    }
+    fprintf(f, "  arenas: %llu mapped (peak %llu) x %s = %s, pools %llu used / %llu free\n",
+            (unsigned long long)r->arenas_mapped, (unsigned long long)r->arenas_peak,
+            human_bytes(r->arena_size, a), human_bytes(r->bytes_mapped, b),
+            (unsigned long long)r->pools_used, (unsigned long long)r->pools_free);
+    fprintf(f, "  peak RSS: %s", human_bytes(r->rss_peak_bytes, a));
+    if (r->rss_peak_bytes)
+        fprintf(f, "  (peak heap %s = %.0f%% of it)", human_bytes(r->dom[D_TOTAL].peak_bytes, b),
+                100.0 * (double)r->dom[D_TOTAL].peak_bytes / (double)r->rss_peak_bytes);
+    if (r->ended_unix_ns > r->started_unix_ns)
+        fprintf(f, "  wall %.3f s", (double)(r->ended_unix_ns - r->started_unix_ns) / 1e9);
+    fputc('\n', f);
+}
