@@ -364,6 +364,45 @@ static void test_exiting_threads_reclaimed(void)
     munmap((void *)h, len);
 }
 
+/* zlib, loaded and unloaded at run time: its allocations come through us */
+static void test_dlopen_dlclose(void)
+{
+    for (int round = 0; round < 3; round++) {
+        void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!z) {
+            CU_FAIL("libz.so.1 not found (zlib1g is part of every Debian system)");
+            return;
+        }
+        unsigned long (*bound)(unsigned long) = (unsigned long (*)(unsigned long))dlsym(z, "compressBound");
+        int (*compress2)(unsigned char *, unsigned long *, const unsigned char *, unsigned long, int) =
+            (int (*)(unsigned char *, unsigned long *, const unsigned char *, unsigned long, int))dlsym(z, "compress2");
+        int (*uncompress)(unsigned char *, unsigned long *, const unsigned char *, unsigned long) =
+            (int (*)(unsigned char *, unsigned long *, const unsigned char *, unsigned long))dlsym(z, "uncompress");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(compress2);
+        unsigned long n = 200000, cn = bound(n), dn = n;
+        unsigned char *src = malloc(n), *dst = malloc(cn), *back = malloc(n);
+        for (unsigned long i = 0; i < n; i++) src[i] = (unsigned char)("heapshim"[i % 8] + (i / 4096));
+        CU_ASSERT_EQUAL(compress2(dst, &cn, src, n, 6), 0);    /* deflate allocates ~256 KiB */
+        CU_ASSERT_EQUAL(uncompress(back, &dn, dst, cn), 0);
+        CU_ASSERT(dn == n && memcmp(src, back, n) == 0);
+        free(src);
+        free(dst);
+        free(back);
+        CU_ASSERT_EQUAL(dlclose(z), 0);
+    }
+}
+
+static void test_exec_is_shimmed(void)
+{
+    /* the child image inherits LD_PRELOAD and must come up shimmed */
+    FILE *f = popen("exec /bin/sh -c 'grep -c libheapshim /proc/$$/maps'", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[64] = "";
+    if (!fgets(line, sizeof line, f)) line[0] = 0;
+    CU_ASSERT_EQUAL(pclose(f), 0);
+    CU_ASSERT(atoi(line) >= 1);
+}
+
 /* ---- routing rules: re-run ourselves with HEAPSHIM_ROUTE set ---------------- */
 
 void *routetest_alloc(size_t n);
@@ -435,6 +474,8 @@ int main(int argc, char **argv)
         { "fork child keeps allocating", test_fork_child_works },
         { "exited threads' caches are reclaimed", test_exiting_threads_reclaimed },
         { "HEAPSHIM_ROUTE rules by calling object", test_routing_rules },
+        { "dlopen/dlclose of a library that allocates", test_dlopen_dlclose },
+        { "exec keeps the shim", test_exec_is_shimmed },
         { "live file: mode, header, same sums as the process", test_live_file_contents },
         { NULL, NULL },
     };
