@@ -136,7 +136,7 @@ int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, 
         return LIVE_BAD;
     }
     const char *why = "?";
-    if (hs_live_sum(buf, len, &p->snap, &why) != 0) {
+    if (live_guard(buf, len, &why) != 0 || hs_live_sum(buf, len, &p->snap, &why) != 0) {
         snprintf(err, cap, "%s: %s", path, why);
         free(buf);
         close(fd);
@@ -205,6 +205,7 @@ int live_scan(const char *dir, const int *pids, int npids, int flags, struct sca
             if (rc == LIVE_OK) add_view(s, &v);
             else {
                 s->bad++;
+                if (quiet) continue;
                 if (rc == LIVE_GONE)
                     warnx_("pid %d: no live file %s (not running under the shim, or HEAPSHIM_PUBLISH=0)",
                            pids[i], path);

@@ -151,10 +151,16 @@ int report_parse(const char *buf, size_t len, struct report *r, char *err, size_
     if (!root) {
         snprintf(err, cap, "invalid or truncated JSON at line %d column %d: %s", je.line,
                  je.column, je.text);
+        for (char *p = err; *p; p++)
+            if ((unsigned char)*p < 0x20) *p = '?';
         return -1;
     }
     int rc = parse_root(&c, root, r);
     json_decref(root);
+    /* field values quoted in a message may hold control characters: the
+     * message must stay one printable line */
+    for (char *p = err; rc && *p; p++)
+        if ((unsigned char)*p < 0x20) *p = '?';
     return rc;
 }
 

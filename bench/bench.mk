@@ -1,0 +1,49 @@
+# bench/ - `make bench`: benchmarks, side by side with glibc in the same run.
+#   bench-core     bench/bench_core.c on build/libheapshim.a: hs_obj_* vs glibc (issue 3)
+#   bench-preload  bench/bench_preload.sh: programs under LD_PRELOAD of the shim in each
+#                  mode, and of jemalloc/tcmalloc/mimalloc, vs plain glibc (issue 4)
+# Each prints a markdown table and PASS/MISS per target; the tables are also
+# kept in $(B)/bench/*.md. BENCH_FLAGS is passed to both (e.g. BENCH_FLAGS=-q
+# for a quick smoke run, BENCH_FLAGS=--strict to fail on a missed target).
+BENCH_DEPS += libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 python3 gcc coreutils
+BENCH_FLAGS ?=
+
+BENCH_CFLAGS = $(CSTD) -O2 -g $(WARN) -D_GNU_SOURCE -Iinclude -Ibench
+
+$(B)/bench/bench_core: bench/bench_core.c bench/core_wl.h bench/benchutil.h $(B)/libheapshim.a
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) $(SANFLAGS) -o $@ $< $(B)/libheapshim.a -lpthread -ldl
+
+# workload programs and the rusage wrapper: plain libc, never linked with heapshim
+BENCH_PLAIN_LD = $(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+$(B)/bench/wl_%: bench/wl_%.c bench/benchutil.h
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(BENCH_PLAIN_LD)
+$(B)/bench/rusage_run: bench/rusage_run.c
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(BENCH_PLAIN_LD)
+
+BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c))
+
+.PHONY: bench-deps bench-core bench-preload
+bench-deps:
+	$(Q)HEAPSHIM_DEPS="$(sort $(BENCH_DEPS))" scripts/install-deps
+
+bench-core: bench-deps $(B)/bench/bench_core
+	$(Q)$(B)/bench/bench_core $(BENCH_FLAGS) | tee $(B)/bench/core.md; exit $${PIPESTATUS[0]}
+
+bench-preload: SHELL := /bin/bash
+bench-core: SHELL := /bin/bash
+bench-preload: bench-deps $(BENCH_PRELOAD_BINS)
+	$(Q)B=$(B) bench/bench_preload.sh $(BENCH_FLAGS) | tee $(B)/bench/preload.md; exit $${PIPESTATUS[0]}
+
+# Two benchmarks running at once would measure each other: under `make -j bench`
+# the preload one waits for the core one.
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+bench-preload: | bench-core
+endif
+
+BENCH_TARGETS += bench-core bench-preload

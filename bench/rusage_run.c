@@ -1,0 +1,68 @@
+/*
+ * bench/rusage_run.c - room: bench/. Runs one command and records its wall
+ * time and peak RSS, for bench_preload.sh. Built against plain libc; it is
+ * never itself preloaded (the script puts LD_PRELOAD on the command through
+ * env(1), after this wrapper).
+ *
+ * Peak RSS comes from wait4()'s rusage: ru_maxrss of the child, which for a
+ * command that spawns others (gcc -> cc1, as) is the largest of the ones it
+ * waited for. No external time(1), which may be missing.
+ *
+ * Usage: rusage_run OUTFILE COMMAND [ARG...]
+ *   writes "<wall_ns> <maxrss_kib> <status>" to OUTFILE, where status is the
+ *   exit code, or 128+signal; exits with that status.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "rusage_run: expected: rusage_run OUTFILE COMMAND [ARG...]\n");
+        return 2;
+    }
+    FILE *out = fopen(argv[1], "w");
+    if (!out) {
+        fprintf(stderr, "rusage_run: cannot write '%s': %s\n", argv[1], strerror(errno));
+        return 2;
+    }
+    long long t0 = now_ns();
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "rusage_run: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        execvp(argv[2], argv + 2);
+        fprintf(stderr, "rusage_run: cannot run '%s': %s\n", argv[2], strerror(errno));
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "rusage_run: wait4: %s\n", strerror(errno));
+            return 1;
+        }
+    long long wall = now_ns() - t0;
+    int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    fprintf(out, "%lld %ld %d\n", wall, ru.ru_maxrss, status);
+    if (fclose(out) != 0) {
+        fprintf(stderr, "rusage_run: writing '%s' failed\n", argv[1]);
+        return 1;
+    }
+    return status;
+}

@@ -1,0 +1,298 @@
+/*
+ * core/debug.c - the debug hooks, like CPython's PyMem_SetupDebugHooks.
+ *
+ * Room: a wrapper allocator per domain, installed through the public hook
+ * API only (hs_get_allocator / hs_set_allocator), so it sits on top of
+ * whatever was there before -- the defaults or a user's hook -- and knows
+ * nothing of arenas or counters. It touches only the blocks that pass
+ * through it. Layout of a block: see debug.h.
+ *
+ * Every detection prints one diagnostic with write(2) from a stack buffer
+ * and aborts: by then the heap may be corrupt, so nothing here allocates.
+ * The hooks share no mutable state besides the saved allocators, which are
+ * written once, before the hooks are published.
+ */
+#include "debug.h"
+#include <heapshim.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HDR        16u        /* header: keeps the user pointer 16-aligned */
+#define OFF_TAG    8u         /* domain tag: 'r', 'm', 'o' */
+#define OFF_STATE  9u         /* ST_LIVE, or ST_FREED once freed */
+#define OFF_LEAD   10u        /* leading guard bytes up to p-1 */
+#define NLEAD      (HDR - OFF_LEAD)
+#define NTAIL      8u         /* tail guard bytes after the data */
+#define EXTRA      (HDR + NTAIL)
+#define ST_LIVE    0x4cu      /* 'L': readable in a hex dump */
+#define ST_FREED   0x46u      /* 'F' */
+/* realloc erases (and restores) this many leading data bytes, so a block
+ * the underlying realloc moves away from is left looking freed */
+#define ERASE      64u
+
+typedef unsigned char byte;
+
+static const char dom_tag[HS_NDOMAINS] = { 'r', 'm', 'o' };
+static const char *const dom_desc[HS_NDOMAINS] = {
+    "hs_raw (raw domain)", "hs_mem (mem domain)", "hs_obj (obj domain)",
+};
+
+/* One per domain: the ctx of the wrapper. */
+struct dbg_dom {
+    hs_allocator_t under;     /* the allocator found at installation */
+    int dom;
+};
+static struct dbg_dom dbg[HS_NDOMAINS];
+static int setup_claimed;     /* first caller of hs_setup_debug_hooks wins */
+static int hooks_on;          /* published after all three are installed */
+
+static int tag_domain(byte t)
+{
+    for (int d = 0; d < HS_NDOMAINS; d++)
+        if (t == (byte)dom_tag[d]) return d;
+    return -1;
+}
+
+static size_t hdr_size(const byte *h)
+{
+    size_t n;
+    memcpy(&n, h, sizeof n);
+    return n;
+}
+
+/* Write header and guards around inner block b; returns the user pointer. */
+static byte *decorate(byte *b, size_t n, int dom)
+{
+    memcpy(b, &n, sizeof n);
+    b[OFF_TAG] = (byte)dom_tag[dom];
+    b[OFF_STATE] = ST_LIVE;
+    memset(b + OFF_LEAD, HS_FORBIDDENBYTE, NLEAD);
+    memset(b + HDR + n, HS_FORBIDDENBYTE, NTAIL);
+    return b + HDR;
+}
+
+/* ---- the diagnostic -------------------------------------------------------- */
+
+struct diag {
+    char buf[2048];
+    size_t len;
+};
+
+static void __attribute__((format(printf, 2, 3))) say(struct diag *g, const char *fmt, ...)
+{
+    if (g->len >= sizeof g->buf) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(g->buf + g->len, sizeof g->buf - g->len, fmt, ap);
+    va_end(ap);
+    if (r > 0) g->len += (size_t)r;
+    if (g->len > sizeof g->buf - 1) g->len = sizeof g->buf - 1;
+}
+
+/* Bytes p+lo .. p+hi-1 in hex; '|' before p (start of data) and before p+n
+ * (start of the tail guard, when n is known), the byte at p+mark in [ ]. */
+static void dump(struct diag *g, const byte *p, long lo, long hi, long n, long mark)
+{
+    say(g, "heapshim: debug:   bytes from p%+ld ('|' = start of data / of tail guard, "
+           "[..] = first damaged):", lo);
+    for (long i = lo; i < hi; i++) {
+        if (i == 0 || (n >= 0 && i == n)) say(g, " |");
+        say(g, i == mark ? " [%02x]" : " %02x", p[i]);
+    }
+    say(g, "\n");
+}
+
+static void __attribute__((noreturn)) fatal(struct diag *g)
+{
+    size_t off = 0;
+    while (off < g->len) {
+        ssize_t w = write(2, g->buf + off, g->len - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    abort();
+}
+
+/* ---- checks on free and realloc ---------------------------------------------- */
+
+/* Returns only if p is a live, intact block of domain self->dom. */
+static void check_block(const struct dbg_dom *self, const byte *p, const char *op)
+{
+    const byte *h = p - HDR;
+    int tag = tag_domain(h[OFF_TAG]);
+    const char *by = dom_desc[self->dom];
+    struct diag g = { .len = 0 };
+
+    /* Already freed: the tag is intact and says so. (The size field may be
+     * the underlying allocator's free-list link by now: not shown.) */
+    if (tag >= 0 && h[OFF_STATE] == ST_FREED) {
+        say(&g, "heapshim: debug: %s %p: block allocated by %s was already freed; %s again by %s\n",
+            op[0] == 'f' ? "double free of" : "realloc of freed block", (const void *)p,
+            dom_desc[tag], op, by);
+        dump(&g, p, -(long)HDR, (long)NTAIL, -1, -1);
+        fatal(&g);
+    }
+
+    /* Underrun: the guard byte nearest the data is the one hit first. */
+    int bad = 0;
+    long first = 0;
+    for (unsigned i = HDR; i-- > OFF_LEAD;)
+        if (h[i] != HS_FORBIDDENBYTE && bad++ == 0) first = (long)i - (long)HDR;
+    bool known = tag >= 0 && h[OFF_STATE] == ST_LIVE;
+    if (bad) {
+        size_t n = known ? hdr_size(h) : 0;
+        if (known) say(&g, "heapshim: debug: buffer underrun on %p: %zu-byte block allocated by %s",
+                       (const void *)p, n, dom_desc[tag]);
+        else say(&g, "heapshim: debug: buffer underrun on %p: block of unknown size and domain "
+                     "(header overwritten)", (const void *)p);
+        say(&g, ", %s by %s: leading guard byte at p%ld is 0x%02x, expected 0x%02x "
+                "(%d of %u guard bytes damaged)\n",
+            op, by, first, p[first], HS_FORBIDDENBYTE, bad, NLEAD);
+        long hi = known ? (long)(n + NTAIL < 16 ? n + NTAIL : 16) : (long)NTAIL;
+        dump(&g, p, -(long)HDR, hi, known ? (long)n : -1, first);
+        fatal(&g);
+    }
+
+    if (!known) {
+        say(&g, "heapshim: debug: bad block header on %p: not a live block of the debug hooks "
+                "(wild pointer, block from before the hooks were installed, or header "
+                "overwritten); %s by %s\n", (const void *)p, op, by);
+        dump(&g, p, -(long)HDR, (long)NTAIL, -1, -(long)HDR + (long)OFF_TAG);
+        fatal(&g);
+    }
+
+    size_t n = hdr_size(h);
+    if (tag != self->dom) {
+        say(&g, "heapshim: debug: API family mismatch on %p: %zu-byte block allocated by %s, "
+                "%s by %s: a block must be released by the family that allocated it\n",
+            (const void *)p, n, dom_desc[tag], op, by);
+        dump(&g, p, -(long)HDR, (long)NTAIL, (long)n, -(long)HDR + (long)OFF_TAG);
+        fatal(&g);
+    }
+
+    /* Overrun: the guard byte nearest the data is the one hit first. */
+    for (unsigned i = 0; i < NTAIL; i++)
+        if (p[n + i] != HS_FORBIDDENBYTE && bad++ == 0) first = (long)(n + i);
+    if (bad) {
+        say(&g, "heapshim: debug: buffer overrun on %p: %zu-byte block allocated by %s, "
+                "%s by %s: tail guard byte at p+%ld is 0x%02x, expected 0x%02x "
+                "(%d of %u guard bytes damaged)\n",
+            (const void *)p, n, dom_desc[tag], op, by, first, p[first], HS_FORBIDDENBYTE,
+            bad, NTAIL);
+        long lo = (long)n - 16;    /* never before the header */
+        dump(&g, p, lo, (long)(n + NTAIL), (long)n, first);
+        fatal(&g);
+    }
+}
+
+/* ---- the wrapper allocator ------------------------------------------------------ */
+
+static void *dbg_malloc(void *ctx, size_t n)
+{
+    const struct dbg_dom *self = ctx;
+    if (n > SIZE_MAX - EXTRA) return NULL;
+    byte *b = self->under.malloc(self->under.ctx, n + EXTRA);
+    if (!b) return NULL;
+    byte *p = decorate(b, n, self->dom);
+    memset(p, HS_CLEANBYTE, n);
+    return p;
+}
+
+static void *dbg_calloc(void *ctx, size_t ne, size_t es)
+{
+    const struct dbg_dom *self = ctx;
+    size_t n;
+    if (__builtin_mul_overflow(ne, es, &n) || n > SIZE_MAX - EXTRA) return NULL;
+    byte *b = self->under.calloc(self->under.ctx, 1, n + EXTRA);
+    if (!b) return NULL;
+    return decorate(b, n, self->dom);     /* data already zero */
+}
+
+static void dbg_free(void *ctx, void *ptr)
+{
+    const struct dbg_dom *self = ctx;
+    if (!ptr) return;
+    byte *p = ptr;
+    check_block(self, p, "freed");
+    byte *h = p - HDR;
+    memset(p, HS_DEADBYTE, hdr_size(h) + NTAIL);
+    h[OFF_STATE] = ST_FREED;       /* tag and guards stay: a second free is recognised */
+    self->under.free(self->under.ctx, h);
+}
+
+static void *dbg_realloc(void *ctx, void *ptr, size_t n)
+{
+    const struct dbg_dom *self = ctx;
+    if (!ptr) return dbg_malloc(ctx, n);
+    byte *p = ptr;
+    check_block(self, p, "reallocated");
+    if (n > SIZE_MAX - EXTRA) return NULL;      /* p stays valid */
+
+    /* Mark the old block freed and erase its first bytes before the
+     * underlying realloc: if that moves the block, what it leaves behind
+     * looks freed (a stale free is caught); the saved bytes are put back
+     * in the result, or in p if the realloc fails. */
+    byte *h = p - HDR;
+    size_t old = hdr_size(h);
+    size_t erase = old < ERASE ? old : ERASE;
+    byte save_hdr[HDR], save_data[ERASE];
+    memcpy(save_hdr, h, HDR);
+    memcpy(save_data, p, erase);
+    memset(p, HS_DEADBYTE, erase);
+    h[OFF_STATE] = ST_FREED;
+
+    byte *b = self->under.realloc(self->under.ctx, h, n + EXTRA);
+    if (!b) {
+        memcpy(h, save_hdr, HDR);
+        memcpy(p, save_data, erase);
+        return NULL;
+    }
+    byte *q = b + HDR;
+    memcpy(q, save_data, erase < n ? erase : n);
+    if (n > old) memset(q + old, HS_CLEANBYTE, n - old);
+    return decorate(b, n, self->dom);
+}
+
+/* ---- installation and the internal view ---------------------------------------- */
+
+int hs_setup_debug_hooks(void)
+{
+    if (__atomic_exchange_n(&setup_claimed, 1, __ATOMIC_ACQ_REL)) return -1;
+    for (int d = 0; d < HS_NDOMAINS; d++) {
+        hs_get_allocator((hs_domain_t)d, &dbg[d].under);
+        dbg[d].dom = d;
+        hs_allocator_t a = { &dbg[d], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free };
+        hs_set_allocator((hs_domain_t)d, &a);
+    }
+    __atomic_store_n(&hooks_on, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int hs_debug_installed(void)
+{
+    return __atomic_load_n(&hooks_on, __ATOMIC_ACQUIRE);
+}
+
+size_t hs_debug_header_size(void)
+{
+    return HDR;
+}
+
+int hs_debug_block_domain(const void *p)
+{
+    const byte *h = (const byte *)p - HDR;
+    int d = tag_domain(h[OFF_TAG]);
+    if (d < 0 || (h[OFF_STATE] != ST_LIVE && h[OFF_STATE] != ST_FREED)) return -1;
+    if (h[OFF_LEAD] != HS_FORBIDDENBYTE) return -1;
+    return d;
+}
+
+size_t hs_debug_block_size(const void *p)
+{
+    return hdr_size((const byte *)p - HDR);
+}

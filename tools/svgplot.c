@@ -1,0 +1,202 @@
+/*
+ * tools/svgplot.c - `heapshim plot FILE.csv -o OUT.svg`: footprint chart.
+ *
+ * Room: drawing a timeline (tools/csv_timeline.c) as a self-contained SVG:
+ * per-domain live bytes as stacked areas (raw at the bottom, then mem, then
+ * obj, so the top edge is the total), RSS as a dashed line for scale, axes
+ * with "nice" ticks in seconds and B/KiB/MiB/GiB, a legend and a title with
+ * the peak. No external fonts or scripts: it must render the same in a
+ * browser, in rsvg-convert and in a README.
+ */
+#include "cli.h"
+#include "timeline.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: heapshim plot FILE.csv -o OUT.svg [--title TEXT] [--no-rss]\n"
+    "  Draw a `heapshim run --timeline` CSV as an SVG chart: live bytes per\n"
+    "  domain as stacked areas over time, RSS as a dashed line (--no-rss hides it).\n";
+
+#define W 960
+#define H 540
+#define ML 84     /* margins: room for the y labels, the legend, the title */
+#define MR 190
+#define MT 70
+#define MB 58
+
+static const char *const colour[3] = { "#8e6cc9", "#2a9d8f", "#f4a259" };
+static const char *const label[3] = { "raw", "mem", "obj" };
+
+/* 1, 2, 2.5 or 5 times a power of ten, at least raw */
+static double nice_step(double raw)
+{
+    if (raw <= 0) return 1;
+    double p = pow(10, floor(log10(raw)));
+    double m = raw / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '<') fputs("&lt;", f);
+        else if (c == '>') fputs("&gt;", f);
+        else if (c == '&') fputs("&amp;", f);
+        else if (c == '"') fputs("&quot;", f);
+        else if (c < 0x20) fputc(' ', f);
+        else fputc(c, f);
+    }
+}
+
+static void fmt_num(char *buf, size_t cap, double v)
+{
+    if (fabs(v - round(v)) < 1e-9) snprintf(buf, cap, "%.0f", v);
+    else snprintf(buf, cap, "%g", v);
+}
+
+static int render(FILE *f, const struct timeline *t, const char *title, int rss)
+{
+    double tmax = TL(t, t->n - 1, TL_TIME), tmin = TL(t, 0, TL_TIME);
+    double ymax = 0, peak = 0, peak_t = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        double tot = TL(t, i, TL_RAW) + TL(t, i, TL_MEM) + TL(t, i, TL_OBJ);
+        if (tot > peak) { peak = tot; peak_t = TL(t, i, TL_TIME); }
+        if (tot > ymax) ymax = tot;
+        if (rss && TL(t, i, TL_RSS) > ymax) ymax = TL(t, i, TL_RSS);
+    }
+    if (tmax <= tmin) tmax = tmin + 1;   /* one sample: still a chart */
+    /* y unit: the largest binary unit under ymax */
+    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    int u = 0;
+    double div = 1;
+    while (u < 4 && ymax / div >= 1024) { div *= 1024; u++; }
+    double ystep = nice_step(ymax / div / 5);
+    double ytop = ystep * ceil(ymax / div / ystep);
+    if (ytop <= 0) ytop = ystep;
+    double xstep = nice_step((tmax - tmin) / 8);
+    double x0 = floor(tmin / xstep) * xstep, x1 = ceil(tmax / xstep) * xstep;
+    const double pw = W - ML - MR, ph = H - MT - MB;
+#define PX(tv) (ML + ((tv) - x0) / (x1 - x0) * pw)
+#define PY(bv) (MT + ph - (bv) / div / ytop * ph)
+
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n", W, H, W, H);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, H);
+    fputs("<text x=\"84\" y=\"32\" font-size=\"20\" font-weight=\"bold\" fill=\"#222\">", f);
+    xml_text(f, title);
+    fputs("</text>\n", f);
+    char pk[16];
+    fprintf(f, "<text x=\"84\" y=\"54\" font-size=\"13\" fill=\"#555\">peak heap %s at %.2f s, "
+               "%zu samples over %.2f s</text>\n", human_bytes((uint64_t)peak, pk), peak_t, t->n,
+            tmax - tmin);
+
+    /* grid and y labels */
+    for (double y = 0; y <= ytop + ystep / 2; y += ystep) {
+        double py = MT + ph - y / ytop * ph;
+        char n[32];
+        fmt_num(n, sizeof n, y);
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n", ML, py,
+                ML + pw, py);
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-size=\"12\" fill=\"#444\" text-anchor=\"end\">%s %s</text>\n",
+                ML - 8, py + 4, n, unit[u]);
+    }
+    for (double x = x0; x <= x1 + xstep / 2; x += xstep) {
+        double px = ML + (x - x0) / (x1 - x0) * pw;
+        char n[32];
+        fmt_num(n, sizeof n, fabs(x) < xstep / 1e6 ? 0 : x);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eeeeee\"/>\n", px, MT,
+                px, MT + ph);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#444\" text-anchor=\"middle\">%s s</text>\n",
+                px, MT + ph + 18, n);
+    }
+    /* stacked areas: the top edge of a layer, then back along the one below */
+    for (int d = 0; d < 3; d++) {
+        fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.85\" stroke=\"%s\" stroke-width=\"1\" d=\"", colour[d],
+                colour[d]);
+        for (size_t i = 0; i < t->n; i++) {
+            double top = 0;
+            for (int k = 0; k <= d; k++) top += TL(t, i, TL_RAW + k);
+            fprintf(f, "%c%.1f,%.1f", i ? 'L' : 'M', PX(TL(t, i, TL_TIME)), PY(top));
+        }
+        for (size_t i = t->n; i-- > 0;) {
+            double bot = 0;
+            for (int k = 0; k < d; k++) bot += TL(t, i, TL_RAW + k);
+            fprintf(f, "L%.1f,%.1f", PX(TL(t, i, TL_TIME)), PY(bot));
+        }
+        fputs("Z\"/>\n", f);
+    }
+    if (rss) {
+        fputs("<path fill=\"none\" stroke=\"#333333\" stroke-width=\"1.6\" stroke-dasharray=\"6,4\" d=\"", f);
+        for (size_t i = 0; i < t->n; i++)
+            fprintf(f, "%c%.1f,%.1f", i ? 'L' : 'M', PX(TL(t, i, TL_TIME)), PY(TL(t, i, TL_RSS)));
+        fputs("\"/>\n", f);
+    }
+    /* axes and their titles */
+    fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", ML, MT + ph, ML + pw,
+            MT + ph);
+    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>\n", ML, MT, ML, MT + ph);
+    fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#333\" text-anchor=\"middle\">time (s)</text>\n",
+            ML + pw / 2, H - 14);
+    fprintf(f, "<text transform=\"translate(18 %.1f) rotate(-90)\" font-size=\"13\" fill=\"#333\" "
+               "text-anchor=\"middle\">live bytes (%s)</text>\n", MT + ph / 2, unit[u]);
+    /* legend, top layer first, as the areas are stacked */
+    double lx = ML + pw + 24, ly = MT + 10;
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" font-weight=\"bold\" fill=\"#333\">domain</text>\n", lx, ly);
+    for (int d = 2, row = 1; d >= 0; d--, row++) {
+        double y = ly + 24.0 * row;
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"12\" fill=\"%s\"/>\n", lx, y - 10, colour[d]);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" fill=\"#333\">%s</text>\n", lx + 24, y, label[d]);
+    }
+    if (rss) {
+        double y = ly + 24.0 * 4;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" stroke-width=\"1.6\" "
+                   "stroke-dasharray=\"6,4\"/>\n", lx, y - 4, lx + 16, y - 4);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" fill=\"#333\">RSS</text>\n", lx + 24, y);
+    }
+    fputs("</svg>\n", f);
+    return ferror(f) ? -1 : 0;
+#undef PX
+#undef PY
+}
+
+int cmd_plot(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *title = NULL;
+    int rss = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-rss")) rss = 0;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--title")) {
+            if (i + 1 >= argc) die_bad("%s needs a value", a);
+            if (!strcmp(a, "-o")) out = argv[++i];
+            else title = argv[++i];
+        } else if (a[0] == '-' && a[1]) die_bad("unknown option '%s' (accepted: -o OUT.svg, --title TEXT, --no-rss, --help)", a);
+        else if (!in) in = a;
+        else die_bad("more than one input ('%s'); accepted: one FILE.csv", a);
+    }
+    if (!in) die_bad("no timeline given (usage: heapshim plot FILE.csv -o OUT.svg)");
+    if (!out) die_bad("no output given (usage: heapshim plot FILE.csv -o OUT.svg)");
+    struct timeline t;
+    char err[1024];
+    if (timeline_load(in, &t, err, sizeof err)) die_bad("%s", err);
+    char deftitle[512];
+    if (!title) {
+        const char *base = strrchr(in, '/');
+        snprintf(deftitle, sizeof deftitle, "Heap footprint by domain: %s", base ? base + 1 : in);
+        title = deftitle;
+    }
+    FILE *f = fopen(out, "w");
+    if (!f) die_bad("-o %s: cannot create: %s", out, strerror(errno));
+    int rc = render(f, &t, title, rss && t.have_rss);
+    rc |= fclose(f);
+    free(t.v);
+    if (rc) die_bad("-o %s: write error", out);
+    return 0;
+}
