@@ -97,4 +97,20 @@ wait $spid
 out=$(HEAPSHIM_PUBLISH=0 LD_PRELOAD="$SHIM" sh -c 'ls '"$HEAPSHIM_DIR"' | wc -l')
 [ "$out" = 0 ] && pass publish-off || fail publish-off "files: $out"
 
+# debug mode catches heap bugs in a program we run, with one clear diagnostic
+BUG="$ROOT/$B/tests/buggy"
+if [ -x "$BUG" ]; then
+    for kind in overrun:"buffer overrun" underrun:"buffer underrun" double:"double free"; do
+        k=${kind%%:*}; words=${kind#*:}
+        HEAPSHIM_ALLOCATOR=debug LD_PRELOAD="$SHIM" "$BUG" "$k" > /dev/null 2> "$TMPD/err"; rc=$?
+        if [ $rc = 134 ] && grep -q "heapshim: debug: $words" "$TMPD/err" && grep -q 'mem domain' "$TMPD/err"; then
+            pass "debug-catches-$k"
+        else fail "debug-catches-$k" "rc=$rc err=$(head -c 300 "$TMPD/err")"; fi
+    done
+    out=$(HEAPSHIM_ALLOCATOR=debug LD_PRELOAD="$SHIM" "$BUG" clean 2>&1); rc=$?
+    [ $rc = 0 ] && [ "$out" = done ] && pass debug-clean-program || fail debug-clean-program "rc=$rc out=$out"
+else
+    skip debug-catches "no $BUG"
+fi
+
 finish

@@ -40,3 +40,8 @@ $(B)/tests/mt_workload: tests/shim/mt_workload.c
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
 test-bins: $(B)/tests/mt_workload
 TEST_DEPS += python3 perl git gcc xz-utils coreutils
+$(B)/tests/buggy: tests/shim/buggy.c
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O0 -o $@ $<
+test-bins: $(B)/tests/buggy
