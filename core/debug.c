@@ -99,7 +99,7 @@ static void __attribute__((format(printf, 2, 3))) say(struct diag *g, const char
 static void dump(struct diag *g, const byte *p, long lo, long hi, long n, long mark)
 {
     say(g, "heapshim: debug:   bytes from p%+ld ('|' = start of data / of tail guard, "
-           "[..] = first damaged):", lo);
+           "[..] = the byte at fault):", lo);
     for (long i = lo; i < hi; i++) {
         if (i == 0 || (n >= 0 && i == n)) say(g, " |");
         say(g, i == mark ? " [%02x]" : " %02x", p[i]);
@@ -131,10 +131,11 @@ static void check_block(const struct dbg_dom *self, const byte *p, const char *o
     /* Already freed: the tag is intact and says so. (The size field may be
      * the underlying allocator's free-list link by now: not shown.) */
     if (tag >= 0 && h[OFF_STATE] == ST_FREED) {
-        say(&g, "heapshim: debug: %s %p: block allocated by %s was already freed; %s again by %s\n",
-            op[0] == 'f' ? "double free of" : "realloc of freed block", (const void *)p,
-            dom_desc[tag], op, by);
-        dump(&g, p, -(long)HDR, (long)NTAIL, -1, -1);
+        bool is_free = op[0] == 'f';
+        say(&g, "heapshim: debug: %s %p: block allocated by %s was already freed; %s by %s\n",
+            is_free ? "double free of" : "realloc of freed block", (const void *)p,
+            dom_desc[tag], is_free ? "freed again" : op, by);
+        dump(&g, p, -(long)HDR, (long)NTAIL, -1, -(long)HDR + (long)OFF_STATE);
         fatal(&g);
     }
 
@@ -144,7 +145,9 @@ static void check_block(const struct dbg_dom *self, const byte *p, const char *o
     for (unsigned i = HDR; i-- > OFF_LEAD;)
         if (h[i] != HS_FORBIDDENBYTE && bad++ == 0) first = (long)i - (long)HDR;
     bool known = tag >= 0 && h[OFF_STATE] == ST_LIVE;
-    if (bad) {
+    /* with nothing of the header left it is no block of ours, as far as we
+     * can tell: reported below as such, not as an underrun */
+    if (bad && (known || bad < (int)NLEAD)) {
         size_t n = known ? hdr_size(h) : 0;
         if (known) say(&g, "heapshim: debug: buffer underrun on %p: %zu-byte block allocated by %s",
                        (const void *)p, n, dom_desc[tag]);
@@ -161,7 +164,7 @@ static void check_block(const struct dbg_dom *self, const byte *p, const char *o
     if (!known) {
         say(&g, "heapshim: debug: bad block header on %p: not a live block of the debug hooks "
                 "(wild pointer, block from before the hooks were installed, or header "
-                "overwritten); %s by %s\n", (const void *)p, op, by);
+                "overwritten by an underrun); %s by %s\n", (const void *)p, op, by);
         dump(&g, p, -(long)HDR, (long)NTAIL, -1, -(long)HDR + (long)OFF_TAG);
         fatal(&g);
     }

@@ -228,6 +228,15 @@ static void c_double_free_mem_large(void *arg)
     hs_mem_free(p);
 }
 
+static void c_realloc_after_free(void *arg)
+{
+    void *p = hs_obj_malloc(32);
+    announce(p);
+    hs_obj_free(p);
+    p = hs_obj_realloc(p, 64);
+    fprintf(stderr, "realloc returned %p\n", p);
+}
+
 static void c_stale_after_realloc(void *arg)
 {
     void *p = hs_obj_malloc(16);
@@ -245,6 +254,13 @@ static void c_realloc_overrun(void *arg)
     p[100] = 0x41;
     p = hs_mem_realloc(p, 200);
     fprintf(stderr, "realloc returned %p\n", (void *)p);
+}
+
+static void c_interior_pointer(void *arg)
+{
+    byte *p = hs_mem_malloc(64);
+    announce(p + 32);
+    hs_mem_free(p + 32);
 }
 
 static void c_correct(void *arg)
@@ -292,7 +308,8 @@ static void expect_abort(void (*fn)(void *), const char *const *words)
             fprintf(stderr, "\n  diagnostic lacks \"%s\"\n", *words);
             ok = 0;
         }
-    if (!ok) fprintf(stderr, "  --- child stderr ---\n%s  ---\n", out);
+    /* HS_TEST_SHOW=1 shows every diagnostic, to read them */
+    if (!ok || getenv("HS_TEST_SHOW")) fprintf(stderr, "\n  --- child stderr ---\n%s  ---\n", out);
     CU_ASSERT(ok);
 }
 
@@ -339,6 +356,8 @@ static void test_double_free(void)
         "allocated by hs_obj (obj domain)", "already freed", "freed again by hs_obj", NULL });
     expect_abort(c_double_free_mem_large, (const char *[]){ "double free",
         "allocated by hs_mem (mem domain)", "freed again by hs_mem", NULL });
+    expect_abort(c_realloc_after_free, (const char *[]){ "realloc of freed block",
+        "allocated by hs_obj (obj domain)", "already freed", "reallocated by hs_obj", NULL });
     /* realloc moved the block: the pointer left behind is a freed block */
     expect_abort(c_stale_after_realloc, (const char *[]){ "double free",
         "allocated by hs_obj (obj domain)", NULL });
@@ -348,6 +367,13 @@ static void test_realloc_overrun(void)
 {
     expect_abort(c_realloc_overrun, (const char *[]){ "buffer overrun", "100-byte block",
         "reallocated by hs_mem (mem domain)", "p+100", "[41]", NULL });
+}
+
+/* a pointer into the middle of a block has no header: said so, not passed on */
+static void test_bad_header(void)
+{
+    expect_abort(c_interior_pointer, (const char *[]){ "bad block header",
+        "not a live block of the debug hooks", "freed by hs_mem (mem domain)", NULL });
 }
 
 /* the same child without the bug exits normally and says nothing */
@@ -677,6 +703,7 @@ static const hs_test_t tests[] = {
     { "raw/obj family mismatch", test_mismatch_raw_obj },
     { "double free", test_double_free },
     { "realloc of an overrun block", test_realloc_overrun },
+    { "free of an interior pointer", test_bad_header },
     { NULL, NULL },
 };
 

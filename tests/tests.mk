@@ -45,3 +45,4 @@ $(B)/tests/buggy: tests/shim/buggy.c
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O0 -o $@ $<
 test-bins: $(B)/tests/buggy
+.SECONDARY: $(B)/tests/testutil.o

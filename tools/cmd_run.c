@@ -233,7 +233,8 @@ int cmd_run(int argc, char **argv)
     /* collect every process's report */
     char main_report[4400];
     snprintf(main_report, sizeof main_report, "%s/report.%d.json", tmpdir, (int)pid);
-    int nreports = 0;
+    int nreports = 0, nkids = 0;
+    struct kid { int64_t pid; uint64_t peak; char cmd[64]; } top[5];
     DIR *d = opendir(tmpdir);
     struct dirent *de;
     static struct report r;
@@ -247,11 +248,19 @@ int cmd_run(int argc, char **argv)
             snprintf(dst, sizeof dst, "%s/%s", keep, de->d_name);
             if (copy_file(path, dst)) warnx_("--reports-dir: cannot write %s", dst);
         }
-        if (!quiet && strcmp(path, main_report) && report_load(path, &r, err, sizeof err) == 0) {
-            char a[16];
-            fprintf(stderr, "heapshim: child pid %lld (%.60s): total peak %s\n", (long long)r.pid,
-                    r.command, human_bytes(r.dom[D_TOTAL].peak_bytes, a));
+        if (!strcmp(path, main_report) || report_load(path, &r, err, sizeof err)) continue;
+        /* keep the five children with the highest peaks, for the summary */
+        struct kid k = { r.pid, r.dom[D_TOTAL].peak_bytes, "" };
+        snprintf(k.cmd, sizeof k.cmd, "%.63s", r.command);
+        for (char *c = k.cmd; *c; c++)
+            if ((unsigned char)*c < 0x20) *c = ' ';
+        int at = nkids < 5 ? nkids : 5;
+        while (at > 0 && top[at - 1].peak < k.peak) {
+            if (at < 5) top[at] = top[at - 1];
+            at--;
         }
+        if (at < 5) top[at] = k;
+        nkids++;
     }
     if (d) closedir(d);
 
@@ -262,15 +271,24 @@ int cmd_run(int argc, char **argv)
     } else {
         const char *why = WIFSIGNALED(status) ? "it was killed by a signal, so its exit code did not run"
                           : rc == 127 ? "it could not be started"
-                          : "it exited without running exit handlers (_exit or exec of a non-shimmed binary?)";
+                          : "it exited without running exit handlers (_exit, or exec of a static binary?)";
         warnx_("no report from pid %d: %s", (int)pid, why);
         if (out) warnx_("-o %s: not written (no report)", out);
     }
-    if (!quiet)
-        fprintf(stderr, "heapshim: %d process%s seen (main pid %d, %s)%s\n", nreports,
-                nreports == 1 ? "" : "es", (int)pid,
-                WIFSIGNALED(status) ? "killed by signal" : "exited",
-                WIFSIGNALED(status) ? "" : "");
+    if (!quiet) {
+        char a[16];
+        for (int k = 0; k < nkids && k < 5; k++)
+            fprintf(stderr, "  child pid %lld: total peak %s  %s\n", (long long)top[k].pid,
+                    human_bytes(top[k].peak, a), top[k].cmd);
+        if (nkids > 5) fprintf(stderr, "  ... and %d more children%s\n", nkids - 5,
+                               keep ? "" : " (--reports-dir DIR keeps every report)");
+        if (WIFSIGNALED(status))
+            fprintf(stderr, "heapshim: %d process%s seen (main pid %d killed by signal %d)\n",
+                    nreports, nreports == 1 ? "" : "es", (int)pid, WTERMSIG(status));
+        else
+            fprintf(stderr, "heapshim: %d process%s seen (main pid %d exited with status %d)\n",
+                    nreports, nreports == 1 ? "" : "es", (int)pid, rc);
+    }
     rm_tree(tmpdir);
     return rc;
 }

@@ -120,7 +120,11 @@ int main(int argc, char **argv)
     if (!have_start) hd.start_time = start_of(pid);
     hd.nslots = nslots;
     hd.slots_used = threads > nslots ? nslots : threads;
-    uint64_t real_size = hd.slots_offset + (uint64_t)nslots * sizeof(struct hs_live_slot);
+    /* damaged offsets are written into the header only; the slots go where
+     * a sane writer would put them, so the damage stays the one asked for */
+    uint64_t so = hd.slots_offset >= sizeof hd && hd.slots_offset < (1u << 20)
+                      ? hd.slots_offset : (sizeof hd + 63) & ~(uint64_t)63;
+    uint64_t real_size = so + (uint64_t)nslots * sizeof(struct hs_live_slot);
     hd.file_size = have_file_size ? file_size : real_size;
     if (unterminated) memset(hd.comm, 'x', sizeof hd.comm);
     hd.created_unix_ns = 1795400000000000000ull;
@@ -128,7 +132,7 @@ int main(int argc, char **argv)
     char *buf = calloc(1, real_size);
     if (!buf) return 1;
     memcpy(buf, &hd, sizeof hd);
-    struct hs_live_slot *s = (struct hs_live_slot *)(buf + hd.slots_offset);
+    struct hs_live_slot *s = (struct hs_live_slot *)(buf + so);
     for (uint32_t t = 0; t < hd.slots_used; t++) s[t].owner = 1000 + t;
     for (int d = 0; d < 3; d++)
         if (large[d]) {

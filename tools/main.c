@@ -38,7 +38,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fputs("heapshim: no command given (accepted: run, top, report, diff, export, serve, "
+              "plot, gc; see heapshim --help)\n", stderr);
         return HS_EXIT_BAD;
     }
     if (is_help(argv[1])) {

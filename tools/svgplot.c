@@ -142,7 +142,7 @@ static int render(FILE *f, const struct timeline *t, const char *title, int rss)
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#333\" text-anchor=\"middle\">time (s)</text>\n",
             ML + pw / 2, H - 14);
     fprintf(f, "<text transform=\"translate(18 %.1f) rotate(-90)\" font-size=\"13\" fill=\"#333\" "
-               "text-anchor=\"middle\">live bytes (%s)</text>\n", MT + ph / 2, unit[u]);
+               "text-anchor=\"middle\">bytes (%s)</text>\n", MT + ph / 2, unit[u]);
     /* legend, top layer first, as the areas are stacked */
     double lx = ML + pw + 24, ly = MT + 10;
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" font-weight=\"bold\" fill=\"#333\">domain</text>\n", lx, ly);

@@ -9,8 +9,11 @@
 void table_print(FILE *f, const struct report *r)
 {
     char a[16], b[16], c[16], d[16], e[16], g[16];
-    fprintf(f, "heapshim: pid %lld  allocator %s  %s\n", (long long)r->pid, r->allocator,
-            r->command);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "%.99s", r->command);   /* one line, cut: it is a title */
+    for (char *p = cmd; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = ' ';
+    fprintf(f, "heapshim: pid %lld  allocator %s  %s\n", (long long)r->pid, r->allocator, cmd);
     fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8s\n", "domain", "live", "peak",
             "blocks", "allocs", "reallocs", "frees", "failed");
     for (int i = 0; i < D_N; i++) {

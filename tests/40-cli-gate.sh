@@ -1,0 +1,67 @@
+#!/bin/bash
+# tests/40-cli-gate.sh - `heapshim diff` as a CI gate on synthetic reports:
+# within limits -> 0, growth beyond --max-growth -> 1 with the metric named,
+# shrinking passes, --metric adds metrics, --min-bytes ignores noise;
+# and scripts/heapshim-ci's record/gate cycle.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tools/test-fixtures.bash"
+[ -x "$HS" ] || { fail cli-built "no $HS (run make)"; finish; }
+D="$TMPD/gate"; mkdir -p "$D"
+mkreport "$D/base.json"
+# +5 % obj peak (and total peak), under the default 10 %
+mkreport "$D/small.json" domains.obj.peak_bytes=2625000 total.peak_bytes=3465000
+# +30 % obj peak
+mkreport "$D/big.json" domains.obj.peak_bytes=3250000 total.peak_bytes=4000000
+# everything smaller
+mkreport "$D/less.json" domains.obj.peak_bytes=1000000 total.peak_bytes=1500000 domains.obj.live_bytes=100 \
+    total.live_bytes=2200 arenas.arenas_peak=40
+
+gate() {   # name want-rc args...
+    local name=$1 want=$2; shift 2
+    local out rc; out=$("$HS" diff "$@" 2>&1); rc=$?
+    if [ $rc = "$want" ]; then pass "$name"; else fail "$name" "exit $rc, want $want: $out"; fi
+    LAST="$out"
+}
+gate same 0 "$D/base.json" "$D/base.json"
+gate within-default 0 "$D/base.json" "$D/small.json"
+echo "$LAST" | grep -Eq 'obj.peak_bytes .*\+5.0%.* ok$' && pass within-table || fail within-table "$LAST"
+gate beyond-default 1 "$D/base.json" "$D/big.json"
+echo "$LAST" | grep -Eq 'obj.peak_bytes .*\+30.0%.*REGRESSION' && echo "$LAST" | grep -q 'total.peak_bytes.*REGRESSION' \
+    && ! echo "$LAST" | grep -q 'mem.peak_bytes.*REGRESSION' && pass beyond-table || fail beyond-table "$LAST"
+gate tighter 1 "$D/base.json" "$D/small.json" --max-growth 2
+gate looser 0 "$D/base.json" "$D/big.json" --max-growth 35%
+gate shrink 0 "$D/base.json" "$D/less.json"
+echo "$LAST" | grep -q 'ok (smaller)' && pass shrink-table || fail shrink-table "$LAST"
+gate reverse 1 "$D/less.json" "$D/base.json"
+# arenas are not compared by default, only when asked for
+mkreport "$D/arenas.json" arenas.arenas_peak=30
+gate arenas-default 0 "$D/base.json" "$D/arenas.json"
+gate arenas-metric 1 "$D/base.json" "$D/arenas.json" --metric arenas.arenas_peak
+echo "$LAST" | grep -Eq 'arenas.arenas_peak +11 +30 +\+19' && pass arenas-table || fail arenas-table "$LAST"
+mkreport "$D/rss.json" rss_peak_bytes=20000000
+gate rss-metric 1 "$D/base.json" "$D/rss.json" --metric rss_peak_bytes
+# from zero: any growth fails, unless under --min-bytes
+mkreport "$D/raw0.json" domains.raw.live_bytes=0 domains.raw.peak_bytes=0
+mkreport "$D/raw1.json" domains.raw.live_bytes=0 domains.raw.peak_bytes=512
+gate from-zero 1 "$D/raw0.json" "$D/raw1.json"
+gate from-zero-slack 0 "$D/raw0.json" "$D/raw1.json" --min-bytes 4096
+
+# scripts/heapshim-ci: record a baseline, then gate on it (workload faked by
+# copying reports, so this runs without the shim)
+CI="$ROOT/scripts/heapshim-ci"
+if [ -x "$CI" ]; then
+    cp "$D/base.json" "$D/fake-report.json"
+    out=$(HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" record "$D/baseline.json" -- true 2>&1) \
+        && [ -s "$D/baseline.json" ] && pass ci-record || fail ci-record "$out"
+    cp "$D/small.json" "$D/fake-report.json"
+    out=$(HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" gate "$D/baseline.json" -- true 2>&1); rc=$?
+    [ $rc = 0 ] && pass ci-gate-pass || fail ci-gate-pass "exit $rc: $out"
+    cp "$D/big.json" "$D/fake-report.json"
+    out=$(HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" gate "$D/baseline.json" -- true 2>&1); rc=$?
+    [ $rc = 1 ] && echo "$out" | grep -q REGRESSION && pass ci-gate-fail || fail ci-gate-fail "exit $rc: $out"
+    out=$("$CI" gate "$D/missing-baseline.json" -- true 2>&1); rc=$?
+    [ $rc = 2 ] && echo "$out" | grep -q 'missing-baseline.json' && pass ci-no-baseline || fail ci-no-baseline "exit $rc: $out"
+else
+    fail ci-script "no $CI"
+fi
+finish

@@ -1,0 +1,136 @@
+#!/bin/bash
+# tests/40-cli-input.sh - bad input to every heapshim subcommand: one line
+# on stderr naming the file/value and the problem, exit 2, never a crash.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tools/test-fixtures.bash"
+[ -x "$HS" ] || { fail cli-built "no $HS (run make)"; finish; }
+D="$TMPD/in"; mkdir -p "$D"
+
+# --help and --version everywhere
+out=$("$HS" --version) && echo "$out" | grep -q '^heapshim [0-9]' && pass version || fail version "$out"
+for c in run top report diff export serve plot gc; do
+    o=$("$HS" $c --help 2>&1); rc=$?
+    [ $rc = 0 ] && echo "$o" | grep -q "usage: heapshim $c" && pass "help-$c" || fail "help-$c" "rc $rc: $o"
+done
+expect_bad no-command "no command given" "$HS"
+expect_bad unknown-command "unknown command 'frobnicate'" "$HS" frobnicate
+
+# reports: missing, empty, truncated, foreign JSON, non-JSON, wrong schema,
+# wrong types, broken invariants, binary garbage
+mkreport "$D/good.json"
+head -c 300 "$D/good.json" > "$D/trunc.json"
+: > "$D/empty.json"
+echo '{"name": "package.json", "version": "1.0.0"}' > "$D/foreign.json"
+echo 'hello world' > "$D/text.json"
+mkreport "$D/schema2.json" schema=heapshim-report/2
+mkreport "$D/noschema.json" schema=DELETE
+mkreport "$D/type.json" domains.obj.peak_bytes='"big"'
+mkreport "$D/neg.json" total.live_bytes=-5
+mkreport "$D/incons.json" domains.mem.frees=999999
+mkreport "$D/missing.json" domains.raw=DELETE
+head -c 4096 /dev/urandom > "$D/random.json"
+printf '{"schema":"heapshim-report/1","schema":"x"}' > "$D/dup.json"
+expect_bad report-missing "$D/nope.json: cannot open: No such file" "$HS" report "$D/nope.json"
+expect_bad report-empty "$D/empty.json: empty file" "$HS" report "$D/empty.json"
+expect_bad report-truncated "$D/trunc.json: invalid or truncated JSON at line" "$HS" report "$D/trunc.json"
+expect_bad report-foreign "$D/foreign.json: not a heapshim report" "$HS" report "$D/foreign.json"
+expect_bad report-text "$D/text.json: invalid or truncated JSON" "$HS" report "$D/text.json"
+expect_bad report-schema "$D/schema2.json: unsupported schema \"heapshim-report/2\"" "$HS" report "$D/schema2.json"
+expect_bad report-noschema "$D/noschema.json: not a heapshim report \(no \"schema\"" "$HS" report "$D/noschema.json"
+expect_bad report-type "$D/type.json: field domains.obj.peak_bytes is not an integer" "$HS" report "$D/type.json"
+expect_bad report-negative "$D/neg.json: field total.live_bytes is negative" "$HS" report "$D/neg.json"
+expect_bad report-inconsistent "$D/incons.json: inconsistent domains.mem: frees > allocs" "$HS" report "$D/incons.json"
+expect_bad report-missing-field "$D/missing.json: missing field domains.raw" "$HS" report "$D/missing.json"
+expect_bad report-random "$D/random.json: " "$HS" report "$D/random.json"
+expect_bad report-duplicate "$D/dup.json: invalid or truncated JSON.*duplicate" "$HS" report "$D/dup.json"
+expect_bad report-dir "$D: not a regular file" "$HS" report "$D"
+expect_bad report-option "unknown option '--xml'" "$HS" report --xml "$D/good.json"
+expect_bad report-none "no report given" "$HS" report
+"$HS" report "$D/good.json" > "$D/table.txt" 2>&1 && grep -q 'obj' "$D/table.txt" && grep -q '2.38 MiB' "$D/table.txt" \
+    && pass report-good || fail report-good "$(cat "$D/table.txt")"
+"$HS" report --json "$D/good.json" > "$D/again.json" && "$HS" report "$D/again.json" >/dev/null \
+    && "$PY" -c "import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(a!=b)" "$D/good.json" "$D/again.json" \
+    && pass report-json-roundtrip || fail report-json-roundtrip "report --json differs from the input"
+
+# diff: bad files, bad numbers, unknown metrics
+expect_bad diff-one-file "need two reports" "$HS" diff "$D/good.json"
+expect_bad diff-bad-base "$D/trunc.json: invalid or truncated JSON" "$HS" diff "$D/trunc.json" "$D/good.json"
+expect_bad diff-bad-new "$D/schema2.json: unsupported schema" "$HS" diff "$D/good.json" "$D/schema2.json"
+expect_bad diff-growth-word "--max-growth: bad number 'ten'" "$HS" diff "$D/good.json" "$D/good.json" --max-growth ten
+expect_bad diff-growth-neg "--max-growth: bad number '-5'" "$HS" diff "$D/good.json" "$D/good.json" --max-growth -5
+expect_bad diff-growth-missing "--max-growth needs a value" "$HS" diff "$D/good.json" "$D/good.json" --max-growth
+expect_bad diff-minbytes "--min-bytes: bad number '1e3'" "$HS" diff "$D/good.json" "$D/good.json" --min-bytes 1e3
+expect_bad diff-metric "unknown metric 'obj.peak' \(accepted: .*total.*peak_bytes.*arenas.*rss_peak_bytes" \
+    "$HS" diff "$D/good.json" "$D/good.json" --metric obj.peak
+
+# run: bad options, missing library
+expect_bad run-no-cmd "no command given" "$HS" run
+expect_bad run-allocator "unknown allocator 'tcmalloc'" "$HS" run --allocator tcmalloc -- true
+expect_bad run-interval "--interval: bad number '0'" "$HS" run --interval 0 -- true
+expect_bad run-interval-word "--interval: bad number 'fast'" "$HS" run --interval fast -- true
+expect_bad run-lib "HEAPSHIM_LIB=$D/none.so: cannot read it" env HEAPSHIM_LIB="$D/none.so" "$HS" run -- true
+expect_bad run-timeline "--timeline $D/no/such/dir.csv: cannot create" env HEAPSHIM_LIB=/dev/null "$HS" run --timeline "$D/no/such/dir.csv" -- true
+
+# live files: every kind of damage, read through top with an explicit pid
+L="$TMPD/livebad"; mkdir -p "$L"; chmod 700 "$L"
+sleep 60 & SP=$!
+gen() { "$LIVEGEN" "$L/$SP" pid=$SP "$@"; }
+livebad() { local name=$1 pat=$2; shift 2; gen "$@"; expect_bad "live-$name" "$L/$SP: $pat" "$HS" top --once --dir "$L" $SP; }
+livebad magic "not a heapshim live file \(bad magic\)" magic=0x1234
+livebad version "unsupported live file version" version=7
+livebad truncated-header "truncated" truncate=100
+livebad truncated-slots "truncated: slot table" truncate=2000
+livebad tiny "truncated: shorter than the magic" truncate=3
+livebad header-size "corrupt header: header or slot size" header_size=12
+livebad slot-offset "corrupt header: bad slot table" slots_offset=3
+livebad nslots "corrupt header" nslots=0
+livebad file-size "corrupt header: slot table runs past" file_size=100
+livebad unterminated "corrupt header: unterminated string" unterminated=1
+livebad offset-wrap "corrupt header: slot table starts past the end" slots_offset=0xffffffffffffffc0
+gen; cp "$L/$SP" "$L/x"; "$LIVEGEN" "$L/$SP" pid=1 comm=init
+expect_bad live-foreign "$L/$SP: foreign live file: its header says pid 1" "$HS" top --once --dir "$L" $SP
+rm -f "$L/$SP"
+expect_bad live-missing "pid $SP: no live file $L/$SP" "$HS" top --once --dir "$L" $SP
+head -c 5000 /dev/urandom > "$L/$SP"
+expect_bad live-random "$L/$SP: " "$HS" export --dir "$L" $SP
+kill $SP 2>/dev/null; wait $SP 2>/dev/null
+expect_bad live-pid-word "bad pid 'abc'" "$HS" top --once abc
+expect_bad top-interval "--interval: bad number '10'" "$HS" top --interval 10
+expect_bad top-option "unknown option '--color'" "$HS" top --color
+expect_bad export-format "--format: unknown format 'json' \(accepted: prometheus\)" "$HS" export --format json
+mkdir -p "$D/nolive"
+expect_bad export-out "$D/no/dir/m.prom.tmp.[0-9]+: cannot create" "$HS" export -o "$D/no/dir/m.prom" --dir "$D/nolive"
+
+# serve: addresses and ports
+expect_bad serve-no-listen "--listen ADDR:PORT is required" "$HS" serve
+expect_bad serve-port-big "--listen 127.0.0.1:70000: bad port \(accepted: 0..65535\)" "$HS" serve --listen 127.0.0.1:70000
+expect_bad serve-port-word "bad port" "$HS" serve --listen 127.0.0.1:http
+expect_bad serve-port-empty "bad port" "$HS" serve --listen 127.0.0.1:
+expect_bad serve-host-name "--listen localhost:9464: bad address" "$HS" serve --listen localhost:9464
+expect_bad serve-host-bad "bad address" "$HS" serve --listen 300.1.2.3:9464
+expect_bad serve-no-port "bad address" "$HS" serve --listen 127.0.0.1
+expect_bad serve-v6-unbracketed "bad address" "$HS" serve --listen ::1:9464
+expect_bad serve-foreign-addr "cannot bind: Cannot assign requested address" "$HS" serve --listen 192.0.2.1:9464
+
+# plot: bad CSVs
+P="$TMPD/plot"; mkdir -p "$P"
+printf 'a,b,c\n1,2,3\n' > "$P/foreign.csv"
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n' > "$P/header.csv"
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,1,2,3\n0.1,1,x,3\n' > "$P/bad.csv"
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0.5,1,2,3\n0.1,1,2,3\n' > "$P/back.csv"
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,1,2,-3\n' > "$P/neg.csv"
+head -c 3000 /dev/urandom > "$P/random.csv"
+: > "$P/empty.csv"
+expect_bad plot-missing "$P/none.csv: cannot open" "$HS" plot "$P/none.csv" -o "$P/o.svg"
+expect_bad plot-empty "$P/empty.csv: empty" "$HS" plot "$P/empty.csv" -o "$P/o.svg"
+expect_bad plot-foreign "$P/foreign.csv:1: not a heapshim timeline \(no column 'time_s'" "$HS" plot "$P/foreign.csv" -o "$P/o.svg"
+expect_bad plot-nosamples "$P/header.csv: no samples" "$HS" plot "$P/header.csv" -o "$P/o.svg"
+expect_bad plot-badcell "$P/bad.csv:3: bad value 'x' in column mem_bytes" "$HS" plot "$P/bad.csv" -o "$P/o.svg"
+expect_bad plot-backwards "$P/back.csv:3: time goes backwards" "$HS" plot "$P/back.csv" -o "$P/o.svg"
+expect_bad plot-negative "$P/neg.csv:2: bad value '-3'" "$HS" plot "$P/neg.csv" -o "$P/o.svg"
+expect_bad plot-random "$P/random.csv" "$HS" plot "$P/random.csv" -o "$P/o.svg"
+expect_bad plot-no-out "no output given" "$HS" plot "$P/bad.csv"
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,1,2,3\n' > "$P/good.csv"
+expect_bad plot-out-dir "-o $P/no/dir.svg: cannot create" "$HS" plot "$P/good.csv" -o "$P/no/dir.svg" --no-rss
+expect_bad gc-option "unknown argument '--force'" "$HS" gc --force
+finish
