@@ -70,8 +70,12 @@ $(B)/%.o: %.c
 deps:
 	$(Q)HEAPSHIM_DEPS="$(sort $(TEST_DEPS))" scripts/install-deps
 
-check: deps all
-	$(Q)$(MAKE) --no-print-directory SAN=$(SAN) check-run
+# The preloaded shim is always the plain build (a sanitizer runtime cannot be
+# preloaded into arbitrary programs); with SAN=1 the core, its tests and the
+# tools are built and run with ASan+UBSan in build/san.
+check: deps
+	$(Q)$(MAKE) --no-print-directory SAN=0 all
+	$(Q)$(MAKE) --no-print-directory SAN=$(SAN) all check-run
 
 check-run: $(CHECK_TARGETS)
 	@echo "make check: all suites passed"

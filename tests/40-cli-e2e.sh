@@ -8,6 +8,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tools/test-fixtures.bash"
 [ -x "$HS" ] || { fail cli-built "no $HS (run make)"; finish; }
+# SAN=1: the command is built with ASan, but an ASan-built shim cannot be
+# preloaded into uninstrumented programs; use the plain shim if there is one
+if [ "${SAN:-0}" = 1 ] || [ "$B" = build/san ]; then
+    SHIM="$ROOT/build/libheapshim.so"; export HEAPSHIM_LIB="$SHIM"
+fi
 [ -f "$SHIM" ] || { skip cli-e2e "no $SHIM yet (the shim is built by make); end-to-end tests not run"; finish; }
 PYW=/usr/bin/python3; [ -x "$PYW" ] || PYW=$PY
 W="$TMPD/e2e"; mkdir -p "$W"

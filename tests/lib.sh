@@ -2,7 +2,8 @@
 # Each check prints "PASS name", "FAIL name: why" or "SKIP name: why".
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=${B:-build}
-SHIM="$ROOT/$B/libheapshim.so"
+# the preloadable shim is never sanitized: always the plain build
+SHIM="$ROOT/build/libheapshim.so"
 FAILS=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }

@@ -10,8 +10,9 @@ AREA_CFLAGS_tests := -Itests
 
 # tests/shim/preload_*.c: built against plain libc, run under LD_PRELOAD of
 # the shim (tests/run-suites sets it for programs named preload_*).
+# (not with SAN=1: a program run under LD_PRELOAD cannot carry ASan)
 PRELOAD_SRCS := $(wildcard tests/shim/preload_*.c)
-PRELOAD_BINS := $(PRELOAD_SRCS:tests/shim/%.c=$(B)/tests/%)
+PRELOAD_BINS := $(if $(filter 1,$(SAN)),,$(PRELOAD_SRCS:tests/shim/%.c=$(B)/tests/%))
 # a shared object of our own for the routing rules (HEAPSHIM_ROUTE)
 $(B)/tests/libroutetest.so: tests/shim/libroutetest.c
 	@mkdir -p $(dir $@)
@@ -29,7 +30,7 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/tests/testutil.o $(B)/libheapshim.a
 .PHONY: test-bins run-tests
 test-bins: $(TEST_BINS) $(PRELOAD_BINS) $(B)/libheapshim.so
 run-tests: test-bins
-	$(Q)B=$(B) SAN=$(SAN) tests/run-suites $(TEST_BINS) $(if $(filter 1,$(SAN)),,$(PRELOAD_BINS))
+	$(Q)B=$(B) SAN=$(SAN) tests/run-suites $(TEST_BINS) $(PRELOAD_BINS)
 
 CHECK_TARGETS += run-tests
 

@@ -65,7 +65,10 @@ int cmd_export(int argc, char **argv)
     struct scan s;
     int rc = live_scan(dir, pids, npids, flags, &s, 0);
     free(pids);
-    if (rc && npids) return HS_EXIT_BAD;
+    if (rc && npids) {
+        scan_free(&s);
+        return HS_EXIT_BAD;
+    }
     size_t len;
     char *text = prom_render(&s, &len);
     scan_free(&s);

@@ -117,7 +117,11 @@ int cmd_top(int argc, char **argv)
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
     struct scan s;
-    if (live_scan(dir, pids, npids, 0, &s, 0) && npids) return HS_EXIT_BAD;
+    if (live_scan(dir, pids, npids, 0, &s, 0) && npids) {
+        scan_free(&s);
+        free(pids);
+        return HS_EXIT_BAD;
+    }
     if (once) {
         if (as_json) print_json(dir, &s);
         else print_frame(dir, &s, "\n");

@@ -124,7 +124,9 @@ int main(int argc, char **argv)
      * a sane writer would put them, so the damage stays the one asked for */
     uint64_t so = hd.slots_offset >= sizeof hd && hd.slots_offset < (1u << 20)
                       ? hd.slots_offset : (sizeof hd + 63) & ~(uint64_t)63;
-    uint64_t real_size = so + (uint64_t)nslots * sizeof(struct hs_live_slot);
+    /* room for one slot at least: the figures go into slot 0 even when the
+     * header claims none (nslots=0 damage) */
+    uint64_t real_size = so + (uint64_t)(nslots ? nslots : 1) * sizeof(struct hs_live_slot);
     hd.file_size = have_file_size ? file_size : real_size;
     if (unterminated) memset(hd.comm, 'x', sizeof hd.comm);
     hd.created_unix_ns = 1795400000000000000ull;

@@ -29,7 +29,7 @@ FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -D_GNU_SOURCE -Iinclude -Itools
 FUZZ_SECONDS ?= 300
-FUZZ_CHECK_SECONDS ?= 10
+FUZZ_CHECK_SECONDS ?= 20
 FUZZ_BINS := $(B)/fuzz/fuzz_report $(B)/fuzz/fuzz_live
 
 $(B)/fuzz/fuzz_report: tools/fuzz/fuzz_report.c tools/report.c tools/util.c tools/cli.h
