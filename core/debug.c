@@ -299,3 +299,8 @@ size_t hs_debug_block_size(const void *p)
 {
     return hdr_size((const byte *)p - HDR);
 }
+
+int hs_debug_block_freed(const void *p)
+{
+    return hs_debug_block_domain(p) >= 0 && ((const unsigned char *)p - 16)[OFF_STATE] == ST_FREED;
+}

@@ -35,6 +35,9 @@ size_t hs_debug_header_size(void);
  * block with a short underrun (up to 5 bytes), for the same reason. */
 int hs_debug_block_domain(const void *p);
 
+/* 1 if the header of user pointer p (one hs_debug_block_domain accepts)
+ * says the block was already freed through the hooks. */
+int hs_debug_block_freed(const void *p);
 /* The size requested for user pointer p (same preconditions as above). */
 size_t hs_debug_block_size(const void *p);
 

@@ -88,9 +88,18 @@ HS_INLINE void *serve(unsigned dom, size_t n)
 static bool debug_owned(const void *p, int *dom)
 {
     const char *inner = (const char *)p - hs_debug_header_size();
-    if (!hs_pagemap_test(inner) && !hs_large_owns(inner)) return false;
-    *dom = hs_debug_block_domain(p);
-    return *dom >= 0;
+    if (hs_pagemap_test(inner) || hs_large_owns(inner)) {
+        *dom = hs_debug_block_domain(p);
+        return *dom >= 0;
+    }
+    /* A large block freed once already: glibc has written its free-list
+     * links over our large header, but the debug header after it still says
+     * "freed" -- send it to the hooks, which report the double free. */
+    if (hs_debug_block_freed(p)) {
+        *dom = hs_debug_block_domain(p);
+        return true;
+    }
+    return false;
 }
 
 static HS_NOINLINE void free_slow(void *p)

@@ -100,7 +100,7 @@ out=$(HEAPSHIM_PUBLISH=0 LD_PRELOAD="$SHIM" sh -c 'ls '"$HEAPSHIM_DIR"' | wc -l'
 # debug mode catches heap bugs in a program we run, with one clear diagnostic
 BUG="$ROOT/$B/tests/buggy"
 if [ -x "$BUG" ]; then
-    for kind in overrun:"buffer overrun" underrun:"buffer underrun" double:"double free"; do
+    for kind in overrun:"buffer overrun" underrun:"buffer underrun" double:"double free" double-large:"double free"; do
         k=${kind%%:*}; words=${kind#*:}
         HEAPSHIM_ALLOCATOR=debug LD_PRELOAD="$SHIM" "$BUG" "$k" > /dev/null 2> "$TMPD/err"; rc=$?
         if [ $rc = 134 ] && grep -q "heapshim: debug: $words" "$TMPD/err" && grep -q 'mem domain' "$TMPD/err"; then

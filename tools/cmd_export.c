@@ -81,7 +81,11 @@ int cmd_export(int argc, char **argv)
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f) die_bad("%s: cannot create: %s", tmp, strerror(errno));
+    if (!f) {
+        int e = errno;
+        free(text);
+        die_bad("%s: cannot create: %s", tmp, strerror(e));
+    }
     int ok = fwrite(text, 1, len, f) == len;
     ok &= fclose(f) == 0;
     free(text);
