@@ -7,7 +7,7 @@
  * Links build/libheapshim.a; touches nothing but its own heap.
  *
  * Usage: bench_core [-r ROUNDS] [-q] [--strict]
- *   -r N      rounds (1..99, default 5)
+ *   -r N      rounds (1..99, default 11)
  *   -q        quick: a tenth of the operations (smoke test, not for figures)
  *   --strict  exit 1 when a target is missed (default: report only)
  */
@@ -116,7 +116,7 @@ static void usage_exit(const char *prog, const char *bad)
 
 int main(int argc, char **argv)
 {
-    int rounds = 5, strict = 0;
+    int rounds = 11, strict = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-r") && i + 1 < argc)
             rounds = (int)bu_parse_count(argv[0], "round count for -r", argv[++i], 1, MAXROUNDS);

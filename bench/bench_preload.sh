@@ -8,12 +8,12 @@
 # Touches only a temporary directory of its own.
 #
 # Usage (from the repo root, B=build): bench/bench_preload.sh [-r ROUNDS] [-q] [--strict]
-#   -r N      rounds (1..99, default 5)
+#   -r N      rounds (1..99, default 7)
 #   -q        quick: one round, small inputs (smoke test, not for figures)
 #   --strict  exit 1 when a target is missed
 set -u
 B=${B:-build}
-rounds=5 quick=0 strict=0
+rounds=7 quick=0 strict=0
 while [ $# -gt 0 ]; do
     case $1 in
         -r) if ! [[ ${2:-} =~ ^[0-9]{1,2}$ ]] || [ "$2" -lt 1 ]; then
@@ -71,7 +71,7 @@ ncfg=${#cfg_name[@]}
 # ---- workloads -------------------------------------------------------------
 # Inputs are generated once, plainly (no preload), into $tmp.
 if [ $quick = 1 ]; then nfunc=60 nlines=100000 pyrounds=3 churn_m=1 mt_b=2000
-else nfunc=360 nlines=600000 pyrounds=18 churn_m=6 mt_b=15000; fi
+else nfunc=200 nlines=600000 pyrounds=12 churn_m=5 mt_b=15000; fi
 PY=/usr/bin/python3
 [ -x $PY ] || PY=$(command -v python3)
 

@@ -42,8 +42,10 @@ int hs_live_check_header(const void *region, size_t len, const char **why)
         *why = "corrupt header: bad slot table position or count";
         return -1;
     }
-    uint64_t need = h->slots_offset + (uint64_t)h->nslots * sizeof(struct hs_live_slot);
-    if (need > h->file_size) {
+    uint64_t need;
+    if (h->slots_offset > h->file_size ||
+        __builtin_add_overflow(h->slots_offset, (uint64_t)h->nslots * sizeof(struct hs_live_slot), &need) ||
+        need > h->file_size) {
         *why = "corrupt header: slot table runs past the recorded file size";
         return -1;
     }
@@ -60,6 +62,10 @@ int hs_live_check_header(const void *region, size_t len, const char **why)
 }
 
 static uint64_t sat_sub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+/* hostile files may hold any value: keep peak arithmetic in saturating
+ * unsigned math (negative signed fields count as 0) */
+static uint64_t pos(int64_t v) { return v > 0 ? (uint64_t)v : 0; }
+static uint64_t sat_add(uint64_t a, uint64_t b) { uint64_t r; return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r; }
 static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
@@ -77,7 +83,7 @@ int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
     uint64_t frees[HS_LIVE_NDOM] = {0}, free_bytes[HS_LIVE_NDOM] = {0};
     uint64_t allocs[HS_LIVE_NDOM] = {0}, alloc_bytes[HS_LIVE_NDOM] = {0};
     uint64_t cfrees[HS_LIVE_NCLASSES] = {0};
-    int64_t hwm_sum[4] = {0};
+    uint64_t hwm_sum[4] = {0};
 
     /* Frees first, allocations second: every block freed before we started
      * was allocated before we started, so allocs >= frees and live >= 0
@@ -107,11 +113,9 @@ int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
             alloc_bytes[d] += LOAD(&s->dom[d].alloc_bytes);
             o->reallocs += LOAD(&s->dom[d].reallocs);
             o->failed += LOAD(&s->dom[d].failed);
-            int64_t hw = LOAD(&s->dom[d].pending_hwm);
-            if (hw > 0) hwm_sum[d] += hw;
+            hwm_sum[d] = sat_add(hwm_sum[d], pos(LOAD(&s->dom[d].pending_hwm)));
         }
-        int64_t thw = LOAD(&s->total_pending_hwm);
-        if (thw > 0) hwm_sum[HS_LIVE_TOTAL] += thw;
+        hwm_sum[HS_LIVE_TOTAL] = sat_add(hwm_sum[HS_LIVE_TOTAL], pos(LOAD(&s->total_pending_hwm)));
         for (int sd = 0; sd < HS_LIVE_SMALLDOM; sd++) {
             for (int c = 0; c < HS_LIVE_NCLASSES; c++) {
                 uint64_t a = LOAD(&s->small_allocs[sd][c]);
@@ -133,20 +137,23 @@ int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
         o->allocs = allocs[d] < frees[d] ? frees[d] : allocs[d];   /* only if corrupt */
         o->live_blocks = o->allocs - o->frees;
         o->live_bytes = sat_sub(alloc_bytes[d], free_bytes[d]);
-        int64_t est = LOAD(&h->flushed[d]) + hwm_sum[d];
-        o->peak_bytes = max64(max64((uint64_t)(LOAD(&h->peak[d]) > 0 ? LOAD(&h->peak[d]) : 0),
-                                    est > 0 ? (uint64_t)est : 0), o->live_bytes);
-        t->live_bytes += o->live_bytes;
-        t->live_blocks += o->live_blocks;
-        t->allocs += o->allocs;
-        t->reallocs += o->reallocs;
-        t->frees += o->frees;
-        t->failed += o->failed;
+        /* flushed may be negative for a while (frees counted before the
+         * matching allocs were flushed): add in signed range only when safe */
+        int64_t fl = LOAD(&h->flushed[d]);
+        uint64_t est = fl >= 0 ? sat_add((uint64_t)fl, hwm_sum[d])
+                               : sat_sub(hwm_sum[d], (uint64_t)(-(fl + 1)) + 1);
+        o->peak_bytes = max64(max64(pos(LOAD(&h->peak[d])), est), o->live_bytes);
+        t->live_bytes = sat_add(t->live_bytes, o->live_bytes);
+        t->live_blocks = sat_add(t->live_blocks, o->live_blocks);
+        t->allocs = sat_add(t->allocs, o->allocs);
+        t->reallocs = sat_add(t->reallocs, o->reallocs);
+        t->frees = sat_add(t->frees, o->frees);
+        t->failed = sat_add(t->failed, o->failed);
     }
-    int64_t test = LOAD(&h->flushed[HS_LIVE_TOTAL]) + hwm_sum[HS_LIVE_TOTAL];
-    int64_t tpk = LOAD(&h->peak[HS_LIVE_TOTAL]);
-    t->peak_bytes = max64(max64(tpk > 0 ? (uint64_t)tpk : 0, test > 0 ? (uint64_t)test : 0),
-                          t->live_bytes);
+    int64_t tfl = LOAD(&h->flushed[HS_LIVE_TOTAL]);
+    uint64_t test = tfl >= 0 ? sat_add((uint64_t)tfl, hwm_sum[HS_LIVE_TOTAL])
+                             : sat_sub(hwm_sum[HS_LIVE_TOTAL], (uint64_t)(-(tfl + 1)) + 1);
+    t->peak_bytes = max64(max64(pos(LOAD(&h->peak[HS_LIVE_TOTAL])), test), t->live_bytes);
     /* when a domain peaked the sum was at least that high */
     for (int d = 0; d < HS_LIVE_NDOM; d++) t->peak_bytes = max64(t->peak_bytes, out->dom[d].peak_bytes);
 
