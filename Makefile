@@ -94,5 +94,7 @@ install: all $(INSTALL_TARGETS)
 clean:
 	rm -rf build
 
-demo: all
+demo:
+	$(Q)HEAPSHIM_DEPS="python3 libjansson-dev" scripts/install-deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) scripts/demo.sh

@@ -13,7 +13,17 @@ $(B)/tools/hs-livegen: $(B)/tools/livegen.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
 
+# The command parses reports with libjansson. Without it, `make` still builds
+# the libraries and says so; `make check` and `make demo` install it first.
+HAVE_JANSSON := $(shell printf '\043include <jansson.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+ifeq ($(HAVE_JANSSON),yes)
 ALL_TARGETS += $(B)/heapshim $(B)/tools/hs-livegen
+else
+ALL_TARGETS += tools-skipped
+.PHONY: tools-skipped
+tools-skipped:
+	@echo "  SKIP    build/heapshim: libjansson-dev is not installed (make check / make demo install it)"
+endif
 
 # make install: the command goes to $(PREFIX)/bin; `heapshim run` then finds
 # the library as ../lib/libheapshim.so relative to itself.
