@@ -162,6 +162,13 @@ ratios() {
         $1 == w && $2 == c { val[$3] = $col }
         END { for (r in val) if (base[r] > 0) print val[r] / base[r] }' "$results"
 }
+# per-round difference allocator - glibc of column $3, for workload w
+diffs() {
+    awk -v w="$1" -v c="$2" -v col="$3" '
+        $1 == w && $2 == 0 { base[$3] = $col }
+        $1 == w && $2 == c { val[$3] = $col }
+        END { for (r in val) if (r in base) print val[r] - base[r] }' "$results"
+}
 failed() { awk -v w="$1" -v c="$2" '$1 == w && $2 == c && ($6 != 0 || $7 != 1) { n++ } END { print n + 0 }' "$results"; }
 glibc_stat() {   # median and spread ((max-min)/median, %) of glibc's column
     awk -v w="$1" -v col="$2" '$1 == w && $2 == 0 { print $col }' "$results" | sort -g |
@@ -175,6 +182,7 @@ for ((w = 0; w < nwl; w++)); do
     for ((c = 1; c < ncfg; c++)); do
         R[time,$w,$c]=$(ratios $w $c 4 | median)
         R[rss,$w,$c]=$(ratios $w $c 5 | median)
+        R[rssd,$w,$c]=$(diffs $w $c 5 | median)
         F[$w,$c]=$(failed $w $c)
     done
 done
@@ -185,6 +193,7 @@ echo
 echo "Median of $rounds rounds$([ $quick = 1 ] && echo ', QUICK mode: not for publication');" \
      "each cell is the median of the per-round ratios allocator/glibc (lower is better)."
 echo "glibc's column is its median (± half its spread over the rounds, a noise gauge)."
+echo "Peak RSS cells also give the median difference from glibc in MiB, in parentheses."
 for n in "${notes[@]}"; do echo "- note: $n"; done
 for kind in time rss; do
     echo
@@ -198,6 +207,7 @@ for kind in time rss; do
         else line="| ${wl_desc[w]} | $(glibc_stat $w 5 1024) |"; fi
         for ((c = 1; c < ncfg; c++)); do
             cell=$(printf '%.2fx' "${R[$kind,$w,$c]}")
+            [ $kind = rss ] && cell+=$(awk -v d="${R[rssd,$w,$c]}" 'BEGIN { printf " (%+.1f)", d / 1024 }')
             [ "${F[$w,$c]}" != 0 ] && cell="$cell FAILED ${F[$w,$c]}/$rounds"
             line+=" $cell |"
         done
