@@ -8,9 +8,18 @@
  *
  * A bin holds at most `cap` blocks (about 8 KiB worth, between 16 and 128
  * blocks). Refill takes a batch from the central pools under the class lock
- * (4 blocks at first, doubling up to cap/2); overflow gives half back. A block freed by another thread simply
- * goes into the freeing thread's bin, so cross-thread frees need no atomic
- * operation; the block's pool finds its way back through the central lists.
+ * (4 blocks at first, doubling up to cap/2); overflow gives half back. A
+ * block freed by another thread simply goes into the freeing thread's bin,
+ * so cross-thread frees need no atomic operation; the block's pool finds its
+ * way back through the central lists.
+ *
+ * Draining. A thread that frees a burst of blocks overflows its bin again
+ * and again with no refill in between. Whatever the bin holds when the
+ * burst ends stays cached, and each cached block pins its pool and arena: a
+ * full bin of randomly freed blocks could keep a hundred arenas mapped. So
+ * an overflow with no refill since the previous one halves the bin's cap
+ * (down to HS_BIN_DRAIN_CAP) and empties the bin; the next refill restores
+ * the cap, since a thread that allocates again wants its cache back.
  */
 #include "internal.h"
 #include "count.h"
@@ -37,6 +46,8 @@ static uint32_t bin_cap(unsigned cls)
     if (cap > 128) cap = 128;
     return (uint32_t)cap;
 }
+
+#define HS_BIN_DRAIN_CAP 8
 
 static hs_heap_t *heap_object(void)
 {
@@ -173,10 +184,14 @@ void *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls)
     /* A thread that only needs a few blocks of a class gets a few: a full
      * batch would touch pages a short-lived program never uses. Busy bins
      * double their batch on every refill. */
+    if (!b->refilled) {
+        b->refilled = 1;
+        b->cap = (uint16_t)bin_cap(cls);
+    }
     unsigned want = b->batch;
     if (b->batch < b->cap / 2) b->batch = (uint16_t)(b->batch * 2 < b->cap / 2 ? b->batch * 2 : b->cap / 2);
     unsigned got = hs_central_take(sd + 1, cls, want, &chain);
-    hs_live_publish(false);
+    hs_live_tick_every(8);
     if (!got) return NULL;
     void *p = chain;
     b->head = *(void **)p;
@@ -187,15 +202,29 @@ void *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls)
 void hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls)
 {
     hs_bin_t *b = &h->bins[sd][cls];
-    /* keep the most recently freed half (warm in cache), give back the rest */
-    unsigned keep = b->cap / 2;
-    void *last = b->head;
-    for (unsigned i = 1; i < keep; i++) last = *(void **)last;
-    void *rest = *(void **)last;
-    *(void **)last = NULL;
+    unsigned keep;
+    if (!b->refilled) {
+        /* draining: shrink the cap and give back everything; no allocation
+         * is coming to use warm blocks */
+        if (b->cap > HS_BIN_DRAIN_CAP) b->cap /= 2;
+        keep = 0;
+    } else {
+        /* keep the most recently freed half (warm in cache) */
+        keep = b->cap / 2;
+    }
+    b->refilled = 0;
+    void *rest = b->head;
+    if (keep) {
+        void *last = b->head;
+        for (unsigned i = 1; i < keep; i++) last = *(void **)last;
+        rest = *(void **)last;
+        *(void **)last = NULL;
+    } else {
+        b->head = NULL;
+    }
     hs_central_give(sd + 1, cls, rest, b->count - keep);
-    b->count = keep;
-    hs_live_publish(false);
+    b->count = (uint16_t)keep;
+    hs_live_tick_every(8);
 }
 
 struct hs_live_slot *hs_slot_acquire(bool *locked)

@@ -199,9 +199,11 @@ void     hs_arena_fork_child(void);
 /* ---- per-thread heaps (heap.c) -------------------------------------------- */
 typedef struct hs_bin {
     void    *head;
-    uint32_t count;
-    uint16_t cap;       /* most blocks the bin holds */
+    uint16_t count;
+    uint16_t cap;       /* most blocks the bin holds now (shrinks while draining) */
     uint16_t batch;     /* next refill size: starts small, doubles to cap/2 */
+    uint8_t  refilled;  /* a refill happened since the last overflow */
+    uint8_t  _pad;
 } hs_bin_t;
 
 typedef struct hs_heap {
@@ -236,10 +238,13 @@ void hs_live_publish(bool force);          /* refresh header snapshot (rate limi
  * time, so a program that never reaches a small-block slow path still
  * publishes, and one that does many large operations pays next to nothing. */
 extern HS_TLS unsigned hs_tls_tick;
-HS_INLINE void hs_live_tick(void)
+/* Slow paths call this instead of hs_live_publish(false) directly: even the
+ * publication's clock read is worth skipping on most of them. */
+HS_INLINE void hs_live_tick_every(unsigned n)
 {
-    if (HS_UNLIKELY(++hs_tls_tick % 256 == 0)) hs_live_publish(false);
+    if (HS_UNLIKELY(++hs_tls_tick % n == 0)) hs_live_publish(false);
 }
+HS_INLINE void hs_live_tick(void) { hs_live_tick_every(256); }
 void hs_live_fork_child(void);          /* refresh header snapshot (rate limited) */
 void hs_counter_flush(struct hs_live_slot *s, unsigned idx);   /* idx: domain or HS_LIVE_TOTAL */
 #define HS_LIVE_REGION_SIZE(nslots) \
