@@ -73,12 +73,19 @@ HS_API void  hs_obj_free(void *p);
  * HS_MEM_NEW returns NULL when n*sizeof(TYPE) overflows.
  * HS_MEM_RESIZE always reassigns p (to NULL on failure: keep a copy of the old
  * pointer if you need it, exactly as with PyMem_Resize). */
-#define HS_MEM_NEW(TYPE, n) \
-    ((size_t)(n) > SIZE_MAX / sizeof(TYPE) ? NULL \
-        : (TYPE *)hs_mem_malloc((size_t)(n) * sizeof(TYPE)))
+#define HS_MEM_NEW(TYPE, n) ((TYPE *)hs__mem_new((size_t)(n), sizeof(TYPE)))
 #define HS_MEM_RESIZE(p, TYPE, n) \
-    ((p) = ((size_t)(n) > SIZE_MAX / sizeof(TYPE) ? NULL \
-        : (TYPE *)hs_mem_realloc((p), (size_t)(n) * sizeof(TYPE))))
+    ((p) = (TYPE *)hs__mem_resize((p), (size_t)(n), sizeof(TYPE)))
+/* functions, not inline comparisons: a literal count would make the
+ * overflow test "always false" and trip -Wtype-limits in the caller */
+static inline void *hs__mem_new(size_t n, size_t size)
+{
+    return n > SIZE_MAX / size ? NULL : hs_mem_malloc(n * size);
+}
+static inline void *hs__mem_resize(void *p, size_t n, size_t size)
+{
+    return n > SIZE_MAX / size ? NULL : hs_mem_realloc(p, n * size);
+}
 #define HS_MEM_DEL(p) hs_mem_free(p)
 
 /* ---- allocator hooks (like PyMemAllocatorEx) ----------------------------- */

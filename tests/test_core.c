@@ -395,9 +395,11 @@ static void test_mem_macros(void)
     CU_ASSERT(p[0] == 0 && p[1] == 1);
     HS_MEM_DEL(p);
 
-    /* a variable count: a literal 0 trips gcc's -Wtype-limits in the macro */
-    volatile size_t zero = 0;
-    char *z = HS_MEM_NEW(char, zero);
+    /* literal counts of sizeof-1 types must compile cleanly under
+     * -Wextra -Werror (gcc's -Wtype-limits once tripped on them) */
+    char *z = HS_MEM_NEW(char, 0);
+    CU_ASSERT_PTR_NOT_NULL(z);
+    HS_MEM_RESIZE(z, char, 0);
     CU_ASSERT_PTR_NOT_NULL(z);
     HS_MEM_DEL(z);
     HS_MEM_DEL(NULL);
