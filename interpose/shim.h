@@ -27,6 +27,8 @@ struct hs_route_rule {
 struct hs_shim_config {
     int  mode;                  /* enum hs_shim_mode */
     bool debug;                 /* debug hooks on top */
+    bool plain_mem;             /* malloc mode without debug: MEM blocks are bare
+                                 * glibc blocks (see override.c) */
     bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
     bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
     bool have_report;

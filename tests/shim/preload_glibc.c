@@ -449,6 +449,75 @@ static void test_routing_rules(void)
     route_case("bogus", "lib:mem main:mem");                                 /* bad: warned, default */
 }
 
+/* ---- HEAPSHIM_ALLOCATOR=malloc: bare glibc blocks for MEM ------------------- */
+
+/* glibc's chunk-size word sits right before a bare block: a 24-byte request
+ * is a 32-byte chunk. Behind our 16-byte header that word would be ours. */
+static int bare_glibc_block(const void *p, size_t chunk)
+{
+    const volatile size_t *word = (const volatile size_t *)((uintptr_t)p - sizeof(size_t));
+    return (*word & ~(size_t)7) == chunk;
+}
+
+/* child side, run with HEAPSHIM_ALLOCATOR=malloc: prints one word per check
+ * that failed, or "ok" */
+static int malloc_mode_child(void)
+{
+    int bad = 0;
+#define CHECK(c) do { if (!(c)) { printf("%s ", #c); bad = 1; } } while (0)
+    hs_domain_stats_t m0 = st(HS_DOMAIN_MEM), o0 = st(HS_DOMAIN_OBJ);
+    char *a = sink[0] = malloc(24);
+    CHECK(a && bare_glibc_block(a, 32));
+    CHECK(malloc_usable_size(a) == 24);
+    hs_domain_stats_t m1 = st(HS_DOMAIN_MEM);
+    CHECK(m1.allocs == m0.allocs + 1 && m1.live_bytes == m0.live_bytes + 24);
+    char *z = sink[1] = calloc(10, 10);
+    CHECK(z && z[0] == 0 && z[99] == 0 && bare_glibc_block(z, 112));
+    /* a tagged request keeps the header: its domain must be known at free */
+    hs_domain_t prev = p_push(HS_DOMAIN_OBJ);
+    char *o = sink[2] = malloc(24);
+    p_pop(prev);
+    CHECK(o && !bare_glibc_block(o, 32));
+    hs_domain_stats_t o1 = st(HS_DOMAIN_OBJ);
+    CHECK(o1.live_blocks == o0.live_blocks + 1);
+    /* realloc of a bare block: one realloc, bytes follow glibc's usable size */
+    strcpy(a, "bare");
+    hs_domain_stats_t m2 = st(HS_DOMAIN_MEM);
+    a = sink[0] = realloc(a, 5000);
+    hs_domain_stats_t m3 = st(HS_DOMAIN_MEM);
+    CHECK(a && !strcmp(a, "bare"));
+    CHECK(m3.reallocs == m2.reallocs + 1 && m3.allocs == m2.allocs);
+    CHECK(m3.live_bytes == m2.live_bytes - 24 + malloc_usable_size(a));
+    errno = 0;
+    void *r = realloc(a, (size_t)1 << 62);
+    CHECK(r == NULL && errno == ENOMEM);
+    CHECK(st(HS_DOMAIN_MEM).failed == m3.failed + 1);
+    a = sink[0];                          /* still valid after the failed realloc */
+    free(a);
+    free(z);
+    free(o);
+    hs_domain_stats_t m4 = st(HS_DOMAIN_MEM), o4 = st(HS_DOMAIN_OBJ);
+    CHECK(m4.live_bytes == m0.live_bytes && m4.live_blocks == m0.live_blocks);
+    CHECK(o4.live_bytes == o0.live_bytes && o4.frees == o0.frees + 1);
+#undef CHECK
+    puts(bad ? "" : "ok");
+    return 0;
+}
+
+static void test_malloc_mode_bare_blocks(void)
+{
+    char cmd[1024], out[512] = "";
+    snprintf(cmd, sizeof cmd, "HEAPSHIM_ALLOCATOR=malloc '%s' --malloc-mode-child", self_path);
+    FILE *f = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    if (!fgets(out, sizeof out, f)) out[0] = 0;
+    int rc = pclose(f);
+    out[strcspn(out, "\n")] = 0;
+    if (strcmp(out, "ok") != 0) printf("\n  malloc mode: failed checks: %s\n", out);
+    CU_ASSERT_STRING_EQUAL(out, "ok");
+    CU_ASSERT_EQUAL(rc, 0);
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -459,6 +528,10 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "--route-child")) {
         if (!p_stats) return 2;
         return route_child();
+    }
+    if (argc > 1 && !strcmp(argv[1], "--malloc-mode-child")) {
+        if (!p_stats) return 2;
+        return malloc_mode_child();
     }
     static const hs_test_t tests[] = {
         { "shim is preloaded", test_loaded },
@@ -474,6 +547,7 @@ int main(int argc, char **argv)
         { "fork child keeps allocating", test_fork_child_works },
         { "exited threads' caches are reclaimed", test_exiting_threads_reclaimed },
         { "HEAPSHIM_ROUTE rules by calling object", test_routing_rules },
+        { "malloc mode: MEM blocks are bare glibc blocks, counted", test_malloc_mode_bare_blocks },
         { "dlopen/dlclose of a library that allocates", test_dlopen_dlclose },
         { "exec keeps the shim", test_exec_is_shimmed },
         { "live file: mode, header, same sums as the process", test_live_file_contents },
