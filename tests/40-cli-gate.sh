@@ -49,6 +49,7 @@ gate from-zero-slack 0 "$D/raw0.json" "$D/raw1.json" --min-bytes 4096
 # scripts/heapshim-ci: record a baseline, then gate on it (workload faked by
 # copying reports, so this runs without the shim)
 CI="$ROOT/scripts/heapshim-ci"
+export HEAPSHIM_CI_OUT="$D/ci-new.json"   # not heapshim-new.json in the cwd
 if [ -x "$CI" ]; then
     cp "$D/base.json" "$D/fake-report.json"
     out=$(HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" record "$D/baseline.json" -- true 2>&1) \

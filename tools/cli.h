@@ -9,6 +9,7 @@
 #ifndef HS_TOOLS_CLI_H
 #define HS_TOOLS_CLI_H
 #include <heapshim/live.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +117,18 @@ static inline int live_guard(const void *region, size_t len, const char **why)
 /* ---- prom.c: Prometheus text exposition ----------------------------------- */
 /* Renders the scan into a malloc'd string (caller frees). */
 char *prom_render(const struct scan *s, size_t *len);
+/* A label value (at most max bytes of in) escaped as the format requires */
+void prom_label_value(const char *in, size_t max, char *out, size_t cap);
+
+/* ---- top_view.c: one process as `heapshim top` shows it --------------------- */
+double top_explained(const struct proc_view *v);   /* total live bytes / RSS */
+void top_print_heading(void);                       /* column names, no newline */
+void top_print_row(const struct proc_view *v);      /* one row, no newline */
+struct json_t *top_proc_json(const struct proc_view *v);   /* `top --json` object */
+/* Redraws frame(arg, eol) every interval_ms until q, *stop, or a frame
+ * returning non-zero (which is returned). eol ends every line of a frame. */
+int top_live_loop(int (*frame)(void *arg, const char *eol), void *arg, uint64_t interval_ms,
+                  volatile sig_atomic_t *stop);
 
 /* strict list of pids from argv[first..]; exits 2 on a bad one */
 int parse_pids(int argc, char **argv, int first, int **pids);

@@ -51,7 +51,7 @@ __attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *b, const c
 /* Label values: escape \ " and newline as the format requires; other
  * control bytes and non-ASCII (comm may be anything, and need not be
  * UTF-8) become '?', so the output always parses. */
-static void label_value(const char *in, size_t max, char *out, size_t cap)
+void prom_label_value(const char *in, size_t max, char *out, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < max && in[i] && o + 3 < cap; i++) {
@@ -93,7 +93,7 @@ char *prom_render(const struct scan *s, size_t *len)
     struct sbuf b = { 0 };
     char (*comm)[64] = calloc((size_t)(s->n ? s->n : 1), sizeof *comm);
     if (!comm) return NULL;
-    for (int i = 0; i < s->n; i++) label_value(s->v[i].comm, sizeof s->v[i].comm, comm[i], 64);
+    for (int i = 0; i < s->n; i++) prom_label_value(s->v[i].comm, sizeof s->v[i].comm, comm[i], 64);
 
     static const struct { const char *name, *type, *help; int f; } per_dom[] = {
         { "heapshim_live_bytes", "gauge", "Usable bytes of live blocks, per allocation domain.", F_LIVE },

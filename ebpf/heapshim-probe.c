@@ -1,0 +1,785 @@
+/*
+ * ebpf/heapshim-probe.c - loader and output of the eBPF probe
+ * (build/heapshim-probe). Kernel side: heapshim.bpf.c; records: heapshim.h.
+ *
+ * Room: attaches to libheapshim.so itself (USDT by library path, pid -1, so
+ * processes started later are covered), runs the pull iterator for the
+ * processes that are already there (idle ones included), and shows what it
+ * read the way the heapshim command does: the `heapshim top` table, the
+ * `heapshim top --json` document, the `heapshim export` metrics. The
+ * formatting helpers and the Prometheus renderer are the command's own
+ * (tools/prom.c, tools/util.c, tools/live.c), linked in, so names cannot drift.
+ *
+ * Figures: for every process the pull iterator reaches, the header and the
+ * sum of all used slots, run through hs_live_sum() -- what the live file
+ * gives. A process the iterator cannot read (library without a symbol
+ * table, kernel without the open-coded vma iterator) falls back to the last
+ * snapshot its USDT point published.
+ */
+#include "cli.h"
+#include "heapshim.h"
+#include "heapshim.skel.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef HS_LIBDIR
+#define HS_LIBDIR "/usr/local/lib"
+#endif
+
+static const char usage[] =
+    "usage: heapshim-probe [--once] [--json] [--prometheus] [--pid PID]... [--interval MS]\n"
+    "                      [--wait MS] [--lib PATH] [--verbose] [--help]\n"
+    "  Reads the live counters of every process that has libheapshim.so loaded,\n"
+    "  system-wide, with eBPF: a USDT probe on the library's publication point\n"
+    "  (never on malloc/free) and a task iterator that reads idle processes too.\n"
+    "  Adds what only the kernel sees: RSS from the task's mm and the process's\n"
+    "  mmap/munmap/brk calls (counted from the moment it is seen).\n"
+    "  Columns as `heapshim top`, plus MMAP MUNMAP BRK (calls since tracked).\n"
+    "  --once          one frame and exit\n"
+    "  --json          (implies --once) the `heapshim top --json` document\n"
+    "  --prometheus    (implies --once) the `heapshim export` metrics, plus\n"
+    "                  heapshim_probe_* families for the kernel-side figures\n"
+    "  --pid PID       only this process (repeat for more)\n"
+    "  --interval MS   refresh period of the table (default 1000, 50..3600000)\n"
+    "  --wait MS       with --once: watch for MS (0..3600000) before reading, so\n"
+    "                  the syscall counts cover that time (default 0)\n"
+    "  --lib PATH      the library to attach to; default $HEAPSHIM_LIB, else\n"
+    "                  libheapshim.so next to this binary, ../lib/, " HS_LIBDIR "\n"
+    "  --verbose       libbpf's messages on stderr\n"
+    "  Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF and uprobes.\n"
+    "  Exit status: 0, 1 on a runtime error, 2 on bad arguments or no BPF.\n";
+
+#define MAX_PIDS 256
+
+static struct {
+    int once, json, prom, verbose;
+    uint64_t interval, wait;
+    int pids[MAX_PIDS], npids;
+    const char *lib;
+} opt = { .interval = 1000 };
+
+static volatile sig_atomic_t stop;
+static void on_stop(int sig) { (void)sig; stop = 1; }
+
+__attribute__((format(printf, 1, 2), noreturn)) static void die_env(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "heapshim-probe: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(HS_EXIT_BAD);
+}
+
+/* libbpf speaks only with --verbose: failures are reported here, in one line */
+static int libbpf_out(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    if (!opt.verbose || level == LIBBPF_DEBUG) return 0;
+    return vfprintf(stderr, fmt, ap);
+}
+
+/* ---- arguments ------------------------------------------------------------------- */
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!strcmp(a, "--once")) opt.once = 1;
+        else if (!strcmp(a, "--json")) opt.json = opt.once = 1;
+        else if (!strcmp(a, "--prometheus")) opt.prom = opt.once = 1;
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) opt.verbose = 1;
+        else if (!strcmp(a, "--pid") || !strcmp(a, "--interval") || !strcmp(a, "--lib") ||
+                 !strcmp(a, "--wait")) {
+            if (i + 1 >= argc) die_bad("%s needs a value", a);
+            const char *v = argv[++i];
+            uint64_t n;
+            if (!strcmp(a, "--lib")) {
+                if (!*v) die_bad("--lib: empty path");
+                opt.lib = v;
+            } else if (!strcmp(a, "--interval")) {
+                if (parse_u64(v, 50, 3600000, &opt.interval))
+                    die_bad("--interval: bad number '%s' (accepted: milliseconds, 50..3600000)", v);
+            } else if (!strcmp(a, "--wait")) {
+                if (parse_u64(v, 0, 3600000, &opt.wait))
+                    die_bad("--wait: bad number '%s' (accepted: milliseconds, 0..3600000)", v);
+            } else {
+                if (parse_u64(v, 1, 0x7fffffff, &n))
+                    die_bad("--pid: bad pid '%s' (accepted: a process id, 1..2147483647)", v);
+                if (opt.npids == MAX_PIDS) die_bad("--pid: at most %d pids", MAX_PIDS);
+                opt.pids[opt.npids++] = (int)n;
+            }
+        } else {
+            die_bad("unknown argument '%s' (accepted: --once, --json, --prometheus, --pid PID, "
+                    "--interval MS, --wait MS, --lib PATH, --verbose, --help)", a);
+        }
+    }
+    if (opt.json && opt.prom) die_bad("--json and --prometheus: choose one");
+    if (opt.wait && !opt.once) die_bad("--wait goes with --once, --json or --prometheus");
+}
+
+static int wanted(int pid)
+{
+    if (!opt.npids) return 1;
+    for (int i = 0; i < opt.npids; i++)
+        if (opt.pids[i] == pid) return 1;
+    return 0;
+}
+
+/* ---- environment checks ------------------------------------------------------------ */
+
+static void find_lib(char *out, size_t cap)
+{
+    const char *env = getenv("HEAPSHIM_LIB");
+    if (opt.lib || (env && *env)) {
+        const char *p = opt.lib ? opt.lib : env;
+        if (!realpath(p, out) || access(out, R_OK) != 0)
+            die_env("%s: libheapshim.so not found or not readable (%s: %s)", p,
+                    opt.lib ? "--lib" : "$HEAPSHIM_LIB", strerror(errno));
+        return;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        const char *dir = dirname(exe);
+        const char *cand[] = { "%s/libheapshim.so", "%s/../lib/libheapshim.so" };
+        for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
+            char p[4200];
+            snprintf(p, sizeof p, cand[i], dir);
+            if (realpath(p, out) && access(out, R_OK) == 0) return;
+        }
+    }
+    char p[4200];
+    snprintf(p, sizeof p, "%s/libheapshim.so", HS_LIBDIR);
+    if (realpath(p, out) && access(out, R_OK) == 0) return;
+    (void)cap;
+    die_env("libheapshim.so not found (looked next to this binary, in ../lib and in %s; "
+            "use --lib PATH)", HS_LIBDIR);
+}
+
+static int have_caps(void)
+{
+    if (geteuid() == 0) return 1;
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capget, &h, d) != 0) return 0;
+    int bpf = 39, perfmon = 38;   /* CAP_BPF, CAP_PERFMON (5.8+) */
+    return (d[bpf / 32].effective & (1u << (bpf % 32))) &&
+           (d[perfmon / 32].effective & (1u << (perfmon % 32)));
+}
+
+static void preflight(void)
+{
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+        die_env("this kernel has no BTF (/sys/kernel/btf/vmlinux missing): "
+                "CONFIG_DEBUG_INFO_BTF=y is needed");
+    if (access("/sys/bus/event_source/devices/uprobe/type", R_OK) != 0)
+        die_env("this kernel has no uprobes (no /sys/bus/event_source/devices/uprobe): "
+                "CONFIG_UPROBE_EVENTS=y is needed");
+}
+
+/* ---- the library: symbol, versions ---------------------------------------------------- */
+
+/* Offset of `hs_live` from the start of the mapping at file offset 0, from
+ * the ELF symbol table (.symtab, else .dynsym). 0 if absent (stripped). The
+ * symbol is hidden (-fvisibility=hidden) but a library that is not stripped
+ * keeps it in .symtab, like every other local. */
+static uint64_t elf_hs_live_off(const unsigned char *f, size_t len)
+{
+    if (len < sizeof(Elf64_Ehdr) || memcmp(f, ELFMAG, SELFMAG) || f[EI_CLASS] != ELFCLASS64) return 0;
+    const Elf64_Ehdr *eh = (const void *)f;
+    if (eh->e_phoff > len || eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr) ||
+        eh->e_shoff > len || eh->e_shnum > (len - eh->e_shoff) / sizeof(Elf64_Shdr))
+        return 0;
+    const Elf64_Phdr *ph = (const void *)(f + eh->e_phoff);
+    uint64_t base = UINT64_MAX;
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_offset & ~0xfffull) == 0) {
+            base = ph[i].p_vaddr & ~0xfffull;
+            break;
+        }
+    if (base == UINT64_MAX) return 0;
+    const Elf64_Shdr *sh = (const void *)(f + eh->e_shoff);
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned want = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
+        for (unsigned i = 0; i < eh->e_shnum; i++) {
+            if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
+            const Elf64_Shdr *st = &sh[sh[i].sh_link];
+            if (sh[i].sh_offset > len || sh[i].sh_size > len - sh[i].sh_offset ||
+                st->sh_offset > len || st->sh_size > len - st->sh_offset || !sh[i].sh_entsize)
+                continue;
+            const Elf64_Sym *sym = (const void *)(f + sh[i].sh_offset);
+            size_t nsym = sh[i].sh_size / sizeof *sym;
+            const char *str = (const char *)f + st->sh_offset;
+            for (size_t k = 0; k < nsym; k++) {
+                if (sym[k].st_name >= st->sh_size || ELF64_ST_TYPE(sym[k].st_info) != STT_OBJECT ||
+                    sym[k].st_size != 8 || !sym[k].st_value)
+                    continue;
+                if (!strncmp(str + sym[k].st_name, "hs_live", st->sh_size - sym[k].st_name) &&
+                    memchr(str + sym[k].st_name, 0, st->sh_size - sym[k].st_name))
+                    return sym[k].st_value - base;
+            }
+        }
+    }
+    return 0;
+}
+
+struct libver {
+    char path[4096];
+    dev_t dev;
+    ino_t ino;
+    void *map;                  /* kept mapped: pins the inode the iterator compares */
+    size_t len;
+    uint64_t sym_off;
+    struct bpf_link *usdt[2];
+};
+
+static struct heapshim_bpf *skel;
+static struct bpf_link *iter_link;
+static int pull_ok;             /* the iterator program loaded and calibrated */
+static struct libver libs[HSP_MAX_LIBS];
+static int nlibs;
+static char lib_path[4096];
+
+static int read_iter(struct bpf_link *link, char **buf, size_t *len)
+{
+    int fd = bpf_iter_create(bpf_link__fd(link));
+    if (fd < 0) return -1;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        if (cap - n < 8192) {
+            char *nb = realloc(b, cap * 2);
+            if (!nb) break;
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(b);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* Find the kernel inode of lib version k through our own mapping of it. */
+static int calibrate(int k)
+{
+    union bpf_iter_link_info li;
+    memset(&li, 0, sizeof li);
+    li.task.pid = (uint32_t)getpid();
+    DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, o, .link_info = &li, .link_info_len = sizeof li);
+    struct bpf_link *l = bpf_program__attach_iter(skel->progs.pull, &o);
+    if (!l) l = bpf_program__attach_iter(skel->progs.pull, NULL);   /* kernels without task filter */
+    if (!l) return -1;
+    skel->bss->calib_lib = (uint32_t)k;
+    skel->bss->calib_addr = (uint64_t)(uintptr_t)libs[k].map;
+    char *b = NULL;
+    size_t n;
+    int rc = read_iter(l, &b, &n);
+    free(b);
+    skel->bss->calib_addr = 0;
+    bpf_link__destroy(l);
+    return rc == 0 && skel->bss->libs[k].inode ? 0 : -1;
+}
+
+/* Open, attach and calibrate one version of the library file. */
+static int add_lib(const char *path, int quiet)
+{
+    if (nlibs == HSP_MAX_LIBS) {
+        if (!quiet) warnx_("%s replaced more than %d times: new processes are not attached "
+                           "(restart heapshim-probe)", path, HSP_MAX_LIBS);
+        return -1;
+    }
+    struct libver *v = &libs[nlibs];
+    memset(v, 0, sizeof *v);
+    snprintf(v->path, sizeof v->path, "%s", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+        if (fd >= 0) close(fd);
+        if (!quiet) warnx_("%s: cannot open as a library: %s", path, strerror(errno ? errno : EINVAL));
+        return -1;
+    }
+    v->dev = st.st_dev;
+    v->ino = st.st_ino;
+    v->len = (size_t)st.st_size;
+    v->map = mmap(NULL, v->len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (v->map == MAP_FAILED) {
+        v->map = NULL;
+        if (!quiet) warnx_("%s: cannot map: %s", path, strerror(errno));
+        return -1;
+    }
+    v->sym_off = elf_hs_live_off(v->map, v->len);
+    skel->bss->libs[nlibs].sym_off = v->sym_off;
+    skel->bss->libs[nlibs].inode = 0;
+    /* uprobes are keyed by inode: these links follow this version of the
+     * file; a replaced file needs links of its own (see maybe_reattach) */
+    v->usdt[0] = bpf_program__attach_usdt(skel->progs.on_publish, -1, path, "heapshim", "publish", NULL);
+    int e0 = errno;
+    v->usdt[1] = bpf_program__attach_usdt(skel->progs.on_init, -1, path, "heapshim", "init", NULL);
+    int have_usdt = v->usdt[0] && v->usdt[1];
+    if (!have_usdt && !(pull_ok && v->sym_off)) {
+        /* nothing to read this file's processes with: not our library */
+        bpf_link__destroy(v->usdt[0]);
+        bpf_link__destroy(v->usdt[1]);
+        munmap(v->map, v->len);
+        v->map = NULL;
+        if (nlibs && !quiet)   /* the first one: the caller says it and exits */
+            warnx_("%s: not libheapshim.so (no heapshim USDT points, no hs_live symbol)", path);
+        return -1;
+    }
+    if (!have_usdt && !quiet)
+        warnx_("%s: cannot attach to the USDT points heapshim:publish/init (%s): was it built "
+               "without <sys/sdt.h> (Debian systemtap-sdt-dev)? Only the pull path is used",
+               path, strerror(e0 ? e0 : errno));
+    int k = nlibs++;
+    if (pull_ok && calibrate(k) != 0 && !quiet)
+        warnx_("%s: the pull iterator cannot locate this library's mapping", path);
+    if (pull_ok && !v->sym_off && !quiet)
+        warnx_("%s: no hs_live in its symbol table (stripped?): processes idle since before the "
+               "probe started show only after their next publication", path);
+    return 0;
+}
+
+/* The library file was replaced (make, package upgrade): running processes
+ * keep the old inode (still probed through the old links), new ones map the
+ * new file, which needs new uprobes. Checked at every refresh. */
+static void maybe_reattach(void)
+{
+    struct stat st;
+    if (stat(lib_path, &st) != 0) return;   /* being replaced right now: next time */
+    for (int i = 0; i < nlibs; i++)
+        if (libs[i].dev == st.st_dev && libs[i].ino == st.st_ino) return;
+    if (add_lib(lib_path, 0) == 0 && opt.verbose)
+        fprintf(stderr, "heapshim-probe: %s was replaced: attached to the new file too\n", lib_path);
+}
+
+static void setup(void)
+{
+    /* HEAPSHIM_PROBE_NO_PULL=1: USDT only (tests of the push path, old kernels) */
+    const char *np = getenv("HEAPSHIM_PROBE_NO_PULL");
+    int no_pull = np && *np && strcmp(np, "0");
+    libbpf_set_print(libbpf_out);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        skel = heapshim_bpf__open();
+        if (!skel) die_env("cannot open the BPF object: %s", strerror(errno));
+        /* a kernel without bpf_copy_from_user_task or the vma iterator kfuncs
+         * (before 6.7) rejects the pull program: load without it */
+        if (attempt == 1 || no_pull) bpf_program__set_autoload(skel->progs.pull, false);
+        int err = heapshim_bpf__load(skel);
+        if (!err) {
+            pull_ok = attempt == 0 && !no_pull;
+            break;
+        }
+        heapshim_bpf__destroy(skel);
+        skel = NULL;
+        if (err == -EPERM || err == -EACCES)
+            die_env("the kernel refused to load BPF programs (%s): run as root, or with "
+                    "CAP_BPF and CAP_PERFMON", strerror(-err));
+        if (attempt == 1)
+            die_env("cannot load the BPF programs: %s (--verbose shows the verifier's log)",
+                    strerror(-err));
+    }
+    if (!pull_ok && !no_pull)
+        warnx_("this kernel cannot run the pull iterator (needs 6.7+): processes show only "
+               "once they publish (every %d ms while they allocate)", HS_LIVE_PUBLISH_MS);
+    skel->bss->self_tgid = (uint32_t)getpid();
+
+    struct bpf_link *l1 = bpf_program__attach(skel->progs.sys_exit);
+    struct bpf_link *l2 = bpf_program__attach(skel->progs.proc_exit);
+    if (!l1 || !l2)
+        die_env("cannot attach to the sys_exit/sched_process_exit tracepoints: %s", strerror(errno));
+    skel->links.sys_exit = l1;
+    skel->links.proc_exit = l2;
+    if (pull_ok) {
+        iter_link = bpf_program__attach_iter(skel->progs.pull, NULL);
+        if (!iter_link) {
+            warnx_("cannot attach the pull iterator: %s", strerror(errno));
+            pull_ok = 0;
+        }
+    }
+    if (add_lib(lib_path, 0) != 0)
+        die_env("%s: not a usable libheapshim.so (no heapshim USDT points to attach to, and "
+                "no hs_live symbol for the pull iterator)", lib_path);
+    if (pull_ok && !skel->bss->libs[0].inode) pull_ok = 0;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < nlibs; i++) {
+        bpf_link__destroy(libs[i].usdt[0]);
+        bpf_link__destroy(libs[i].usdt[1]);
+        if (libs[i].map) munmap(libs[i].map, libs[i].len);
+    }
+    bpf_link__destroy(iter_link);
+    heapshim_bpf__destroy(skel);
+}
+
+/* ---- one reading: pull + procs map --------------------------------------------------- */
+
+struct view {
+    struct proc_view v;
+    const char *source;             /* "pull" or "usdt" */
+    struct hsp_syscalls sc;
+    uint64_t brk_bytes, usdt_hits, publications;
+};
+
+struct reading {
+    struct view *v;
+    int n, bad;
+};
+
+static int add(struct reading *r, const struct view *v)
+{
+    struct view *nv = realloc(r->v, (size_t)(r->n + 1) * sizeof *nv);
+    if (!nv) return -1;
+    r->v = nv;
+    r->v[r->n++] = *v;
+    return 0;
+}
+
+static struct view *find(struct reading *r, int pid)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->v[i].v.pid == pid) return &r->v[i];
+    return NULL;
+}
+
+static void forget(int tgid)
+{
+    uint32_t k = (uint32_t)tgid;
+    bpf_map__delete_elem(skel->maps.procs, &k, sizeof k, 0);
+    bpf_map__delete_elem(skel->maps.traffic, &k, sizeof k, 0);
+}
+
+static void from_pull(struct reading *r, const struct hs_probe_pull *p)
+{
+    if (p->status != HSP_PULL_OK) {
+        if (p->status != HSP_PULL_NOT_READY && wanted((int)p->tgid)) r->bad++;
+        return;
+    }
+    if (!wanted((int)p->tgid) || p->hdr.state == HS_LIVE_STATE_EXITED) return;
+    /* a region of one slot holding the sum: the reader does the rest */
+    struct {
+        struct hs_live_header h;
+        struct hs_live_slot s;
+    } reg;
+    memcpy(&reg.h, &p->hdr, sizeof reg.h);
+    memcpy(&reg.s, &p->sum, sizeof reg.s);
+    reg.h.slots_offset = sizeof reg.h;
+    reg.h.nslots = 1;
+    reg.h.slots_used = 1;
+    reg.h.file_size = sizeof reg;
+    reg.h.comm[sizeof reg.h.comm - 1] = 0;
+    reg.h.cmdline[sizeof reg.h.cmdline - 1] = 0;
+    reg.h.allocator[sizeof reg.h.allocator - 1] = 0;
+    struct view w;
+    memset(&w, 0, sizeof w);
+    const char *why;
+    if (hs_live_sum(&reg, sizeof reg, &w.v.snap, &why) != 0) {
+        if (opt.verbose) warnx_("pid %u: %s", p->tgid, why);
+        r->bad++;
+        return;
+    }
+    w.v.snap.threads = p->threads;
+    w.v.pid = (int)p->tgid;
+    memcpy(w.v.comm, reg.h.comm, sizeof w.v.comm);
+    memcpy(w.v.cmdline, reg.h.cmdline, sizeof w.v.cmdline);
+    memcpy(w.v.allocator, reg.h.allocator, sizeof w.v.allocator);
+    w.v.state = reg.h.state;
+    w.v.start_time = reg.h.start_time;
+    w.v.created_unix_ns = reg.h.created_unix_ns;
+    w.v.rss_bytes = p->rss_bytes;
+    /* read only: the window peak as the process left it (export --no-reset) */
+    for (int i = 0; i < 4; i++) w.v.window_peak[i] = reg.h.window_peak[i] > 0 ? (uint64_t)reg.h.window_peak[i] : 0;
+    w.source = "pull";
+    w.brk_bytes = p->brk_bytes;
+    w.publications = reg.h.publications;
+    add(r, &w);
+}
+
+static void from_usdt(struct reading *r, uint32_t tgid, const struct hsp_proc *p)
+{
+    struct view *have = find(r, (int)tgid);
+    if (have) {
+        have->usdt_hits = p->usdt_hits;
+        return;
+    }
+    if (!(p->flags & HSP_F_IDENTITY) || !wanted((int)tgid)) return;
+    struct view w;
+    memset(&w, 0, sizeof w);
+    w.v.pid = (int)tgid;
+    memcpy(w.v.comm, p->comm, sizeof w.v.comm);
+    w.v.comm[15] = 0;
+    memcpy(w.v.cmdline, p->comm, sizeof w.v.comm);   /* the snapshot has no command line */
+    w.v.cmdline[15] = 0;
+    memcpy(w.v.allocator, p->allocator, sizeof w.v.allocator);
+    w.v.allocator[15] = 0;
+    w.v.state = HS_LIVE_STATE_RUNNING;
+    w.v.start_time = p->start_time;
+    w.v.created_unix_ns = p->created_unix_ns;
+    w.v.rss_bytes = p->rss_bytes;
+    memcpy(w.v.snap.dom, p->snap, sizeof w.v.snap.dom);
+    w.v.snap.arenas_mapped = w.v.snap.arenas_peak = p->snap_arenas_mapped;
+    w.v.snap.bytes_mapped = p->snap_bytes_mapped;
+    for (int i = 0; i < 4; i++) w.v.window_peak[i] = p->snap[i].live_bytes;
+    w.source = "usdt";
+    w.usdt_hits = p->usdt_hits;
+    w.publications = p->publications;
+    add(r, &w);
+}
+
+static int cmp_view(const void *a, const void *b)
+{
+    const struct view *x = a, *y = b;
+    return (x->v.pid > y->v.pid) - (x->v.pid < y->v.pid);
+}
+
+static int take_reading(struct reading *r)
+{
+    memset(r, 0, sizeof *r);
+    if (pull_ok) {
+        char *b = NULL;
+        size_t n = 0;
+        if (read_iter(iter_link, &b, &n) != 0) {
+            warnx_("reading the pull iterator failed: %s", strerror(errno));
+            return -1;
+        }
+        for (size_t off = 0; off + sizeof(struct hs_probe_pull) <= n; off += sizeof(struct hs_probe_pull)) {
+            struct hs_probe_pull p;
+            memcpy(&p, b + off, sizeof p);
+            if (p.magic == HSP_PULL_MAGIC) from_pull(r, &p);
+        }
+        free(b);
+    }
+    /* the push side: processes the iterator did not read, and dead ones */
+    uint32_t key, next, *prev = NULL;
+    int dead[256], ndead = 0;
+    while (bpf_map__get_next_key(skel->maps.procs, prev, &next, sizeof next) == 0) {
+        key = next;
+        prev = &key;
+        struct hsp_proc p;
+        if (bpf_map__lookup_elem(skel->maps.procs, &key, sizeof key, &p, sizeof p, 0) != 0) continue;
+        if ((p.flags & HSP_F_IDENTITY) && !proc_alive((int)key, p.start_time)) {
+            if (ndead < 256) dead[ndead++] = (int)key;
+            continue;
+        }
+        from_usdt(r, key, &p);
+    }
+    for (int i = 0; i < ndead; i++) forget(dead[i]);
+    /* tracked only through the pull path, and gone: the traffic entry */
+    prev = NULL;
+    ndead = 0;
+    while (bpf_map__get_next_key(skel->maps.traffic, prev, &next, sizeof next) == 0) {
+        key = next;
+        prev = &key;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%u", key);
+        if (access(path, F_OK) != 0 && ndead < 256) dead[ndead++] = (int)key;
+    }
+    for (int i = 0; i < ndead; i++) forget(dead[i]);
+
+    for (int i = 0; i < r->n; i++) {
+        struct view *w = &r->v[i];
+        uint32_t k = (uint32_t)w->v.pid;
+        bpf_map__lookup_elem(skel->maps.traffic, &k, sizeof k, &w->sc, sizeof w->sc, 0);
+    }
+    if (r->n > 1) qsort(r->v, (size_t)r->n, sizeof *r->v, cmp_view);
+    return 0;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static json_t *kernel_json(const struct view *w)
+{
+    const struct hsp_syscalls *s = &w->sc;
+    return json_pack("{sIsIsIsIsIsIsIsIsIsI}", "rss_bytes", (json_int_t)w->v.rss_bytes, "brk_bytes",
+                     (json_int_t)w->brk_bytes, "mmap_calls", (json_int_t)s->calls[HSP_SC_MMAP],
+                     "munmap_calls", (json_int_t)s->calls[HSP_SC_MUNMAP], "brk_calls",
+                     (json_int_t)s->calls[HSP_SC_BRK], "mremap_calls",
+                     (json_int_t)s->calls[HSP_SC_MREMAP], "failed_calls",
+                     (json_int_t)(s->failed[0] + s->failed[1] + s->failed[2] + s->failed[3]),
+                     "mapped_bytes", (json_int_t)s->bytes_in, "unmapped_bytes",
+                     (json_int_t)s->bytes_out, "usdt_hits", (json_int_t)w->usdt_hits);
+}
+
+/* The `heapshim top --json` document (same keys, same order), plus a few
+ * keys of the probe's own: "source", "publications", "kernel" per process,
+ * "lib" and "pull" at the top. "dir" is null: no live directory was read. */
+static void print_json(const struct reading *r)
+{
+    json_t *procs = json_array();
+    for (int i = 0; i < r->n; i++) {
+        const struct view *w = &r->v[i];
+        json_t *p = top_proc_json(&w->v);
+        json_object_set_new(p, "source", json_string(w->source));
+        json_object_set_new(p, "publications", json_integer((json_int_t)w->publications));
+        json_object_set_new(p, "kernel", kernel_json(w));
+        json_array_append_new(procs, p);
+    }
+    json_t *root = json_pack("{snsIsosisi sssb}", "dir", "time_unix_ns", (json_int_t)unix_ns(),
+                             "processes", procs, "stale", 0, "bad", r->bad, "lib", lib_path,
+                             "pull", pull_ok);
+    char *txt = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+    if (txt) puts(txt);
+    free(txt);
+    json_decref(root);
+}
+
+/* `heapshim export`'s exposition (its own renderer), then the probe's families */
+static int print_prom(const struct reading *r)
+{
+    struct scan s = { 0 };
+    s.v = calloc((size_t)(r->n ? r->n : 1), sizeof *s.v);
+    if (!s.v) return -1;
+    for (int i = 0; i < r->n; i++) s.v[i] = r->v[i].v;
+    s.n = r->n;
+    s.bad = r->bad;
+    size_t len;
+    char *text = prom_render(&s, &len);
+    free(s.v);
+    if (!text) return -1;
+    fwrite(text, 1, len, stdout);
+    free(text);
+
+    static const char *const scn[HSP_SC_N] = { "mmap", "munmap", "brk", "mremap" };
+    char comm[64];
+    printf("# HELP heapshim_probe_syscalls_total Mapping system calls of the process since the probe tracked it (kernel-side count).\n"
+           "# TYPE heapshim_probe_syscalls_total counter\n");
+    for (int i = 0; i < r->n; i++) {
+        prom_label_value(r->v[i].v.comm, sizeof r->v[i].v.comm, comm, sizeof comm);
+        for (int k = 0; k < HSP_SC_N; k++)
+            printf("heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
+                   r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
+    }
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        { "heapshim_probe_mapped_bytes_total", "counter",
+          "Bytes mapped (mmap, brk and mremap growth) since the probe tracked the process." },
+        { "heapshim_probe_unmapped_bytes_total", "counter",
+          "Bytes unmapped (munmap, brk and mremap shrink) since the probe tracked the process." },
+        { "heapshim_probe_brk_bytes", "gauge",
+          "Size of the process's brk heap (mm->brk - mm->start_brk)." },
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        printf("# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+        for (int i = 0; i < r->n; i++) {
+            const struct view *w = &r->v[i];
+            uint64_t v = f == 0 ? w->sc.bytes_in : f == 1 ? w->sc.bytes_out : w->brk_bytes;
+            prom_label_value(w->v.comm, sizeof w->v.comm, comm, sizeof comm);
+            printf("%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
+                   (unsigned long long)v);
+        }
+    }
+    return 0;
+}
+
+static void print_frame(const struct reading *r, const char *eol)
+{
+    printf("heapshim-probe - %d process%s with %s loaded (%s)", r->n, r->n == 1 ? "" : "es",
+           lib_path, pull_ok ? "pull + usdt" : "usdt only");
+    if (r->bad) printf(", %d unreadable", r->bad);
+    printf("%s", eol);
+    top_print_heading();
+    printf(" %7s %7s %7s%s", "MMAP", "MUNMAP", "BRK", eol);
+    for (int i = 0; i < r->n; i++) {
+        const struct hsp_syscalls *s = &r->v[i].sc;
+        char c[3][16];
+        top_print_row(&r->v[i].v);
+        printf(" %7s %7s %7s%s", human_count(s->calls[HSP_SC_MMAP], c[0]),
+               human_count(s->calls[HSP_SC_MUNMAP], c[1]), human_count(s->calls[HSP_SC_BRK], c[2]),
+               eol);
+    }
+}
+
+static int live_frame(void *arg, const char *eol)
+{
+    (void)arg;
+    struct reading r;
+    if (take_reading(&r) != 0) return 1;
+    print_frame(&r, eol);
+    free(r.v);
+    maybe_reattach();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    hs_prog = "heapshim-probe";
+    parse_args(argc, argv);
+    if (!have_caps())
+        die_env("needs root, or CAP_BPF and CAP_PERFMON (running as uid %u without them)",
+                (unsigned)geteuid());
+    find_lib(lib_path, sizeof lib_path);
+    preflight();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    setup();
+
+    int rc = 0;
+    if (opt.once) {
+        struct reading r;
+        if (opt.wait) {
+            struct timespec ts = { (time_t)(opt.wait / 1000), (long)(opt.wait % 1000) * 1000000L };
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop) {
+            }
+        }
+        if (take_reading(&r) != 0) rc = 1;
+        else {
+            for (int i = 0; i < opt.npids; i++)
+                if (!find(&r, opt.pids[i]))
+                    warnx_("pid %d: not seen (not running, or libheapshim.so is not loaded in it)",
+                           opt.pids[i]);
+            if (opt.json) print_json(&r);
+            else if (opt.prom) rc = print_prom(&r) ? 1 : 0;
+            else print_frame(&r, "\n");
+            free(r.v);
+        }
+    } else {
+        rc = top_live_loop(live_frame, NULL, opt.interval, &stop);
+    }
+    fflush(stdout);
+    teardown();
+    return rc;
+}

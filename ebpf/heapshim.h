@@ -1,0 +1,101 @@
+/*
+ * ebpf/heapshim.h - records shared by the kernel side (heapshim.bpf.c) and the
+ * loader (heapshim-probe.c). Plain fixed-width C: included by both sides.
+ *
+ * Two ways data reaches user space:
+ *
+ *   push  the USDT points heapshim:init / heapshim:publish (core/live.c) fire in
+ *         the shimmed process with (region, size); the BPF program copies the
+ *         header's published snapshot (seqlock) into map `procs`, keyed by tgid.
+ *         The same map carries what only the kernel sees (RSS, mmap/munmap/brk
+ *         traffic), so a tgid is "tracked" from its first USDT hit on.
+ *
+ *   pull  a sleepable task iterator reads every shimmed process's region with
+ *         bpf_copy_from_user_task and writes one struct hs_probe_pull per
+ *         process to the iterator's seq_file: the header as it is now, plus all
+ *         used per-thread slots summed into one slot (frees first, allocations
+ *         second, as core/live_read.c does). The loader runs hs_live_sum() on
+ *         that, so the figures are the ones `heapshim top` computes from the
+ *         live file -- also for processes idle since before the probe started.
+ */
+#ifndef HEAPSHIM_EBPF_H
+#define HEAPSHIM_EBPF_H
+
+#include <heapshim/live.h>
+
+#define HSP_MAX_PROCS   4096        /* tracked processes (map size) */
+#define HSP_MAX_LIBS    4           /* library versions (inodes) watched at once */
+#define HSP_MAX_SLOTS   HS_LIVE_MAX_SLOTS
+#define HSP_SLOT_WORDS  (sizeof(struct hs_live_slot) / 8)
+
+/* syscalls counted per tracked process (x86_64 numbers) */
+enum { HSP_SC_MMAP, HSP_SC_MUNMAP, HSP_SC_BRK, HSP_SC_MREMAP, HSP_SC_N };
+
+struct hsp_syscalls {
+    uint64_t calls[HSP_SC_N];
+    uint64_t failed[HSP_SC_N];
+    uint64_t bytes_in;              /* mmap length (successful), brk growth, mremap growth */
+    uint64_t bytes_out;             /* munmap length (successful), brk shrink, mremap shrink */
+    uint64_t last_brk;              /* program break after the last brk() seen */
+};
+
+/* value of map `procs` (key: tgid) -- filled by the USDT programs, the
+ * syscall counters by tp_btf/sys_exit; the pull path inserts entries too. */
+struct hsp_proc {
+    uint32_t tgid;
+    uint32_t flags;                 /* HSP_F_* */
+    uint64_t region, region_size;   /* USDT arguments */
+    uint64_t usdt_hits;             /* publish + init points seen */
+    uint64_t usdt_skipped;          /* snapshot being rewritten: kept the previous one */
+    uint64_t rss_bytes;             /* task->mm at the last USDT hit */
+    uint64_t seen_ns;               /* bpf_ktime_get_ns() of the last hit */
+    /* identity, copied from the header on first sight */
+    int32_t  pid;
+    uint32_t uid;
+    uint64_t start_time;            /* clock ticks since boot, /proc/PID/stat field 22 */
+    uint64_t created_unix_ns;
+    char     comm[16];
+    char     allocator[16];
+    /* published snapshot: header fields seq .. snap_bytes_mapped */
+    uint64_t seq, published_unix_ns, publications, pub_rss_bytes;
+    struct hs_live_domain snap[4];
+    uint64_t snap_arenas_mapped, snap_bytes_mapped;
+    /* kernel-only: the process's mapping traffic since it was tracked */
+    struct hsp_syscalls sc;
+};
+#define HSP_F_IDENTITY  1u          /* identity fields valid */
+#define HSP_F_SNAPSHOT  2u          /* a snapshot was copied */
+#define HSP_F_PULLED    4u          /* entry created by the pull path */
+
+/* One record of the pull iterator. */
+#define HSP_PULL_MAGIC  0x4c4c5550u /* "PULL" */
+enum {
+    HSP_PULL_OK = 0,
+    HSP_PULL_NOT_READY,             /* library mapped, hs_live still NULL */
+    HSP_PULL_READ_FAILED,           /* bpf_copy_from_user_task failed */
+    HSP_PULL_BAD_HEADER,            /* not a version-1 region */
+};
+struct hs_probe_pull {
+    uint32_t magic;                 /* HSP_PULL_MAGIC */
+    uint32_t status;                /* HSP_PULL_* */
+    uint32_t tgid;
+    uint32_t threads;               /* slots with an owner */
+    uint32_t slots_summed;
+    uint32_t lib;                   /* index of the library version it maps */
+    uint64_t region;
+    uint64_t rss_bytes;             /* task->mm now: file + anon + shmem pages */
+    uint64_t brk_bytes;             /* mm->brk - mm->start_brk */
+    uint64_t start_boottime_ns;     /* task->start_boottime */
+    struct hs_live_header hdr;      /* copied now */
+    struct hs_live_slot sum;        /* all used slots summed (see above) */
+};
+
+/* Library versions the iterator recognises, set by the loader. inode is
+ * the kernel's struct inode pointer, found by the calibration pass on the
+ * loader's own mapping of the file (see heapshim.bpf.c). */
+struct hsp_lib {
+    uint64_t inode;
+    uint64_t sym_off;               /* &hs_live minus the address of file offset 0; 0 = unknown */
+};
+
+#endif

@@ -1,0 +1,184 @@
+#!/bin/bash
+# tests/50-probe.sh - heapshim-probe (ebpf/, docs/probe.md) against real
+# processes: two shimmed (one busy, publishing; one idle since before the
+# probe started) and one plain. Checks that the probe lists exactly the
+# shimmed ones, with the counters of their live files (`heapshim top`), by
+# the pull path and by the USDT path; a process started after the probe;
+# kernel-side RSS and mmap counts; an exited process dropping out; the
+# table, the live mode, --prometheus (promtool), bad arguments (exit 2) and
+# an unprivileged run (exit 2, one clear line).
+# SKIP unless root on a kernel with BTF and uprobes, with the probe built.
+. "$(dirname "$0")/lib.sh"
+PROBE="$ROOT/$B/heapshim-probe"
+HS="$ROOT/$B/heapshim"
+[ -x "$HS" ] || HS="$ROOT/build/heapshim"
+why=
+if [ ! -x "$PROBE" ]; then why="$PROBE not built (needs clang, bpftool, libbpf-dev; see make's output)"
+elif [ "$(id -u)" != 0 ]; then why="not root (the probe loads BPF programs)"
+elif [ ! -r /sys/kernel/btf/vmlinux ]; then why="kernel without BTF (/sys/kernel/btf/vmlinux)"
+elif [ ! -e /sys/bus/event_source/devices/uprobe/type ]; then why="kernel without uprobes"
+elif [ ! -x "$HS" ]; then why="no $HS to compare with (libjansson-dev missing?)"
+fi
+if [ -n "$why" ]; then
+    skip probe "$why"
+    finish
+fi
+
+# a probe run against the plain shim (under SAN=1 next to the binary is the
+# sanitized library, which nobody preloads)
+probe() { "$PROBE" --lib "$SHIM" "$@"; }
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMPD"; }
+trap cleanup EXIT
+wait_live() {   # pid: until its live file exists (the shim is up)
+    for _ in $(seq 100); do [ -e "$HEAPSHIM_DIR/$1" ] && return 0; sleep 0.05; done
+    return 1
+}
+
+# busy: allocates through malloc all the time (publishes every 50 ms)
+PYTHONMALLOC=malloc LD_PRELOAD=$SHIM "$PY" -c '
+import time
+while True:
+    d = [bytes(100 + i % 300) for i in range(3000)]
+    time.sleep(0.002)' & BUSY=$!
+# idle: allocates, then sleeps: never reaches a publication point again
+LD_PRELOAD=$SHIM "$PY" -c '
+import time
+keep = [bytearray(1000 + i) for i in range(2000)]
+time.sleep(600)' & IDLE=$!
+sleep 600 & PLAIN=$!
+pids+=("$BUSY" "$IDLE" "$PLAIN")
+wait_live "$BUSY" && wait_live "$IDLE" || { fail probe-setup "no live files in $HEAPSHIM_DIR: $(ls "$HEAPSHIM_DIR")"; finish; }
+sleep 0.5   # the idle one is asleep by now
+
+# 1. --once --json, pull path: exactly the shimmed pids, counters of the live files
+"$HS" top --once --json "$BUSY" > "$TMPD/top0.json"
+"$HS" top --once --json "$IDLE" > "$TMPD/topidle.json"
+probe --once --json --pid "$BUSY" --pid "$IDLE" --pid "$PLAIN" > "$TMPD/p.json" 2> "$TMPD/p.err"; rc=$?
+"$HS" top --once --json "$BUSY" > "$TMPD/top1.json"
+probe --once --json > "$TMPD/all.json" 2>> "$TMPD/p.err"; rc2=$?
+cat > "$TMPD/probecmp.py" <<'PY'
+import json, sys
+def load(f): return json.load(open(f))
+def procs(f): return {p["pid"]: p for p in load(f)["processes"]}
+FIELDS = ("live_bytes", "live_blocks", "peak_bytes", "allocs", "reallocs", "frees", "failed")
+MONO = ("allocs", "reallocs", "frees")        # only grow: before <= probe <= after
+def groups(p): return [("total", p["total"])] + [(d, p["domains"][d]) for d in ("raw", "mem", "obj")]
+def exact(a, b, what):
+    for (n, x), (_, y) in zip(groups(a), groups(b)):
+        for f in FIELDS:
+            assert x[f] == y[f], "%s: %s.%s probe %d, live file %d" % (what, n, f, x[f], y[f])
+    assert a["arenas"] == b["arenas"], (what, a["arenas"], b["arenas"])
+    assert a["threads"] == b["threads"] and a["comm"] == b["comm"] and a["cmdline"] == b["cmdline"], what
+def bracket(before, p, after, what):
+    for (n, x), (_, b), (_, c) in zip(groups(p), groups(before), groups(after)):
+        for f in MONO:
+            assert b[f] <= x[f] <= c[f], "%s: %s.%s probe %d not within live file %d..%d" % (what, n, f, x[f], b[f], c[f])
+PY
+"$PY" - "$TMPD" "$BUSY" "$IDLE" "$PLAIN" <<'PY' && [ $rc = 0 ] && [ $rc2 = 0 ] && pass probe-pull-json || fail probe-pull-json "rc $rc/$rc2: $(cat "$TMPD/p.err") $(head -c 1500 "$TMPD/p.json")"
+import sys; sys.path.insert(0, sys.argv[1]); from probecmp import *
+t, busy, idle, plain = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+p = procs(t + "/p.json")
+assert sorted(p) == sorted([busy, idle]), "listed %s, want %s" % (sorted(p), sorted([busy, idle]))
+a = procs(t + "/all.json")
+assert busy in a and idle in a and plain not in a, sorted(a)
+doc = load(t + "/p.json")
+top = load(t + "/top0.json")
+for k in top:                                  # every key of heapshim top --json is there
+    assert k in doc, k
+for k in top["processes"][0]:
+    assert k in p[busy], k
+exact(p[idle], procs(t + "/topidle.json")[idle], "idle")
+bracket(procs(t + "/top0.json")[busy], p[busy], procs(t + "/top1.json")[busy], "busy")
+assert p[idle]["source"] == "pull" and p[idle]["total"]["allocs"] > 2000, p[idle]
+PY
+grep -q "pid $PLAIN: not seen" "$TMPD/p.err" && pass probe-unshimmed-warned || fail probe-unshimmed-warned "$(cat "$TMPD/p.err")"
+
+# 2. kernel-side facts: RSS from the task's mm matches /proc/PID/statm
+"$PY" - "$TMPD/p.json" "$IDLE" <<'PY' && pass probe-rss || fail probe-rss "$(grep -A3 rss_bytes "$TMPD/p.json" | head -20)"
+import json, os, sys
+pid = int(sys.argv[2]); p = {x["pid"]: x for x in json.load(open(sys.argv[1]))["processes"]}[pid]
+statm = int(open("/proc/%d/statm" % pid).read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+assert abs(p["rss_bytes"] - statm) <= max(statm // 10, 1 << 20), (p["rss_bytes"], statm)
+assert p["kernel"]["rss_bytes"] == p["rss_bytes"] and 0 < p["rss_explained"] < 1, p
+PY
+
+# 3. the push path alone (USDT, no iterator): the busy one, by its snapshot,
+#    with its mmap traffic; the idle one never publishes, so it is absent;
+#    a process started after the probe is caught by heapshim:init
+"$HS" top --once --json "$BUSY" > "$TMPD/top2.json"
+( sleep 0.4; exec env LD_PRELOAD="$SHIM" "$PY" -c '
+import mmap, time
+m = mmap.mmap(-1, 1 << 20)
+time.sleep(3)' ) & LATE=$!
+pids+=("$LATE")
+HEAPSHIM_PROBE_NO_PULL=1 probe --once --json --wait 1500 > "$TMPD/u.json" 2> "$TMPD/u.err"; rc=$?
+"$HS" top --once --json "$BUSY" > "$TMPD/top3.json"
+"$PY" - "$TMPD" "$BUSY" "$IDLE" "$LATE" <<'PY' && [ $rc = 0 ] && pass probe-usdt-json || fail probe-usdt-json "rc $rc late '$LATE': $(cat "$TMPD/u.err") $(head -c 1500 "$TMPD/u.json")"
+import sys; sys.path.insert(0, sys.argv[1]); from probecmp import *
+t, busy, idle, late = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+u = procs(t + "/u.json")
+assert busy in u and idle not in u, sorted(u)
+b = u[busy]
+assert b["source"] == "usdt" and b["kernel"]["usdt_hits"] >= 5, b
+bracket(procs(t + "/top2.json")[busy], b, procs(t + "/top3.json")[busy], "busy via usdt")
+assert late in u and u[late]["source"] == "usdt", ("late", late, sorted(u))
+PY
+# the mapping traffic of the late one, counted from its heapshim:init on
+"$PY" - "$TMPD/u.json" "$LATE" <<'PY' && pass probe-syscalls || fail probe-syscalls "$(grep -A12 '"kernel"' "$TMPD/u.json" | head -40)"
+import json, sys
+p = {x["pid"]: x for x in json.load(open(sys.argv[1]))["processes"]}[int(sys.argv[2])]
+k = p["kernel"]
+assert k["mmap_calls"] >= 1 and k["mapped_bytes"] >= 1 << 20, k
+PY
+wait "$LATE" 2>/dev/null
+
+# 4. the table, once and refreshed; the pid filter
+t=$(probe --once --pid "$IDLE" 2>&1)
+echo "$t" | grep -q '^ *PID COMMAND .*TOTAL live/peak ARENAS *RSS  EXPL' && echo "$t" | grep -q "^ *$IDLE python3 " \
+    && [ "$(echo "$t" | grep -c '^ *[0-9]')" = 1 ] && pass probe-table || fail probe-table "$t"
+timeout --preserve-status -s INT 3 "$PROBE" --lib "$SHIM" --interval 300 --pid "$BUSY" > "$TMPD/live.txt" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(grep -c '^heapshim-probe - 1 process' "$TMPD/live.txt")" -ge 3 ] \
+    && pass probe-live || fail probe-live "rc $rc: $(head -c 600 "$TMPD/live.txt")"
+
+# 5. --prometheus: the metric names of heapshim export, valid exposition
+probe --prometheus > "$TMPD/m.prom" 2> "$TMPD/m.err"; rc=$?
+"$HS" export --no-reset "$IDLE" > "$TMPD/e.prom"
+names() { grep '^# TYPE' "$1" | awk '{print $3}' | sort; }
+missing=$(comm -23 <(names "$TMPD/e.prom") <(names "$TMPD/m.prom"))
+[ $rc = 0 ] && [ -z "$missing" ] && grep -q "^heapshim_live_bytes{pid=\"$IDLE\",comm=\"python3\",domain=\"mem\"} " "$TMPD/m.prom" \
+    && grep -q "^heapshim_probe_syscalls_total{pid=\"$BUSY\"" "$TMPD/m.prom" \
+    && pass probe-prom-names || fail probe-prom-names "rc $rc, missing: $missing $(cat "$TMPD/m.err")"
+if command -v promtool >/dev/null; then
+    out=$(promtool check metrics < "$TMPD/m.prom" 2>&1) && pass probe-promtool || fail probe-promtool "$out"
+else
+    skip probe-promtool "promtool missing (Debian package prometheus)"
+fi
+
+# 6. an exited process disappears
+kill "$IDLE"; wait "$IDLE" 2>/dev/null
+j=$(probe --once --json 2>/dev/null)
+echo "$j" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); ps=[p["pid"] for p in d["processes"]]; assert '"$IDLE"' not in ps and '"$BUSY"' in ps, ps' \
+    && pass probe-exited-gone || fail probe-exited-gone "$(echo "$j" | head -c 400)"
+
+# 7. bad arguments: one line, exit 2 (no BPF is loaded for these)
+for args in "--bogus" "--interval 5" "--interval" "--pid 0" "--pid x" "--json --prometheus" \
+            "--wait 10" "--lib /nonexistent/libheapshim.so --once" "--lib /bin/sh --once"; do
+    out=$("$PROBE" $args 2>&1 >/dev/null); rc=$?
+    if [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q '^heapshim-probe: '; then :
+    else fail "probe-bad-args" "'$args': rc $rc: $out"; args=FAILED; break; fi
+done
+[ "$args" != FAILED ] && pass probe-bad-args
+"$PROBE" --help | grep -q '^usage: heapshim-probe' && pass probe-help || fail probe-help "no usage"
+
+# 8. without privileges: a clear line, exit 2
+if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    cp "$PROBE" "$TMPD/probe-copy" 2>/dev/null; chmod 755 "$TMPD" "$TMPD/probe-copy"
+    out=$(cd / && setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups --inh-caps=-all \
+          "$TMPD/probe-copy" --lib "$SHIM" --once 2>&1); rc=$?
+    [ $rc = 2 ] && echo "$out" | grep -q 'needs root, or CAP_BPF and CAP_PERFMON' && [ "$(echo "$out" | wc -l)" = 1 ] \
+        && pass probe-unprivileged || fail probe-unprivileged "rc $rc: $out"
+else
+    skip probe-unprivileged "setpriv or user nobody missing"
+fi
+finish
