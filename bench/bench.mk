@@ -2,10 +2,13 @@
 #   bench-core     bench/bench_core.c on build/libheapshim.a: hs_obj_* vs glibc (issue 3)
 #   bench-preload  bench/bench_preload.sh: programs under LD_PRELOAD of the shim in each
 #                  mode, and of jemalloc/tcmalloc/mimalloc, vs plain glibc (issue 4)
+#   bench-probe    bench/bench_probe.sh: shimmed programs with heapshim-probe attached vs
+#                  not, and bpftrace uprobes on libc malloc/free for comparison (issue 6;
+#                  skipped without root or without the probe)
 # Each prints a markdown table and PASS/MISS per target; the tables are also
 # kept in $(B)/bench/*.md. BENCH_FLAGS is passed to both (e.g. BENCH_FLAGS=-q
 # for a quick smoke run, BENCH_FLAGS=--strict to fail on a missed target).
-BENCH_DEPS += libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 python3 gcc coreutils
+BENCH_DEPS += libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 python3 gcc coreutils bpftrace
 BENCH_FLAGS ?=
 
 BENCH_CFLAGS = $(CSTD) -O2 -g $(WARN) -D_GNU_SOURCE -Iinclude -Ibench
@@ -28,7 +31,7 @@ $(B)/bench/rusage_run: bench/rusage_run.c
 
 BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c))
 
-.PHONY: bench-deps bench-core bench-preload
+.PHONY: bench-deps bench-core bench-preload bench-probe
 bench-deps:
 	$(Q)HEAPSHIM_DEPS="$(sort $(BENCH_DEPS))" scripts/install-deps
 
@@ -40,10 +43,15 @@ bench-core: SHELL := /bin/bash
 bench-preload: bench-deps $(BENCH_PRELOAD_BINS)
 	$(Q)B=$(B) bench/bench_preload.sh $(BENCH_FLAGS) | tee $(B)/bench/preload.md; exit $${PIPESTATUS[0]}
 
+bench-probe: SHELL := /bin/bash
+bench-probe: bench-deps $(BENCH_PRELOAD_BINS) $(B)/libheapshim.so
+	$(Q)B=$(B) bench/bench_probe.sh $(BENCH_FLAGS) | tee $(B)/bench/probe.md; exit $${PIPESTATUS[0]}
+
 # Two benchmarks running at once would measure each other: under `make -j bench`
-# the preload one waits for the core one.
+# each waits for the one before.
 ifneq ($(filter bench,$(MAKECMDGOALS)),)
 bench-preload: | bench-core
+bench-probe: | bench-preload
 endif
 
-BENCH_TARGETS += bench-core bench-preload
+BENCH_TARGETS += bench-core bench-preload bench-probe

@@ -138,7 +138,7 @@ for ((r = 0; r < rounds; r++)); do
             [ -n "${cfg_env[c]}" ] && envs+=("${cfg_env[c]}")
             # shellcheck disable=SC2086  # the command is word-split on purpose
             "$run" "$tmp/m" env "${envs[@]}" ${wl_cmd[w]} > "$tmp/out" 2> "$tmp/err"
-            read -r wall rss st < "$tmp/m" || { wall=0 rss=0 st=999; }
+            read -r wall rss st _ < "$tmp/m" || { wall=0 rss=0 st=999; }
             sum=$(md5sum < "$tmp/out")
             ref=$tmp/ref.$w
             [ -f "$ref" ] || { [ "$c" = 0 ] && echo "$sum" > "$ref"; }

@@ -9,8 +9,9 @@
  * waited for. No external time(1), which may be missing.
  *
  * Usage: rusage_run OUTFILE COMMAND [ARG...]
- *   writes "<wall_ns> <maxrss_kib> <status>" to OUTFILE, where status is the
- *   exit code, or 128+signal; exits with that status.
+ *   writes "<wall_ns> <maxrss_kib> <status> <cpu_ns>" to OUTFILE, where status
+ *   is the exit code, or 128+signal, and cpu_ns the user + system CPU time of
+ *   what it waited for; exits with that status.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +60,9 @@ int main(int argc, char **argv)
         }
     long long wall = now_ns() - t0;
     int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    fprintf(out, "%lld %ld %d\n", wall, ru.ru_maxrss, status);
+    long long cpu = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+                    ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+    fprintf(out, "%lld %ld %d %lld\n", wall, ru.ru_maxrss, status, cpu);
     if (fclose(out) != 0) {
         fprintf(stderr, "rusage_run: writing '%s' failed\n", argv[1]);
         return 1;
