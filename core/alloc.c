@@ -80,6 +80,14 @@ void hs_small_free_slow(void *p, unsigned dom, unsigned cls)
     hs_slot_release(locked);
 }
 
+/* A pointer into one of our pools that never had a class: not a block we
+ * handed out. As before the page map knew classes, the pool header decides. */
+void hs_small_free_stray(void *p)
+{
+    const hs_pool_t *pool = hs_pool_of(p);
+    hs_small_free_slow(p, pool->dom, pool->cls);
+}
+
 void *hs_small_malloc(unsigned dom, size_t n) { return hs_small_malloc_fast(dom, n); }
 void hs_small_free(void *p) { hs_small_free_fast(p); }
 
@@ -165,8 +173,9 @@ void *hs_pymalloc_calloc(unsigned dom, size_t ne, size_t es)
 void hs_pymalloc_free(void *p)
 {
     if (!p) return;
-    if (HS_LIKELY(hs_pagemap_test(p))) {
-        hs_small_free_fast(p);
+    unsigned tag = hs_pagemap_get(p);
+    if (HS_LIKELY(tag != 0)) {
+        hs_small_free_tagged(p, tag);
         return;
     }
     hs_count_free(hs_large_domain(p), hs_large_usable(p));

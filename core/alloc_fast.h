@@ -32,14 +32,21 @@ HS_INLINE void *hs_small_malloc_fast(unsigned dom, size_t n)
     return hs_small_malloc_slow(dom, cls);
 }
 
-/* p must be owned (hs_pagemap_test) */
-HS_INLINE void hs_small_free_fast(void *p)
+void  hs_small_free_stray(void *p);
+
+/* p is ours and tag = hs_pagemap_get(p) (nonzero): the domain and class come
+ * from the page map, so the pool header is not read. */
+HS_INLINE void hs_small_free_tagged(void *p, unsigned tag)
 {
-    const hs_pool_t *pool = hs_pool_of(p);
-    unsigned dom = pool->dom, cls = pool->cls;
+    unsigned idx = tag - 1;          /* sd * HS_NCLASSES + cls */
+    if (HS_UNLIKELY(idx >= HS_NSMALLDOM * HS_NCLASSES)) {
+        hs_small_free_stray(p);      /* a pool that was never given a class */
+        return;
+    }
+    unsigned dom = idx / HS_NCLASSES + 1, cls = idx % HS_NCLASSES;
     hs_heap_t *h = hs_tls_heap;
     if (HS_LIKELY(h != NULL)) {
-        hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
+        hs_bin_t *b = &h->bins[idx / HS_NCLASSES][cls];
         if (HS_LIKELY(b->count < b->cap)) {
             *(void **)p = b->head;
             b->head = p;
@@ -49,6 +56,12 @@ HS_INLINE void hs_small_free_fast(void *p)
         }
     }
     hs_small_free_slow(p, dom, cls);
+}
+
+/* p must be owned (hs_pagemap_test) */
+HS_INLINE void hs_small_free_fast(void *p)
+{
+    hs_small_free_tagged(p, hs_pagemap_get(p));
 }
 
 #endif

@@ -297,6 +297,7 @@ unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain
             pool->freeblock = NULL;
             pool->nextoffset = HS_POOL_HDR;
             pool->maxnextoffset = (uint32_t)(HS_POOL_SIZE - size);
+            hs_pagemap_set((uintptr_t)pool, hs_pm_tag(HS_SMALLDOM(dom), cls));
             used_push(c, pool);
             HS_BUMP(&hs_live->class_pools[cls], 1);
         }

@@ -12,40 +12,55 @@
 #define HS_CORE_COUNT_H
 #include "internal.h"
 
-HS_INLINE void hs_pending_up(struct hs_live_slot *s, int64_t *pending, int64_t *hwm,
-                             unsigned idx, size_t sz)
-{
-    int64_t p = HS_LOAD(pending) + (int64_t)sz;
-    HS_STORE(pending, p);
-    if (p > HS_LOAD(hwm)) {
-        HS_STORE(hwm, p);
-        if (HS_UNLIKELY(p >= HS_LIVE_FLUSH_BYTES)) hs_counter_flush(s, idx);
-    }
-}
-
-HS_INLINE void hs_pending_down(struct hs_live_slot *s, int64_t *pending, unsigned idx, size_t sz)
-{
-    int64_t p = HS_LOAD(pending) - (int64_t)sz;
-    HS_STORE(pending, p);
-    if (HS_UNLIKELY(p <= -HS_LIVE_FLUSH_BYTES)) hs_counter_flush(s, idx);
-}
-
-HS_INLINE void hs_slot_alloc(struct hs_live_slot *s, unsigned dom, size_t sz)
+/* Peak machinery: the domain's and the total's pending bytes move together;
+ * when either crosses HS_LIVE_FLUSH_BYTES the out-of-line
+ * hs_counter_flush_over (live.c) folds it. One test for both keeps the fast
+ * paths short and free of calls that need saved registers. A pending_hwm
+ * never reaches the threshold unflushed, so "pending >= threshold" implies
+ * that pending is a new high. */
+HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    HS_BUMP(&k->allocs, 1);
-    HS_BUMP(&k->alloc_bytes, sz);
-    hs_pending_up(s, &k->pending, &k->pending_hwm, dom, sz);
-    hs_pending_up(s, &s->total_pending, &s->total_pending_hwm, HS_LIVE_TOTAL, sz);
+    int64_t p = HS_LOAD(&k->pending) + (int64_t)sz;
+    HS_STORE(&k->pending, p);
+    if (p > HS_LOAD(&k->pending_hwm)) HS_STORE(&k->pending_hwm, p);
+    int64_t t = HS_LOAD(&s->total_pending) + (int64_t)sz;
+    HS_STORE(&s->total_pending, t);
+    if (t > HS_LOAD(&s->total_pending_hwm)) HS_STORE(&s->total_pending_hwm, t);
+    if (HS_UNLIKELY((p >= HS_LIVE_FLUSH_BYTES) | (t >= HS_LIVE_FLUSH_BYTES)))
+        hs_counter_flush_over(s, dom);
 }
 
-HS_INLINE void hs_slot_free(struct hs_live_slot *s, unsigned dom, size_t sz)
+HS_INLINE void hs_pending_sub(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    struct hs_live_counters *k = &s->dom[dom];
+    int64_t p = HS_LOAD(&k->pending) - (int64_t)sz;
+    HS_STORE(&k->pending, p);
+    int64_t t = HS_LOAD(&s->total_pending) - (int64_t)sz;
+    HS_STORE(&s->total_pending, t);
+    if (HS_UNLIKELY((p <= -HS_LIVE_FLUSH_BYTES) | (t <= -HS_LIVE_FLUSH_BYTES)))
+        hs_counter_flush_over(s, dom);
+}
+
+/* These two return the slot's new allocs (frees) count of the domain. */
+HS_INLINE uint64_t hs_slot_alloc(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    struct hs_live_counters *k = &s->dom[dom];
+    uint64_t n = HS_LOAD(&k->allocs) + 1;
+    HS_STORE(&k->allocs, n);
+    HS_BUMP(&k->alloc_bytes, sz);
+    hs_pending_add(s, dom, sz);
+    return n;
+}
+
+HS_INLINE uint64_t hs_slot_free(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
     HS_BUMP(&k->free_bytes, sz);
-    HS_BUMP(&k->frees, 1);
-    hs_pending_down(s, &k->pending, dom, sz);
-    hs_pending_down(s, &s->total_pending, HS_LIVE_TOTAL, sz);
+    uint64_t n = HS_LOAD(&k->frees) + 1;
+    HS_STORE(&k->frees, n);
+    hs_pending_sub(s, dom, sz);
+    return n;
 }
 
 HS_INLINE void hs_slot_realloc(struct hs_live_slot *s, unsigned dom, size_t old, size_t nsz)
@@ -55,13 +70,8 @@ HS_INLINE void hs_slot_realloc(struct hs_live_slot *s, unsigned dom, size_t old,
     if (nsz == old) return;
     HS_BUMP(&k->alloc_bytes, nsz);
     HS_BUMP(&k->free_bytes, old);
-    if (nsz > old) {
-        hs_pending_up(s, &k->pending, &k->pending_hwm, dom, nsz - old);
-        hs_pending_up(s, &s->total_pending, &s->total_pending_hwm, HS_LIVE_TOTAL, nsz - old);
-    } else {
-        hs_pending_down(s, &k->pending, dom, old - nsz);
-        hs_pending_down(s, &s->total_pending, HS_LIVE_TOTAL, old - nsz);
-    }
+    if (nsz > old) hs_pending_add(s, dom, nsz - old);
+    else hs_pending_sub(s, dom, old - nsz);
 }
 
 /* Small arena blocks: one per-class increment plus the peak machinery. */
@@ -69,16 +79,14 @@ HS_INLINE void hs_slot_small_alloc(struct hs_live_slot *s, unsigned dom, unsigne
 {
     size_t sz = hs_class_size(cls);
     HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
-    hs_pending_up(s, &s->dom[dom].pending, &s->dom[dom].pending_hwm, dom, sz);
-    hs_pending_up(s, &s->total_pending, &s->total_pending_hwm, HS_LIVE_TOTAL, sz);
+    hs_pending_add(s, dom, sz);
 }
 
 HS_INLINE void hs_slot_small_free(struct hs_live_slot *s, unsigned dom, unsigned cls)
 {
     size_t sz = hs_class_size(cls);
     HS_BUMP(&s->small_frees[HS_SMALLDOM(dom)][cls], 1);
-    hs_pending_down(s, &s->dom[dom].pending, dom, sz);
-    hs_pending_down(s, &s->total_pending, HS_LIVE_TOTAL, sz);
+    hs_pending_sub(s, dom, sz);
 }
 
 /* A moved small block was counted as an alloc and a free: make it one realloc. */
@@ -113,6 +121,32 @@ HS_INLINE void hs_count_free_fast(unsigned dom, size_t usable)
     hs_heap_t *h = hs_tls_heap;
     if (HS_LIKELY(h != NULL)) hs_slot_free(h->slot, dom, usable);
     else hs_count_free(dom, usable);
+}
+
+/* The same plus the publication tick of a large-block operation
+ * (hs_live_tick), taken off the counter just written -- every 256th
+ * allocation and every 256th free of the thread in the domain -- instead of
+ * a separate thread-local counter. For paths where this is all the work
+ * besides glibc's (the interposer in malloc mode). */
+HS_INLINE void hs_count_alloc_ticked(unsigned dom, size_t usable)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) {
+        if (HS_UNLIKELY((hs_slot_alloc(h->slot, dom, usable) & 255) == 0)) hs_live_publish(false);
+    } else {
+        hs_count_alloc(dom, usable);
+        hs_live_tick();
+    }
+}
+HS_INLINE void hs_count_free_ticked(unsigned dom, size_t usable)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) {
+        if (HS_UNLIKELY((hs_slot_free(h->slot, dom, usable) & 255) == 0)) hs_live_publish(false);
+    } else {
+        hs_count_free(dom, usable);
+        hs_live_tick();
+    }
 }
 
 #endif

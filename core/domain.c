@@ -69,8 +69,9 @@ void hs_set_allocator(hs_domain_t d, const hs_allocator_t *a)
     { return hs_domain_table[D].realloc(hs_domain_table[D].ctx, p, n); }              \
     void prefix##_free(void *p)                                                       \
     {                                                                                 \
-        if (SMALL && HS_LIKELY(hs_domain_default[D]) && hs_pagemap_test(p)) {         \
-            hs_small_free_fast(p);                                                    \
+        unsigned tag = SMALL && HS_LIKELY(hs_domain_default[D]) ? hs_pagemap_get(p) : 0; \
+        if (tag) {                                                                    \
+            hs_small_free_tagged(p, tag);                                             \
             return;                                                                   \
         }                                                                             \
         if (p) hs_domain_table[D].free(hs_domain_table[D].ctx, p);                    \

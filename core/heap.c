@@ -7,7 +7,9 @@
  * bins live in alloc.c; the central pools they refill from are in arena.c.
  *
  * A bin holds at most `cap` blocks (about 8 KiB worth, between 16 and 128
- * blocks). Refill takes a batch from the central pools under the class lock
+ * blocks, up to twice that for a bin that keeps running over and then dry,
+ * within a process-wide allowance).
+ * Refill takes a batch from the central pools under the class lock
  * (4 blocks at first, doubling up to cap/2); overflow gives half back. A
  * block freed by another thread simply goes into the freeing thread's bin,
  * so cross-thread frees need no atomic operation; the block's pool finds its
@@ -17,9 +19,10 @@
  * and again with no refill in between. Whatever the bin holds when the
  * burst ends stays cached, and each cached block pins its pool and arena: a
  * full bin of randomly freed blocks could keep a hundred arenas mapped. So
- * an overflow with no refill since the previous one halves the bin's cap
- * (down to HS_BIN_DRAIN_CAP) and empties the bin; the next refill restores
- * the cap, since a thread that allocates again wants its cache back.
+ * an overflow with no refill and (almost) no allocation of the class since
+ * the previous one halves the bin's cap (down to HS_BIN_DRAIN_CAP) and
+ * empties the bin; the next refill restores the cap, since a thread that
+ * allocates again wants its cache back.
  */
 #include "internal.h"
 #include "count.h"
@@ -39,12 +42,51 @@ static int heap_key_ok;
 struct hs_live_slot *hs_slot0;
 hs_lock_t hs_slot0_lock = HS_LOCK_INIT;
 
+/* A bin's cap starts at about 8 KiB worth of blocks (16..128) and may grow
+ * to twice that (at most 255, so that a batch fits the bin's byte). The
+ * growth is paid from one process-wide allowance of HS_BIN_GROW_BUDGET bytes
+ * (counted as cap beyond the base times the class size): a single busy
+ * thread gets all its bins grown, while many threads cannot multiply the
+ * memory parked in their bins. */
+#define HS_BIN_GROW_BUDGET (192u * 1024u)
+static uint64_t grow_used;          /* bytes of the allowance in use (atomic) */
+
 static uint32_t bin_cap(unsigned cls)
 {
     size_t cap = 8192 / hs_class_size(cls);
     if (cap < 16) cap = 16;
     if (cap > 128) cap = 128;
     return (uint32_t)cap;
+}
+
+static uint32_t bin_cap_max(unsigned cls)
+{
+    uint32_t cap = 2 * bin_cap(cls);
+    return cap > 255 ? 255 : cap;
+}
+
+/* bytes of the allowance a cap of this class takes */
+static uint64_t grow_bytes(unsigned cls, uint32_t cap)
+{
+    uint32_t base = bin_cap(cls);
+    return cap > base ? (uint64_t)(cap - base) * hs_class_size(cls) : 0;
+}
+
+/* Set a bin's cap, paying for growth past the base out of the allowance
+ * (no growth when it is spent) and giving back what a smaller cap frees. */
+static void bin_set_cap(hs_bin_t *b, unsigned cls, uint32_t cap)
+{
+    uint64_t had = grow_bytes(cls, b->cap), need = grow_bytes(cls, cap);
+    if (need > had) {
+        uint64_t more = need - had;
+        if (__atomic_add_fetch(&grow_used, more, __ATOMIC_RELAXED) > HS_BIN_GROW_BUDGET) {
+            __atomic_sub_fetch(&grow_used, more, __ATOMIC_RELAXED);
+            return;
+        }
+    } else if (had > need) {
+        __atomic_sub_fetch(&grow_used, had - need, __ATOMIC_RELAXED);
+    }
+    b->cap = (uint16_t)cap;
 }
 
 #define HS_BIN_DRAIN_CAP 8
@@ -154,6 +196,7 @@ void hs_heap_flush_all(hs_heap_t *h)
             if (b->count) hs_central_give(d + 1, c, b->head, b->count);
             b->head = NULL;
             b->count = 0;
+            if (b->cap > bin_cap(c)) bin_set_cap(b, c, bin_cap(c));   /* the heap is done */
         }
     }
 }
@@ -181,15 +224,23 @@ void *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls)
 {
     hs_bin_t *b = &h->bins[sd][cls];
     void *chain;
+    if (b->flags & HS_BIN_OVERFLOWED) {
+        /* The bin went from overflowing to empty: a working set of this
+         * class that swings by more than the cap. A bigger cap makes these
+         * round trips through the central pools rarer (a wandering count
+         * takes about cap^2/4 steps to reach either end). A drained bin
+         * gets its cap back, since a thread that allocates again wants its
+         * cache. */
+        uint32_t base = bin_cap(cls), max = bin_cap_max(cls);
+        if (b->cap < base) b->cap = (uint16_t)base;
+        else if (b->cap < max) bin_set_cap(b, cls, 2u * b->cap < max ? 2u * b->cap : max);
+    }
+    b->flags = HS_BIN_REFILLED;
     /* A thread that only needs a few blocks of a class gets a few: a full
      * batch would touch pages a short-lived program never uses. Busy bins
      * double their batch on every refill. */
-    if (!b->refilled) {
-        b->refilled = 1;
-        b->cap = (uint16_t)bin_cap(cls);
-    }
     unsigned want = b->batch;
-    if (b->batch < b->cap / 2) b->batch = (uint16_t)(b->batch * 2 < b->cap / 2 ? b->batch * 2 : b->cap / 2);
+    if (b->batch < b->cap / 2) b->batch = (uint8_t)(b->batch * 2 < b->cap / 2 ? b->batch * 2 : b->cap / 2);
     unsigned got = hs_central_take(sd + 1, cls, want, &chain);
     hs_live_tick_every(8);
     if (!got) return NULL;
@@ -203,16 +254,23 @@ void hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls)
 {
     hs_bin_t *b = &h->bins[sd][cls];
     unsigned keep;
-    if (!b->refilled) {
+    /* A burst: (nearly) nothing of this class allocated since the last
+     * overflow and no refill. A bin whose count merely wanders up and down
+     * (a program churning a working set) overflows twice in a row about half
+     * the time, and emptying it then would cost a refill soon after. */
+    uint16_t allocs = (uint16_t)HS_LOAD(&h->slot->small_allocs[sd][cls]);
+    unsigned since = (uint16_t)(allocs - b->mark);
+    b->mark = allocs;
+    if (!(b->flags & HS_BIN_REFILLED) && since <= b->cap / 8u) {
         /* draining: shrink the cap and give back everything; no allocation
          * is coming to use warm blocks */
-        if (b->cap > HS_BIN_DRAIN_CAP) b->cap /= 2;
+        if (b->cap > HS_BIN_DRAIN_CAP) bin_set_cap(b, cls, b->cap / 2u);
         keep = 0;
     } else {
         /* keep the most recently freed half (warm in cache) */
         keep = b->cap / 2;
     }
-    b->refilled = 0;
+    b->flags = HS_BIN_OVERFLOWED;
     void *rest = b->head;
     if (keep) {
         void *last = b->head;

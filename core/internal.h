@@ -44,10 +44,12 @@
  *  pool header says the size class and the domain (MEM or OBJ pools are
  *  separate, so a free knows which domain to count without a per-block tag).
  *
- *  Ownership test: pagemap.c keeps one bit per 16 KiB of address space that is
- *  covered by one of our pools (two-level table: a static root of 2^17
- *  pointers, leaves of 2^17 bits mapped on demand). Testing a pointer reads
+ *  Ownership test: pagemap.c keeps one byte per 16 KiB of address space,
+ *  nonzero where one of our pools is (two-level table: a static root of 2^17
+ *  pointers, leaves of 2^17 bytes mapped on demand). Testing a pointer reads
  *  only the table, never the pointed-to memory, so any pointer may be asked.
+ *  The byte also says the pool's domain and class, so the free fast path does
+ *  not read the pool header (see hs_pagemap_get).
  *
  *  Pool states (as in CPython's obmalloc):
  *    used   some blocks handed out, some free  -> on usedpools[dom][cls]
@@ -153,19 +155,31 @@ uint64_t hs_unix_ns(void);                 /* CLOCK_REALTIME */
 uint64_t hs_os_tid(void);
 
 /* ---- page map (pagemap.c) ------------------------------------------------ */
-extern uint64_t *hs_pagemap_root[];        /* 2^17 leaves of 2^17 bits */
+/* One byte per 16 KiB of address space: 0 = not one of our pools;
+ * HS_PM_OWNED = a pool of one of our arenas that has not been given a size
+ * class yet; otherwise hs_pm_tag(sd, cls) of the pool's current use. A free
+ * learns the block's domain and class here, from a small dense table, instead
+ * of from the pool header: pool headers sit at 16 KiB-aligned addresses, all
+ * in the same few cache sets, and reading them missed the cache on most
+ * frees of a program with more than a few dozen pools. */
+extern uint8_t *hs_pagemap_root[];         /* 2^17 leaves of 2^17 bytes */
 #define HS_PM_ROOT_BITS 17
 #define HS_PM_LEAF_BITS 17
-HS_INLINE bool hs_pagemap_test(const void *p) {
+#define HS_PM_OWNED     0xffu
+HS_INLINE unsigned hs_pm_tag(unsigned sd, unsigned cls) { return 1u + sd * HS_NCLASSES + cls; }
+HS_INLINE unsigned hs_pagemap_get(const void *p) {
     uintptr_t a = (uintptr_t)p;
-    if (HS_UNLIKELY(a >> 48)) return false;
-    const uint64_t *leaf = __atomic_load_n(&hs_pagemap_root[a >> 31], __ATOMIC_ACQUIRE);
-    if (!leaf) return false;
-    uintptr_t bit = (a >> 14) & ((1u << HS_PM_LEAF_BITS) - 1);
-    return (__atomic_load_n(&leaf[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
+    if (HS_UNLIKELY(a >> 48)) return 0;
+    const uint8_t *leaf = __atomic_load_n(&hs_pagemap_root[a >> 31], __ATOMIC_ACQUIRE);
+    if (!leaf) return 0;
+    return __atomic_load_n(&leaf[(a >> 14) & ((1u << HS_PM_LEAF_BITS) - 1)], __ATOMIC_RELAXED);
 }
-/* mark/unmark the pools [first, first+n*POOL): -1 if the table cannot grow */
+HS_INLINE bool hs_pagemap_test(const void *p) { return hs_pagemap_get(p) != 0; }
+/* mark (as HS_PM_OWNED) or unmark the pools [first, first+n*POOL): -1 if the
+ * table cannot grow. Arena lock held. */
 int  hs_pagemap_mark(uintptr_t first_pool, unsigned npools, bool on);
+/* record the use of a marked pool (its class lock held) */
+void hs_pagemap_set(uintptr_t pool, unsigned tag);
 
 /* ---- pools and arenas (arena.c) ------------------------------------------ */
 struct hs_arena;
@@ -201,12 +215,18 @@ typedef struct hs_bin {
     void    *head;
     uint16_t count;
     uint16_t cap;       /* most blocks the bin holds now (shrinks while draining) */
-    uint16_t batch;     /* next refill size: starts small, doubles to cap/2 */
-    uint8_t  refilled;  /* a refill happened since the last overflow */
-    uint8_t  _pad;
+    uint8_t  batch;     /* next refill size: starts small, doubles to cap/2 */
+    uint8_t  flags;     /* HS_BIN_REFILLED, HS_BIN_OVERFLOWED: since the other one */
+    uint16_t mark;      /* the thread's allocations of this class (low 16 bits)
+                         * at the last overflow, to tell a burst of frees */
 } hs_bin_t;
+#define HS_BIN_REFILLED   1u
+#define HS_BIN_OVERFLOWED 2u
 
-typedef struct hs_heap {
+/* Cache-line aligned: heaps are carved side by side from one mapping, and
+ * the owner reads `slot` on every operation while the next heap's owner
+ * writes its first bins. */
+typedef struct __attribute__((aligned(64))) hs_heap {
     hs_bin_t bins[HS_NSMALLDOM][HS_NCLASSES];
     struct hs_live_slot *slot;
     struct hs_heap *next_all;      /* registry of heaps */
@@ -247,6 +267,9 @@ HS_INLINE void hs_live_tick_every(unsigned n)
 HS_INLINE void hs_live_tick(void) { hs_live_tick_every(256); }
 void hs_live_fork_child(void);          /* refresh header snapshot (rate limited) */
 void hs_counter_flush(struct hs_live_slot *s, unsigned idx);   /* idx: domain or HS_LIVE_TOTAL */
+/* flush the domain's and/or the total's pending bytes where they reached
+ * +-HS_LIVE_FLUSH_BYTES (count.h calls it when one did) */
+void hs_counter_flush_over(struct hs_live_slot *s, unsigned dom);
 #define HS_LIVE_REGION_SIZE(nslots) \
     (sizeof(struct hs_live_header) + (size_t)(nslots) * sizeof(struct hs_live_slot))
 

@@ -88,6 +88,17 @@ void hs_counter_flush(struct hs_live_slot *s, unsigned idx)
     HS_STORE(pending, 0);
 }
 
+static bool over_threshold(int64_t p)
+{
+    return p >= HS_LIVE_FLUSH_BYTES || p <= -HS_LIVE_FLUSH_BYTES;
+}
+
+void hs_counter_flush_over(struct hs_live_slot *s, unsigned dom)
+{
+    if (over_threshold(HS_LOAD(&s->dom[dom].pending))) hs_counter_flush(s, dom);
+    if (over_threshold(HS_LOAD(&s->total_pending))) hs_counter_flush(s, HS_LIVE_TOTAL);
+}
+
 /* Refresh the seqlock'd snapshot in the header and fire the USDT point the
  * eBPF probe listens on. Rate-limited: called from slow paths. */
 static uint64_t last_ns;

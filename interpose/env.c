@@ -92,4 +92,5 @@ void hs_shim_read_env(void)
                          " (accepted: comma-separated GLOB=raw|mem|obj, e.g. 'libpython3*=obj,*=mem'); routing everything to mem");
         }
     }
+    hs_shim.plain_direct = hs_shim.plain_mem && hs_shim.nrules == 0;
 }

@@ -79,8 +79,7 @@ HS_INLINE void *sys_serve(unsigned dom, size_t n, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    hs_count_alloc_fast(dom, hs_large_usable_fast(p));
-    hs_live_tick();
+    hs_count_alloc_ticked(dom, hs_large_usable_fast(p));
     return p;
 }
 
@@ -93,16 +92,14 @@ HS_INLINE void *plain_serve(size_t n, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    hs_count_alloc_fast(HS_DOMAIN_MEM, hs_sys_usable_size(p));
-    hs_live_tick();
+    hs_count_alloc_ticked(HS_DOMAIN_MEM, hs_sys_usable_size(p));
     return p;
 }
 
 HS_INLINE void plain_release(void *p)
 {
-    hs_count_free_fast(HS_DOMAIN_MEM, hs_sys_usable_size(p));
+    hs_count_free_ticked(HS_DOMAIN_MEM, hs_sys_usable_size(p));
     hs_sys_free(p);
-    hs_live_tick();
 }
 
 HS_INLINE void *serve(unsigned dom, size_t n)
@@ -161,6 +158,7 @@ static HS_NOINLINE void free_slow(void *p)
 EXPORT void *malloc(size_t n)
 {
     if (HS_UNLIKELY(!ready())) return __libc_malloc(n);
+    if (hs_shim.plain_direct && HS_LIKELY(hs_tls_tag < 0)) return plain_serve(n, false);
     return serve(route(__builtin_return_address(0)), n);
 }
 
@@ -168,14 +166,14 @@ EXPORT void free(void *p)
 {
     if (!p) return;
     if (HS_LIKELY(!hs_shim.debug)) {
-        if (HS_LIKELY(hs_pagemap_test(p))) {
-            hs_small_free_fast(p);
+        unsigned tag = hs_pagemap_get(p);
+        if (HS_LIKELY(tag != 0)) {
+            hs_small_free_tagged(p, tag);
             return;
         }
         if (HS_LIKELY(hs_large_owns_fast(p))) {
-            hs_count_free_fast(hs_large_dom(p), hs_large_usable_fast(p));
+            hs_count_free_ticked(hs_large_dom(p), hs_large_usable_fast(p));
             hs_large_release_fast(p);
-            hs_live_tick();
             return;
         }
         if (hs_shim.plain_mem && HS_LIKELY(hs_initialized == 2)) {

@@ -29,6 +29,8 @@ struct hs_shim_config {
     bool debug;                 /* debug hooks on top */
     bool plain_mem;             /* malloc mode without debug: MEM blocks are bare
                                  * glibc blocks (see override.c) */
+    bool plain_direct;          /* plain_mem and no HEAPSHIM_ROUTE rules: an
+                                 * untagged request is a bare MEM block */
     bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
     bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
     bool have_report;
