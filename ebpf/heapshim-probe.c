@@ -761,6 +761,9 @@ int main(int argc, char **argv)
     if (opt.once) {
         struct reading r;
         if (opt.wait) {
+            /* one pull first, so idle processes are tracked (their mmap/brk
+             * traffic counted) during the wait, not only from its end */
+            if (take_reading(&r) == 0) free(r.v);
             struct timespec ts = { (time_t)(opt.wait / 1000), (long)(opt.wait % 1000) * 1000000L };
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop) {
             }

@@ -82,16 +82,19 @@ struct hsp_lib libs[HSP_MAX_LIBS];
 __u32 self_tgid;        /* the loader: never a target */
 __u64 calib_addr;       /* != 0: calibration pass, find the vma at this address */
 __u32 calib_lib;        /* ... and record its inode in libs[calib_lib] */
-__u64 pull_runs;        /* statistics for --debug and the tests */
+__u64 pull_runs;        /* statistics, readable with bpftool map dump */
 __u64 pull_read_errors;
 /* never written: zero sources for values too big for an inline memset */
 struct hs_probe_pull zero_pull;
 struct hsp_proc zero_proc;
 
+/* Weak: before 6.7 the kernel lacks them; libbpf then loads the object with
+ * the pull program switched off (heapshim-probe.c, setup) instead of failing
+ * on an unresolved extern. */
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
-                                 __u64 addr) __ksym;
-extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym;
-extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym;
+                                 __u64 addr) __ksym __weak;
+extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
 
 /* ---- RSS from the task's mm, both kernel layouts ---------------------------- */
 

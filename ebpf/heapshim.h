@@ -65,7 +65,6 @@ struct hsp_proc {
 };
 #define HSP_F_IDENTITY  1u          /* identity fields valid */
 #define HSP_F_SNAPSHOT  2u          /* a snapshot was copied */
-#define HSP_F_PULLED    4u          /* entry created by the pull path */
 
 /* One record of the pull iterator. */
 #define HSP_PULL_MAGIC  0x4c4c5550u /* "PULL" */
