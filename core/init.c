@@ -51,6 +51,15 @@ void hs__init_slow(void)
             (void)!write(2, msg, sizeof msg - 1);
             abort();
         }
+        /* Bring glibc's allocator up here, on the initialising thread (the
+         * main thread, under the shim), so that it is not first used by
+         * several threads at once. glibc's one-time setup (ptmalloc_init) is
+         * unlocked and gives the calling thread main_arena without counting
+         * it: when our arenas serve every small request of a program, its
+         * first glibc call can come from worker threads starting together,
+         * two of them end up on main_arena counted once, and the second to
+         * exit aborts in __malloc_arena_thread_freeres. */
+        hs_sys_free(hs_sys_malloc(1));
         hs_large_init();
         hs_heap_setup();
         pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -110,7 +110,8 @@ void hs_live_fork_child(void)
     last_ns = 0;
 }
 
-void hs_live_publish(bool force)
+/* force: whatever the rate limit; rss: also read /proc (costs syscalls) */
+static void publish(bool force, bool rss)
 {
     if (!hs_live) return;
     uint64_t now = hs_now_ns();
@@ -137,14 +138,24 @@ void hs_live_publish(bool force)
         }
         HS_STORE(&h->snap_arenas_mapped, snap.arenas_mapped);
         HS_STORE(&h->snap_bytes_mapped, snap.bytes_mapped);
-        /* reading /proc costs syscalls: only on the forced (exit) publication */
-        if (force) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
+        if (rss) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
         HS_STORE(&h->published_unix_ns, hs_unix_ns());
         HS_BUMP(&h->publications, 1);
         __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
     HS_USDT2(publish, hs_live, hs_live_size);
+}
+
+/* reading /proc costs syscalls: only on the forced (exit) publication */
+void hs_live_publish(bool force) { publish(force, force); }
+
+int hs_publish(void)
+{
+    hs__init();
+    if (!hs_live) return -1;
+    publish(true, false);
+    return 0;
 }
 
 /* ---- statistics API ------------------------------------------------------- */

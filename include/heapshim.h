@@ -156,6 +156,15 @@ HS_API int hs_arena_stats(hs_arena_stats_t *out);
 /* Human-readable table, like sys._debugmallocstats(). */
 HS_API void hs_print_stats(FILE *out);
 
+/* Publish the counters now: refresh the snapshot that readers of the live
+ * file (heapshim top, export) and heapshim-probe see, and fire the
+ * heapshim:publish USDT point, whatever the 50 ms rate limit. The allocator
+ * publishes by itself from its slow paths; a program that is about to sleep
+ * for long calls this so its last figures are shown. 0, or -1 when there is
+ * nothing to publish into (the counter region is not set up). When another
+ * thread is publishing at that moment, its publication stands for this one. */
+HS_API int hs_publish(void);
+
 /* ---- routing (used by the LD_PRELOAD interposer) ------------------------- */
 /* Plain malloc calls made by this thread go to domain d until the matching
  * pop. Returns the previous tag (HS_TAG_NONE when there was none), to hand

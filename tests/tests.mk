@@ -47,3 +47,8 @@ $(B)/tests/buggy: tests/shim/buggy.c
 	$(Q)$(CC) $(BASE_CFLAGS) -O0 -o $@ $<
 test-bins: $(B)/tests/buggy
 .SECONDARY: $(B)/tests/testutil.o
+$(B)/tests/glibc_arenas: tests/shim/glibc_arenas.c
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
+test-bins: $(B)/tests/glibc_arenas

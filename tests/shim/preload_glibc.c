@@ -337,6 +337,21 @@ static void test_live_file_contents(void)
     free(keep);
     CU_ASSERT_EQUAL_FATAL(hs_live_sum(h, len, &snap, &why), 0);
     CU_ASSERT_EQUAL(snap.dom[HS_DOMAIN_MEM].live_bytes, m.live_bytes - 304);
+
+    /* hs_publish: the header's snapshot (what the probe copies) is current
+     * at once, rate limit or not */
+    int (*p_publish)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "hs_publish");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p_publish);
+    for (int i = 0; i < 3; i++) {
+        void *blk = sink[6] = malloc(200 + (size_t)i * 100);
+        uint64_t before = __atomic_load_n(&h->publications, __ATOMIC_ACQUIRE);
+        CU_ASSERT_EQUAL(p_publish(), 0);
+        CU_ASSERT_EQUAL(__atomic_load_n(&h->publications, __ATOMIC_ACQUIRE), before + 1);
+        m = st(HS_DOMAIN_MEM);
+        CU_ASSERT_EQUAL(h->snap[HS_DOMAIN_MEM].live_bytes, m.live_bytes);
+        CU_ASSERT_EQUAL(h->snap[HS_DOMAIN_MEM].allocs, m.allocs);
+        free(blk);
+    }
     munmap((void *)h, len);
 }
 
