@@ -91,20 +91,27 @@ static void bin_set_cap(hs_bin_t *b, unsigned cls, uint32_t cap)
 
 #define HS_BIN_DRAIN_CAP 8
 
+/* Heap objects come from 64 KiB mappings, carved one at a time: threading
+ * a free list through a whole new mapping would touch all of its pages, 64
+ * KiB of RSS in every process, most of which never runs 60 threads.
+ * registry_lock held. */
+static hs_heap_t *carve_next, *carve_end;
+
 static hs_heap_t *heap_object(void)
 {
-    if (!free_heaps) {
+    if (free_heaps) {
+        hs_heap_t *h = free_heaps;
+        free_heaps = h->next_free;
+        return h;
+    }
+    if (carve_next == carve_end) {
         size_t bytes = 64 * 1024;
         hs_heap_t *chunk = hs_os_map(bytes);
         if (!chunk) return NULL;
-        for (size_t i = 0; i < bytes / sizeof(hs_heap_t); i++) {
-            chunk[i].next_free = free_heaps;
-            free_heaps = &chunk[i];
-        }
+        carve_next = chunk;
+        carve_end = chunk + bytes / sizeof(hs_heap_t);
     }
-    hs_heap_t *h = free_heaps;
-    free_heaps = h->next_free;
-    return h;
+    return carve_next++;
 }
 
 /* registry_lock held */
