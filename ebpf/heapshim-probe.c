@@ -34,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,7 +73,9 @@ static struct {
     uint64_t interval, wait;
     int pids[MAX_PIDS], npids;
     const char *lib;
+    int fault;                      /* HEAPSHIM_PROBE_FAULT, tests only: FAULT_* */
 } opt = { .interval = 1000 };
+enum { FAULT_NONE, FAULT_VMA_BUSY, FAULT_VMA_BUSY_LATER };
 
 static volatile sig_atomic_t stop;
 static void on_stop(int sig) { (void)sig; stop = 1; }
@@ -135,6 +138,15 @@ static void parse_args(int argc, char **argv)
     }
     if (opt.json && opt.prom) die_bad("--json and --prometheus: choose one");
     if (opt.wait && !opt.once) die_bad("--wait goes with --once, --json or --prometheus");
+    /* fault injection for tests/50-probe.sh: every vma walk of the pull
+     * iterator fails to start, as when the target's mmap lock is busy; from
+     * the first reading on, or from the second (after one good pull) */
+    const char *f = getenv("HEAPSHIM_PROBE_FAULT");
+    if (f && *f) {
+        if (!strcmp(f, "vma-busy")) opt.fault = FAULT_VMA_BUSY;
+        else if (!strcmp(f, "vma-busy-later")) opt.fault = FAULT_VMA_BUSY_LATER;
+        else die_bad("HEAPSHIM_PROBE_FAULT: unknown fault '%s' (accepted: vma-busy, vma-busy-later)", f);
+    }
 }
 
 static int wanted(int pid)
@@ -383,12 +395,36 @@ static int add_lib(const char *path, int quiet)
  * new file, which needs new uprobes. Checked at every refresh. */
 static void maybe_reattach(void)
 {
+    /* the last version that could not be attached: not retried (nor warned
+     * about again) until the file changes; a file still being written keeps
+     * its inode but changes size or mtime, so it is retried when complete */
+    static struct {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+        int valid;
+    } failed;
     struct stat st;
     if (stat(lib_path, &st) != 0) return;   /* being replaced right now: next time */
     for (int i = 0; i < nlibs; i++)
         if (libs[i].dev == st.st_dev && libs[i].ino == st.st_ino) return;
-    if (add_lib(lib_path, 0) == 0 && opt.verbose)
-        fprintf(stderr, "heapshim-probe: %s was replaced: attached to the new file too\n", lib_path);
+    int same_inode = failed.valid && failed.dev == st.st_dev && failed.ino == st.st_ino;
+    if (same_inode && failed.size == st.st_size && failed.mtime.tv_sec == st.st_mtim.tv_sec &&
+        failed.mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return;
+    /* warn once per replacement (per inode), however often it is retried */
+    if (add_lib(lib_path, same_inode) == 0) {
+        failed.valid = 0;
+        if (opt.verbose)
+            fprintf(stderr, "heapshim-probe: %s was replaced: attached to the new file too\n", lib_path);
+        return;
+    }
+    failed.valid = 1;
+    failed.dev = st.st_dev;
+    failed.ino = st.st_ino;
+    failed.size = st.st_size;
+    failed.mtime = st.st_mtim;
 }
 
 static void setup(void)
@@ -423,11 +459,14 @@ static void setup(void)
     skel->bss->self_tgid = (uint32_t)getpid();
 
     struct bpf_link *l1 = bpf_program__attach(skel->progs.sys_exit);
-    struct bpf_link *l2 = bpf_program__attach(skel->progs.proc_exit);
-    if (!l1 || !l2)
-        die_env("cannot attach to the sys_exit/sched_process_exit tracepoints: %s", strerror(errno));
+    struct bpf_link *l2 = l1 ? bpf_program__attach(skel->progs.proc_exit) : NULL;
+    struct bpf_link *l3 = l2 ? bpf_program__attach(skel->progs.proc_exec) : NULL;
+    if (!l3)
+        die_env("cannot attach to the sys_exit/sched_process_exit/sched_process_exec tracepoints: %s",
+                strerror(errno));
     skel->links.sys_exit = l1;
     skel->links.proc_exit = l2;
+    skel->links.proc_exec = l3;
     if (pull_ok) {
         iter_link = bpf_program__attach_iter(skel->progs.pull, NULL);
         if (!iter_link) {
@@ -439,6 +478,7 @@ static void setup(void)
         die_env("%s: not a usable libheapshim.so (no heapshim USDT points to attach to, and "
                 "no hs_live symbol for the pull iterator)", lib_path);
     if (pull_ok && !skel->bss->libs[0].inode) pull_ok = 0;
+    if (opt.fault == FAULT_VMA_BUSY) skel->bss->fault_vma_busy = 1;
 }
 
 static void teardown(void)
@@ -487,10 +527,88 @@ static void forget(int tgid)
     uint32_t k = (uint32_t)tgid;
     bpf_map__delete_elem(skel->maps.procs, &k, sizeof k, 0);
     bpf_map__delete_elem(skel->maps.traffic, &k, sizeof k, 0);
+    bpf_map__delete_elem(skel->maps.pulled, &k, sizeof k, 0);
+}
+
+/* ---- what /proc tells about a process (rows the iterator did not read) ---- */
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    return (ssize_t)n;
+}
+
+/* "Threads:" of /proc/PID/status; 0 if unknown */
+static uint32_t proc_threads(int pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (read_small(path, buf, sizeof buf) <= 0) return 0;
+    const char *t = strstr(buf, "\nThreads:");
+    return t ? (uint32_t)strtoul(t + 9, NULL, 10) : 0;
+}
+
+/* argv joined by spaces, cut to cap - 1, as the shim writes its header */
+static int proc_cmdline(int pid, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    ssize_t n = read_small(path, out, cap);
+    if (n <= 0) return -1;
+    while (n > 0 && out[n - 1] == 0) n--;
+    for (ssize_t i = 0; i < n; i++)
+        if (!out[i]) out[i] = ' ';
+    out[n] = 0;
+    return n ? 0 : -1;
+}
+
+/* Does the process map one of our library versions (by dev/inode or path)?
+ * Asked only when the iterator could not walk its mappings. */
+static int proc_maps_lib(int pid)
+{
+    char path[64], line[4608];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        unsigned long long ino;
+        int off = 0;
+        if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &maj, &min, &ino, &off) < 3 || !ino) continue;
+        char *name = line + off;
+        name[strcspn(name, "\n")] = 0;
+        for (int i = 0; i < nlibs && !found; i++)
+            found = (libs[i].ino == (ino_t)ino && libs[i].dev == makedev(maj, min)) ||
+                    !strcmp(name, libs[i].path);
+    }
+    fclose(f);
+    return found;
 }
 
 static void from_pull(struct reading *r, const struct hs_probe_pull *p)
 {
+    if (p->status == HSP_PULL_VMA_BUSY) {
+        /* the kernel could not walk its mappings and nothing was known about
+         * it: unreadable if it is one of ours (the heading says so) */
+        if (wanted((int)p->tgid) && proc_maps_lib((int)p->tgid)) {
+            r->bad++;
+            if (opt.verbose)
+                warnx_("pid %u: its mappings could not be walked (mmap lock busy): skipped this time",
+                       p->tgid);
+        }
+        return;
+    }
     if (p->status != HSP_PULL_OK) {
         if (p->status != HSP_PULL_NOT_READY && wanted((int)p->tgid)) r->bad++;
         return;
@@ -535,33 +653,40 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p)
     add(r, &w);
 }
 
+/* A row from the last USDT snapshot. What the snapshot lacks comes from
+ * /proc now, as `heapshim top` takes it: RSS (statm), threads (the OS
+ * threads; top counts threads that allocated through the shim and are
+ * alive, the same unless some thread never allocated), and the command line
+ * if the header's was not copied. */
 static void from_usdt(struct reading *r, uint32_t tgid, const struct hsp_proc *p)
 {
-    struct view *have = find(r, (int)tgid);
-    if (have) {
-        have->usdt_hits = p->usdt_hits;
-        return;
-    }
-    if (!(p->flags & HSP_F_IDENTITY) || !wanted((int)tgid)) return;
+    if (find(r, (int)tgid) || !(p->flags & HSP_F_IDENTITY) || !wanted((int)tgid)) return;
     struct view w;
     memset(&w, 0, sizeof w);
     w.v.pid = (int)tgid;
     memcpy(w.v.comm, p->comm, sizeof w.v.comm);
     w.v.comm[15] = 0;
-    memcpy(w.v.cmdline, p->comm, sizeof w.v.comm);   /* the snapshot has no command line */
-    w.v.cmdline[15] = 0;
+    memcpy(w.v.cmdline, p->cmdline, sizeof w.v.cmdline);
+    w.v.cmdline[sizeof w.v.cmdline - 1] = 0;
+    if (!w.v.cmdline[0] && proc_cmdline((int)tgid, w.v.cmdline, sizeof w.v.cmdline) != 0)
+        memcpy(w.v.cmdline, w.v.comm, sizeof w.v.comm);
     memcpy(w.v.allocator, p->allocator, sizeof w.v.allocator);
     w.v.allocator[15] = 0;
     w.v.state = HS_LIVE_STATE_RUNNING;
     w.v.start_time = p->start_time;
     w.v.created_unix_ns = p->created_unix_ns;
-    w.v.rss_bytes = p->rss_bytes;
+    w.v.rss_bytes = proc_rss_bytes((int)tgid);
+    if (!w.v.rss_bytes) w.v.rss_bytes = p->rss_bytes;
     memcpy(w.v.snap.dom, p->snap, sizeof w.v.snap.dom);
-    w.v.snap.arenas_mapped = w.v.snap.arenas_peak = p->snap_arenas_mapped;
+    w.v.snap.arenas_mapped = p->snap_arenas_mapped;
+    w.v.snap.arenas_peak = p->arenas_peak > p->snap_arenas_mapped ? p->arenas_peak : p->snap_arenas_mapped;
     w.v.snap.bytes_mapped = p->snap_bytes_mapped;
+    w.v.snap.pools_used = p->pools_used;
+    w.v.snap.pools_free = p->pools_free;
+    w.v.snap.threads = proc_threads((int)tgid);
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = p->snap[i].live_bytes;
     w.source = "usdt";
-    w.usdt_hits = p->usdt_hits;
+    w.brk_bytes = p->brk_bytes;
     w.publications = p->publications;
     add(r, &w);
 }
@@ -604,22 +729,26 @@ static int take_reading(struct reading *r)
         from_usdt(r, key, &p);
     }
     for (int i = 0; i < ndead; i++) forget(dead[i]);
-    /* tracked only through the pull path, and gone: the traffic entry */
-    prev = NULL;
-    ndead = 0;
-    while (bpf_map__get_next_key(skel->maps.traffic, prev, &next, sizeof next) == 0) {
-        key = next;
-        prev = &key;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%u", key);
-        if (access(path, F_OK) != 0 && ndead < 256) dead[ndead++] = (int)key;
+    /* tracked only through the pull path, and gone: the traffic and pulled entries */
+    struct bpf_map *swept[2] = { skel->maps.traffic, skel->maps.pulled };
+    for (int m = 0; m < 2; m++) {
+        prev = NULL;
+        ndead = 0;
+        while (bpf_map__get_next_key(swept[m], prev, &next, sizeof next) == 0) {
+            key = next;
+            prev = &key;
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%u", key);
+            if (access(path, F_OK) != 0 && ndead < 256) dead[ndead++] = (int)key;
+        }
+        for (int i = 0; i < ndead; i++) forget(dead[i]);
     }
-    for (int i = 0; i < ndead; i++) forget(dead[i]);
 
     for (int i = 0; i < r->n; i++) {
         struct view *w = &r->v[i];
         uint32_t k = (uint32_t)w->v.pid;
-        bpf_map__lookup_elem(skel->maps.traffic, &k, sizeof k, &w->sc, sizeof w->sc, 0);
+        if (bpf_map__lookup_elem(skel->maps.traffic, &k, sizeof k, &w->sc, sizeof w->sc, 0) == 0)
+            w->usdt_hits = w->sc.usdt_hits;
     }
     if (r->n > 1) qsort(r->v, (size_t)r->n, sizeof *r->v, cmp_view);
     return 0;
@@ -654,9 +783,14 @@ static void print_json(const struct reading *r)
         json_object_set_new(p, "kernel", kernel_json(w));
         json_array_append_new(procs, p);
     }
-    json_t *root = json_pack("{snsIsosisi sssb}", "dir", "time_unix_ns", (json_int_t)unix_ns(),
+    const struct heapshim_bpf__bss *b = skel->bss;
+    json_t *st = json_pack("{sIsIsIsIsIsI}", "runs", (json_int_t)b->pull_runs, "read_errors",
+                           (json_int_t)b->pull_read_errors, "vma_busy", (json_int_t)b->pull_vma_busy,
+                           "vma_fallback", (json_int_t)b->pull_vma_fallback, "lib_gone",
+                           (json_int_t)b->pull_lib_gone, "exec_dropped", (json_int_t)b->exec_dropped);
+    json_t *root = json_pack("{snsIsosisi sssbso}", "dir", "time_unix_ns", (json_int_t)unix_ns(),
                              "processes", procs, "stale", 0, "bad", r->bad, "lib", lib_path,
-                             "pull", pull_ok);
+                             "pull", pull_ok, "pull_stats", st);
     char *txt = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     if (txt) puts(txt);
     free(txt);
@@ -735,6 +869,7 @@ static int live_frame(void *arg, const char *eol)
     (void)arg;
     struct reading r;
     if (take_reading(&r) != 0) return 1;
+    if (opt.fault == FAULT_VMA_BUSY_LATER) skel->bss->fault_vma_busy = 1;
     print_frame(&r, eol);
     free(r.v);
     maybe_reattach();
@@ -764,6 +899,7 @@ int main(int argc, char **argv)
             /* one pull first, so idle processes are tracked (their mmap/brk
              * traffic counted) during the wait, not only from its end */
             if (take_reading(&r) == 0) free(r.v);
+            if (opt.fault == FAULT_VMA_BUSY_LATER) skel->bss->fault_vma_busy = 1;
             struct timespec ts = { (time_t)(opt.wait / 1000), (long)(opt.wait % 1000) * 1000000L };
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop) {
             }

@@ -23,6 +23,10 @@
  *                         else). tracefs is not needed for tp_btf.
  *   proc_exit             tp_btf/sched_process_exit: forget a process when
  *                         its last thread exits.
+ *   proc_exec             tp_btf/sched_process_exec: forget it when it execs
+ *                         (same tgid, same start time, a new image that may
+ *                         not have the library; if it has, heapshim:init
+ *                         tracks it again).
  *
  * Why the pull path uses a task iterator plus the open-coded vma iterator
  * (bpf_iter_task_vma_*, kernel 6.7+) rather than iter/task_vma: the
@@ -65,10 +69,20 @@ struct {
     __type(value, struct hsp_syscalls);
 } traffic SEC(".maps");
 
+/* what the pull iterator found last time, per tgid (see struct hsp_seen) */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, HSP_MAX_PROCS);
+    __type(key, __u32);
+    __type(value, struct hsp_seen);
+} pulled SEC(".maps");
+
+/* Per-CPU scratch, one per kind of program: the sleepable iterator keeps its
+ * CPU (migration is disabled) but may sleep in bpf_copy_from_user_task, and a
+ * USDT program that runs on that CPU meanwhile must not overwrite its record. */
 struct scratch {
     struct hs_probe_pull out;
     struct hs_live_slot slot;
-    struct hsp_proc proc;
 };
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -77,13 +91,31 @@ struct {
     __type(value, struct scratch);
 } scratch SEC(".maps");
 
+struct uscratch {
+    struct hs_live_header hdr;
+    struct hsp_proc proc;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct uscratch);
+} uscratch SEC(".maps");
+
 /* set by the loader (mmapped .bss); libs[].inode written by calibration */
 struct hsp_lib libs[HSP_MAX_LIBS];
 __u32 self_tgid;        /* the loader: never a target */
 __u64 calib_addr;       /* != 0: calibration pass, find the vma at this address */
 __u32 calib_lib;        /* ... and record its inode in libs[calib_lib] */
-__u64 pull_runs;        /* statistics, readable with bpftool map dump */
-__u64 pull_read_errors;
+__u32 fault_vma_busy;   /* tests: treat every vma walk as failed to start */
+/* statistics (atomic: iterator reads and exec/exit tracepoints may run on
+ * several CPUs at once); the loader prints them in --json ("pull_stats") */
+__u64 pull_runs;        /* records written */
+__u64 pull_read_errors; /* bpf_copy_from_user_task failed on the header or a slot */
+__u64 pull_vma_busy;    /* bpf_iter_task_vma_new failed (mmap lock busy, no memory) */
+__u64 pull_vma_fallback;/* ... and the region known from an earlier pull or USDT was read */
+__u64 pull_lib_gone;    /* a tgid pulled before no longer maps the library: dropped */
+__u64 exec_dropped;     /* tracked processes forgotten at exec */
 /* never written: zero sources for values too big for an inline memset */
 struct hs_probe_pull zero_pull;
 struct hsp_proc zero_proc;
@@ -142,6 +174,20 @@ static __always_inline void track(__u32 tgid, bool reset)
     bpf_map_update_elem(&traffic, &tgid, &zero, reset ? BPF_ANY : BPF_NOEXIST);
 }
 
+static __always_inline void untrack(__u32 tgid)
+{
+    bpf_map_delete_elem(&procs, &tgid);
+    bpf_map_delete_elem(&traffic, &tgid);
+    bpf_map_delete_elem(&pulled, &tgid);
+}
+
+static __always_inline __u64 brk_bytes(struct mm_struct *mm)
+{
+    if (!mm) return 0;
+    unsigned long brk = BPF_CORE_READ(mm, brk), start = BPF_CORE_READ(mm, start_brk);
+    return brk > start ? brk - start : 0;
+}
+
 /* ---- push: USDT --------------------------------------------------------------- */
 
 #define SNAP_BYTES (offsetof(struct hs_live_header, _reserved) - offsetof(struct hs_live_header, seq))
@@ -150,7 +196,7 @@ static __always_inline void track(__u32 tgid, bool reset)
 static __always_inline int record(__u64 region, __u64 size, bool init)
 {
     __u32 zero = 0, tgid = bpf_get_current_pid_tgid() >> 32;
-    struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+    struct uscratch *s = bpf_map_lookup_elem(&uscratch, &zero);
     if (!s || !region) return 0;
     struct hsp_proc *p = &s->proc;
     struct hsp_proc *old = bpf_map_lookup_elem(&procs, &tgid);
@@ -164,7 +210,7 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
     }
     p->region = region;
     p->region_size = size;
-    struct hs_live_header *h = &s->out.hdr;
+    struct hs_live_header *h = &s->hdr;
     const struct hs_live_header *uh = (const void *)region;
 
     if (!(p->flags & HSP_F_IDENTITY)) {
@@ -178,6 +224,8 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
             p->comm[15] = 0;
             if (bpf_probe_read_user(p->allocator, sizeof p->allocator, uh->allocator) == 0)
                 p->allocator[15] = 0;
+            bpf_probe_read_kernel(p->cmdline, sizeof p->cmdline, h->cmdline);
+            p->cmdline[sizeof p->cmdline - 1] = 0;
             p->flags |= HSP_F_IDENTITY;
         }
     }
@@ -203,12 +251,25 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
         p->flags |= HSP_F_SNAPSHOT;
         ok = true;
     }
-    if (!ok && !init) p->usdt_skipped++;
-    p->usdt_hits++;
+    /* live globals: arenas_mapped, arenas_peak, bytes_mapped, pools_used, pools_free */
+    __u64 g[5];
+    if (bpf_probe_read_user(g, sizeof g, &uh->arenas_mapped) == 0) {
+        p->arenas_peak = g[1];
+        p->pools_used = g[3];
+        p->pools_free = g[4];
+    }
     p->seen_ns = bpf_ktime_get_ns();
     struct task_struct *task = bpf_get_current_task_btf();
     p->rss_bytes = rss_bytes(task->mm);
+    p->brk_bytes = brk_bytes(task->mm);
     bpf_map_update_elem(&procs, &tgid, p, BPF_ANY);
+    /* the counts: in place, atomically (procs is replaced whole above, and
+     * two threads of one process may publish at the same time) */
+    struct hsp_syscalls *t = bpf_map_lookup_elem(&traffic, &tgid);
+    if (t) {
+        __sync_fetch_and_add(&t->usdt_hits, 1);
+        if (!ok && !init) __sync_fetch_and_add(&t->usdt_skipped, 1);
+    }
     return 0;
 }
 
@@ -245,11 +306,12 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
     /* the argument registers are still in pt_regs at exit; ax holds ret */
     bool failed = ret < 0 && ret > -4096;
     if (k == HSP_SC_BRK) {
-        __u64 last = t->last_brk, now = (__u64)ret;
+        /* exchange, not load then store: two threads' brk calls may exit at
+         * once, and each move must be counted once (the deltas telescope) */
+        __u64 now = (__u64)ret, last = __sync_lock_test_and_set(&t->last_brk, now);
         if (regs->di && now != regs->di) failed = true;   /* brk returns the old break on failure */
         if (last && now > last) __sync_fetch_and_add(&t->bytes_in, now - last);
         else if (last && now < last) __sync_fetch_and_add(&t->bytes_out, last - now);
-        t->last_brk = now;
     } else if (!failed) {
         if (k == HSP_SC_MMAP) __sync_fetch_and_add(&t->bytes_in, regs->si);
         else if (k == HSP_SC_MUNMAP) __sync_fetch_and_add(&t->bytes_out, regs->si);
@@ -265,9 +327,20 @@ int BPF_PROG(proc_exit, struct task_struct *task)
 {
     /* signal->live is decremented before this tracepoint: 0 = last thread */
     if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
-    __u32 tgid = task->tgid;
-    bpf_map_delete_elem(&procs, &tgid);
-    bpf_map_delete_elem(&traffic, &tgid);
+    untrack(task->tgid);
+    return 0;
+}
+
+/* exec keeps the tgid and the start time, so nothing else would tell that
+ * the image changed: a new image without the library would stay listed from
+ * its last snapshot. If it has the library, heapshim:init tracks it again. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+    __u32 tgid = p->tgid;
+    if (bpf_map_lookup_elem(&procs, &tgid) || bpf_map_lookup_elem(&pulled, &tgid))
+        __sync_fetch_and_add(&exec_dropped, 1);
+    untrack(tgid);
     return 0;
 }
 
@@ -372,35 +445,73 @@ int pull(struct bpf_iter__task *ctx)
     struct vm_area_struct *vma;
     __u64 base = 0;
     __u32 lib = 0;
-    bpf_iter_task_vma_new(&it, task, 0);
-    while ((vma = bpf_iter_task_vma_next(&it))) {
-        if (vma->vm_pgoff || !vma->vm_file) continue;
-        __u64 ino = (__u64)vma->vm_file->f_inode;
-        for (__u32 k = 0; k < HSP_MAX_LIBS; k++) {
-            if (libs[k].inode && libs[k].inode == ino) {
-                base = vma->vm_start;
-                lib = k;
-                break;
+    /* fails with -EBUSY when the mmap lock cannot be taken right now (a
+     * writer holds it: mmap, munmap, brk...), -ENOMEM; next() then ends at
+     * once and destroy() is still required */
+    int werr = bpf_iter_task_vma_new(&it, task, 0);
+    if (fault_vma_busy) werr = -16;   /* -EBUSY */
+    if (!werr) {
+        while ((vma = bpf_iter_task_vma_next(&it))) {
+            if (vma->vm_pgoff || !vma->vm_file) continue;
+            __u64 ino = (__u64)vma->vm_file->f_inode;
+            for (__u32 k = 0; k < HSP_MAX_LIBS; k++) {
+                if (libs[k].inode && libs[k].inode == ino) {
+                    base = vma->vm_start;
+                    lib = k;
+                    break;
+                }
             }
+            if (base) break;
         }
-        if (base) break;
     }
     bpf_iter_task_vma_destroy(&it);   /* drop the mmap lock before reading memory */
 
-    /* 2. the region: hs_live through the symbol, else what USDT told us */
+    /* 2. the region: hs_live through the symbol, else what an earlier pull or
+     * USDT told us */
     __u64 region = 0;
     struct hsp_proc *known = bpf_map_lookup_elem(&procs, &tgid);
-    if (!base && !known) return 0;    /* not a shimmed process */
+    struct hsp_seen *seen = bpf_map_lookup_elem(&pulled, &tgid);
+    if (werr) {
+        __sync_fetch_and_add(&pull_vma_busy, 1);
+    } else if (!base) {
+        if (seen) {
+            /* it mapped the library at the last pull and no longer does: an
+             * exec into an image without it (the exec tracepoint normally
+             * got there first) */
+            __sync_fetch_and_add(&pull_lib_gone, 1);
+            untrack(tgid);
+            return 0;
+        }
+        if (!known) return 0;         /* not a shimmed process */
+    }
     struct scratch *s = get_scratch();
     if (!s) return 0;
     struct hs_probe_pull *out = &s->out;
     bpf_probe_read_kernel(out, sizeof *out, &zero_pull);
     out->magic = HSP_PULL_MAGIC;
     out->tgid = tgid;
-    out->lib = lib;
     out->rss_bytes = rss_bytes(task->mm);
-    out->brk_bytes = task->mm->brk - task->mm->start_brk;
+    out->brk_bytes = brk_bytes(task->mm);
     out->start_boottime_ns = task->start_boottime;
+    if (werr) {
+        out->flags |= HSP_PF_VMA_BUSY;
+        if (seen) {
+            region = seen->region;
+            lib = seen->lib;
+        } else if (known) {
+            region = known->region;
+        }
+        if (!region) {
+            /* never read: the loader decides from /proc whether it maps the
+             * library, and counts it unreadable if it does */
+            out->status = HSP_PULL_VMA_BUSY;
+            __sync_fetch_and_add(&pull_runs, 1);
+            bpf_seq_write(seq, out, sizeof *out);
+            return 0;
+        }
+        __sync_fetch_and_add(&pull_vma_fallback, 1);
+    }
+    out->lib = lib;
     __u32 k = lib < HSP_MAX_LIBS ? lib : 0;
     if (base && libs[k].sym_off) {
         if (bpf_copy_from_user_task(&region, sizeof region, (void *)(base + libs[k].sym_off), task, 0))
@@ -408,7 +519,7 @@ int pull(struct bpf_iter__task *ctx)
     }
     if (!region && known) region = known->region;
     out->region = region;
-    pull_runs++;
+    __sync_fetch_and_add(&pull_runs, 1);
     if (!region) {
         out->status = HSP_PULL_NOT_READY;
         bpf_seq_write(seq, out, sizeof *out);
@@ -418,7 +529,7 @@ int pull(struct bpf_iter__task *ctx)
     /* 3. the header, then the slots: frees of all, then allocations of all */
     struct hs_live_header *h = &out->hdr;
     if (bpf_copy_from_user_task(h, sizeof *h, (void *)region, task, 0)) {
-        pull_read_errors++;
+        __sync_fetch_and_add(&pull_read_errors, 1);
         out->status = HSP_PULL_READ_FAILED;
         bpf_seq_write(seq, out, sizeof *out);
         return 0;
@@ -437,7 +548,7 @@ int pull(struct bpf_iter__task *ctx)
     bpf_loop(n, sum_frees, &lc, 0);
     if (!lc.err) bpf_loop(n, sum_rest, &lc, 0);
     if (lc.err) {
-        pull_read_errors++;
+        __sync_fetch_and_add(&pull_read_errors, 1);
         out->status = HSP_PULL_READ_FAILED;
     } else {
         out->status = HSP_PULL_OK;
@@ -445,6 +556,10 @@ int pull(struct bpf_iter__task *ctx)
         out->slots_summed = n;
         out->sum.owner = 1;
         track(tgid, false);           /* count its mapping traffic from now on */
+        if (base) {                   /* remember where it was found */
+            struct hsp_seen sv = { .region = region, .base = base, .lib = lib };
+            bpf_map_update_elem(&pulled, &tgid, &sv, BPF_ANY);
+        }
     }
     bpf_seq_write(seq, out, sizeof *out);
     return 0;

@@ -37,6 +37,10 @@ struct hsp_syscalls {
     uint64_t bytes_in;              /* mmap length (successful), brk growth, mremap growth */
     uint64_t bytes_out;             /* munmap length (successful), brk shrink, mremap shrink */
     uint64_t last_brk;              /* program break after the last brk() seen */
+    /* USDT statistics: here rather than in `procs` because they are updated
+     * in place with atomics (two threads of a process may publish at once) */
+    uint64_t usdt_hits;             /* publish + init points seen */
+    uint64_t usdt_skipped;          /* snapshot being rewritten: kept the previous one */
 };
 
 /* value of map `procs` (key: tgid) -- filled by the USDT programs, the
@@ -45,9 +49,8 @@ struct hsp_proc {
     uint32_t tgid;
     uint32_t flags;                 /* HSP_F_* */
     uint64_t region, region_size;   /* USDT arguments */
-    uint64_t usdt_hits;             /* publish + init points seen */
-    uint64_t usdt_skipped;          /* snapshot being rewritten: kept the previous one */
     uint64_t rss_bytes;             /* task->mm at the last USDT hit */
+    uint64_t brk_bytes;             /* mm->brk - mm->start_brk at the last USDT hit */
     uint64_t seen_ns;               /* bpf_ktime_get_ns() of the last hit */
     /* identity, copied from the header on first sight */
     int32_t  pid;
@@ -56,6 +59,9 @@ struct hsp_proc {
     uint64_t created_unix_ns;
     char     comm[16];
     char     allocator[16];
+    char     cmdline[256];          /* the header's (argv joined by spaces) */
+    /* the header's live globals at the last hit (not part of the snapshot) */
+    uint64_t arenas_peak, pools_used, pools_free;
     /* published snapshot: header fields seq .. snap_bytes_mapped */
     uint64_t seq, published_unix_ns, publications, pub_rss_bytes;
     struct hs_live_domain snap[4];
@@ -73,6 +79,9 @@ enum {
     HSP_PULL_NOT_READY,             /* library mapped, hs_live still NULL */
     HSP_PULL_READ_FAILED,           /* bpf_copy_from_user_task failed */
     HSP_PULL_BAD_HEADER,            /* not a version-1 region */
+    HSP_PULL_VMA_BUSY,              /* the vma walk could not start (mmap lock
+                                     * busy, no memory) and no region was known
+                                     * from an earlier pull or from USDT */
 };
 struct hs_probe_pull {
     uint32_t magic;                 /* HSP_PULL_MAGIC */
@@ -81,12 +90,26 @@ struct hs_probe_pull {
     uint32_t threads;               /* slots with an owner */
     uint32_t slots_summed;
     uint32_t lib;                   /* index of the library version it maps */
+    uint32_t flags;                 /* HSP_PF_* */
+    uint32_t _pad;
     uint64_t region;
     uint64_t rss_bytes;             /* task->mm now: file + anon + shmem pages */
     uint64_t brk_bytes;             /* mm->brk - mm->start_brk */
     uint64_t start_boottime_ns;     /* task->start_boottime */
     struct hs_live_header hdr;      /* copied now */
     struct hs_live_slot sum;        /* all used slots summed (see above) */
+};
+
+#define HSP_PF_VMA_BUSY  1u         /* vma walk failed; region from an earlier pull or USDT */
+
+/* value of map `pulled` (key: tgid): what the pull iterator found last time,
+ * the fallback when the vma walk cannot start, and the mark that lets it
+ * notice an exec into an image without the library */
+struct hsp_seen {
+    uint64_t region;
+    uint64_t base;                  /* address of the library's mapping at offset 0 */
+    uint32_t lib;
+    uint32_t _pad;
 };
 
 /* Library versions the iterator recognises, set by the loader. inode is

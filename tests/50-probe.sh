@@ -6,7 +6,9 @@
 # the pull path and by the USDT path; a process started after the probe;
 # kernel-side RSS and mmap counts; an exited process dropping out; the
 # table, the live mode, --prometheus (promtool), bad arguments (exit 2) and
-# an unprivileged run (exit 2, one clear line).
+# an unprivileged run (exit 2, one clear line). Also the gaps closed later:
+# a vma walk that cannot start (injected), USDT rows as complete as top's,
+# exec into an image without the shim, a replaced library warned about once.
 # SKIP unless root on a kernel with BTF and uprobes, with the probe built.
 . "$(dirname "$0")/lib.sh"
 PROBE="$ROOT/$B/heapshim-probe"
@@ -98,6 +100,33 @@ PY
 fi
 grep -q "pid $PLAIN: not seen" "$TMPD/p.err" && pass probe-unshimmed-warned || fail probe-unshimmed-warned "$(cat "$TMPD/p.err")"
 
+# 1b. the vma walk cannot start (mmap lock busy; injected with
+#     HEAPSHIM_PROBE_FAULT): a process read before is read again at the
+#     region found then; one never read is counted unreadable, not dropped
+#     silently; a process without the shim is neither
+if grep -q "cannot run the pull iterator" "$TMPD/p.err"; then
+    skip probe-vma-busy "no pull iterator on kernel $(uname -r)"
+else
+HEAPSHIM_PROBE_FAULT=vma-busy-later probe --once --json --wait 300 --pid "$BUSY" --pid "$IDLE" --pid "$PLAIN" \
+    > "$TMPD/f1.json" 2> "$TMPD/f1.err"; rc=$?
+HEAPSHIM_PROBE_FAULT=vma-busy probe --once --json --pid "$IDLE" --pid "$PLAIN" > "$TMPD/f2.json" 2> "$TMPD/f2.err"; rc2=$?
+"$HS" top --once --json "$IDLE" > "$TMPD/topidle2.json"
+"$PY" - "$TMPD" "$BUSY" "$IDLE" <<'PY' && [ $rc = 0 ] && [ $rc2 = 0 ] && pass probe-vma-busy || fail probe-vma-busy "rc $rc/$rc2: $(cat "$TMPD/f1.err" "$TMPD/f2.err") $(head -c 1500 "$TMPD/f1.json") $(head -c 600 "$TMPD/f2.json")"
+import sys; sys.path.insert(0, sys.argv[1]); from probecmp import *
+t, busy, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d = load(t + "/f1.json"); p = procs(t + "/f1.json"); st = d["pull_stats"]
+assert sorted(p) == sorted([busy, idle]) and d["bad"] == 0, (sorted(p), d["bad"])
+assert p[idle]["source"] == "pull" and p[busy]["source"] == "pull", p
+exact(p[idle], procs(t + "/topidle2.json")[idle], "idle, walk failed")
+assert st["vma_busy"] >= 2 and st["vma_fallback"] >= 2, st
+d = load(t + "/f2.json")
+assert d["processes"] == [] and d["bad"] == 1 and d["pull_stats"]["vma_busy"] >= 2, (d["bad"], d["pull_stats"], d["processes"][:1])
+PY
+fi
+out=$(HEAPSHIM_PROBE_FAULT=bogus "$PROBE" --once 2>&1 >/dev/null); rc=$?
+[ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "^heapshim-probe: HEAPSHIM_PROBE_FAULT: unknown fault 'bogus'" \
+    && pass probe-fault-env-bad || fail probe-fault-env-bad "rc $rc: $out"
+
 # 2. kernel-side facts: RSS from the task's mm matches /proc/PID/statm
 "$PY" - "$TMPD/p.json" "$IDLE" "$BUSY" <<'PY' && pass probe-rss || fail probe-rss "$(grep -A3 rss_bytes "$TMPD/p.json" | head -20)"
 import json, os, sys
@@ -130,6 +159,22 @@ assert b["source"] == "usdt" and b["kernel"]["usdt_hits"] >= 5, b
 bracket(procs(t + "/top2.json")[busy], b, procs(t + "/top3.json")[busy], "busy via usdt")
 assert late in u and u[late]["source"] == "usdt", ("late", late, sorted(u))
 PY
+# USDT rows as complete as top's: the header's command line, threads, the
+# arenas' live globals, RSS now (statm), the brk heap
+"$PY" - "$TMPD" "$BUSY" "$LATE" <<'PY' && pass probe-usdt-complete || fail probe-usdt-complete "$(head -c 2000 "$TMPD/u.json")"
+import sys, os; sys.path.insert(0, sys.argv[1]); from probecmp import *
+t, busy, late = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+u = procs(t + "/u.json"); b = u[busy]; top = procs(t + "/top3.json")[busy]
+assert b["cmdline"] == top["cmdline"] and b["cmdline"] != b["comm"], (b["cmdline"], top["cmdline"])
+assert b["threads"] == top["threads"] >= 1, (b["threads"], top["threads"])
+assert b["arenas"]["arenas_peak"] >= b["arenas"]["arenas_mapped"] > 0, b["arenas"]
+assert (b["arenas"]["pools_used"] > 0) == (top["arenas"]["pools_used"] > 0), (b["arenas"], top["arenas"])
+assert b["kernel"]["brk_bytes"] > 0, b["kernel"]
+statm = int(open("/proc/%d/statm" % busy).read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+assert abs(b["rss_bytes"] - statm) <= max(statm // 10, 1 << 20), (b["rss_bytes"], statm)
+l = u[late]
+assert "import mmap" in l["cmdline"] and l["threads"] >= 1, l
+PY
 # the mapping traffic of the late one, counted from its heapshim:init on
 "$PY" - "$TMPD/u.json" "$LATE" <<'PY' && pass probe-syscalls || fail probe-syscalls "$(grep -A12 '"kernel"' "$TMPD/u.json" | head -40)"
 import json, sys
@@ -138,6 +183,44 @@ k = p["kernel"]
 assert k["mmap_calls"] >= 1 and k["mapped_bytes"] >= 1 << 20, k
 PY
 wait "$LATE" 2>/dev/null
+
+# 3b. the library file replaced while the probe runs: a non-library twice
+#     (one warning each, not one per frame), then a library (attached);
+#     runs in the background during 3c
+mkdir -p "$TMPD/lib"; cp "$SHIM" "$TMPD/lib/libheapshim.so"
+( sleep 0.6; cp /bin/true "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so"
+  sleep 0.8; cp /bin/false "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so"
+  sleep 0.8; cp "$SHIM" "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so" ) & REP=$!
+timeout --preserve-status -s INT 3 "$PROBE" --lib "$TMPD/lib/libheapshim.so" --verbose --interval 100 --pid "$BUSY" \
+    > "$TMPD/rep.txt" 2> "$TMPD/rep.err" & REPP=$!
+
+# 3c. exec into an image without the shim (same tgid, same start time): the
+#     process drops out, in live mode (pull + usdt) and with --once --wait
+#     (usdt only, where only the exec tracepoint can tell)
+( sleep 1; exec env LD_PRELOAD="$SHIM" sh -c 'x=$(echo a b); sleep 1; exec env -u LD_PRELOAD sleep 30' ) & EX=$!
+pids+=("$EX")
+timeout --preserve-status -s INT 3.8 "$PROBE" --lib "$SHIM" --interval 250 --pid "$EX" > "$TMPD/ex.txt" 2>&1 & EXL=$!
+HEAPSHIM_PROBE_NO_PULL=1 probe --once --json --wait 3200 --pid "$EX" > "$TMPD/ex.json" 2> "$TMPD/ex.err"; rc=$?
+wait "$EXL"; rc2=$?
+# frames: listed while sh runs (from 1 s), gone after its exec (2 s; the probe starts in ~0.3 s)
+frames=$(grep -E "^heapshim-probe - |^ *$EX " "$TMPD/ex.txt" | awk -v p="$EX" '/^heapshim-probe/ {n++} $1 == p {seen[n] = 1} END {
+    for (i = 1; i <= n; i++) printf "%s", (i in seen) ? "L" : "-"; print "" }')
+[ $rc2 = 0 ] && echo "$frames" | grep -Eq '^-*L+-{2,}$' && [ "$(readlink "/proc/$EX/exe")" = "$(readlink -f "$(command -v sleep)")" ] \
+    && pass probe-exec-live || fail probe-exec-live "rc $rc2 frames '$frames' exe $(readlink "/proc/$EX/exe"): $(head -c 800 "$TMPD/ex.txt")"
+"$PY" - "$TMPD/ex.json" "$EX" <<'PY' && [ $rc = 0 ] && pass probe-exec-usdt || fail probe-exec-usdt "rc $rc: $(cat "$TMPD/ex.err") $(head -c 800 "$TMPD/ex.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [p["pid"] for p in d["processes"]] == [], [p["pid"] for p in d["processes"]]
+assert d["pull_stats"]["exec_dropped"] >= 1, d["pull_stats"]     # it was tracked before
+PY
+kill "$EX" 2>/dev/null
+
+wait "$REPP"; rc=$?
+wait "$REP"
+nw=$(grep -c 'libheapshim.so: not libheapshim.so' "$TMPD/rep.err")
+na=$(grep -c 'was replaced: attached to the new file too' "$TMPD/rep.err")
+[ $rc = 0 ] && [ "$nw" = 2 ] && [ "$na" = 1 ] && [ "$(grep -c '^heapshim-probe - ' "$TMPD/rep.txt")" -ge 10 ] \
+    && pass probe-lib-replaced || fail probe-lib-replaced "rc $rc, $nw warnings, $na attached: $(sort "$TMPD/rep.err" | uniq -c | head -c 800)"
 
 # 4. the table, once and refreshed; the pid filter
 t=$(probe --once --pid "$IDLE" 2>&1)
