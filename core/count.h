@@ -14,21 +14,37 @@
 
 /* Peak machinery: the domain's and the total's pending bytes move together;
  * when either crosses HS_LIVE_FLUSH_BYTES the out-of-line
- * hs_counter_flush_over (live.c) folds it. One test for both keeps the fast
- * paths short and free of calls that need saved registers. A pending_hwm
- * never reaches the threshold unflushed, so "pending >= threshold" implies
- * that pending is a new high. */
-HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)
+ * hs_counter_flush_over (live.c) folds it. A pending_hwm never reaches the
+ * threshold unflushed, so "pending >= threshold" implies that pending is a
+ * new high: the threshold is tested only inside the (rare) new-high
+ * branches, and the common case is two loads, adds, stores and compares. */
+/* hs_pending_add without the flush; true when hs_counter_flush_over(s, dom)
+ * is due */
+HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
     int64_t p = HS_LOAD(&k->pending) + (int64_t)sz;
     HS_STORE(&k->pending, p);
-    if (p > HS_LOAD(&k->pending_hwm)) HS_STORE(&k->pending_hwm, p);
     int64_t t = HS_LOAD(&s->total_pending) + (int64_t)sz;
     HS_STORE(&s->total_pending, t);
-    if (t > HS_LOAD(&s->total_pending_hwm)) HS_STORE(&s->total_pending_hwm, t);
-    if (HS_UNLIKELY((p >= HS_LIVE_FLUSH_BYTES) | (t >= HS_LIVE_FLUSH_BYTES)))
-        hs_counter_flush_over(s, dom);
+    if (HS_UNLIKELY(p > HS_LOAD(&k->pending_hwm))) {
+        HS_STORE(&k->pending_hwm, p);
+        if (HS_UNLIKELY(p >= HS_LIVE_FLUSH_BYTES)) {
+            /* the total's high first: the flush folds both */
+            if (t > HS_LOAD(&s->total_pending_hwm)) HS_STORE(&s->total_pending_hwm, t);
+            return true;
+        }
+    }
+    if (HS_UNLIKELY(t > HS_LOAD(&s->total_pending_hwm))) {
+        HS_STORE(&s->total_pending_hwm, t);
+        if (HS_UNLIKELY(t >= HS_LIVE_FLUSH_BYTES)) return true;
+    }
+    return false;
+}
+
+HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    if (HS_UNLIKELY(hs_pending_up_quiet(s, dom, sz))) hs_counter_flush_over(s, dom);
 }
 
 HS_INLINE void hs_pending_sub(struct hs_live_slot *s, unsigned dom, size_t sz)
@@ -123,16 +139,58 @@ HS_INLINE void hs_count_free_fast(unsigned dom, size_t usable)
     else hs_count_free(dom, usable);
 }
 
-/* The same plus the publication tick of a large-block operation
- * (hs_live_tick), taken off the counter just written -- every 256th
- * allocation and every 256th free of the thread in the domain -- instead of
- * a separate thread-local counter. For paths where this is all the work
- * besides glibc's (the interposer in malloc mode). */
+/*
+ * Counting with the publication tick and no call inside, for paths where
+ * this is all the work besides glibc's (the interposer in malloc mode): they
+ * end in a tail call to glibc and should keep nothing in registers across a
+ * call of their own. Returns true when hs_slot_catch_up(s, dom) is due: the
+ * domain's or the total's pending bytes reached +-HS_LIVE_FLUSH_BYTES, or
+ * this is the slot's 256th allocation (free) of the domain since the last
+ * tick -- the tick is taken off the counter just written instead of a
+ * separate thread-local counter (see hs_live_tick for why there is one).
+ */
+HS_INLINE bool hs_slot_alloc_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    struct hs_live_counters *k = &s->dom[dom];
+    uint64_t n = HS_LOAD(&k->allocs) + 1;
+    HS_STORE(&k->allocs, n);
+    HS_BUMP(&k->alloc_bytes, sz);
+    if (HS_UNLIKELY(hs_pending_up_quiet(s, dom, sz))) return true;
+    return HS_UNLIKELY((n & 255) == 0);
+}
+
+HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    struct hs_live_counters *k = &s->dom[dom];
+    HS_BUMP(&k->free_bytes, sz);
+    uint64_t n = HS_LOAD(&k->frees) + 1;
+    HS_STORE(&k->frees, n);
+    int64_t p = HS_LOAD(&k->pending) - (int64_t)sz;
+    HS_STORE(&k->pending, p);
+    int64_t t = HS_LOAD(&s->total_pending) - (int64_t)sz;
+    HS_STORE(&s->total_pending, t);
+    if (HS_UNLIKELY((n & 255) == 0)) return true;
+    return HS_UNLIKELY((p <= -HS_LIVE_FLUSH_BYTES) | (t <= -HS_LIVE_FLUSH_BYTES));
+}
+
+/* what a *_quiet function found due (live.c) */
+void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom);
+
+HS_INLINE void hs_slot_alloc_ticked(struct hs_live_slot *s, unsigned dom, size_t usable)
+{
+    if (HS_UNLIKELY(hs_slot_alloc_quiet(s, dom, usable))) hs_slot_catch_up(s, dom);
+}
+HS_INLINE void hs_slot_free_ticked(struct hs_live_slot *s, unsigned dom, size_t usable)
+{
+    if (HS_UNLIKELY(hs_slot_free_quiet(s, dom, usable))) hs_slot_catch_up(s, dom);
+}
+/* The same for callers without the slot at hand; a thread without a heap
+ * counts in slot 0 and ticks hs_live_tick(). */
 HS_INLINE void hs_count_alloc_ticked(unsigned dom, size_t usable)
 {
     hs_heap_t *h = hs_tls_heap;
     if (HS_LIKELY(h != NULL)) {
-        if (HS_UNLIKELY((hs_slot_alloc(h->slot, dom, usable) & 255) == 0)) hs_live_publish(false);
+        hs_slot_alloc_ticked(h->slot, dom, usable);
     } else {
         hs_count_alloc(dom, usable);
         hs_live_tick();
@@ -142,7 +200,7 @@ HS_INLINE void hs_count_free_ticked(unsigned dom, size_t usable)
 {
     hs_heap_t *h = hs_tls_heap;
     if (HS_LIKELY(h != NULL)) {
-        if (HS_UNLIKELY((hs_slot_free(h->slot, dom, usable) & 255) == 0)) hs_live_publish(false);
+        hs_slot_free_ticked(h->slot, dom, usable);
     } else {
         hs_count_free(dom, usable);
         hs_live_tick();

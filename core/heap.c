@@ -29,6 +29,7 @@
 #include <string.h>
 
 HS_TLS hs_heap_t *hs_tls_heap;
+HS_TLS struct hs_live_slot *hs_tls_plain;   /* see internal.h */
 static HS_TLS int tls_exiting;     /* set once the thread's heap was released */
 
 static hs_lock_t registry_lock = HS_LOCK_INIT;
@@ -148,7 +149,18 @@ static void heap_thread_exit(void *arg)
     if (!h) return;
     tls_exiting++;
     hs_tls_heap = NULL;
+    hs_tls_plain = NULL;           /* the slot goes back for another thread */
     heap_release(h);
+}
+
+/* Never starts the core: free() calls it too, and must not. */
+struct hs_live_slot *hs_plain_arm(void)
+{
+    if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) != 2 || hs_tls_tag >= 0) return NULL;
+    hs_heap_t *h = hs_tls_heap ? hs_tls_heap : hs_heap_init_thread();
+    if (!h) return NULL;
+    hs_tls_plain = h->slot;
+    return h->slot;
 }
 
 hs_heap_t *hs_heap_init_thread(void)

@@ -163,6 +163,20 @@ uint64_t hs_os_tid(void);
  * in the same few cache sets, and reading them missed the cache on most
  * frees of a program with more than a few dozen pools. */
 extern uint8_t *hs_pagemap_root[];         /* 2^17 leaves of 2^17 bytes */
+/*
+ * Set (and never cleared) before the core first hands out a block of its
+ * own: when a pool is marked here, or a large block's header is sealed
+ * (large.h). While it is clear, every pointer in the process is a bare
+ * glibc block (or foreign), so the interposer's plain malloc mode frees
+ * without asking the page map or reading a large header. Set before the
+ * block is returned, so any thread that was handed the pointer (through the
+ * program's own synchronisation) sees it.
+ */
+extern uint8_t hs_core_blocks_out;
+HS_INLINE void hs_note_core_block(void)
+{
+    if (HS_UNLIKELY(!HS_LOAD(&hs_core_blocks_out))) HS_STORE(&hs_core_blocks_out, 1);
+}
 #define HS_PM_ROOT_BITS 17
 #define HS_PM_LEAF_BITS 17
 #define HS_PM_OWNED     0xffu
@@ -237,6 +251,19 @@ typedef struct __attribute__((aligned(64))) hs_heap {
 
 extern HS_TLS hs_heap_t *hs_tls_heap;
 hs_heap_t *hs_heap_init_thread(void);     /* slow path: attach a heap (may be NULL) */
+/*
+ * The interposer's plain malloc mode (for interpose/): the slot an untagged
+ * request of this thread counts a bare glibc MEM block into, or NULL, and
+ * then the caller takes its slow path. Non-NULL means: the core is up, the
+ * thread has a heap and no routing tag. One thread-local load thus answers
+ * every question the plain fast path has (ready? tagged? which slot?).
+ * hs_plain_arm() sets it; the core clears it whenever one of those answers
+ * changes: hs_tag_push() and the heap's release at thread exit. A fork child
+ * keeps it (the forking thread keeps its heap and slot, at the same address).
+ */
+extern HS_TLS int hs_tls_tag;              /* hs_tag_push's domain, -1 for none (domain.c) */
+extern HS_TLS struct hs_live_slot *hs_tls_plain;
+struct hs_live_slot *hs_plain_arm(void);   /* NULL if this thread cannot be armed now */
 void      *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls);   /* pops one */
 void       hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls);
 void       hs_heap_flush_all(hs_heap_t *h);

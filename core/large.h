@@ -18,6 +18,7 @@ HS_INLINE void *hs_large_seal(void *base, size_t offset, unsigned dom)
 {
     char *p = (char *)base + offset;
     hs_large_hdr_t *h = hs_large_hdr(p);
+    hs_note_core_block();
     h->info = ((uint64_t)offset << 2) | dom;
     h->tag = hs_large_secret ^ (uint64_t)(uintptr_t)p ^ h->info;
     return p;

@@ -99,6 +99,12 @@ void hs_counter_flush_over(struct hs_live_slot *s, unsigned dom)
     if (over_threshold(HS_LOAD(&s->total_pending))) hs_counter_flush(s, HS_LIVE_TOTAL);
 }
 
+void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom)
+{
+    hs_counter_flush_over(s, dom);
+    hs_live_publish(false);
+}
+
 /* Refresh the seqlock'd snapshot in the header and fire the USDT point the
  * eBPF probe listens on. Rate-limited: called from slow paths. */
 static uint64_t last_ns;

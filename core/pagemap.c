@@ -21,6 +21,7 @@
 #include "internal.h"
 
 uint8_t *hs_pagemap_root[1u << HS_PM_ROOT_BITS];
+uint8_t hs_core_blocks_out;
 
 HS_INLINE uint8_t *leaf_byte(uint8_t *leaf, uintptr_t a)
 {
@@ -29,6 +30,7 @@ HS_INLINE uint8_t *leaf_byte(uint8_t *leaf, uintptr_t a)
 
 int hs_pagemap_mark(uintptr_t first_pool, unsigned npools, bool on)
 {
+    if (on) hs_note_core_block();
     for (unsigned i = 0; i < npools; i++) {
         uintptr_t a = first_pool + (uintptr_t)i * HS_POOL_SIZE;
         if (a >> 48) return -1;

@@ -25,6 +25,15 @@
  * may show a few hundred bytes fewer than it should.
  * With debug hooks on (HEAPSHIM_ALLOCATOR=*debug) blocks carry the debug
  * header as well and go through the domain table so the hooks check them.
+ *
+ * Plain-direct mode (malloc mode, no routing rules) is the one where the
+ * shim's own work is all the overhead, so its paths are cut to the bone:
+ * malloc() and free() tail-jump to plain_malloc()/plain_free(), which need
+ * one thread-local load (hs_tls_plain: the core is up, the thread untagged,
+ * and its slot) and, in free(), one global flag (hs_core_blocks_out: while
+ * the core has handed out no block of its own, tests 1 and 2 above cannot
+ * succeed and are skipped). Aligned MEM requests are bare glibc blocks too,
+ * so that aligned_alloc() does not end the shortcut.
  */
 #include "shim.h"
 #include "../core/debug.h"
@@ -36,8 +45,6 @@
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
-
-extern HS_TLS int hs_tls_tag;
 
 /* ---- routing -------------------------------------------------------------- */
 
@@ -83,23 +90,43 @@ HS_INLINE void *sys_serve(unsigned dom, size_t n, bool zero)
     return p;
 }
 
-/* plain malloc mode, MEM: a bare glibc block (see the top of this file) */
+/* plain malloc mode, MEM: a bare glibc block (see the top of this file),
+ * counted into the thread's armed slot when it has one (hs_tls_plain) */
+HS_INLINE void plain_count_alloc(void *p)
+{
+    struct hs_live_slot *s = hs_tls_plain;
+    if (HS_LIKELY(s != NULL)) hs_slot_alloc_ticked(s, HS_DOMAIN_MEM, hs_sys_usable_size(p));
+    else hs_count_alloc_ticked(HS_DOMAIN_MEM, hs_sys_usable_size(p));
+}
+
+static HS_NOINLINE void *plain_failed(void)
+{
+    hs_count_failed(HS_DOMAIN_MEM);
+    errno = ENOMEM;
+    return NULL;
+}
+
 HS_INLINE void *plain_serve(size_t n, bool zero)
 {
     void *p = zero ? hs_sys_calloc(1, n) : hs_sys_malloc(n);
-    if (HS_UNLIKELY(!p)) {
-        hs_count_failed(HS_DOMAIN_MEM);
-        errno = ENOMEM;
-        return NULL;
-    }
-    hs_count_alloc_ticked(HS_DOMAIN_MEM, hs_sys_usable_size(p));
+    if (HS_UNLIKELY(!p)) return plain_failed();
+    plain_count_alloc(p);
     return p;
 }
 
 HS_INLINE void plain_release(void *p)
 {
-    hs_count_free_ticked(HS_DOMAIN_MEM, hs_sys_usable_size(p));
+    struct hs_live_slot *s = hs_tls_plain;
+    if (HS_LIKELY(s != NULL)) hs_slot_free_ticked(s, HS_DOMAIN_MEM, hs_sys_usable_size(p));
+    else hs_count_free_ticked(HS_DOMAIN_MEM, hs_sys_usable_size(p));
     hs_sys_free(p);
+}
+
+/* Plain mode: no block of the process is the core's own, so a pointer given
+ * to free/realloc is a bare glibc block and needs no ownership test. */
+HS_INLINE bool plain_only(void)
+{
+    return hs_shim.plain_mem && HS_LIKELY(!HS_LOAD(&hs_core_blocks_out));
 }
 
 HS_INLINE void *serve(unsigned dom, size_t n)
@@ -112,6 +139,44 @@ HS_INLINE void *serve(unsigned dom, size_t n)
     }
     if (hs_shim.plain_mem && dom == HS_DOMAIN_MEM) return plain_serve(n, false);
     return sys_serve(dom, n, false);
+}
+
+/* malloc() in plain-direct mode, for a thread that is not armed: during
+ * start-up, a tagged request, the thread's first request or the first after
+ * hs_tag_pop (which arms it), or a thread that cannot be armed. */
+static HS_NOINLINE void *plain_malloc_slow(size_t n)
+{
+    if (HS_UNLIKELY(!ready())) return __libc_malloc(n);
+    if (hs_tls_tag >= 0) return serve((unsigned)hs_tls_tag, n);   /* no rules: the tag routes */
+    hs_plain_arm();
+    return plain_serve(n, false);
+}
+
+static HS_NOINLINE void *plain_catch_up(struct hs_live_slot *s, void *p)
+{
+    hs_slot_catch_up(s, HS_DOMAIN_MEM);
+    return p;
+}
+
+static HS_NOINLINE void plain_free_catch_up(struct hs_live_slot *s, void *p)
+{
+    hs_slot_catch_up(s, HS_DOMAIN_MEM);
+    hs_sys_free(p);
+}
+
+/* malloc() in plain-direct mode. Out of line, reached by a tail jump, so
+ * that neither path pays for the other's registers; the rare work after
+ * counting is a tail call too, so only the slot is kept across glibc. */
+static HS_NOINLINE void *plain_malloc(size_t n)
+{
+    /* armed: the core is up, the thread untagged, the slot at hand */
+    struct hs_live_slot *s = hs_tls_plain;
+    if (HS_UNLIKELY(s == NULL)) return plain_malloc_slow(n);
+    void *p = hs_sys_malloc(n);
+    if (HS_UNLIKELY(!p)) return plain_failed();
+    if (HS_UNLIKELY(hs_slot_alloc_quiet(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
+        return plain_catch_up(s, p);
+    return p;
 }
 
 /* Debug mode: the user pointer sits behind the debug header; the block that
@@ -155,33 +220,79 @@ static HS_NOINLINE void free_slow(void *p)
 
 /* ---- the exported family ------------------------------------------------------------ */
 
-EXPORT void *malloc(size_t n)
+static HS_NOINLINE void *routed_malloc(size_t n, const void *ra)
 {
     if (HS_UNLIKELY(!ready())) return __libc_malloc(n);
-    if (hs_shim.plain_direct && HS_LIKELY(hs_tls_tag < 0)) return plain_serve(n, false);
-    return serve(route(__builtin_return_address(0)), n);
+    return serve(route(ra), n);
 }
 
-EXPORT void free(void *p)
+/* Two tail jumps: each path sets up only the registers it needs (with the
+ * pymalloc path inline here, gcc saved its registers on the plain path too).
+ * plain_direct is set only once the environment has been read, and then
+ * plain_malloc() sees to start-up itself. */
+EXPORT void *malloc(size_t n)
+{
+    if (hs_shim.plain_direct) return plain_malloc(n);
+    return routed_malloc(n, __builtin_return_address(0));
+}
+
+/* free() when the page map and the large header decide: the pymalloc default,
+ * malloc mode with routing rules, plain-direct mode once the core has handed
+ * out a block of its own. */
+static HS_NOINLINE void owned_free(void *p)
 {
     if (!p) return;
-    if (HS_LIKELY(!hs_shim.debug)) {
-        unsigned tag = hs_pagemap_get(p);
-        if (HS_LIKELY(tag != 0)) {
-            hs_small_free_tagged(p, tag);
-            return;
-        }
-        if (HS_LIKELY(hs_large_owns_fast(p))) {
-            hs_count_free_ticked(hs_large_dom(p), hs_large_usable_fast(p));
-            hs_large_release_fast(p);
-            return;
-        }
-        if (hs_shim.plain_mem && HS_LIKELY(hs_initialized == 2)) {
-            plain_release(p);
-            return;
-        }
+    unsigned tag = hs_pagemap_get(p);
+    if (HS_LIKELY(tag != 0)) {
+        hs_small_free_tagged(p, tag);
+        return;
+    }
+    if (HS_LIKELY(hs_large_owns_fast(p))) {
+        hs_count_free_ticked(hs_large_dom(p), hs_large_usable_fast(p));
+        hs_large_release_fast(p);
+        return;
+    }
+    if (hs_shim.plain_mem && HS_LIKELY(hs_initialized == 2)) {
+        plain_release(p);
+        return;
     }
     free_slow(p);
+}
+
+/* free() in plain-direct mode when the fast path does not apply: the core
+ * has handed out a block of its own, or the thread is not armed (a thread
+ * that only frees, one past its heap's release, or start-up). */
+static HS_NOINLINE void plain_free_slow(void *p)
+{
+    if (!HS_LOAD(&hs_core_blocks_out) && hs_plain_arm()) plain_release(p);
+    else owned_free(p);
+}
+
+/* free() in plain-direct mode: while the core has handed out no block of
+ * its own, p is a bare glibc block and needs no ownership test. Out of
+ * line, reached by a tail jump, like plain_malloc(). */
+static HS_NOINLINE void plain_free(void *p)
+{
+    if (!p) return;
+    struct hs_live_slot *s = hs_tls_plain;
+    if (HS_UNLIKELY(s == NULL || HS_LOAD(&hs_core_blocks_out))) {
+        plain_free_slow(p);
+        return;
+    }
+    if (HS_UNLIKELY(hs_slot_free_quiet(s, HS_DOMAIN_MEM, hs_sys_usable_size(p)))) {
+        plain_free_catch_up(s, p);
+        return;
+    }
+    hs_sys_free(p);
+}
+
+/* Tail jumps to one path each, as in malloc(). */
+EXPORT void free(void *p)
+{
+    unsigned path = hs_shim.free_path;
+    if (HS_LIKELY(path == HS_FREE_OWNED)) owned_free(p);
+    else if (path == HS_FREE_BARE) plain_free(p);
+    else if (p) free_slow(p);
 }
 
 EXPORT void *calloc(size_t ne, size_t es)
@@ -215,13 +326,15 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
     void *q;
     if (hs_shim.debug && debug_owned(p, &dom)) {
         q = hs_domain_table[dom].realloc(hs_domain_table[dom].ctx, p, n);
-    } else if (hs_pagemap_test(p) || hs_large_owns(p)) {
+    } else if (!plain_only() && (hs_pagemap_test(p) || hs_large_owns(p))) {
         q = hs_pymalloc_realloc(HS_DOMAIN_MEM, p, n);   /* keeps the block's domain */
     } else if (hs_shim.plain_mem) {                     /* a bare MEM block */
         size_t old = hs_sys_usable_size(p);
         q = hs_sys_realloc(p, n);
-        if (q) hs_count_realloc(HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
-        else hs_count_failed(HS_DOMAIN_MEM);
+        struct hs_live_slot *s = hs_tls_plain;
+        if (!q) hs_count_failed(HS_DOMAIN_MEM);
+        else if (HS_LIKELY(s != NULL)) hs_slot_realloc(s, HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
+        else hs_count_realloc(HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
     } else {
         return __libc_realloc(p, n);                    /* glibc's from before us */
     }
@@ -249,11 +362,20 @@ EXPORT void *reallocarray(void *p, size_t ne, size_t es)
 /* Aligned requests. Small ones with alignment <= 16 are ordinary blocks;
  * larger alignments go to glibc's memalign behind our header. The debug
  * hooks only promise 16-byte alignment, so aligned blocks skip them (they
- * are still counted, and free() recognises them by the large header). */
+ * are still counted, and free() recognises them by the large header).
+ * In plain malloc mode an aligned MEM block is a bare glibc block like any
+ * other (glibc's chunk header gives its usable size): a header would end
+ * plain free()'s shortcut (hs_core_blocks_out) for the rest of the process. */
 static void *aligned_impl(size_t align, size_t n, const void *ra)
 {
     unsigned dom = route(ra);
     if (align <= HS_ALIGNMENT) return serve(dom, n);
+    if (hs_shim.plain_mem && dom == HS_DOMAIN_MEM) {
+        void *q = hs_sys_memalign(align, n);
+        if (!q) return plain_failed();
+        plain_count_alloc(q);
+        return q;
+    }
     void *p = hs_counted_large(dom, n, false, align);
     if (!p) errno = ENOMEM;
     return p;

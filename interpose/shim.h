@@ -16,6 +16,17 @@ enum hs_shim_mode {
     HS_MODE_MALLOC = 1,        /* everything to glibc, accounting only */
 };
 
+/* What free() tries first (decided at start-up, like the rest of hs_shim). */
+enum hs_free_path {
+    HS_FREE_OWNED = 0,         /* ask the page map, then the large header, then
+                                * treat the block as glibc's (pymalloc; malloc
+                                * mode with routing rules) */
+    HS_FREE_BARE = 1,          /* plain_direct: a bare glibc MEM block, as long
+                                * as the core has handed out none of its own
+                                * (hs_core_blocks_out); else as OWNED */
+    HS_FREE_DEBUG = 2,         /* debug hooks: through the domain table */
+};
+
 #define HS_ROUTE_MAX 16
 #define HS_ROUTE_PATTERN_MAX 64
 
@@ -31,6 +42,7 @@ struct hs_shim_config {
                                  * glibc blocks (see override.c) */
     bool plain_direct;          /* plain_mem and no HEAPSHIM_ROUTE rules: an
                                  * untagged request is a bare MEM block */
+    uint8_t free_path;          /* enum hs_free_path */
     bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
     bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
     bool have_report;

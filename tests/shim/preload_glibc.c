@@ -488,6 +488,49 @@ static int malloc_mode_child(void)
     CHECK(m1.allocs == m0.allocs + 1 && m1.live_bytes == m0.live_bytes + 24);
     char *z = sink[1] = calloc(10, 10);
     CHECK(z && z[0] == 0 && z[99] == 0 && bare_glibc_block(z, 112));
+    /* the fast paths (no block of the core's own out yet): an mmapped chunk
+     * counted by its usable size, the exact high-water mark, frees */
+    hs_domain_stats_t k0 = st(HS_DOMAIN_MEM);
+    char *big = sink[3] = malloc(300000);
+    size_t ub = malloc_usable_size(big);
+    CHECK(big && ub >= 300000 && bare_glibc_block(big, ub + 2 * sizeof(size_t)));
+    hs_domain_stats_t k1 = st(HS_DOMAIN_MEM);
+    CHECK(k1.live_bytes == k0.live_bytes + ub && k1.live_blocks == k0.live_blocks + 1);
+    CHECK(k1.peak_bytes == (k0.peak_bytes > k1.live_bytes ? k0.peak_bytes : k1.live_bytes));
+    free(big);
+    hs_domain_stats_t k2 = st(HS_DOMAIN_MEM);
+    CHECK(k2.live_bytes == k0.live_bytes && k2.frees == k0.frees + 1 && k2.peak_bytes == k1.peak_bytes);
+    /* aligned MEM requests are bare glibc blocks too, counted the same way */
+    void *al = NULL;
+    CHECK(posix_memalign(&al, 64, 100) == 0 && (uintptr_t)al % 64 == 0);
+    size_t ua = malloc_usable_size(al);
+    CHECK(ua >= 100 && bare_glibc_block(al, ua + sizeof(size_t)));
+    hs_domain_stats_t k3 = st(HS_DOMAIN_MEM);
+    CHECK(k3.live_bytes == k2.live_bytes + ua && k3.allocs == k2.allocs + 1);
+    free(al);
+    CHECK(st(HS_DOMAIN_MEM).live_bytes == k2.live_bytes);
+    /* threads: each arms itself; cross-thread frees; slots handed on at exit */
+    hs_domain_stats_t t0 = st(HS_DOMAIN_MEM);
+    pthread_t th[NT];
+    for (long t = 0; t < NT; t++) pthread_create(&th[t], NULL, producer, (void *)t);
+    for (int t = 0; t < NT; t++) pthread_join(th[t], NULL);
+    for (long t = 0; t < NT; t++) pthread_create(&th[t], NULL, consumer, (void *)t);
+    for (int t = 0; t < NT; t++) pthread_join(th[t], NULL);
+    hs_domain_stats_t t1 = st(HS_DOMAIN_MEM);
+    CHECK(t1.live_blocks - t0.live_blocks <= 2 * NT && t1.live_bytes - t0.live_bytes <= 2 * NT * 1024);
+    CHECK(t1.allocs - t0.allocs >= (uint64_t)NT * PER && t1.frees - t0.frees >= (uint64_t)NT * PER);
+    /* a fork child counts on in its own live file */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        hs_domain_stats_t f0 = st(HS_DOMAIN_MEM);
+        for (int i = 0; i < 1000; i++) free(sink[4] = malloc((size_t)i));
+        hs_domain_stats_t f1 = st(HS_DOMAIN_MEM);
+        _exit(f1.live_bytes == f0.live_bytes && f1.allocs == f0.allocs + 1000 &&
+              f1.frees == f0.frees + 1000 ? 0 : 1);
+    }
+    int fst = -1;
+    CHECK(pid > 0 && waitpid(pid, &fst, 0) == pid && WIFEXITED(fst) && WEXITSTATUS(fst) == 0);
     /* a tagged request keeps the header: its domain must be known at free */
     hs_domain_t prev = p_push(HS_DOMAIN_OBJ);
     char *o = sink[2] = malloc(24);
@@ -495,6 +538,11 @@ static int malloc_mode_child(void)
     CHECK(o && !bare_glibc_block(o, 32));
     hs_domain_stats_t o1 = st(HS_DOMAIN_OBJ);
     CHECK(o1.live_blocks == o0.live_blocks + 1);
+    /* untagged again: bare, and once the core has a block of its own out,
+     * free() asks the page map and the header again -- both still right */
+    char *u = malloc(24);
+    CHECK(u && bare_glibc_block(u, 32));
+    free(u);
     /* realloc of a bare block: one realloc, bytes follow glibc's usable size */
     strcpy(a, "bare");
     hs_domain_stats_t m2 = st(HS_DOMAIN_MEM);
@@ -512,7 +560,9 @@ static int malloc_mode_child(void)
     free(z);
     free(o);
     hs_domain_stats_t m4 = st(HS_DOMAIN_MEM), o4 = st(HS_DOMAIN_OBJ);
-    CHECK(m4.live_bytes == m0.live_bytes && m4.live_blocks == m0.live_blocks);
+    /* less what glibc keeps of the threads (their DTVs) */
+    CHECK(m4.live_bytes - (t1.live_bytes - t0.live_bytes) == m0.live_bytes);
+    CHECK(m4.live_blocks - (t1.live_blocks - t0.live_blocks) == m0.live_blocks);
     CHECK(o4.live_bytes == o0.live_bytes && o4.frees == o0.frees + 1);
 #undef CHECK
     puts(bad ? "" : "ok");
