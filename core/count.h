@@ -47,15 +47,20 @@ HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)
     if (HS_UNLIKELY(hs_pending_up_quiet(s, dom, sz))) hs_counter_flush_over(s, dom);
 }
 
-HS_INLINE void hs_pending_sub(struct hs_live_slot *s, unsigned dom, size_t sz)
+/* hs_pending_sub without the flush; true when hs_counter_flush_over is due */
+HS_INLINE bool hs_pending_down_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
     int64_t p = HS_LOAD(&k->pending) - (int64_t)sz;
     HS_STORE(&k->pending, p);
     int64_t t = HS_LOAD(&s->total_pending) - (int64_t)sz;
     HS_STORE(&s->total_pending, t);
-    if (HS_UNLIKELY((p <= -HS_LIVE_FLUSH_BYTES) | (t <= -HS_LIVE_FLUSH_BYTES)))
-        hs_counter_flush_over(s, dom);
+    return (p <= -HS_LIVE_FLUSH_BYTES) | (t <= -HS_LIVE_FLUSH_BYTES);
+}
+
+HS_INLINE void hs_pending_sub(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    if (HS_UNLIKELY(hs_pending_down_quiet(s, dom, sz))) hs_counter_flush_over(s, dom);
 }
 
 /* These two return the slot's new allocs (frees) count of the domain. */
@@ -165,12 +170,8 @@ HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t s
     HS_BUMP(&k->free_bytes, sz);
     uint64_t n = HS_LOAD(&k->frees) + 1;
     HS_STORE(&k->frees, n);
-    int64_t p = HS_LOAD(&k->pending) - (int64_t)sz;
-    HS_STORE(&k->pending, p);
-    int64_t t = HS_LOAD(&s->total_pending) - (int64_t)sz;
-    HS_STORE(&s->total_pending, t);
-    if (HS_UNLIKELY((n & 255) == 0)) return true;
-    return HS_UNLIKELY((p <= -HS_LIVE_FLUSH_BYTES) | (t <= -HS_LIVE_FLUSH_BYTES));
+    bool flush = hs_pending_down_quiet(s, dom, sz);
+    return HS_UNLIKELY(flush | ((n & 255) == 0));
 }
 
 /* what a *_quiet function found due (live.c) */
