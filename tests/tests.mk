@@ -52,3 +52,13 @@ $(B)/tests/glibc_arenas: tests/shim/glibc_arenas.c
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
 test-bins: $(B)/tests/glibc_arenas
+
+# tests/shim/prog_*.c: plain programs (libc + pthread + dl) that the shell
+# suites run under the shim; each becomes build/tests/prog_* automatically.
+PROG_SRCS := $(wildcard tests/shim/prog_*.c)
+PROG_BINS := $(PROG_SRCS:tests/shim/%.c=$(B)/tests/%)
+$(B)/tests/prog_%: tests/shim/prog_%.c
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Iinclude -o $@ $< -lpthread -ldl
+test-bins: $(PROG_BINS)
