@@ -288,3 +288,23 @@ void hs_rawsys_free(void *p)
     hs_count_free(HS_DOMAIN_RAW, hs_sys_usable_size(p));
     hs_sys_free(p);
 }
+
+/* A layer above the default allocators (the debug hooks) whose blocks carry
+ * `bytes` of its own overhead: the core counted the whole block, the program
+ * sees less. on=true when the block is handed out (the overhead is taken
+ * off live bytes as if freed), false when it is given back (put back first,
+ * so the core's own free count balances). Block counts are untouched. */
+void hs_count_overhead(unsigned dom, size_t bytes, bool on)
+{
+    if (!bytes || dom >= HS_NDOMAINS) return;
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    if (on) {
+        HS_BUMP(&s->dom[dom].free_bytes, bytes);
+        hs_pending_sub(s, dom, bytes);
+    } else {
+        HS_BUMP(&s->dom[dom].alloc_bytes, bytes);
+        hs_pending_add(s, dom, bytes);
+    }
+    hs_slot_release(locked);
+}

@@ -336,6 +336,8 @@ void hs_count_alloc(unsigned dom, size_t usable);
 void hs_count_free(unsigned dom, size_t usable);
 void hs_count_realloc(unsigned dom, size_t old_usable, size_t new_usable);
 void hs_count_failed(unsigned dom);
+/* overhead bytes of a layer above (debug hooks), see alloc.c */
+void hs_count_overhead(unsigned dom, size_t bytes, bool on);
 
 /* ---- domain table (domain.c) ---------------------------------------------- */
 extern hs_allocator_t hs_domain_table[HS_NDOMAINS];
