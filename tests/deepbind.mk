@@ -13,7 +13,7 @@ DEEPBIND_CFLAGS = $(BASE_CFLAGS) -shared
 $(DEEPBIND_DIR)/libdbdep.so: tests/shim/deepbind_dep.c
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(DEEPBIND_CFLAGS) -Wl,-z,lazy -o $@ $<
+	$(Q)$(CC) $(DEEPBIND_CFLAGS) -fno-optimize-sibling-calls -Wl,-z,lazy -o $@ $<
 $(DEEPBIND_DIR)/libdbglob.so: tests/shim/deepbind_glob.c
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)

@@ -3,7 +3,8 @@
  * deep-bound plugin (deepbind_plugin.c). Loaded by the plugin's
  * dlopen(RTLD_DEEPBIND), it is relocated in the plugin's scope too: its
  * malloc family resolves in that scope first. It does the plugin's
- * allocation work one object further down. Built with -z lazy.
+ * allocation work one object further down. Built with -z lazy, and without
+ * tail calls (so that HEAPSHIM_ROUTE sees this object as the caller).
  */
 #include <stdlib.h>
 #include <string.h>

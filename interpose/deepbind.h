@@ -1,0 +1,22 @@
+/*
+ * interpose/deepbind.h - libraries loaded with RTLD_DEEPBIND call the shim's
+ * malloc family too (deepbind.c).
+ */
+#ifndef HS_INTERPOSE_DEEPBIND_H
+#define HS_INTERPOSE_DEEPBIND_H
+
+/*
+ * Point glibc's exported malloc family at the process's definitions (the
+ * shim's), so that every later symbol lookup -- a deep-bound library's own
+ * scope, lazy binding, dlsym on libc's handle -- finds them. Once per
+ * process; any thread, any time after relocation (no allocation, no lock
+ * but the loader's dl_iterate_phdr lock); idempotent. Runs from the shim's
+ * constructor. On failure: one warning line, glibc left as it was.
+ */
+void hs_deepbind_setup(void);
+
+/* what hs_deepbind_setup() did: 0 not run yet, 1 running, 2 redirected,
+ * 3 not needed (the shim is not the process's malloc), 4 failed (warned) */
+int hs_deepbind_state(void);
+
+#endif
