@@ -214,16 +214,8 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
         put(p, bdom, cls);
         bool locked;
         struct hs_live_slot *s = hs_slot_acquire(&locked);
-        if (n <= HS_SMALL_MAX) {
-            /* counted as alloc + free of the classes, then folded into a realloc */
-            hs_slot_small_alloc(s, bdom, hs_size_class(n));
-            hs_slot_small_free(s, bdom, cls);
-            hs_slot_small_moved(s, bdom);
-        } else {
-            hs_slot_small_free(s, bdom, cls);
-            HS_BUMP(&s->dom[bdom].frees, (uint64_t)-1);
-            hs_slot_realloc(s, bdom, 0, nu);   /* bytes of the new large block */
-        }
+        if (n <= HS_SMALL_MAX) hs_slot_small_move(s, bdom, cls, hs_size_class(n));
+        else hs_slot_small_to_large(s, bdom, cls, nu);
         hs_slot_release(locked);
         return q;
     }

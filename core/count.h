@@ -1,125 +1,190 @@
 /*
  * core/count.h - counting into a thread's slot of the live region.
  *
- * Room: inline helpers used by alloc.c on every allocation and free. The
- * owner thread is the only writer of its slot, so these are plain loads and
- * stores (relaxed atomics so readers in other threads and processes see
- * whole values); no lock prefix, no shared cache line. Slot 0 is shared by
- * threads without a heap and is written only under hs_slot0_lock.
- * See include/heapshim/live.h for how readers turn this into statistics.
+ * Room: inline helpers used on every allocation and free. The owner thread
+ * is the only writer of its slot, so these are plain loads and stores
+ * (relaxed atomics, so that readers in other threads and processes see whole
+ * values); no lock prefix, no shared cache line. Slot 0 is shared by threads
+ * without a heap and is written only under hs_slot0_lock. The protocol
+ * (claims for the peaks, epochs and seq for consistent reads) is described
+ * in include/heapshim/live.h; the rare parts are out of line in live.c.
+ *
+ * Every counting operation is:
+ *   hs_slot_enter(s)      the epoch and tick check (before any store)
+ *   [seq odd]             only where several fields change together
+ *   the counter stores    one per-class count, or allocs+bytes, ...
+ *   pending[dom], pending[TOTAL] += / -= bytes, and a claim or release when
+ *                         one leaves [release_at, 0]
+ *   [seq even]
  */
 #ifndef HS_CORE_COUNT_H
 #define HS_CORE_COUNT_H
 #include "internal.h"
+#include "live_sum.h"
 
-/* Peak machinery: the domain's and the total's pending bytes move together;
- * when either crosses HS_LIVE_FLUSH_BYTES the out-of-line
- * hs_counter_flush_over (live.c) folds it. A pending_hwm never reaches the
- * threshold unflushed, so "pending >= threshold" implies that pending is a
- * new high: the threshold is tested only inside the (rare) new-high
- * branches, and the common case is two loads, adds, stores and compares. */
-/* hs_pending_add without the flush; true when hs_counter_flush_over(s, dom)
- * is due */
+/* The process-wide epoch of in-process snapshots (live.c), on a cache line
+ * of its own: read by every counting operation, written only by a reader. */
+struct hs_epoch_line {
+    uint64_t epoch;
+    char pad[64 - sizeof(uint64_t)];
+} __attribute__((aligned(64)));
+extern struct hs_epoch_line hs_epoch_line;
+#define hs_snap_epoch (hs_epoch_line.epoch)
+void hs_slot_enter_slow(struct hs_live_slot *s);     /* freeze, fork wait, tick */
+void hs_claim(struct hs_live_slot *s, unsigned dom);   /* pending > 0 somewhere */
+void hs_release(struct hs_live_slot *s, unsigned dom); /* pending < release_at somewhere */
+
+HS_INLINE void hs_slot_enter(struct hs_live_slot *s)
+{
+    int64_t t = HS_LOAD(&s->tick) - 1;
+    HS_STORE(&s->tick, t);
+    if (HS_UNLIKELY((__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) != HS_LOAD(&s->epoch)) |
+                    (t <= 0)))
+        hs_slot_enter_slow(s);
+}
+
+/* seq brackets an update of several fields (readers retry while it is odd) */
+HS_INLINE void hs_seq_begin(struct hs_live_slot *s)
+{
+    HS_STORE(&s->seq, HS_LOAD(&s->seq) + 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+HS_INLINE void hs_seq_end(struct hs_live_slot *s)
+{
+    __atomic_store_n(&s->seq, HS_LOAD(&s->seq) + 1, __ATOMIC_RELEASE);
+}
+
+/* pending bytes up (an allocation), and their high-water marks: true when a
+ * claim is due */
 HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
-    struct hs_live_counters *k = &s->dom[dom];
-    int64_t p = HS_LOAD(&k->pending) + (int64_t)sz;
-    HS_STORE(&k->pending, p);
-    int64_t t = HS_LOAD(&s->total_pending) + (int64_t)sz;
-    HS_STORE(&s->total_pending, t);
-    if (HS_UNLIKELY(p > HS_LOAD(&k->pending_hwm))) {
-        HS_STORE(&k->pending_hwm, p);
-        if (HS_UNLIKELY(p >= HS_LIVE_FLUSH_BYTES)) {
-            /* the total's high first: the flush folds both */
-            if (t > HS_LOAD(&s->total_pending_hwm)) HS_STORE(&s->total_pending_hwm, t);
-            return true;
-        }
-    }
-    if (HS_UNLIKELY(t > HS_LOAD(&s->total_pending_hwm))) {
-        HS_STORE(&s->total_pending_hwm, t);
-        if (HS_UNLIKELY(t >= HS_LIVE_FLUSH_BYTES)) return true;
-    }
-    return false;
+    int64_t p = HS_LOAD(&s->pending[dom]) + (int64_t)sz;
+    HS_STORE(&s->pending[dom], p);
+    int64_t h = HS_LOAD(&s->hwm[dom]);
+    HS_STORE(&s->hwm[dom], p > h ? p : h);
+    int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
+    HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
+    int64_t ht = HS_LOAD(&s->hwm[HS_LIVE_TOTAL]);
+    HS_STORE(&s->hwm[HS_LIVE_TOTAL], t > ht ? t : ht);
+    return HS_UNLIKELY((p > 0) | (t > 0));
+}
+
+/* pending bytes down (a free): true when a release is due */
+HS_INLINE bool hs_pending_down_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    int64_t p = HS_LOAD(&s->pending[dom]) - (int64_t)sz;
+    HS_STORE(&s->pending[dom], p);
+    int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) - (int64_t)sz;
+    HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
+    return HS_UNLIKELY((p < HS_LOAD(&s->release_at[dom])) |
+                       (t < HS_LOAD(&s->release_at[HS_LIVE_TOTAL])));
 }
 
 HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
-    if (HS_UNLIKELY(hs_pending_up_quiet(s, dom, sz))) hs_counter_flush_over(s, dom);
-}
-
-/* hs_pending_sub without the flush; true when hs_counter_flush_over is due */
-HS_INLINE bool hs_pending_down_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
-{
-    struct hs_live_counters *k = &s->dom[dom];
-    int64_t p = HS_LOAD(&k->pending) - (int64_t)sz;
-    HS_STORE(&k->pending, p);
-    int64_t t = HS_LOAD(&s->total_pending) - (int64_t)sz;
-    HS_STORE(&s->total_pending, t);
-    return (p <= -HS_LIVE_FLUSH_BYTES) | (t <= -HS_LIVE_FLUSH_BYTES);
+    if (HS_UNLIKELY(hs_pending_up_quiet(s, dom, sz))) hs_claim(s, dom);
 }
 
 HS_INLINE void hs_pending_sub(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
-    if (HS_UNLIKELY(hs_pending_down_quiet(s, dom, sz))) hs_counter_flush_over(s, dom);
+    if (HS_UNLIKELY(hs_pending_down_quiet(s, dom, sz))) hs_release(s, dom);
 }
 
-/* These two return the slot's new allocs (frees) count of the domain. */
-HS_INLINE uint64_t hs_slot_alloc(struct hs_live_slot *s, unsigned dom, size_t sz)
+/* ---- whole operations ------------------------------------------------------- */
+
+/* An allocation (not a small arena block) of `sz` usable bytes. */
+HS_INLINE void hs_slot_alloc(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    uint64_t n = HS_LOAD(&k->allocs) + 1;
-    HS_STORE(&k->allocs, n);
+    hs_slot_enter(s);
+    hs_seq_begin(s);
+    HS_BUMP(&k->allocs, 1);
     HS_BUMP(&k->alloc_bytes, sz);
+    hs_seq_end(s);
     hs_pending_add(s, dom, sz);
-    return n;
 }
 
-HS_INLINE uint64_t hs_slot_free(struct hs_live_slot *s, unsigned dom, size_t sz)
+HS_INLINE void hs_slot_free(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
+    hs_slot_enter(s);
+    hs_seq_begin(s);
+    HS_BUMP(&k->frees, 1);
     HS_BUMP(&k->free_bytes, sz);
-    uint64_t n = HS_LOAD(&k->frees) + 1;
-    HS_STORE(&k->frees, n);
+    hs_seq_end(s);
     hs_pending_sub(s, dom, sz);
-    return n;
 }
 
+/* A realloc that kept or resized a (non-small) block in place or moved it:
+ * counted once, as a realloc, with its change of bytes. */
 HS_INLINE void hs_slot_realloc(struct hs_live_slot *s, unsigned dom, size_t old, size_t nsz)
 {
     struct hs_live_counters *k = &s->dom[dom];
+    hs_slot_enter(s);
+    if (nsz == old) {
+        HS_BUMP(&k->reallocs, 1);
+        return;
+    }
+    hs_seq_begin(s);
     HS_BUMP(&k->reallocs, 1);
-    if (nsz == old) return;
     HS_BUMP(&k->alloc_bytes, nsz);
     HS_BUMP(&k->free_bytes, old);
+    hs_seq_end(s);
     if (nsz > old) hs_pending_add(s, dom, nsz - old);
     else hs_pending_sub(s, dom, old - nsz);
 }
 
-/* Small arena blocks: one per-class increment plus the peak machinery. */
+/* Small arena blocks: one per-class increment plus the pending bytes. */
 HS_INLINE void hs_slot_small_alloc(struct hs_live_slot *s, unsigned dom, unsigned cls)
 {
-    size_t sz = hs_class_size(cls);
+    hs_slot_enter(s);
     HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
-    hs_pending_add(s, dom, sz);
+    hs_pending_add(s, dom, hs_class_size(cls));
 }
 
 HS_INLINE void hs_slot_small_free(struct hs_live_slot *s, unsigned dom, unsigned cls)
 {
-    size_t sz = hs_class_size(cls);
+    hs_slot_enter(s);
     HS_BUMP(&s->small_frees[HS_SMALLDOM(dom)][cls], 1);
-    hs_pending_sub(s, dom, sz);
+    hs_pending_sub(s, dom, hs_class_size(cls));
 }
 
-/* A moved small block was counted as an alloc and a free: make it one realloc. */
-HS_INLINE void hs_slot_small_moved(struct hs_live_slot *s, unsigned dom)
+/* A small block moved by realloc to another small class: one realloc. */
+HS_INLINE void hs_slot_small_move(struct hs_live_slot *s, unsigned dom, unsigned from, unsigned to)
 {
-    HS_BUMP(&s->dom[dom].frees, (uint64_t)-1);
-    HS_BUMP(&s->dom[dom].allocs, (uint64_t)-1);
+    hs_slot_enter(s);
+    hs_seq_begin(s);
+    HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][to], 1);
+    HS_BUMP(&s->small_frees[HS_SMALLDOM(dom)][from], 1);
+    HS_BUMP(&s->dom[dom].moves, 1);
     HS_BUMP(&s->dom[dom].reallocs, 1);
+    hs_seq_end(s);
+    size_t a = hs_class_size(to), b = hs_class_size(from);
+    if (a > b) hs_pending_add(s, dom, a - b);
+    else if (b > a) hs_pending_sub(s, dom, b - a);
+}
+
+/* A small block moved by realloc to a large block of `nsz` usable bytes:
+ * the small block's free and the large block's bytes, one realloc. */
+HS_INLINE void hs_slot_small_to_large(struct hs_live_slot *s, unsigned dom, unsigned from, size_t nsz)
+{
+    struct hs_live_counters *k = &s->dom[dom];
+    hs_slot_enter(s);
+    hs_seq_begin(s);
+    HS_BUMP(&s->small_frees[HS_SMALLDOM(dom)][from], 1);
+    HS_BUMP(&k->allocs, 1);          /* the large block's allocation ... */
+    HS_BUMP(&k->alloc_bytes, nsz);
+    HS_BUMP(&k->moves, 1);           /* ... which the domain counts as a realloc */
+    HS_BUMP(&k->reallocs, 1);
+    hs_seq_end(s);
+    size_t b = hs_class_size(from);
+    if (nsz > b) hs_pending_add(s, dom, nsz - b);
+    else if (b > nsz) hs_pending_sub(s, dom, b - nsz);
 }
 
 HS_INLINE void hs_slot_failed(struct hs_live_slot *s, unsigned dom)
 {
+    hs_slot_enter(s);
     HS_BUMP(&s->dom[dom].failed, 1);
 }
 
@@ -145,36 +210,35 @@ HS_INLINE void hs_count_free_fast(unsigned dom, size_t usable)
 }
 
 /*
- * Counting with the publication tick and no call inside, for paths where
- * this is all the work besides glibc's (the interposer in malloc mode): they
- * end in a tail call to glibc and should keep nothing in registers across a
- * call of their own. Returns true when hs_slot_catch_up(s, dom) is due: the
- * domain's or the total's pending bytes reached +-HS_LIVE_FLUSH_BYTES, or
- * this is the slot's 256th allocation (free) of the domain since the last
- * tick -- the tick is taken off the counter just written instead of a
- * separate thread-local counter (see hs_live_tick for why there is one).
+ * Counting with no call on the common path, for paths where this is all the
+ * work besides glibc's (the interposer in malloc mode): they end in a tail
+ * call to glibc and should keep nothing in registers across a call of their
+ * own. Returns true when hs_slot_catch_up(s, dom) is due (a claim or a
+ * release). The enter check may still call out (a snapshot or a tick).
  */
 HS_INLINE bool hs_slot_alloc_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    uint64_t n = HS_LOAD(&k->allocs) + 1;
-    HS_STORE(&k->allocs, n);
+    hs_slot_enter(s);
+    hs_seq_begin(s);
+    HS_BUMP(&k->allocs, 1);
     HS_BUMP(&k->alloc_bytes, sz);
-    if (HS_UNLIKELY(hs_pending_up_quiet(s, dom, sz))) return true;
-    return HS_UNLIKELY((n & 255) == 0);
+    hs_seq_end(s);
+    return hs_pending_up_quiet(s, dom, sz);
 }
 
 HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
+    hs_slot_enter(s);
+    hs_seq_begin(s);
+    HS_BUMP(&k->frees, 1);
     HS_BUMP(&k->free_bytes, sz);
-    uint64_t n = HS_LOAD(&k->frees) + 1;
-    HS_STORE(&k->frees, n);
-    bool flush = hs_pending_down_quiet(s, dom, sz);
-    return HS_UNLIKELY(flush | ((n & 255) == 0));
+    hs_seq_end(s);
+    return hs_pending_down_quiet(s, dom, sz);
 }
 
-/* what a *_quiet function found due (live.c) */
+/* what a *_quiet function found due (live.c): a claim or a release */
 void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom);
 
 HS_INLINE void hs_slot_alloc_ticked(struct hs_live_slot *s, unsigned dom, size_t usable)
@@ -186,26 +250,18 @@ HS_INLINE void hs_slot_free_ticked(struct hs_live_slot *s, unsigned dom, size_t 
     if (HS_UNLIKELY(hs_slot_free_quiet(s, dom, usable))) hs_slot_catch_up(s, dom);
 }
 /* The same for callers without the slot at hand; a thread without a heap
- * counts in slot 0 and ticks hs_live_tick(). */
+ * counts in slot 0. */
 HS_INLINE void hs_count_alloc_ticked(unsigned dom, size_t usable)
 {
     hs_heap_t *h = hs_tls_heap;
-    if (HS_LIKELY(h != NULL)) {
-        hs_slot_alloc_ticked(h->slot, dom, usable);
-    } else {
-        hs_count_alloc(dom, usable);
-        hs_live_tick();
-    }
+    if (HS_LIKELY(h != NULL)) hs_slot_alloc_ticked(h->slot, dom, usable);
+    else hs_count_alloc(dom, usable);
 }
 HS_INLINE void hs_count_free_ticked(unsigned dom, size_t usable)
 {
     hs_heap_t *h = hs_tls_heap;
-    if (HS_LIKELY(h != NULL)) {
-        hs_slot_free_ticked(h->slot, dom, usable);
-    } else {
-        hs_count_free(dom, usable);
-        hs_live_tick();
-    }
+    if (HS_LIKELY(h != NULL)) hs_slot_free_ticked(h->slot, dom, usable);
+    else hs_count_free(dom, usable);
 }
 
 #endif

@@ -132,9 +132,8 @@ static struct hs_live_slot *slot_take(void)
 
 static void slot_put(struct hs_live_slot *s)
 {
-    /* fold the peak machinery so an idle slot leaves nothing pending */
-    for (unsigned d = 0; d < HS_LIVE_NDOM; d++) hs_counter_flush(s, d);
-    hs_counter_flush(s, HS_LIVE_TOTAL);
+    /* an idle slot holds no claim (live.h, "Peaks") */
+    hs_slot_settle(s);
     HS_STORE(&s->owner, 0);
     uint32_t idx = (uint32_t)(((char *)s - ((char *)hs_live + hs_live->slots_offset)) /
                               sizeof(struct hs_live_slot));
@@ -193,7 +192,6 @@ hs_heap_t *hs_heap_init_thread(void)
         h->tid = hs_os_tid();
         h->in_use = 1;
         HS_STORE(&s->owner, h->tid);
-        HS_BUMP(&s->generation, 1);
         h->next_all = all_heaps;
         all_heaps = h;
     }

@@ -12,11 +12,16 @@ int hs_initialized;
 static hs_lock_t init_lock = HS_LOCK_INIT;
 static HS_TLS int tls_in_init;
 
+/* Fork: counting threads are held first (so that nothing counts between the
+ * copy of the counters and the fork), the allocator's locks next, and the
+ * counters are copied last; the child's live file starts from that copy. */
 static void fork_prepare(void)
 {
+    hs_live_fork_prepare();
     hs_heap_fork_prepare();
     hs_arena_fork_prepare();
     if (hs__platform_fork) hs__platform_fork(0);
+    hs_live_fork_snapshot();
 }
 
 static void fork_parent(void)
@@ -24,6 +29,7 @@ static void fork_parent(void)
     if (hs__platform_fork) hs__platform_fork(1);
     hs_arena_fork_parent();
     hs_heap_fork_parent();
+    hs_live_fork_parent();
 }
 
 static void fork_child(void)

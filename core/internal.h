@@ -292,11 +292,16 @@ HS_INLINE void hs_live_tick_every(unsigned n)
     if (HS_UNLIKELY(++hs_tls_tick % n == 0)) hs_live_publish(false);
 }
 HS_INLINE void hs_live_tick(void) { hs_live_tick_every(256); }
-void hs_live_fork_child(void);          /* refresh header snapshot (rate limited) */
-void hs_counter_flush(struct hs_live_slot *s, unsigned idx);   /* idx: domain or HS_LIVE_TOTAL */
-/* flush the domain's and/or the total's pending bytes where they reached
- * +-HS_LIVE_FLUSH_BYTES (count.h calls it when one did) */
-void hs_counter_flush_over(struct hs_live_slot *s, unsigned dom);
+/* Fork (live.h, "Fork"): prepare stops counting threads at their next
+ * operation; snapshot (the last prepare step) copies the region privately;
+ * the child starts its own live file from hs_live_fork_copy(). */
+void hs_live_fork_prepare(void);
+void hs_live_fork_snapshot(void);
+void hs_live_fork_parent(void);
+void hs_live_fork_child(void);
+const void *hs_live_fork_copy(size_t *len);
+/* a slot given up (thread exit, fork child): its claims drop to its counts */
+void hs_slot_settle(struct hs_live_slot *s);
 #define HS_LIVE_REGION_SIZE(nslots) \
     (sizeof(struct hs_live_header) + (size_t)(nslots) * sizeof(struct hs_live_slot))
 

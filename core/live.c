@@ -8,7 +8,10 @@
  * count.h, on the allocation paths.
  */
 #include "internal.h"
+#include "count.h"
+#include "live_sum.h"
 #include "prim/proc.h"
+#include <sched.h>
 #include <string.h>
 
 #if defined(__has_include)
@@ -25,6 +28,12 @@
 #endif
 
 struct hs_live_header *hs_live;
+/* A slot's counters as they were when its thread first saw a new epoch:
+ * private to the process, one per slot (index as in the region). */
+static struct hs_live_counts *frozen;
+static hs_lock_t snap_lock = HS_LOCK_INIT;    /* one reader at a time; held across fork */
+static int fork_hold;                         /* counting threads wait (fork under way) */
+static HS_TLS int tls_forker;
 HS_TLS unsigned hs_tls_tick;
 size_t hs_live_size;
 
@@ -56,6 +65,7 @@ int hs_live_setup(void *region, size_t size, const char *allocator_name)
     __atomic_store_n(&h->magic, HS_LIVE_MAGIC, __ATOMIC_RELEASE);   /* last: readers key on it */
     hs_live = h;
     hs_live_size = size;
+    frozen = hs_os_map(sizeof(struct hs_live_counts) * h->nslots);   /* touched as slots are used */
     HS_USDT2(init, hs_live, hs_live_size);
     return 0;
 }
@@ -68,51 +78,261 @@ static void atomic_max64(int64_t *p, int64_t v)
     }
 }
 
-/* Fold a slot's pending bytes of one domain (or the total) into the shared
- * figures: flushed += pending; peak >= flushed-before + pending_hwm. */
-void hs_counter_flush(struct hs_live_slot *s, unsigned idx)
+/* ---- claims: the peaks (live.h, "Peaks") ---------------------------------- */
+
+/* The grant of a claim on index i: the bound's share of one thread. */
+static int64_t grant_for(unsigned i)
 {
-    int64_t *pending, *hwm;
-    if (idx == HS_LIVE_TOTAL) {
-        pending = &s->total_pending;
-        hwm = &s->total_pending_hwm;
-    } else {
-        pending = &s->dom[idx].pending;
-        hwm = &s->dom[idx].pending_hwm;
-    }
-    int64_t p = HS_LOAD(pending), hw = HS_LOAD(hwm);
-    int64_t before = __atomic_fetch_add(&hs_live->flushed[idx], p, __ATOMIC_RELAXED);
-    atomic_max64(&hs_live->peak[idx], before + hw);
-    atomic_max64(&hs_live->window_peak[idx], before + hw);
-    HS_STORE(hwm, 0);
-    HS_STORE(pending, 0);
+    int64_t pk = HS_LOAD(&hs_live->peak[i]);
+    int64_t b = pk / 100 > HS_LIVE_PEAK_SLACK ? pk / 100 : HS_LIVE_PEAK_SLACK;
+    return b / (2 * HS_LIVE_PEAK_THREADS);
 }
 
-static bool over_threshold(int64_t p)
+/* Slots holding a grant, per index: while there is one, the peak can be
+ * folded exactly (live.h, "Peaks"). */
+static int64_t open_slots[4];
+
+static void fold_peak(unsigned i, int64_t v)
 {
-    return p >= HS_LIVE_FLUSH_BYTES || p <= -HS_LIVE_FLUSH_BYTES;
+    atomic_max64(&hs_live->peak[i], v);
+    atomic_max64(&hs_live->window_peak[i], v);
 }
 
-void hs_counter_flush_over(struct hs_live_slot *s, unsigned dom)
+static void claim_one(struct hs_live_slot *s, unsigned i)
 {
-    if (over_threshold(HS_LOAD(&s->dom[dom].pending))) hs_counter_flush(s, dom);
-    if (over_threshold(HS_LOAD(&s->total_pending))) hs_counter_flush(s, HS_LIVE_TOTAL);
+    int64_t p = HS_LOAD(&s->pending[i]);
+    if (p <= 0) return;
+    int64_t g = s == hs_slot0 ? 0 : grant_for(i);
+    if (g && !HS_LOAD(&s->release_at[i])) __atomic_add_fetch(&open_slots[i], 1, __ATOMIC_RELAXED);
+    int64_t before = __atomic_fetch_add(&hs_live->claimed[i], p + g, __ATOMIC_RELAXED);
+    fold_peak(i, before + p);        /* every other pending is <= 0 */
+    HS_STORE(&s->pending[i], -g);
+    HS_STORE(&s->hwm[i], -g);
+    HS_STORE(&s->release_at[i], -2 * g);
+}
+
+/* The peak of the window that a release (or settle) closes. */
+static void fold_closing(struct hs_live_slot *s, unsigned i, int64_t before)
+{
+    bool alone = HS_LOAD(&s->release_at[i]) < 0 && HS_LOAD(&open_slots[i]) == 1;
+    fold_peak(i, alone ? before + HS_LOAD(&s->hwm[i]) : before);
+}
+
+static void release_one(struct hs_live_slot *s, unsigned i)
+{
+    int64_t p = HS_LOAD(&s->pending[i]), at = HS_LOAD(&s->release_at[i]);
+    if (p >= at) return;
+    int64_t g = -at / 2;
+    int64_t before = __atomic_fetch_sub(&hs_live->claimed[i], -p - g, __ATOMIC_RELAXED);
+    fold_closing(s, i, before);
+    HS_STORE(&s->pending[i], -g);
+    HS_STORE(&s->hwm[i], -g);
+}
+
+void hs_claim(struct hs_live_slot *s, unsigned dom)
+{
+    claim_one(s, dom);
+    claim_one(s, HS_LIVE_TOTAL);
+}
+
+void hs_release(struct hs_live_slot *s, unsigned dom)
+{
+    release_one(s, dom);
+    release_one(s, HS_LIVE_TOTAL);
 }
 
 void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom)
 {
-    hs_counter_flush_over(s, dom);
-    hs_live_publish(false);
+    hs_claim(s, dom);
+    hs_release(s, dom);
 }
 
+/* A slot whose thread is gone keeps no claim: claimed[] drops to exactly
+ * what the slot counted. (Its owner, or the fork child, calls this.) */
+void hs_slot_settle(struct hs_live_slot *s)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        int64_t p = HS_LOAD(&s->pending[i]);
+        int64_t before = __atomic_fetch_add(&hs_live->claimed[i], p, __ATOMIC_RELAXED);
+        fold_closing(s, i, before);
+        if (HS_LOAD(&s->release_at[i]) < 0) __atomic_sub_fetch(&open_slots[i], 1, __ATOMIC_RELAXED);
+        HS_STORE(&s->pending[i], 0);
+        HS_STORE(&s->hwm[i], 0);
+        HS_STORE(&s->release_at[i], 0);
+    }
+}
+
+/* ---- consistent in-process reads (live.h, "Consistent reads") ------------- */
+
+/* The epoch, alone on its cache line: every counting operation reads it. */
+struct hs_epoch_line hs_epoch_line;
+
+static uint32_t slot_index(const struct hs_live_slot *s)
+{
+    return (uint32_t)(s - hs_live_slot_at(0));
+}
+
+/* The owner (or slot 0's lock holder) reads its own slot: no races. */
+static void counts_copy(struct hs_live_counts *c, const struct hs_live_slot *s)
+{
+    memcpy(c->hwm, s->hwm, sizeof c->hwm);
+    memcpy(c->release_at, s->release_at, sizeof c->release_at);
+    memcpy(c->dom, s->dom, sizeof c->dom);
+    memcpy(c->small_allocs, s->small_allocs, sizeof c->small_allocs);
+    memcpy(c->small_frees, s->small_frees, sizeof c->small_frees);
+}
+
+/* Another thread's slot, as it is: relaxed loads field by field. */
+static void counts_load(struct hs_live_counts *c, const struct hs_live_slot *s)
+{
+    for (int i = 0; i < 4; i++) {
+        c->hwm[i] = HS_LOAD(&s->hwm[i]);
+        c->release_at[i] = HS_LOAD(&s->release_at[i]);
+    }
+    const uint64_t *src = &s->dom[0].allocs;
+    uint64_t *dst = &c->dom[0].allocs;
+    for (size_t i = 0; i < sizeof c->dom / 8; i++) dst[i] = HS_LOAD(&src[i]);
+    src = &s->small_allocs[0][0];
+    dst = &c->small_allocs[0][0];
+    for (size_t i = 0; i < sizeof c->small_allocs / 8; i++) dst[i] = HS_LOAD(&src[i]);
+    src = &s->small_frees[0][0];
+    dst = &c->small_frees[0][0];
+    for (size_t i = 0; i < sizeof c->small_frees / 8; i++) dst[i] = HS_LOAD(&src[i]);
+}
+
+static void pause_a_little(unsigned spins)
+{
+    if (spins < 64) __builtin_ia32_pause();
+    else sched_yield();
+}
+
+/* The out-of-line part of hs_slot_enter: a new epoch (freeze the slot, and
+ * wait while a fork is under way), and the clock look every
+ * HS_LIVE_TICK_OPS operations. Runs before the operation's first store. */
+void hs_slot_enter_slow(struct hs_live_slot *s)
+{
+    bool tick = HS_LOAD(&s->tick) <= 0;
+    if (tick) HS_STORE(&s->tick, HS_LIVE_TICK_OPS);
+    uint64_t e = __atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE);
+    if (e != HS_LOAD(&s->epoch)) {
+        if (frozen) counts_copy(&frozen[slot_index(s)], s);
+        __atomic_store_n(&s->epoch, e, __ATOMIC_RELEASE);
+        /* A fork is under way: hold still until it is done, so that the
+         * child's copy is the state at the fork. Slot 0 is held by the
+         * fork's own lock; 200 ms at most, in case this thread holds
+         * something the forking thread waits for. */
+        if (__atomic_load_n(&fork_hold, __ATOMIC_ACQUIRE) && !tls_forker && s != hs_slot0) {
+            uint64_t t0 = hs_now_ns();
+            for (unsigned spins = 0; __atomic_load_n(&fork_hold, __ATOMIC_ACQUIRE); spins++) {
+                pause_a_little(spins);
+                if ((spins & 63) == 63 && hs_now_ns() - t0 > 200000000ull) break;
+            }
+        }
+    }
+    if (tick) hs_live_publish(false);
+}
+
+/* Read every used slot at the cut of epoch e (snap_lock held). */
+static void consistent_sum(struct hs_live_snapshot *out)
+{
+    struct hs_live_header *h = hs_live;
+    uint64_t e = HS_LOAD(&hs_snap_epoch) + 1;
+    __atomic_store_n(&hs_snap_epoch, e, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);    /* the new epoch before any slot read */
+    uint32_t n = __atomic_load_n(&h->slots_used, __ATOMIC_ACQUIRE);
+    if (n > h->nslots) n = h->nslots;
+    struct hs_live_acc acc;
+    memset(&acc, 0, sizeof acc);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct hs_live_slot *s = hs_live_slot_at(i);
+        struct hs_live_counts c;
+        for (unsigned spins = 0;; spins++) {
+            uint64_t ep = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
+            if (ep == e && frozen) {
+                c = frozen[i];           /* frozen before ep was stored */
+                break;
+            }
+            uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+            if (q & 1) {
+                pause_a_little(spins);
+                continue;
+            }
+            counts_load(&c, s);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (HS_LOAD(&s->seq) == q && HS_LOAD(&s->epoch) == ep) break;
+            pause_a_little(spins);
+        }
+        hs_live_acc_add(&acc, &c, HS_LOAD(&s->owner) != 0);
+    }
+    struct hs_live_globals g;
+    hs_live_globals_read(h, &g);
+    hs_live_acc_finish(&acc, &g, out);
+    /* What this read reports becomes the least any later read reports:
+     * peaks never come down (live.h, "Peaks"); a cut can also show a little
+     * more live than claimed[] held at any one instant (threads that never
+     * synchronised), and then the peak is raised to it. */
+    for (int i = 0; i < 4; i++) fold_peak((unsigned)i, (int64_t)out->dom[i].peak_bytes);
+}
+
+/* ---- fork (live.h, "Fork") --------------------------------------------------- */
+
+static void *fork_copy;
+static size_t fork_copy_len, fork_copy_map;
+
+void hs_live_fork_prepare(void)
+{
+    hs_lock(&snap_lock);
+    tls_forker = 1;
+    __atomic_store_n(&fork_hold, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&hs_snap_epoch, HS_LOAD(&hs_snap_epoch) + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Last of the prepare steps: the region as it is now, privately. */
+void hs_live_fork_snapshot(void)
+{
+    uint32_t n = HS_LOAD(&hs_live->slots_used);
+    size_t used = hs_live->slots_offset + (size_t)n * sizeof(struct hs_live_slot);
+    size_t page = 4096, map = (used + page - 1) & ~(page - 1);
+    fork_copy = hs_os_map(map);
+    if (fork_copy) {
+        memcpy(fork_copy, hs_live, used);
+        fork_copy_len = used;
+        fork_copy_map = map;
+    }
+}
+
+static void fork_done(void)
+{
+    if (fork_copy) hs_os_unmap(fork_copy, fork_copy_map);
+    fork_copy = NULL;
+    fork_copy_len = fork_copy_map = 0;
+    tls_forker = 0;
+    __atomic_store_n(&fork_hold, 0, __ATOMIC_RELEASE);
+}
+
+void hs_live_fork_parent(void)
+{
+    fork_done();
+    hs_unlock(&snap_lock);
+}
+
+const void *hs_live_fork_copy(size_t *len)
+{
+    *len = fork_copy_len;
+    return fork_copy;
+}
+
+/* ---- the published snapshot ------------------------------------------------ */
+
 /* Refresh the seqlock'd snapshot in the header and fire the USDT point the
- * eBPF probe listens on. Rate-limited: called from slow paths. */
+ * eBPF probe listens on. Rate-limited unless forced. */
 static uint64_t last_ns;
-static int busy;
 
 void hs_live_fork_child(void)
 {
-    busy = 0;
+    fork_done();
+    hs_lock_reset(&snap_lock);
     last_ns = 0;
 }
 
@@ -122,34 +342,33 @@ static void publish(bool force, bool rss)
     if (!hs_live) return;
     uint64_t now = hs_now_ns();
     if (!force && now - HS_LOAD(&last_ns) < (uint64_t)HS_LIVE_PUBLISH_MS * 1000000u) return;
-    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) return;
+    if (force) hs_lock(&snap_lock);
+    else if (__atomic_exchange_n(&snap_lock.v, 1, __ATOMIC_ACQUIRE)) return;
     HS_STORE(&last_ns, now);
 
     struct hs_live_snapshot snap;
-    const char *why;
-    if (hs_live_sum(hs_live, hs_live_size, &snap, &why) == 0) {
-        struct hs_live_header *h = hs_live;
-        uint64_t seq = HS_LOAD(&h->seq);
-        __atomic_store_n(&h->seq, seq + 1, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-        for (int d = 0; d < 4; d++) {
-            struct hs_live_domain *o = &h->snap[d];
-            HS_STORE(&o->live_bytes, snap.dom[d].live_bytes);
-            HS_STORE(&o->live_blocks, snap.dom[d].live_blocks);
-            HS_STORE(&o->peak_bytes, snap.dom[d].peak_bytes);
-            HS_STORE(&o->allocs, snap.dom[d].allocs);
-            HS_STORE(&o->reallocs, snap.dom[d].reallocs);
-            HS_STORE(&o->frees, snap.dom[d].frees);
-            HS_STORE(&o->failed, snap.dom[d].failed);
-        }
-        HS_STORE(&h->snap_arenas_mapped, snap.arenas_mapped);
-        HS_STORE(&h->snap_bytes_mapped, snap.bytes_mapped);
-        if (rss) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
-        HS_STORE(&h->published_unix_ns, hs_unix_ns());
-        HS_BUMP(&h->publications, 1);
-        __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
+    consistent_sum(&snap);
+    struct hs_live_header *h = hs_live;
+    uint64_t seq = HS_LOAD(&h->seq);
+    __atomic_store_n(&h->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (int d = 0; d < 4; d++) {
+        struct hs_live_domain *o = &h->snap[d];
+        HS_STORE(&o->live_bytes, snap.dom[d].live_bytes);
+        HS_STORE(&o->live_blocks, snap.dom[d].live_blocks);
+        HS_STORE(&o->peak_bytes, snap.dom[d].peak_bytes);
+        HS_STORE(&o->allocs, snap.dom[d].allocs);
+        HS_STORE(&o->reallocs, snap.dom[d].reallocs);
+        HS_STORE(&o->frees, snap.dom[d].frees);
+        HS_STORE(&o->failed, snap.dom[d].failed);
     }
-    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    HS_STORE(&h->snap_arenas_mapped, snap.arenas_mapped);
+    HS_STORE(&h->snap_bytes_mapped, snap.bytes_mapped);
+    if (rss) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
+    HS_STORE(&h->published_unix_ns, hs_unix_ns());
+    HS_BUMP(&h->publications, 1);
+    __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
+    hs_unlock(&snap_lock);
     HS_USDT2(publish, hs_live, hs_live_size);
 }
 
@@ -166,11 +385,15 @@ int hs_publish(void)
 
 /* ---- statistics API ------------------------------------------------------- */
 
+/* The statistics API reads at an epoch cut, like the publication. */
 static int sum_now(struct hs_live_snapshot *snap)
 {
     hs__init();
-    const char *why;
-    return hs_live_sum(hs_live, hs_live_size, snap, &why);
+    if (!hs_live) return -1;
+    hs_lock(&snap_lock);
+    consistent_sum(snap);
+    hs_unlock(&snap_lock);
+    return 0;
 }
 
 static void to_stats(const struct hs_live_domain *d, hs_domain_stats_t *out)

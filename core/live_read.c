@@ -7,7 +7,10 @@
  * linkable on its own and must never trust the region -- it may be a
  * truncated, foreign or hostile file, or be changing under our feet.
  */
+#include "live_sum.h"
 #include <heapshim/live.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -26,15 +29,15 @@ int hs_live_check_header(const void *region, size_t len, const char **why)
         return -1;
     }
     if (h->version != HS_LIVE_VERSION) {
-        *why = "unsupported live file version (this reader knows version 1)";
+        *why = "unsupported live file version (this reader knows version 2)";
         return -1;
     }
     if (len < sizeof(*h)) {
-        *why = "truncated: shorter than the version 1 header";
+        *why = "truncated: shorter than the version 2 header";
         return -1;
     }
     if (h->header_size != sizeof(*h) || h->slot_size != sizeof(struct hs_live_slot)) {
-        *why = "corrupt header: header or slot size does not match version 1";
+        *why = "corrupt header: header or slot size does not match version 2";
         return -1;
     }
     if (h->slots_offset < sizeof(*h) || h->slots_offset % 8 || h->nslots == 0 ||
@@ -68,6 +71,124 @@ static uint64_t pos(int64_t v) { return v > 0 ? (uint64_t)v : 0; }
 static uint64_t sat_add(uint64_t a, uint64_t b) { uint64_t r; return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r; }
 static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
+void hs_live_acc_add(struct hs_live_acc *a, const struct hs_live_counts *c, bool owned)
+{
+    if (owned) a->threads++;
+    for (int i = 0; i < 4; i++) {
+        if (c->release_at[i] >= 0) continue;          /* holds no grant */
+        if (!a->open[i] || c->hwm[i] > a->open_hwm[i]) a->open_hwm[i] = c->hwm[i];
+        a->open[i] = true;
+    }
+    for (int d = 0; d < HS_LIVE_NDOM; d++) {
+        a->in[d] += c->dom[d].allocs;
+        a->out[d] += c->dom[d].frees;
+        a->in_bytes[d] += c->dom[d].alloc_bytes;
+        a->out_bytes[d] += c->dom[d].free_bytes;
+        a->moves[d] += c->dom[d].moves;
+        a->reallocs[d] += c->dom[d].reallocs;
+        a->failed[d] += c->dom[d].failed;
+    }
+    for (int sd = 0; sd < HS_LIVE_SMALLDOM; sd++) {
+        for (int k = 0; k < HS_LIVE_NCLASSES; k++) {
+            uint64_t in = c->small_allocs[sd][k], out = c->small_frees[sd][k];
+            uint64_t sz = (uint64_t)(16 * (k + 1));
+            a->in[sd + 1] += in;
+            a->out[sd + 1] += out;
+            a->in_bytes[sd + 1] += in * sz;
+            a->out_bytes[sd + 1] += out * sz;
+            a->class_in[k] += in;
+            a->class_out[k] += out;
+        }
+    }
+}
+
+void hs_live_globals_read(const struct hs_live_header *h, struct hs_live_globals *g)
+{
+    for (int i = 0; i < 4; i++) {
+        g->peak[i] = LOAD(&h->peak[i]);
+        g->claimed[i] = LOAD(&h->claimed[i]);
+    }
+    g->arenas_mapped = LOAD(&h->arenas_mapped);
+    g->arenas_peak = LOAD(&h->arenas_peak);
+    g->bytes_mapped = LOAD(&h->bytes_mapped);
+    g->pools_used = LOAD(&h->pools_used);
+    g->pools_free = LOAD(&h->pools_free);
+    for (int k = 0; k < HS_LIVE_NCLASSES; k++) g->class_pools[k] = LOAD(&h->class_pools[k]);
+}
+
+int64_t hs_live_peak_view(const struct hs_live_acc *a, const struct hs_live_globals *g, unsigned i)
+{
+    int64_t v = g->claimed[i];
+    if (a->open[i]) {
+        /* claimed + hwm, saturating (a hostile file may hold anything) */
+        int64_t w;
+        if (__builtin_add_overflow(v, a->open_hwm[i], &w)) w = a->open_hwm[i] > 0 ? INT64_MAX : 0;
+        v = w;
+    }
+    return v > g->peak[i] ? v : g->peak[i];
+}
+
+void hs_live_acc_finish(const struct hs_live_acc *a, const struct hs_live_globals *g,
+                        struct hs_live_snapshot *out)
+{
+    memset(out, 0, sizeof *out);
+    out->threads = a->threads;
+    struct hs_live_domain *t = &out->dom[HS_LIVE_TOTAL];
+    for (int d = 0; d < HS_LIVE_NDOM; d++) {
+        struct hs_live_domain *o = &out->dom[d];
+        /* a moved block ended one block and began another: one realloc */
+        uint64_t in = a->in[d] < a->out[d] ? a->out[d] : a->in[d];   /* only if corrupt */
+        o->live_blocks = in - a->out[d];
+        o->allocs = sat_sub(in, a->moves[d]);
+        o->frees = sat_sub(a->out[d], a->moves[d]);
+        o->reallocs = a->reallocs[d];
+        o->failed = a->failed[d];
+        o->live_bytes = sat_sub(a->in_bytes[d], a->out_bytes[d]);
+        o->peak_bytes = max64(pos(hs_live_peak_view(a, g, (unsigned)d)), o->live_bytes);
+        t->live_bytes = sat_add(t->live_bytes, o->live_bytes);
+        t->live_blocks = sat_add(t->live_blocks, o->live_blocks);
+        t->allocs = sat_add(t->allocs, o->allocs);
+        t->reallocs = sat_add(t->reallocs, o->reallocs);
+        t->frees = sat_add(t->frees, o->frees);
+        t->failed = sat_add(t->failed, o->failed);
+    }
+    t->peak_bytes = max64(pos(hs_live_peak_view(a, g, HS_LIVE_TOTAL)), t->live_bytes);
+    for (int k = 0; k < HS_LIVE_NCLASSES; k++) {
+        out->class_blocks[k] = sat_sub(a->class_in[k], a->class_out[k]);
+        out->class_pools[k] = g->class_pools[k];
+    }
+    out->arenas_mapped = g->arenas_mapped;
+    out->arenas_peak = max64(g->arenas_peak, g->arenas_mapped);
+    out->bytes_mapped = g->bytes_mapped;
+    out->pools_used = g->pools_used;
+    out->pools_free = g->pools_free;
+}
+
+static void counts_load(struct hs_live_counts *c, const struct hs_live_slot *s)
+{
+    for (int i = 0; i < 4; i++) {
+        c->hwm[i] = LOAD(&s->hwm[i]);
+        c->release_at[i] = LOAD(&s->release_at[i]);
+    }
+    for (int d = 0; d < HS_LIVE_NDOM; d++) {
+        c->dom[d].allocs = LOAD(&s->dom[d].allocs);
+        c->dom[d].reallocs = LOAD(&s->dom[d].reallocs);
+        c->dom[d].frees = LOAD(&s->dom[d].frees);
+        c->dom[d].failed = LOAD(&s->dom[d].failed);
+        c->dom[d].alloc_bytes = LOAD(&s->dom[d].alloc_bytes);
+        c->dom[d].free_bytes = LOAD(&s->dom[d].free_bytes);
+        c->dom[d].moves = LOAD(&s->dom[d].moves);
+    }
+    for (int sd = 0; sd < HS_LIVE_SMALLDOM; sd++)
+        for (int k = 0; k < HS_LIVE_NCLASSES; k++) {
+            c->small_allocs[sd][k] = LOAD(&s->small_allocs[sd][k]);
+            c->small_frees[sd][k] = LOAD(&s->small_frees[sd][k]);
+        }
+}
+
+/* A plain sum of the slots as they are read, one after the other: exact for
+ * a region nobody writes (a copy, a process that is idle or gone); for a
+ * region being written see hs_live_read_copies. */
 int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
                 const char **why)
 {
@@ -77,90 +198,50 @@ int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
         (const struct hs_live_slot *)((const char *)region + h->slots_offset);
     uint32_t n = LOAD(&h->slots_used);
     if (n > h->nslots) n = h->nslots;
-
-    memset(out, 0, sizeof *out);
-    /* uint64 sums wrap: realloc compensation subtracts (see live.h) */
-    uint64_t frees[HS_LIVE_NDOM] = {0}, free_bytes[HS_LIVE_NDOM] = {0};
-    uint64_t allocs[HS_LIVE_NDOM] = {0}, alloc_bytes[HS_LIVE_NDOM] = {0};
-    uint64_t cfrees[HS_LIVE_NCLASSES] = {0};
-    uint64_t hwm_sum[4] = {0};
-
-    /* Frees first, allocations second: every block freed before we started
-     * was allocated before we started, so allocs >= frees and live >= 0
-     * without stopping anybody (see live.h). */
+    struct hs_live_acc acc;
+    memset(&acc, 0, sizeof acc);
     for (uint32_t i = 0; i < n; i++) {
-        const struct hs_live_slot *s = &slots[i];
-        for (int d = 0; d < HS_LIVE_NDOM; d++) {
-            frees[d] += LOAD(&s->dom[d].frees);
-            free_bytes[d] += LOAD(&s->dom[d].free_bytes);
-        }
-        for (int sd = 0; sd < HS_LIVE_SMALLDOM; sd++) {
-            for (int c = 0; c < HS_LIVE_NCLASSES; c++) {
-                uint64_t f = LOAD(&s->small_frees[sd][c]);
-                frees[sd + 1] += f;
-                free_bytes[sd + 1] += f * (uint64_t)(16 * (c + 1));
-                cfrees[c] += f;
-            }
-        }
+        struct hs_live_counts c;
+        counts_load(&c, &slots[i]);
+        hs_live_acc_add(&acc, &c, LOAD(&slots[i].owner) != 0);
     }
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < n; i++) {
-        const struct hs_live_slot *s = &slots[i];
-        if (LOAD(&s->owner)) out->threads++;
-        for (int d = 0; d < HS_LIVE_NDOM; d++) {
-            struct hs_live_domain *o = &out->dom[d];
-            allocs[d] += LOAD(&s->dom[d].allocs);
-            alloc_bytes[d] += LOAD(&s->dom[d].alloc_bytes);
-            o->reallocs += LOAD(&s->dom[d].reallocs);
-            o->failed += LOAD(&s->dom[d].failed);
-            hwm_sum[d] = sat_add(hwm_sum[d], pos(LOAD(&s->dom[d].pending_hwm)));
-        }
-        hwm_sum[HS_LIVE_TOTAL] = sat_add(hwm_sum[HS_LIVE_TOTAL], pos(LOAD(&s->total_pending_hwm)));
-        for (int sd = 0; sd < HS_LIVE_SMALLDOM; sd++) {
-            for (int c = 0; c < HS_LIVE_NCLASSES; c++) {
-                uint64_t a = LOAD(&s->small_allocs[sd][c]);
-                allocs[sd + 1] += a;
-                alloc_bytes[sd + 1] += a * (uint64_t)(16 * (c + 1));
-                out->class_blocks[c] += a;
-            }
-        }
-    }
-    for (int c = 0; c < HS_LIVE_NCLASSES; c++) {
-        out->class_blocks[c] = sat_sub(out->class_blocks[c], cfrees[c]);
-        out->class_pools[c] = LOAD(&h->class_pools[c]);
-    }
+    struct hs_live_globals g;
+    hs_live_globals_read(h, &g);
+    hs_live_acc_finish(&acc, &g, out);
+    return 0;
+}
 
-    struct hs_live_domain *t = &out->dom[HS_LIVE_TOTAL];
-    for (int d = 0; d < HS_LIVE_NDOM; d++) {
-        struct hs_live_domain *o = &out->dom[d];
-        o->frees = frees[d];
-        o->allocs = allocs[d] < frees[d] ? frees[d] : allocs[d];   /* only if corrupt */
-        o->live_blocks = o->allocs - o->frees;
-        o->live_bytes = sat_sub(alloc_bytes[d], free_bytes[d]);
-        /* flushed may be negative for a while (frees counted before the
-         * matching allocs were flushed): add in signed range only when safe */
-        int64_t fl = LOAD(&h->flushed[d]);
-        uint64_t est = fl >= 0 ? sat_add((uint64_t)fl, hwm_sum[d])
-                               : sat_sub(hwm_sum[d], (uint64_t)(-(fl + 1)) + 1);
-        o->peak_bytes = max64(max64(pos(LOAD(&h->peak[d])), est), o->live_bytes);
-        t->live_bytes = sat_add(t->live_bytes, o->live_bytes);
-        t->live_blocks = sat_add(t->live_blocks, o->live_blocks);
-        t->allocs = sat_add(t->allocs, o->allocs);
-        t->reallocs = sat_add(t->reallocs, o->reallocs);
-        t->frees = sat_add(t->frees, o->frees);
-        t->failed = sat_add(t->failed, o->failed);
+int hs_live_read_copies(const void *a, const void *b, size_t len,
+                        struct hs_live_snapshot *out, const char **how, const char **why)
+{
+    static const char *dummy;
+    if (!how) how = &dummy;
+    if (!why) why = &dummy;
+    if (hs_live_sum(a, len, out, why) != 0) return -1;
+    const struct hs_live_header *ha = a, *hb = b;
+    /* what was checked: the slot table [slots_offset, +nslots*slot_size) fits len */
+    uint32_t n = ha->slots_used < ha->nslots ? ha->slots_used : ha->nslots;
+    size_t used = (size_t)ha->slots_offset + (size_t)n * sizeof(struct hs_live_slot);
+    const struct hs_live_slot *sa = (const void *)((const char *)a + ha->slots_offset);
+    bool quiet = ha->slots_used == hb->slots_used && memcmp(a, b, used) == 0;
+    for (uint32_t i = 0; quiet && i < n; i++)
+        if (sa[i].seq & 1) quiet = false;      /* an update under way in both copies */
+    if (quiet) {
+        *how = "instant";
+        return 0;
     }
-    int64_t tfl = LOAD(&h->flushed[HS_LIVE_TOTAL]);
-    uint64_t test = tfl >= 0 ? sat_add((uint64_t)tfl, hwm_sum[HS_LIVE_TOTAL])
-                             : sat_sub(hwm_sum[HS_LIVE_TOTAL], (uint64_t)(-(tfl + 1)) + 1);
-    t->peak_bytes = max64(max64(pos(LOAD(&h->peak[HS_LIVE_TOTAL])), test), t->live_bytes);
-    /* when a domain peaked the sum was at least that high */
-    for (int d = 0; d < HS_LIVE_NDOM; d++) t->peak_bytes = max64(t->peak_bytes, out->dom[d].peak_bytes);
-
-    out->arenas_mapped = LOAD(&h->arenas_mapped);
-    out->arenas_peak = max64(LOAD(&h->arenas_peak), out->arenas_mapped);
-    out->bytes_mapped = LOAD(&h->bytes_mapped);
-    out->pools_used = LOAD(&h->pools_used);
-    out->pools_free = LOAD(&h->pools_free);
+    uint64_t s1 = ha->seq, s2 = hb->seq;
+    if ((s1 & 1) || s1 != s2) {
+        *why = "busy: a publication was under way while the file was read";
+        return -1;
+    }
+    /* the per-class figures stay those of the plain sum of a */
+    for (int d = 0; d < 4; d++) out->dom[d] = ha->snap[d];
+    for (int d = 0; d < 4; d++)
+        if (out->dom[d].peak_bytes < out->dom[d].live_bytes) out->dom[d].peak_bytes = out->dom[d].live_bytes;
+    out->arenas_mapped = ha->snap_arenas_mapped;
+    out->bytes_mapped = ha->snap_bytes_mapped;
+    if (out->arenas_peak < out->arenas_mapped) out->arenas_peak = out->arenas_mapped;
+    *how = "published";
     return 0;
 }

@@ -596,7 +596,30 @@ static int proc_maps_lib(int pid)
     return found;
 }
 
-static void from_pull(struct reading *r, const struct hs_probe_pull *p)
+/* A pulled process as a region of one slot holding the sum: what the
+ * readers of a live file take (core/live_read.c). */
+struct pulled_region {
+    struct hs_live_header h;
+    struct hs_live_slot s;
+};
+
+static void pull_region(struct pulled_region *reg, const struct hs_probe_pull *p)
+{
+    memcpy(&reg->h, &p->hdr, sizeof reg->h);
+    memcpy(&reg->s, &p->sum, sizeof reg->s);
+    reg->h.slots_offset = sizeof reg->h;
+    reg->h.nslots = 1;
+    reg->h.slots_used = 1;
+    reg->h.file_size = sizeof *reg;
+    reg->h.comm[sizeof reg->h.comm - 1] = 0;
+    reg->h.cmdline[sizeof reg->h.cmdline - 1] = 0;
+    reg->h.allocator[sizeof reg->h.allocator - 1] = 0;
+}
+
+/* p from the first pull, q from the second (the same process), for the
+ * two-copy rule of hs_live_read_copies; q = p when the process was not in
+ * the second pull (then the sum is taken as it is). */
+static void from_pull(struct reading *r, const struct hs_probe_pull *p, const struct hs_probe_pull *q)
 {
     if (p->status == HSP_PULL_VMA_BUSY) {
         /* the kernel could not walk its mappings and nothing was known about
@@ -614,24 +637,13 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p)
         return;
     }
     if (!wanted((int)p->tgid) || p->hdr.state == HS_LIVE_STATE_EXITED) return;
-    /* a region of one slot holding the sum: the reader does the rest */
-    struct {
-        struct hs_live_header h;
-        struct hs_live_slot s;
-    } reg;
-    memcpy(&reg.h, &p->hdr, sizeof reg.h);
-    memcpy(&reg.s, &p->sum, sizeof reg.s);
-    reg.h.slots_offset = sizeof reg.h;
-    reg.h.nslots = 1;
-    reg.h.slots_used = 1;
-    reg.h.file_size = sizeof reg;
-    reg.h.comm[sizeof reg.h.comm - 1] = 0;
-    reg.h.cmdline[sizeof reg.h.cmdline - 1] = 0;
-    reg.h.allocator[sizeof reg.h.allocator - 1] = 0;
+    struct pulled_region reg, reg2;
+    pull_region(&reg, p);
+    pull_region(&reg2, q);
     struct view w;
     memset(&w, 0, sizeof w);
-    const char *why;
-    if (hs_live_sum(&reg, sizeof reg, &w.v.snap, &why) != 0) {
+    const char *why, *how;
+    if (hs_live_read_copies(&reg, &reg2, sizeof reg, &w.v.snap, &how, &why) != 0) {
         if (opt.verbose) warnx_("pid %u: %s", p->tgid, why);
         r->bad++;
         return;
@@ -701,18 +713,32 @@ static int take_reading(struct reading *r)
 {
     memset(r, 0, sizeof *r);
     if (pull_ok) {
-        char *b = NULL;
-        size_t n = 0;
-        if (read_iter(iter_link, &b, &n) != 0) {
+        /* two pulls: a process whose counters are the same in both was
+         * read at one instant; otherwise its published snapshot is used */
+        char *b = NULL, *b2 = NULL;
+        size_t n = 0, n2 = 0;
+        if (read_iter(iter_link, &b, &n) != 0 || read_iter(iter_link, &b2, &n2) != 0) {
             warnx_("reading the pull iterator failed: %s", strerror(errno));
+            free(b);
             return -1;
         }
-        for (size_t off = 0; off + sizeof(struct hs_probe_pull) <= n; off += sizeof(struct hs_probe_pull)) {
-            struct hs_probe_pull p;
+        const size_t rec = sizeof(struct hs_probe_pull);
+        for (size_t off = 0; off + rec <= n; off += rec) {
+            struct hs_probe_pull p, q;
             memcpy(&p, b + off, sizeof p);
-            if (p.magic == HSP_PULL_MAGIC) from_pull(r, &p);
+            if (p.magic != HSP_PULL_MAGIC) continue;
+            q = p;
+            for (size_t o2 = 0; o2 + rec <= n2; o2 += rec) {
+                if (((const struct hs_probe_pull *)(const void *)(b2 + o2))->tgid == p.tgid) {
+                    memcpy(&q, b2 + o2, sizeof q);
+                    break;
+                }
+            }
+            if (q.magic != HSP_PULL_MAGIC || q.status != p.status) q = p;
+            from_pull(r, &p, &q);
         }
         free(b);
+        free(b2);
     }
     /* the push side: processes the iterator did not read, and dead ones */
     uint32_t key, next, *prev = NULL;

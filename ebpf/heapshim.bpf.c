@@ -369,49 +369,38 @@ static __always_inline int copy_slot(struct scratch *s, __u32 i, struct loop_ctx
     return 0;
 }
 
-/* pass 1: frees of every slot (see live.h: frees first, allocations second) */
-static long sum_frees(__u32 i, void *ctx)
-{
-    struct loop_ctx *c = ctx;
-    struct scratch *s = get_scratch();
-    if (!s || copy_slot(s, i, c)) return 1;
-    struct hs_live_slot *a = &s->out.sum, *x = &s->slot;
-    for (int d = 0; d < HS_LIVE_NDOM; d++) {
-        a->dom[d].frees += x->dom[d].frees;
-        a->dom[d].free_bytes += x->dom[d].free_bytes;
-    }
-    __u64 *af = &a->small_frees[0][0], *xf = &x->small_frees[0][0];
-    for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) af[j] += xf[j];
-    return 0;
-}
-
-static __always_inline __s64 add_pos(__s64 acc, __s64 v)
-{
-    /* the reader sums positive high-water marks, saturating */
-    if (v <= 0) return acc;
-    return acc > 0x7fffffffffffffffLL - v ? 0x7fffffffffffffffLL : acc + v;
-}
-
-/* pass 2: everything else */
-static long sum_rest(__u32 i, void *ctx)
+/* One pass over the slots, summing every counter into out.sum. A sum made
+ * while the process counts is not a state that existed: the loader pulls
+ * twice and uses the sum only when both agree (see live.h, "Consistent
+ * reads"), the published snapshot otherwise. */
+static long sum_slot(__u32 i, void *ctx)
 {
     struct loop_ctx *c = ctx;
     struct scratch *s = get_scratch();
     if (!s || copy_slot(s, i, c)) return 1;
     struct hs_live_slot *a = &s->out.sum, *x = &s->slot;
     if (x->owner) c->threads++;
+    a->seq |= x->seq & 1;                   /* an update under way somewhere */
+    /* the peak view (live.h, "Peaks"): the largest hwm of the slots that
+     * hold a grant, marked by a negative release_at in the sum */
+    for (int k = 0; k < 4; k++) {
+        if (x->release_at[k] >= 0) continue;
+        if (a->release_at[k] >= 0 || x->hwm[k] > a->hwm[k]) a->hwm[k] = x->hwm[k];
+        a->release_at[k] = -1;
+    }
     for (int d = 0; d < HS_LIVE_NDOM; d++) {
         a->dom[d].allocs += x->dom[d].allocs;
         a->dom[d].reallocs += x->dom[d].reallocs;
+        a->dom[d].frees += x->dom[d].frees;
         a->dom[d].failed += x->dom[d].failed;
         a->dom[d].alloc_bytes += x->dom[d].alloc_bytes;
-        a->dom[d].pending += x->dom[d].pending;
-        a->dom[d].pending_hwm = add_pos(a->dom[d].pending_hwm, x->dom[d].pending_hwm);
+        a->dom[d].free_bytes += x->dom[d].free_bytes;
+        a->dom[d].moves += x->dom[d].moves;
     }
-    a->total_pending += x->total_pending;
-    a->total_pending_hwm = add_pos(a->total_pending_hwm, x->total_pending_hwm);
     __u64 *aa = &a->small_allocs[0][0], *xa = &x->small_allocs[0][0];
     for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) aa[j] += xa[j];
+    __u64 *af = &a->small_frees[0][0], *xf = &x->small_frees[0][0];
+    for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) af[j] += xf[j];
     return 0;
 }
 
@@ -545,8 +534,7 @@ int pull(struct bpf_iter__task *ctx)
     if (n > h->nslots) n = h->nslots;
     if (n > HSP_MAX_SLOTS) n = HSP_MAX_SLOTS;
     struct loop_ctx lc = { .task = task, .slots = region + h->slots_offset };
-    bpf_loop(n, sum_frees, &lc, 0);
-    if (!lc.err) bpf_loop(n, sum_rest, &lc, 0);
+    bpf_loop(n, sum_slot, &lc, 0);
     if (lc.err) {
         __sync_fetch_and_add(&pull_read_errors, 1);
         out->status = HSP_PULL_READ_FAILED;

@@ -99,8 +99,11 @@ void hs__platform_fork(int phase)
     owner_pid = getpid();
     if (!live_region) return;
     const char *why = NULL;
-    size_t used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
-    if (!hs_livefile_fork_child(live_region, live_size, used, live_path, sizeof live_path, &why)) {
+    /* the counters as they were at the fork (the parent goes on writing its file) */
+    size_t used;
+    const void *src = hs_live_fork_copy(&used);
+    if (!src) used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
+    if (!hs_livefile_fork_child(live_region, src, live_size, used, live_path, sizeof live_path, &why)) {
         live_path[0] = 0;
         hs_shim_warn("live counters of the fork child not published: ", why ? why : "unknown error", "");
     }

@@ -214,11 +214,11 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
 /* Replace the shared mapping at region by private anonymous memory holding
  * the same first `used` bytes. mremap moves the copy over the old mapping in
  * one step, so the region is never absent. */
-static int lf_private_copy(void *region, size_t size, size_t used)
+static int lf_private_copy(void *region, const void *src, size_t size, size_t used)
 {
     void *tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (tmp == MAP_FAILED) return -1;
-    memcpy(tmp, region, used);
+    memcpy(tmp, src, used);
     if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, region) == MAP_FAILED) {
         munmap(tmp, size);
         return -1;
@@ -226,9 +226,9 @@ static int lf_private_copy(void *region, size_t size, size_t used)
     return 0;
 }
 
-static void *lf_child_fail(void *region, size_t size, size_t used, const char **why)
+static void *lf_child_fail(void *region, const void *src, size_t size, size_t used, const char **why)
 {
-    if (lf_private_copy(region, size, used) != 0) {
+    if (lf_private_copy(region, src, size, used) != 0) {
         /* out of memory even for the copy: say so rather than pretend */
         size_t n = strlen(lf_why_buf);
         snprintf(lf_why_buf + n, sizeof lf_why_buf - n,
@@ -238,28 +238,29 @@ static void *lf_child_fail(void *region, size_t size, size_t used, const char **
     return NULL;
 }
 
-void *hs_livefile_fork_child(void *region, size_t size, size_t used,
+void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t used,
                              char *path_out, size_t path_cap, const char **why)
 {
     const char *ignored;
     if (!why) why = &ignored;
+    if (!src) src = region;
     if (used > size) used = size;
     if (path_cap) path_out[0] = 0;   /* never leave the parent's path to unlink */
     if (!lf_live_dir[0]) {
         *why = lf_say("live file", "(none)", "no live file was created in the parent");
-        return lf_child_fail(region, size, used, why);
+        return lf_child_fail(region, src, size, used, why);
     }
     int dirfd = lf_open_private_dir(lf_live_dir, why);
-    if (dirfd < 0) return lf_child_fail(region, size, used, why);
+    if (dirfd < 0) return lf_child_fail(region, src, size, used, why);
     int fd = lf_create_file(dirfd, lf_live_dir, size, path_out, path_cap, why);
     if (fd < 0) {
         close(dirfd);
-        return lf_child_fail(region, size, used, why);
+        return lf_child_fail(region, src, size, used, why);
     }
-    /* the kernel copies from the old mapping straight into the new file */
+    /* the kernel copies the counters at the fork straight into the new file */
     size_t done = 0;
     while (done < used) {
-        ssize_t w = pwrite(fd, (const char *)region + done, used - done, (off_t)done);
+        ssize_t w = pwrite(fd, (const char *)src + done, used - done, (off_t)done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         done += (size_t)w;
@@ -294,7 +295,7 @@ fail:
     lf_remove_created(dirfd);
     close(dirfd);
     path_out[0] = 0;
-    return lf_child_fail(region, size, used, why);
+    return lf_child_fail(region, src, size, used, why);
 }
 
 void hs_livefile_remove(const char *path)

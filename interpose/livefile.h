@@ -22,11 +22,13 @@
 void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const char **why);
 
 /* In a fork child (single-threaded): give the child a file of its own in
- * the same directory holding the first `used` bytes of region, mapped at the
- * same address so pointers into it stay valid. Returns region. On failure
+ * the same directory holding `used` bytes from src (the counters as they
+ * were at the fork, copied before it: the parent goes on writing region;
+ * NULL: region itself), mapped at region's address so pointers into it stay
+ * valid. Returns region. On failure
  * the region becomes a private copy (the child never writes into the
  * parent's file) and NULL is returned with *why. */
-void *hs_livefile_fork_child(void *region, size_t size, size_t used,
+void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t used,
                              char *path_out, size_t path_cap, const char **why);
 
 /* Remove the file at normal exit. */

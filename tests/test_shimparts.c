@@ -790,7 +790,7 @@ static void test_livefile_fork_child(void)
         char cpath[PATH_MAX], want[PATH_MAX + 16];
         strcpy(cpath, fs.path);            /* as the shim passes it: the parent's path */
         const char *why = NULL;
-        void *r = hs_livefile_fork_child(fs.region, fs.size, fs.used, cpath, sizeof cpath, &why);
+        void *r = hs_livefile_fork_child(fs.region, NULL, fs.size, fs.used, cpath, sizeof cpath, &why);
         snprintf(want, sizeof want, "%s/%d", fs.dir, (int)getpid());
         int code = r != fs.region ? 1
                  : !all_are(fs.region, fs.used, 'A') ? 2
@@ -840,7 +840,7 @@ static void test_livefile_fork_child_fallback(void)
         char cpath[PATH_MAX];
         strcpy(cpath, fs.path);
         const char *why = NULL;
-        void *r = hs_livefile_fork_child(fs.region, fs.size, fs.used, cpath, sizeof cpath, &why);
+        void *r = hs_livefile_fork_child(fs.region, NULL, fs.size, fs.used, cpath, sizeof cpath, &why);
         int code = r != NULL ? 1
                  : !why || !strstr(why, fs.dir) || !strstr(why, "mode") ? 2
                  : cpath[0] != 0 ? 3
@@ -1057,7 +1057,7 @@ static void test_no_malloc(void)
     if (pid == 0) {
         ts_allocs = 0;
         ts_watch = 1;
-        void *r = hs_livefile_fork_child(region, 65536, 4096, path, sizeof path, &why);
+        void *r = hs_livefile_fork_child(region, NULL, 65536, 4096, path, sizeof path, &why);
         ts_watch = 0;
         hs_livefile_remove(path);
         _exit(r == region && ts_allocs == 0 ? 0 : 1);

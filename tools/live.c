@@ -84,8 +84,10 @@ static int read_all_at(int fd, char *b, size_t want)
     return (int)(got == want ? 0 : -1);
 }
 
-/* Take the per-scrape high-water marks and reset them to 0 in the file,
- * atomically, so a spike between two scrapes is reported exactly once. */
+/* Take the per-scrape high-water marks and start the next window at the
+ * process's current claim (an upper bound of its live bytes, live.h
+ * "Peaks"), atomically, so a spike between two scrapes is reported exactly
+ * once and a window never starts below what is live. */
 static int take_window(int fd, uint64_t out[4])
 {
     void *m = mmap(NULL, sizeof(struct hs_live_header), PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -93,7 +95,12 @@ static int take_window(int fd, uint64_t out[4])
     if (m == MAP_FAILED) return -1;
     struct hs_live_header *h = m;
     for (int i = 0; i < 4; i++) {
-        int64_t v = __atomic_exchange_n(&h->window_peak[i], 0, __ATOMIC_ACQ_REL);
+        int64_t v = __atomic_load_n(&h->window_peak[i], __ATOMIC_ACQUIRE), c;
+        do {
+            c = __atomic_load_n(&h->claimed[i], __ATOMIC_ACQUIRE);
+            if (c < 0) c = 0;
+        } while (!__atomic_compare_exchange_n(&h->window_peak[i], &v, c, 0, __ATOMIC_ACQ_REL,
+                                              __ATOMIC_ACQUIRE));
         out[i] = v > 0 ? (uint64_t)v : 0;
     }
     munmap(m, sizeof(struct hs_live_header));
@@ -127,21 +134,43 @@ int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, 
         close(fd);
         return LIVE_BAD;
     }
+    /* Two copies of the used part, one after the other: the reader's rule
+     * in hs_live_read_copies (live.h, "Consistent reads"). The rest of the
+     * file (slots never used) stays zero in the copies. */
     size_t len = (size_t)st.st_size;
-    char *buf = malloc(len ? len : 1);
-    if (!buf || read_all_at(fd, buf, len)) {
-        snprintf(err, cap, "%s: %s", path, buf ? "short read (file shrank?)" : "out of memory");
+    char *buf = calloc(1, len ? len : 1), *buf2 = calloc(1, len ? len : 1);
+    size_t used = len < sizeof(struct hs_live_header) ? len : sizeof(struct hs_live_header);
+    int rd = !buf || !buf2 ? -1 : read_all_at(fd, buf, used);
+    for (int round = 0; rd == 0 && round < 3; round++) {
+        const struct hs_live_header *hh = (const struct hs_live_header *)buf;
+        size_t want = len;
+        if (len >= sizeof *hh && hh->slots_offset <= len && hh->slot_size == sizeof(struct hs_live_slot)) {
+            uint64_t n = hh->slots_used < hh->nslots ? hh->slots_used : hh->nslots;
+            uint64_t w = hh->slots_offset + n * sizeof(struct hs_live_slot);
+            if (w < len) want = (size_t)w;
+        }
+        if (want <= used && round > 0) break;
+        if (want > used) used = want;
+        rd = read_all_at(fd, buf, used);
+    }
+    if (rd == 0) rd = read_all_at(fd, buf2, used);
+    if (rd != 0) {
+        snprintf(err, cap, "%s: %s", path, buf && buf2 ? "short read (file shrank?)" : "out of memory");
         free(buf);
+        free(buf2);
         close(fd);
         return LIVE_BAD;
     }
-    const char *why = "?";
-    if (live_guard(buf, len, &why) != 0 || hs_live_sum(buf, len, &p->snap, &why) != 0) {
+    const char *why = "?", *how = NULL;
+    if (live_guard(buf, len, &why) != 0 ||
+        hs_live_read_copies(buf, buf2, len, &p->snap, &how, &why) != 0) {
         snprintf(err, cap, "%s: %s", path, why);
         free(buf);
+        free(buf2);
         close(fd);
         return LIVE_BAD;
     }
+    free(buf2);
     const struct hs_live_header *h = (const struct hs_live_header *)buf;
     p->pid = h->pid;
     memcpy(p->comm, h->comm, sizeof p->comm);

@@ -1,5 +1,5 @@
 /*
- * heapshim/live.h - layout of the live counter region (version 1).
+ * heapshim/live.h - layout of the live counter region (version 2).
  *
  * Shared by the writer (the allocator, in every shimmed process) and by all
  * readers (heapshim top/export/run --timeline, the eBPF probe). Keep it plain
@@ -15,29 +15,77 @@
  *   +--------------------------+  offset 0
  *   | struct hs_live_header     |  identity, globals, published snapshot
  *   +--------------------------+  header.slots_offset
- *   | struct hs_live_slot [0]   |  slot 0: shared fallback slot (atomic RMW)
+ *   | struct hs_live_slot [0]   |  slot 0: shared fallback slot (under a lock)
  *   | struct hs_live_slot [1]   |  one slot per thread, recycled at thread exit
  *   | ...                       |
  *   | struct hs_live_slot [n-1] |  n = header.nslots; only [0, slots_used) used
  *   +--------------------------+  header.file_size
  *
- * Why per-thread slots
- *   Counting must not slow the allocator's fast path, so every thread counts
- *   into its own slot with plain (non-locked) stores; nobody else writes it.
- *   A reader sums the slots. All cumulative counters only grow, so a reader
- *   that sums every "frees"/"free_bytes" field first and every "allocs"/
- *   "alloc_bytes" field afterwards gets allocs >= frees and live >= 0 with no
- *   lock at all (a block freed before the first read was allocated before it).
- *   Use hs_live_sum() (core/live.c) rather than summing by hand.
+ * Counting
+ *   Every thread counts into its own slot with plain stores (nobody else
+ *   writes it): per (domain, size class) block counts for small arena
+ *   blocks, per domain allocs/frees/bytes for the others. All of these only
+ *   grow; live = allocs - frees. A slot keeps its counts when its thread
+ *   exits and another thread takes it over.
  *
- * Peak bytes
- *   Each slot keeps "pending" (net bytes since its last flush) and
- *   "pending_hwm" (the highest pending since then). When pending moves by
- *   HS_LIVE_FLUSH_BYTES the thread adds it to header.flushed[d] and raises
- *   header.peak[d] to (flushed before + pending_hwm). A reader takes
- *   max(peak[d], flushed[d] + sum of pending_hwm, live). This is exact while
- *   one thread allocates at a time; with T threads allocating concurrently it
- *   may overstate the true high-water mark by at most (T-1)*HS_LIVE_FLUSH_BYTES.
+ * Peaks: claims (version 2)
+ *   header.claimed[i] (i = domain, or HS_LIVE_TOTAL) is an upper bound of the
+ *   live bytes at every instant. A thread that allocates first takes a
+ *   *claim* on it: slot.pending[i] = (bytes it counted) - (bytes it claimed)
+ *   is kept <= 0. When an allocation makes it positive the thread adds
+ *   pending + grant to claimed[i] (one atomic add); when frees take it below
+ *   slot.release_at[i] = -2*grant it gives the excess back down to -grant.
+ *   So, with L the live bytes and G the sum of the grants held,
+ *       L <= claimed[i] <= L + 2G                              at every instant.
+ *   slot.hwm[i] is the slot's highest pending since its last claim or
+ *   release. The peak is folded into peak[i] (and window_peak[i]), which only
+ *   grow, from three events:
+ *     - a claim:   claimed-before + the claimer's pending (>= L: every other
+ *                  pending is <= 0);
+ *     - a release, or a slot given up: claimed-before + the slot's hwm when
+ *                  it is the only slot holding a grant (then L = claimed +
+ *                  its pending exactly), claimed-before otherwise;
+ *     - a reader:  V = max(peak[i], claimed[i] + the largest hwm of the
+ *                  slots holding a grant; claimed[i] if none does; live).
+ *   V is what every reader reports: it never decreases, live <= V, and
+ *       true peak <= V <= true peak + 2G
+ *   and V is exact while one thread at a time holds a grant. The grant of a
+ *   claim is max(64 KiB, peak[i] / 100) / (2 * HS_LIVE_PEAK_THREADS): for up
+ *   to HS_LIVE_PEAK_THREADS (32) threads holding grants (slot 0 holds none),
+ *       true peak <= V < true peak + max(64 KiB, 1% of V).
+ *   (With T > 32 threads the excess can reach T/32 times that.) A reader
+ *   resets window_peak[i] to claimed[i], never below live.
+ *
+ * Consistent reads
+ *   A sum of slots read one after the other while threads allocate is not a
+ *   state that existed (a block freed by thread B after the reader passed
+ *   B's slot, allocated by A before it reached A's ...). Three readers:
+ *   - In the process (hs_total_stats & co., the publication below): an epoch
+ *     protocol. The reader bumps a process-wide epoch; a thread whose next
+ *     counting operation sees the new epoch first copies its slot aside
+ *     (privately); the reader takes, slot by slot, the copy or the current
+ *     slot. Operations are thus cut at the epoch change, respecting
+ *     causality: a consistent cut, no phantom blocks, counters that never go
+ *     back. A slot's multi-field updates (large blocks, reallocs) are bracketed
+ *     by slot.seq (odd while under way).
+ *   - The published snapshot (header.seq .. snap[]): a seqlock'd result of
+ *     that in-process read, refreshed at most every HS_LIVE_PUBLISH_MS by the
+ *     allocating threads themselves (every HS_LIVE_TICK_OPS counting
+ *     operations they look at the clock), on thread exit, hs_publish() and
+ *     exit. This is what the eBPF probe reads.
+ *   - Readers of the file in other processes (hs_live_read_copies): two
+ *     copies of the region one after the other. If every counter is the same
+ *     in both, nothing happened in between (counters only grow), and the
+ *     first copy is the exact state at that moment. Otherwise the process is
+ *     busy and the published snapshot (at most HS_LIVE_PUBLISH_MS old while
+ *     it allocates) is used. Either way, a state that existed.
+ *
+ * Fork
+ *   The fork handlers stop counting threads at their next operation (at most
+ *   200 ms, so a thread blocked elsewhere cannot deadlock a fork), copy the
+ *   region privately, and the child starts its own file from that copy: the
+ *   child's counters are the parent's at the fork (an operation in flight in
+ *   another thread at that very moment may be on either side).
  *
  * Staleness
  *   The file is unlinked at normal exit and header.state set to
@@ -54,41 +102,49 @@
 #endif
 
 #define HS_LIVE_MAGIC        0x314556494c534848ull   /* "HHSLIVE1" little-endian */
-#define HS_LIVE_VERSION      1u
+#define HS_LIVE_VERSION      2u
 #define HS_LIVE_NDOM         3          /* raw, mem, obj */
 #define HS_LIVE_TOTAL        3          /* index of the all-domain total in [4] arrays */
 #define HS_LIVE_NCLASSES     32
 #define HS_LIVE_MAX_SLOTS    1024       /* file is sized for this many (sparse) */
-#define HS_LIVE_FLUSH_BYTES  (64 * 1024)
+#define HS_LIVE_PEAK_SLACK   (64 * 1024)   /* absolute part of the peak bound */
+#define HS_LIVE_PEAK_THREADS 32          /* threads the bound is kept for */
+#define HS_LIVE_TICK_OPS     4096        /* counting operations between clock looks */
 
 #define HS_LIVE_STATE_RUNNING 1u
 #define HS_LIVE_STATE_EXITED  2u
 
 /* Cumulative per-domain counters of one slot, for blocks that are not
  * small arena blocks (large MEM/OBJ blocks and all RAW blocks), plus the
- * per-domain realloc/failed counts and the peak machinery. */
+ * per-domain realloc and failure counts. Every field only grows. */
 struct hs_live_counters {
     uint64_t allocs, reallocs, frees, failed;
     uint64_t alloc_bytes, free_bytes;   /* usable bytes; live = alloc - free */
-    int64_t  pending, pending_hwm;      /* peak machinery, see above */
+    uint64_t moves;                     /* small blocks moved by realloc: one
+                                         * small alloc + one small free that
+                                         * the domain counts as a realloc */
+    uint64_t _spare;
 };
 
 /* Small arena blocks are counted per (domain, size class) only: on the fast
  * path that is one increment, and readers derive blocks and bytes
- * (count * class size). A realloc that moves a small block adds one to
- * small_allocs and small_frees and subtracts one (wrapping) from the
- * domain's allocs and frees, so it counts once, as a realloc. */
+ * (count * class size). allocs of a domain = small_allocs - moves + allocs. */
 #define HS_LIVE_SMALLDOM 2              /* [0] = mem, [1] = obj */
 
 struct hs_live_slot {
+    /* line 0: written by the owner's allocations and frees */
+    int64_t  pending[4];                /* [domain], [HS_LIVE_TOTAL]: counted - claimed, <= 0 */
+    int64_t  hwm[4];                    /* highest pending since the last claim or release */
+    /* line 1 */
+    uint64_t epoch;                     /* in-process snapshot epoch seen last */
+    int64_t  tick;                      /* operations left before the next clock look */
+    uint64_t seq;                       /* odd while a multi-field update runs */
     uint64_t owner;                     /* kernel tid of the owner, 0 = free */
-    uint64_t generation;                /* bumped on every reuse */
+    int64_t  release_at[4];             /* -2 * grant; 0: the slot holds no grant */
     struct hs_live_counters dom[HS_LIVE_NDOM];
-    int64_t  total_pending, total_pending_hwm;
     uint64_t small_allocs[HS_LIVE_SMALLDOM][HS_LIVE_NCLASSES];
     uint64_t small_frees[HS_LIVE_SMALLDOM][HS_LIVE_NCLASSES];
-    uint64_t _reserved[4];
-};   /* 1280 bytes */
+};   /* 1344 bytes */
 
 /* A published, self-consistent snapshot (one hs_domain_stats_t per domain). */
 struct hs_live_domain {
@@ -117,17 +173,18 @@ struct hs_live_header {
     /* live globals -- atomics, written by the process */
     uint32_t state;                 /* HS_LIVE_STATE_* */
     uint32_t slots_used;            /* high-water of slots handed out */
-    int64_t  flushed[4];            /* [HS_LIVE_NDOM] + total: sum of flushed pending */
-    int64_t  peak[4];               /* high-water marks, see above */
-    int64_t  window_peak[4];        /* high-water since a reader last reset it to 0 */
+    int64_t  claimed[4];            /* [HS_LIVE_NDOM] + total: >= live, see "Peaks" */
+    int64_t  peak[4];               /* high-water marks of claimed[] */
+    int64_t  window_peak[4];        /* high-water since a reader last reset it to claimed[] */
     uint64_t arenas_mapped, arenas_peak, bytes_mapped, pools_used, pools_free;
     uint64_t arenas_allocated_total, arenas_freed_total;
     uint64_t class_pools[HS_LIVE_NCLASSES];
 
     /* published snapshot -- seqlock: seq is odd while the process writes.
-     * Refreshed at most every HS_LIVE_PUBLISH_MS on allocator slow paths and
-     * at exit; this is what the eBPF probe reads at its USDT point. Readers
-     * of the file may instead sum the slots (always current). */
+     * A consistent in-process read (see "Consistent reads"), refreshed at
+     * most every HS_LIVE_PUBLISH_MS while the process allocates, and at
+     * thread exit and exit; this is what the eBPF probe reads at its USDT
+     * point and what other readers fall back to while the process is busy. */
     uint64_t seq;
     uint64_t published_unix_ns;
     uint64_t publications;
@@ -155,6 +212,15 @@ struct hs_live_snapshot {
  * Never reads outside [region, region+len). Safe on hostile input. */
 int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
                 const char **why);
+
+/* Read a live file of another process from two copies a and b of its first
+ * len bytes, b made after a (see "Consistent reads"): when every counter is
+ * the same in both, sum a (*how = "instant"); otherwise take the published
+ * snapshot, if a and b hold the same complete publication (*how =
+ * "published"). Returns 0, or -1 with *why set ("busy: publication under
+ * way", or what hs_live_sum says). Never reads outside the copies. */
+int hs_live_read_copies(const void *a, const void *b, size_t len,
+                        struct hs_live_snapshot *out, const char **how, const char **why);
 
 /* Validate only the header (identity fields). Same return convention. */
 int hs_live_check_header(const void *region, size_t len, const char **why);
