@@ -64,29 +64,30 @@
 
 typedef void (*hs_fn_t)(void);
 
-/* Names the shim defines over glibc, and the process's definition of each:
- * function addresses taken here go through our GOT, i.e. the global scope
- * (the shim's own when it is preloaded). cfree is glibc's old alias of free
- * (a compatibility symbol, still bound by old binaries). */
+/* glibc's names that the shim defines over it (cfree: glibc's old alias of
+ * free, a compatibility symbol still bound by old binaries), the shim's
+ * function for each, and the process's definition of that function: the
+ * addresses taken here go through our GOT, i.e. the global scope. */
 static const struct {
     const char *name;
-    hs_fn_t target;
+    const char *ours;           /* the shim's exported name */
+    hs_fn_t global;
     bool required;              /* malloc, calloc, realloc, free: all or nothing */
 } redirects[] = {
-    { "malloc", (hs_fn_t)malloc, true },
-    { "calloc", (hs_fn_t)calloc, true },
-    { "realloc", (hs_fn_t)realloc, true },
-    { "free", (hs_fn_t)free, true },
-    { "cfree", (hs_fn_t)free, false },
-    { "reallocarray", (hs_fn_t)reallocarray, false },
-    { "memalign", (hs_fn_t)memalign, false },
-    { "aligned_alloc", (hs_fn_t)aligned_alloc, false },
-    { "posix_memalign", (hs_fn_t)posix_memalign, false },
-    { "valloc", (hs_fn_t)valloc, false },
-    { "pvalloc", (hs_fn_t)pvalloc, false },
-    { "malloc_usable_size", (hs_fn_t)malloc_usable_size, false },
-    { "_exit", (hs_fn_t)_exit, false },
-    { "_Exit", (hs_fn_t)_Exit, false },
+    { "malloc", "malloc", (hs_fn_t)malloc, true },
+    { "calloc", "calloc", (hs_fn_t)calloc, true },
+    { "realloc", "realloc", (hs_fn_t)realloc, true },
+    { "free", "free", (hs_fn_t)free, true },
+    { "cfree", "free", (hs_fn_t)free, false },
+    { "reallocarray", "reallocarray", (hs_fn_t)reallocarray, false },
+    { "memalign", "memalign", (hs_fn_t)memalign, false },
+    { "aligned_alloc", "aligned_alloc", (hs_fn_t)aligned_alloc, false },
+    { "posix_memalign", "posix_memalign", (hs_fn_t)posix_memalign, false },
+    { "valloc", "valloc", (hs_fn_t)valloc, false },
+    { "pvalloc", "pvalloc", (hs_fn_t)pvalloc, false },
+    { "malloc_usable_size", "malloc_usable_size", (hs_fn_t)malloc_usable_size, false },
+    { "_exit", "_exit", (hs_fn_t)_exit, false },
+    { "_Exit", "_Exit", (hs_fn_t)_Exit, false },
 };
 #define NREDIRECTS (sizeof redirects / sizeof *redirects)
 #define MAX_SLOTS  (2 * NREDIRECTS)     /* a name may have several versions */
@@ -278,7 +279,47 @@ static const char *errname(int e)
     return s ? s : "unknown error";
 }
 
-static bool in_object(const struct object *o, uintptr_t a) { return segment_of(o, a, 1) != NULL; }
+/* a plain function definition (an IFUNC's st_value is its resolver's) */
+static bool plain_function(const ElfW(Sym) *s)
+{
+    unsigned bind = ELF64_ST_BIND(s->st_info), type = ELF64_ST_TYPE(s->st_info);   /* = ELF32_* */
+    return s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS && (bind == STB_GLOBAL || bind == STB_WEAK)
+        && type == STT_FUNC;
+}
+
+/* the address of o's own definition of name, or 0 */
+static uintptr_t definition(const struct object *o, const struct symtab *t, const char *name)
+{
+    const ElfW(Sym) *found[4];
+    unsigned n = lookup(o, t, name, found, 4);
+    for (unsigned k = 0; k < n; k++)
+        if (plain_function(found[k])) return o->base + found[k]->st_value;
+    return 0;
+}
+
+/*
+ * Is `ours` what the program's calls of `name` reach? `global` is what the
+ * global scope gave our GOT: `ours` itself; or, in a program built without
+ * PIE that takes the function's address, the program's canonical PLT entry
+ * (an undefined symbol with a value), whose calls still reach the first
+ * definition after the program -- ours, as nothing before us defined it;
+ * or another object's definition (the program's own allocator, or a
+ * library preloaded before us): not ours.
+ */
+static bool process_uses(uintptr_t ours, uintptr_t global, const char *name)
+{
+    if (global == ours) return true;
+    struct object o = { .inside = global };
+    struct symtab t;
+    dl_iterate_phdr(find_object, &o);
+    if (!o.found || !read_dynamic(&o, &t)) return false;
+    const ElfW(Sym) *found[4];
+    unsigned n = lookup(&o, &t, name, found, 4);
+    for (unsigned k = 0; k < n; k++)
+        if (found[k]->st_shndx == SHN_UNDEF && found[k]->st_value && o.base + found[k]->st_value == global)
+            return true;
+    return false;
+}
 
 /* the outcome: 2, 3 or 4 (see hs_deepbind_state) */
 static int redirect_libc(void)
@@ -293,34 +334,30 @@ static int redirect_libc(void)
     }
     if (self.base == libc.base) return 3;      /* linked into libc?! nothing to do */
 
+    struct symtab t, selft;
+    if (!read_dynamic(&libc, &t) || !read_dynamic(&self, &selft)) {
+        warn("cannot read glibc's or the shim's dynamic symbol table", NULL, NULL);
+        return 4;
+    }
     /* the process's malloc must be ours: else whoever defines it is
      * the allocator of the process and this is not our business */
-    for (unsigned r = 0; r < NREDIRECTS; r++)
-        if (redirects[r].required && !in_object(&self, (uintptr_t)redirects[r].target)) return 3;
-
-    struct symtab t;
-    if (!read_dynamic(&libc, &t)) {
-        warn("cannot read glibc's dynamic symbol table", NULL, NULL);
-        return 4;
+    uintptr_t ours[NREDIRECTS];
+    for (unsigned r = 0; r < NREDIRECTS; r++) {
+        ours[r] = definition(&self, &selft, redirects[r].ours);
+        if (ours[r] && !process_uses(ours[r], (uintptr_t)redirects[r].global, redirects[r].ours)) ours[r] = 0;
+        if (!ours[r] && redirects[r].required) return 3;
     }
 
     struct slot slots[MAX_SLOTS];
     unsigned nslots = 0;
     for (unsigned r = 0; r < NREDIRECTS; r++) {
-        uintptr_t target = (uintptr_t)redirects[r].target;
-        if (!in_object(&self, target)) continue;    /* not the shim's: leave glibc's */
+        if (!ours[r]) continue;         /* not the shim's: leave glibc's */
         const ElfW(Sym) *found[4];
         unsigned n = lookup(&libc, &t, redirects[r].name, found, 4);
         unsigned usable = 0;
-        for (unsigned k = 0; k < n; k++) {
-            const ElfW(Sym) *s = found[k];
-            unsigned bind = ELF64_ST_BIND(s->st_info), type = ELF64_ST_TYPE(s->st_info);   /* = ELF32_* */
-            /* an IFUNC's st_value is its resolver's: not one to replace */
-            if (s->st_shndx == SHN_UNDEF || s->st_shndx == SHN_ABS || (bind != STB_GLOBAL && bind != STB_WEAK)
-                || type != STT_FUNC)
-                continue;
-            if (nslots == MAX_SLOTS) break;
-            slots[nslots++] = (struct slot){ (ElfW(Sym) *)s, (ElfW(Addr))(target - libc.base) };
+        for (unsigned k = 0; k < n && nslots < MAX_SLOTS; k++) {
+            if (!plain_function(found[k])) continue;
+            slots[nslots++] = (struct slot){ (ElfW(Sym) *)found[k], (ElfW(Addr))(ours[r] - libc.base) };
             usable++;
         }
         if (!usable && redirects[r].required) {
