@@ -1,14 +1,17 @@
 # bench/ - `make bench`: benchmarks, side by side with glibc in the same run.
 #   bench-core     bench/bench_core.c on build/libheapshim.a: hs_obj_* vs glibc (issue 3)
-#   bench-preload  bench/bench_preload.sh: programs under LD_PRELOAD of the shim in each
-#                  mode, and of jemalloc/tcmalloc/mimalloc, vs plain glibc (issue 4)
+#   bench-preload  bench/bench_preload.sh: the speed suite (issues 4 and 12): allocation
+#                  benchmarks of ours (bench/wl_*.c, wl_*.cpp, *.py, *.pl) and real Debian
+#                  programs under LD_PRELOAD of the shim in each mode, and of
+#                  jemalloc/tcmalloc/mimalloc, vs plain glibc
 #   bench-probe    bench/bench_probe.sh: shimmed programs with heapshim-probe attached vs
 #                  not, and bpftrace uprobes on libc malloc/free for comparison (issue 6;
 #                  skipped without root or without the probe)
 # Each prints a markdown table and PASS/MISS per target; the tables are also
 # kept in $(B)/bench/*.md. BENCH_FLAGS is passed to both (e.g. BENCH_FLAGS=-q
 # for a quick smoke run, BENCH_FLAGS=--strict to fail on a missed target).
-BENCH_DEPS += libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 python3 gcc coreutils bpftrace
+BENCH_DEPS += libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 python3 gcc g++ coreutils perl xz-utils \
+              sqlite3 git bpftrace
 BENCH_FLAGS ?=
 
 BENCH_CFLAGS = $(CSTD) -O2 -g $(WARN) -D_GNU_SOURCE -Iinclude -Ibench
@@ -24,12 +27,17 @@ $(B)/bench/wl_%: bench/wl_%.c bench/benchutil.h
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(BENCH_PLAIN_LD)
+$(B)/bench/wl_%: bench/wl_%.cpp
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CXX) -std=gnu++17 -O2 -g $(filter-out -Wstrict-prototypes,$(WARN)) -D_GNU_SOURCE -o $@ $<
 $(B)/bench/rusage_run: bench/rusage_run.c
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(BENCH_PLAIN_LD)
 
-BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c))
+BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c)) \
+                      $(patsubst bench/%.cpp,$(B)/bench/%,$(wildcard bench/wl_*.cpp))
 
 .PHONY: bench-deps bench-core bench-preload bench-probe
 bench-deps:

@@ -1,19 +1,35 @@
 #!/bin/bash
-# bench/bench_preload.sh - room: bench/. `make bench` part 2 (issue 4): real
-# programs and workloads of ours, plain (glibc) and under LD_PRELOAD of the
-# shim in each mode and of jemalloc / tcmalloc / mimalloc, round-robin over
-# several rounds in one run. Prints markdown tables of median wall-time and
-# peak-RSS ratios vs glibc (per-round ratios, then the median), and PASS/MISS
-# for the issue's targets, computed from what was measured.
-# Touches only a temporary directory of its own.
+# bench/bench_preload.sh - room: bench/. `make bench` part 2 (issues 4 and 12):
+# the speed suite. Allocation benchmarks of ours and real Debian programs, run
+# plain (glibc) and under LD_PRELOAD of the shim in each mode and of jemalloc,
+# tcmalloc and mimalloc, round-robin within each round (the starting allocator
+# rotating), over several rounds in one run. Prints markdown tables of the
+# median per-round ratios to glibc (wall time, peak RSS, CPU time) with their
+# range, the geomean per allocator, and PASS/MISS per target of issue 12,
+# computed from what was measured (bench/bench_report.py).
 #
-# Usage (from the repo root, B=build): bench/bench_preload.sh [-r ROUNDS] [-q] [--strict]
-#   -r N      rounds (1..99, default 7)
-#   -q        quick: one round, small inputs (smoke test, not for figures)
+# Every workload is deterministic and prints a checksum (our programs check
+# their own results too and exit 1 on a wrong one); a run that exits non-zero
+# or whose output differs from glibc's is reported on stderr at the end of its
+# round with a command line that reproduces it, its temporary directory is kept,
+# and the script exits 3 whatever the targets say.
+#
+# Touches only a temporary directory of its own (removed unless a run failed).
+#
+# Usage (from the repo root, B=build): bench/bench_preload.sh [-r ROUNDS] [-q] [--strict] [-w NAMES]
+#   -r N      rounds (1..99, default 5)
+#   -q        quick: small inputs and one round unless -r says otherwise (smoke
+#             test, under a minute; not for figures)
 #   --strict  exit 1 when a target is missed
+#   -w NAMES  only these workloads (comma-separated names, as -l lists them)
+#   -c NAMES  only these allocator configs besides glibc (comma-separated: heapshim,
+#             "heapshim malloc", jemalloc, tcmalloc, mimalloc, "py:malloc glibc",
+#             "py:malloc heapshim", "py:malloc mimalloc"); the targets that need
+#             a config left out say SKIP
+#   -l        list the workloads and exit
 set -u
 B=${B:-build}
-rounds=7 quick=0 strict=0
+rounds= quick=0 strict=0 only= only_cfg= list=0
 while [ $# -gt 0 ]; do
     case $1 in
         -r) if ! [[ ${2:-} =~ ^[0-9]{1,2}$ ]] || [ "$2" -lt 1 ]; then
@@ -21,231 +37,248 @@ while [ $# -gt 0 ]; do
                 exit 2
             fi
             rounds=$2; shift ;;
-        -q) quick=1; rounds=1 ;;
+        -q) quick=1 ;;
         --strict) strict=1 ;;
-        *) echo "bench_preload: unknown argument '$1': accepted: -r ROUNDS (1..99), -q, --strict" >&2
+        -w) [ -n "${2:-}" ] || { echo "bench_preload: -w needs a comma-separated list of workload names (see -l)" >&2; exit 2; }
+            only=$2; shift ;;
+        -c) [ -n "${2:-}" ] || { echo "bench_preload: -c needs a comma-separated list of allocator configs" >&2; exit 2; }
+            only_cfg=$2; shift ;;
+        -l) list=1 ;;
+        *) echo "bench_preload: unknown argument '$1': accepted: -r ROUNDS (1..99), -q, --strict, -w NAMES, -c NAMES, -l" >&2
            exit 2 ;;
     esac
     shift
 done
+[ -n "$rounds" ] || rounds=$([ $quick = 1 ] && echo 1 || echo 5)
 
+PY=/usr/bin/python3            # Debian's python3 (a workload, and the one the targets are about)
+[ -x $PY ] || PY=$(command -v python3)
 run=$B/bench/rusage_run
-for f in "$run" "$B/bench/wl_churn" "$B/bench/wl_mt"; do
+bins="wl_churn wl_mt wl_bignum wl_fixed wl_threads wl_prodcons wl_mixed wl_realloc wl_large wl_cxx wl_logic"
+
+# ---- workloads ---------------------------------------------------------------------
+# name | command (word-split; inputs in $in) | stdin | description; python3 ones are
+# also run with PYTHONMALLOC=malloc (py=1). Sizes: full run about 0.3-1.5 s each
+# under glibc on an idle machine; -q a tenth of that.
+in=@IN@     # replaced by the input directory once it exists
+wl_name=() wl_cmd=() wl_in=() wl_desc=() wl_py=()
+add_wl() { wl_name+=("$1"); wl_py+=("$2"); wl_in+=("$3"); wl_cmd+=("$4"); wl_desc+=("$5"); }
+if [ $quick = 1 ]; then
+    s_churn=1 s_mt=2000 s_big="3 5000" s_fix=3 s_thr="4 60" s_pc="2 200000" s_mix="1 20000" s_rea=400
+    s_lar=1 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000"
+else
+    s_churn=4 s_mt=15000 s_big="32 20000" s_fix=30 s_thr="4 500" s_pc="2 2000000" s_mix="4 100000" s_rea=4000
+    s_lar=3 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000"
+fi
+W=$B/bench
+add_wl bignum 0 /dev/null "$W/wl_bignum $s_big" \
+    "bignum: Pollard rho + Fibonacci, tiny short-lived limb arrays (wl_bignum)"
+add_wl fixed 0 /dev/null "$W/wl_fixed $s_fix" \
+    "malloc/free loop, 16/32/64/128 B, batches of 1-10000 (wl_fixed)"
+add_wl churn 0 /dev/null "$W/wl_churn $s_churn" \
+    "small-object churn, 50k live blocks of 16-512 B (wl_churn)"
+add_wl mixed 0 /dev/null "$W/wl_mixed $s_mix" \
+    "mixed 8 B-4 KiB, 100k long-lived slots, random replacement (wl_mixed)"
+add_wl realloc 0 /dev/null "$W/wl_realloc $s_rea" \
+    "realloc growth: 1000 strings + 64 vectors growing at once (wl_realloc)"
+add_wl large 0 /dev/null "$W/wl_large $s_lar" \
+    "large blocks 1 KiB-4 MiB reused, every page touched (wl_large)"
+add_wl cxx 0 /dev/null "$W/wl_cxx $s_cxx" \
+    "C++ new/delete: map, unordered_map, list, polymorphic tree (wl_cxx)"
+add_wl logic 0 /dev/null "$W/wl_logic $s_log" \
+    "logic minimiser: Quine-McCluskey cubes, hash sets, realloc'd families (wl_logic)"
+add_wl threads 0 /dev/null "$W/wl_threads $s_thr" \
+    "threads created and destroyed while allocating, 4 at once (wl_threads)"
+add_wl prodcons 0 /dev/null "$W/wl_prodcons $s_pc" \
+    "producer/consumer rings, every free cross-thread, 2 pairs (wl_prodcons)"
+add_wl mt4 0 /dev/null "$W/wl_mt 4 $s_mt" \
+    "4 threads in a ring, batches freed cross-thread (wl_mt)"
+add_wl python 1 /dev/null "$PY bench/alloc_churn.py $s_py" \
+    "python3: dict/list/str churn (alloc_churn.py)"
+add_wl pyobj 1 /dev/null "$PY bench/py_objects.py $s_pyo" \
+    "python3: class instances, sort, json, regex (py_objects.py)"
+add_wl perl 0 /dev/null "perl bench/perl_churn.pl $s_pl" \
+    "perl: hashes, arrays, split/join, regex (perl_churn.pl)"
+add_wl gcc 0 /dev/null "gcc -O2 -c $in/big.c -o /dev/null" \
+    "gcc -O2 -c of a generated C file"
+add_wl sort 0 /dev/null "sort --parallel=2 -S 64M $in/lines.txt" \
+    "sort --parallel=2 of generated lines"
+add_wl xz 0 /dev/null "xz -T1 -6 -c $in/xz.in" \
+    "xz -6 of generated text"
+add_wl sqlite 0 $in/db.sql "sqlite3 :memory:" \
+    "sqlite3: single-row INSERTs, indexes, group/join/LIKE queries"
+add_wl gitlog 0 /dev/null "git -C $in/repo log -p --stat" \
+    "git log -p --stat of a generated repository"
+add_wl gitpack 0 /dev/null "git -c pack.threads=1 -C $in/repo pack-objects --revs --all --stdout -q --no-reuse-delta" \
+    "git pack-objects (repack with fresh deltas) of it"
+
+if [ $list = 1 ]; then
+    for ((w = 0; w < ${#wl_name[@]}; w++)); do printf '%-9s %s\n' "${wl_name[w]}" "${wl_desc[w]}"; done
+    exit 0
+fi
+if [ -n "$only" ]; then      # keep the named workloads, in suite order
+    keep=() known=" ${wl_name[*]} "
+    for n in ${only//,/ }; do
+        [[ $known == *" $n "* ]] || { echo "bench_preload: unknown workload '$n' for -w: accepted: ${wl_name[*]}" >&2; exit 2; }
+    done
+    for ((w = 0; w < ${#wl_name[@]}; w++)); do [[ ",$only," == *",${wl_name[w]},"* ]] && keep+=("$w"); done
+    for a in wl_name wl_cmd wl_in wl_desc wl_py; do
+        eval "old=(\"\${$a[@]}\")"; new=()
+        for w in "${keep[@]}"; do new+=("${old[w]}"); done
+        eval "$a=(\"\${new[@]}\")"
+    done
+fi
+nwl=${#wl_name[@]}
+
+for f in "$run" $(printf "$W/%s " $bins); do
     [ -x "$f" ] || { echo "bench_preload: $f missing: run 'make bench'" >&2; exit 2; }
 done
+for p in perl gcc sort xz sqlite3 git; do
+    command -v $p > /dev/null || { echo "bench_preload: $p missing: run 'make bench' (it installs BENCH_DEPS)" >&2; exit 2; }
+done
 
-# Measure the shim as users run it: defaults, and none of the caller's
-# HEAPSHIM_* settings (a report or stats table at exit would be extra work).
-for v in $(compgen -e | grep '^HEAPSHIM_'); do unset "$v"; done
-unset LD_PRELOAD
+# Measure every allocator as users run it: defaults, and none of the caller's
+# settings for the shim, the other allocators or glibc's own malloc.
+for v in $(compgen -e | grep -E '^(HEAPSHIM_|MALLOC_|MIMALLOC_|TCMALLOC_|JE_MALLOC|PYTHONMALLOC)'); do unset "$v"; done
+unset LD_PRELOAD GLIBC_TUNABLES
+export LC_ALL=C GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 
-tmp=$(mktemp -d /tmp/hs-bench.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-
-# ---- allocators ----------------------------------------------------------
-# name | LD_PRELOAD | extra environment
-cfg_name=() cfg_so=() cfg_env=()
+# ---- allocators --------------------------------------------------------------------
+# name | LD_PRELOAD | extra environment | scope (all, or py: python3 workloads only)
+cfg_name=() cfg_so=() cfg_env=() cfg_scope=()
 notes=()
-add_cfg() { cfg_name+=("$1"); cfg_so+=("$2"); cfg_env+=("$3"); }
-add_cfg glibc "" ""
+add_cfg() { cfg_name+=("$1"); cfg_so+=("$2"); cfg_env+=("$3"); cfg_scope+=("$4"); }
+add_cfg glibc "" "" all
+shim=
 if [ -f "$B/libheapshim.so" ]; then
-    shim=$(cd "$(dirname "$B/libheapshim.so")" && pwd)/libheapshim.so
-    add_cfg "heapshim pymalloc" "$shim" ""              # the default mode
-    add_cfg "heapshim malloc" "$shim" "HEAPSHIM_ALLOCATOR=malloc"
+    shim=$(cd "$B" && pwd)/libheapshim.so
+    add_cfg heapshim "$shim" "" all                  # the default mode (pymalloc)
+    add_cfg "heapshim malloc" "$shim" "HEAPSHIM_ALLOCATOR=malloc" all
 else
     notes+=("heapshim columns skipped: $B/libheapshim.so does not exist (build it with 'make')")
 fi
 dpkg_so() {   # package, file name: the library's path from dpkg -L, if installed
     dpkg -L "$1" 2>/dev/null | grep -m1 "/$2\$"
 }
+mimalloc=
 for spec in "jemalloc libjemalloc2 libjemalloc.so.2" \
             "tcmalloc libtcmalloc-minimal4 libtcmalloc_minimal.so.4" \
             "mimalloc libmimalloc2.0 libmimalloc.so.2"; do
     read -r name pkg file <<< "$spec"
     so=$(dpkg_so "$pkg" "$file")
-    if [ -n "$so" ] && [ -f "$so" ]; then add_cfg "$name" "$so" ""
+    if [ -n "$so" ] && [ -f "$so" ]; then
+        add_cfg "$name" "$so" "" all
+        [ $name = mimalloc ] && mimalloc=$so
     else notes+=("$name column skipped: package $pkg not installed"); fi
 done
+add_cfg "py:malloc glibc" "" "PYTHONMALLOC=malloc" py
+[ -n "$shim" ] && add_cfg "py:malloc heapshim" "$shim" "PYTHONMALLOC=malloc" py
+[ -n "$mimalloc" ] && add_cfg "py:malloc mimalloc" "$mimalloc" "PYTHONMALLOC=malloc" py
+if [ -n "$only_cfg" ]; then  # glibc (the baseline) and the named configs
+    IFS=, read -r -a want <<< "$only_cfg"
+    for n in "${want[@]}"; do
+        ok=0
+        for c in "${cfg_name[@]}"; do [ "$c" = "$n" ] && ok=1; done
+        [ $ok = 1 ] || { echo "bench_preload: unknown or unavailable config '$n' for -c: accepted: ${cfg_name[*]:1}" >&2; exit 2; }
+    done
+    for a in cfg_name cfg_so cfg_env cfg_scope; do eval "old_$a=(\"\${$a[@]}\")"; eval "$a=()"; done
+    for ((c = 0; c < ${#old_cfg_name[@]}; c++)); do
+        keep=$([ $c = 0 ] && echo 1 || echo 0)
+        for n in "${want[@]}"; do [ "${old_cfg_name[c]}" = "$n" ] && keep=1; done
+        [ $keep = 1 ] || continue
+        cfg_name+=("${old_cfg_name[c]}"); cfg_so+=("${old_cfg_so[c]}")
+        cfg_env+=("${old_cfg_env[c]}"); cfg_scope+=("${old_cfg_scope[c]}")
+    done
+fi
 ncfg=${#cfg_name[@]}
 
-# ---- workloads -------------------------------------------------------------
-# Inputs are generated once, plainly (no preload), into $tmp.
-if [ $quick = 1 ]; then nfunc=60 nlines=100000 pyrounds=3 churn_m=1 mt_b=2000
-else nfunc=200 nlines=600000 pyrounds=12 churn_m=5 mt_b=15000; fi
-PY=/usr/bin/python3
-[ -x $PY ] || PY=$(command -v python3)
+tmp=$(mktemp -d /tmp/hs-bench.XXXXXX) || exit 1
+keep_tmp=0
+trap '[ $keep_tmp = 1 ] || rm -rf "$tmp"' EXIT
+in_dir=$tmp/in
+mkdir -p "$in_dir"
+for ((w = 0; w < nwl; w++)); do
+    wl_cmd[w]=${wl_cmd[w]//@IN@/$in_dir}
+    wl_in[w]=${wl_in[w]//@IN@/$in_dir}
+done
+t_start=$SECONDS
+$PY bench/gen_inputs.py "$in_dir" "$([ $quick = 1 ] && echo quick || echo full)" ||
+    { echo "bench_preload: generating the inputs failed" >&2; exit 1; }
 
-# a mid-size C file: many functions with loops, branches and a switch each
-{
-    echo '#include <string.h>'
-    echo 'struct rec { int a, b; double w; char name[24]; };'
-    for ((i = 0; i < nfunc; i++)); do
-        cat <<EOF
-int f$i(struct rec *r, int n, const char *s)
-{
-    int acc = $i;
-    for (int k = 0; k < n; k++) {
-        switch ((r[k].a + k) % 5) {
-        case 0: acc += r[k].b * $((i % 7 + 2)); break;
-        case 1: acc ^= (int)(r[k].w * $((i % 5 + 1)).5); break;
-        case 2: acc -= (int)strlen(r[k].name) + k; break;
-        case 3: if (s && s[k % 8] == 'x') acc <<= 1; else acc >>= 1; break;
-        default: r[k].w += acc * 0.5; memcpy(r[k].name, s ? s : "none", 5);
-        }
-        if (acc > $((i * 1000 + 7))) acc = acc % $((i + 3)) + f$(( i > 0 ? i - 1 : 0 ))(r + 1, n / 2, s);
-    }
-    return acc;
+# ---- runs: round-robin, the starting allocator rotates every round -----------------
+envs_of() {   # the env(1) arguments of config $1
+    envs=()
+    [ -n "${cfg_so[$1]}" ] && envs+=("LD_PRELOAD=${cfg_so[$1]}")
+    [ -n "${cfg_env[$1]}" ] && envs+=("${cfg_env[$1]}")
 }
-EOF
-    done
-} > "$tmp/big.c"
-# lines to sort: random words of random length, fixed seed
-$PY - "$nlines" > "$tmp/lines.txt" <<'EOF'
-import random, sys
-rng = random.Random(3)
-al = "abcdefghijklmnopqrstuvwxyz0123456789"
-for i in range(int(sys.argv[1])):
-    print("".join(rng.choice(al) for _ in range(rng.randrange(4, 40))), i)
-EOF
-
-wl_name=(churn mt4 python gcc sort)
-wl_cmd=(
-    "$B/bench/wl_churn $churn_m"
-    "$B/bench/wl_mt 4 $mt_b"
-    "$PY bench/alloc_churn.py $pyrounds"
-    "gcc -O2 -c $tmp/big.c -o /dev/null"
-    "env LC_ALL=C sort --parallel=2 -S 64M $tmp/lines.txt"
-)
-wl_desc=(
-    "small-object churn (wl_churn, $churn_m M ops, 16-512 B)"
-    "4 threads, cross-thread frees (wl_mt)"
-    "python3 dict/list/str churn"
-    "gcc -O2 -c, $nfunc functions"
-    "sort --parallel=2, $nlines lines"
-)
-small_wl="churn mt4"    # the small-object workloads of the targets
-nwl=${#wl_name[@]}
-
-# ---- runs: round-robin, the starting allocator rotates every round --------
-results=$tmp/results       # wl cfg round wall_ns rss_kib status same_output
+repro() {     # a command line that reruns workload $1 under config $2
+    envs_of "$2"
+    local s="cd $PWD && env LC_ALL=C GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null ${envs[*]} ${wl_cmd[$1]}"
+    [ "${wl_in[$1]}" != /dev/null ] && s+=" < ${wl_in[$1]}"
+    echo "$s"
+}
+results=$tmp/results       # wl cfg round wall_ns rss_kib status cpu_ns md5
 : > "$results"
+nfail=0
 for ((r = 0; r < rounds; r++)); do
+    t_round=$SECONDS
     for ((w = 0; w < nwl; w++)); do
         for ((k = 0; k < ncfg; k++)); do
             c=$(( (k + r) % ncfg ))
-            envs=()
-            [ -n "${cfg_so[c]}" ] && envs+=("LD_PRELOAD=${cfg_so[c]}")
-            [ -n "${cfg_env[c]}" ] && envs+=("${cfg_env[c]}")
+            [ "${cfg_scope[c]}" = all ] || [ "${wl_py[w]}" = 1 ] || continue
+            envs_of $c
+            rm -f "$tmp/m"
             # shellcheck disable=SC2086  # the command is word-split on purpose
-            "$run" "$tmp/m" env "${envs[@]}" ${wl_cmd[w]} > "$tmp/out" 2> "$tmp/err"
-            read -r wall rss st _ < "$tmp/m" || { wall=0 rss=0 st=999; }
-            sum=$(md5sum < "$tmp/out")
-            ref=$tmp/ref.$w
-            [ -f "$ref" ] || { [ "$c" = 0 ] && echo "$sum" > "$ref"; }
-            same=1
-            [ -f "$ref" ] && [ "$sum" != "$(cat "$ref")" ] && same=0
-            if [ "$st" != 0 ] || [ $same = 0 ]; then
-                echo "bench_preload: ${wl_name[w]} under ${cfg_name[c]}: exit $st, output $([ $same = 1 ] && echo same || echo DIFFERENT): $(head -c 300 "$tmp/err")" >&2
+            "$run" "$tmp/m" env "${envs[@]}" ${wl_cmd[w]} < "${wl_in[w]}" > "$tmp/out" 2> "$tmp/err"
+            read -r wall rss st cpu _ < "$tmp/m" 2>/dev/null || { wall=0 rss=0 st=999 cpu=0; }
+            sum=$(md5sum < "$tmp/out" | cut -c1-32)
+            echo "$w $c $r $wall $rss $st $cpu $sum" >> "$results"
+            if [ "$st" != 0 ]; then
+                cp "$tmp/err" "$tmp/err.$w.$c.$r"
             fi
-            echo "$w $c $r $wall $rss $st $same" >> "$results"
         done
     done
-    echo "bench_preload: round $((r + 1))/$rounds done" >&2
+    # this round's failures: a non-zero exit, or an output other than glibc's
+    while read -r w c st sum ref; do
+        nfail=$((nfail + 1)); keep_tmp=1
+        why="exit status $st"
+        [ "$st" = 0 ] && why="output differs from glibc's (md5 $sum, glibc $ref)"
+        {
+            echo "bench_preload: FAILED: ${wl_name[w]} under ${cfg_name[c]}, round $((r + 1)): $why"
+            [ -f "$tmp/err.$w.$c.$r" ] && sed 's/^/    stderr: /' "$tmp/err.$w.$c.$r" | head -5
+            echo "    reproduce: $(repro "$w" "$c")"
+            echo "    (inputs kept in $in_dir)"
+        } >&2
+    done < <(awk -v r="$r" '$3 == r && $2 == 0 && $6 == 0 && !($1 in ref) { ref[$1] = $8 }
+                           { if ($3 == r) row[NR] = $0 }
+                           END { for (i in row) { split(row[i], f, " ");
+                                   if (f[6] != 0 || (f[1] in ref && f[8] != ref[f[1]]) || !(f[1] in ref))
+                                       print f[1], f[2], f[6], f[8], (f[1] in ref ? ref[f[1]] : "none") } }' "$results" |
+             sort -n -k1,1 -k2,2)
+    echo "bench_preload: round $((r + 1))/$rounds done ($((SECONDS - t_round)) s)" >&2
 done
 
-# ---- statistics ------------------------------------------------------------
-median() { sort -g | awk '{v[NR] = $1} END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# per-round ratio of column $3 (4 wall, 5 rss) of allocator c to glibc, for workload w
-ratios() {
-    awk -v w="$1" -v c="$2" -v col="$3" '
-        $1 == w && $2 == 0 { base[$3] = $col }
-        $1 == w && $2 == c { val[$3] = $col }
-        END { for (r in val) if (base[r] > 0) print val[r] / base[r] }' "$results"
-}
-# per-round difference allocator - glibc of column $3, for workload w
-diffs() {
-    awk -v w="$1" -v c="$2" -v col="$3" '
-        $1 == w && $2 == 0 { base[$3] = $col }
-        $1 == w && $2 == c { val[$3] = $col }
-        END { for (r in val) if (r in base) print val[r] - base[r] }' "$results"
-}
-failed() { awk -v w="$1" -v c="$2" '$1 == w && $2 == c && ($6 != 0 || $7 != 1) { n++ } END { print n + 0 }' "$results"; }
-glibc_stat() {   # median and spread ((max-min)/median, %) of glibc's column
-    awk -v w="$1" -v col="$2" '$1 == w && $2 == 0 { print $col }' "$results" | sort -g |
-        awk -v div="$3" '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-            printf "%.2f (±%.0f%%)", m / div, (v[NR] - v[1]) / m * 50 }'
-}
-
-declare -A R   # R[time|rss,w,c] = median ratio; F[w,c] = failed runs
-declare -A F
-for ((w = 0; w < nwl; w++)); do
-    for ((c = 1; c < ncfg; c++)); do
-        R[time,$w,$c]=$(ratios $w $c 4 | median)
-        R[rss,$w,$c]=$(ratios $w $c 5 | median)
-        R[rssd,$w,$c]=$(diffs $w $c 5 | median)
-        F[$w,$c]=$(failed $w $c)
+# ---- report ------------------------------------------------------------------------------
+meta=$tmp/meta
+{
+    printf 'rounds\t%s\nquick\t%s\n' "$rounds" "$quick"
+    printf 'date\t%s\n' "$(date -u +%Y-%m-%d)"
+    printf 'machine\t%s cpus, %s\n' "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+    for ((c = 0; c < ncfg; c++)); do printf 'cfg\t%s\t%s\t%s\n' "$c" "${cfg_name[c]}" "${cfg_scope[c]}"; done
+    for ((w = 0; w < nwl; w++)); do
+        printf 'wl\t%s\t%s\t%s\t%s\n' "$w" "${wl_name[w]}" "${wl_py[w]}" "${wl_desc[w]}"
     done
-done
-
-cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
-echo "### Programs under LD_PRELOAD vs plain glibc ($(date -u +%Y-%m-%d), $(nproc) cpus, $cpu)"
-echo
-echo "Median of $rounds rounds$([ $quick = 1 ] && echo ', QUICK mode: not for publication');" \
-     "each cell is the median of the per-round ratios allocator/glibc (lower is better)."
-echo "glibc's column is its median (± half its spread over the rounds, a noise gauge)."
-echo "Peak RSS cells also give the median difference from glibc in MiB, in parentheses."
+} > "$meta"
 for n in "${notes[@]}"; do echo "- note: $n"; done
-for kind in time rss; do
-    echo
-    if [ $kind = time ]; then echo "Wall time:"; else echo "Peak RSS (wait4 ru_maxrss):"; fi
-    echo
-    hdr="| workload | glibc $([ $kind = time ] && echo s || echo MiB) |"; sep="|---|---|"
-    for ((c = 1; c < ncfg; c++)); do hdr+=" ${cfg_name[c]} |"; sep+="---|"; done
-    echo "$hdr"; echo "$sep"
-    for ((w = 0; w < nwl; w++)); do
-        if [ $kind = time ]; then line="| ${wl_desc[w]} | $(glibc_stat $w 4 1e9) |"
-        else line="| ${wl_desc[w]} | $(glibc_stat $w 5 1024) |"; fi
-        for ((c = 1; c < ncfg; c++)); do
-            cell=$(printf '%.2fx' "${R[$kind,$w,$c]}")
-            [ $kind = rss ] && cell+=$(awk -v d="${R[rssd,$w,$c]}" 'BEGIN { printf " (%+.1f)", d / 1024 }')
-            [ "${F[$w,$c]}" != 0 ] && cell="$cell FAILED ${F[$w,$c]}/$rounds"
-            line+=" $cell |"
-        done
-        echo "$line"
-    done
-done
-
-# ---- targets ---------------------------------------------------------------
+$PY bench/bench_report.py "$meta" "$results" $([ $strict = 1 ] && echo --strict)
+st=$?
 echo
-missed=0
-col_of() { for ((c = 0; c < ncfg; c++)); do [ "${cfg_name[c]}" = "$1" ] && { echo $c; return; }; done; }
-# target <description> <allocator> <kind> <limit> <op: le|lt> <workloads>
-target() {
-    local c verdict=PASS detail="" w
-    c=$(col_of "$2")
-    if [ -z "$c" ]; then
-        echo "- target: $1: **SKIP** ($2 not measured: see the notes)"; return
-    fi
-    for ((w = 0; w < nwl; w++)); do
-        [[ " $6 " == *" ${wl_name[w]} "* ]] || continue
-        local v=${R[$3,$w,$c]} ok
-        ok=$(awk -v v="$v" -v l="$4" -v op="$5" 'BEGIN { print (op == "lt" ? v < l : v <= l) ? 1 : 0 }')
-        [ "${F[$w,$c]}" != 0 ] && ok=0
-        [ "$ok" = 1 ] || verdict=MISS
-        detail+="${detail:+, }${wl_name[w]} $(printf '%.3fx' "$v")$([ "$ok" = 1 ] || echo ' ✗')"
-    done
-    [ $verdict = MISS ] && missed=$((missed + 1))
-    echo "- target: $1: **$verdict** ($detail)"
-}
-all_wl="${wl_name[*]}"
-target "default mode: no workload more than 5% slower than glibc (time <= 1.05x)" \
-       "heapshim pymalloc" time 1.05 le "$all_wl"
-target "default mode: small-object workloads faster than glibc (time < 1.00x)" \
-       "heapshim pymalloc" time 1.00 lt "$small_wl"
-target "malloc mode: within 5% of glibc (time <= 1.05x)" "heapshim malloc" time 1.05 le "$all_wl"
-target "default mode: peak RSS no more than 10% above glibc (<= 1.10x)" \
-       "heapshim pymalloc" rss 1.10 le "$all_wl"
-target "malloc mode: peak RSS no more than 10% above glibc (<= 1.10x)" \
-       "heapshim malloc" rss 1.10 le "$all_wl"
-[ $strict = 1 ] && [ $missed -gt 0 ] && exit 1
-exit 0
+echo "Allocators: glibc $(ldd --version | head -1 | awk '{print $NF}')$(
+    for p in libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0; do
+        v=$(dpkg-query -W -f='${Version}' $p 2>/dev/null) && printf ', %s %s' "$p" "${v%%-*}"
+    done); shim $shim. This run took $((SECONDS - t_start)) s."
+if [ $nfail -gt 0 ]; then
+    echo "bench_preload: $nfail run(s) FAILED (see above); temporary directory kept: $tmp" >&2
+    exit 3
+fi
+exit $st
