@@ -82,6 +82,16 @@ else
             same "deepbind-prog-$mode-routed" "$TMPD/plain-c" HEAPSHIM_ALLOCATOR=$mode \
                 HEAPSHIM_ROUTE='prog_deepbind=obj,libdb*=raw' -- "$prog" "$dir"
         done
+        # a program built without PIE that takes malloc's and free's address:
+        # the global scope's malloc is its canonical PLT entry, still ours
+        if ${CC:-cc} -std=gnu11 -O1 -D_GNU_SOURCE -no-pie -fno-pic -o "$TMPD/prog_deepbind_nopie" \
+            "$ROOT/tests/shim/prog_deepbind.c" -lpthread -ldl 2> "$TMPD/nopie.err"; then
+            for mode in pymalloc debug; do
+                same "deepbind-prog-nopie-$mode" "$TMPD/plain-c" HEAPSHIM_ALLOCATOR=$mode -- "$TMPD/prog_deepbind_nopie" "$dir"
+            done
+        else
+            fail deepbind-prog-nopie "cannot build it: $(head -c 300 "$TMPD/nopie.err")"
+        fi
         # the plugins' calls reach the shim: counted, and routed by their caller
         (HEAPSHIM_ROUTE='libdbdep.so=obj' HEAPSHIM_REPORT="$TMPD/route.json" LD_PRELOAD="$SHIM" \
             "$prog" "$dir" > /dev/null 2>&1; exit $?) 2>/dev/null

@@ -194,6 +194,14 @@ static void exchange(const char *tag, struct plugin *pl)
 
     /* a function pointer to free stored in the plugin's data */
     for (size_t i = 0; i < NSIZES; i++) pl->free_via_table(malloc(sizes[i]));
+    /* and the program's own pointers to malloc and free (built without PIE
+     * -- the suite does so too -- these are canonical PLT entries) */
+    void *(*volatile my_malloc)(size_t) = malloc;
+    void (*volatile my_free)(void *) = free;
+    for (size_t i = 0; i < NSIZES; i++) {
+        pl->free(my_malloc(sizes[i]));
+        my_free(pl->malloc(sizes[i]));
+    }
     check(NAME("free-through-pointer-table"), 1, "");
 
     /* the plugin's dependency, in the same deep scope */
