@@ -3,9 +3,10 @@
  *
  * Room: a wrapper allocator per domain, installed through the public hook
  * API only (hs_get_allocator / hs_set_allocator), so it sits on top of
- * whatever was there before -- the defaults or a user's hook -- and knows
- * nothing of arenas or counters. It touches only the blocks that pass
- * through it. Layout of a block: see debug.h.
+ * whatever was there before -- the defaults or a user's hook. It touches
+ * only the blocks that pass through it. Layout of a block: see debug.h.
+ * Of the core it knows one thing: how a block under it was counted, so that
+ * the counters show the bytes the program may use (see "Counting" below).
  *
  * Every detection prints one diagnostic with write(2) from a stack buffer
  * and aborts: by then the heap may be corrupt, so nothing here allocates.
@@ -13,6 +14,7 @@
  * written once, before the hooks are published.
  */
 #include "debug.h"
+#include "internal.h"
 #include <heapshim.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -46,6 +48,8 @@ static const char *const dom_desc[HS_NDOMAINS] = {
 struct dbg_dom {
     hs_allocator_t under;     /* the allocator found at installation */
     int dom;
+    bool peek;                /* may read the large header before a block of under */
+    bool raw_bare;            /* under is the default RAW allocator: bare glibc blocks */
 };
 static struct dbg_dom dbg[HS_NDOMAINS];
 static int setup_claimed;     /* first caller of hs_setup_debug_hooks wins */
@@ -74,6 +78,70 @@ static byte *decorate(byte *b, size_t n, int dom)
     memset(b + OFF_LEAD, HS_FORBIDDENBYTE, NLEAD);
     memset(b + HDR + n, HS_FORBIDDENBYTE, NTAIL);
     return b + HDR;
+}
+
+/* ---- counting ------------------------------------------------------------------ */
+/*
+ * The allocator under the hooks counts the whole inner block it hands out:
+ * header, data, tail guard and its own rounding. The program sees n bytes
+ * (malloc_usable_size of a debug block is n, and n is all it may use), so
+ * live bytes must move by n. The hooks take the difference off with
+ * hs_count_overhead(): when a block is handed out, and put it back when the
+ * block is released or moved.
+ *
+ * Why here and not in the interposer: this layer makes the overhead, and
+ * every way a debug block is born, moved or dies passes through the four
+ * functions below -- the shim's malloc family, the hs_* API called directly
+ * (a shimmed program can reach it through dlsym, and free() then releases
+ * what hs_mem_malloc() made), reallocs the core carries out as a move. So
+ * the adjustment always balances; done in the interposer it would miss the
+ * hs_* calls and put back, at free(), overhead that was never taken off.
+ * Library users of hs_setup_debug_hooks() get the same numbers as the shim.
+ *
+ * Only blocks the core counted are adjusted, by the size it counted:
+ *   - a block of one of our pools (page map): its class size;
+ *   - a large block behind our sealed header: hs_large_usable();
+ *   - a bare glibc block of the default RAW allocator: glibc's usable size.
+ * A block of a user's allocator installed under the hooks was counted by
+ * nobody we know of: left alone. Reading the large header means reading
+ * the 16 bytes before a block of the allocator under; that is done only
+ * when it is the core's default or the interposer is linked in (its free()
+ * reads that header of every pointer anyway, and the allocators it puts
+ * under the hooks are all the core's). Whether a block qualifies depends
+ * on the block and on what was fixed at installation, so it answers the
+ * same at release as at allocation.
+ *
+ * Failures: a request this layer refuses by itself (n + 24 bytes would not
+ * fit a size_t, calloc overflow) reaches no allocator that would count it,
+ * so it is counted here; failures of the allocator under are its own to
+ * count.
+ */
+static bool core_counted(const struct dbg_dom *self, const void *b, unsigned *dom, size_t *usable)
+{
+    if (hs_pagemap_test(b)) {
+        *dom = hs_small_domain(b);
+        *usable = hs_small_usable(b);
+        return true;
+    }
+    if (self->peek && hs_large_owns(b)) {
+        *dom = hs_large_domain(b);
+        *usable = hs_large_usable(b);
+        return true;
+    }
+    if (self->raw_bare) {
+        *dom = HS_DOMAIN_RAW;
+        *usable = hs_sys_usable_size(b);
+        return true;
+    }
+    return false;
+}
+
+/* inner block b now carries a debug block of n bytes */
+static void overhead_on(const struct dbg_dom *self, const byte *b, size_t n)
+{
+    unsigned dom;
+    size_t u;
+    if (core_counted(self, b, &dom, &u) && u > n) hs_count_overhead(dom, u - n, true);
 }
 
 /* ---- the diagnostic -------------------------------------------------------- */
@@ -195,12 +263,19 @@ static void check_block(const struct dbg_dom *self, const byte *p, const char *o
 
 /* ---- the wrapper allocator ------------------------------------------------------ */
 
+static HS_NOINLINE void *refuse(const struct dbg_dom *self)
+{
+    hs_count_failed((unsigned)self->dom);
+    return NULL;
+}
+
 static void *dbg_malloc(void *ctx, size_t n)
 {
     const struct dbg_dom *self = ctx;
-    if (n > SIZE_MAX - EXTRA) return NULL;
+    if (n > SIZE_MAX - EXTRA) return refuse(self);
     byte *b = self->under.malloc(self->under.ctx, n + EXTRA);
     if (!b) return NULL;
+    overhead_on(self, b, n);
     byte *p = decorate(b, n, self->dom);
     memset(p, HS_CLEANBYTE, n);
     return p;
@@ -210,9 +285,10 @@ static void *dbg_calloc(void *ctx, size_t ne, size_t es)
 {
     const struct dbg_dom *self = ctx;
     size_t n;
-    if (__builtin_mul_overflow(ne, es, &n) || n > SIZE_MAX - EXTRA) return NULL;
+    if (__builtin_mul_overflow(ne, es, &n) || n > SIZE_MAX - EXTRA) return refuse(self);
     byte *b = self->under.calloc(self->under.ctx, 1, n + EXTRA);
     if (!b) return NULL;
+    overhead_on(self, b, n);
     return decorate(b, n, self->dom);     /* data already zero */
 }
 
@@ -223,7 +299,12 @@ static void dbg_free(void *ctx, void *ptr)
     byte *p = ptr;
     check_block(self, p, "freed");
     byte *h = p - HDR;
-    memset(p, HS_DEADBYTE, hdr_size(h) + NTAIL);
+    size_t n = hdr_size(h), u;
+    unsigned dom;
+    /* the overhead goes back before the allocator under counts its free,
+     * as hs_count_overhead asks (core/alloc.c) */
+    if (core_counted(self, h, &dom, &u) && u > n) hs_count_overhead(dom, u - n, false);
+    memset(p, HS_DEADBYTE, n + NTAIL);
     h[OFF_STATE] = ST_FREED;       /* tag and guards stay: a second free is recognised */
     self->under.free(self->under.ctx, h);
 }
@@ -234,7 +315,7 @@ static void *dbg_realloc(void *ctx, void *ptr, size_t n)
     if (!ptr) return dbg_malloc(ctx, n);
     byte *p = ptr;
     check_block(self, p, "reallocated");
-    if (n > SIZE_MAX - EXTRA) return NULL;      /* p stays valid */
+    if (n > SIZE_MAX - EXTRA) return refuse(self);      /* p stays valid */
 
     /* Mark the old block freed and erase its first bytes before the
      * underlying realloc: if that moves the block, what it leaves behind
@@ -243,6 +324,9 @@ static void *dbg_realloc(void *ctx, void *ptr, size_t n)
     byte *h = p - HDR;
     size_t old = hdr_size(h);
     size_t erase = old < ERASE ? old : ERASE;
+    unsigned odom;
+    size_t ou;
+    bool ocounted = core_counted(self, h, &odom, &ou);   /* before the move frees h */
     byte save_hdr[HDR], save_data[ERASE];
     memcpy(save_hdr, h, HDR);
     memcpy(save_data, p, erase);
@@ -255,6 +339,11 @@ static void *dbg_realloc(void *ctx, void *ptr, size_t n)
         memcpy(p, save_data, erase);
         return NULL;
     }
+    /* the allocator under counted one realloc of the inner blocks: the new
+     * overhead off first, then the old one back, so live bytes dip and do
+     * not peak on the way */
+    overhead_on(self, b, n);
+    if (ocounted && ou > old) hs_count_overhead(odom, ou - old, false);
     byte *q = b + HDR;
     memcpy(q, save_data, erase < n ? erase : n);
     if (n > old) memset(q + old, HS_CLEANBYTE, n - old);
@@ -266,9 +355,16 @@ static void *dbg_realloc(void *ctx, void *ptr, size_t n)
 int hs_setup_debug_hooks(void)
 {
     if (__atomic_exchange_n(&setup_claimed, 1, __ATOMIC_ACQ_REL)) return -1;
+    /* the interposer is linked in: see "Counting" */
+    bool shim = hs__platform_config != NULL;
     for (int d = 0; d < HS_NDOMAINS; d++) {
         hs_get_allocator((hs_domain_t)d, &dbg[d].under);
         dbg[d].dom = d;
+        bool dflt = __atomic_load_n(&hs_domain_default[d], __ATOMIC_ACQUIRE);
+        /* the default RAW allocator hands out bare glibc blocks: nothing
+         * of ours before them (and under ASan, a redzone) */
+        dbg[d].peek = shim || (dflt && d != HS_DOMAIN_RAW);
+        dbg[d].raw_bare = dflt && d == HS_DOMAIN_RAW;
         hs_allocator_t a = { &dbg[d], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free };
         hs_set_allocator((hs_domain_t)d, &a);
     }

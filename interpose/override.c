@@ -77,6 +77,31 @@ static HS_NOINLINE void *debug_alloc(unsigned dom, size_t n, bool zero)
     return p;
 }
 
+/*
+ * Failures. `failed` counts every call of the family that returns NULL or
+ * an error code, once, in the domain the call was routed to (a realloc: the
+ * block's own domain). Whoever turns the call down counts it: the core
+ * when it or glibc runs out of memory (hs_small_malloc's slow path,
+ * hs_counted_large, hs_pymalloc_realloc, hs_rawsys_*), the debug hooks for
+ * a size they cannot wrap (core/debug.c), the plain paths here for bare
+ * glibc blocks, and refused() below for what never reaches an allocator:
+ * calloc/reallocarray/pvalloc overflow and EINVAL. realloc(p, 0) (a free)
+ * and free(NULL) are no failures. All of it is off the success paths.
+ * Nothing is counted while the shim starts on this very thread (glibc
+ * serves those calls, and there are no counters yet).
+ */
+static HS_NOINLINE void count_refused(const void *ra)
+{
+    if (ready()) hs_count_failed(route(ra));
+}
+
+static HS_NOINLINE void *refused(const void *ra, int err)
+{
+    count_refused(ra);
+    errno = err;
+    return NULL;
+}
+
 /* glibc behind our header: RAW, large MEM/OBJ, and everything in malloc mode */
 HS_INLINE void *sys_serve(unsigned dom, size_t n, bool zero)
 {
@@ -299,10 +324,7 @@ EXPORT void *calloc(size_t ne, size_t es)
 {
     if (HS_UNLIKELY(!ready())) return __libc_calloc(ne, es);
     size_t n;
-    if (__builtin_mul_overflow(ne, es, &n)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (__builtin_mul_overflow(ne, es, &n)) return refused(__builtin_return_address(0), ENOMEM);
     unsigned dom = route(__builtin_return_address(0));
     if (HS_UNLIKELY(hs_shim.debug)) return debug_alloc(dom, n, true);
     if (n <= HS_SMALL_MAX && dom != HS_DOMAIN_RAW && hs_shim.mode == HS_MODE_PYMALLOC) {
@@ -335,8 +357,10 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
         if (!q) hs_count_failed(HS_DOMAIN_MEM);
         else if (HS_LIKELY(s != NULL)) hs_slot_realloc(s, HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
         else hs_count_realloc(HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
-    } else {
-        return __libc_realloc(p, n);                    /* glibc's from before us */
+    } else {                                            /* glibc's from before us */
+        q = __libc_realloc(p, n);
+        if (!q) hs_count_failed(route(ra));             /* glibc set errno */
+        return q;
     }
     if (!q) errno = ENOMEM;
     return q;
@@ -351,10 +375,7 @@ EXPORT void *realloc(void *p, size_t n)
 EXPORT void *reallocarray(void *p, size_t ne, size_t es)
 {
     size_t n;
-    if (__builtin_mul_overflow(ne, es, &n)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (__builtin_mul_overflow(ne, es, &n)) return refused(__builtin_return_address(0), ENOMEM);
     if (HS_UNLIKELY(!ready())) return __libc_realloc(p, n);
     return realloc_impl(p, n, __builtin_return_address(0));
 }
@@ -381,25 +402,45 @@ static void *aligned_impl(size_t align, size_t n, const void *ra)
     return p;
 }
 
-static size_t next_pow2(size_t a)
+/*
+ * glibc 2.36's _mid_memalign, behind memalign, aligned_alloc (in 2.36 an
+ * alias of memalign: glibc 2.38 made aligned_alloc refuse an alignment that
+ * is not a power of two, 2.36 does not), valloc, pvalloc and posix_memalign:
+ *   align <= 16 (0, 3 and 12 included)     -> malloc(n)
+ *   align > SIZE_MAX / 2 + 1               -> NULL, EINVAL
+ *   otherwise at least 32 (its MINSIZE), rounded up to a power of two; then
+ *   an alignment of 2^63 (above PTRDIFF_MAX), a size above PTRDIFF_MAX or
+ *   memory glibc cannot get -> NULL, ENOMEM (from glibc's memalign, or
+ *   from ours in the same cases).
+ * tests/27-failcount.sh compares the results with glibc's own.
+ */
+static void *mid_memalign(size_t align, size_t n, const void *ra)
 {
-    size_t p = 1;
-    while (p < a && p) p <<= 1;
-    return p;
+    if (align <= HS_ALIGNMENT) return serve(route(ra), n);
+    if (align > SIZE_MAX / 2 + 1) return refused(ra, EINVAL);
+    if (align < 2 * HS_ALIGNMENT) align = 2 * HS_ALIGNMENT;
+    if (align & (align - 1))       /* below 2^63 here: the next power of two fits */
+        align = (size_t)1 << (sizeof(unsigned long long) * CHAR_BIT -
+                              (unsigned)__builtin_clzll((unsigned long long)align));
+    return aligned_impl(align, n, ra);
 }
 
+/* glibc 2.36: EINVAL unless a power-of-two multiple of sizeof(void *),
+ * errno untouched then; on ENOMEM errno is ENOMEM too (glibc's memalign set
+ * it), and *out is left alone on either. */
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
-    if (!align || (align & (align - 1)) || align % sizeof(void *)) return EINVAL;
+    if (!align || (align & (align - 1)) || align % sizeof(void *)) {
+        count_refused(__builtin_return_address(0));
+        return EINVAL;
+    }
     if (HS_UNLIKELY(!ready())) {
         void *p = __libc_memalign(align, n);
         if (!p) return ENOMEM;
         *out = p;
         return 0;
     }
-    int saved = errno;
-    void *p = aligned_impl(align, n, __builtin_return_address(0));
-    errno = saved;
+    void *p = mid_memalign(align, n, __builtin_return_address(0));
     if (!p) return ENOMEM;
     *out = p;
     return 0;
@@ -407,24 +448,14 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 EXPORT void *memalign(size_t align, size_t n)
 {
-    /* glibc rounds a non-power-of-two alignment up */
-    if (align & (align - 1)) align = next_pow2(align);
-    if (!align || align > ((size_t)1 << 62)) {
-        errno = EINVAL;
-        return NULL;
-    }
     if (HS_UNLIKELY(!ready())) return __libc_memalign(align, n);
-    return aligned_impl(align, n, __builtin_return_address(0));
+    return mid_memalign(align, n, __builtin_return_address(0));
 }
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
 {
-    if (!align || (align & (align - 1))) {   /* as glibc >= 2.38 and C17 */
-        errno = EINVAL;
-        return NULL;
-    }
     if (HS_UNLIKELY(!ready())) return __libc_memalign(align, n);
-    return aligned_impl(align, n, __builtin_return_address(0));
+    return mid_memalign(align, n, __builtin_return_address(0));
 }
 
 EXPORT void *valloc(size_t n)
@@ -434,16 +465,16 @@ EXPORT void *valloc(size_t n)
     return aligned_impl(page, n, __builtin_return_address(0));
 }
 
+/* glibc 2.36 rounds with the mask -(pagesize - 1), not -pagesize: that
+ * keeps bit 0, so pvalloc(0) asks for 1 byte and pvalloc(k * page) for one
+ * byte more than k pages. Followed to the byte, so that malloc mode hands
+ * out glibc's very block. */
 EXPORT void *pvalloc(size_t n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t rounded;
-    if (__builtin_add_overflow(n, page - 1, &rounded)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    rounded &= ~(page - 1);
-    if (!rounded) rounded = page;
+    if (__builtin_add_overflow(n, page - 1, &rounded)) return refused(__builtin_return_address(0), ENOMEM);
+    rounded &= -(page - 1);
     if (HS_UNLIKELY(!ready())) return __libc_memalign(page, rounded);
     return aligned_impl(page, rounded, __builtin_return_address(0));
 }
