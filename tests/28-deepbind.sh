@@ -9,6 +9,7 @@
 #   - build/tests/prog_deepbind: blocks crossing between the program and
 #     deep-bound plugins both ways (tests/shim/deepbind_*.c)
 #   - php (Debian's php-cli deep-binds its extensions): sqlite3 and mbstring
+#   - python's ctypes calling glibc's free by name (the same lookup)
 #   - where mprotect cannot make memory writable: one warning line, the
 #     program unchanged
 . "$(dirname "$0")/lib.sh"
@@ -159,6 +160,36 @@ EOF
                 -- "$PHP" "$TMPD/t.php"
         fi
     fi
+fi
+
+# ---- python's ctypes: glibc's malloc family by name, from libc's handle ---------
+# (not deep binding, the same lookup: CDLL("libc.so.6").free must be the
+# process's free, since strdup's block comes from the process's malloc)
+if [ -x "$PY" ]; then
+    cat > "$TMPD/ct.py" <<'EOF'
+import ctypes
+libc = ctypes.CDLL("libc.so.6")
+libc.strdup.restype = ctypes.c_void_p
+libc.strdup.argtypes = [ctypes.c_char_p]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.malloc.restype = ctypes.c_void_p
+libc.realloc.restype = ctypes.c_void_p
+libc.realloc.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+n = 0
+for i in range(2000):
+    p = libc.strdup(b"x" * (i % 700))
+    p = libc.realloc(p, 1000 + i)
+    n += ctypes.string_at(p, i % 700) == b"x" * (i % 700)
+    libc.free(p)
+    libc.free(libc.malloc(i % 600))
+print("ctypes", n)
+EOF
+    "$PY" "$TMPD/ct.py" > "$TMPD/plain-py.out" 2>/dev/null; echo $? > "$TMPD/plain-py.rc"
+    for mode in $MODES; do
+        same "deepbind-python-ctypes-$mode" "$TMPD/plain-py" HEAPSHIM_ALLOCATOR=$mode -- "$PY" "$TMPD/ct.py"
+    done
+else
+    skip deepbind-python-ctypes "no python3"
 fi
 
 # ---- mprotect refused: one warning line, the program unchanged -----------------
