@@ -1,0 +1,230 @@
+#!/bin/bash
+# tests/26-counters.sh - the counters tell the truth (issue 12), in the
+# default mode and in HEAPSHIM_ALLOCATOR=malloc:
+#   peak     prog_peak: barrier-synchronised threads whose true peak is known
+#            by construction; in-process reads and the exit report within
+#            [true, true + max(64 KiB, 1%)], never decreasing, live <= peak
+#   torn     prog_torn: a monitor reads while 4 threads churn; every read a
+#            state that existed (monotonic, no phantom blocks, live <= peak)
+#   fork     prog_fork: a child starts from the parent's counters at fork
+#            and never sees the parent's later allocations
+#   indep    libindep.so, preloaded in front of the shim, counts every call
+#            itself; its counts must equal the exit report exactly
+#            (rules: tests/shim/libindep.c)
+# One line per check; a FAIL line gives the measured and the expected
+# numbers. COUNTERS_MODES / COUNTERS_TORN_SECONDS override the defaults.
+. "$(dirname "$0")/lib.sh"
+[ -f "$SHIM" ] || { skip counters "no $SHIM"; finish; }
+
+MODES=${COUNTERS_MODES:-"pymalloc malloc"}
+TORN_SECONDS=${COUNTERS_TORN_SECONDS:-4}
+PCFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -fPIC -D_GNU_SOURCE -I$ROOT/include"
+
+# build/tests/prog_* (tests/tests.mk) when up to date, else our own build
+prog() {
+    local src="$ROOT/tests/shim/$1.c" bin
+    for bin in "$ROOT/$B/tests/$1" "$ROOT/build/tests/$1"; do
+        if [ -x "$bin" ] && [ "$bin" -nt "$src" ]; then echo "$bin"; return 0; fi
+    done
+    bin="$TMPD/$1"
+    [ -x "$bin" ] || cc $PCFLAGS -o "$bin" "$src" -lpthread -ldl 2>"$TMPD/$1.cc" || return 1
+    echo "$bin"
+}
+PEAK=$(prog prog_peak) || { fail counters-build "prog_peak does not compile: $(head -c 400 "$TMPD/prog_peak.cc")"; finish; }
+TORN=$(prog prog_torn) || { fail counters-build "prog_torn does not compile: $(head -c 400 "$TMPD/prog_torn.cc")"; finish; }
+FORK=$(prog prog_fork) || { fail counters-build "prog_fork does not compile: $(head -c 400 "$TMPD/prog_fork.cc")"; finish; }
+INDEP="$TMPD/libindep.so"
+cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -fPIC -shared -o "$INDEP" "$ROOT/tests/shim/libindep.c" \
+    -ldl -lpthread 2>"$TMPD/indep.cc" || { fail counters-build "libindep.c does not compile: $(head -c 400 "$TMPD/indep.cc")"; INDEP=; }
+
+# run NAME OUTFILE CMD...: under the shim, with a time limit; sets rc
+run() {
+    local out=$1; shift
+    timeout 60 env LD_PRELOAD="$SHIM" "$@" >"$out" 2>"$out.err"; rc=$?
+}
+# the first FAIL line of a program's output, and how many more there are
+first_fail() {
+    local n; n=$(grep -c '^FAIL ' "$1")
+    printf '%s' "$(grep -m1 '^FAIL ' "$1" | sed 's/^FAIL //')"
+    [ "$n" -gt 1 ] && printf ' (and %d more FAIL lines: %s)' $((n - 1)) "$1"
+}
+cant_run() {   # name rc out
+    if [ "$2" = 124 ]; then fail "$1" "timed out after 60 s"
+    else fail "$1" "cannot run (exit $2): $(head -c 300 "$3.err") $(head -c 300 "$3")"; fi
+}
+
+# ---- peak ------------------------------------------------------------------
+PEAK_CASES=(
+    "t1-100B:-T 1 -K 1000 -S 100"
+    "t4-100B:-T 4 -K 1000 -S 100"
+    "t32-100B:-T 32 -K 500 -S 100"
+    "t16-1000B:-T 16 -K 60 -S 1000"
+    "t32-1000B:-T 32 -K 60 -S 1000"
+    "t8-1000B-32MB:-T 8 -K 4000 -S 1000"
+    "t4-mixed-3phases:-T 4 -K 500 -S 100,1000 -n 3"
+    "seq-t4-100B:-T 4 -K 1000 -S 100 -p seq"
+    "seq-t16-1000B-2phases:-T 16 -K 60 -S 1000 -p seq -n 2"
+    "obj-t8-mixed:-T 8 -K 200 -S 100,1000 -d obj"
+    "raw-t8-1000B:-T 8 -K 60 -S 1000 -d raw"
+)
+peak_report_check() {   # report-file program-output
+    "$PY" - "$1" "$2" <<'PYEOF'
+import json, re, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception as e:
+    print("no readable exit report: %s" % e); sys.exit(1)
+line = [l for l in open(sys.argv[2]) if l.startswith("TRUE ")]
+if not line:
+    print("the program printed no TRUE line"); sys.exit(1)
+m = re.match(r"TRUE total=(\d+) dom=(\w+):(\d+) lastpeak_total=(\d+) lastpeak_dom=(\d+)", line[-1])
+tt, dn, td, lt, ld = int(m[1]), m[2], int(m[3]), int(m[4]), int(m[5])
+slack = lambda t: max(65536, t // 100)
+bad = []
+for what, got, truth, last, live in (("total", r["total"]["peak_bytes"], tt, lt, r["total"]["live_bytes"]),
+                                     (dn, r["domains"][dn]["peak_bytes"], td, ld, r["domains"][dn]["live_bytes"])):
+    if not truth <= got <= truth + slack(truth):
+        bad.append("report %s peak_bytes %d, true %d, allowed [%d, %d] (%+.1f%%)"
+                   % (what, got, truth, truth, truth + slack(truth), 100.0 * (got - truth) / truth))
+    if got < last:
+        bad.append("report %s peak_bytes %d below the last in-process read %d (went down)" % (what, got, last))
+    if live > got:
+        bad.append("report %s live_bytes %d > peak_bytes %d" % (what, live, got))
+print("; ".join(bad) if bad else "total peak %d (true %d), %s peak %d (true %d)"
+      % (r["total"]["peak_bytes"], tt, dn, r["domains"][dn]["peak_bytes"], td))
+sys.exit(1 if bad else 0)
+PYEOF
+}
+
+for mode in $MODES; do
+    for c in "${PEAK_CASES[@]}"; do
+        name=${c%%:*}; args=${c#*:}
+        t="counters-$mode-peak-$name"
+        out="$TMPD/$t.out"
+        run "$out" HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_REPORT="$TMPD/$t.json" "$PEAK" $args
+        if [ $rc = 0 ]; then pass "$t-inprocess"
+        elif [ $rc = 1 ]; then fail "$t-inprocess" "$(first_fail "$out")"
+        else cant_run "$t-inprocess" $rc "$out"; continue; fi
+        if msg=$(peak_report_check "$TMPD/$t.json" "$out"); then pass "$t-report"
+        else fail "$t-report" "$msg"; fi
+    done
+done
+
+# ---- torn reads --------------------------------------------------------------
+for mode in $MODES; do
+    t="counters-$mode-torn"
+    out="$TMPD/$t.out"
+    run "$out" HEAPSHIM_ALLOCATOR=$mode "$TORN" "$TORN_SECONDS"
+    summary=$(grep -m1 ' reads (' "$out" | sed 's/^prog_torn: //')
+    if [ $rc = 0 ]; then pass "$t: $summary"
+    elif [ $rc = 1 ]; then fail "$t" "$(first_fail "$out") [$summary]"
+    else cant_run "$t" $rc "$out"; fi
+done
+
+# ---- fork --------------------------------------------------------------------
+for mode in $MODES; do
+    for v in single threads; do
+        t="counters-$mode-fork-$v"
+        out="$TMPD/$t.out"
+        run "$out" HEAPSHIM_ALLOCATOR=$mode "$FORK" $v
+        if [ $rc = 0 ]; then pass "$t"
+        elif [ $rc = 1 ]; then fail "$t" "$(first_fail "$out") [$(tail -1 "$out" | sed 's/^prog_fork: //')]"
+        else cant_run "$t" $rc "$out"; fi
+    done
+done
+
+# ---- independent counter -----------------------------------------------------
+indep_check() {   # dir mode -> one line; exit 1 on a mismatch
+    "$PY" - "$1" "$2" <<'PYEOF'
+import glob, json, os, sys
+d, mode = sys.argv[1], sys.argv[2]
+bad, n, skipped = [], 0, []
+for rf in sorted(glob.glob(os.path.join(d, "r-*.json"))):
+    pid = rf.rsplit("-", 1)[1][:-5]
+    r = json.load(open(rf))
+    cmd = r["command"][:50]
+    inf = os.path.join(d, "i-%s.txt" % pid)
+    if not os.path.exists(inf):
+        bad.append("pid %s (%s): report but no independent count" % (pid, cmd)); continue
+    i = {}
+    for l in open(inf):
+        k, v = l.split()
+        i[k] = v if k == "when" else int(v)
+    if i["shim"] != 1 or i["overflow"]:
+        skipped.append(pid); continue
+    if i["when"] != "rename":
+        bad.append("pid %s (%s): independent count not taken when the report was written (%s)" % (pid, cmd, i["when"]))
+        continue
+    n += 1
+    t = r["total"]
+    # the rule (tests/shim/libindep.c): pre/foreign blocks count in malloc mode only
+    malloc_mode = r["allocator"].startswith("malloc")
+    xf = i["pre_frees"] + i["foreign_frees"] if malloc_mode else 0
+    xr = i["pre_reallocs"] + i["foreign_reallocs"] if malloc_mode else 0
+    xb = i["pre_bytes_delta"] if malloc_mode else 0
+    want = {"allocs": i["allocs"], "reallocs": i["reallocs"] + xr, "frees": i["frees"] + xf,
+            "failed": i["failed"], "live_blocks": i["live_blocks"] - xf, "live_bytes": i["live_bytes"] + xb}
+    # a fork child of a threaded parent: one block in flight per other thread
+    tol = i["threads"] - 1 if i["fork_child"] else 0
+    for k, w in want.items():
+        g = t[k]
+        lim = tol * i["max_usable"] if k == "live_bytes" else tol
+        if k in ("reallocs", "failed"): lim = tol
+        if abs(g - w) > lim:
+            bad.append("pid %s (%s): %s report %d, independent %d (%+d%s)"
+                       % (pid, cmd, k, g, w, g - w, ", allowed +-%d" % lim if lim else ""))
+    # peak: ours never exceeds the shim's live at any instant, so the shim's
+    # peak >= ours; above it by at most a block in flight per thread + slack
+    ip = i["peak_bytes"] + min(0, xb)
+    hi = i["peak_bytes"] + max(0, xb) + i["threads"] * i["max_usable"] + max(65536, i["peak_bytes"] // 100)
+    if not tol and not ip <= t["peak_bytes"] <= hi:
+        bad.append("pid %s (%s): peak_bytes report %d, independent peak %d, allowed [%d, %d]"
+                   % (pid, cmd, t["peak_bytes"], i["peak_bytes"], ip, hi))
+    # the shim's own in-process read at the same instant agrees with its report
+    for k in ("allocs", "reallocs", "frees", "live_blocks", "live_bytes"):
+        if "hs_" + k in i and i["hs_" + k] != t[k]:
+            bad.append("pid %s (%s): %s report %d, hs_total_stats at the same instant %d"
+                       % (pid, cmd, k, t[k], i["hs_" + k]))
+if n == 0 and not bad:
+    print("no process to compare (no report)"); sys.exit(1)
+if bad:
+    print("%d mismatch(es) in %d process(es): %s%s" % (len(bad), n, "; ".join(bad[:3]),
+          " ..." if len(bad) > 3 else "")); sys.exit(1)
+print("%d process(es) match exactly%s" % (n, " (%d skipped)" % len(skipped) if skipped else ""))
+PYEOF
+}
+
+if [ -n "$INDEP" ]; then
+    seq 1 30000 | sort -R --random-source=/dev/zero >"$TMPD/lines.txt" 2>/dev/null || seq 30000 -1 1 >"$TMPD/lines.txt"
+    INDEP_CASES=(
+        "python3:$PY -c import json; d={'k%d'%i:[i]*4 for i in range(20000)}; print(len(json.dumps(d)))"
+        "sort:sort $TMPD/lines.txt"
+        "sort-parallel:sort --parallel=2 -S 512K $TMPD/lines.txt"
+        "git:git --version"
+        "prog_peak:$PEAK -T 4 -K 500 -S 100,1000"
+        "prog_torn:$TORN 1"
+        "prog_fork:$FORK threads 6"
+    )
+    for mode in $MODES; do
+        for c in "${INDEP_CASES[@]}"; do
+            name=${c%%:*}; cmd=${c#*:}
+            t="counters-$mode-indep-$name"
+            dir="$TMPD/$t"; mkdir -p "$dir"
+            if [ "$name" = python3 ]; then
+                timeout 60 env HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$INDEP $SHIM" INDEP_OUT="$dir/i-%p.txt" \
+                    HEAPSHIM_REPORT="$dir/r-%p.json" "$PY" -c "${cmd#* -c }" >"$dir/out" 2>"$dir/err"; rc=$?
+            else
+                # shellcheck disable=SC2086
+                timeout 60 env HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$INDEP $SHIM" INDEP_OUT="$dir/i-%p.txt" \
+                    HEAPSHIM_REPORT="$dir/r-%p.json" $cmd >"$dir/out" 2>"$dir/err"; rc=$?
+            fi
+            # our programs fail their own checks on a broken shim; only "cannot run" matters here
+            if [ $rc = 124 ] || { [ $rc != 0 ] && [ $rc != 1 ]; }; then
+                fail "$t" "cannot run (exit $rc): $(head -c 300 "$dir/err")"; continue
+            fi
+            if msg=$(indep_check "$dir" $mode); then pass "$t: $msg"; else fail "$t" "$msg"; fi
+        done
+    done
+fi
+
+finish
