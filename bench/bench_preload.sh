@@ -64,11 +64,11 @@ in=@IN@     # replaced by the input directory once it exists
 wl_name=() wl_cmd=() wl_in=() wl_desc=() wl_py=()
 add_wl() { wl_name+=("$1"); wl_py+=("$2"); wl_in+=("$3"); wl_cmd+=("$4"); wl_desc+=("$5"); }
 if [ $quick = 1 ]; then
-    s_churn=1 s_mt=2000 s_big="3 5000" s_fix=3 s_thr="4 60" s_pc="2 200000" s_mix="1 20000" s_rea=400
-    s_lar=1 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000"
+    s_churn=1 s_mt=2000 s_big="3 5000" s_fix=3 s_thr="4 60" s_pc="2 200000" s_mix="300 20000" s_rea=400
+    s_lar=400 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000"
 else
-    s_churn=4 s_mt=15000 s_big="32 20000" s_fix=30 s_thr="4 500" s_pc="2 2000000" s_mix="4 100000" s_rea=4000
-    s_lar=3 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000"
+    s_churn=4 s_mt=15000 s_big="32 20000" s_fix=30 s_thr="4 500" s_pc="2 2000000" s_mix="4000 100000" s_rea=4000
+    s_lar=3000 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000"
 fi
 W=$B/bench
 add_wl bignum 0 /dev/null "$W/wl_bignum $s_big" \
@@ -220,6 +220,7 @@ repro() {     # a command line that reruns workload $1 under config $2
 results=$tmp/results       # wl cfg round wall_ns rss_kib status cpu_ns md5
 : > "$results"
 nfail=0
+t_runs=$SECONDS
 for ((r = 0; r < rounds; r++)); do
     t_round=$SECONDS
     for ((w = 0; w < nwl; w++)); do
@@ -255,7 +256,9 @@ for ((r = 0; r < rounds; r++)); do
                                    if (f[6] != 0 || (f[1] in ref && f[8] != ref[f[1]]) || !(f[1] in ref))
                                        print f[1], f[2], f[6], f[8], (f[1] in ref ? ref[f[1]] : "none") } }' "$results" |
              sort -n -k1,1 -k2,2)
-    echo "bench_preload: round $((r + 1))/$rounds done ($((SECONDS - t_round)) s)" >&2
+    left=$(( (SECONDS - t_runs) * (rounds - r - 1) / (r + 1) ))
+    echo "bench_preload: round $((r + 1))/$rounds done ($((SECONDS - t_round)) s$(
+        [ $left -gt 0 ] && echo "; about $((left / 60)) min $((left % 60)) s left"))" >&2
 done
 
 # ---- report ------------------------------------------------------------------------------

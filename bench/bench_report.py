@@ -225,7 +225,7 @@ def per_workload(desc, name, kind, limit, wlist):
     global missed
     c = col(name)
     if c is None:
-        print("- target: %s: **SKIP** (%s not measured: see the notes)" % (desc, name))
+        print("- target: %s: **SKIP** (%s not measured)" % (desc, name))
         return
     ok_all, detail = True, []
     for w in wlist:
@@ -233,7 +233,10 @@ def per_workload(desc, name, kind, limit, wlist):
         ok = not math.isnan(v) and v <= limit + 1e-9 and nfail(w, c) == 0
         ok_all &= ok
         if not ok:
-            detail.append("%s %s%s" % (wls[w][0], fmt_ratio(v), " FAILED" if nfail(w, c) else ""))
+            rr = ratios(w, c, kind)
+            detail.append("%s %s%s%s" % (wls[w][0], fmt_ratio(v),
+                                         " (%.2f-%.2f)" % (min(rr), max(rr)) if len(rr) > 1 else "",
+                                         " FAILED" if nfail(w, c) else ""))
     worst = max((M.get((kind, w, c), float("nan")) for w in wlist), default=float("nan"))
     missed += not ok_all
     print("- target: %s: %s (worst %s%s)" % (desc, verdict(ok_all), fmt_ratio(worst),
@@ -243,14 +246,17 @@ def per_workload(desc, name, kind, limit, wlist):
 all_w = list(range(len(wls)))
 c_hs, c_mi = col("heapshim"), col("mimalloc")
 if c_hs is None or c_mi is None:
-    print("- target: default mode geomean time <= mimalloc's x 1.05: **SKIP** (heapshim or mimalloc not measured)")
+    print("- target: default mode: geomean time <= mimalloc's x 1.05: **SKIP** (heapshim or mimalloc not measured)")
 else:
-    g_hs, _, comp_hs = suite_geomean("wall", c_hs)
-    g_mi, _, _ = suite_geomean("wall", c_mi)
+    g_hs, pr_hs, comp_hs = suite_geomean("wall", c_hs)
+    g_mi, pr_mi, _ = suite_geomean("wall", c_mi)
     ok = comp_hs and g_hs <= g_mi * 1.05 + 1e-9
+
+    def rng(pr):
+        return " (rounds %.2f-%.2f)" % (min(pr), max(pr)) if len(pr) > 1 else ""
     missed += not ok
-    print("- target: default mode: geomean time <= mimalloc's x 1.05: %s (heapshim %s, mimalloc %s, limit %s%s)"
-          % (verdict(ok), fmt_ratio(g_hs), fmt_ratio(g_mi), fmt_ratio(g_mi * 1.05),
+    print("- target: default mode: geomean time <= mimalloc's x 1.05: %s (heapshim %s%s, mimalloc %s%s, limit %s%s)"
+          % (verdict(ok), fmt_ratio(g_hs), rng(pr_hs), fmt_ratio(g_mi), rng(pr_mi), fmt_ratio(g_mi * 1.05),
              "" if comp_hs else "; failed runs"))
 per_workload("default mode: no workload more than 3% slower than glibc (time <= 1.03x)", "heapshim", "wall", 1.03, all_w)
 per_workload("malloc mode: within 5% of glibc on every workload (time <= 1.05x)", "heapshim malloc", "wall", 1.05, all_w)

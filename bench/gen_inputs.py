@@ -20,7 +20,7 @@ import sys
 
 out, mode = sys.argv[1], sys.argv[2]
 quick = mode == "quick"
-NFUNC = 12 if quick else 40
+NFUNC = 6 if quick else 40
 NLINES = 60000 if quick else 400000
 XZ_KIB = 96 if quick else 640
 SQL_ROWS = 5000 if quick else 40000

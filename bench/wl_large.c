@@ -11,7 +11,7 @@
  * Deterministic; prints a checksum, exits 1 if a block did not hold what was
  * written to it (the ends are checked before each free, also across realloc).
  *
- * Usage: wl_large [THOUSAND_STEPS (1..100000, default 3)]
+ * Usage: wl_large [STEPS (1..100000000, default 3000)]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -51,13 +51,13 @@ static void check(int i, size_t n)
 
 int main(int argc, char **argv)
 {
-    long ksteps = argc > 1 ? bu_parse_count(argv[0], "thousand-step count", argv[1], 1, 100000) : 3;
+    long steps = argc > 1 ? bu_parse_count(argv[0], "step count", argv[1], 1, 100000000) : 3000;
     if (argc > 2) {
-        fprintf(stderr, "%s: too many arguments: expected [THOUSAND_STEPS]\n", argv[0]);
+        fprintf(stderr, "%s: too many arguments: expected [STEPS]\n", argv[0]);
         return 2;
     }
     uint64_t seed = 31337;
-    for (long k = 0; k < ksteps * 1000 + SLOTS; k++) {
+    for (long k = 0; k < steps + SLOTS; k++) {
         int i = (int)(k < SLOTS ? k : (long)((bu_rand(&seed) >> 33) % SLOTS));
         if (blk[i]) {
             check(i, len[i]);
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
                 (unsigned long long)bad);
         return 1;
     }
-    printf("wl_large: %ld k steps over %d blocks of 1 KiB-4 MiB, checksum %llu\n", ksteps, SLOTS,
+    printf("wl_large: %ld steps over %d blocks of 1 KiB-4 MiB, checksum %llu\n", steps, SLOTS,
            (unsigned long long)sum);
     return 0;
 }

@@ -12,7 +12,7 @@
  * Deterministic; prints a checksum, exits 1 if a block did not hold what was
  * written to it.
  *
- * Usage: wl_mixed [MILLION_OPS (1..1000, default 5)] [SLOTS (1000..10000000, default 100000)]
+ * Usage: wl_mixed [THOUSAND_OPS (1..1000000, default 4000)] [SLOTS (1000..10000000, default 100000)]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,10 +45,10 @@ static unsigned char *make(size_t n, uint64_t v)
 
 int main(int argc, char **argv)
 {
-    long mops = argc > 1 ? bu_parse_count(argv[0], "million-op count", argv[1], 1, 1000) : 5;
+    long kops = argc > 1 ? bu_parse_count(argv[0], "thousand-op count", argv[1], 1, 1000000) : 4000;
     long nslots = argc > 2 ? bu_parse_count(argv[0], "slot count", argv[2], 1000, 10000000) : 100000;
     if (argc > 3) {
-        fprintf(stderr, "%s: too many arguments: expected [MILLION_OPS] [SLOTS]\n", argv[0]);
+        fprintf(stderr, "%s: too many arguments: expected [THOUSAND_OPS] [SLOTS]\n", argv[0]);
         return 2;
     }
     uint64_t seed = 2024, sum = 0, bad = 0;
@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         len[i] = (uint32_t)pick_size(&seed);
         slot[i] = make(len[i], (uint64_t)i * 2654435761u);
     }
-    for (long k = 0; k < mops * 1000000; k++) {
+    for (long k = 0; k < kops * 1000; k++) {
         size_t i = (size_t)(bu_rand(&seed) >> 32) % (size_t)nslots;
         uint64_t v;
         memcpy(&v, slot[i], 8);
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
                 (unsigned long long)bad);
         return 1;
     }
-    printf("wl_mixed: %ld M ops, %ld slots of 8-4096 B, checksum %llu\n", mops, nslots,
+    printf("wl_mixed: %ld k ops, %ld slots of 8-4096 B, checksum %llu\n", kops, nslots,
            (unsigned long long)sum);
     return 0;
 }
