@@ -14,48 +14,83 @@
 
 void *hs_small_malloc_slow(unsigned dom, unsigned cls);
 void  hs_small_free_slow(void *p, unsigned dom, unsigned cls);
+void  hs_small_free_stray(void *p);
+/* a claim (release) found due by a fast path, after it counted; returns p */
+void *hs_claim_then(struct hs_live_slot *s, unsigned dom, void *p);
+void  hs_release_then(struct hs_live_slot *s, unsigned dom);
+
+/*
+ * The whole small allocation of a thread with a heap, when nothing unusual
+ * is due: a bin pop and its counting, with no call. NULL when the bin is
+ * empty or the slot's enter check wants its slow path -- then nothing has
+ * changed and the caller takes its slow path. *due: a claim is due now
+ * (hs_claim_then).
+ */
+HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
+{
+    unsigned cls = hs_size_class(n);
+    hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
+    void *p = b->head;
+    struct hs_live_slot *s = h->slot;
+    if (HS_UNLIKELY(p == NULL) || HS_UNLIKELY(!hs_slot_enter_quick(s))) return NULL;
+    b->head = *(void **)p;
+    b->count--;
+    HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
+    *due = hs_pending_up_quiet(s, dom, hs_class_size(cls));
+    return p;
+}
+
+/*
+ * The whole small free of a thread with a heap: p is ours and tag its page
+ * map byte (nonzero). false when the slow path is needed (a full bin, a
+ * pool without a class, the enter check): nothing has changed then. *due:
+ * a release is due now (hs_release_then).
+ */
+HS_INLINE bool hs_fast_small_free(hs_heap_t *h, void *p, unsigned tag, bool *due)
+{
+    unsigned idx = tag - 1;          /* sd * HS_NCLASSES + cls: flat index of both tables */
+    if (HS_UNLIKELY(idx >= HS_NSMALLDOM * HS_NCLASSES)) return false;
+    hs_bin_t *b = &h->bins[0][0] + idx;
+    struct hs_live_slot *s = h->slot;
+    if (HS_UNLIKELY(b->count >= b->cap) || HS_UNLIKELY(!hs_slot_enter_quick(s))) return false;
+    *(void **)p = b->head;
+    b->head = p;
+    b->count++;
+    HS_BUMP(&s->small_frees[0][0] + idx, 1);
+    *due = hs_pending_down_quiet(s, idx / HS_NCLASSES + 1, hs_class_size(idx % HS_NCLASSES));
+    return true;
+}
 
 HS_INLINE void *hs_small_malloc_fast(unsigned dom, size_t n)
 {
-    unsigned cls = hs_size_class(n);
     hs_heap_t *h = hs_tls_heap;
     if (HS_LIKELY(h != NULL)) {
-        hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
-        void *p = b->head;
+        bool due;
+        void *p = hs_fast_small_malloc(h, dom, n, &due);
         if (HS_LIKELY(p != NULL)) {
-            b->head = *(void **)p;
-            b->count--;
-            hs_slot_small_alloc(h->slot, dom, cls);
+            if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, dom, p);
             return p;
         }
     }
-    return hs_small_malloc_slow(dom, cls);
+    return hs_small_malloc_slow(dom, hs_size_class(n));
 }
-
-void  hs_small_free_stray(void *p);
 
 /* p is ours and tag = hs_pagemap_get(p) (nonzero): the domain and class come
  * from the page map, so the pool header is not read. */
 HS_INLINE void hs_small_free_tagged(void *p, unsigned tag)
 {
-    unsigned idx = tag - 1;          /* sd * HS_NCLASSES + cls */
+    hs_heap_t *h = hs_tls_heap;
+    bool due;
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(hs_fast_small_free(h, p, tag, &due))) {
+        if (HS_UNLIKELY(due)) hs_release_then(h->slot, (tag - 1) / HS_NCLASSES + 1);
+        return;
+    }
+    unsigned idx = tag - 1;
     if (HS_UNLIKELY(idx >= HS_NSMALLDOM * HS_NCLASSES)) {
         hs_small_free_stray(p);      /* a pool that was never given a class */
         return;
     }
-    unsigned dom = idx / HS_NCLASSES + 1, cls = idx % HS_NCLASSES;
-    hs_heap_t *h = hs_tls_heap;
-    if (HS_LIKELY(h != NULL)) {
-        hs_bin_t *b = &h->bins[idx / HS_NCLASSES][cls];
-        if (HS_LIKELY(b->count < b->cap)) {
-            *(void **)p = b->head;
-            b->head = p;
-            b->count++;
-            hs_slot_small_free(h->slot, dom, cls);
-            return;
-        }
-    }
-    hs_small_free_slow(p, dom, cls);
+    hs_small_free_slow(p, idx / HS_NCLASSES + 1, idx % HS_NCLASSES);
 }
 
 /* p must be owned (hs_pagemap_test) */

@@ -34,13 +34,20 @@ void hs_slot_enter_slow(struct hs_live_slot *s);     /* freeze, fork wait, tick 
 void hs_claim(struct hs_live_slot *s, unsigned dom);   /* pending > 0 somewhere */
 void hs_release(struct hs_live_slot *s, unsigned dom); /* pending < release_at somewhere */
 
-HS_INLINE void hs_slot_enter(struct hs_live_slot *s)
+/* The check itself: false when hs_slot_enter_slow is due (a new epoch, or
+ * the tick ran out). Fast paths that cannot call out test this and leave
+ * for their slow path, which enters again. */
+HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
 {
     int64_t t = HS_LOAD(&s->tick) - 1;
     HS_STORE(&s->tick, t);
-    if (HS_UNLIKELY((__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) != HS_LOAD(&s->epoch)) |
-                    (t <= 0)))
-        hs_slot_enter_slow(s);
+    return HS_LIKELY((__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch)) &
+                     (t > 0));
+}
+
+HS_INLINE void hs_slot_enter(struct hs_live_slot *s)
+{
+    if (HS_UNLIKELY(!hs_slot_enter_quick(s))) hs_slot_enter_slow(s);
 }
 
 /* seq brackets an update of several fields (readers retry while it is odd) */

@@ -90,7 +90,8 @@ hs_domain_t hs_tag_push(hs_domain_t d)
     hs_domain_t prev = (hs_domain_t)hs_tls_tag;
     if ((unsigned)d < HS_NDOMAINS) {
         hs_tls_tag = (int)d;
-        hs_tls_plain = NULL;       /* the interposer's untagged fast path is off */
+        hs_tls_plain = NULL;       /* the interposer's untagged fast paths are off */
+        hs_tls_fast = NULL;
     }
     return prev;
 }

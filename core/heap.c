@@ -30,6 +30,7 @@
 
 HS_TLS hs_heap_t *hs_tls_heap;
 HS_TLS struct hs_live_slot *hs_tls_plain;   /* see internal.h */
+HS_TLS hs_heap_t *hs_tls_fast;              /* see internal.h */
 static HS_TLS int tls_exiting;     /* set once the thread's heap was released */
 
 static hs_lock_t registry_lock = HS_LOCK_INIT;
@@ -149,6 +150,7 @@ static void heap_thread_exit(void *arg)
     tls_exiting++;
     hs_tls_heap = NULL;
     hs_tls_plain = NULL;           /* the slot goes back for another thread */
+    hs_tls_fast = NULL;
     heap_release(h);
 }
 
@@ -160,6 +162,15 @@ struct hs_live_slot *hs_plain_arm(void)
     if (!h) return NULL;
     hs_tls_plain = h->slot;
     return h->slot;
+}
+
+/* Never starts the core either (free() calls it too). */
+hs_heap_t *hs_fast_arm(void)
+{
+    if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) != 2 || hs_tls_tag >= 0) return NULL;
+    hs_heap_t *h = hs_tls_heap ? hs_tls_heap : hs_heap_init_thread();
+    hs_tls_fast = h;
+    return h;
 }
 
 hs_heap_t *hs_heap_init_thread(void)

@@ -264,6 +264,11 @@ hs_heap_t *hs_heap_init_thread(void);     /* slow path: attach a heap (may be NU
 extern HS_TLS int hs_tls_tag;              /* hs_tag_push's domain, -1 for none (domain.c) */
 extern HS_TLS struct hs_live_slot *hs_tls_plain;
 struct hs_live_slot *hs_plain_arm(void);   /* NULL if this thread cannot be armed now */
+/* The same for the pymalloc mode: the heap an untagged request of this
+ * thread is served from by the interposer's fast path, or NULL (then its
+ * slow path). Set by hs_fast_arm(), cleared with hs_tls_plain. */
+extern HS_TLS hs_heap_t *hs_tls_fast;
+hs_heap_t *hs_fast_arm(void);              /* NULL if this thread cannot be armed now */
 void      *hs_heap_refill(hs_heap_t *h, unsigned sd, unsigned cls);   /* pops one */
 void       hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls);
 void       hs_heap_flush_all(hs_heap_t *h);

@@ -141,6 +141,17 @@ void hs_release(struct hs_live_slot *s, unsigned dom)
     release_one(s, HS_LIVE_TOTAL);
 }
 
+void *hs_claim_then(struct hs_live_slot *s, unsigned dom, void *p)
+{
+    hs_claim(s, dom);
+    return p;
+}
+
+void hs_release_then(struct hs_live_slot *s, unsigned dom)
+{
+    hs_release(s, dom);
+}
+
 void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom)
 {
     hs_claim(s, dom);

@@ -93,6 +93,7 @@ void hs_shim_read_env(void)
         }
     }
     hs_shim.plain_direct = hs_shim.plain_mem && hs_shim.nrules == 0;
+    hs_shim.fast_direct = hs_shim.mode == HS_MODE_PYMALLOC && !hs_shim.debug && hs_shim.nrules == 0;
     hs_shim.free_path = hs_shim.debug ? HS_FREE_DEBUG
                       : hs_shim.plain_direct ? HS_FREE_BARE : HS_FREE_OWNED;
 }

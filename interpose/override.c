@@ -7,11 +7,20 @@
  * else from glibc with a 16-byte header (core/large.c) that tells us, at
  * free time, that the block is ours and which domain to count it in.
  *
- * Who owns a pointer handed to free/realloc/malloc_usable_size:
+ * Who owns a pointer handed to free/realloc/malloc_usable_size is decided in
+ * one place, owner_of() below:
+ *   0. debug modes: the debug header before it is ours  -> a debug block
  *   1. the page map says it is in one of our pools      -> small block
  *   2. the header before it carries our sealed tag      -> large block
  *   3. otherwise it came from glibc before we started   -> glibc's, untouched
  *      (in plain malloc mode: a bare MEM block, see below)
+ *
+ * The pymalloc fast path (the default mode, no debug hooks, no routing
+ * rules: decided once, at start-up) is inline in malloc(), calloc() and
+ * free(): one thread-local load (hs_tls_fast: the core is up, the thread
+ * has a heap and no routing tag) answers every question, then a bin pop or
+ * push and its counting (core/alloc_fast.h), with no call. Everything else
+ * leaves through one out-of-line slow path per function.
  *
  * Plain malloc mode (HEAPSHIM_ALLOCATOR=malloc). Accounting only, so the
  * program should see glibc as it is. A 16-byte header on every block would
@@ -223,79 +232,46 @@ static bool debug_owned(const void *p, int *dom)
     return false;
 }
 
-static HS_NOINLINE void free_slow(void *p)
+/* ---- who owns a pointer: the one classifier ------------------------------------ */
+
+enum owner {
+    OWN_DEBUG,      /* debug modes: a block behind the debug header (*dom set) */
+    OWN_SMALL,      /* one of our pools (*tag = its page-map byte) */
+    OWN_LARGE,      /* glibc behind our sealed header */
+    OWN_BARE,       /* plain malloc mode: a bare glibc MEM block, counted */
+    OWN_GLIBC,      /* glibc's from before we started (or start-up): not counted */
+};
+
+static enum owner owner_of(const void *p, unsigned *tag, int *dom)
 {
-    int dom;
-    if (hs_shim.debug && debug_owned(p, &dom)) {
-        hs_domain_table[dom].free(hs_domain_table[dom].ctx, p);
-        return;
+    if (HS_UNLIKELY(hs_shim.debug) && debug_owned(p, dom)) return OWN_DEBUG;
+    if (!plain_only()) {
+        /* no block of the core's own exists while plain_only() holds */
+        unsigned t = hs_pagemap_get(p);
+        if (t) {
+            *tag = t;
+            return OWN_SMALL;
+        }
+        if (hs_large_owns_fast(p)) return OWN_LARGE;
     }
-    if (hs_pagemap_test(p)) {
-        hs_small_free(p);
-    } else if (hs_large_owns_fast(p)) {
-        hs_count_free_fast(hs_large_dom(p), hs_large_usable_fast(p));
-        hs_large_release_fast(p);
-        hs_live_tick();
-    } else if (hs_shim.plain_mem && hs_initialized == 2) {
-        plain_release(p);
-    } else {
-        __libc_free(p);
-    }
+    return hs_shim.plain_mem && hs_initialized == 2 ? OWN_BARE : OWN_GLIBC;
 }
 
-/* ---- the exported family ------------------------------------------------------------ */
+/* ---- plain-direct free ---------------------------------------------------------------- */
 
-static HS_NOINLINE void *routed_malloc(size_t n, const void *ra)
-{
-    if (HS_UNLIKELY(!ready())) return __libc_malloc(n);
-    return serve(route(ra), n);
-}
+static void free_slow(void *p);
 
-/* Two tail jumps: each path sets up only the registers it needs (with the
- * pymalloc path inline here, gcc saved its registers on the plain path too).
- * plain_direct is set only once the environment has been read, and then
- * plain_malloc() sees to start-up itself. */
-EXPORT void *malloc(size_t n)
-{
-    if (hs_shim.plain_direct) return plain_malloc(n);
-    return routed_malloc(n, __builtin_return_address(0));
-}
-
-/* free() when the page map and the large header decide: the pymalloc default,
- * malloc mode with routing rules, plain-direct mode once the core has handed
- * out a block of its own. */
-static HS_NOINLINE void owned_free(void *p)
-{
-    if (!p) return;
-    unsigned tag = hs_pagemap_get(p);
-    if (HS_LIKELY(tag != 0)) {
-        hs_small_free_tagged(p, tag);
-        return;
-    }
-    if (HS_LIKELY(hs_large_owns_fast(p))) {
-        hs_count_free_ticked(hs_large_dom(p), hs_large_usable_fast(p));
-        hs_large_release_fast(p);
-        return;
-    }
-    if (hs_shim.plain_mem && HS_LIKELY(hs_initialized == 2)) {
-        plain_release(p);
-        return;
-    }
-    free_slow(p);
-}
-
-/* free() in plain-direct mode when the fast path does not apply: the core
+/* free() in plain-direct mode when its fast path does not apply: the core
  * has handed out a block of its own, or the thread is not armed (a thread
  * that only frees, one past its heap's release, or start-up). */
 static HS_NOINLINE void plain_free_slow(void *p)
 {
     if (!HS_LOAD(&hs_core_blocks_out) && hs_plain_arm()) plain_release(p);
-    else owned_free(p);
+    else free_slow(p);
 }
 
 /* free() in plain-direct mode: while the core has handed out no block of
- * its own, p is a bare glibc block and needs no ownership test. Out of
- * line, reached by a tail jump, like plain_malloc(). */
+ * its own, p is a bare glibc block and needs no ownership test. */
 static HS_NOINLINE void plain_free(void *p)
 {
     if (!p) return;
@@ -311,21 +287,89 @@ static HS_NOINLINE void plain_free(void *p)
     hs_sys_free(p);
 }
 
-/* Tail jumps to one path each, as in malloc(). */
-EXPORT void free(void *p)
+/* ---- the exported family ------------------------------------------------------------ */
+
+/* free() of anything the fast path does not take. */
+static HS_NOINLINE void free_slow(void *p)
 {
-    unsigned path = hs_shim.free_path;
-    if (HS_LIKELY(path == HS_FREE_OWNED)) owned_free(p);
-    else if (path == HS_FREE_BARE) plain_free(p);
-    else if (p) free_slow(p);
+    if (!p) return;
+    unsigned tag = 0;
+    int dom = 0;
+    switch (owner_of(p, &tag, &dom)) {
+    case OWN_DEBUG:
+        hs_domain_table[dom].free(hs_domain_table[dom].ctx, p);
+        return;
+    case OWN_SMALL:
+        hs_small_free_tagged(p, tag);
+        return;
+    case OWN_LARGE:
+        hs_count_free_ticked(hs_large_dom(p), hs_large_usable_fast(p));
+        hs_large_release_fast(p);
+        return;
+    case OWN_BARE:
+        plain_release(p);
+        return;
+    case OWN_GLIBC:
+        __libc_free(p);
+        return;
+    }
 }
 
-EXPORT void *calloc(size_t ne, size_t es)
+/* malloc() of anything the fast path does not take: plain-direct mode (a
+ * tail jump to its own path), start-up, routing, tags, large blocks, an
+ * empty bin, a thread to arm. */
+static HS_NOINLINE void *malloc_slow(size_t n, const void *ra)
+{
+    if (hs_shim.plain_direct) return plain_malloc(n);
+    if (HS_UNLIKELY(!ready())) return __libc_malloc(n);
+    if (hs_shim.fast_direct && !hs_tls_fast) hs_fast_arm();
+    return serve(route(ra), n);
+}
+
+/* The pymalloc fast path: see the top of this file. */
+EXPORT void *malloc(size_t n)
+{
+    hs_heap_t *h = hs_tls_fast;
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(n <= HS_SMALL_MAX)) {
+        bool due;
+        void *p = hs_fast_small_malloc(h, HS_DOMAIN_MEM, n, &due);
+        if (HS_LIKELY(p != NULL)) {
+            if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, HS_DOMAIN_MEM, p);
+            return p;
+        }
+    }
+    return malloc_slow(n, __builtin_return_address(0));
+}
+
+/* free() of plain-direct mode, and the rest of the modes' slow path. */
+static HS_NOINLINE void free_other(void *p)
+{
+    if (hs_shim.free_path == HS_FREE_BARE) plain_free(p);
+    else free_slow(p);
+}
+
+EXPORT void free(void *p)
+{
+    hs_heap_t *h = hs_tls_fast;
+    if (HS_LIKELY(h != NULL)) {
+        /* a NULL p has no page-map byte: the slow path returns */
+        unsigned tag = hs_pagemap_get(p);
+        bool due;
+        if (HS_LIKELY(tag != 0) && HS_LIKELY(hs_fast_small_free(h, p, tag, &due))) {
+            if (HS_UNLIKELY(due)) hs_release_then(h->slot, (tag - 1) / HS_NCLASSES + 1);
+            return;
+        }
+    }
+    free_other(p);
+}
+
+static HS_NOINLINE void *calloc_slow(size_t ne, size_t es, const void *ra)
 {
     if (HS_UNLIKELY(!ready())) return __libc_calloc(ne, es);
     size_t n;
-    if (__builtin_mul_overflow(ne, es, &n)) return refused(__builtin_return_address(0), ENOMEM);
-    unsigned dom = route(__builtin_return_address(0));
+    if (__builtin_mul_overflow(ne, es, &n)) return refused(ra, ENOMEM);
+    if (hs_shim.fast_direct && !hs_tls_fast) hs_fast_arm();
+    unsigned dom = route(ra);
     if (HS_UNLIKELY(hs_shim.debug)) return debug_alloc(dom, n, true);
     if (n <= HS_SMALL_MAX && dom != HS_DOMAIN_RAW && hs_shim.mode == HS_MODE_PYMALLOC) {
         void *p = hs_small_malloc(dom, n);
@@ -337,6 +381,22 @@ EXPORT void *calloc(size_t ne, size_t es)
     return sys_serve(dom, n, true);
 }
 
+EXPORT void *calloc(size_t ne, size_t es)
+{
+    hs_heap_t *h = hs_tls_fast;
+    size_t n;
+    if (HS_LIKELY(h != NULL) && !__builtin_mul_overflow(ne, es, &n) && HS_LIKELY(n <= HS_SMALL_MAX)) {
+        bool due;
+        void *p = hs_fast_small_malloc(h, HS_DOMAIN_MEM, n, &due);
+        if (HS_LIKELY(p != NULL)) {
+            memset(p, 0, n);
+            if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, HS_DOMAIN_MEM, p);
+            return p;
+        }
+    }
+    return calloc_slow(ne, es, __builtin_return_address(0));
+}
+
 static void *realloc_impl(void *p, size_t n, const void *ra)
 {
     if (!p) return serve(route(ra), n);
@@ -344,20 +404,27 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
         free(p);
         return NULL;
     }
-    int dom;
+    unsigned tag = 0;
+    int dom = 0;
     void *q;
-    if (hs_shim.debug && debug_owned(p, &dom)) {
+    switch (owner_of(p, &tag, &dom)) {
+    case OWN_DEBUG:
         q = hs_domain_table[dom].realloc(hs_domain_table[dom].ctx, p, n);
-    } else if (!plain_only() && (hs_pagemap_test(p) || hs_large_owns(p))) {
+        break;
+    case OWN_SMALL:
+    case OWN_LARGE:
         q = hs_pymalloc_realloc(HS_DOMAIN_MEM, p, n);   /* keeps the block's domain */
-    } else if (hs_shim.plain_mem) {                     /* a bare MEM block */
+        break;
+    case OWN_BARE: {
         size_t old = hs_sys_usable_size(p);
         q = hs_sys_realloc(p, n);
         struct hs_live_slot *s = hs_tls_plain;
         if (!q) hs_count_failed(HS_DOMAIN_MEM);
         else if (HS_LIKELY(s != NULL)) hs_slot_realloc(s, HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
         else hs_count_realloc(HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
-    } else {                                            /* glibc's from before us */
+        break;
+    }
+    default:                    /* glibc's from before us */
         q = __libc_realloc(p, n);
         if (!q) hs_count_failed(route(ra));             /* glibc set errno */
         return q;
@@ -482,9 +549,12 @@ EXPORT void *pvalloc(size_t n)
 EXPORT size_t malloc_usable_size(void *p)
 {
     if (!p) return 0;
-    int dom;
-    if (hs_shim.debug && debug_owned(p, &dom)) return hs_debug_block_size(p);
-    if (hs_pagemap_test(p)) return hs_small_usable(p);
-    if (hs_large_owns(p)) return hs_large_usable(p);
-    return hs_sys_usable_size(p);
+    unsigned tag = 0;
+    int dom = 0;
+    switch (owner_of(p, &tag, &dom)) {
+    case OWN_DEBUG: return hs_debug_block_size(p);
+    case OWN_SMALL: return hs_small_usable(p);
+    case OWN_LARGE: return hs_large_usable_fast(p);
+    default: return hs_sys_usable_size(p);
+    }
 }

@@ -42,6 +42,8 @@ struct hs_shim_config {
                                  * glibc blocks (see override.c) */
     bool plain_direct;          /* plain_mem and no HEAPSHIM_ROUTE rules: an
                                  * untagged request is a bare MEM block */
+    bool fast_direct;           /* pymalloc, no debug hooks, no rules: an untagged
+                                 * request takes the inline fast path (hs_tls_fast) */
     uint8_t free_path;          /* enum hs_free_path */
     bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
     bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
