@@ -11,6 +11,10 @@
 #   indep    libindep.so, preloaded in front of the shim, counts every call
 #            itself; its counts must equal the exit report exactly
 #            (rules: tests/shim/libindep.c)
+#   selftest the three programs against libexact.so (libindep.c built with
+#            -DINDEP_EXACT_API: an exact, locked implementation of the
+#            statistics API, preloaded without the shim): they must pass, so
+#            a failure above is the shim's, not the tests' arithmetic
 # One line per check; a FAIL line gives the measured and the expected
 # numbers. COUNTERS_MODES / COUNTERS_TORN_SECONDS override the defaults.
 . "$(dirname "$0")/lib.sh"
@@ -33,9 +37,12 @@ prog() {
 PEAK=$(prog prog_peak) || { fail counters-build "prog_peak does not compile: $(head -c 400 "$TMPD/prog_peak.cc")"; finish; }
 TORN=$(prog prog_torn) || { fail counters-build "prog_torn does not compile: $(head -c 400 "$TMPD/prog_torn.cc")"; finish; }
 FORK=$(prog prog_fork) || { fail counters-build "prog_fork does not compile: $(head -c 400 "$TMPD/prog_fork.cc")"; finish; }
-INDEP="$TMPD/libindep.so"
+INDEP="$TMPD/libindep.so" EXACT="$TMPD/libexact.so"
 cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -fPIC -shared -o "$INDEP" "$ROOT/tests/shim/libindep.c" \
     -ldl -lpthread 2>"$TMPD/indep.cc" || { fail counters-build "libindep.c does not compile: $(head -c 400 "$TMPD/indep.cc")"; INDEP=; }
+cc -DINDEP_EXACT_API -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -fPIC -shared -o "$EXACT" \
+    "$ROOT/tests/shim/libindep.c" -ldl -lpthread 2>"$TMPD/exact.cc" ||
+    { fail counters-build "libindep.c -DINDEP_EXACT_API does not compile: $(head -c 400 "$TMPD/exact.cc")"; EXACT=; }
 
 # run NAME OUTFILE CMD...: under the shim, with a time limit; sets rc
 run() {
@@ -52,6 +59,21 @@ cant_run() {   # name rc out
     if [ "$2" = 124 ]; then fail "$1" "timed out after 60 s"
     else fail "$1" "cannot run (exit $2): $(head -c 300 "$3.err") $(head -c 300 "$3")"; fi
 }
+
+# ---- self-test: the programs pass against an exact implementation -------------
+if [ -n "$EXACT" ]; then
+    for c in "peak-t32-1000B:$PEAK -T 32 -K 60 -S 1000" "peak-seq-t16-2phases:$PEAK -T 16 -K 60 -S 1000 -p seq -n 2" \
+             "peak-obj-t8-mixed-3phases:$PEAK -T 8 -K 200 -S 100,1000 -d obj -n 3" "peak-raw-t8:$PEAK -T 8 -K 60 -S 1000 -d raw" \
+             "torn:$TORN 1" "fork-single:$FORK single 6" "fork-threads:$FORK threads 6"; do
+        t="counters-selftest-${c%%:*}"
+        out="$TMPD/$t.out"
+        # shellcheck disable=SC2086
+        timeout 60 env HEAPSHIM_PUBLISH=0 LD_PRELOAD="$EXACT" ${c#*:} >"$out" 2>"$out.err"; rc=$?
+        if [ $rc = 0 ]; then pass "$t"
+        elif [ $rc = 1 ]; then fail "$t" "the test itself is wrong: $(first_fail "$out")"
+        else cant_run "$t" $rc "$out"; fi
+    done
+fi
 
 # ---- peak ------------------------------------------------------------------
 PEAK_CASES=(

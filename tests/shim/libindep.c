@@ -82,7 +82,7 @@ static int (*hs_total)(hs_stats_t *);
 /* ---- bootstrap: dlsym may allocate while we resolve ---------------------- */
 static char boot_buf[64 * 1024] __attribute__((aligned(16)));
 static size_t boot_used;
-static int resolving, resolved;
+static volatile int resolving, resolved;   /* volatile: dlsym calls back into malloc */
 static uint64_t boot_count;
 
 static int in_boot(const void *p)
@@ -99,6 +99,10 @@ static void *boot_alloc(size_t n)
     boot_count++;
     return p;   /* zeroed: static storage, never reused */
 }
+
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
 
 static void resolve(void)
 {
@@ -119,6 +123,10 @@ static void resolve(void)
     hs_total = dlsym(RTLD_NEXT, "hs_total_stats");
     resolving = 0;
     resolved = 1;
+    /* a fork child must not inherit our lock held by another thread (we
+     * never call the shim while holding it, so the order of the handlers
+     * does not matter) */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* ---- state ------------------------------------------------------------------ */
@@ -137,7 +145,7 @@ static int snapshot_written;           /* the final (rename) snapshot is out */
 /* live pointers: open addressing, linear probing, backward-shift delete */
 #define TBITS 21
 #define TSIZE (1u << TBITS)
-struct ent { uintptr_t key; uint64_t usable; uint64_t pre; };
+struct ent { uintptr_t key; uint64_t usable; uint32_t pre, dom; };
 static struct ent *tab;
 static uint64_t tab_n;
 
@@ -159,7 +167,7 @@ static int tab_init(void)
     return 1;
 }
 
-static void tab_put(uintptr_t k, uint64_t usable, int pre)
+static void tab_put(uintptr_t k, uint64_t usable, int pre, unsigned dom)
 {
     if (!tab_init() || tab_n >= TSIZE / 4 * 3) {
         c.overflow = 1;
@@ -170,7 +178,8 @@ static void tab_put(uintptr_t k, uint64_t usable, int pre)
     if (!tab[i].key) tab_n++;
     tab[i].key = k;
     tab[i].usable = usable;
-    tab[i].pre = (uint64_t)pre;
+    tab[i].pre = (uint32_t)pre;
+    tab[i].dom = dom;
 }
 
 /* 1 found (filled), 0 not */
@@ -202,9 +211,9 @@ static int tab_take(uintptr_t k, struct ent *out)
     return 0;
 }
 
-static void prepare(void) { pthread_mutex_lock(&mu); }
-static void parent(void) { pthread_mutex_unlock(&mu); }
-static void child(void)
+static void fork_prepare(void) { pthread_mutex_lock(&mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&mu); }
+static void fork_child(void)
 {
     pthread_mutex_init(&mu, NULL);
     c.fork_child = 1;   /* blocks in flight in other threads at fork: +-1 per thread */
@@ -222,8 +231,6 @@ static int counting(void)
     }
     hs_stats_t s;
     if (hs_total(&s) == 0) {
-        static int atfork_done;
-        if (!__atomic_exchange_n(&atfork_done, 1, __ATOMIC_ACQ_REL)) pthread_atfork(prepare, parent, child);
         __atomic_store_n(&shim_up, 1, __ATOMIC_RELEASE);
         return 1;
     }
@@ -238,47 +245,85 @@ static void note_thread(void)
     }
 }
 
+/* Accounting of counted blocks, under mu: the totals, and in the exact
+ * reference build (INDEP_EXACT_API, below) per domain as well. */
+#ifdef INDEP_EXACT_API
+static struct dstat { uint64_t live_bytes, live_blocks, peak_bytes, allocs, reallocs, frees, failed; } xd[3];
+static uint64_t total_peak;
+static __thread int tls_tag __attribute__((tls_model("initial-exec"))) = -1;
+static unsigned route(void) { return tls_tag >= 0 ? (unsigned)tls_tag : 1u; }
+static void peaks(unsigned dom)
+{
+    if (xd[dom].live_bytes > xd[dom].peak_bytes) xd[dom].peak_bytes = xd[dom].live_bytes;
+    if (c.live_bytes > total_peak) total_peak = c.live_bytes;
+}
+#define XD(stmt) stmt
+#else
+static unsigned route(void) { return 1u; }
+#define XD(stmt) ((void)0)
+#endif
+
+static void acc_alloc(unsigned dom, size_t u)
+{
+    c.allocs++;
+    c.live_blocks++;
+    c.live_bytes += u;
+    if (c.live_bytes > c.peak_bytes) c.peak_bytes = c.live_bytes;
+    if (u > c.max_usable) c.max_usable = u;
+    XD((xd[dom].allocs++, xd[dom].live_blocks++, xd[dom].live_bytes += u, peaks(dom)));
+    (void)dom;
+}
+
+static void acc_free(unsigned dom, size_t u)
+{
+    c.frees++;
+    c.live_blocks--;
+    c.live_bytes -= u;
+    XD((xd[dom].frees++, xd[dom].live_blocks--, xd[dom].live_bytes -= u));
+    (void)dom;
+}
+
+static void acc_failed(unsigned dom)
+{
+    c.failed++;
+    XD(xd[dom].failed++);
+    (void)dom;
+}
+
 /* after the shim handed out p */
 static void on_alloc(void *p, int cnt)
 {
     size_t u = n_usable(p);
+    unsigned dom = route();
     pthread_mutex_lock(&mu);
-    if (cnt) {
-        c.allocs++;
-        c.live_blocks++;
-        c.live_bytes += u;
-        if (c.live_bytes > c.peak_bytes) c.peak_bytes = c.live_bytes;
-        if (u > c.max_usable) c.max_usable = u;
-    } else {
-        c.pre_allocs++;
-    }
-    tab_put((uintptr_t)p, u, !cnt);
+    if (cnt) acc_alloc(dom, u);
+    else c.pre_allocs++;
+    tab_put((uintptr_t)p, u, !cnt, dom);
     pthread_mutex_unlock(&mu);
 }
 
 static void on_failed(int cnt)
 {
     if (!cnt) return;
+    unsigned dom = route();
     pthread_mutex_lock(&mu);
-    c.failed++;
+    acc_failed(dom);
     pthread_mutex_unlock(&mu);
 }
 
 /* before p goes back to the shim */
 static void on_free(void *p, int cnt)
 {
+    size_t u = n_usable(p);            /* never call the shim under mu */
     pthread_mutex_lock(&mu);
     struct ent e;
     int known = tab_take((uintptr_t)p, &e);
     if (known && !e.pre) {
-        c.frees++;
-        c.live_blocks--;
-        c.live_bytes -= e.usable;
+        acc_free(e.dom, e.usable);
     } else if (cnt) {              /* a pre or foreign block freed while the shim counts */
-        size_t u = known ? e.usable : n_usable(p);
         if (known) c.pre_frees++;
         else c.foreign_frees++;
-        c.pre_bytes_delta -= (int64_t)u;
+        c.pre_bytes_delta -= (int64_t)(known ? e.usable : u);
     }
     pthread_mutex_unlock(&mu);
 }
@@ -311,9 +356,8 @@ EXPORT void *calloc(size_t ne, size_t es)
     note_thread();
     int cnt = counting();
     void *p = n_calloc(ne, es);
-    size_t n;
     if (p) on_alloc(p, cnt);
-    else if (!__builtin_mul_overflow(ne, es, &n)) on_failed(cnt);
+    else on_failed(cnt);               /* overflow included: a failing call */
     return p;
 }
 
@@ -327,26 +371,31 @@ EXPORT void free(void *p)
     n_free(p);
 }
 
-static void *realloc_common(void *p, size_t n, int array, size_t ne, size_t es)
+static void *realloc_common(void *p, size_t n, int ovf)
 {
     if (!resolved) {
-        if (resolving && !p) return boot_alloc(n);
+        if (resolving && !p) return ovf ? NULL : boot_alloc(n);
         resolve();
     }
     note_thread();
     int cnt = counting();
+    if (ovf) {                         /* reallocarray overflow: ENOMEM, p untouched */
+        void *q = n_reallocarray(p, SIZE_MAX, 2);
+        if (!q) on_failed(cnt);
+        return q;
+    }
     if (p && in_boot(p)) {             /* grow a bootstrap block: copy it out */
         void *q = malloc(n);
         if (q) memcpy(q, p, n < 256 ? n : 256);
         return q;
     }
     if (!p) {
-        void *q = array ? n_reallocarray(NULL, ne, es) : n_realloc(NULL, n);
+        void *q = n_realloc(NULL, n);
         if (q) on_alloc(q, cnt);
-        else if (!array || n) on_failed(cnt);
+        else on_failed(cnt);
         return q;
     }
-    if (n == 0 && !array) {            /* glibc: frees, returns NULL */
+    if (n == 0) {                      /* glibc: frees, returns NULL */
         /* as free(p): the shim's realloc(p, 0) calls free() itself, through
          * the symbol table -- that is, through us again */
         on_free(p, cnt);
@@ -358,48 +407,52 @@ static void *realloc_common(void *p, size_t n, int array, size_t ne, size_t es)
     struct ent e;
     int known = tab_take((uintptr_t)p, &e);
     int pre = !known || e.pre;
+    unsigned dom = known ? e.dom : 1u;
     size_t old = known ? e.usable : 0;
-    if (!pre) {
+    if (!pre) {                        /* out before the call: ours <= the shim's */
         c.live_bytes -= old;
         c.live_blocks--;
+        XD((xd[dom].live_bytes -= old, xd[dom].live_blocks--));
     }
     pthread_mutex_unlock(&mu);
     if (!known) old = n_usable(p);
-    void *q = array ? n_reallocarray(p, ne, es) : n_realloc(p, n);
+    void *q = n_realloc(p, n);
+    size_t u = q ? n_usable(q) : 0;    /* never call the shim under mu */
     pthread_mutex_lock(&mu);
     if (!q) {
-        if (cnt && !(array && __builtin_mul_overflow(ne, es, &n))) c.failed++;
+        if (cnt) acc_failed(dom);
         if (!pre) {
             c.live_bytes += old;
             c.live_blocks++;
+            XD((xd[dom].live_bytes += old, xd[dom].live_blocks++));
         }
-        tab_put((uintptr_t)p, old, pre);
+        tab_put((uintptr_t)p, old, pre, dom);
     } else {
-        size_t u = n_usable(q);
         if (!pre) {
             c.reallocs++;
             c.live_bytes += u;
             c.live_blocks++;
             if (c.live_bytes > c.peak_bytes) c.peak_bytes = c.live_bytes;
             if (u > c.max_usable) c.max_usable = u;
+            XD((xd[dom].reallocs++, xd[dom].live_bytes += u, xd[dom].live_blocks++, peaks(dom)));
         } else if (cnt) {              /* malloc mode counts it: old -> new bytes */
             if (known) c.pre_reallocs++;
             else c.foreign_reallocs++;
             c.pre_bytes_delta += (int64_t)u - (int64_t)old;
         }
-        tab_put((uintptr_t)q, u, pre);
+        tab_put((uintptr_t)q, u, pre, dom);
     }
     pthread_mutex_unlock(&mu);
     return q;
 }
 
-EXPORT void *realloc(void *p, size_t n) { return realloc_common(p, n, 0, 0, 0); }
+EXPORT void *realloc(void *p, size_t n) { return realloc_common(p, n, 0); }
 
 EXPORT void *reallocarray(void *p, size_t ne, size_t es)
 {
     size_t n;
-    if (__builtin_mul_overflow(ne, es, &n)) n = 0;
-    return realloc_common(p, n, 1, ne, es);
+    int ovf = __builtin_mul_overflow(ne, es, &n);
+    return realloc_common(p, n, ovf);
 }
 
 #define ALIGNED(call, ...)                                   \
@@ -408,6 +461,7 @@ EXPORT void *reallocarray(void *p, size_t ne, size_t es)
     int cnt = counting();                                    \
     void *p = call(__VA_ARGS__);                             \
     if (p) on_alloc(p, cnt);                                 \
+    else on_failed(cnt);                                     \
     return p;
 
 EXPORT void *memalign(size_t a, size_t n) { ALIGNED(n_memalign, a, n) }
@@ -422,6 +476,7 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n)
     int cnt = counting();
     int r = n_posix_memalign(out, a, n);
     if (r == 0) on_alloc(*out, cnt);
+    else on_failed(cnt);
     return r;
 }
 
@@ -432,6 +487,67 @@ EXPORT size_t malloc_usable_size(void *p)
     if (!resolved) resolve();
     return n_usable(p);
 }
+
+#ifdef INDEP_EXACT_API
+/* ---- the reference build --------------------------------------------------
+ * cc -DINDEP_EXACT_API ... -o libexact.so; preloaded ALONE (no shim). It
+ * answers the statistics API itself, exactly: every count under one lock,
+ * every read a state that existed, peaks exact, a fork child's counters the
+ * parent's at the fork. tests/26-counters.sh runs prog_peak, prog_torn and
+ * prog_fork against it: they must pass, which shows that what they demand
+ * can be met and that their own arithmetic is right. hs_print_stats prints
+ * the shim's row layout (core/live.c). */
+EXPORT int hs_domain_stats(int d, struct dstat *out)
+{
+    if (d < 0 || d > 2 || !out) return -1;
+    pthread_mutex_lock(&mu);
+    *out = xd[d];
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+EXPORT int hs_total_stats(struct dstat *out)
+{
+    if (!out) return -1;
+    pthread_mutex_lock(&mu);
+    memset(out, 0, sizeof *out);
+    for (int d = 0; d < 3; d++) {
+        out->live_bytes += xd[d].live_bytes;
+        out->live_blocks += xd[d].live_blocks;
+        out->allocs += xd[d].allocs;
+        out->reallocs += xd[d].reallocs;
+        out->frees += xd[d].frees;
+        out->failed += xd[d].failed;
+    }
+    out->peak_bytes = total_peak;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+EXPORT int hs_tag_push(int d)
+{
+    int prev = tls_tag;
+    if (d >= 0 && d <= 2) tls_tag = d;
+    return prev;
+}
+
+EXPORT void hs_tag_pop(int prev) { tls_tag = prev; }
+
+EXPORT void hs_print_stats(FILE *f)
+{
+    static const char *const rows[4] = { "raw", "mem", "obj", "total" };
+    struct dstat s[4];
+    pthread_mutex_lock(&mu);
+    for (int d = 0; d < 3; d++) s[d] = xd[d];
+    pthread_mutex_unlock(&mu);
+    hs_total_stats(&s[3]);
+    for (int d = 0; d < 4; d++)
+        fprintf(f, "heapshim: %-6s %10llu B %10llu B %12llu %12llu %10llu %10llu %7llu\n", rows[d],
+                (unsigned long long)s[d].live_bytes, (unsigned long long)s[d].peak_bytes,
+                (unsigned long long)s[d].live_blocks, (unsigned long long)s[d].allocs,
+                (unsigned long long)s[d].reallocs, (unsigned long long)s[d].frees, (unsigned long long)s[d].failed);
+}
+#endif
 
 /* ---- the snapshot ------------------------------------------------------------- */
 
