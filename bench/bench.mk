@@ -16,22 +16,22 @@ BENCH_FLAGS ?=
 
 BENCH_CFLAGS = $(CSTD) -O2 -g $(WARN) -D_GNU_SOURCE -Iinclude -Ibench
 
-$(B)/bench/bench_core: bench/bench_core.c bench/core_wl.h bench/benchutil.h $(B)/libheapshim.a
+$(B)/bench/bench_core: bench/bench_core.c bench/core_wl.h bench/benchutil.h $(B)/libheapshim.a $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BENCH_CFLAGS) $(SANFLAGS) -o $@ $< $(B)/libheapshim.a -lpthread -ldl
 
 # workload programs and the rusage wrapper: plain libc, never linked with heapshim
 BENCH_PLAIN_LD = $(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
-$(B)/bench/wl_%: bench/wl_%.c bench/benchutil.h
+$(B)/bench/wl_%: bench/wl_%.c bench/benchutil.h $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(BENCH_PLAIN_LD)
-$(B)/bench/wl_%: bench/wl_%.cpp
+$(B)/bench/wl_%: bench/wl_%.cpp $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CXX) -std=gnu++17 -O2 -g $(filter-out -Wstrict-prototypes,$(WARN)) -D_GNU_SOURCE -o $@ $<
-$(B)/bench/rusage_run: bench/rusage_run.c
+$(B)/bench/rusage_run: bench/rusage_run.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(BENCH_PLAIN_LD)

@@ -7,3 +7,11 @@ $(B)/libheapshim.a: $(CORE_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 ALL_TARGETS += $(B)/libheapshim.a
+
+# The USDT points (core/usdt.h) need <sys/sdt.h>; scripts/configure decides.
+ifeq ($(HS_HAVE_SDT),0)
+ALL_TARGETS += usdt-skipped
+.PHONY: usdt-skipped
+usdt-skipped:
+	@echo "  NOTE    libheapshim.so has no USDT points: $(if $(filter 0,$(USDT)),USDT=0,no usable <sys/sdt.h> (systemtap-sdt-dev; make check / make demo install it))"
+endif

@@ -14,18 +14,7 @@
 #include <sched.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include(<sys/sdt.h>)
-/* with -fPIC the default operand constraint yields sym@GOTPCREL(%rip), which
- * libbpf cannot resolve; plain registers/constants ("nr") work everywhere */
-#define STAP_SDT_ARG_CONSTRAINT nr
-#include <sys/sdt.h>
-#define HS_USDT2(name, a, b) DTRACE_PROBE2(heapshim, name, a, b)
-#endif
-#endif
-#ifndef HS_USDT2
-#define HS_USDT2(name, a, b) do { (void)(a); (void)(b); } while (0)
-#endif
+#include "usdt.h"           /* HS_USDT2: heapshim:init, heapshim:publish */
 
 struct hs_live_header *hs_live;
 /* A slot's counters as they were when its thread first saw a new epoch:

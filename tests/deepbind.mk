@@ -10,19 +10,19 @@ DEEPBIND_LIBS := $(addprefix $(DEEPBIND_DIR)/,libdbdep.so libdbglob.so libdbplug
 # plain builds, like the programs run under the shim (never sanitized)
 DEEPBIND_CFLAGS = $(BASE_CFLAGS) -shared
 
-$(DEEPBIND_DIR)/libdbdep.so: tests/shim/deepbind_dep.c
+$(DEEPBIND_DIR)/libdbdep.so: tests/shim/deepbind_dep.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(DEEPBIND_CFLAGS) -fno-optimize-sibling-calls -Wl,-z,lazy -o $@ $<
-$(DEEPBIND_DIR)/libdbglob.so: tests/shim/deepbind_glob.c
+$(DEEPBIND_DIR)/libdbglob.so: tests/shim/deepbind_glob.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(DEEPBIND_CFLAGS) -o $@ $<
 # the same plugin three times: bound now, bound lazily, loaded in a loop
-$(DEEPBIND_DIR)/libdbplugin.so $(DEEPBIND_DIR)/libdbcycle.so: tests/shim/deepbind_plugin.c $(DEEPBIND_DIR)/libdbdep.so
+$(DEEPBIND_DIR)/libdbplugin.so $(DEEPBIND_DIR)/libdbcycle.so: tests/shim/deepbind_plugin.c $(DEEPBIND_DIR)/libdbdep.so $(B)/build-flags
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(DEEPBIND_CFLAGS) -Wl,-z,now -o $@ $< -L$(DEEPBIND_DIR) -ldbdep -Wl,-rpath,'$$ORIGIN' -ldl
-$(DEEPBIND_DIR)/libdblazy.so: tests/shim/deepbind_plugin.c $(DEEPBIND_DIR)/libdbdep.so
+$(DEEPBIND_DIR)/libdblazy.so: tests/shim/deepbind_plugin.c $(DEEPBIND_DIR)/libdbdep.so $(B)/build-flags
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(DEEPBIND_CFLAGS) -Wl,-z,lazy -o $@ $< -L$(DEEPBIND_DIR) -ldbdep -Wl,-rpath,'$$ORIGIN' -ldl
 

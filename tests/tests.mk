@@ -1,7 +1,9 @@
 # tests/ - CUnit suites of the core library and shell suites.
 # Every tests/test_*.c is one CUnit program linked with libheapshim.a; every
 # tests/*.sh is a shell suite. tests/run-suites runs them all and prints the
-# overall "N passed, N failed" line.
+# overall "N passed, N failed" line. Rules that compile a source straight into
+# a program list $(B)/build-flags after the source (a new compiler or new flags
+# rebuild them; the recipes use $<).
 TEST_DEPS += libcunit1-dev
 
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -14,7 +16,7 @@ AREA_CFLAGS_tests := -Itests
 PRELOAD_SRCS := $(wildcard tests/shim/preload_*.c)
 PRELOAD_BINS := $(if $(filter 1,$(SAN)),,$(PRELOAD_SRCS:tests/shim/%.c=$(B)/tests/%))
 # a shared object of our own for the routing rules (HEAPSHIM_ROUTE)
-$(B)/tests/libroutetest.so: tests/shim/libroutetest.c
+$(B)/tests/libroutetest.so: tests/shim/libroutetest.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -fno-optimize-sibling-calls -shared -o $@ $<
@@ -27,6 +29,10 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/tests/testutil.o $(B)/libheapshim.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(B)/tests/testutil.o $(B)/libheapshim.a -lcunit -lpthread -ldl
 
+# keep the objects (make would delete them as intermediates, then rebuild
+# them on the next run once their .d files name them)
+.SECONDARY: $(TEST_SRCS:%.c=$(B)/%.o) $(PRELOAD_SRCS:%.c=$(B)/%.o)
+
 .PHONY: test-bins run-tests
 test-bins: $(TEST_BINS) $(PRELOAD_BINS) $(B)/libheapshim.so
 run-tests: test-bins
@@ -35,19 +41,19 @@ run-tests: test-bins
 CHECK_TARGETS += run-tests
 
 # programs of our own run under the shim by the shell suites
-$(B)/tests/mt_workload: tests/shim/mt_workload.c
+$(B)/tests/mt_workload: tests/shim/mt_workload.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
 test-bins: $(B)/tests/mt_workload
 TEST_DEPS += python3 perl git gcc xz-utils coreutils
-$(B)/tests/buggy: tests/shim/buggy.c
+$(B)/tests/buggy: tests/shim/buggy.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O0 -o $@ $<
 test-bins: $(B)/tests/buggy
 .SECONDARY: $(B)/tests/testutil.o
-$(B)/tests/glibc_arenas: tests/shim/glibc_arenas.c
+$(B)/tests/glibc_arenas: tests/shim/glibc_arenas.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
@@ -57,7 +63,7 @@ test-bins: $(B)/tests/glibc_arenas
 # suites run under the shim; each becomes build/tests/prog_* automatically.
 PROG_SRCS := $(wildcard tests/shim/prog_*.c)
 PROG_BINS := $(PROG_SRCS:tests/shim/%.c=$(B)/tests/%)
-$(B)/tests/prog_%: tests/shim/prog_%.c
+$(B)/tests/prog_%: tests/shim/prog_%.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Iinclude -o $@ $< -lpthread -ldl

@@ -13,10 +13,10 @@ $(B)/tools/hs-livegen: $(B)/tools/livegen.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
 
-# The command parses reports with libjansson. Without it, `make` still builds
-# the libraries and says so; `make check` and `make demo` install it first.
-HAVE_JANSSON := $(shell printf '\043include <jansson.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
-ifeq ($(HAVE_JANSSON),yes)
+# The command parses reports with libjansson (scripts/configure: HS_HAVE_JANSSON).
+# Without it, `make` still builds the libraries and says so; `make check` and
+# `make demo` install it first.
+ifeq ($(HS_HAVE_JANSSON),1)
 ALL_TARGETS += $(B)/heapshim $(B)/tools/hs-livegen
 else
 ALL_TARGETS += tools-skipped
