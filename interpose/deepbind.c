@@ -35,8 +35,12 @@
  * answer is in place before any constructor of a deep-bound library runs.
  *
  * Only when the process's definition of a name (what the global scope
- * gives: our own GOT entry for it) is the shim's: if the program or an
- * earlier preloaded library defines malloc, nothing is changed.
+ * gives our own GOT entry for it, or the canonical PLT entry of a program
+ * built without PIE, which leads to us) is the shim's: if the program or an
+ * earlier preloaded library defines malloc, or the shim was dlopen()ed
+ * rather than preloaded or linked, nothing is changed. A dlsym(RTLD_NEXT,
+ * "malloc") from a library after the shim, or dlsym on libc's handle, now
+ * gives the shim's malloc: the same allocator as everybody else's.
  *
  * The symbol table lives in a read-only segment of libc: the pages holding
  * the entries are made writable for the stores (private copy-on-write
@@ -47,10 +51,12 @@
  * aligned word: a concurrent lookup sees the old or the new value. No
  * allocation anywhere here.
  *
- * Not covered: objects relocated before the shim's constructor ran (a
- * library constructor that runs earlier and deep-binds a plugin -- its
- * entries already point at glibc); namespaces made by dlmopen(LM_ID_NEWLM),
- * which load a libc of their own with its own heap (the shim is not in them).
+ * Not covered: objects relocated before hs_deepbind_setup() ran (it runs
+ * from the shim's constructor, which glibc calls after the constructors of
+ * the program's libraries: one of those that deep-binds a plugin binds it to
+ * glibc); namespaces made by dlmopen(LM_ID_NEWLM), which load a libc of
+ * their own with its own heap (the shim is not in them). LD_DEBUG=bindings
+ * still names libc.so.6 as the object that a deep-bound malloc bound to.
  */
 #include "shim.h"
 #include "deepbind.h"
