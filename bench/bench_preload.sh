@@ -244,6 +244,7 @@ for ((r = 0; r < rounds; r++)); do
         nfail=$((nfail + 1)); keep_tmp=1
         why="exit status $st"
         [ "$st" = 0 ] && why="output differs from glibc's (md5 $sum, glibc $ref)"
+        [ "$st" = 0 ] && [ "$ref" = none ] && why="glibc's run failed this round: nothing to compare with"
         {
             echo "bench_preload: FAILED: ${wl_name[w]} under ${cfg_name[c]}, round $((r + 1)): $why"
             [ -f "$tmp/err.$w.$c.$r" ] && sed 's/^/    stderr: /' "$tmp/err.$w.$c.$r" | head -5
