@@ -10,9 +10,10 @@
  * its slots plus one in flight, each queue at most Q, so the program never
  * holds more than
  *     baseline + NW*(H+1) + NW*Q  blocks,   each <= max usable bytes.
- * A monitor thread reads hs_total_stats, hs_domain_stats(mem) and
- * hs_domain_stats(obj) in a tight loop (and, every 64th round,
- * hs_print_stats into a memfd, parsed back) and checks every read:
+ * Two monitor threads read hs_total_stats, hs_domain_stats(mem) and
+ * hs_domain_stats(obj) in a tight loop (the first also, every 64th round,
+ * hs_print_stats into a memfd, parsed back) and check every read (the
+ * monotonic checks against the same monitor's previous read):
  *   - allocs, reallocs, frees, failed never decrease (per domain and total)
  *   - baseline <= live_blocks <= baseline + max held blocks,
  *     baseline <= live_bytes <= baseline + max held bytes  (no phantoms)
@@ -42,6 +43,7 @@
 #define H 64
 #define Q 64
 #define MAXSZ 2048
+#define NMON 2                          /* monitor threads, reading at the same time */
 
 typedef int (*total_fn)(hs_domain_stats_t *);
 typedef int (*domain_fn)(hs_domain_t, hs_domain_stats_t *);
@@ -195,7 +197,8 @@ static void *worker(void *arg)
 static const char *const dname[4] = { "raw", "mem", "obj", "total" };
 static hs_domain_stats_t base[4];
 static uint64_t max_blocks, max_bytes;
-static uint64_t nreads, nprints;
+static uint64_t nreads_total, nprints;   /* nreads_total: summed at the end */
+static __thread uint64_t nreads;         /* this monitor's reads */
 
 enum { V_MONO, V_BLOCKS_HI, V_BLOCKS_LO, V_BYTES_HI, V_BYTES_LO, V_LIVE_PEAK, V_PEAK_DOWN, V_PEAK_HI, V_PRINT, NV };
 static const char *const vname[NV] = {
@@ -204,6 +207,7 @@ static const char *const vname[NV] = {
     "live_bytes below the baseline", "live_bytes > peak_bytes", "peak_bytes decreased",
     "peak_bytes above anything the program could hold", "hs_print_stats output unparsable",
 };
+static pthread_mutex_t vmu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t vcount[NV];
 static uint64_t vworst[NV];
 static char vdesc[NV][240];
@@ -211,6 +215,7 @@ static char vdesc[NV][240];
 static void violation(int kind, uint64_t amount, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void violation(int kind, uint64_t amount, const char *fmt, ...)
 {
+    pthread_mutex_lock(&vmu);
     vcount[kind]++;
     if (vcount[kind] == 1 || amount > vworst[kind]) {
         vworst[kind] = amount;
@@ -219,11 +224,13 @@ static void violation(int kind, uint64_t amount, const char *fmt, ...)
         vsnprintf(vdesc[kind], sizeof vdesc[kind], fmt, ap);
         va_end(ap);
     }
+    pthread_mutex_unlock(&vmu);
 }
 
 /* previous values per domain (monotonic checks), from the API and the table */
-static uint64_t prev_c[4][4];          /* allocs, reallocs, frees, failed */
-static uint64_t prev_peak[4];
+/* previous values per domain as this monitor saw them (monotonic checks) */
+static __thread uint64_t prev_c[4][4];  /* allocs, reallocs, frees, failed */
+static __thread uint64_t prev_peak[4];
 
 static void check_cumulative(int d, const uint64_t c[4], const char *src)
 {
@@ -330,17 +337,23 @@ static void check_print(void)
 
 static void *monitor(void *arg)
 {
-    (void)arg;
+    int printer = arg == NULL;         /* the first monitor also parses hs_print_stats */
     hs_domain_stats_t s;
     uint64_t round = 0;
     pthread_barrier_wait(&wbar);       /* parked: main reads the baseline */
     pthread_barrier_wait(&wbar);
+    for (int d = 0; d < 4; d++) {
+        uint64_t c[4] = { base[d].allocs, base[d].reallocs, base[d].frees, base[d].failed };
+        memcpy(prev_c[d], c, sizeof c);
+        prev_peak[d] = base[d].peak_bytes;
+    }
     while (__atomic_load_n(&workers_done, __ATOMIC_ACQUIRE) < NW) {
         if (p_total(&s) == 0) { nreads++; check_read(3, &s); }
         if (p_domain(HS_DOMAIN_MEM, &s) == 0) { nreads++; check_read(1, &s); }
         if (p_domain(HS_DOMAIN_OBJ, &s) == 0) { nreads++; check_read(2, &s); }
-        if (pf && (++round & 63) == 0) check_print();
+        if (printer && pf && (++round & 63) == 0) check_print();
     }
+    __atomic_fetch_add(&nreads_total, nreads, __ATOMIC_RELAXED);
     pthread_barrier_wait(&endbar);
     pthread_barrier_wait(&endbar);
     return NULL;
@@ -382,24 +395,20 @@ int main(int argc, char **argv)
     max_blocks = NW * (H + 1) + NW * Q;
     max_bytes = max_blocks * maxu;
 
-    pthread_barrier_init(&wbar, NULL, NW + 2);   /* workers, monitor, main */
+    pthread_barrier_init(&wbar, NULL, NW + NMON + 1);   /* workers, monitors, main */
     pthread_barrier_init(&stopbar, NULL, NW);
-    pthread_barrier_init(&endbar, NULL, NW + 2);
+    pthread_barrier_init(&endbar, NULL, NW + NMON + 1);
     /* every thread exists before the baseline (pthread_create allocates) */
-    pthread_t th[NW], mon;
+    pthread_t th[NW], mon[NMON];
     for (int i = 0; i < NW; i++)
         if (pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i) != 0) return 2;
-    if (pthread_create(&mon, NULL, monitor, NULL) != 0) return 2;
+    for (int m = 0; m < NMON; m++)
+        if (pthread_create(&mon[m], NULL, monitor, m ? (void *)&mon[m] : NULL) != 0) return 2;
     pthread_barrier_wait(&wbar);       /* all parked */
     if (p_total(&base[3]) || p_domain(HS_DOMAIN_RAW, &base[0]) || p_domain(HS_DOMAIN_MEM, &base[1]) ||
         p_domain(HS_DOMAIN_OBJ, &base[2])) {
         fprintf(stderr, "prog_torn: reading the counters failed\n");
         return 2;
-    }
-    for (int d = 0; d < 4; d++) {
-        uint64_t c[4] = { base[d].allocs, base[d].reallocs, base[d].frees, base[d].failed };
-        memcpy(prev_c[d], c, sizeof c);
-        prev_peak[d] = base[d].peak_bytes;
     }
     pthread_barrier_wait(&wbar);       /* go */
     double t0 = now_s();
@@ -418,7 +427,7 @@ int main(int argc, char **argv)
     p_total(&fin[3]);
     pthread_barrier_wait(&endbar);
     for (int i = 0; i < NW; i++) pthread_join(th[i], NULL);
-    pthread_join(mon, NULL);
+    for (int m = 0; m < NMON; m++) pthread_join(mon[m], NULL);
     uint64_t ops = 0, want[4][3] = { { 0 } };
     for (int i = 0; i < NW; i++) {
         ops += ws[i].ops;
@@ -453,14 +462,14 @@ int main(int argc, char **argv)
     }
     printf("prog_torn: %llu reads (+%llu hs_print_stats) in %.1f s while %llu worker operations ran "
            "(%llu allocs, %llu reallocs, %llu frees); bounds: <= %llu blocks, <= %llu B above the baseline\n",
-           (unsigned long long)nreads, (unsigned long long)nprints, el, (unsigned long long)ops,
+           (unsigned long long)nreads_total, (unsigned long long)nprints, el, (unsigned long long)ops,
            (unsigned long long)want[3][0], (unsigned long long)want[3][1], (unsigned long long)want[3][2],
            (unsigned long long)max_blocks, (unsigned long long)max_bytes);
     for (int k = 0; k < NV; k++) {
         if (!vcount[k]) continue;
         fails++;
         printf("FAIL %s: %llu of %llu reads; worst: %s\n", vname[k], (unsigned long long)vcount[k],
-               (unsigned long long)nreads, vdesc[k]);
+               (unsigned long long)nreads_total, vdesc[k]);
     }
     if (!fails) printf("prog_torn: every read was a state that existed\n");
     return fails ? 1 : 0;
