@@ -50,7 +50,16 @@ struct dbg_dom {
     int dom;
     bool peek;                /* may read the large header before a block of under */
     bool raw_bare;            /* under is the default RAW allocator: bare glibc blocks */
+    uint8_t under_kind;       /* enum under_kind: what overhead_bound() may assume */
 };
+
+enum under_kind {
+    UNDER_OTHER,              /* a user's allocator: no bound known */
+    UNDER_PYMALLOC,           /* the MEM/OBJ default: pool blocks up to 512 bytes */
+    UNDER_LARGE,              /* the shim's: glibc behind our 16-byte header */
+    UNDER_BARE,               /* the RAW default: bare glibc blocks */
+};
+static size_t glibc_slack;    /* glibc's usable size beyond a request, at most */
 static struct dbg_dom dbg[HS_NDOMAINS];
 static int setup_claimed;     /* first caller of hs_setup_debug_hooks wins */
 static int hooks_on;          /* published after all three are installed */
@@ -111,6 +120,20 @@ static byte *decorate(byte *b, size_t n, int dom)
  * on the block and on what was fixed at installation, so it answers the
  * same at release as at allocation.
  *
+ * Order, for the peaks: a peak is a high-water mark, so a moment where the
+ * counters show more than the program holds would stay in it for good,
+ * while a moment where they show less is forgotten. So the overhead never
+ * goes off after the allocator under has counted the whole block: an upper
+ * bound of it is taken off before the request (exact for a pool block: the
+ * class of n + 24 bytes; for glibc, the header plus glibc's rounding, a
+ * chunk it does not split or one it maps), and the difference to the real
+ * overhead is settled once the block is out -- put back, live bytes rising
+ * to exactly the new value. On release the overhead is put back after the
+ * allocator under has counted its free (hs_count_overhead's comment in
+ * core/alloc.c puts it first; that order would raise live bytes above the
+ * truth for a moment). Live bytes thus only dip on the way, and a peak
+ * counts debug blocks by their n bytes only.
+ *
  * Failures: a request this layer refuses by itself (n + 24 bytes would not
  * fit a size_t, calloc overflow) reaches no allocator that would count it,
  * so it is counted here; failures of the allocator under are its own to
@@ -136,12 +159,38 @@ static bool core_counted(const struct dbg_dom *self, const void *b, unsigned *do
     return false;
 }
 
-/* inner block b now carries a debug block of n bytes */
-static void overhead_on(const struct dbg_dom *self, const byte *b, size_t n)
+/* at least the overhead the core will count for a new inner block of a
+ * debug block of n bytes (see "Order"); 0 when nothing is known */
+static size_t overhead_bound(const struct dbg_dom *self, size_t n)
 {
-    unsigned dom;
-    size_t u;
-    if (core_counted(self, b, &dom, &u) && u > n) hs_count_overhead(dom, u - n, true);
+    switch (self->under_kind) {
+    case UNDER_PYMALLOC:
+        if (n + EXTRA <= HS_SMALL_MAX) return hs_class_size(hs_size_class(n + EXTRA)) - n;
+        return EXTRA + HS_ALIGNMENT + glibc_slack;
+    case UNDER_LARGE:
+        return EXTRA + HS_ALIGNMENT + glibc_slack;
+    case UNDER_BARE:
+        return EXTRA + glibc_slack;
+    default:
+        return 0;
+    }
+}
+
+/* Inner block b now carries a debug block of n bytes, and `taken` bytes
+ * were taken off this domain before it was requested: settle to the
+ * overhead the core really counted for b. */
+static void overhead_settle(const struct dbg_dom *self, const byte *b, size_t n, size_t taken)
+{
+    unsigned mine = (unsigned)self->dom, dom = mine;
+    size_t u, ov = 0;
+    if (core_counted(self, b, &dom, &u) && u > n) ov = u - n;
+    if (dom == mine) {
+        if (ov > taken) hs_count_overhead(dom, ov - taken, true);
+        else if (taken > ov) hs_count_overhead(dom, taken - ov, false);
+        return;
+    }
+    hs_count_overhead(dom, ov, true);          /* counted in another domain */
+    hs_count_overhead(mine, taken, false);
 }
 
 /* ---- the diagnostic -------------------------------------------------------- */
@@ -273,9 +322,14 @@ static void *dbg_malloc(void *ctx, size_t n)
 {
     const struct dbg_dom *self = ctx;
     if (n > SIZE_MAX - EXTRA) return refuse(self);
+    size_t taken = overhead_bound(self, n);
+    hs_count_overhead((unsigned)self->dom, taken, true);
     byte *b = self->under.malloc(self->under.ctx, n + EXTRA);
-    if (!b) return NULL;
-    overhead_on(self, b, n);
+    if (!b) {
+        hs_count_overhead((unsigned)self->dom, taken, false);
+        return NULL;
+    }
+    overhead_settle(self, b, n, taken);
     byte *p = decorate(b, n, self->dom);
     memset(p, HS_CLEANBYTE, n);
     return p;
@@ -286,9 +340,14 @@ static void *dbg_calloc(void *ctx, size_t ne, size_t es)
     const struct dbg_dom *self = ctx;
     size_t n;
     if (__builtin_mul_overflow(ne, es, &n) || n > SIZE_MAX - EXTRA) return refuse(self);
+    size_t taken = overhead_bound(self, n);
+    hs_count_overhead((unsigned)self->dom, taken, true);
     byte *b = self->under.calloc(self->under.ctx, 1, n + EXTRA);
-    if (!b) return NULL;
-    overhead_on(self, b, n);
+    if (!b) {
+        hs_count_overhead((unsigned)self->dom, taken, false);
+        return NULL;
+    }
+    overhead_settle(self, b, n, taken);
     return decorate(b, n, self->dom);     /* data already zero */
 }
 
@@ -301,12 +360,11 @@ static void dbg_free(void *ctx, void *ptr)
     byte *h = p - HDR;
     size_t n = hdr_size(h), u;
     unsigned dom;
-    /* the overhead goes back before the allocator under counts its free,
-     * as hs_count_overhead asks (core/alloc.c) */
-    if (core_counted(self, h, &dom, &u) && u > n) hs_count_overhead(dom, u - n, false);
+    bool counted = core_counted(self, h, &dom, &u) && u > n;   /* while h is ours */
     memset(p, HS_DEADBYTE, n + NTAIL);
     h[OFF_STATE] = ST_FREED;       /* tag and guards stay: a second free is recognised */
     self->under.free(self->under.ctx, h);
+    if (counted) hs_count_overhead(dom, u - n, false);     /* after: see "Order" */
 }
 
 static void *dbg_realloc(void *ctx, void *ptr, size_t n)
@@ -333,16 +391,20 @@ static void *dbg_realloc(void *ctx, void *ptr, size_t n)
     memset(p, HS_DEADBYTE, erase);
     h[OFF_STATE] = ST_FREED;
 
+    size_t taken = overhead_bound(self, n);
+    hs_count_overhead((unsigned)self->dom, taken, true);
     byte *b = self->under.realloc(self->under.ctx, h, n + EXTRA);
     if (!b) {
+        hs_count_overhead((unsigned)self->dom, taken, false);
         memcpy(h, save_hdr, HDR);
         memcpy(p, save_data, erase);
         return NULL;
     }
     /* the allocator under counted one realloc of the inner blocks: the new
-     * overhead off first, then the old one back, so live bytes dip and do
-     * not peak on the way */
-    overhead_on(self, b, n);
+     * overhead settled, then the old one back (see "Order"; a block kept in
+     * its pool class or shrunk in place is the case where the new overhead
+     * exceeds the bound, and then the counters are below the old value) */
+    overhead_settle(self, b, n, taken);
     if (ocounted && ou > old) hs_count_overhead(odom, ou - old, false);
     byte *q = b + HDR;
     memcpy(q, save_data, erase < n ? erase : n);
@@ -357,6 +419,11 @@ int hs_setup_debug_hooks(void)
     if (__atomic_exchange_n(&setup_claimed, 1, __ATOMIC_ACQ_REL)) return -1;
     /* the interposer is linked in: see "Counting" */
     bool shim = hs__platform_config != NULL;
+    /* glibc's usable size exceeds a request by its 16-byte rounding and up
+     * to 31 bytes of a chunk it does not split, or, for a chunk it maps,
+     * by less than a page and its header */
+    long page = sysconf(_SC_PAGESIZE);
+    glibc_slack = (page > 0 ? (size_t)page : 65536) + 64;
     for (int d = 0; d < HS_NDOMAINS; d++) {
         hs_get_allocator((hs_domain_t)d, &dbg[d].under);
         dbg[d].dom = d;
@@ -365,6 +432,8 @@ int hs_setup_debug_hooks(void)
          * of ours before them (and under ASan, a redzone) */
         dbg[d].peek = shim || (dflt && d != HS_DOMAIN_RAW);
         dbg[d].raw_bare = dflt && d == HS_DOMAIN_RAW;
+        dbg[d].under_kind = dflt ? (d == HS_DOMAIN_RAW ? UNDER_BARE : UNDER_PYMALLOC)
+                                 : shim ? UNDER_LARGE : UNDER_OTHER;
         hs_allocator_t a = { &dbg[d], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free };
         hs_set_allocator((hs_domain_t)d, &a);
     }

@@ -94,8 +94,10 @@ static HS_NOINLINE void *debug_alloc(unsigned dom, size_t n, bool zero)
  * hs_counted_large, hs_pymalloc_realloc, hs_rawsys_*), the debug hooks for
  * a size they cannot wrap (core/debug.c), the plain paths here for bare
  * glibc blocks, and refused() below for what never reaches an allocator:
- * calloc/reallocarray/pvalloc overflow and EINVAL. realloc(p, 0) (a free)
- * and free(NULL) are no failures. All of it is off the success paths.
+ * calloc/reallocarray/pvalloc overflow and EINVAL (an overflowing
+ * reallocarray of a live block counts in the block's domain, as its other
+ * failing reallocs do). realloc(p, 0) (a free) and free(NULL) are no
+ * failures. All of it is off the success paths.
  * Nothing is counted while the shim starts on this very thread (glibc
  * serves those calls, and there are no counters yet).
  */
@@ -439,10 +441,30 @@ EXPORT void *realloc(void *p, size_t n)
     return realloc_impl(p, n, __builtin_return_address(0));
 }
 
+/* reallocarray(p, ...) overflowing: a failed realloc of p, counted in the
+ * block's own domain like every other failing realloc of it (a block glibc
+ * handed out before us has none: where the call was routed) */
+static HS_NOINLINE void *realloc_overflow(void *p, const void *ra)
+{
+    if (!p || !ready()) return refused(ra, ENOMEM);
+    unsigned tag = 0, dom;
+    int ddom = 0;
+    switch (owner_of(p, &tag, &ddom)) {
+    case OWN_DEBUG: dom = (unsigned)ddom; break;
+    case OWN_SMALL: dom = hs_small_domain(p); break;
+    case OWN_LARGE: dom = hs_large_dom(p); break;
+    case OWN_BARE: dom = HS_DOMAIN_MEM; break;
+    default: dom = route(ra); break;
+    }
+    hs_count_failed(dom);
+    errno = ENOMEM;
+    return NULL;
+}
+
 EXPORT void *reallocarray(void *p, size_t ne, size_t es)
 {
     size_t n;
-    if (__builtin_mul_overflow(ne, es, &n)) return refused(__builtin_return_address(0), ENOMEM);
+    if (__builtin_mul_overflow(ne, es, &n)) return realloc_overflow(p, __builtin_return_address(0));
     if (HS_UNLIKELY(!ready())) return __libc_realloc(p, n);
     return realloc_impl(p, n, __builtin_return_address(0));
 }

@@ -13,7 +13,10 @@
 #    (realloc(p, 0) is a free, free(NULL) nothing);
 #  - live bytes are usable bytes: they move by the sum of malloc_usable_size
 #    of the program's blocks, debug modes included (3 blocks of 9 bytes are
-#    27 bytes there, not the debug header, guards and rounding under them).
+#    27 bytes there, not the debug header, guards and rounding under them);
+#  - peak bytes (one thread) are exactly the highest live bytes seen, after
+#    every call of a sequence of every kind (debug modes: not a byte of the
+#    hooks' overhead shows through, not even for a moment).
 . "$(dirname "$0")/lib.sh"
 [ -f "$SHIM" ] || { skip failcount "no $SHIM"; finish; }
 PROG="$ROOT/$B/tests/prog_failcount"
@@ -21,6 +24,7 @@ PROG="$ROOT/$B/tests/prog_failcount"
 [ -x "$PROG" ] || { skip failcount "no prog_failcount (make test-bins)"; finish; }
 
 NCALLS=32        # failing calls per routing state (prog_failcount.c: failing_calls)
+NCROSS=4         # failing reallocs of a block of each domain by untagged calls
 
 # the reference: glibc alone
 if ! "$PROG" semantics > "$TMPD/plain.txt" 2> "$TMPD/plain.err"; then
@@ -49,13 +53,19 @@ check_counts() {
             "$([ $d = raw ] && echo +$NCALLS || echo +0)" "$([ $d = mem ] && echo +$NCALLS || echo +0)" \
             "$([ $d = obj ] && echo +$NCALLS || echo +0)"
     done)
-    if [ "$(grep ' failing x' "$f")" = "$exp_fail" ] && ! grep -q 'miscounted' "$f"; then
+    # failing reallocs of a block by calls routed elsewhere: the block's domain
+    exp_fail+=$'\n'$(for b in raw mem obj; do
+        printf 'cross %s-block x%d: failed raw %s mem %s obj %s; %s reallocs +1 frees +1\n' "$b" "$NCROSS" \
+            "$([ $b = raw ] && echo +$NCROSS || echo +0)" "$([ $b = mem ] && echo +$NCROSS || echo +0)" \
+            "$([ $b = obj ] && echo +$NCROSS || echo +0)" "$b"
+    done)
+    if [ "$(grep ' failing x\|^cross ' "$f")" = "$exp_fail" ] && ! grep -q 'miscounted' "$f"; then
         pass "$name-failed-once-per-call"
     else
         fail "$name-failed-once-per-call" "expected:
 $exp_fail
 got:
-$(grep ' failing x\|miscounted' "$f")"
+$(grep ' failing x\|^cross \|miscounted' "$f")"
     fi
     # glibc's errno and return values on the failing and successful calls
     bad=$(grep '^BAD' "$f" | grep -v miscounted)
@@ -83,6 +93,17 @@ $(grep ' successful:' "$f")"; fi
 ${exp9%$'\n'}
 got:
 $(grep ' 3x9:' "$f")"; fi
+    # peaks, step by step: exactly the highest live bytes seen
+    local exp_peak
+    exp_peak=$(for ph in untagged raw mem obj; do
+        d=$ph; [ $ph = untagged ] && d=$udom
+        echo "$ph peak: $d 40 steps, 0 off"
+    done)
+    if [ "$(grep ' peak:' "$f")" = "$exp_peak" ]; then pass "$name-peak-exact"
+    else fail "$name-peak-exact" "expected:
+$exp_peak
+got:
+$(grep ' peak:' "$f")"; fi
     # every kind of block: live bytes move by the sum of their usable sizes
     bad=$(awk '/ live: / { if ($5 != "+" $9 || $7 != "+13") print }' "$f")
     if [ "$(grep -c ' live: ' "$f")" = 4 ] && [ -z "$bad" ]; then pass "$name-live-bytes-usable"
@@ -121,7 +142,7 @@ $(diff "$TMPD/plain.txt" "$TMPD/sem-$mode.txt" | head -20)"
     if HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_REPORT="$TMPD/rep.json" LD_PRELOAD="$SHIM" \
         "$PROG" counts > "$TMPD/cnt-$mode.txt" 2> "$TMPD/cnt.err"; then
         check_counts "failcount-$mode" "$TMPD/cnt-$mode.txt" mem "$mode"
-        check_report "failcount-$mode" "$TMPD/rep.json" $NCALLS $((2 * NCALLS)) $NCALLS
+        check_report "failcount-$mode" "$TMPD/rep.json" $((NCALLS + NCROSS)) $((2 * NCALLS + NCROSS)) $((NCALLS + NCROSS))
     else
         fail "failcount-$mode-counts" "exit $?: $(head -c 300 "$TMPD/cnt.err")"
     fi
@@ -131,7 +152,7 @@ $(diff "$TMPD/plain.txt" "$TMPD/sem-$mode.txt" | head -20)"
     if HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_ROUTE='prog_failcount=obj' HEAPSHIM_REPORT="$TMPD/rep.json" \
         LD_PRELOAD="$SHIM" "$PROG" counts > "$TMPD/route-$mode.txt" 2> "$TMPD/cnt.err"; then
         check_counts "failcount-$mode-route" "$TMPD/route-$mode.txt" obj "$mode"
-        check_report "failcount-$mode-route" "$TMPD/rep.json" $NCALLS $NCALLS $((2 * NCALLS))
+        check_report "failcount-$mode-route" "$TMPD/rep.json" $((NCALLS + NCROSS)) $((NCALLS + NCROSS)) $((2 * NCALLS + NCROSS))
     else
         fail "failcount-$mode-route-counts" "exit $?: $(head -c 300 "$TMPD/cnt.err")"
     fi

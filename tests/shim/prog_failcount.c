@@ -206,6 +206,7 @@ static void semantics(void)
 /* ==== counts ================================================================== */
 
 static int (*p_stats)(hs_domain_t, hs_domain_stats_t *);
+static int (*p_tstats)(hs_domain_stats_t *);
 static hs_domain_t (*p_push)(hs_domain_t);
 static void (*p_pop)(hs_domain_t);
 
@@ -398,6 +399,66 @@ static void live_blocks(void **v, size_t *usable)
     }
 }
 
+/* Peaks: one thread, so peak_bytes must be exactly the highest live_bytes
+ * seen (debug modes included: the hooks' overhead must not show through).
+ * After each call of a sequence of every kind: peak == max(peak before,
+ * live now), for the domain and for the total. Returns how many steps broke
+ * it; the first few are described in buf. */
+static unsigned peak_steps(int d, unsigned *nsteps, char *buf, size_t cap)
+{
+    void *v[8] = { 0 };
+    unsigned off = 0, step = 0;
+    size_t len = 0;
+    buf[0] = 0;
+    hs_domain_stats_t prev, prevt, now, nowt;
+    if (p_stats((hs_domain_t)d, &prev) || p_tstats(&prevt)) abort();
+    for (int op = 0; op < 40; op++) {
+        int k = op % 8;
+        switch (op / 8) {
+        case 0:            /* malloc and calloc, small and large */
+            v[k] = k % 3 ? f_malloc(9 + 100 * (size_t)k) : f_calloc(3, 3 + (size_t)k);
+            break;
+        case 1:            /* grow and shrink, across the small/large line */
+            v[k] = f_realloc(v[k], (size_t)(k & 1 ? 700 : 5) * (size_t)(k + 1));
+            break;
+        case 2:            /* frees, and growth to a mapped chunk */
+            if (k & 1) {
+                f_free(v[k]);
+                v[k] = NULL;
+            } else {
+                v[k] = f_realloc(v[k], 100000);
+            }
+            break;
+        case 3:            /* aligned blocks, and frees */
+            if (k & 1) v[k] = f_memalign(64, 200);
+            else if (f_posix_memalign(&v[k], 32, 40)) v[k] = NULL;
+            f_free(v[(k + 4) % 8]);
+            v[(k + 4) % 8] = NULL;
+            break;
+        default:
+            f_free(v[k]);
+            v[k] = NULL;
+            break;
+        }
+        step++;
+        if (p_stats((hs_domain_t)d, &now) || p_tstats(&nowt)) abort();
+        uint64_t want = prev.peak_bytes > now.live_bytes ? prev.peak_bytes : now.live_bytes;
+        uint64_t wantt = prevt.peak_bytes > nowt.live_bytes ? prevt.peak_bytes : nowt.live_bytes;
+        if (now.peak_bytes != want || nowt.peak_bytes != wantt) {
+            if (off++ < 4 && len < cap - 120)
+                len += (size_t)snprintf(buf + len, cap - len, " op%d: live %llu peak %llu (want %llu),"
+                                        " total live %llu peak %llu (want %llu);", op,
+                                        (unsigned long long)now.live_bytes, (unsigned long long)now.peak_bytes,
+                                        (unsigned long long)want, (unsigned long long)nowt.live_bytes,
+                                        (unsigned long long)nowt.peak_bytes, (unsigned long long)wantt);
+        }
+        prev = now;
+        prevt = nowt;
+    }
+    *nsteps = step;
+    return off;
+}
+
 static void report_phase(const char *name, const struct snap *b, const struct snap *a)
 {
     const struct snap before = *b, after = *a;
@@ -472,11 +533,42 @@ static int counts(void)
                 printf("BAD %s live: %s not back after free: live_bytes %+lld live_blocks %+lld\n",
                        name, dname[d], D(live_bytes, d), D(live_blocks, d));
 
+        /* peaks, step by step */
+        char pbuf[1024];
+        unsigned nsteps, pbad = peak_steps(d9, &nsteps, pbuf, sizeof pbuf);
+        printf("%s peak: %s %u steps, %u off%s\n", name, dname[d9], nsteps, pbad, pbuf);
+
         if (t >= 0) p_pop(prev);
         if (nbad) printf("BAD %s: %u checks:%s\n", name, nbad, badbuf);
         nbad = 0;
         badlen = 0;
     }
+    /* a block of each domain, reallocated by untagged calls: its failing
+     * reallocs count in its own domain, wherever the call was routed */
+    for (int b = 0; b < 3; b++) {
+        hs_domain_t prev = p_push((hs_domain_t)b);
+        char *p = f_malloc(100);
+        p_pop(prev);
+        if (!p) abort();
+        strcpy(p, "keep");
+        take(&before);
+        nfail = 0;
+        MUST_FAIL(f_realloc(p, SZ_MAX), ENOMEM);
+        MUST_FAIL(f_realloc(p, PD_MAX - 100), ENOMEM);
+        MUST_FAIL(f_reallocarray(p, SZ_MAX, 2), ENOMEM);          /* overflow */
+        MUST_FAIL(f_reallocarray(p, PD_MAX, 1), ENOMEM);
+        p = f_realloc(p, 200);
+        if (!p || strcmp(p, "keep")) note_bad("cross realloc", __LINE__);
+        f_free(p);
+        take(&after);
+        printf("cross %s-block x%u: failed raw %+lld mem %+lld obj %+lld; %s reallocs %+lld frees %+lld\n",
+               dname[b], nfail, D(failed, 0), D(failed, 1), D(failed, 2), dname[b],
+               D(reallocs, b), D(frees, b));
+        for (int d = 0; d < 3; d++) total_fail[d] += (unsigned)D(failed, d);
+        if (mislen) printf("BAD cross miscounted:%s\n", misbuf);
+        mislen = 0;
+    }
+    if (nbad) printf("BAD cross: %u checks:%s\n", nbad, badbuf);
     printf("total failed: raw %u mem %u obj %u\n", total_fail[0], total_fail[1], total_fail[2]);
     return 0;
 }
@@ -494,7 +586,8 @@ int main(int argc, char **argv)
         p_stats = (int (*)(hs_domain_t, hs_domain_stats_t *))dlsym(RTLD_DEFAULT, "hs_domain_stats");
         p_push = (hs_domain_t (*)(hs_domain_t))dlsym(RTLD_DEFAULT, "hs_tag_push");
         p_pop = (void (*)(hs_domain_t))dlsym(RTLD_DEFAULT, "hs_tag_pop");
-        if (!p_stats || !p_push || !p_pop) {
+        p_tstats = (int (*)(hs_domain_stats_t *))dlsym(RTLD_DEFAULT, "hs_total_stats");
+        if (!p_stats || !p_push || !p_pop || !p_tstats) {
             fprintf(stderr, "prog_failcount: counts needs the shim (LD_PRELOAD=libheapshim.so)\n");
             return 2;
         }
