@@ -60,7 +60,9 @@
  */
 #include "shim.h"
 #include "deepbind.h"
+#include <dlfcn.h>
 #include <elf.h>
+#include <sched.h>
 #include <errno.h>
 #include <link.h>
 #include <malloc.h>
@@ -413,8 +415,88 @@ static int redirect_libc(void)
 void hs_deepbind_setup(void)
 {
     int expect = 0;
-    if (!__atomic_compare_exchange_n(&state, &expect, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
-    __atomic_store_n(&state, redirect_libc(), __ATOMIC_RELEASE);
+    if (__atomic_compare_exchange_n(&state, &expect, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&state, redirect_libc(), __ATOMIC_RELEASE);
+        return;
+    }
+    /* Another thread is at it: wait, so that our caller's dlopen binds to
+     * the finished table. Bounded, in case that thread waits for a loader
+     * lock our caller holds (a dlopen from a dl_iterate_phdr callback). */
+    for (unsigned i = 0; i < 100000 && __atomic_load_n(&state, __ATOMIC_ACQUIRE) == 1; i++) sched_yield();
 }
 
+/* ---- when ------------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+/*
+ * At the process's first dlopen or dlmopen (the only ways to a deep-bound
+ * library, or to libc's handle for a dlsym): a process that loads nothing
+ * at run time pays nothing (the redirect costs a dozen mprotect calls and
+ * copy-on-write faults, about a millisecond of CPU on a small VM, and ~40
+ * KiB of private pages). Earlier than the shim's constructor if need be: a
+ * library constructor that runs before it and loads a plugin is covered.
+ *
+ * dlopen and dlmopen are tail jumps to the real ones (the next definitions
+ * after the shim, dlsym(RTLD_NEXT)): glibc takes the caller from its
+ * return address (RUNPATH, $ORIGIN, namespace), which must stay the
+ * program's, and the arguments, return value and dlerror() are the real
+ * function's own. Only the first call of either detours through
+ * hs_db_prepare(), all argument registers saved (3 pushes keep the stack
+ * 16-byte aligned at the call).
+ */
+HS_HIDDEN void *hs_db_real_dlopen, *hs_db_real_dlmopen;
+HS_HIDDEN uint8_t hs_db_ready;
+
+HS_HIDDEN void hs_db_prepare(void);
+HS_HIDDEN void hs_db_prepare(void)
+{
+    if (!__atomic_load_n(&hs_db_real_dlopen, __ATOMIC_ACQUIRE)) {
+        void *o = dlsym(RTLD_NEXT, "dlopen"), *m = dlsym(RTLD_NEXT, "dlmopen");
+        if (!o || !m) {
+            static const char msg[] = "heapshim: fatal: no dlopen/dlmopen after the shim (dlsym RTLD_NEXT)\n";
+            (void)!write(2, msg, sizeof msg - 1);
+            abort();
+        }
+        __atomic_store_n(&hs_db_real_dlmopen, m, __ATOMIC_RELEASE);
+        __atomic_store_n(&hs_db_real_dlopen, o, __ATOMIC_RELEASE);
+    }
+    hs_deepbind_setup();
+    __atomic_store_n(&hs_db_ready, 1, __ATOMIC_RELEASE);
+}
+
+#define HS_DB_STUB(name, real)                                              \
+    ".globl " name "\n"                                                     \
+    ".type " name ", @function\n"                                           \
+    ".p2align 4\n"                                                          \
+    name ":\n"                                                              \
+    "    .cfi_startproc\n"                                                  \
+    "    endbr64\n"                                                         \
+    "    cmpb $0, hs_db_ready(%rip)\n"                                      \
+    "    je 1f\n"                                                           \
+    "    jmp *" real "(%rip)\n"                                             \
+    "1:  pushq %rdi\n"                                                      \
+    "    .cfi_adjust_cfa_offset 8\n"                                        \
+    "    pushq %rsi\n"                                                      \
+    "    .cfi_adjust_cfa_offset 8\n"                                        \
+    "    pushq %rdx\n"                                                      \
+    "    .cfi_adjust_cfa_offset 8\n"                                        \
+    "    call hs_db_prepare\n"                                              \
+    "    popq %rdx\n"                                                       \
+    "    .cfi_adjust_cfa_offset -8\n"                                       \
+    "    popq %rsi\n"                                                       \
+    "    .cfi_adjust_cfa_offset -8\n"                                       \
+    "    popq %rdi\n"                                                       \
+    "    .cfi_adjust_cfa_offset -8\n"                                       \
+    "    jmp *" real "(%rip)\n"                                             \
+    "    .cfi_endproc\n"                                                    \
+    ".size " name ", .-" name "\n"
+
+__asm__(".text\n"
+        HS_DB_STUB("dlopen", "hs_db_real_dlopen")
+        HS_DB_STUB("dlmopen", "hs_db_real_dlmopen"));
+
+#else
+/* No stubs for this architecture: at start-up, from the shim's constructor
+ * (after the constructors of the program's libraries). */
 __attribute__((constructor)) static void deepbind_start(void) { hs_deepbind_setup(); }
+#endif

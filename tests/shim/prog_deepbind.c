@@ -5,6 +5,8 @@
  *   prog_deepbind DIR      DIR holds libdbplugin.so, libdblazy.so,
  *                          libdbcycle.so, libdbdep.so, libdbglob.so
  *                          (tests/shim/deepbind_*.c, see tests/deepbind.mk)
+ *   prog_deepbind --load-only DIR
+ *                          only load libdbglob.so with RTLD_DEEPBIND, twice
  *
  * A deep-bound library resolves its own references to malloc, free, ... in
  * its own dependency scope first -- glibc's -- so without help from the
@@ -306,14 +308,26 @@ static void threads(const char *dir, struct plugin *pl)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: prog_deepbind DIR\n");
+        fprintf(stderr, "usage: prog_deepbind DIR | --load-only DIR\n");
         return 2;
+    }
+    if (!strcmp(argv[1], "--load-only") && argc > 2) {
+        /* deep-bind a library that exchanges nothing, twice, and leave */
+        for (int i = 0; i < 2; i++) {
+            void *h = open_plugin(argv[2], "libdbglob.so", RTLD_NOW | RTLD_DEEPBIND);
+            int (*probe)(void) = (int (*)(void))sym(h, "db_probe");
+            printf("loaded %d\n", probe());
+            dlclose(h);
+        }
+        return 0;
     }
     const char *dir = argv[1];
 
     /* the global definition of db_probe (1); the deep-bound plugin must
      * keep seeing its dependency's (2) */
-    open_plugin(dir, "libdbglob.so", RTLD_NOW | RTLD_GLOBAL);
+    void *glob = open_plugin(dir, "libdbglob.so", RTLD_NOW | RTLD_GLOBAL);
+    void *(*glob_open)(const char *, int) = (void *(*)(const char *, int))sym(glob, "glob_open");
+    void *(*glob_mopen)(const char *, int) = (void *(*)(const char *, int))sym(glob, "glob_mopen");
 
     /* lazy binding first, so that libdbdep.so is lazily bound too */
     struct plugin lazy, now, again;
@@ -346,6 +360,21 @@ int main(int argc, char **argv)
     check("plugin-dlopen-keeps-caller", sub1 == lazy.h && sub2 == lazy.h, "not found or another object");
     if (sub1) dlclose(sub1);
     if (sub2) dlclose(sub2);
+    /* the same from a library that is not deep-bound: its dlopen and
+     * dlmopen are the process's (the shim's, when shimmed) */
+    void *sub3 = glob_open("libdbcycle.so", RTLD_NOW | RTLD_DEEPBIND);
+    void *sub4 = glob_open("$ORIGIN/libdblazy.so", RTLD_LAZY);
+    void *sub5 = glob_mopen("libdblazy.so", RTLD_LAZY | RTLD_DEEPBIND);
+    check("library-dlopen-keeps-caller", sub3 && sub4 == lazy.h && sub5 == lazy.h, "not found or another object");
+    if (sub3) {
+        struct plugin c3;
+        bind_plugin(&c3, sub3);
+        free(c3.ctor_kept());
+        c3.free(malloc(10));
+        dlclose(sub3);
+    }
+    if (sub4) dlclose(sub4);
+    if (sub5) dlclose(sub5);
 
     /* dlmopen into the base namespace is dlopen */
     char path[4096];
