@@ -26,12 +26,13 @@
  * fix-up, dlsym(RTLD_NEXT) or dlsym on libc's handle (ctypes'
  * CDLL("libc.so.6").free) -- ends at a dynamic symbol entry of the object
  * that defines it, and the address it yields is that object's load base +
- * st_value. So at start-up, once, we set st_value of libc.so.6's entries for
- * the malloc family (and _exit/_Exit, which the shim also replaces) to
- * (the shim's function - libc's base). glibc's code is untouched: the shim
+ * st_value. So once, at the process's first dlopen or dlmopen (see "when"
+ * below), we set st_value of libc.so.6's entries for the malloc family (and
+ * _exit/_Exit, which the shim also replaces) to (the shim's function -
+ * libc's base). glibc's code is untouched: the shim
  * keeps reaching it through the __libc_* entry points (other symbols), and
  * so does anything else that asks for them by those names. Deep binding
- * keeps working for every other symbol, no dlopen is wrapped, and the
+ * keeps working for every other symbol, dlopen keeps its caller, and the
  * answer is in place before any constructor of a deep-bound library runs.
  *
  * Only when the process's definition of a name (what the global scope
@@ -51,12 +52,14 @@
  * aligned word: a concurrent lookup sees the old or the new value. No
  * allocation anywhere here.
  *
- * Not covered: objects relocated before hs_deepbind_setup() ran (it runs
- * from the shim's constructor, which glibc calls after the constructors of
- * the program's libraries: one of those that deep-binds a plugin binds it to
- * glibc); namespaces made by dlmopen(LM_ID_NEWLM), which load a libc of
- * their own with its own heap (the shim is not in them). LD_DEBUG=bindings
- * still names libc.so.6 as the object that a deep-bound malloc bound to.
+ * Not covered: a deep-bound library loaded by a dlopen that is not the
+ * process's (one that code found with dlsym on libc's handle) before any
+ * other dlopen; on architectures without the dlopen stubs, objects
+ * relocated before the shim's constructor ran (glibc runs it after the
+ * constructors of the program's libraries); namespaces made by
+ * dlmopen(LM_ID_NEWLM), which load a libc of their own with its own heap
+ * (the shim is not in them). LD_DEBUG=bindings still names libc.so.6 as
+ * the object that a deep-bound malloc bound to.
  */
 #include "shim.h"
 #include "deepbind.h"

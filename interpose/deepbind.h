@@ -10,8 +10,9 @@
  * shim's), so that every later symbol lookup -- a deep-bound library's own
  * scope, lazy binding, dlsym on libc's handle -- finds them. Once per
  * process; any thread, any time after relocation (no allocation, no lock
- * but the loader's dl_iterate_phdr lock); idempotent. Runs from the shim's
- * constructor. On failure: one warning line, glibc left as it was.
+ * but the loader's dl_iterate_phdr lock); a second caller waits for the
+ * first. Runs at the first dlopen/dlmopen (x86-64; elsewhere from the
+ * shim's constructor). On failure: one warning line, glibc left as it was.
  */
 void hs_deepbind_setup(void);
 
