@@ -93,6 +93,17 @@ else
         else
             fail deepbind-prog-nopie "cannot build it: $(head -c 300 "$TMPD/nopie.err")"
         fi
+        # the first dlopen calls (where the redirect is made) from two threads
+        # at once, two more threads allocating meanwhile: 20 processes a mode
+        for mode in pymalloc debug; do
+            bad=0
+            for i in $(seq 20); do
+                out=$( (HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" "$prog" --race "$dir" 2>&1; exit $?) 2>/dev/null) \
+                    && [ "$out" = "race ok" ] || { bad=$((bad + 1)); why=$out; }
+            done
+            if [ $bad = 0 ]; then pass "deepbind-race-$mode (20 runs)"
+            else fail "deepbind-race-$mode" "$bad of 20 runs failed: $(head -c 300 <<<"$why")"; fi
+        done
         # the plugins' calls reach the shim: counted, and routed by their caller
         (HEAPSHIM_ROUTE='libdbdep.so=obj' HEAPSHIM_REPORT="$TMPD/route.json" LD_PRELOAD="$SHIM" \
             "$prog" "$dir" > /dev/null 2>&1; exit $?) 2>/dev/null

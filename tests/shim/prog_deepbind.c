@@ -7,6 +7,9 @@
  *                          (tests/shim/deepbind_*.c, see tests/deepbind.mk)
  *   prog_deepbind --load-only DIR
  *                          only load libdbglob.so with RTLD_DEEPBIND, twice
+ *   prog_deepbind --race DIR
+ *                          the first dlopen calls in two threads at once,
+ *                          two more threads allocating meanwhile
  *
  * A deep-bound library resolves its own references to malloc, free, ... in
  * its own dependency scope first -- glibc's -- so without help from the
@@ -305,12 +308,64 @@ static void threads(const char *dir, struct plugin *pl)
     check("threads-while-loading", ok, "a cycle or a worker failed");
 }
 
+/* --race: the process's first dlopen calls (deep-bound, two threads at
+ * once) while two other threads allocate and free: the shim's one-time
+ * redirect happens under way, and no thread may see half of it. */
+struct racer { const char *dir; const char *lib; pthread_barrier_t *go; int ok; };
+
+static void *race_loader(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->go);
+    struct plugin pl;
+    bind_plugin(&pl, open_plugin(r->dir, r->lib, RTLD_NOW | RTLD_DEEPBIND));
+    if (pl.ctor_status() != 0) r->ok = 0;
+    free(pl.ctor_kept());
+    for (int i = 0; i < 300; i++) {
+        pl.free(malloc((size_t)(i * 7 % 700)));
+        pl.dep_free(pl.strdup("race"));
+        void *q = pl.dep_malloc((size_t)(i * 13 % 900));
+        q = realloc(q, 50);
+        free(q);
+    }
+    return NULL;
+}
+
+static void *race_churn(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->go);
+    void *keep[32] = { 0 };
+    for (int i = 0; i < 20000; i++) {
+        unsigned k = (unsigned)i % 32;
+        free(keep[k]);
+        keep[k] = malloc((size_t)(i % 1000));
+    }
+    for (int k = 0; k < 32; k++) free(keep[k]);
+    return NULL;
+}
+
+static int race(const char *dir)
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 4);
+    struct racer r[4] = { { dir, "libdbplugin.so", &go, 1 }, { dir, "libdblazy.so", &go, 1 },
+                          { dir, NULL, &go, 1 }, { dir, NULL, &go, 1 } };
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, i < 2 ? race_loader : race_churn, &r[i]);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    int ok = r[0].ok && r[1].ok;
+    printf("race %s\n", ok ? "ok" : "failed");
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: prog_deepbind DIR | --load-only DIR\n");
         return 2;
     }
+    if (!strcmp(argv[1], "--race") && argc > 2) return race(argv[2]);
     if (!strcmp(argv[1], "--load-only") && argc > 2) {
         /* deep-bind a library that exchanges nothing, twice, and leave */
         for (int i = 0; i < 2; i++) {
