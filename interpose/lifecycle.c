@@ -10,6 +10,7 @@
 #include "shim.h"
 #include "livefile.h"
 #include "report.h"
+#include "python.h"
 #include "../core/prim/proc.h"
 #include <string.h>
 #include <stdlib.h>
@@ -112,7 +113,11 @@ void hs__platform_fork(int phase)
 
 /* Start at load time too, so a process that never allocates still has a
  * live file and a report (the first malloc usually comes first anyway). */
-__attribute__((constructor)) static void shim_start(void) { hs__init(); }
+__attribute__((constructor)) static void shim_start(void)
+{
+    hs__init();
+    hs_python_start();   /* CPython's domains, when the process exports its allocator API */
+}
 
 static void shim_exit(void)
 {
