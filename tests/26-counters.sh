@@ -3,7 +3,8 @@
 # default mode and in HEAPSHIM_ALLOCATOR=malloc:
 #   peak     prog_peak: barrier-synchronised threads whose true peak is known
 #            by construction; in-process reads and the exit report within
-#            [true, true + max(64 KiB, 1%)], never decreasing, live <= peak
+#            [true, true + max(64 KiB, 1%)], never decreasing, live <= peak;
+#            the quiet-* cases read nothing while the blocks are held
 #   torn     prog_torn: a monitor reads while 4 threads churn; every read a
 #            state that existed (monotonic, no phantom blocks, live <= peak)
 #   fork     prog_fork: a child starts from the parent's counters at fork
@@ -63,7 +64,7 @@ cant_run() {   # name rc out
 # ---- self-test: the programs pass against an exact implementation -------------
 if [ -n "$EXACT" ]; then
     for c in "peak-t32-1000B:$PEAK -T 32 -K 60 -S 1000" "peak-seq-t16-2phases:$PEAK -T 16 -K 60 -S 1000 -p seq -n 2" \
-             "peak-obj-t8-mixed-3phases:$PEAK -T 8 -K 200 -S 100,1000 -d obj -n 3" "peak-raw-t8:$PEAK -T 8 -K 60 -S 1000 -d raw" \
+             "peak-obj-t8-mixed-3phases:$PEAK -T 8 -K 200 -S 100,1000 -d obj -n 3" "peak-raw-t8:$PEAK -T 8 -K 60 -S 1000 -d raw" "peak-quiet-t32:$PEAK -T 32 -K 60 -S 1000 -q" \
              "torn:$TORN 1" "fork-single:$FORK single 6" "fork-threads:$FORK threads 6"; do
         t="counters-selftest-${c%%:*}"
         out="$TMPD/$t.out"
@@ -88,6 +89,10 @@ PEAK_CASES=(
     "seq-t16-1000B-2phases:-T 16 -K 60 -S 1000 -p seq -n 2"
     "obj-t8-mixed:-T 8 -K 200 -S 100,1000 -d obj"
     "raw-t8-1000B:-T 8 -K 60 -S 1000 -d raw"
+    "quiet-t32-1000B:-T 32 -K 60 -S 1000 -q"
+    "quiet-t4-100B-3phases:-T 4 -K 1000 -S 100 -n 3 -q"
+    "quiet-seq-t16-1000B:-T 16 -K 60 -S 1000 -p seq -q"
+    "quiet-obj-t8-mixed:-T 8 -K 200 -S 100,1000 -d obj -q"
 )
 peak_report_check() {   # report-file program-output
     "$PY" - "$1" "$2" <<'PYEOF'

@@ -23,7 +23,9 @@
  * the workers' own counts exactly: allocs/reallocs/frees deltas per domain,
  * live back to the baseline.
  * Prints the number of reads and, per kind of violation, how many and the
- * worst one. usage: prog_torn [seconds]   (default 6)
+ * worst one. usage: prog_torn [seconds [slots [queue depth]]]  (6 s, 16, 16)
+ * Few blocks held make small phantoms visible: a read torn by a few dozen
+ * operations leaves the [baseline, baseline + held] band.
  * exit 0 clean, 1 a violation, 2 cannot run
  */
 #include <heapshim.h>
@@ -40,8 +42,9 @@
 #include <unistd.h>
 
 #define NW 4
-#define H 64
-#define Q 64
+#define MAXH 256
+#define MAXQ 256
+static int H = 16, Q = 16;             /* slots per worker, queue depth (argv[2], argv[3]) */
 #define MAXSZ 2048
 #define NMON 2                          /* monitor threads, reading at the same time */
 
@@ -58,11 +61,11 @@ static print_fn p_print;
 
 struct slot { unsigned char *p; size_t n; };
 struct queue {                         /* single producer (worker i-1), single consumer (worker i) */
-    void *buf[Q];
+    void *buf[MAXQ];
     uint64_t head, tail;               /* atomics */
 };
 struct wstate {
-    struct slot s[H];
+    struct slot s[MAXH];
     uint64_t mallocs[HS_NDOMAINS], reallocs[HS_NDOMAINS], frees[HS_NDOMAINS];
     uint64_t ops;
     char pad[64];
@@ -95,8 +98,8 @@ static void count_free(struct wstate *w, void *p)
 static int q_push(struct queue *q, void *p)
 {
     uint64_t t = __atomic_load_n(&q->tail, __ATOMIC_RELAXED);
-    if (t - __atomic_load_n(&q->head, __ATOMIC_ACQUIRE) >= Q) return 0;
-    q->buf[t % Q] = p;
+    if (t - __atomic_load_n(&q->head, __ATOMIC_ACQUIRE) >= (uint64_t)Q) return 0;
+    q->buf[t % (uint64_t)Q] = p;
     __atomic_store_n(&q->tail, t + 1, __ATOMIC_RELEASE);
     return 1;
 }
@@ -105,7 +108,7 @@ static void *q_pop(struct queue *q)
 {
     uint64_t h = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
     if (h == __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE)) return NULL;
-    void *p = q->buf[h % Q];
+    void *p = q->buf[h % (uint64_t)Q];
     __atomic_store_n(&q->head, h + 1, __ATOMIC_RELEASE);
     return p;
 }
@@ -125,7 +128,7 @@ static void *worker(void *arg)
         w->ops++;
         void *x = q_pop(in);
         if (x) count_free(w, x);       /* cross-thread free */
-        struct slot *s = &w->s[rnd(&r) % H];
+        struct slot *s = &w->s[rnd(&r) % (uint64_t)H];
         if (!s->p) {
             size_t n = rnd(&r) % 4 == 0 ? large_size(&r) : small_size(&r);
             unsigned char *p = rnd(&r) % 8 == 0 ? calloc(1, n) : malloc(n);
@@ -369,6 +372,12 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 6.0;
+    if (argc > 2) H = atoi(argv[2]);
+    if (argc > 3) Q = atoi(argv[3]);
+    if (H < 1 || H > MAXH || Q < 1 || Q > MAXQ || seconds <= 0) {
+        fprintf(stderr, "usage: prog_torn [seconds [slots (1..%d) [queue depth (1..%d)]]]\n", MAXH, MAXQ);
+        return 2;
+    }
     p_total = (total_fn)dlsym(RTLD_DEFAULT, "hs_total_stats");
     p_domain = (domain_fn)dlsym(RTLD_DEFAULT, "hs_domain_stats");
     p_push = (push_fn)dlsym(RTLD_DEFAULT, "hs_tag_push");
@@ -392,7 +401,7 @@ int main(int argc, char **argv)
         free(p);
     }
     maxu += 32;
-    max_blocks = NW * (H + 1) + NW * Q;
+    max_blocks = (uint64_t)(NW * (H + 1) + NW * Q);
     max_bytes = max_blocks * maxu;
 
     pthread_barrier_init(&wbar, NULL, NW + NMON + 1);   /* workers, monitors, main */
