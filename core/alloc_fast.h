@@ -52,7 +52,7 @@ HS_INLINE bool hs_fast_small_free(hs_heap_t *h, void *p, unsigned tag, bool *due
     if (HS_UNLIKELY(idx >= HS_NSMALLDOM * HS_NCLASSES)) return false;
     hs_bin_t *b = &h->bins[0][0] + idx;
     struct hs_live_slot *s = h->slot;
-    if (HS_UNLIKELY(b->count >= b->cap) || HS_UNLIKELY(!hs_slot_enter_quick(s))) return false;
+    if (HS_UNLIKELY(b->count >= b->cap) || HS_UNLIKELY(!hs_slot_enter_quick_free(s))) return false;
     *(void **)p = b->head;
     b->head = p;
     b->count++;

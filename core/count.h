@@ -36,7 +36,8 @@ void hs_release(struct hs_live_slot *s, unsigned dom); /* pending < release_at s
 
 /* The check itself: false when hs_slot_enter_slow is due (a new epoch, or
  * the tick ran out). Fast paths that cannot call out test this and leave
- * for their slow path, which enters again. */
+ * for their slow path, which enters again. Allocations tick; frees only
+ * look at the epoch (a thread that frees also allocates, or others do). */
 HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
 {
     int64_t t = HS_LOAD(&s->tick) - 1;
@@ -44,10 +45,18 @@ HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
     return HS_LIKELY((__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch)) &
                      (t > 0));
 }
+HS_INLINE bool hs_slot_enter_quick_free(struct hs_live_slot *s)
+{
+    return HS_LIKELY(__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch));
+}
 
 HS_INLINE void hs_slot_enter(struct hs_live_slot *s)
 {
     if (HS_UNLIKELY(!hs_slot_enter_quick(s))) hs_slot_enter_slow(s);
+}
+HS_INLINE void hs_slot_enter_free(struct hs_live_slot *s)
+{
+    if (HS_UNLIKELY(!hs_slot_enter_quick_free(s))) hs_slot_enter_slow(s);
 }
 
 /* seq brackets an update of several fields (readers retry while it is odd) */
@@ -67,12 +76,10 @@ HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t 
 {
     int64_t p = HS_LOAD(&s->pending[dom]) + (int64_t)sz;
     HS_STORE(&s->pending[dom], p);
-    int64_t h = HS_LOAD(&s->hwm[dom]);
-    HS_STORE(&s->hwm[dom], p > h ? p : h);
+    if (p > HS_LOAD(&s->hwm[dom])) HS_STORE(&s->hwm[dom], p);
     int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
-    int64_t ht = HS_LOAD(&s->hwm[HS_LIVE_TOTAL]);
-    HS_STORE(&s->hwm[HS_LIVE_TOTAL], t > ht ? t : ht);
+    if (t > HS_LOAD(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
     return HS_UNLIKELY((p > 0) | (t > 0));
 }
 
@@ -114,7 +121,7 @@ HS_INLINE void hs_slot_alloc(struct hs_live_slot *s, unsigned dom, size_t sz)
 HS_INLINE void hs_slot_free(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    hs_slot_enter(s);
+    hs_slot_enter_free(s);
     hs_seq_begin(s);
     HS_BUMP(&k->frees, 1);
     HS_BUMP(&k->free_bytes, sz);
@@ -151,7 +158,7 @@ HS_INLINE void hs_slot_small_alloc(struct hs_live_slot *s, unsigned dom, unsigne
 
 HS_INLINE void hs_slot_small_free(struct hs_live_slot *s, unsigned dom, unsigned cls)
 {
-    hs_slot_enter(s);
+    hs_slot_enter_free(s);
     HS_BUMP(&s->small_frees[HS_SMALLDOM(dom)][cls], 1);
     hs_pending_sub(s, dom, hs_class_size(cls));
 }
@@ -237,7 +244,7 @@ HS_INLINE bool hs_slot_alloc_quiet(struct hs_live_slot *s, unsigned dom, size_t 
 HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    hs_slot_enter(s);
+    hs_slot_enter_free(s);
     hs_seq_begin(s);
     HS_BUMP(&k->frees, 1);
     HS_BUMP(&k->free_bytes, sz);

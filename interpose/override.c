@@ -322,7 +322,6 @@ static HS_NOINLINE void free_slow(void *p)
  * empty bin, a thread to arm. */
 static HS_NOINLINE void *malloc_slow(size_t n, const void *ra)
 {
-    if (hs_shim.plain_direct) return plain_malloc(n);
     if (HS_UNLIKELY(!ready())) return __libc_malloc(n);
     if (hs_shim.fast_direct && !hs_tls_fast) hs_fast_arm();
     return serve(route(ra), n);
@@ -340,6 +339,8 @@ EXPORT void *malloc(size_t n)
             return p;
         }
     }
+    /* plain-direct mode has a path of its own, reached by a tail jump */
+    if (hs_shim.plain_direct) return plain_malloc(n);
     return malloc_slow(n, __builtin_return_address(0));
 }
 
