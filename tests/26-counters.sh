@@ -87,6 +87,7 @@ PEAK_CASES=(
     "t4-mixed-3phases:-T 4 -K 500 -S 100,1000 -n 3"
     "seq-t4-100B:-T 4 -K 1000 -S 100 -p seq"
     "seq-t16-1000B-2phases:-T 16 -K 60 -S 1000 -p seq -n 2"
+    "seq-t32-1000B-4phases:-T 32 -K 60 -S 1000 -p seq -n 4"
     "obj-t8-mixed:-T 8 -K 200 -S 100,1000 -d obj"
     "raw-t8-1000B:-T 8 -K 60 -S 1000 -d raw"
     "quiet-t32-1000B:-T 32 -K 60 -S 1000 -q"

@@ -208,7 +208,7 @@ static const char *const vname[NV] = {
     "cumulative counter decreased", "live_blocks above what the program can hold",
     "live_blocks below the baseline", "live_bytes above what the program can hold",
     "live_bytes below the baseline", "live_bytes > peak_bytes", "peak_bytes decreased",
-    "peak_bytes above anything the program could hold", "hs_print_stats output unparsable",
+    "peak_bytes above anything the program could hold", "hs_print_stats table unparsable or inconsistent",
 };
 static pthread_mutex_t vmu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t vcount[NV];
@@ -308,11 +308,12 @@ static void check_print(void)
     }
     ptext[n] = 0;
     nprints++;
-    int seen = 0;
+    int seen = 0, have[4] = { 0 };
+    uint64_t row[4][5];                /* live blocks, allocs, reallocs, frees, failed */
     for (char *line = ptext; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
-        for (int d = 1; d < 4; d++) {
+        for (int d = 0; d < 4; d++) {
             char key[32];
             snprintf(key, sizeof key, "heapshim: %s ", dname[d]);
             if (strncmp(line, key, strlen(key)) != 0) continue;
@@ -331,11 +332,25 @@ static void check_print(void)
             uint64_t c[4] = { v[nv - 4], v[nv - 3], v[nv - 2], v[nv - 1] };
             check_cumulative(d, c, "hs_print_stats");
             check_live_blocks(d, v[nv - 5], "hs_print_stats");
+            for (int k = 0; k < 5; k++) row[d][k] = v[nv - 5 + k];
+            have[d] = 1;
             seen++;
         }
         line = nl ? nl + 1 : NULL;
     }
-    if (seen != 3) violation(V_PRINT, 1, "found %d of the mem/obj/total rows in:\n%.200s", seen, ptext);
+    if (seen != 4) {
+        violation(V_PRINT, 1, "found %d of the raw/mem/obj/total rows in:\n%.200s", seen, ptext);
+        return;
+    }
+    /* one table, one state: the total row is the sum of the others */
+    static const char *const cn[5] = { "live blocks", "allocs", "reallocs", "frees", "failed" };
+    for (int k = 0; k < 5; k++) {
+        uint64_t sum = row[0][k] + row[1][k] + row[2][k];
+        if (have[3] && row[3][k] != sum)
+            violation(V_PRINT, row[3][k] > sum ? row[3][k] - sum : sum - row[3][k],
+                      "hs_print_stats total %s %llu, raw+mem+obj %llu", cn[k],
+                      (unsigned long long)row[3][k], (unsigned long long)sum);
+    }
 }
 
 static void *monitor(void *arg)
