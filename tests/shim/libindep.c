@@ -537,10 +537,19 @@ EXPORT void hs_print_stats(FILE *f)
 {
     static const char *const rows[4] = { "raw", "mem", "obj", "total" };
     struct dstat s[4];
-    pthread_mutex_lock(&mu);
-    for (int d = 0; d < 3; d++) s[d] = xd[d];
+    memset(&s[3], 0, sizeof s[3]);
+    pthread_mutex_lock(&mu);               /* one state for the whole table */
+    for (int d = 0; d < 3; d++) {
+        s[d] = xd[d];
+        s[3].live_bytes += xd[d].live_bytes;
+        s[3].live_blocks += xd[d].live_blocks;
+        s[3].allocs += xd[d].allocs;
+        s[3].reallocs += xd[d].reallocs;
+        s[3].frees += xd[d].frees;
+        s[3].failed += xd[d].failed;
+    }
+    s[3].peak_bytes = total_peak;
     pthread_mutex_unlock(&mu);
-    hs_total_stats(&s[3]);
     for (int d = 0; d < 4; d++)
         fprintf(f, "heapshim: %-6s %10llu B %10llu B %12llu %12llu %10llu %10llu %7llu\n", rows[d],
                 (unsigned long long)s[d].live_bytes, (unsigned long long)s[d].peak_bytes,
