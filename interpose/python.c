@@ -73,8 +73,9 @@
  * object allocator is mimalloc and cannot be replaced), versions other than
  * 3.8 to 3.13, an API with symbols missing, and debug hooks of an unknown
  * layout. Left alone silently: an interpreter that is already running when
- * the shim starts (the shim dlopen()ed by python). HEAPSHIM_PYTHON=0 turns
- * all of it off.
+ * the shim starts (the shim dlopen()ed by python), and PYTHONMALLOCSTATS
+ * (pymalloc's statistics, which CPython prints only from pymalloc).
+ * HEAPSHIM_PYTHON=0 turns all of it off.
  */
 #include "shim.h"
 #include "python.h"
@@ -135,7 +136,7 @@ const char *hs_python_state_name(enum hs_python_state s)
         [HS_PY_ABSENT] = "absent", [HS_PY_OFF] = "off", [HS_PY_UNSUPPORTED] = "unsupported",
         [HS_PY_RUNNING] = "running", [HS_PY_INSTALLED] = "installed",
         [HS_PY_UNDER_DEBUG] = "under_debug_hooks", [HS_PY_LEFT_MALLOC] = "left_malloc",
-        [HS_PY_LEFT_OTHER] = "left_other",
+        [HS_PY_LEFT_OTHER] = "left_other", [HS_PY_LEFT_STATS] = "left_mallocstats",
     };
     return (unsigned)s < sizeof names / sizeof *names ? names[s] : "?";
 }
@@ -525,6 +526,13 @@ void hs_python_start(void)
     }
     if (api.is_initialized()) {
         state = HS_PY_RUNNING;
+        return;
+    }
+    /* PYTHONMALLOCSTATS asks for pymalloc's statistics at exit, which CPython
+     * prints only while pymalloc is its allocator: pymalloc stays */
+    const char *stats = getenv("PYTHONMALLOCSTATS");
+    if (stats && *stats) {
+        state = HS_PY_LEFT_STATS;
         return;
     }
     take_over();

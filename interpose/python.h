@@ -21,6 +21,7 @@ enum hs_python_state {
     HS_PY_UNDER_DEBUG,      /* ... beneath CPython's debug hooks (PYTHONMALLOC=debug, -X dev) */
     HS_PY_LEFT_MALLOC,      /* PYTHONMALLOC=malloc / malloc_debug: CPython calls malloc, left alone */
     HS_PY_LEFT_OTHER,       /* someone else's allocator was installed: left alone */
+    HS_PY_LEFT_STATS,       /* PYTHONMALLOCSTATS: pymalloc's statistics wanted, pymalloc stays */
 };
 enum hs_python_state hs_python_state(void);
 const char *hs_python_state_name(enum hs_python_state s);

@@ -9,8 +9,8 @@
 #               before go back to the allocator that made them
 #   same-*      python3 with and without the shim: identical stdout, stderr
 #               and exit status (default, -X dev, PYTHONMALLOC=debug|pymalloc|
-#               malloc, -X tracemalloc, threads, fork, subprocess, ctypes
-#               malloc/free, a buffer overflow that CPython's debug hooks must
+#               malloc, -X tracemalloc, PYTHONMALLOCSTATS, threads, fork,
+#               subprocess, ctypes malloc/free, a buffer overflow that CPython's debug hooks must
 #               still catch, HEAPSHIM_PYTHON=0/bad, the shim's own modes)
 #   domains-*   the exit report: raw, mem and obj all counted (or, left
 #               alone, CPython's calls in mem as before)
@@ -242,6 +242,17 @@ pyrun ctypes-malloc -- cmalloc.py;                      same ctypes-malloc;     
 pyrun shim-debug HEAPSHIM_ALLOCATOR=debug -- work.py;   same shim-debug;         domains shim-debug all
 pyrun shim-malloc HEAPSHIM_ALLOCATOR=malloc -- work.py; same shim-malloc;        domains shim-malloc all
 pyrun off HEAPSHIM_PYTHON=0 -- work.py;                 same off;                domains off off
+# PYTHONMALLOCSTATS: pymalloc stays, so its statistics are printed at exit
+# (their figures differ between any two runs: compared by shape)
+pyrun mallocstats PYTHONMALLOCSTATS=1 -- work.py
+if [ "$prc" = "$src" ] && cmp -s mallocstats.p.out mallocstats.s.out &&
+   grep -q "^Small block threshold = 512" mallocstats.s.err &&
+   [ "$(wc -l <mallocstats.p.err)" = "$(wc -l <mallocstats.s.err)" ]; then
+    pass "same-mallocstats: pymalloc's statistics printed ($(wc -l <mallocstats.s.err) lines)"
+else
+    fail same-mallocstats "exit $src/$prc, stderr $(wc -l <mallocstats.s.err) lines (plain $(wc -l <mallocstats.p.err)): $(head -c 200 mallocstats.s.err)"
+fi
+domains mallocstats off
 
 # CPython's debug hooks still catch a buffer overflow, beneath them heapshim
 for how in "debug PYTHONMALLOC=debug --" "xdev -- -X dev"; do
