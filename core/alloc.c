@@ -282,20 +282,28 @@ void hs_rawsys_free(void *p)
 }
 
 /* A layer above the default allocators (the debug hooks) whose blocks carry
- * `bytes` of its own overhead: the core counted the whole block, the program
- * sees less. on=true when the block is handed out (the overhead is taken
- * off live bytes as if freed), false when it is given back (put back first,
- * so the core's own free count balances). Block counts are untouched. */
+ * `bytes` of its own overhead: the core counts whole blocks, the program
+ * sees less. on=true takes the bytes off live (counted as freed bytes),
+ * on=false puts them back (counted as allocated bytes); block counts are
+ * untouched. When to call which is the layer's business (core/debug.c takes
+ * the overhead off before the allocator underneath counts a block, so that
+ * no peak ever includes it). */
 void hs_count_overhead(unsigned dom, size_t bytes, bool on)
 {
     if (!bytes || dom >= HS_NDOMAINS) return;
     bool locked;
     struct hs_live_slot *s = hs_slot_acquire(&locked);
     if (on) {
+        hs_slot_enter_free(s);
+        hs_seq_begin(s);
         HS_BUMP(&s->dom[dom].free_bytes, bytes);
+        hs_seq_end(s);
         hs_pending_sub(s, dom, bytes);
     } else {
+        hs_slot_enter(s);
+        hs_seq_begin(s);
         HS_BUMP(&s->dom[dom].alloc_bytes, bytes);
+        hs_seq_end(s);
         hs_pending_add(s, dom, bytes);
     }
     hs_slot_release(locked);

@@ -28,6 +28,7 @@ void  hs_release_then(struct hs_live_slot *s, unsigned dom);
  */
 HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
 {
+    *due = false;
     unsigned cls = hs_size_class(n);
     hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
     void *p = b->head;
@@ -48,6 +49,7 @@ HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool 
  */
 HS_INLINE bool hs_fast_small_free(hs_heap_t *h, void *p, unsigned tag, bool *due)
 {
+    *due = false;
     unsigned idx = tag - 1;          /* sd * HS_NCLASSES + cls: flat index of both tables */
     if (HS_UNLIKELY(idx >= HS_NSMALLDOM * HS_NCLASSES)) return false;
     hs_bin_t *b = &h->bins[0][0] + idx;

@@ -64,6 +64,12 @@ static hs_arena_t *usable_arenas;
 static hs_arena_t *unused_arena_objects;
 static hs_arena_t *nfp2lasta[HS_POOLS_PER_ARENA + 1];
 static uint64_t pools_free_count;   /* sum of nfreepools over mapped arenas */
+/* Entirely free arenas kept mapped (on usable_arenas, drawn from last)
+ * instead of unmapped at once: a program that builds and drops a structure
+ * again and again would otherwise map and unmap an arena (and fault its
+ * pages in again) every round. CPython keeps the last one; we keep a few. */
+#define HS_ARENAS_KEPT 2
+static unsigned empty_kept;
 
 typedef struct hs_central {
     hs_lock_t  lock;
@@ -196,6 +202,7 @@ static hs_pool_t *take_pool(void)
     }
     hs_arena_t *a = usable_arenas;          /* the head has the fewest free pools */
     hs_pool_t *pool;
+    if (a->nfreepools == a->ntotalpools && empty_kept) empty_kept--;   /* a kept one in use again */
     if (a->freepools) {
         pool = a->freepools;
         a->freepools = pool->next;
@@ -242,9 +249,12 @@ static void return_pool(hs_pool_t *pool)
     } else {
         leave_group(a, old);
         if (nfp == a->ntotalpools) {
-            unlink_arena(a);
-            free_arena(a);
-            return;
+            if (empty_kept >= HS_ARENAS_KEPT) {
+                unlink_arena(a);
+                free_arena(a);
+                return;
+            }
+            empty_kept++;                   /* kept: moves to the end of the list below */
         }
         hs_arena_t *pos = nfp2lasta[nfp] ? nfp2lasta[nfp] : nfp2lasta[old];
         if (pos && pos != a) {

@@ -42,8 +42,8 @@ HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
 {
     int64_t t = HS_LOAD(&s->tick) - 1;
     HS_STORE(&s->tick, t);
-    return HS_LIKELY((__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch)) &
-                     (t > 0));
+    return HS_LIKELY((int)(__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch)) &
+                     (int)(t > 0));
 }
 HS_INLINE bool hs_slot_enter_quick_free(struct hs_live_slot *s)
 {
@@ -80,7 +80,7 @@ HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t 
     int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
     if (t > HS_LOAD(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
-    return HS_UNLIKELY((p > 0) | (t > 0));
+    return HS_UNLIKELY((int)(p > 0) | (int)(t > 0));
 }
 
 /* pending bytes down (a free): true when a release is due */
@@ -90,8 +90,8 @@ HS_INLINE bool hs_pending_down_quiet(struct hs_live_slot *s, unsigned dom, size_
     HS_STORE(&s->pending[dom], p);
     int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) - (int64_t)sz;
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
-    return HS_UNLIKELY((p < HS_LOAD(&s->release_at[dom])) |
-                       (t < HS_LOAD(&s->release_at[HS_LIVE_TOTAL])));
+    return HS_UNLIKELY((int)(p < HS_LOAD(&s->release_at[dom])) |
+                       (int)(t < HS_LOAD(&s->release_at[HS_LIVE_TOTAL])));
 }
 
 HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)

@@ -135,6 +135,11 @@ static void slot_put(struct hs_live_slot *s)
 {
     /* an idle slot holds no claim (live.h, "Peaks") */
     hs_slot_settle(s);
+    /* In a fork child, the slot of a thread that was in the middle of an
+     * update when the parent forked: that thread is gone, and readers would
+     * wait for the update to end forever. */
+    uint64_t q = HS_LOAD(&s->seq);
+    if (q & 1) HS_STORE(&s->seq, q + 1);
     HS_STORE(&s->owner, 0);
     uint32_t idx = (uint32_t)(((char *)s - ((char *)hs_live + hs_live->slots_offset)) /
                               sizeof(struct hs_live_slot));

@@ -69,6 +69,7 @@ void hs_shim_read_env(void)
         }
     }
     hs_shim.plain_mem = hs_shim.mode == HS_MODE_MALLOC && !hs_shim.debug;
+    hs_shim.bare_mem = !hs_shim.debug;
 
     hs_shim.stats = read_bool("HEAPSHIM_STATS", false);
     hs_shim.publish = read_bool("HEAPSHIM_PUBLISH", true);

@@ -40,6 +40,9 @@ struct hs_shim_config {
     bool debug;                 /* debug hooks on top */
     bool plain_mem;             /* malloc mode without debug: MEM blocks are bare
                                  * glibc blocks (see override.c) */
+    bool bare_mem;              /* MEM blocks that glibc serves are bare glibc
+                                 * blocks: plain_mem, or the pymalloc mode without
+                                 * debug for blocks above 512 bytes */
     bool plain_direct;          /* plain_mem and no HEAPSHIM_ROUTE rules: an
                                  * untagged request is a bare MEM block */
     bool fast_direct;           /* pymalloc, no debug hooks, no rules: an untagged
