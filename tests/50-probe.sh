@@ -188,11 +188,14 @@ wait "$LATE" 2>/dev/null
 #     (one warning each, not one per frame), then a library (attached);
 #     runs in the background during 3c
 mkdir -p "$TMPD/lib"; cp "$SHIM" "$TMPD/lib/libheapshim.so"
-( sleep 0.6; cp /bin/true "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so"
+timeout --preserve-status -s INT 6 "$PROBE" --lib "$TMPD/lib/libheapshim.so" --verbose --interval 100 --pid "$BUSY" \
+    > "$TMPD/rep.txt" 2> "$TMPD/rep.err" & REPP=$!
+# the replacements start once the probe has attached (its first frame): on a
+# loaded machine it takes longer than a fixed delay to start
+( for _ in $(seq 50); do grep -q '^heapshim-probe - ' "$TMPD/rep.txt" 2>/dev/null && break; sleep 0.1; done
+  sleep 0.3; cp /bin/true "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so"
   sleep 0.8; cp /bin/false "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so"
   sleep 0.8; cp "$SHIM" "$TMPD/lib/n" && mv -f "$TMPD/lib/n" "$TMPD/lib/libheapshim.so" ) & REP=$!
-timeout --preserve-status -s INT 3 "$PROBE" --lib "$TMPD/lib/libheapshim.so" --verbose --interval 100 --pid "$BUSY" \
-    > "$TMPD/rep.txt" 2> "$TMPD/rep.err" & REPP=$!
 
 # 3c. exec into an image without the shim (same tgid, same start time): the
 #     process drops out, in live mode (pull + usdt) and with --once --wait
