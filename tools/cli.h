@@ -16,7 +16,11 @@
 
 #define HS_TOOL_VERSION "0.1.0"
 #define HS_REPORT_SCHEMA "heapshim-report/1"
+#define HS_EXIT_OK 0
+#define HS_EXIT_REGRESSION 1       /* diff, heapshim-ci gate */
 #define HS_EXIT_BAD 2              /* bad input, everywhere */
+#define HS_EXIT_WORKLOAD 3         /* heapshim-ci: the workload failed */
+#define HS_EXIT_NODATA 4           /* diff, heapshim-ci: nothing to compare */
 
 /* ---- util.c: errors, numbers, sizes --------------------------------------- */
 extern const char *hs_prog;        /* "heapshim run", ... for messages */
@@ -25,6 +29,9 @@ __attribute__((format(printf, 1, 2))) void warnx_(const char *fmt, ...);
 /* strict decimal parse into [lo, hi]; 0 or -1 */
 int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 int parse_double(const char *s, double lo, double hi, double *out);
+/* a size: plain bytes, or KiB/MiB/GiB/TiB (1024^n), kB/MB/GB/TB (1000^n) */
+int parse_size(const char *s, uint64_t *out);
+#define SIZE_ACCEPTED "bytes, or a size such as 512KiB, 24MiB, 1.5GiB, 300kB, 20MB"
 /* "12.3 MiB" into buf (always fits in 16 bytes) */
 const char *human_bytes(uint64_t v, char buf[16]);
 const char *human_count(uint64_t v, char buf[16]);
@@ -63,6 +70,29 @@ int report_load(const char *path, struct report *r, char *err, size_t cap);
 int report_metric(const struct report *r, const char *name, uint64_t *out);
 void report_metric_list(FILE *f);   /* the accepted names, one line */
 int metric_is_bytes(const char *name);
+
+/* ---- tree.c: every process of a run ---------------------------------------- */
+/* A run report (heapshim run -o) is the main process's heapshim-report/1
+ * with "ended" and "tree" added; a plain report is a tree of one process. */
+struct tproc {
+    char id[200], exe[64];          /* identity (docs/cli.md "Process identity") */
+    char ended[16];                 /* exit | signal | lost */
+    int signal;
+    struct report r;
+};
+struct tree {
+    struct tproc *p;
+    int n;
+    int have_concurrent;
+    uint64_t concurrent_peak;       /* sampled high-water of the sum of live totals */
+};
+/* exe and the identity's shape from a command line (NULs as spaces) */
+void proc_identity(const char *command, char *exe, size_t ecap, char *id, size_t icap);
+/* number duplicates ("#2", ...) by decreasing total peak; sorts by id */
+void tree_finish(struct tree *t);
+int tree_load(const char *path, struct tree *t, char *err, size_t cap);
+void tree_free(struct tree *t);
+uint64_t tree_peak_sum(const struct tree *t);
 
 /* ---- table.c: the human per-domain table ---------------------------------- */
 void table_print(FILE *f, const struct report *r);

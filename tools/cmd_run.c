@@ -9,6 +9,7 @@
  * touches this process: LD_PRELOAD is set only in the child.
  */
 #include "cli.h"
+#include <jansson.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,13 +74,177 @@ static int find_lib(char *out, size_t cap)
     return -1;
 }
 
-static volatile sig_atomic_t child_pid;
-static void forward(int sig)
+static volatile sig_atomic_t child_pid, child_done;
+static struct sigaction saved[NSIG];
+/* Signals sent to us by a process (kill, docker stop, systemd) are passed on
+ * to the workload; the terminal's ^C/^\ (si_code SI_KERNEL) reach the whole
+ * foreground group anyway, so they are not sent twice. */
+static void forward(int sig, siginfo_t *si, void *uc)
 {
-    if (child_pid > 0) kill((pid_t)child_pid, sig);
+    (void)uc;
+    if (child_pid > 0 && (!si || si->si_code <= 0)) kill((pid_t)child_pid, sig);
+}
+static void on_chld(int sig)
+{
+    (void)sig;
+    child_done = 1;
 }
 
-/* one CSV row of the child's counters; zeros until its live file exists */
+/* field 4 of /proc/<pid>/stat; -1 if gone */
+static int proc_ppid(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    int pp;
+    if (!p || sscanf(p + 1, " %*c %d", &pp) != 1) return -1;
+    return pp;
+}
+
+/* a process of the tree seen through its live file: the last good reading */
+struct trk {
+    int pid, ppid;
+    struct proc_view v;
+    uint64_t first_unix_ns, last_unix_ns, rss_peak;
+};
+struct tracker {
+    struct trk *t;
+    int n, cap;
+    uint64_t concurrent_peak, samples;
+    int root;
+};
+
+static struct trk *trk_find(struct tracker *k, int pid)
+{
+    for (int i = 0; i < k->n; i++)
+        if (k->t[i].pid == pid) return &k->t[i];
+    return NULL;
+}
+
+static int in_tree(struct tracker *k, int pid)
+{
+    for (int p = pid, steps = 0; p > 1 && steps < 4096; steps++) {
+        if (p == k->root || trk_find(k, p)) return 1;
+        p = proc_ppid(p);
+    }
+    return 0;
+}
+
+static void track(struct tracker *k, const char *live)
+{
+    struct scan s;
+    live_scan(live, NULL, 0, 0, &s, 1);
+    uint64_t sum = 0, now = unix_ns();
+    for (int i = 0; i < s.n; i++) {
+        struct trk *e = trk_find(k, s.v[i].pid);
+        if (!e) {
+            if (!in_tree(k, s.v[i].pid)) continue;
+            if (k->n == k->cap) {
+                int nc = k->cap ? k->cap * 2 : 16;
+                struct trk *nt = realloc(k->t, (size_t)nc * sizeof *nt);
+                if (!nt) continue;
+                k->t = nt;
+                k->cap = nc;
+            }
+            e = &k->t[k->n++];
+            memset(e, 0, sizeof *e);
+            e->pid = s.v[i].pid;
+            e->ppid = proc_ppid(e->pid);
+            e->first_unix_ns = s.v[i].created_unix_ns ? s.v[i].created_unix_ns : now;
+        }
+        e->v = s.v[i];
+        e->last_unix_ns = now;
+        if (s.v[i].rss_bytes > e->rss_peak) e->rss_peak = s.v[i].rss_bytes;
+        sum += s.v[i].snap.dom[3].live_bytes;
+    }
+    scan_free(&s);
+    if (sum > k->concurrent_peak) k->concurrent_peak = sum;
+    k->samples++;
+}
+
+static void progress(const struct tracker *k, double secs)
+{
+    uint64_t live = 0, peak[3] = { 0, 0, 0 };
+    for (int i = 0; i < k->n; i++) {
+        live += k->t[i].v.snap.dom[3].live_bytes;
+        for (int d = 0; d < 3; d++) peak[d] += k->t[i].v.snap.dom[d].peak_bytes;
+    }
+    char a[16], b[16], c[16], e[16];
+    fprintf(stderr, "\r\033[Kheapshim: %.1fs  live %s  peak raw %s mem %s obj %s  %d process%s",
+            secs, human_bytes(live, a), human_bytes(peak[0], b), human_bytes(peak[1], c),
+            human_bytes(peak[2], e), k->n, k->n == 1 ? "" : "es");
+    fflush(stderr);
+}
+
+static json_t *jdom(const struct hs_live_domain *d)
+{
+    uint64_t peak = d->peak_bytes > d->live_bytes ? d->peak_bytes : d->live_bytes;
+    uint64_t frees = d->frees < d->allocs ? d->frees : d->allocs;
+    return json_pack("{sIsIsIsIsIsIsI}", "live_bytes", (json_int_t)d->live_bytes,
+                     "live_blocks", (json_int_t)d->live_blocks, "peak_bytes", (json_int_t)peak,
+                     "allocs", (json_int_t)d->allocs, "reallocs", (json_int_t)d->reallocs,
+                     "frees", (json_int_t)frees, "failed", (json_int_t)d->failed);
+}
+
+/* a heapshim-report/1 made from the last live reading of a process that
+ * wrote no report (killed by a signal, or ended without exit handlers) */
+static json_t *snapshot_report(const struct trk *e)
+{
+    json_t *cls = json_array();
+    for (int i = 0; i < HS_LIVE_NCLASSES; i++)
+        json_array_append_new(cls, json_pack("{sIsIsI}", "size", (json_int_t)(16 * (i + 1)),
+                                             "blocks_in_use", (json_int_t)e->v.snap.class_blocks[i],
+                                             "pools", (json_int_t)e->v.snap.class_pools[i]));
+    char cmd[sizeof e->v.cmdline + 1];
+    memcpy(cmd, e->v.cmdline, sizeof e->v.cmdline);
+    cmd[sizeof e->v.cmdline] = 0;
+    for (char *c = cmd; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = ' ';
+    if (!cmd[0]) snprintf(cmd, sizeof cmd, "%.16s", e->v.comm);
+    const struct hs_live_snapshot *s = &e->v.snap;
+    uint64_t apk = s->arenas_peak > s->arenas_mapped ? s->arenas_peak : s->arenas_mapped;
+    return json_pack("{sssIsIsssssssIsIs{sososo}sos{sIsIsIsIsIsIsIso}sI}",
+                     "schema", HS_REPORT_SCHEMA, "pid", (json_int_t)e->pid,
+                     "ppid", (json_int_t)(e->ppid > 0 ? e->ppid : 0), "command", cmd,
+                     "allocator", e->v.allocator[0] ? e->v.allocator : "?",
+                     "exit_kind", "snapshot",
+                     "started_unix_ns", (json_int_t)e->first_unix_ns,
+                     "ended_unix_ns", (json_int_t)e->last_unix_ns,
+                     "domains", "raw", jdom(&s->dom[0]), "mem", jdom(&s->dom[1]), "obj", jdom(&s->dom[2]),
+                     "total", jdom(&s->dom[3]),
+                     "arenas", "arena_size", (json_int_t)(s->arenas_mapped ? s->bytes_mapped / s->arenas_mapped : 0), "pool_size", (json_int_t)0,
+                     "arenas_mapped", (json_int_t)s->arenas_mapped, "arenas_peak", (json_int_t)apk,
+                     "bytes_mapped", (json_int_t)s->bytes_mapped, "pools_used", (json_int_t)s->pools_used,
+                     "pools_free", (json_int_t)s->pools_free, "size_classes", cls,
+                     "rss_peak_bytes", (json_int_t)e->rss_peak);
+}
+
+static int route_ok(const char *spec, const char **why)
+{
+    const char *p = spec;
+    int n = 0;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!len) return *why = "an empty rule", 0;
+        if (!eq || eq == p) return *why = "a rule is not GLOB=DOMAIN", 0;
+        size_t dl = len - (size_t)(eq - p) - 1;
+        if (dl != 3 || (memcmp(eq + 1, "raw", 3) && memcmp(eq + 1, "mem", 3) && memcmp(eq + 1, "obj", 3)))
+            return *why = "a domain is not raw, mem or obj", 0;
+        if (eq - p >= 64) return *why = "a pattern is longer than 63 characters", 0;
+        if (++n > 16) return *why = "more than 16 rules", 0;
+        if (!end) return 1;
+        p = end + 1;
+    }
+}
+
+/* one CSV row of the main process's counters; zeros until its live file exists */
 static void sample(FILE *csv, const char *dir, int pid, uint64_t t0)
 {
     char path[4200], err[4600];
@@ -99,7 +264,7 @@ static int copy_file(const char *from, const char *to)
     char *buf, err[512];
     size_t len;
     if (read_file(from, 64u << 20, &buf, &len, err, sizeof err)) return -1;
-    char tmp[4200];
+    char tmp[9000];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", to, (int)getpid());
     FILE *f = fopen(tmp, "w");
     int ok = f && fwrite(buf, 1, len, f) == len;
@@ -127,6 +292,13 @@ static void rm_tree(const char *dir)
     rmdir(dir);
 }
 
+static int cmp_trk_peak(const void *a, const void *b)
+{
+    const struct tproc *x = a, *y = b;
+    uint64_t px = x->r.dom[D_TOTAL].peak_bytes, py = y->r.dom[D_TOTAL].peak_bytes;
+    return (px < py) - (px > py);
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *out = NULL, *alloc = NULL, *route = NULL, *timeline = NULL, *keep = NULL;
@@ -151,12 +323,20 @@ int cmd_run(int argc, char **argv)
             strcmp(a, "--timeline") && strcmp(a, "--interval") && strcmp(a, "--reports-dir"))
             die_bad("unknown option '%s' (accepted: -o, --reports-dir, --allocator, --route, "
                     "--timeline, --interval, -q, --help; then -- CMD)", a);
-        if (i + 1 >= argc) die_bad("%s needs a value", a);
+        if (i + 1 >= argc || !strcmp(argv[i + 1], "--"))
+            die_bad("%s needs a value (got %s)", a, i + 1 >= argc ? "nothing" : "'--'");
         const char *v = argv[++i];
+        if (!*v) die_bad("%s: empty value", a);
+        if (v[0] == '-' && strcmp(a, "--interval"))
+            die_bad("%s: '%s' looks like an option, not a value (write ./%s for a file of that name)", a, v, v);
         if (!strcmp(a, "-o")) out = v;
         else if (!strcmp(a, "--reports-dir")) keep = v;
-        else if (!strcmp(a, "--route")) route = v;
-        else if (!strcmp(a, "--timeline")) timeline = v;
+        else if (!strcmp(a, "--route")) {
+            const char *why;
+            if (!route_ok(v, &why))
+                die_bad("--route: bad rules '%s': %s (accepted: GLOB=DOMAIN[,GLOB=DOMAIN]..., DOMAIN raw|mem|obj)", v, why);
+            route = v;
+        } else if (!strcmp(a, "--timeline")) timeline = v;
         else if (!strcmp(a, "--interval")) {
             if (parse_u64(v, 1, 60000, &interval))
                 die_bad("--interval: bad number '%s' (accepted: milliseconds, 1..60000)", v);
@@ -176,10 +356,22 @@ int cmd_run(int argc, char **argv)
         die_bad("cannot find libheapshim.so (looked next to this binary and in ../lib; set HEAPSHIM_LIB=/path/to/libheapshim.so)");
     if (keep && mkdir(keep, 0755) != 0 && errno != EEXIST)
         die_bad("--reports-dir %s: cannot create: %s", keep, strerror(errno));
+    /* -o: the file is created now (as OUT.tmp.PID, renamed at the end), so a
+     * path that cannot be written fails before the workload runs */
+    char out_tmp[4200];
+    FILE *outf = NULL;
+    if (out) {
+        snprintf(out_tmp, sizeof out_tmp, "%s.tmp.%d", out, (int)getpid());
+        outf = fopen(out_tmp, "we");
+        if (!outf) die_bad("-o %s: cannot create: %s", out, strerror(errno));
+    }
     FILE *csv = NULL;
     if (timeline) {
         csv = fopen(timeline, "w");
-        if (!csv) die_bad("--timeline %s: cannot create: %s", timeline, strerror(errno));
+        if (!csv) {
+            if (outf) unlink(out_tmp);
+            die_bad("--timeline %s: cannot create: %s", timeline, strerror(errno));
+        }
         fputs("time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n", csv);
     }
     const char *tmpbase = getenv("TMPDIR");
@@ -195,50 +387,83 @@ int cmd_run(int argc, char **argv)
     snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
     snprintf(report_tmpl, sizeof report_tmpl, "%s/report.%%p.json", tmpdir);
 
+    static const int fwd[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = forward;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaction(fwd[k], &sa, &saved[fwd[k]]);
+    struct sigaction sc;
+    memset(&sc, 0, sizeof sc);
+    sigemptyset(&sc.sa_mask);
+    sc.sa_handler = on_chld;            /* no SA_RESTART: the sleep ends at once */
+    sigaction(SIGCHLD, &sc, &saved[SIGCHLD]);
+
     fflush(NULL);
     uint64_t t0 = now_ns();
     pid_t pid = fork();
     if (pid < 0) die_bad("fork: %s", strerror(errno));
     if (pid == 0) {
+        for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaction(fwd[k], &saved[fwd[k]], NULL);
+        sigaction(SIGCHLD, &saved[SIGCHLD], NULL);
         setenv("LD_PRELOAD", preload, 1);
         setenv("HEAPSHIM_REPORT", report_tmpl, 1);
+        setenv("HEAPSHIM_PUBLISH", "1", 1);   /* run reads the live files while it runs */
         if (alloc) setenv("HEAPSHIM_ALLOCATOR", alloc, 1);
         if (route) setenv("HEAPSHIM_ROUTE", route, 1);
-        if (timeline) setenv("HEAPSHIM_PUBLISH", "1", 1);
         execvp(cmd[0], cmd);
         fprintf(stderr, "heapshim run: %s: cannot run: %s\n", cmd[0], strerror(errno));
         _exit(127);
     }
     child_pid = pid;
-    /* like system(): the terminal's ^C/^\ go to the child; we report after it */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
-    signal(SIGTERM, forward);
-    signal(SIGHUP, forward);
 
-    int status = 0;
+    /* while it runs: every process of the tree through its live file (the
+     * last good reading is what is left of a process killed by a signal) */
+    static struct tracker k;
+    memset(&k, 0, sizeof k);
+    k.root = (int)pid;
+    int tty = !quiet && isatty(2), shown = 0, status = 0;
     for (;;) {
-        pid_t w = waitpid(pid, &status, csv ? WNOHANG : 0);
+        pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid) break;
         if (w < 0 && errno != EINTR) die_bad("waitpid: %s", strerror(errno));
-        if (csv && w == 0) {
-            sample(csv, live, pid, t0);
-            struct timespec ts = { (time_t)(interval / 1000), (long)(interval % 1000) * 1000000L };
-            nanosleep(&ts, NULL);
+        track(&k, live);
+        if (csv) sample(csv, live, pid, t0);
+        double secs = (double)(now_ns() - t0) / 1e9;
+        if (tty && secs >= 1.0) {
+            progress(&k, secs);
+            shown = 1;
         }
+        struct timespec ts = { (time_t)(interval / 1000), (long)(interval % 1000) * 1000000L };
+        if (!child_done) nanosleep(&ts, NULL);
     }
+    if (shown) fputs("\r\033[K", stderr);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (csv && fclose(csv) != 0) warnx_("--timeline %s: write error", timeline);
 
-    /* collect every process's report */
+    /* processes that left no report: their last live reading stands in */
+    char err[1024], path[4400];
+    static struct report r;
+    int nsnap = 0;
+    for (int t = 0; t < k.n; t++) {
+        snprintf(path, sizeof path, "%s/report.%d.json", tmpdir, k.t[t].pid);
+        if (access(path, F_OK) == 0) continue;
+        json_t *j = snapshot_report(&k.t[t]);
+        if (!j || json_dump_file(j, path, JSON_INDENT(2)) != 0)
+            warnx_("pid %d: cannot keep its last live reading", k.t[t].pid);
+        else nsnap++;
+        json_decref(j);
+    }
+
+    /* collect every process's report into the tree */
     char main_report[4400];
     snprintf(main_report, sizeof main_report, "%s/report.%d.json", tmpdir, (int)pid);
-    int nreports = 0, nkids = 0;
-    struct kid { int64_t pid; uint64_t peak; char cmd[64]; } top[5];
+    struct tree tr = { 0 };
+    json_t **jrep = NULL;
+    int cap = 0, nreports = 0;
     DIR *d = opendir(tmpdir);
     struct dirent *de;
-    static struct report r;
-    char err[1024], path[4400];
     while (d && (de = readdir(d))) {
         if (strncmp(de->d_name, "report.", 7) || strstr(de->d_name, ".tmp.")) continue;
         nreports++;
@@ -248,40 +473,127 @@ int cmd_run(int argc, char **argv)
             snprintf(dst, sizeof dst, "%s/%s", keep, de->d_name);
             if (copy_file(path, dst)) warnx_("--reports-dir: cannot write %s", dst);
         }
-        if (!strcmp(path, main_report) || report_load(path, &r, err, sizeof err)) continue;
-        /* keep the five children with the highest peaks, for the summary */
-        struct kid k = { r.pid, r.dom[D_TOTAL].peak_bytes, "" };
-        snprintf(k.cmd, sizeof k.cmd, "%.63s", r.command);
-        for (char *c = k.cmd; *c; c++)
-            if ((unsigned char)*c < 0x20) *c = ' ';
-        int at = nkids < 5 ? nkids : 5;
-        while (at > 0 && top[at - 1].peak < k.peak) {
-            if (at < 5) top[at] = top[at - 1];
-            at--;
+        if (report_load(path, &r, err, sizeof err)) {
+            warnx_("%s (left out)", err);
+            continue;
         }
-        if (at < 5) top[at] = k;
-        nkids++;
+        if (tr.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct tproc *np = realloc(tr.p, (size_t)cap * sizeof *np);
+            json_t **nj = realloc(jrep, (size_t)cap * sizeof *nj);
+            if (!np || !nj) die_bad("out of memory");
+            tr.p = np;
+            jrep = nj;
+        }
+        struct tproc *tp = &tr.p[tr.n];
+        memset(tp, 0, sizeof *tp);
+        tp->r = r;
+        int is_main = r.pid == (int64_t)pid;
+        if (strcmp(r.exit_kind, "snapshot")) snprintf(tp->ended, sizeof tp->ended, "exit");
+        else if (is_main && WIFSIGNALED(status)) {
+            snprintf(tp->ended, sizeof tp->ended, "signal");
+            tp->signal = WTERMSIG(status);
+        } else snprintf(tp->ended, sizeof tp->ended, "lost");
+        jrep[tr.n] = json_load_file(path, 0, NULL);
+        /* the pid rides in the report: tree_finish reorders */
+        tr.n++;
     }
     if (d) closedir(d);
+    json_t **byidx = jrep;
+    int64_t *pids = malloc((size_t)(tr.n ? tr.n : 1) * sizeof *pids);
+    for (int t = 0; t < tr.n; t++) pids[t] = tr.p[t].r.pid;
+    tree_finish(&tr);
+
+    /* the run report: the main process's report + "ended" + "tree" */
+    json_t *root = NULL, *procs = json_array(), *exes = json_object();
+    for (int t = 0; t < tr.n; t++) {
+        json_t *rep = NULL;
+        for (int q = 0; q < tr.n; q++)
+            if (pids[q] == tr.p[t].r.pid) rep = byidx[q];
+        if (!rep) continue;
+        json_t *e = json_pack("{sssssIsIss}", "id", tr.p[t].id, "exe", tr.p[t].exe,
+                              "pid", (json_int_t)tr.p[t].r.pid, "ppid", (json_int_t)tr.p[t].r.ppid,
+                              "ended", tr.p[t].ended);
+        if (tr.p[t].signal) json_object_set_new(e, "signal", json_integer(tr.p[t].signal));
+        json_object_set(e, "report", rep);
+        json_array_append_new(procs, e);
+        if (tr.p[t].r.pid == (int64_t)pid) {
+            root = json_deep_copy(rep);
+            json_object_set_new(root, "ended", json_string(tr.p[t].ended));
+            if (tr.p[t].signal) json_object_set_new(root, "signal", json_integer(tr.p[t].signal));
+        }
+        uint64_t pk = tr.p[t].r.dom[D_TOTAL].peak_bytes;
+        json_t *x = json_object_get(exes, tr.p[t].exe);
+        if (!x) {
+            x = json_pack("{sIsIsI}", "processes", (json_int_t)0, "peak_bytes", (json_int_t)0,
+                          "peak_sum_bytes", (json_int_t)0);
+            json_object_set_new(exes, tr.p[t].exe, x);
+        }
+        json_object_set_new(x, "processes", json_integer(json_integer_value(json_object_get(x, "processes")) + 1));
+        if ((json_int_t)pk > json_integer_value(json_object_get(x, "peak_bytes")))
+            json_object_set_new(x, "peak_bytes", json_integer((json_int_t)pk));
+        json_object_set_new(x, "peak_sum_bytes",
+                            json_integer(json_integer_value(json_object_get(x, "peak_sum_bytes")) + (json_int_t)pk));
+    }
+    json_t *totals = json_pack("{sIsIsIsIso}", "processes", (json_int_t)tr.n,
+                               "peak_sum_bytes", (json_int_t)tree_peak_sum(&tr),
+                               "concurrent_peak_bytes", (json_int_t)k.concurrent_peak,
+                               "samples", (json_int_t)k.samples, "executables", exes);
+    int wrote = 0;
+    if (root) {
+        json_object_set_new(root, "tree", json_pack("{soso}", "processes", procs, "totals", totals));
+        if (outf) {
+            fclose(outf);
+            outf = NULL;
+            if (json_dump_file(root, out_tmp, JSON_INDENT(2)) != 0 || rename(out_tmp, out) != 0)
+                warnx_("-o %s: cannot write the report: %s", out, strerror(errno));
+            else wrote = 1;
+        }
+        json_decref(root);
+    } else {
+        json_decref(procs);
+        json_decref(totals);
+    }
+    if (outf) fclose(outf);
+    if (out && !wrote) unlink(out_tmp);
 
     int have_main = report_load(main_report, &r, err, sizeof err) == 0;
     if (have_main) {
         if (!quiet) table_print(stderr, &r);
-        if (out && copy_file(main_report, out)) warnx_("-o %s: cannot write the report", out);
+        if (!strcmp(r.exit_kind, "snapshot"))
+            warnx_("pid %d was killed by signal %d: figures from its last live reading", (int)pid,
+                   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     } else {
-        const char *why = WIFSIGNALED(status) ? "it was killed by a signal, so its exit code did not run"
+        const char *why = WIFSIGNALED(status) ? "it was killed by a signal before its first live reading"
                           : rc == 127 ? "it could not be started"
                           : "it exited without running exit handlers (_exit, or exec of a static binary?)";
         warnx_("no report from pid %d: %s", (int)pid, why);
         if (out) warnx_("-o %s: not written (no report)", out);
     }
     if (!quiet) {
+        struct tproc *kids = calloc((size_t)(tr.n ? tr.n : 1), sizeof *kids);
+        int nkids = 0;
+        for (int t = 0; kids && t < tr.n; t++)
+            if (tr.p[t].r.pid != (int64_t)pid) kids[nkids++] = tr.p[t];
+        if (nkids > 1) qsort(kids, (size_t)nkids, sizeof *kids, cmp_trk_peak);
         char a[16];
-        for (int k = 0; k < nkids && k < 5; k++)
-            fprintf(stderr, "  child pid %lld: total peak %s  %s\n", (long long)top[k].pid,
-                    human_bytes(top[k].peak, a), top[k].cmd);
+        for (int q = 0; q < nkids && q < 5; q++) {
+            char c[64];
+            snprintf(c, sizeof c, "%.63s", kids[q].r.command);
+            for (char *x = c; *x; x++)
+                if ((unsigned char)*x < 0x20) *x = ' ';
+            fprintf(stderr, "  child pid %lld: total peak %s  %s%s\n", (long long)kids[q].r.pid,
+                    human_bytes(kids[q].r.dom[D_TOTAL].peak_bytes, a), c,
+                    strcmp(kids[q].ended, "exit") ? "  (no report: last live reading)" : "");
+        }
         if (nkids > 5) fprintf(stderr, "  ... and %d more children%s\n", nkids - 5,
                                keep ? "" : " (--reports-dir DIR keeps every report)");
+        free(kids);
+        if (tr.n > 1) {
+            char b[16];
+            fprintf(stderr, "  tree: %d processes, sum of peaks %s, most live at once %s (sampled)\n",
+                    tr.n, human_bytes(tree_peak_sum(&tr), a), human_bytes(k.concurrent_peak, b));
+        }
         if (WIFSIGNALED(status))
             fprintf(stderr, "heapshim: %d process%s seen (main pid %d killed by signal %d)\n",
                     nreports, nreports == 1 ? "" : "es", (int)pid, WTERMSIG(status));
@@ -289,6 +601,12 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "heapshim: %d process%s seen (main pid %d exited with status %d)\n",
                     nreports, nreports == 1 ? "" : "es", (int)pid, rc);
     }
+    (void)nsnap;
+    for (int t = 0; t < tr.n; t++) json_decref(byidx[t]);
+    free(byidx);
+    free(pids);
+    tree_free(&tr);
+    free(k.t);
     rm_tree(tmpdir);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,4 +153,30 @@ uint64_t unix_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "24MiB", "1.5 GiB", "300kB", "4096", "4096B": binary units KiB MiB GiB TiB,
+ * decimal units kB MB GB TB (case-insensitive), plain bytes. */
+int parse_size(const char *s, uint64_t *out)
+{
+    static const struct { const char *u; double m; } units[] = {
+        { "", 1 }, { "b", 1 }, { "kib", 1024.0 }, { "mib", 1048576.0 },
+        { "gib", 1073741824.0 }, { "tib", 1099511627776.0 }, { "kb", 1e3 }, { "mb", 1e6 },
+        { "gb", 1e9 }, { "tb", 1e12 },
+    };
+    if (!s || (*s != '.' && (*s < '0' || *s > '9'))) return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v) || v < 0 || end == s) return -1;
+    while (*end == ' ') end++;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcasecmp(end, units[i].u)) {
+            double b = v * units[i].m;
+            if (b >= 18446744073709551615.0 || b != b) return -1;
+            if (units[i].m == 1 && v != (double)(uint64_t)v) return -1;   /* 1.5 bytes */
+            *out = (uint64_t)(b + 0.5);
+            return 0;
+        }
+    return -1;
 }
