@@ -6,7 +6,7 @@
  * tools/prom.c. A file is written to FILE.tmp.<pid> and renamed, because the
  * textfile collector may read it at any moment.
  */
-#include "cli.h"
+#include "live.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +62,9 @@ int cmd_export(int argc, char **argv)
     int npids = parse_pids(argc, argv, i, &pids);
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
+    live_dir_check(dir, dir_opt != NULL);
     struct scan s;
-    int rc = live_scan(dir, pids, npids, flags, &s, 0);
+    int rc = live_scan_opt(dir, dir_opt != NULL, pids, npids, flags, &s, 0);
     free(pids);
     if (rc && npids) {
         scan_free(&s);

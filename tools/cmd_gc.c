@@ -6,7 +6,7 @@
  * belongs to another process, told apart by the start time). Foreign or
  * corrupt files are reported, never deleted: they may not be ours to touch.
  */
-#include "cli.h"
+#include "live.h"
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
@@ -32,28 +32,32 @@ int cmd_gc(int argc, char **argv)
             dir_opt = argv[++i];
         } else die_bad("unknown argument '%s' (accepted: --dir DIR, --dry-run, --help)", argv[i]);
     }
-    char dir[4096], path[4400], err[4800];
+    char dir[4096], err[4800];
     live_dir(dir_opt, dir, sizeof dir);
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT) {
-            printf("heapshim gc: %s does not exist; nothing to do\n", dir);
-            return 0;
-        }
-        die_bad("%s: cannot open live directory: %s", dir, strerror(errno));
+    /* everything below is relative to this checked descriptor: a directory
+     * swapped for a symlink after the check is never looked at */
+    struct live_dirh dh;
+    int dr = live_dir_open(dir, dir_opt != NULL, &dh, err, sizeof err);
+    if (dr == 1) {
+        printf("heapshim gc: %s does not exist; nothing to do\n", dir);
+        return 0;
     }
+    if (dr < 0) die_bad("%s", err);
+    int dfd = dup(dh.fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) die_bad("%s: cannot list live directory: %s", dir, strerror(errno));
     int removed = 0, kept = 0, bad = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        uint64_t pid;
-        if (parse_u64(de->d_name, 1, 0x7fffffff, &pid)) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (live_pid_name(de->d_name) < 0) continue;
+        int pid = live_pid_name(de->d_name);
         struct proc_view v;
-        int rc = live_read(path, (int)pid, 0, &v, err, sizeof err);
+        struct stat st;
+        int rc = live_read_at(&dh, de->d_name, pid, 0, &v, &st, err, sizeof err);
         if (rc == LIVE_STALE) {
-            if (dry) printf("would remove %s (pid %d, %s)\n", path, v.pid, v.comm);
-            else if (unlink(path) == 0) removed++;
-            else warnx_("%s: cannot remove: %s", path, strerror(errno));
+            if (dry) printf("would remove %s/%s (pid %d, %s)\n", dir, de->d_name, v.pid, v.comm);
+            else if (live_unlink_stale(&dh, de->d_name, &st, err, sizeof err) == 0) removed++;
+            else warnx_("%s", err);
         } else if (rc == LIVE_OK) {
             kept++;
         } else if (rc == LIVE_BAD) {
@@ -62,6 +66,7 @@ int cmd_gc(int argc, char **argv)
         }
     }
     closedir(d);
+    live_dir_close(&dh);
     if (!dry) printf("heapshim gc: removed %d stale file%s, %d live, %d not live files, in %s\n",
                      removed, removed == 1 ? "" : "s", kept, bad, dir);
     return 0;

@@ -1,14 +1,17 @@
 /*
  * tools/cmd_serve.c - `heapshim serve --listen ADDR:PORT`: GET /metrics.
  *
- * Room: a deliberately small HTTP/1.0 server: one thread, one connection at
- * a time, Connection: close. A scrape is cheap (a few file reads), so there
- * is nothing to gain from concurrency, and a single loop is easy to trust.
+ * Room: a small HTTP/1.0 server: one thread, a poll() loop over up to 512
+ * non-blocking connections, Connection: close. Every connection has a
+ * deadline (5 s to send its request head, 10 s to take the reply), so idle
+ * or slow clients cannot delay anybody else's scrape; a malformed request
+ * (NUL byte, request line over 2 KiB or head over 8 KiB, not
+ * "METHOD PATH HTTP/1.x") gets a 400 at once, another method a 405.
  * Binds only to the numeric address given (no name lookup, no wildcard
- * unless asked for); a client that stalls is dropped after a timeout so it
- * cannot block the next scrape.
+ * unless asked for). The live files are read through tools/live.c (copies
+ * only; see the rules there).
  */
-#include "cli.h"
+#include "live.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,8 +31,6 @@ static const char usage[] =
     "  Each scrape resets heapshim_window_peak_bytes (the high-water mark since\n"
     "  the previous scrape). SIGINT/SIGTERM stop the server (exit 0).\n";
 
-#define REQ_MAX 8192
-#define REQ_TIMEOUT_MS 5000
 
 static volatile sig_atomic_t stop;
 static void on_stop(int sig) { (void)sig; stop = 1; }
@@ -71,89 +72,263 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
     return -1;
 }
 
-static void send_all(int fd, const char *p, size_t n)
+/* ---- the event loop ------------------------------------------------------------
+ * One thread, poll(): every connection is non-blocking and has a deadline,
+ * so an idle or slow client only ever costs its own slot. A request is
+ * answered as soon as its head is complete; a malformed one (NUL byte,
+ * line or head over the limits, no "METHOD PATH HTTP/x") gets a 400 at
+ * once. After the answer the write side is shut and the connection is
+ * drained briefly, so that the client reads the reply rather than a reset. */
+
+#define MAX_CONN 512                 /* connections served at once; more wait in the backlog */
+#define LINE_MAX_B 2048              /* request line */
+#define HEAD_MAX 8192                /* whole request head */
+#define IDLE_MS 5000                 /* to send the request head */
+#define WRITE_MS 10000               /* to take the reply */
+#define LINGER_MS 1000               /* drain after the reply */
+
+enum { C_READ, C_WRITE, C_DRAIN };
+struct conn {
+    int fd, state;
+    uint64_t deadline;               /* now_ns() units */
+    size_t got;
+    char req[HEAD_MAX + 1];
+    char *out;                       /* reply: malloc'd, or static when out_static */
+    size_t out_len, out_off;
+    int out_static;
+};
+
+static void conn_close(struct conn *c)
 {
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;          /* the client went away: nothing to do */
-        p += w;
-        n -= (size_t)w;
-    }
+    if (c->fd >= 0) close(c->fd);
+    if (c->out && !c->out_static) free(c->out);
+    c->fd = -1;
+    c->out = NULL;
 }
 
-static void reply(int fd, const char *status, const char *type, const char *body, size_t len,
-                  int head)
+/* build the reply (head + body) into c->out and switch to writing */
+static void conn_reply(struct conn *c, const char *status, const char *type, const char *body,
+                       size_t len, int head)
 {
     char hdr[512];
     int n = snprintf(hdr, sizeof hdr,
                      "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\nServer: heapshim/" HS_TOOL_VERSION "\r\n\r\n",
                      status, type, len);
-    send_all(fd, hdr, (size_t)n);
-    if (!head) send_all(fd, body, len);
-}
-
-/* Read until the end of the headers, the buffer is full, or the deadline. */
-static int read_request(int fd, char *buf, size_t cap)
-{
-    size_t got = 0;
-    uint64_t deadline = now_ns() + (uint64_t)REQ_TIMEOUT_MS * 1000000ull;
-    while (got + 1 < cap) {
-        uint64_t now = now_ns();
-        if (now >= deadline) return -1;
-        struct pollfd p = { fd, POLLIN, 0 };
-        int r = poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1);
-        if (r < 0 && errno == EINTR) {
-            if (stop) return -1;
-            continue;
-        }
-        if (r <= 0) return -1;
-        ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
-        if (n <= 0) return got ? 0 : -1;
-        got += (size_t)n;
-        buf[got] = 0;
-        if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n")) return 0;
+    size_t total = (size_t)n + (head ? 0 : len);
+    char *o = malloc(total ? total : 1);
+    if (!o) {
+        static const char oom[] = "HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        c->out = (char *)oom;
+        c->out_len = sizeof oom - 1;
+        c->out_static = 1;
+    } else {
+        memcpy(o, hdr, (size_t)n);
+        if (!head && len) memcpy(o + n, body, len);
+        c->out = o;
+        c->out_len = total;
+        c->out_static = 0;
     }
-    buf[got] = 0;
-    return 0;   /* headers too long: judge the request line we have */
+    c->out_off = 0;
+    c->state = C_WRITE;
+    c->deadline = now_ns() + (uint64_t)WRITE_MS * 1000000ull;
 }
 
-static void handle(int fd, const char *dir)
+static void bad_request(struct conn *c, const char *why)
 {
-    static char req[REQ_MAX];
-    if (read_request(fd, req, sizeof req)) return;
-    char method[16], path[1024], version[16];
-    if (sscanf(req, "%15s %1023s %15s", method, path, version) != 3 || strncmp(version, "HTTP/", 5)) {
-        static const char m[] = "bad request\n";
-        reply(fd, "400 Bad Request", "text/plain", m, sizeof m - 1, 0);
+    char m[160];
+    int n = snprintf(m, sizeof m, "bad request: %s\n", why);
+    conn_reply(c, "400 Bad Request", "text/plain", m, (size_t)n, 0);
+}
+
+/* the scrape itself: rendered fresh for every request */
+static void answer(struct conn *c, const char *dir, int explicit_dir)
+{
+    char method[16], path[LINE_MAX_B], version[16];
+    char *eol = memchr(c->req, '\n', c->got);
+    size_t ll = eol ? (size_t)(eol - c->req) : c->got;
+    char line[LINE_MAX_B + 1];
+    memcpy(line, c->req, ll);
+    line[ll] = 0;
+    if (ll && line[ll - 1] == '\r') line[--ll] = 0;
+    char extra;
+    if (sscanf(line, "%15s %2047s %15s %c", method, path, version, &extra) != 3 ||
+        strncmp(version, "HTTP/1.", 7)) {
+        bad_request(c, "expected 'GET /metrics HTTP/1.x'");
         return;
     }
     int head = !strcmp(method, "HEAD");
     if (strcmp(method, "GET") && !head) {
         static const char m[] = "only GET and HEAD are served\n";
-        reply(fd, "405 Method Not Allowed", "text/plain", m, sizeof m - 1, 0);
+        conn_reply(c, "405 Method Not Allowed", "text/plain", m, sizeof m - 1, 0);
         return;
     }
     char *q = strchr(path, '?');
     if (q) *q = 0;
     if (strcmp(path, "/metrics")) {
         static const char m[] = "not found: the metrics are at /metrics\n";
-        reply(fd, "404 Not Found", "text/plain", m, sizeof m - 1, head);
+        conn_reply(c, "404 Not Found", "text/plain", m, sizeof m - 1, head);
         return;
     }
     struct scan s;
-    live_scan(dir, NULL, 0, LIVE_RESET_WINDOW, &s, 1);
+    live_scan_opt(dir, explicit_dir, NULL, 0, LIVE_RESET_WINDOW, &s, 1);
     size_t len;
     char *text = prom_render(&s, &len);
     scan_free(&s);
     if (!text) {
         static const char m[] = "out of memory\n";
-        reply(fd, "500 Internal Server Error", "text/plain", m, sizeof m - 1, head);
+        conn_reply(c, "500 Internal Server Error", "text/plain", m, sizeof m - 1, head);
         return;
     }
-    reply(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text, len, head);
+    conn_reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text, len, head);
     free(text);
+}
+
+/* a request line "GET|HEAD SP target SP HTTP/1.x" (without its line end) */
+static int line_is_get(const char *l, size_t n)
+{
+    if (n && l[n - 1] == '\r') n--;
+    size_t m = n >= 4 && !memcmp(l, "GET ", 4) ? 4 : n >= 5 && !memcmp(l, "HEAD ", 5) ? 5 : 0;
+    if (!m) return 0;
+    const char *sp = memchr(l + m, ' ', n - m);
+    return sp && sp > l + m && (size_t)(l + n - sp - 1) == 8 && !memcmp(sp + 1, "HTTP/1.", 7);
+}
+
+/* new bytes of a request: judge them at once */
+static void on_readable(struct conn *c, const char *dir, int explicit_dir)
+{
+    for (;;) {
+        if (c->got >= HEAD_MAX) {
+            bad_request(c, "request head longer than 8192 bytes");
+            return;
+        }
+        ssize_t n = recv(c->fd, c->req + c->got, HEAD_MAX - c->got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {            /* closed (or reset) before a complete request */
+            conn_close(c);
+            return;
+        }
+        size_t from = c->got;
+        c->got += (size_t)n;
+        c->req[c->got] = 0;
+        if (memchr(c->req + from, 0, (size_t)n)) {
+            bad_request(c, "NUL byte in the request");
+            return;
+        }
+        char *eol = memchr(c->req, '\n', c->got);
+        if ((eol ? (size_t)(eol - c->req) : c->got) > LINE_MAX_B) {
+            bad_request(c, "request line longer than 2048 bytes");
+            return;
+        }
+        if (eol && !line_is_get(c->req, (size_t)(eol - c->req))) {
+            /* malformed, or not GET/HEAD: answer now, the rest is not needed */
+            answer(c, dir, explicit_dir);
+            return;
+        }
+        if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n")) {
+            answer(c, dir, explicit_dir);
+            return;
+        }
+    }
+}
+
+static void on_writable(struct conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (w <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    if (!c->out_static) free(c->out);
+    c->out = NULL;
+    shutdown(c->fd, SHUT_WR);
+    c->state = C_DRAIN;
+    c->deadline = now_ns() + (uint64_t)LINGER_MS * 1000000ull;
+}
+
+static void on_drain(struct conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        conn_close(c);           /* EOF or error: done */
+        return;
+    }
+}
+
+static void serve_loop(int lfd, const char *dir, int explicit_dir)
+{
+    static struct conn conns[MAX_CONN];
+    static struct pollfd pfd[MAX_CONN + 1];
+    int idx[MAX_CONN + 1];
+    for (int i = 0; i < MAX_CONN; i++) conns[i].fd = -1;
+    int nconn = 0;
+    while (!stop) {
+        uint64_t now = now_ns(), next = now + 1000ull * 1000000ull;
+        int np = 0;
+        if (nconn < MAX_CONN) {
+            pfd[np] = (struct pollfd){ lfd, POLLIN, 0 };
+            idx[np++] = -1;
+        }
+        for (int i = 0; i < MAX_CONN; i++) {
+            struct conn *c = &conns[i];
+            if (c->fd < 0) continue;
+            if (now >= c->deadline) {       /* idle, slow or lingering too long */
+                conn_close(c);
+                nconn--;
+                continue;
+            }
+            if (c->deadline < next) next = c->deadline;
+            pfd[np] = (struct pollfd){ c->fd, c->state == C_WRITE ? POLLOUT : POLLIN, 0 };
+            idx[np++] = i;
+        }
+        int r = poll(pfd, (nfds_t)np, (int)((next - now) / 1000000ull) + 1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            die_bad("poll: %s", strerror(errno));
+        }
+        for (int k = 0; k < np && r > 0; k++) {
+            if (!pfd[k].revents) continue;
+            if (idx[k] < 0) {
+                /* accept everything waiting, up to the table size */
+                while (nconn < MAX_CONN) {
+                    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                    if (fd < 0) {
+                        if (errno == EMFILE || errno == ENFILE) usleep(10000);
+                        break;              /* EAGAIN, ECONNABORTED, ...: poll again */
+                    }
+                    int slot = 0;
+                    while (conns[slot].fd >= 0) slot++;
+                    struct conn *c = &conns[slot];
+                    c->fd = fd;
+                    c->state = C_READ;
+                    c->got = 0;
+                    c->out = NULL;
+                    c->out_static = 0;
+                    c->deadline = now_ns() + (uint64_t)IDLE_MS * 1000000ull;
+                    nconn++;
+                }
+                continue;
+            }
+            struct conn *c = &conns[idx[k]];
+            if (c->fd < 0) continue;
+            if (c->state == C_READ) on_readable(c, dir, explicit_dir);
+            if (c->fd >= 0 && c->state == C_WRITE) on_writable(c);
+            else if (c->fd >= 0 && c->state == C_DRAIN && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                on_drain(c);
+            if (c->fd < 0) nconn--;
+        }
+    }
+    for (int i = 0; i < MAX_CONN; i++)
+        if (conns[i].fd >= 0) conn_close(&conns[i]);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -177,14 +352,14 @@ int cmd_serve(int argc, char **argv)
     if (pr == -2) die_bad("--listen %s: bad port (accepted: 0..65535)", listen_s);
     if (pr) die_bad("--listen %s: bad address (accepted: IPV4:PORT or [IPV6]:PORT, numeric)", listen_s);
 
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd < 0) die_bad("socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
         die_bad("--listen %s: cannot bind: %s", listen_s, strerror(errno));
-    if (listen(fd, 16) != 0) die_bad("--listen %s: cannot listen: %s", listen_s, strerror(errno));
+    if (listen(fd, SOMAXCONN) != 0) die_bad("--listen %s: cannot listen: %s", listen_s, strerror(errno));
     sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     char host[INET6_ADDRSTRLEN];
@@ -202,24 +377,14 @@ int cmd_serve(int argc, char **argv)
 
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
+    live_dir_check(dir, dir_opt != NULL);   /* refused at start; each scrape checks again */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;      /* no SA_RESTART: accept() must return */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    while (!stop) {
-        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) {
-                if (errno == EMFILE || errno == ENFILE) usleep(100000);
-                continue;
-            }
-            die_bad("accept: %s", strerror(errno));
-        }
-        handle(c, dir);
-        close(c);
-    }
+    serve_loop(fd, dir, dir_opt != NULL);
     close(fd);
     return 0;
 }

@@ -5,7 +5,7 @@
  * place with ANSI cursor moves (like top), or one JSON document for
  * scripts. Reads only; never resets the exporter's per-scrape peaks.
  */
-#include "cli.h"
+#include "live.h"
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,6 +59,7 @@ struct live_ctx {
     int npids;
     struct scan *s;
     int scanned;                    /* c->s is fresh (the first frame) */
+    int explicit_dir;               /* named by --dir */
 };
 /* frame of the live view, from a fresh scan: pids that exit simply drop out */
 static int live_frame(void *arg, const char *eol)
@@ -66,7 +67,7 @@ static int live_frame(void *arg, const char *eol)
     struct live_ctx *c = arg;
     if (!c->scanned) {
         scan_free(c->s);
-        live_scan(c->dir, c->pids, c->npids, 0, c->s, 1);
+        live_scan_opt(c->dir, c->explicit_dir, c->pids, c->npids, 0, c->s, 1);
     }
     c->scanned = 0;
     print_frame(c->dir, c->s, eol);
@@ -100,8 +101,9 @@ int cmd_top(int argc, char **argv)
     int npids = parse_pids(argc, argv, i, &pids);
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
+    live_dir_check(dir, dir_opt != NULL);
     struct scan s;
-    if (live_scan(dir, pids, npids, 0, &s, 0) && npids) {
+    if (live_scan_opt(dir, dir_opt != NULL, pids, npids, 0, &s, 0) && npids) {
         scan_free(&s);
         free(pids);
         return HS_EXIT_BAD;
@@ -119,7 +121,7 @@ int cmd_top(int argc, char **argv)
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    struct live_ctx c = { dir, pids, npids, &s, 1 };
+    struct live_ctx c = { dir, pids, npids, &s, 1, dir_opt != NULL };
     top_live_loop(live_frame, &c, interval, &stop);
     scan_free(&s);
     free(pids);

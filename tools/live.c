@@ -1,16 +1,35 @@
 /*
  * tools/live.c - read the live counter files of running shimmed processes.
  *
- * Room: the file-system and /proc side of the readers (top, export, serve,
- * gc, run --timeline). Validation and summing of the bytes is the lead's
- * hs_live_sum() (core/live_read.c); here we find the files, copy them into
- * memory (a copy cannot SIGBUS if the file shrinks), tell live from stale,
- * and reset the per-scrape high-water mark for the exporter.
+ * Room: the file-system and /proc side of every reader in tools/ (top,
+ * export, serve, gc, run --timeline). Validation and summing of the bytes
+ * is the lead's hs_live_sum()/hs_live_read_copies() (core/live_read.c); here
+ * we find the files and copy them into memory. The rules (issue 14), which
+ * hold against a hostile user who can write files we look at:
+ *
+ *   - The directory is opened once (O_DIRECTORY|O_NOFOLLOW) and checked on
+ *     that descriptor: a directory, owned by the reading user (root may name
+ *     another user's directory with an explicit --dir), not writable by
+ *     group or others. Everything after is relative to that descriptor
+ *     (openat, fstatat, unlinkat): swapping the path for a symlink after the
+ *     check changes nothing.
+ *   - A file is opened with O_NOFOLLOW|O_NONBLOCK (a FIFO or device named
+ *     like a pid cannot block us) and checked on the descriptor: a regular
+ *     file of the directory's owner, not writable by others, of sane size.
+ *   - Only copies are read (pread), never a mapping of the file: the process
+ *     (or anybody) may truncate it while we read, and a copy cannot SIGBUS.
+ *     Only the used part is copied: the header, then slots_offset +
+ *     slots_used * slot_size, bounded by the file size.
+ *   - The one exception is the window-peak reset of export/serve, which
+ *     needs an atomic exchange in the file: it maps the header for a few
+ *     instructions under a SIGBUS guard (sigsetjmp), so a file truncated at
+ *     that moment costs the reset, not the reader.
  */
-#include "cli.h"
+#include "live.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,21 +41,32 @@ const char *live_dir(const char *opt, char *buf, size_t cap)
     const char *e = getenv("HEAPSHIM_DIR");
     if (opt) snprintf(buf, cap, "%s", opt);
     else if (e && *e) snprintf(buf, cap, "%s", e);
-    else snprintf(buf, cap, "/dev/shm/heapshim-%u", (unsigned)getuid());
+    else snprintf(buf, cap, "/dev/shm/heapshim-%u", (unsigned)geteuid());
     return buf;
 }
 
-/* field 22 of /proc/<pid>/stat; 0 if the process is gone */
-static uint64_t proc_start_time(int pid)
+/* Read a small /proc file into buf (NUL-terminated); bytes or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -1;
+    ssize_t n;
+    do n = read(fd, buf, cap - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n < 0) return -1;
+    buf[n] = 0;
+    return n;
+}
+
+/* The one /proc/<pid>/stat start-time parser of the command: field 22, in
+ * clock ticks since boot; 0 if the process is gone or the line is odd. */
+uint64_t proc_start_time(int pid)
 {
     char path[64], buf[1024];
+    if (pid <= 0) return 0;
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (read_small(path, buf, sizeof buf) <= 0) return 0;
     /* comm may hold spaces and parentheses: fields restart after the last ')' */
     char *p = strrchr(buf, ')');
     if (!p) return 0;
@@ -44,7 +74,12 @@ static uint64_t proc_start_time(int pid)
     for (int field = 3; field <= 22; field++) {
         while (*p == ' ') p++;
         if (!*p) return 0;
-        if (field == 22) return strtoull(p, NULL, 10);
+        if (field == 22) {
+            uint64_t v = 0;
+            int digits = 0;
+            for (; *p >= '0' && *p <= '9' && digits < 20; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');
+            return digits ? v : 0;
+        }
         while (*p && *p != ' ') p++;
     }
     return 0;
@@ -61,117 +96,251 @@ uint64_t proc_rss_bytes(int pid)
 {
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/%d/statm", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (read_small(path, buf, sizeof buf) <= 0) return 0;
     unsigned long long size, res;
     if (sscanf(buf, "%llu %llu", &size, &res) != 2) return 0;
     return res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static int read_all_at(int fd, char *b, size_t want)
+/* ---- the directory ------------------------------------------------------- */
+
+int live_dir_open(const char *path, int explicit_dir, struct live_dirh *d, char *err, size_t cap)
+{
+    memset(d, 0, sizeof *d);
+    d->fd = -1;
+    snprintf(d->path, sizeof d->path, "%s", path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) return 1;
+        if (e == ELOOP || e == ENOTDIR) {
+            struct stat ls;
+            int link = lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode);
+            snprintf(err, cap, "%s: live directory %s (accepted: a real directory of yours, mode 0700)",
+                     path, link ? "is a symlink; refusing to follow it" : "is not a directory");
+        } else {
+            snprintf(err, cap, "%s: cannot open live directory: %s", path, strerror(e));
+        }
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, cap, "%s: live directory is not a directory (accepted: a directory of yours, mode 0700)", path);
+        close(fd);
+        return -1;
+    }
+    uid_t me = geteuid();
+    if (st.st_uid != me && !(me == 0 && explicit_dir)) {
+        snprintf(err, cap,
+                 "%s: live directory is owned by uid %u, not by you (uid %u); refusing to read it "
+                 "(accepted: a directory of yours%s)", path, (unsigned)st.st_uid, (unsigned)me,
+                 me == 0 ? ", or another user's named with --dir" : "");
+        close(fd);
+        return -1;
+    }
+    if (st.st_mode & 022) {
+        snprintf(err, cap,
+                 "%s: live directory has mode %04o: others can add files to it; refusing to read it "
+                 "(accepted: no group/other write bit, e.g. chmod 700)", path, (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return -1;
+    }
+    d->fd = fd;
+    d->owner = st.st_uid;
+    return 0;
+}
+
+void live_dir_close(struct live_dirh *d)
+{
+    if (d->fd >= 0) close(d->fd);
+    d->fd = -1;
+}
+
+void live_dir_check(const char *path, int explicit_dir)
+{
+    struct live_dirh d;
+    char err[4600];
+    int rc = live_dir_open(path, explicit_dir, &d, err, sizeof err);
+    if (rc < 0) die_bad("%s", err);
+    live_dir_close(&d);
+}
+
+/* ---- one file --------------------------------------------------------------- */
+
+static int read_all_at(int fd, void *b, size_t want, off_t off)
 {
     size_t got = 0;
     while (got < want) {
-        ssize_t r = pread(fd, b + got, want - got, (off_t)got);
+        ssize_t r = pread(fd, (char *)b + got, want - got, off + (off_t)got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         got += (size_t)r;
     }
-    return (int)(got == want ? 0 : -1);
+    return got == want ? 0 : -1;
+}
+
+/* SIGBUS guard for the window reset (the only place a file is mapped). */
+static __thread sigjmp_buf *bus_jmp;
+static void on_bus(int sig)
+{
+    if (bus_jmp) siglongjmp(*bus_jmp, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 /* Take the per-scrape high-water marks and start the next window at the
  * process's current claim (an upper bound of its live bytes, live.h
- * "Peaks"), atomically, so a spike between two scrapes is reported exactly
- * once and a window never starts below what is live. */
+ * "Peaks"), atomically, so a spike between two scrapes is reported once and
+ * a window never starts below what is live. Semantics: the window belongs to
+ * the file, not to the reader: each export/serve scrape closes it for every
+ * reader (two scrapers of the same process each see only the spikes since
+ * the other's last scrape; `export --no-reset` and top only look). Returns 0,
+ * or -1 (file too short, or truncated under us: SIGBUS caught) with out
+ * left as it was. */
 static int take_window(int fd, uint64_t out[4])
 {
-    void *m = mmap(NULL, sizeof(struct hs_live_header), PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < sizeof(struct hs_live_header)) return -1;
+    void *m = mmap(NULL, sizeof(struct hs_live_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) return -1;
-    struct hs_live_header *h = m;
-    for (int i = 0; i < 4; i++) {
-        int64_t v = __atomic_load_n(&h->window_peak[i], __ATOMIC_ACQUIRE), c;
-        do {
-            c = __atomic_load_n(&h->claimed[i], __ATOMIC_ACQUIRE);
-            if (c < 0) c = 0;
-        } while (!__atomic_compare_exchange_n(&h->window_peak[i], &v, c, 0, __ATOMIC_ACQ_REL,
-                                              __ATOMIC_ACQUIRE));
-        out[i] = v > 0 ? (uint64_t)v : 0;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_bus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old);
+    sigjmp_buf jb;
+    volatile int rc = -1;
+    uint64_t got[4];
+    if (sigsetjmp(jb, 1) == 0) {
+        bus_jmp = &jb;
+        struct hs_live_header *h = m;
+        for (int i = 0; i < 4; i++) {
+            int64_t v = __atomic_load_n(&h->window_peak[i], __ATOMIC_ACQUIRE), c;
+            do {
+                c = __atomic_load_n(&h->claimed[i], __ATOMIC_ACQUIRE);
+                if (c < 0) c = 0;
+            } while (!__atomic_compare_exchange_n(&h->window_peak[i], &v, c, 0, __ATOMIC_ACQ_REL,
+                                                  __ATOMIC_ACQUIRE));
+            got[i] = v > 0 ? (uint64_t)v : 0;
+        }
+        rc = 0;
     }
+    bus_jmp = NULL;
+    sigaction(SIGBUS, &old, NULL);
     munmap(m, sizeof(struct hs_live_header));
-    return 0;
+    if (rc == 0) memcpy(out, got, sizeof got);
+    return rc;
 }
 
-int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, char *err,
-              size_t cap)
+/* Copy the used part of the file twice (header, then the slots in use) and
+ * hand both copies to hs_live_read_copies. The copies are cut to the slots
+ * in use: their nslots and file_size are set to what was copied (the same
+ * edit in both, so the comparison of the two still sees every change). */
+static int copy_used(int fd, uint64_t fsize, char **a_out, char **b_out, size_t *len_out,
+                     const char **why)
+{
+    struct hs_live_header h;
+    *a_out = *b_out = NULL;
+    memset(&h, 0, sizeof h);
+    size_t hl = fsize < sizeof h ? (size_t)fsize : sizeof h;
+    if (read_all_at(fd, &h, hl, 0) != 0) {
+        *why = "short read (file shrank?)";
+        return -1;
+    }
+    /* the identity checks, against the size of the file: they look at
+     * header fields only (live.h), and h holds the whole header when
+     * fsize >= sizeof h, which they check first */
+    if (live_guard(&h, (size_t)fsize, why) != 0 || hs_live_check_header(&h, (size_t)fsize, why) != 0)
+        return -1;
+    char *a = NULL, *b = NULL;
+    size_t len = 0;
+    uint32_t n = h.slots_used;
+    for (int round = 0; round < 4; round++) {
+        if (n > h.nslots) n = h.nslots;
+        uint32_t take = n ? n : 1;
+        uint64_t want;
+        if (h.slots_offset < sizeof h || h.slots_offset > fsize ||
+            __builtin_add_overflow(h.slots_offset, (uint64_t)take * sizeof(struct hs_live_slot), &want) ||
+            want > fsize) {
+            *why = "corrupt header: slot table runs past the end of the file";
+            goto bad;
+        }
+        len = (size_t)want;
+        free(a);
+        free(b);
+        a = malloc(len);
+        b = malloc(len);
+        if (!a || !b) { *why = "out of memory"; goto bad; }
+        if (read_all_at(fd, a, len, 0) != 0 || read_all_at(fd, b, len, 0) != 0) {
+            *why = "short read (file shrank?)";
+            goto bad;
+        }
+        struct hs_live_header *ha = (void *)a, *hb = (void *)b;
+        uint32_t ua = ha->slots_used < ha->nslots ? ha->slots_used : ha->nslots;
+        if (ua <= take && ha->slots_offset == h.slots_offset && ha->nslots == h.nslots) {
+            ha->nslots = hb->nslots = take;
+            ha->file_size = hb->file_size = len;
+            if (ha->slots_used > take) ha->slots_used = take;
+            *a_out = a;
+            *b_out = b;
+            *len_out = len;
+            return 0;
+        }
+        /* a thread took a new slot between the header and the copy */
+        memcpy(&h, a, sizeof h);
+        n = ua;
+    }
+    *why = "busy: slots kept being added while the file was read";
+bad:
+    free(a);
+    free(b);
+    return -1;
+}
+
+int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
+                 struct proc_view *p, struct stat *st_out, char *err, size_t cap)
 {
     memset(p, 0, sizeof *p);
     int rw = 0, fd = -1;
+    const int base = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
     if (flags & LIVE_RESET_WINDOW) {
-        fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        fd = openat(d->fd, name, O_RDWR | base);
         rw = fd >= 0;
     }
-    if (fd < 0) fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) fd = openat(d->fd, name, O_RDONLY | base);
     if (fd < 0) {
         int e = errno;
-        snprintf(err, cap, "%s: cannot open: %s", path, strerror(e));
+        if (e == ELOOP) snprintf(err, cap, "%s/%s: is a symlink (not followed)", d->path, name);
+        else snprintf(err, cap, "%s/%s: cannot open: %s", d->path, name, strerror(e));
         return e == ENOENT ? LIVE_GONE : LIVE_BAD;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, cap, "%s: not a regular file", path);
+    const char *why = NULL;
+    if (fstat(fd, &st) != 0) why = "cannot stat it";
+    else if (!S_ISREG(st.st_mode)) why = "not a regular file";
+    else if (st.st_uid != d->owner) why = "owned by another user than the directory";
+    else if (st.st_mode & 022) why = "writable by group or others";
+    else if ((uint64_t)st.st_size > LIVE_MAX_FILE) why = "too large for a heapshim live file";
+    if (why) {
+        snprintf(err, cap, "%s/%s: %s (accepted: a regular live file of uid %u, mode 0600)", d->path,
+                 name, why, (unsigned)d->owner);
         close(fd);
         return LIVE_BAD;
     }
-    if ((uint64_t)st.st_size > LIVE_MAX_FILE) {
-        snprintf(err, cap, "%s: too large for a heapshim live file (%lld bytes)", path,
-                 (long long)st.st_size);
+    if (st_out) *st_out = st;
+    char *a, *b;
+    size_t len;
+    const char *how = NULL;
+    if (copy_used(fd, (uint64_t)st.st_size, &a, &b, &len, &why) != 0 || live_guard(a, len, &why) != 0 ||
+        hs_live_read_copies(a, b, len, &p->snap, &how, &why) != 0) {
+        snprintf(err, cap, "%s/%s: %s", d->path, name, why);
+        if (a) free(a);
+        free(b);
         close(fd);
         return LIVE_BAD;
     }
-    /* Two copies of the used part, one after the other: the reader's rule
-     * in hs_live_read_copies (live.h, "Consistent reads"). The rest of the
-     * file (slots never used) stays zero in the copies. */
-    size_t len = (size_t)st.st_size;
-    char *buf = calloc(1, len ? len : 1), *buf2 = calloc(1, len ? len : 1);
-    size_t used = len < sizeof(struct hs_live_header) ? len : sizeof(struct hs_live_header);
-    int rd = !buf || !buf2 ? -1 : read_all_at(fd, buf, used);
-    for (int round = 0; rd == 0 && round < 3; round++) {
-        const struct hs_live_header *hh = (const struct hs_live_header *)buf;
-        size_t want = len;
-        if (len >= sizeof *hh && hh->slots_offset <= len && hh->slot_size == sizeof(struct hs_live_slot)) {
-            uint64_t n = hh->slots_used < hh->nslots ? hh->slots_used : hh->nslots;
-            uint64_t w = hh->slots_offset + n * sizeof(struct hs_live_slot);
-            if (w < len) want = (size_t)w;
-        }
-        if (want <= used && round > 0) break;
-        if (want > used) used = want;
-        rd = read_all_at(fd, buf, used);
-    }
-    if (rd == 0) rd = read_all_at(fd, buf2, used);
-    if (rd != 0) {
-        snprintf(err, cap, "%s: %s", path, buf && buf2 ? "short read (file shrank?)" : "out of memory");
-        free(buf);
-        free(buf2);
-        close(fd);
-        return LIVE_BAD;
-    }
-    const char *why = "?", *how = NULL;
-    if (live_guard(buf, len, &why) != 0 ||
-        hs_live_read_copies(buf, buf2, len, &p->snap, &how, &why) != 0) {
-        snprintf(err, cap, "%s: %s", path, why);
-        free(buf);
-        free(buf2);
-        close(fd);
-        return LIVE_BAD;
-    }
-    free(buf2);
-    const struct hs_live_header *h = (const struct hs_live_header *)buf;
+    free(b);
+    const struct hs_live_header *h = (const struct hs_live_header *)a;
     p->pid = h->pid;
     memcpy(p->comm, h->comm, sizeof p->comm);
     memcpy(p->cmdline, h->cmdline, sizeof p->cmdline);
@@ -180,14 +349,14 @@ int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, 
     p->start_time = h->start_time;
     p->created_unix_ns = h->created_unix_ns;
     for (int i = 0; i < 4; i++) p->window_peak[i] = h->window_peak[i] > 0 ? (uint64_t)h->window_peak[i] : 0;
-    free(buf);
+    free(a);
     if (expect_pid >= 0 && p->pid != expect_pid) {
-        snprintf(err, cap, "%s: foreign live file: its header says pid %d", path, p->pid);
+        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", d->path, name, p->pid);
         close(fd);
         return LIVE_BAD;
     }
     if (p->state == HS_LIVE_STATE_EXITED || !proc_alive(p->pid, p->start_time)) {
-        snprintf(err, cap, "%s: stale (process %d is gone or is another process now)", path,
+        snprintf(err, cap, "%s/%s: stale (process %d is gone or is another process now)", d->path, name,
                  p->pid);
         close(fd);
         return LIVE_STALE;
@@ -198,16 +367,63 @@ int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, 
     return LIVE_OK;
 }
 
+int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, char *err,
+              size_t cap)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct live_dirh d;
+    memset(p, 0, sizeof *p);
+    int rc = live_dir_open(dir, 0, &d, err, cap);
+    if (rc == 1) {
+        snprintf(err, cap, "%s: cannot open: %s", path, strerror(ENOENT));
+        return LIVE_GONE;
+    }
+    if (rc) return LIVE_BAD;
+    rc = live_read_at(&d, name, expect_pid, flags, p, NULL, err, cap);
+    live_dir_close(&d);
+    return rc;
+}
+
+int live_unlink_stale(const struct live_dirh *d, const char *name, const struct stat *was,
+                      char *err, size_t cap)
+{
+    /* the entry must still be the very file we judged stale: same inode,
+     * in the directory we checked (unlinkat on the same descriptor) */
+    struct stat st;
+    if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        snprintf(err, cap, "%s/%s: cannot remove: %s", d->path, name, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_dev != was->st_dev || st.st_ino != was->st_ino) {
+        snprintf(err, cap, "%s/%s: replaced while it was checked; left alone", d->path, name);
+        return -1;
+    }
+    if (unlinkat(d->fd, name, 0) != 0) {
+        snprintf(err, cap, "%s/%s: cannot remove: %s", d->path, name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the whole directory ------------------------------------------------------ */
+
 static int add_view(struct scan *s, const struct proc_view *v)
 {
-    struct proc_view *nv = realloc(s->v, (size_t)(s->n + 1) * sizeof *nv);
-    if (!nv) return -1;
-    s->v = nv;
+    if (!(s->n & (s->n - 1))) {        /* grow at powers of two */
+        struct proc_view *nv = realloc(s->v, (size_t)(s->n ? 2 * s->n : 1) * sizeof *nv);
+        if (!nv) return -1;
+        s->v = nv;
+    }
     s->v[s->n++] = *v;
     return 0;
 }
 
-static int pid_name(const char *name)
+int live_pid_name(const char *name)
 {
     uint64_t v;
     if (parse_u64(name, 1, 0x7fffffff, &v)) return -1;
@@ -220,42 +436,43 @@ static int cmp_pid(const void *a, const void *b)
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-int live_scan(const char *dir, const int *pids, int npids, int flags, struct scan *s,
-              int quiet)
+static int live_scan_dirh(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s,
+                   int quiet)
 {
     memset(s, 0, sizeof *s);
-    char path[4096], err[4600];
+    char name[32], err[4600];
     struct proc_view v;
     if (npids > 0) {
         /* explicit pids: every one must be there and readable */
         for (int i = 0; i < npids; i++) {
-            snprintf(path, sizeof path, "%s/%d", dir, pids[i]);
-            int rc = live_read(path, pids[i], flags, &v, err, sizeof err);
+            snprintf(name, sizeof name, "%d", pids[i]);
+            int rc = live_read_at(d, name, pids[i], flags, &v, NULL, err, sizeof err);
             if (rc == LIVE_OK) add_view(s, &v);
             else {
                 s->bad++;
                 if (quiet) continue;
                 if (rc == LIVE_GONE)
-                    warnx_("pid %d: no live file %s (not running under the shim, or HEAPSHIM_PUBLISH=0)",
-                           pids[i], path);
+                    warnx_("pid %d: no live file %s/%s (not running under the shim, or HEAPSHIM_PUBLISH=0)",
+                           pids[i], d->path, name);
                 else warnx_("%s", err);
             }
         }
         return s->bad ? -1 : 0;
     }
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT) return 0;     /* nobody has published yet */
-        warnx_("%s: cannot open live directory: %s", dir, strerror(errno));
+    int dfd = dup(d->fd);
+    DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!dd) {
+        if (dfd >= 0) close(dfd);
+        warnx_("%s: cannot list live directory: %s", d->path, strerror(errno));
         s->bad++;
         return -1;
     }
+    rewinddir(dd);
     struct dirent *de;
-    while ((de = readdir(d))) {
-        int pid = pid_name(de->d_name);
+    while ((de = readdir(dd))) {
+        int pid = live_pid_name(de->d_name);
         if (pid < 0) continue;             /* *.tmp and the like: not live files */
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        int rc = live_read(path, pid, flags, &v, err, sizeof err);
+        int rc = live_read_at(d, de->d_name, pid, flags, &v, NULL, err, sizeof err);
         if (rc == LIVE_OK) add_view(s, &v);
         else if (rc == LIVE_STALE) s->stale++;
         else if (rc == LIVE_BAD) {
@@ -263,9 +480,41 @@ int live_scan(const char *dir, const int *pids, int npids, int flags, struct sca
             if (!quiet) warnx_("%s (skipped)", err);
         }
     }
-    closedir(d);
+    closedir(dd);
     if (s->n > 1) qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_pid);
     return 0;
+}
+
+
+int live_scan_opt(const char *dir, int explicit_dir, const int *pids, int npids, int flags,
+                  struct scan *s, int quiet)
+{
+    memset(s, 0, sizeof *s);
+    struct live_dirh d;
+    char err[4600];
+    int rc = live_dir_open(dir, explicit_dir, &d, err, sizeof err);
+    if (rc == 1) {
+        if (npids <= 0) return 0;          /* nobody has published yet */
+        for (int i = 0; i < npids; i++)
+            if (!quiet)
+                warnx_("pid %d: no live file %s/%d (not running under the shim, or HEAPSHIM_PUBLISH=0)",
+                       pids[i], dir, pids[i]);
+        s->bad = npids;
+        return -1;
+    }
+    if (rc) {
+        warnx_("%s", err);
+        s->bad++;
+        return -1;
+    }
+    rc = live_scan_dirh(&d, pids, npids, flags, s, quiet);
+    live_dir_close(&d);
+    return rc;
+}
+
+int live_scan(const char *dir, const int *pids, int npids, int flags, struct scan *s, int quiet)
+{
+    return live_scan_opt(dir, 0, pids, npids, flags, s, quiet);
 }
 
 void scan_free(struct scan *s)

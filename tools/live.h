@@ -1,0 +1,43 @@
+/*
+ * tools/live.h - the reading module of the heapshim command (tools/live.c):
+ * the hardened way to open, check, copy and remove live files. Every reader
+ * in tools/ goes through it (the rules are at the top of tools/live.c);
+ * cli.h keeps the older path-based entry points (live_read, live_scan),
+ * which are wrappers over these.
+ */
+#ifndef HS_TOOLS_LIVE_H
+#define HS_TOOLS_LIVE_H
+#include "cli.h"
+#include <sys/stat.h>
+
+/* An open, checked live directory. */
+struct live_dirh {
+    int fd;
+    unsigned owner;                 /* uid owning it (and required of its files) */
+    char path[4096];
+};
+/* Open and check a live directory: a real directory (not a symlink), owned
+ * by the euid (root: any owner when explicit_dir, i.e. named by --dir), not
+ * writable by group/others. 0; 1 if it does not exist; -1 with a one-line
+ * reason in err. */
+int live_dir_open(const char *path, int explicit_dir, struct live_dirh *d, char *err, size_t cap);
+void live_dir_close(struct live_dirh *d);
+/* live_dir_open and close; exits 2 with the reason if the directory is refused */
+void live_dir_check(const char *path, int explicit_dir);
+/* Read the file `name` of an open directory (expect_pid < 0: any pid).
+ * st (may be NULL) gets the fstat of the file that was read. */
+int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
+                 struct proc_view *p, struct stat *st, char *err, size_t cap);
+/* Remove `name` from d if it is still the file whose fstat was `was`.
+ * 0, or -1 with the reason in err. */
+int live_unlink_stale(const struct live_dirh *d, const char *name, const struct stat *was,
+                      char *err, size_t cap);
+/* a live file name: the pid, or -1 */
+int live_pid_name(const char *name);
+/* /proc/<pid>/stat field 22 (clock ticks); 0 if gone. The command's only parser of it. */
+uint64_t proc_start_time(int pid);
+/* live_scan with explicit_dir (see live_dir_open) */
+int live_scan_opt(const char *dir, int explicit_dir, const int *pids, int npids, int flags,
+                  struct scan *s, int quiet);
+
+#endif
