@@ -10,7 +10,9 @@
  * Safety: the directory is opened with O_NOFOLLOW|O_DIRECTORY and checked on
  * the open descriptor (owner, mode), and the file is created relative to
  * that descriptor with O_EXCL|O_NOFOLLOW, so nobody can swap in a symlink
- * or a directory of their own between the check and the use.
+ * or a directory of their own between the check and the use. The exit
+ * removal is fd-relative too, and removes only the file this process made
+ * (same directory and file inode as at creation).
  */
 #include "livefile.h"
 #include <errno.h>
@@ -27,6 +29,24 @@ static char lf_why_buf[PATH_MAX + 200];
 /* the directory chosen at creation, for the fork child (whose environment
  * may have been changed by the program since) */
 static char lf_live_dir[PATH_MAX];
+/* what was created (directory and file), so that the exit unlink removes
+ * that file in that directory and nothing else: set at creation and in the
+ * fork child, checked by hs_livefile_remove */
+static dev_t lf_dir_dev, lf_file_dev;
+static ino_t lf_dir_ino, lf_file_ino;
+static char lf_file_name[16];
+
+static void lf_remember(int dirfd, int fd, const char *name)
+{
+    struct stat ds, fs;
+    lf_file_name[0] = 0;
+    if (fstat(dirfd, &ds) != 0 || fstat(fd, &fs) != 0) return;
+    lf_dir_dev = ds.st_dev;
+    lf_dir_ino = ds.st_ino;
+    lf_file_dev = fs.st_dev;
+    lf_file_ino = fs.st_ino;
+    snprintf(lf_file_name, sizeof lf_file_name, "%s", name);
+}
 
 static const char *lf_err_text(int e)
 {
@@ -205,6 +225,9 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
         p = NULL;
     } else {
         memcpy(lf_live_dir, dir, strlen(dir) + 1);
+        char name[16];
+        snprintf(name, sizeof name, "%d", (int)getpid());
+        lf_remember(dirfd, fd, name);
     }
     close(fd);
     close(dirfd);
@@ -246,6 +269,7 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
     if (!src) src = region;
     if (used > size) used = size;
     if (path_cap) path_out[0] = 0;   /* never leave the parent's path to unlink */
+    lf_file_name[0] = 0;             /* nor the parent's file to remove */
     if (!lf_live_dir[0]) {
         *why = lf_say("live file", "(none)", "no live file was created in the parent");
         return lf_child_fail(region, src, size, used, why);
@@ -286,6 +310,9 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
         }
         goto fail;
     }
+    char name[16];
+    snprintf(name, sizeof name, "%d", (int)getpid());
+    lf_remember(dirfd, fd, name);
     close(fd);
     close(dirfd);
     return region;
@@ -298,7 +325,23 @@ fail:
     return lf_child_fail(region, src, size, used, why);
 }
 
+/* Relative to the directory descriptor, after checking that descriptor is
+ * the directory we created the file in and that the entry is still our
+ * file: with HEAPSHIM_DIR below a directory another user can write, the
+ * path may by now lead somewhere else (a swapped symlink), and unlink(path)
+ * would remove that user's choice of victim. */
 void hs_livefile_remove(const char *path)
 {
-    if (path && path[0]) unlink(path);
+    if (!path || !path[0] || !lf_file_name[0] || !lf_live_dir[0]) return;
+    const char *slash = strrchr(path, '/');
+    if (!slash || strcmp(slash + 1, lf_file_name) != 0) return;   /* not the file we made */
+    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) return;
+    struct stat ds, fs;
+    if (fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino &&
+        fstatat(dirfd, lf_file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
+        fs.st_dev == lf_file_dev && fs.st_ino == lf_file_ino)
+        unlinkat(dirfd, lf_file_name, 0);
+    close(dirfd);
+    lf_file_name[0] = 0;
 }

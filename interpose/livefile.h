@@ -31,7 +31,8 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
 void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t used,
                              char *path_out, size_t path_cap, const char **why);
 
-/* Remove the file at normal exit. */
+/* Remove the file at normal exit: relative to the directory, and only if
+ * the directory and the file are still the ones this process created. */
 void hs_livefile_remove(const char *path);
 
 #endif

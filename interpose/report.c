@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 
 /* The command is cut to this many bytes; escaped it grows at most 6 times
  * (\u00XX), and the rest of the report (32 size classes included) stays
@@ -267,9 +269,25 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
                        "bad report path (accepted: a path where %p is the pid and %% a percent sign)", 0);
         return -1;
     }
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        *why = rp_fail(path, "path too long", 0);
+    /* The report is written to a temporary name in the same directory and
+     * renamed into place. The temporary name has a random suffix and is
+     * created with O_EXCL|O_NOFOLLOW: it never clobbers or follows anything
+     * that is there, and nothing is ever removed that this process did not
+     * create (an existing name is skipped, not deleted). Everything is
+     * relative to one directory descriptor. */
+    char dir[PATH_MAX], base[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        dir[0] = '.', dir[1] = 0;
+        snprintf(base, sizeof base, "%s", path);
+    } else {
+        size_t dl = slash == path ? 1 : (size_t)(slash - path);
+        memcpy(dir, path, dl);
+        dir[dl] = 0;
+        snprintf(base, sizeof base, "%s", slash + 1);
+    }
+    if (!base[0]) {
+        *why = rp_fail(path, "names a directory, not a file", 0);
         return -1;
     }
     size_t len = rp_format(allocator_name, started_unix_ns);
@@ -277,30 +295,52 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
         *why = rp_fail(path, "statistics unavailable", 0);
         return -1;
     }
-    /* O_EXCL|O_NOFOLLOW: a symlink planted at the temporary name (the
-     * report may go to a shared directory) is removed, never written through */
-    int fd = -1;
-    for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd < 0 && (errno != EEXIST || attempt || unlink(tmp) != 0)) break;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        *why = rp_fail(dir, "cannot open the report directory", errno);
+        return -1;
+    }
+    int fd = -1, n = 0;
+    for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            r = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)attempt * 0x9e3779b97f4a7c15ull;
+        }
+        n = snprintf(tmp, sizeof tmp, ".%s.tmp.%d.%016llx", base, (int)getpid(), (unsigned long long)r);
+        if (n < 0 || (size_t)n >= sizeof tmp || (size_t)n > NAME_MAX) {
+            close(dirfd);
+            *why = rp_fail(path, "file name too long", 0);
+            return -1;
+        }
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) {
-        *why = rp_fail(tmp, "cannot create", errno);
+        int e = errno;
+        close(dirfd);
+        *why = rp_fail(path, "cannot create a temporary file next to it", e);
         return -1;
     }
+    struct stat mine;
+    memset(&mine, 0, sizeof mine);
     int err = 0;
-    if (rp_write_all(fd, rp_json, len) != 0) err = errno ? errno : EIO;
+    if (fstat(fd, &mine) != 0) err = errno;
+    if (!err && rp_write_all(fd, rp_json, len) != 0) err = errno ? errno : EIO;
     if (close(fd) != 0 && !err) err = errno;
+    if (!err && renameat(dirfd, tmp, dirfd, base) != 0) err = errno;
     if (err) {
-        *why = rp_fail(tmp, "cannot write", err);
-        unlink(tmp);
+        /* remove the temporary file only if it is still the one we made */
+        struct stat now;
+        if (fstatat(dirfd, tmp, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == mine.st_dev &&
+            now.st_ino == mine.st_ino)
+            unlinkat(dirfd, tmp, 0);
+        close(dirfd);
+        *why = rp_fail(path, "cannot write the report", err);
         return -1;
     }
-    if (rename(tmp, path) != 0) {
-        *why = rp_fail(path, "cannot rename the temporary file into place", errno);
-        unlink(tmp);
-        return -1;
-    }
+    close(dirfd);
     return 0;
 }
 
