@@ -1,129 +1,413 @@
 /*
  * tools/cmd_diff.c - `heapshim diff BASE.json NEW.json`: the CI regression gate.
  *
- * Room: compares named metrics of two reports (tools/report.c) and decides.
- * Exit 0 when every compared metric is within the allowed growth, 1 when at
- * least one grew more, 2 on bad input (a file, a metric name, a number).
- * Shrinking is never a regression: a gate must not punish improvements.
+ * Room: compares named metrics of two runs and decides. A run report holds
+ * every process of the tree (tools/tree.c); processes are matched by
+ * identity and each matched pair is compared, plus the tree's sum of peaks.
+ * Absolute limits (--max-peak) apply to every selected process of NEW.
+ * Exit 0 within limits, 1 on a regression or a limit exceeded, 2 on bad
+ * input, 4 when there is nothing to compare. Shrinking is never a
+ * regression: a gate must not punish improvements.
  */
 #include "cli.h"
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
-    "usage: heapshim diff BASE.json NEW.json [--max-growth PCT] [--min-bytes N]\n"
-    "                     [--metric NAME]...\n"
-    "  Compare two reports and print each metric's change. Always compared:\n"
+    "usage: heapshim diff BASE.json NEW.json [--max-growth PCT] [--min-bytes SIZE]\n"
+    "                     [--metric NAME]... [--max-peak [DOMAIN=]SIZE]... [--process NAME]...\n"
+    "                     [--json] [--junit FILE.xml] [--github]\n"
+    "       heapshim diff NEW.json --max-peak [DOMAIN=]SIZE ...   (limits only)\n"
+    "       heapshim diff --check [options]     (validate the options, compare nothing)\n"
+    "  Compare two runs process by process (processes are matched by identity:\n"
+    "  executable, for interpreters also the script, #N for the N-th largest of\n"
+    "  several), plus the tree's sum of peaks. Always compared:\n"
     "  {raw,mem,obj,total}.peak_bytes and .live_bytes; --metric adds more.\n"
     "  --max-growth PCT  allowed growth in percent (default 10; '10%' also accepted)\n"
-    "  --min-bytes N     byte metrics growing by less than N bytes never fail (default 0)\n"
-    "  A metric whose base is 0 fails as soon as it grows (beyond --min-bytes).\n"
-    "  Exit 0 within limits, 1 on a regression, 2 on bad input.\n";
+    "  --min-bytes SIZE  byte metrics growing by less than SIZE never fail (default 0)\n"
+    "  --max-peak [DOMAIN=]SIZE  absolute limit on each process's peak (DOMAIN raw,\n"
+    "                    mem, obj or total, the default), e.g. 24MiB or obj=100MB\n"
+    "  --process NAME    only processes whose identity or executable is NAME\n"
+    "  --json            the comparison as JSON on stdout instead of the table\n"
+    "  --junit FILE      also write JUnit XML (one test case per process)\n"
+    "  --github          also print GitHub Actions ::error annotations (on stderr with --json)\n"
+    "  SIZE: " SIZE_ACCEPTED ".\n"
+    "  Exit 0 within limits, 1 on a regression, 2 on bad input, 4 no data.\n";
 
 #define MAX_METRICS 64
+#define MAX_LIMITS 8
+#define MAX_SEL 32
+
+struct out {
+    int json, github;
+    json_t *jprocs;
+    FILE *junit;
+    const char *base_path, *new_path;
+    int ncases, nfail;
+    char *jx;                 /* JUnit body, grown as we go */
+    size_t jxlen;
+};
+
+static void jx_add(struct out *o, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = realloc(o->jx, o->jxlen + n + 1);
+    if (!p) return;
+    memcpy(p + o->jxlen, s, n + 1);
+    o->jx = p;
+    o->jxlen += n;
+}
+
+static void xml_esc(const char *s, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (; *s && k + 7 < cap; s++) {
+        const char *r = NULL;
+        switch (*s) {
+        case '&': r = "&amp;"; break;
+        case '<': r = "&lt;"; break;
+        case '>': r = "&gt;"; break;
+        case '"': r = "&quot;"; break;
+        case '\'': r = "&apos;"; break;
+        }
+        if (r) k += (size_t)snprintf(out + k, cap - k, "%s", r);
+        else out[k++] = (unsigned char)*s < 0x20 && *s != '\n' ? ' ' : *s;
+    }
+    out[k] = 0;
+}
+
+/* GitHub workflow command escaping: data %, CR, LF; properties also : , */
+static void gh_esc(const char *s, int prop, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (; *s && k + 4 < cap; s++) {
+        if (*s == '%') k += (size_t)snprintf(out + k, cap - k, "%%25");
+        else if (*s == '\r') k += (size_t)snprintf(out + k, cap - k, "%%0D");
+        else if (*s == '\n') k += (size_t)snprintf(out + k, cap - k, "%%0A");
+        else if (prop && *s == ':') k += (size_t)snprintf(out + k, cap - k, "%%3A");
+        else if (prop && *s == ',') k += (size_t)snprintf(out + k, cap - k, "%%2C");
+        else out[k++] = *s;
+    }
+    out[k] = 0;
+}
+
+static void fmt_val(const char *metric, uint64_t v, char *out)
+{
+    if (metric_is_bytes(metric)) human_bytes(v, out);
+    else snprintf(out, 16, "%llu", (unsigned long long)v);
+}
+
+/* one compared figure: table row, JSON entry, failure text */
+static int row(struct out *o, json_t *jm, char *fails, size_t fcap, const char *metric,
+               uint64_t b, uint64_t n, double max_growth, uint64_t min_bytes, int gated)
+{
+    int bytes = metric_is_bytes(metric);
+    char sb[16], sn[16], sd[24], pct[16], t[16];
+    uint64_t delta = n > b ? n - b : b - n;
+    fmt_val(metric, b, sb);
+    fmt_val(metric, n, sn);
+    fmt_val(metric, delta, t);
+    snprintf(sd, sizeof sd, "%s%s", n > b ? "+" : n < b ? "-" : "", t);
+    double growth = 0;
+    if (b) growth = ((double)n - (double)b) * 100.0 / (double)b;
+    if (b) snprintf(pct, sizeof pct, "%+.1f%%", growth);
+    else snprintf(pct, sizeof pct, "%s", n ? "new" : "0.0%");
+    const char *verdict = "ok";
+    int fail = 0;
+    if (!gated) verdict = "info (not gated)";
+    else if (n > b && !(bytes && delta < min_bytes) && (b == 0 || growth > max_growth)) {
+        verdict = "REGRESSION";
+        fail = 1;
+    } else if (n < b) verdict = "ok (smaller)";
+    if (!o->json) printf("  %-22s %12s %12s %12s %9s  %s\n", metric, sb, sn, sd, pct, verdict);
+    json_t *e = json_pack("{sssIsIss}", "metric", metric, "base", (json_int_t)b, "new",
+                          (json_int_t)n, "verdict", fail ? "regression" : gated ? "ok" : "info");
+    json_object_set_new(e, "growth_pct", b ? json_real(growth) : json_null());
+    json_array_append_new(jm, e);
+    if (fail) {
+        size_t l = strlen(fails);
+        snprintf(fails + l, fcap - l, "%s%s %s -> %s (%s, allowed +%g%%)", l ? "; " : "", metric,
+                 sb, sn, pct, max_growth);
+    }
+    return fail;
+}
+
+static void finish_case(struct out *o, const char *id, const char *status, const char *ended,
+                        json_t *jm, const char *fails, json_t *jlim)
+{
+    json_t *p = json_pack("{sssssssoso}", "id", id, "status", status, "ended", ended, "metrics",
+                          jm, "limits", jlim);
+    json_object_set_new(p, "verdict", json_string(*fails ? "regression" : "ok"));
+    json_array_append_new(o->jprocs, p);
+    char eid[600], ef[4200], line[9000];
+    xml_esc(id, eid, sizeof eid);
+    xml_esc(fails, ef, sizeof ef);
+    o->ncases++;
+    if (*fails) {
+        o->nfail++;
+        snprintf(line, sizeof line,
+                 "  <testcase classname=\"heapshim\" name=\"%s\">\n"
+                 "    <failure message=\"heap regression\" type=\"heapshim\">process %s: %s</failure>\n"
+                 "  </testcase>\n", eid, eid, ef);
+        if (o->github) {
+            char f[1200], msg[5000], full[4600];
+            gh_esc(o->base_path, 1, f, sizeof f);
+            snprintf(full, sizeof full, "process %s: %s", id, fails);
+            gh_esc(full, 0, msg, sizeof msg);
+            fprintf(o->json ? stderr : stdout, "::error file=%s,title=heapshim memory regression::%s\n", f, msg);
+        }
+    } else {
+        snprintf(line, sizeof line, "  <testcase classname=\"heapshim\" name=\"%s\"/>\n", eid);
+    }
+    jx_add(o, line);
+}
+
+static int selected(const struct tproc *p, const char *const *sel, int nsel)
+{
+    if (!nsel) return 1;
+    for (int i = 0; i < nsel; i++)
+        if (!strcmp(p->id, sel[i]) || !strcmp(p->exe, sel[i])) return 1;
+    return 0;
+}
+
+static const struct tproc *find(const struct tree *t, const char *id)
+{
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->p[i].id, id)) return &t->p[i];
+    return NULL;
+}
 
 int cmd_diff(int argc, char **argv)
 {
     const char *files[2] = { NULL, NULL };
-    int nfiles = 0;
+    int nfiles = 0, check_only = 0;
     double max_growth = 10.0;
     uint64_t min_bytes = 0;
     const char *metrics[MAX_METRICS];
-    int nm = 0;
+    int nm = 0, nlim = 0, nsel = 0;
+    struct { int dom; uint64_t max; char text[64]; } lim[MAX_LIMITS];
+    const char *sel[MAX_SEL];
+    const char *junit = NULL;
+    struct out o;
+    memset(&o, 0, sizeof o);
     static const char *const defaults[] = {
         "raw.peak_bytes", "mem.peak_bytes", "obj.peak_bytes", "total.peak_bytes",
         "raw.live_bytes", "mem.live_bytes", "obj.live_bytes", "total.live_bytes",
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) metrics[nm++] = defaults[i];
 
+    int opts_done = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (is_help(a)) {
+        if (!opts_done && !strcmp(a, "--")) {
+            opts_done = 1;
+            continue;
+        }
+        if (!opts_done && is_help(a)) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--max-growth") || !strcmp(a, "--metric") || !strcmp(a, "--min-bytes")) {
-            if (i + 1 >= argc) die_bad("%s needs a value", a);
-            const char *v = argv[++i];
-            if (!strcmp(a, "--max-growth")) {
-                char num[64];
-                snprintf(num, sizeof num, "%s", v);
-                size_t n = strlen(num);
-                if (n && num[n - 1] == '%') num[n - 1] = 0;
-                if (parse_double(num, 0, 1e9, &max_growth))
-                    die_bad("--max-growth: bad number '%s' (accepted: a percentage >= 0, e.g. 5 or 2.5)", v);
-            } else if (!strcmp(a, "--min-bytes")) {
-                if (parse_u64(v, 0, UINT64_MAX, &min_bytes))
-                    die_bad("--min-bytes: bad number '%s' (accepted: a byte count >= 0)", v);
-            } else {
-                struct report probe;
-                uint64_t dummy;
-                memset(&probe, 0, sizeof probe);
-                if (report_metric(&probe, v, &dummy)) {
-                    fprintf(stderr, "%s: unknown metric '%s' (accepted: ", hs_prog, v);
-                    report_metric_list(stderr);
-                    fputs(")\n", stderr);
-                    return HS_EXIT_BAD;
-                }
-                int dup = 0;
-                for (int k = 0; k < nm; k++) dup |= !strcmp(metrics[k], v);
-                if (!dup) {
-                    if (nm == MAX_METRICS) die_bad("too many --metric options (at most %d)", MAX_METRICS);
-                    metrics[nm++] = v;
-                }
+        if (opts_done || a[0] != '-' || !a[1]) {
+            if (nfiles < 2) files[nfiles++] = a;
+            else die_bad("too many files ('%s'); accepted: BASE.json NEW.json", a);
+            continue;
+        }
+        if (!strcmp(a, "--json")) { o.json = 1; continue; }
+        if (!strcmp(a, "--github")) { o.github = 1; continue; }
+        if (!strcmp(a, "--check")) { check_only = 1; continue; }
+        if (strcmp(a, "--max-growth") && strcmp(a, "--metric") && strcmp(a, "--min-bytes") &&
+            strcmp(a, "--max-peak") && strcmp(a, "--process") && strcmp(a, "--junit"))
+            die_bad("unknown option '%s' (accepted: --max-growth PCT, --min-bytes SIZE, --metric NAME, "
+                    "--max-peak [DOMAIN=]SIZE, --process NAME, --json, --junit FILE, --github, --check, --help)", a);
+        if (i + 1 >= argc || !strcmp(argv[i + 1], "--"))
+            die_bad("%s needs a value (got %s)", a, i + 1 >= argc ? "nothing" : "'--'");
+        const char *v = argv[++i];
+        if (!strcmp(a, "--max-growth")) {
+            char num[64];
+            snprintf(num, sizeof num, "%s", v);
+            size_t n = strlen(num);
+            if (n && num[n - 1] == '%') num[n - 1] = 0;
+            if (strlen(v) >= sizeof num || parse_double(num, 0, 1e9, &max_growth))
+                die_bad("--max-growth: bad number '%s' (accepted: a percentage >= 0, e.g. 5 or 2.5)", v);
+        } else if (!strcmp(a, "--min-bytes")) {
+            if (parse_size(v, &min_bytes))
+                die_bad("--min-bytes: bad size '%s' (accepted: %s)", v, SIZE_ACCEPTED);
+        } else if (!strcmp(a, "--max-peak")) {
+            if (nlim == MAX_LIMITS) die_bad("too many --max-peak options (at most %d)", MAX_LIMITS);
+            const char *eq = strchr(v, '='), *sz = eq ? eq + 1 : v;
+            int dom = D_TOTAL;
+            if (eq) {
+                dom = -1;
+                for (int d = 0; d < D_N; d++)
+                    if ((size_t)(eq - v) == strlen(dom_names[d]) && !strncmp(v, dom_names[d], (size_t)(eq - v)))
+                        dom = d;
+                if (dom < 0)
+                    die_bad("--max-peak: unknown domain in '%s' (accepted: [raw|mem|obj|total=]SIZE)", v);
             }
-        } else if (a[0] == '-' && a[1]) {
-            die_bad("unknown option '%s' (accepted: --max-growth PCT, --min-bytes N, --metric NAME, --help)", a);
-        } else if (nfiles < 2) {
-            files[nfiles++] = a;
+            if (parse_size(sz, &lim[nlim].max))
+                die_bad("--max-peak: bad size '%s' (accepted: [raw|mem|obj|total=]SIZE, SIZE %s)", v, SIZE_ACCEPTED);
+            lim[nlim].dom = dom;
+            snprintf(lim[nlim].text, sizeof lim[nlim].text, "%.63s", v);
+            nlim++;
+        } else if (!strcmp(a, "--process")) {
+            if (!*v || v[0] == '-') die_bad("--process: bad name '%s' (accepted: an identity such as 'sort' or 'python3 job.py')", v);
+            if (nsel == MAX_SEL) die_bad("too many --process options (at most %d)", MAX_SEL);
+            sel[nsel++] = v;
+        } else if (!strcmp(a, "--junit")) {
+            if (!*v || v[0] == '-') die_bad("--junit: bad file name '%s' (accepted: a path; write ./%s for a file of that name)", v, v);
+            junit = v;
         } else {
-            die_bad("too many files ('%s'); accepted: BASE.json NEW.json", a);
+            struct report probe;
+            uint64_t dummy;
+            memset(&probe, 0, sizeof probe);
+            if (report_metric(&probe, v, &dummy)) {
+                fprintf(stderr, "%s: unknown metric '%s' (accepted: ", hs_prog, v);
+                report_metric_list(stderr);
+                fputs(")\n", stderr);
+                return HS_EXIT_BAD;
+            }
+            int dup = 0;
+            for (int k = 0; k < nm; k++) dup |= !strcmp(metrics[k], v);
+            if (!dup) {
+                if (nm == MAX_METRICS) die_bad("too many --metric options (at most %d)", MAX_METRICS);
+                metrics[nm++] = v;
+            }
         }
     }
-    if (nfiles != 2) die_bad("need two reports (usage: heapshim diff BASE.json NEW.json [options])");
+    if (check_only) {
+        if (nfiles) die_bad("--check takes no files (got '%s')", files[0]);
+        return 0;
+    }
+    if (nfiles == 0 || (nfiles == 1 && !nlim))
+        die_bad("need two reports (usage: heapshim diff BASE.json NEW.json [options]; one report only with --max-peak)");
+    if (junit) {
+        o.junit = fopen(junit, "w");
+        if (!o.junit) die_bad("--junit %s: cannot create: %s", junit, strerror(errno));
+    }
 
-    static struct report base, cur;   /* large: keep them off the stack */
+    static struct tree base, cur;
     char err[1024];
-    if (report_load(files[0], &base, err, sizeof err)) die_bad("%s", err);
-    if (report_load(files[1], &cur, err, sizeof err)) die_bad("%s", err);
+    int have_base = nfiles == 2;
+    if (have_base && tree_load(files[0], &base, err, sizeof err)) die_bad("%s", err);
+    if (tree_load(files[nfiles - 1], &cur, err, sizeof err)) die_bad("%s", err);
+    o.base_path = files[0];
+    o.new_path = files[nfiles - 1];
+    o.jprocs = json_array();
 
-    printf("heapshim diff: %s -> %s (allowed growth %g%%", files[0], files[1], max_growth);
-    if (min_bytes) printf(", ignoring growth under %llu bytes", (unsigned long long)min_bytes);
-    printf(")\n  %-22s %12s %12s %12s %9s  %s\n", "metric", "base", "new", "change", "change%",
-           "verdict");
-    int regressions = 0;
-    for (int k = 0; k < nm; k++) {
-        uint64_t b, n;
-        report_metric(&base, metrics[k], &b);
-        report_metric(&cur, metrics[k], &n);
-        int bytes = metric_is_bytes(metrics[k]);
-        char sb[16], sn[16], sd[24], pct[16];
-        uint64_t delta = n > b ? n - b : b - n;
-        if (bytes) {
-            human_bytes(b, sb);
-            human_bytes(n, sn);
-            char t[16];
-            snprintf(sd, sizeof sd, "%s%s", n > b ? "+" : n < b ? "-" : "", human_bytes(delta, t));
-        } else {
-            snprintf(sb, sizeof sb, "%llu", (unsigned long long)b);
-            snprintf(sn, sizeof sn, "%llu", (unsigned long long)n);
-            snprintf(sd, sizeof sd, "%s%llu", n > b ? "+" : n < b ? "-" : "", (unsigned long long)delta);
-        }
-        double growth = 0;
-        if (b) growth = ((double)n - (double)b) * 100.0 / (double)b;
-        if (b) snprintf(pct, sizeof pct, "%+.1f%%", growth);
-        else snprintf(pct, sizeof pct, "%s", n ? "new" : "0.0%");
-        const char *verdict = "ok";
-        if (n > b && !(bytes && delta < min_bytes) && (b == 0 || growth > max_growth)) {
-            verdict = "REGRESSION";
-            regressions++;
-        } else if (n < b) {
-            verdict = "ok (smaller)";
-        }
-        printf("  %-22s %12s %12s %12s %9s  %s\n", metrics[k], sb, sn, sd, pct, verdict);
+    if (!o.json) {
+        if (have_base) printf("heapshim diff: %s -> %s (allowed growth %g%%", files[0], files[1], max_growth);
+        else printf("heapshim diff: %s (limits only", files[0]);
+        if (min_bytes) printf(", ignoring growth under %llu bytes", (unsigned long long)min_bytes);
+        for (int l = 0; l < nlim; l++) printf(", max peak %s", lim[l].text);
+        printf(")\n  %-22s %12s %12s %12s %9s  %s\n", "metric", "base", "new", "change", "change%",
+               "verdict");
     }
-    if (regressions)
-        printf("heapshim diff: %d regression%s beyond +%g%%\n", regressions,
-               regressions > 1 ? "s" : "", max_growth);
-    else printf("heapshim diff: within limits\n");
-    return regressions ? 1 : 0;
+    int regressions = 0, compared = 0, multi = base.n > 1 || cur.n > 1 || nsel;
+    /* every selected process of NEW: matched with BASE, or new */
+    for (int i = 0; i < cur.n; i++) {
+        const struct tproc *p = &cur.p[i];
+        if (!selected(p, sel, nsel)) continue;
+        const struct tproc *q = have_base ? find(&base, p->id) : NULL;
+        const char *status = q ? "matched" : have_base ? "new" : "limits";
+        if (!o.json && (multi || (q && strcmp(q->id, p->id))))
+            printf("  process %s (pid %lld%s)%s%s\n", p->id, (long long)p->r.pid,
+                   q ? "" : have_base ? ", not in the baseline" : "",
+                   strcmp(p->ended, "exit") ? ", ended: " : "",
+                   strcmp(p->ended, "exit") ? p->ended : "");
+        json_t *jm = json_array(), *jl = json_array();
+        char fails[4096] = "";
+        if (q) {
+            compared++;
+            for (int k = 0; k < nm; k++) {
+                uint64_t b, n;
+                report_metric(&q->r, metrics[k], &b);
+                report_metric(&p->r, metrics[k], &n);
+                regressions += row(&o, jm, fails, sizeof fails, metrics[k], b, n, max_growth, min_bytes, 1);
+            }
+        }
+        for (int l = 0; l < nlim; l++) {
+            uint64_t pk = p->r.dom[lim[l].dom].peak_bytes;
+            int over = pk > lim[l].max;
+            char a[16], b[16];
+            compared++;
+            human_bytes(pk, a);
+            human_bytes(lim[l].max, b);
+            if (!o.json)
+                printf("  %-22s %12s %12s %12s %9s  %s\n", "limit", b, a, dom_names[lim[l].dom], "",
+                       over ? "OVER LIMIT" : "ok");
+            json_array_append_new(jl, json_pack("{sssIsIss}", "domain", dom_names[lim[l].dom], "max_peak_bytes",
+                                                (json_int_t)lim[l].max, "peak_bytes", (json_int_t)pk,
+                                                "verdict", over ? "over" : "ok"));
+            if (over) {
+                regressions++;
+                size_t fl = strlen(fails);
+                snprintf(fails + fl, sizeof fails - fl, "%s%s.peak_bytes %s over the limit %s", fl ? "; " : "",
+                         dom_names[lim[l].dom], a, b);
+            }
+        }
+        finish_case(&o, p->id, status, p->ended, jm, fails, jl);
+    }
+    /* processes of BASE that NEW does not have: listed, not failed */
+    for (int i = 0; have_base && i < base.n; i++) {
+        if (!selected(&base.p[i], sel, nsel) || find(&cur, base.p[i].id)) continue;
+        if (!o.json) printf("  process %s: in the baseline only (not run this time)\n", base.p[i].id);
+        json_array_append_new(o.jprocs, json_pack("{sssssss[]s[]}", "id", base.p[i].id, "status", "gone",
+                                                  "verdict", "ok", "metrics", "limits"));
+    }
+    /* the tree: the sum of every process's peak is gated, the sampled
+     * concurrent high-water is shown only (sampling makes it jitter) */
+    if (have_base && !nsel && (base.n > 1 || cur.n > 1)) {
+        if (!o.json) printf("  tree (%d -> %d processes)\n", base.n, cur.n);
+        json_t *jm = json_array();
+        char fails[1024] = "";
+        regressions += row(&o, jm, fails, sizeof fails, "tree.peak_sum_bytes", tree_peak_sum(&base),
+                           tree_peak_sum(&cur), max_growth, min_bytes, 1);
+        if (base.have_concurrent && cur.have_concurrent)
+            row(&o, jm, fails, sizeof fails, "tree.concurrent_peak_bytes", base.concurrent_peak,
+                cur.concurrent_peak, max_growth, min_bytes, 0);
+        finish_case(&o, "(tree)", "matched", "exit", jm, fails, json_array());
+    }
+    const char *verdict = !compared ? "no-data" : regressions ? "regression" : "pass";
+    int rc = !compared ? HS_EXIT_NODATA : regressions ? HS_EXIT_REGRESSION : HS_EXIT_OK;
+    if (o.json) {
+        json_t *root = json_pack("{sssosssfsIsisiso}", "schema", "heapshim-diff/1", "base",
+                                 have_base ? json_string(files[0]) : json_null(), "new", o.new_path,
+                                 "max_growth_pct", max_growth, "min_bytes", (json_int_t)min_bytes,
+                                 "regressions", regressions, "exit", rc, "processes", o.jprocs);
+        json_object_set_new(root, "verdict", json_string(verdict));
+        json_dumpf(root, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(root);
+    } else {
+        json_decref(o.jprocs);
+        if (!compared)
+            printf("heapshim diff: no data: %s\n", nsel ? "no process matches --process in both runs"
+                                                        : "no process of the new run is in the baseline");
+        else if (regressions)
+            printf("heapshim diff: %d regression%s (allowed growth +%g%%)\n", regressions,
+                   regressions > 1 ? "s" : "", max_growth);
+        else printf("heapshim diff: within limits\n");
+    }
+    if (o.junit) {
+        fprintf(o.junit, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                         "<testsuite name=\"heapshim\" tests=\"%d\" failures=\"%d\" errors=\"%d\">\n",
+                o.ncases, o.nfail, !compared);
+        if (o.jx) fputs(o.jx, o.junit);
+        if (!compared)
+            fputs("  <testcase classname=\"heapshim\" name=\"(no data)\">\n"
+                  "    <error message=\"no process to compare\"/>\n  </testcase>\n", o.junit);
+        fputs("</testsuite>\n", o.junit);
+        if (fclose(o.junit) != 0) warnx_("--junit %s: write error", junit);
+    }
+    if (o.github && !compared) {
+        char f[1200];
+        gh_esc(o.new_path, 1, f, sizeof f);
+        fprintf(o.json ? stderr : stdout, "::error file=%s,title=heapshim::no data: no process to compare\n", f);
+    }
+    free(o.jx);
+    tree_free(&base);
+    tree_free(&cur);
+    return rc;
 }

@@ -535,6 +535,10 @@ int cmd_run(int argc, char **argv)
         json_object_set_new(x, "peak_sum_bytes",
                             json_integer(json_integer_value(json_object_get(x, "peak_sum_bytes")) + (json_int_t)pk));
     }
+    /* the sum of live bytes at one time was at least the largest single peak */
+    for (int t = 0; t < tr.n; t++)
+        if (tr.p[t].r.dom[D_TOTAL].peak_bytes > k.concurrent_peak)
+            k.concurrent_peak = tr.p[t].r.dom[D_TOTAL].peak_bytes;
     json_t *totals = json_pack("{sIsIsIsIso}", "processes", (json_int_t)tr.n,
                                "peak_sum_bytes", (json_int_t)tree_peak_sum(&tr),
                                "concurrent_peak_bytes", (json_int_t)k.concurrent_peak,

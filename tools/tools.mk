@@ -25,12 +25,14 @@ tools-skipped:
 	@echo "  SKIP    build/heapshim: libjansson-dev is not installed (make check / make demo install it)"
 endif
 
-# make install: the command goes to $(PREFIX)/bin; `heapshim run` then finds
+# make install: the command and scripts/heapshim-ci go to $(PREFIX)/bin
+# (heapshim-ci finds heapshim next to itself); `heapshim run` then finds
 # the library as ../lib/libheapshim.so relative to itself.
 .PHONY: install-heapshim
 install-heapshim: $(B)/heapshim
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(B)/heapshim $(DESTDIR)$(PREFIX)/bin/heapshim
+	install -m 0755 scripts/heapshim-ci $(DESTDIR)$(PREFIX)/bin/heapshim-ci
 INSTALL_TARGETS += install-heapshim
 
 # Fuzzers (libFuzzer, clang): the report parser and the live-region reader.
