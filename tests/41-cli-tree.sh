@@ -1,0 +1,147 @@
+#!/bin/bash
+# tests/41-cli-tree.sh - the gate sees the whole process tree (issue 15):
+# a wrapper script whose child regresses fails the gate; a workload killed
+# by SIGKILL, and Ctrl-C (SIGINT) sent to `heapshim run`, still leave a run
+# report that the gate counts; options are checked before the workload runs;
+# distinct exit codes; `diff --json` parses; JUnit XML is well-formed; size
+# suffixes and absolute limits; `--` is never taken as a value.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tools/test-fixtures.bash"
+[ -x "$HS" ] || { fail tree-built "no $HS (run make)"; finish; }
+[ -e "$SHIM" ] || { fail tree-shim "no $SHIM (run make)"; finish; }
+W="$TMPD/tree"; mkdir -p "$W"
+CI="$ROOT/scripts/heapshim-ci"
+export HEAPSHIM=$HS HEAPSHIM_CI_OUT="$W/ci-new.json"
+unset GITHUB_ACTIONS
+KIDS=()
+cleanup() { for k in "${KIDS[@]}"; do kill -9 "$k" 2>/dev/null; done; rm -rf "$TMPD"; }
+trap cleanup EXIT
+
+# 1. a three-line wrapper around sort: the child grows by a third
+seq 150000 > "$W/small.txt"; seq 200000 > "$W/big.txt"
+printf '#!/bin/sh\nsort -n "$1" > /dev/null\necho sorted > /dev/null\n' > "$W/wrap.sh"; chmod +x "$W/wrap.sh"
+out=$("$CI" record "$W/base.json" -- "$W/wrap.sh" "$W/small.txt" 2>&1) && [ -s "$W/base.json" ] \
+    && pass tree-record || fail tree-record "$out"
+"$PY" -c '
+import json, sys; r = json.load(open(sys.argv[1])); t = r["tree"]
+ids = sorted(p["id"] for p in t["processes"])
+assert ids == ["sh wrap.sh", "sort"], ids
+assert all(p["ended"] == "exit" for p in t["processes"])
+assert t["totals"]["executables"]["sort"]["peak_bytes"] > 1 << 20, t["totals"]
+assert t["totals"]["concurrent_peak_bytes"] >= t["totals"]["executables"]["sort"]["peak_bytes"]
+assert r["pid"] > 0 and r["ended"] == "exit"' "$W/base.json" 2>&1 \
+    && pass tree-report || fail tree-report "$(head -c 600 "$W/base.json")"
+out=$("$CI" gate "$W/base.json" -- "$W/wrap.sh" "$W/small.txt" 2>&1); rc=$?
+[ $rc = 0 ] && pass tree-gate-same || fail tree-gate-same "exit $rc: $out"
+out=$("$CI" gate "$W/base.json" -- "$W/wrap.sh" "$W/big.txt" 2>&1); rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q '^  process sort' && echo "$out" | grep -q 'total.peak_bytes.*REGRESSION' \
+    && pass tree-gate-child-regression || fail tree-gate-child-regression "exit $rc: $out"
+out=$("$HS" diff "$W/base.json" "$HEAPSHIM_CI_OUT" --process 'sh wrap.sh' 2>&1); rc=$?
+[ $rc = 0 ] && ! echo "$out" | grep -q 'process sort' && pass tree-process-select || fail tree-process-select "exit $rc: $out"
+out=$("$HS" diff "$W/base.json" "$HEAPSHIM_CI_OUT" --process nosuch 2>&1); rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q 'no data' && pass tree-no-data || fail tree-no-data "exit $rc: $out"
+
+# 2. diff --json, JUnit XML, GitHub annotations, absolute limits with suffixes
+"$HS" diff "$W/base.json" "$HEAPSHIM_CI_OUT" --json --junit "$W/j.xml" > "$W/d.json"; rc=$?
+[ $rc = 1 ] && "$PY" -c '
+import json, sys; d = json.load(open(sys.argv[1]))
+assert d["verdict"] == "regression" and d["exit"] == 1, d
+p = [x for x in d["processes"] if x["id"] == "sort"][0]
+assert p["verdict"] == "regression" and any(m["metric"] == "total.peak_bytes" and m["verdict"] == "regression" for m in p["metrics"]), p' \
+    "$W/d.json" 2>&1 && pass tree-diff-json || fail tree-diff-json "exit $rc: $(head -c 500 "$W/d.json")"
+"$PY" -c '
+import sys, xml.etree.ElementTree as E; s = E.parse(sys.argv[1]).getroot()
+assert s.tag == "testsuite" and int(s.get("failures")) >= 1, s.attrib
+c = [t for t in s.iter("testcase") if t.get("name") == "sort"][0]
+assert c.find("failure") is not None' "$W/j.xml" 2>&1 && pass tree-junit || fail tree-junit "$(cat "$W/j.xml")"
+out=$("$HS" diff "$W/base.json" "$HEAPSHIM_CI_OUT" --github); echo "$out" | grep -q '^::error file=.*base.json,title=.*::process sort: ' \
+    && pass tree-github || fail tree-github "$out"
+out=$("$HS" diff "$HEAPSHIM_CI_OUT" --max-peak 1KiB 2>&1); rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q 'OVER LIMIT' && pass tree-max-peak-over || fail tree-max-peak-over "exit $rc: $out"
+out=$("$HS" diff "$HEAPSHIM_CI_OUT" --max-peak 1GiB --max-peak mem=2000MB 2>&1); rc=$?
+[ $rc = 0 ] && pass tree-max-peak-ok || fail tree-max-peak-ok "exit $rc: $out"
+mkreport "$W/r0.json" domains.raw.live_bytes=0 domains.raw.peak_bytes=0
+mkreport "$W/r1.json" domains.raw.live_bytes=0 domains.raw.peak_bytes=512
+out=$("$HS" diff "$W/r0.json" "$W/r1.json" --min-bytes 4KiB 2>&1) && pass tree-min-bytes-suffix || fail tree-min-bytes-suffix "$out"
+
+# 3. values checked before the workload runs (the workload would create a file)
+for bad in "--max-growth abc" "--min-bytes 12XB" "--max-peak 24MiBs" "--max-peak foo=1MiB" "--metric nope"; do
+    rm -f "$W/ran"
+    out=$("$CI" gate "$W/base.json" $bad -- touch "$W/ran" 2>&1); rc=$?
+    [ $rc = 2 ] && [ ! -e "$W/ran" ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "${bad#* }" \
+        && pass "tree-early-${bad%% *}" || fail "tree-early-${bad%% *}" "exit $rc, ran: $([ -e "$W/ran" ] && echo yes || echo no): $out"
+done
+rm -f "$W/ran"
+out=$("$HS" run -o /nonexistent/x.json -- touch "$W/ran" 2>&1); rc=$?
+[ $rc = 2 ] && [ ! -e "$W/ran" ] && pass tree-run-o-early || fail tree-run-o-early "exit $rc: $out"
+(cd "$W" && "$HS" run --timeline -- true >/dev/null 2>&1); rc=$?
+[ $rc = 2 ] && [ ! -e "$W/--" ] && pass tree-dashdash-not-value || fail tree-dashdash-not-value "exit $rc"
+out=$("$HS" run --route garbage -- touch "$W/ran" 2>&1); rc=$?
+[ $rc = 2 ] && [ ! -e "$W/ran" ] && echo "$out" | grep -q garbage && pass tree-route-checked || fail tree-route-checked "exit $rc: $out"
+"$HS" --version extra >/dev/null 2>&1; rc=$?
+[ $rc = 2 ] && pass tree-version-extra || fail tree-version-extra "exit $rc"
+
+# 4. exit codes: pass 0, regression 1, bad input 2, workload failed 3, no data 4
+codes=""
+"$CI" gate "$W/base.json" -- "$W/wrap.sh" "$W/small.txt" >/dev/null 2>&1; codes+="$? "
+"$CI" gate "$W/base.json" -- "$W/wrap.sh" "$W/big.txt" >/dev/null 2>&1; codes+="$? "
+"$CI" gate "$W/base.json" --max-growth abc -- true >/dev/null 2>&1; codes+="$? "
+"$CI" gate "$W/base.json" -- sh -c 'sort -n "$1" >/dev/null; exit 1' sh "$W/small.txt" >/dev/null 2>&1; codes+="$? "
+"$CI" gate "$W/base.json" -- "$ROOT/$B/tests/no-such-program" >/dev/null 2>&1; codes+="$? "
+[ "$codes" = "0 1 2 3 4 " ] && pass tree-exit-codes || fail tree-exit-codes "got $codes, want 0 1 2 3 4"
+
+# 5. a workload killed by SIGKILL: reported from its last live reading, gated
+PYW=/usr/bin/python3; [ -x $PYW ] || PYW=$PY
+cat > "$W/hold.py" <<'PYEOF'
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+hold = [bytes(1000) for _ in range(int(sys.argv[1]) * 1000)]
+open(sys.argv[2], "w").write(str(os.getpid()))
+time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 60)
+PYEOF
+wait_file() { for _ in $(seq 300); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
+"$HS" run -q -o "$W/small-py.json" -- "$PYW" "$W/hold.py" 4 "$W/pid0" 0
+"$HS" run -q -o "$W/kill.json" -- "$PYW" "$W/hold.py" 20 "$W/pid1" 2>"$W/kill.err" & RUN=$!; KIDS+=($RUN)
+if wait_file "$W/pid1"; then
+    sleep 0.5; kill -KILL "$(cat "$W/pid1")"; wait $RUN; rc=$?
+    [ $rc = 137 ] && "$PY" -c '
+import json, sys; r = json.load(open(sys.argv[1]))
+assert r["ended"] == "signal" and r["signal"] == 9, r.get("ended")
+assert r["total"]["peak_bytes"] >= 20 << 20, r["total"]
+assert r["tree"]["processes"][0]["ended"] == "signal"' "$W/kill.json" 2>&1 \
+        && pass tree-sigkill-report || fail tree-sigkill-report "exit $rc: $(cat "$W/kill.err") $(head -c 300 "$W/kill.json" 2>&1)"
+    out=$("$HS" diff "$W/small-py.json" "$W/kill.json" 2>&1); rc=$?
+    [ $rc = 1 ] && echo "$out" | grep -q 'ended: signal' && echo "$out" | grep -q 'total.peak_bytes.*REGRESSION' \
+        && pass tree-sigkill-gated || fail tree-sigkill-gated "exit $rc: $out"
+else
+    fail tree-sigkill-report "the workload did not start: $(cat "$W/kill.err")"
+fi
+
+# 6. Ctrl-C sent to `heapshim run` itself (as kill -INT does; a background
+# job of a script starts with SIGINT ignored, so it is restored first)
+"$PY" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+    "$HS" run -q -o "$W/int.json" -- "$PYW" "$W/hold.py" 20 "$W/pid2" 2>"$W/int.err" & RUN=$!; KIDS+=($RUN)
+if wait_file "$W/pid2"; then
+    sleep 0.5; kill -INT $RUN
+    for _ in $(seq 100); do kill -0 $RUN 2>/dev/null || break; sleep 0.05; done
+    if kill -0 $RUN 2>/dev/null; then
+        fail tree-sigint-report "heapshim run still running 5 s after SIGINT"
+        kill "$(cat "$W/pid2")"
+    else
+        wait $RUN; rc=$?
+        [ $rc = 130 ] && "$PY" -c '
+import json, sys; r = json.load(open(sys.argv[1]))
+assert r["ended"] == "signal" and r["signal"] == 2, r.get("ended")
+assert r["total"]["peak_bytes"] >= 20 << 20, r["total"]' "$W/int.json" 2>&1 \
+            && pass tree-sigint-report || fail tree-sigint-report "exit $rc: $(cat "$W/int.err")"
+        out=$("$HS" diff "$W/small-py.json" "$W/int.json" 2>&1); rc=$?
+        [ $rc = 1 ] && pass tree-sigint-gated || fail tree-sigint-gated "exit $rc: $out"
+    fi
+else
+    fail tree-sigint-report "the workload did not start: $(cat "$W/int.err")"
+fi
+
+# 7. not on a terminal: no progress line
+out=$("$HS" run -- sleep 1.3 2>&1)
+echo "$out" | grep -q $'\r' && fail tree-no-progress-off-tty "progress written to a pipe" || pass tree-no-progress-off-tty
+finish
