@@ -10,7 +10,7 @@
  * in include/heapshim/live.h; the rare parts are out of line in live.c.
  *
  * Every counting operation is:
- *   hs_slot_enter(s)      the epoch and tick check (before any store)
+ *   hs_slot_enter(s)      the poke and tick check (before any store)
  *   [seq odd]             only where several fields change together
  *   the counter stores    one per-class count, or allocs+bytes, ...
  *   pending[dom], pending[TOTAL] += / -= bytes, and a claim or release when
@@ -22,8 +22,10 @@
 #include "internal.h"
 #include "live_sum.h"
 
-/* The process-wide epoch of in-process snapshots (live.c), on a cache line
- * of its own: read by every counting operation, written only by a reader. */
+/* The process-wide epoch of in-process snapshots (live.c). Counting
+ * operations do not read it: they compare header.poke (changed whenever the
+ * epoch is, and by readers of other processes) with their slot's seen_poke,
+ * and look at the epoch only when it moved. */
 struct hs_epoch_line {
     uint64_t epoch;
     char pad[64 - sizeof(uint64_t)];
@@ -42,12 +44,12 @@ HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
 {
     int64_t t = HS_LOAD(&s->tick) - 1;
     HS_STORE(&s->tick, t);
-    return HS_LIKELY((int)(__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch)) &
+    return HS_LIKELY((int)(__atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE) == HS_LOAD(&s->seen_poke)) &
                      (int)(t > 0));
 }
 HS_INLINE bool hs_slot_enter_quick_free(struct hs_live_slot *s)
 {
-    return HS_LIKELY(__atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE) == HS_LOAD(&s->epoch));
+    return HS_LIKELY(__atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE) == HS_LOAD(&s->seen_poke));
 }
 
 HS_INLINE void hs_slot_enter(struct hs_live_slot *s)

@@ -13,6 +13,7 @@
 #include "prim/proc.h"
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "usdt.h"           /* HS_USDT2: heapshim:init, heapshim:publish */
 
@@ -209,11 +210,14 @@ static void pause_a_little(unsigned spins)
 /* The out-of-line part of hs_slot_enter: a new epoch (freeze the slot, and
  * wait while a fork is under way), and the clock look every
  * HS_LIVE_TICK_OPS operations. Runs before the operation's first store. */
+static bool publish_requested(void);
+
 void hs_slot_enter_slow(struct hs_live_slot *s)
 {
     bool tick = HS_LOAD(&s->tick) <= 0;
     if (tick) HS_STORE(&s->tick, HS_LIVE_TICK_OPS);
-    uint64_t e = __atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE);
+    uint64_t k = __atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE);
+    uint64_t e = __atomic_load_n(&hs_snap_epoch, __ATOMIC_ACQUIRE);   /* after the poke */
     if (e != HS_LOAD(&s->epoch)) {
         if (frozen) counts_copy(&frozen[slot_index(s)], s);
         __atomic_store_n(&s->epoch, e, __ATOMIC_RELEASE);
@@ -229,16 +233,41 @@ void hs_slot_enter_slow(struct hs_live_slot *s)
             }
         }
     }
+    /* A reader in another process asked for a publication: made before
+     * this operation changes anything. If it cannot be made now (the lock
+     * is busy), seen_poke stays behind and the next operation tries again. */
+    if (publish_requested()) return;
+    HS_STORE(&s->seen_poke, k);
     if (tick) hs_live_publish(false);
 }
 
 /* Read every used slot at the cut of epoch e (snap_lock held). */
+/* A new epoch, seen by every counting operation from now on (through the
+ * poke, which they read; the epoch is stored first). */
+static uint64_t new_epoch(void)
+{
+    uint64_t e = HS_LOAD(&hs_snap_epoch) + 1;
+    __atomic_store_n(&hs_snap_epoch, e, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&hs_live->poke, 1, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);    /* before any slot read */
+    return e;
+}
+
+/* when the last consistent_sum's cut began (CLOCK_MONOTONIC; snap_lock) */
+static uint64_t last_cut_ns;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void consistent_sum(struct hs_live_snapshot *out)
 {
     struct hs_live_header *h = hs_live;
-    uint64_t e = HS_LOAD(&hs_snap_epoch) + 1;
-    __atomic_store_n(&hs_snap_epoch, e, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);    /* the new epoch before any slot read */
+    last_cut_ns = mono_ns();
+    uint64_t e = new_epoch();
     uint32_t n = __atomic_load_n(&h->slots_used, __ATOMIC_ACQUIRE);
     if (n > h->nslots) n = h->nslots;
     struct hs_live_acc acc;
@@ -284,8 +313,7 @@ void hs_live_fork_prepare(void)
     hs_lock(&snap_lock);
     tls_forker = 1;
     __atomic_store_n(&fork_hold, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&hs_snap_epoch, HS_LOAD(&hs_snap_epoch) + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    new_epoch();
 }
 
 /* Last of the prepare steps: the region as it is now, privately. */
@@ -337,6 +365,8 @@ void hs_live_fork_child(void)
 }
 
 /* force: whatever the rate limit; rss: also read /proc (costs syscalls) */
+static void publish_locked(uint64_t now, bool rss);
+
 static void publish(bool force, bool rss)
 {
     if (!hs_live) return;
@@ -344,10 +374,26 @@ static void publish(bool force, bool rss)
     if (!force && now - HS_LOAD(&last_ns) < (uint64_t)HS_LIVE_PUBLISH_MS * 1000000u) return;
     if (force) hs_lock(&snap_lock);
     else if (__atomic_exchange_n(&snap_lock.v, 1, __ATOMIC_ACQUIRE)) return;
-    HS_STORE(&last_ns, now);
+    publish_locked(now, rss);
+}
 
+static void write_snapshot(const struct hs_live_snapshot *snap, bool rss);
+
+/* snap_lock held; released here */
+static void publish_locked(uint64_t now, bool rss)
+{
+    HS_STORE(&last_ns, now);
     struct hs_live_snapshot snap;
     consistent_sum(&snap);
+    write_snapshot(&snap, rss);
+    hs_unlock(&snap_lock);
+    HS_USDT2(publish, hs_live, hs_live_size);
+}
+
+/* the seqlock'd snapshot in the header (snap_lock held) */
+static void write_snapshot(const struct hs_live_snapshot *s, bool rss)
+{
+    const struct hs_live_snapshot snap = *s;
     struct hs_live_header *h = hs_live;
     uint64_t seq = HS_LOAD(&h->seq);
     __atomic_store_n(&h->seq, seq + 1, __ATOMIC_RELAXED);
@@ -367,13 +413,26 @@ static void publish(bool force, bool rss)
     if (rss) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
     HS_STORE(&h->published_unix_ns, hs_unix_ns());
     HS_BUMP(&h->publications, 1);
+    HS_STORE(&h->snap_cut_ns, last_cut_ns);
     __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
-    hs_unlock(&snap_lock);
-    HS_USDT2(publish, hs_live, hs_live_size);
 }
 
 /* reading /proc costs syscalls: only on the forced (exit) publication */
 void hs_live_publish(bool force) { publish(force, force); }
+
+/* pub_req as last served (any new value in the header is a request) */
+static uint64_t pub_req_done;
+
+/* true when a request is pending and could not be served now */
+static bool publish_requested(void)
+{
+    uint64_t r = __atomic_load_n(&hs_live->pub_req, __ATOMIC_ACQUIRE);
+    if (r == HS_LOAD(&pub_req_done)) return false;
+    if (__atomic_exchange_n(&snap_lock.v, 1, __ATOMIC_ACQUIRE)) return true;
+    HS_STORE(&pub_req_done, r);
+    publish_locked(hs_now_ns(), false);
+    return false;
+}
 
 int hs_publish(void)
 {
@@ -391,7 +450,15 @@ static int sum_now(struct hs_live_snapshot *snap)
     hs__init();
     if (!hs_live) return -1;
     hs_lock(&snap_lock);
+    /* a reader in another process waits for a publication whose cut began
+     * after its request: this read is one (the request seen before the cut;
+     * the writers may find the lock busy with readers like this one) */
+    uint64_t r = __atomic_load_n(&hs_live->pub_req, __ATOMIC_ACQUIRE);
     consistent_sum(snap);
+    if (r != HS_LOAD(&pub_req_done)) {
+        HS_STORE(&pub_req_done, r);
+        write_snapshot(snap, false);
+    }
     hs_unlock(&snap_lock);
     return 0;
 }

@@ -9,7 +9,12 @@
  */
 #include "live_sum.h"
 #include <heapshim/live.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -244,4 +249,165 @@ int hs_live_read_copies(const void *a, const void *b, size_t len,
     if (out->arenas_peak < out->arenas_mapped) out->arenas_peak = out->arenas_mapped;
     *how = "published";
     return 0;
+}
+
+/* ---- reading another process's file (live.h, "Consistent reads") --------- */
+
+static int pread_all(int fd, void *b, size_t n, size_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)b + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* the used part of a region whose header is at b (bounded by len) */
+static size_t used_len(const void *b, size_t len)
+{
+    const struct hs_live_header *h = b;
+    if (len < sizeof *h || h->slot_size != sizeof(struct hs_live_slot) || h->slots_offset > len)
+        return len;
+    uint64_t n = h->slots_used < h->nslots ? h->slots_used : h->nslots;
+    uint64_t w = h->slots_offset + n * sizeof(struct hs_live_slot);
+    return w < len ? (size_t)w : len;
+}
+
+/* a copy of the used part into b (the header first, to know how much) */
+static int copy_used(int fd, void *b, size_t len, size_t *used)
+{
+    size_t hl = len < sizeof(struct hs_live_header) ? len : sizeof(struct hs_live_header);
+    if (pread_all(fd, b, hl, 0) != 0) return -1;
+    size_t u = used_len(b, len);
+    if (pread_all(fd, b, u, 0) != 0) return -1;
+    /* the slot table may have grown meanwhile: one more pass covers it */
+    size_t u2 = used_len(b, len);
+    if (u2 > u && pread_all(fd, b, u2, 0) != 0) return -1;
+    *used = u2 > u ? u2 : u;
+    return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* any new value will do: the writers compare, never order */
+static uint64_t request_value(void)
+{
+    uint64_t x = mono_ns() * 0x9e3779b97f4a7c15ull ^ ((uint64_t)getpid() << 32);
+    return x ? x : 1;
+}
+
+/* The header's published snapshot as one consistent piece: the header read
+ * again until its seq is even and the same before and after. */
+static int read_publication(int fd, struct hs_live_header *h)
+{
+    for (int i = 0; i < 50; i++) {
+        uint64_t s2;
+        if (pread_all(fd, h, sizeof *h, 0) != 0 ||
+            pread_all(fd, &s2, sizeof s2, offsetof(struct hs_live_header, seq)) != 0)
+            return -1;
+        if (!(h->seq & 1) && h->seq == s2) return 0;
+        struct timespec ts = { 0, 200 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static void take_publication(const struct hs_live_header *h, struct hs_live_snapshot *out)
+{
+    for (int d = 0; d < 4; d++) {
+        out->dom[d] = h->snap[d];
+        if (out->dom[d].peak_bytes < out->dom[d].live_bytes) out->dom[d].peak_bytes = out->dom[d].live_bytes;
+    }
+    out->arenas_mapped = h->snap_arenas_mapped;
+    out->bytes_mapped = h->snap_bytes_mapped;
+    if (out->arenas_peak < out->arenas_mapped) out->arenas_peak = out->arenas_mapped;
+}
+
+int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
+                    struct hs_live_snapshot *out, const char **how, const char **why)
+{
+    static const char *dummy;
+    if (!how) how = &dummy;
+    if (!why) why = &dummy;
+    size_t used;
+    if (copy_used(fd, buf, len, &used) != 0) {
+        *why = "short read (the file shrank?)";
+        return -1;
+    }
+    if (hs_live_sum(buf, len, out, why) != 0) return -1;   /* validates the header */
+    const struct hs_live_header *ha = buf;
+    /* the request: pub_req first, then the poke that makes writers look; a
+     * publication whose cut began after t_req holds every operation that
+     * ended before this read began */
+    uint64_t t_req = mono_ns();
+    uint64_t r = request_value();
+    bool asked = pwrite(fd, &r, sizeof r, offsetof(struct hs_live_header, pub_req)) == (ssize_t)sizeof r;
+    if (asked) {
+        r = request_value() ^ 0x5555555555555555ull;
+        asked = pwrite(fd, &r, sizeof r, offsetof(struct hs_live_header, poke)) == (ssize_t)sizeof r;
+    }
+    char *b = malloc(used ? used : 1);
+    if (!b) {
+        *why = "out of memory";
+        return -1;
+    }
+    struct hs_live_header h;
+    int rc = -1;
+    for (unsigned waited = 0;; waited++) {
+        /* a publication made after the request: the process is busy */
+        if (asked && read_publication(fd, &h) == 0 && h.snap_cut_ns > t_req) {
+            take_publication(&h, out);
+            *how = "published";
+            rc = 0;
+            break;
+        }
+        /* nothing moved since the first copy: that copy is an instant */
+        size_t used2;
+        if (copy_used(fd, b, used, &used2) != 0) {
+            *why = "short read (the file shrank?)";
+            break;
+        }
+        bool quiet = used2 == used && !(ha->seq & 1) && memcmp(buf, b, used) == 0;
+        const struct hs_live_slot *sa = (const void *)((const char *)buf + ha->slots_offset);
+        uint32_t n = ha->slots_used < ha->nslots ? ha->slots_used : ha->nslots;
+        for (uint32_t i = 0; quiet && i < n; i++)
+            if (sa[i].seq & 1) quiet = false;
+        if (quiet) {
+            *how = "instant";
+            rc = 0;
+            break;
+        }
+        if (waited >= wait_ms) {
+            if (asked) {
+                /* busy, and no publication after the request came in time:
+                 * the last one may be older than an earlier read */
+                *why = "busy: no publication came in time (try again)";
+                break;
+            }
+            /* no write access, no request: the last publication */
+            if (read_publication(fd, &h) != 0) {
+                *why = "busy: a publication was under way while the file was read";
+                break;
+            }
+            take_publication(&h, out);
+            *how = "published (no request: may lag)";
+            rc = 0;
+            break;
+        }
+        /* the next copy starts from here */
+        memcpy(buf, b, used);
+        if (hs_live_sum(buf, len, out, why) != 0) break;
+        struct timespec ts = { 0, 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    free(b);
+    return rc;
 }

@@ -149,6 +149,28 @@ for mode in $MODES; do
     else cant_run "$t" $rc "$out"; fi
 done
 
+# ---- torn reads of the live file, from another process ----------------------------
+# build/tests/filereader reads the live file of a churning prog_torn the way
+# the CLI does (hs_live_read_fd) and checks every read: counters that never
+# go back, live <= peak, no phantom blocks. prog_torn holds at most 132 blocks
+# beyond its baseline; the bound allows for the baseline moving by that much.
+READER="$ROOT/$B/tests/filereader"
+for mode in $MODES; do
+    t="counters-$mode-torn-file"
+    if [ ! -x "$READER" ]; then skip "$t" "$READER not built (make test-bins)"; continue; fi
+    out="$TMPD/$t.out"; ldir="$TMPD/$t.live"; mkdir -m 700 "$ldir"
+    # no wrapper: $! must be prog_torn itself (it ends by itself)
+    HEAPSHIM_DIR="$ldir" HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" "$TORN" $((TORN_SECONDS + 2)) \
+        >"$out.torn" 2>&1 & tp=$!
+    for _ in $(seq 100); do [ -f "$ldir/$tp" ] && break; sleep 0.05; done
+    timeout 60 "$READER" "$ldir/$tp" "$TORN_SECONDS" 300 >"$out" 2>&1; rc=$?
+    wait $tp
+    if [ $rc = 0 ] && ! grep -q ' 0 published after' "$out"; then pass "$t: $(cat "$out")"
+    elif [ $rc = 0 ]; then fail "$t" "no read saw the process busy (not a test of anything): $(cat "$out")"
+    elif [ $rc = 1 ]; then fail "$t" "$(cat "$out")"
+    else fail "$t" "cannot read the live file (exit $rc): $(head -c 300 "$out")"; fi
+done
+
 # ---- fork --------------------------------------------------------------------
 for mode in $MODES; do
     for v in single threads; do

@@ -68,3 +68,10 @@ $(B)/tests/prog_%: tests/shim/prog_%.c $(B)/build-flags
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Iinclude -o $@ $< -lpthread -ldl
 test-bins: $(PROG_BINS)
+
+# a reader of live files in another process (tests/26-counters.sh)
+$(B)/tests/filereader: tests/shim/filereader.c $(B)/core/live_read.o
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< $(B)/core/live_read.o
+test-bins: $(B)/tests/filereader

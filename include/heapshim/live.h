@@ -136,15 +136,18 @@ struct hs_live_slot {
     int64_t  pending[4];                /* [domain], [HS_LIVE_TOTAL]: counted - claimed, <= 0 */
     int64_t  hwm[4];                    /* highest pending since the last claim or release */
     /* line 1 */
-    uint64_t epoch;                     /* in-process snapshot epoch seen last */
+    uint64_t seen_poke;                 /* header.poke when this slot last looked */
     int64_t  tick;                      /* operations left before the next clock look */
     uint64_t seq;                       /* odd while a multi-field update runs */
     uint64_t owner;                     /* kernel tid of the owner, 0 = free */
     int64_t  release_at[4];             /* -2 * grant; 0: the slot holds no grant */
+    /* line 2: rarely written */
+    uint64_t epoch;                     /* in-process snapshot epoch seen last */
+    uint64_t _spare[7];
     struct hs_live_counters dom[HS_LIVE_NDOM];
     uint64_t small_allocs[HS_LIVE_SMALLDOM][HS_LIVE_NCLASSES];
     uint64_t small_frees[HS_LIVE_SMALLDOM][HS_LIVE_NCLASSES];
-};   /* 1344 bytes */
+};   /* 1408 bytes */
 
 /* A published, self-consistent snapshot (one hs_domain_stats_t per domain). */
 struct hs_live_domain {
@@ -188,9 +191,17 @@ struct hs_live_header {
     uint64_t seq;
     uint64_t published_unix_ns;
     uint64_t publications;
+    uint64_t snap_cut_ns;           /* CLOCK_MONOTONIC when the snapshot's cut began */
     uint64_t rss_bytes;             /* VmRSS at publication */
     struct hs_live_domain snap[4];  /* raw, mem, obj, total */
     uint64_t snap_arenas_mapped, snap_bytes_mapped;
+
+    /* requests -- a cache line of their own: every counting operation of
+     * the process reads `poke`, and only readers write here */
+    uint64_t poke __attribute__((aligned(64)));   /* any new value: writers look up
+                                                   * (the epoch, pub_req) at their next operation */
+    uint64_t pub_req;               /* any new value: publish at the next operation */
+    uint64_t _req_pad[6];
 
     uint64_t _reserved[16];
 };
@@ -221,6 +232,16 @@ int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
  * way", or what hs_live_sum says). Never reads outside the copies. */
 int hs_live_read_copies(const void *a, const void *b, size_t len,
                         struct hs_live_snapshot *out, const char **how, const char **why);
+
+/* Read the live file of another process open on fd (read access; with
+ * write access too, publication requests make successive reads monotonic,
+ * see "Consistent reads") into buf (len bytes, the file's size: the unused
+ * slots are left as they are in buf, zero if the caller cleared it), and sum
+ * it. *how: "instant", "published", or without write access "published (no
+ * request: may lag)". Waits about wait_ms for a publication; then -1 with
+ * *why starting "busy:" (read again). Returns 0, or -1 with *why. */
+int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
+                    struct hs_live_snapshot *out, const char **how, const char **why);
 
 /* Validate only the header (identity fields). Same return convention. */
 int hs_live_check_header(const void *region, size_t len, const char **why);

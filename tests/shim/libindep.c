@@ -77,6 +77,7 @@ static void *(*n_valloc)(size_t);
 static void *(*n_pvalloc)(size_t);
 static size_t (*n_usable)(void *);
 static int (*n_rename)(const char *, const char *);
+static int (*n_renameat)(int, const char *, int, const char *);
 static int (*hs_total)(hs_stats_t *);
 
 /* ---- bootstrap: dlsym may allocate while we resolve ---------------------- */
@@ -120,6 +121,7 @@ static void resolve(void)
     n_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
     n_usable = dlsym(RTLD_NEXT, "malloc_usable_size");
     n_rename = dlsym(RTLD_NEXT, "rename");
+    n_renameat = dlsym(RTLD_NEXT, "renameat");
     hs_total = dlsym(RTLD_NEXT, "hs_total_stats");
     resolving = 0;
     resolved = 1;
@@ -653,6 +655,17 @@ EXPORT int rename(const char *from, const char *to)
     const char *rep = getenv("HEAPSHIM_REPORT");
     if (rep && lf == lt + ls && !strncmp(from, to, lt) && !strcmp(from + lt, suffix)) write_snapshot("rename", 1);
     return n_rename(from, to);
+}
+
+/* Since the report's temporary name became ".<base>.tmp.<pid>.<random>",
+ * renamed relative to a directory descriptor: the same instant. */
+EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+    if (!resolved) resolve();     /* resolved at start: a dlsym here would allocate */
+    char prefix[4096];
+    snprintf(prefix, sizeof prefix, ".%s.tmp.%d.", to, (int)getpid());
+    if (getenv("HEAPSHIM_REPORT") && !strncmp(from, prefix, strlen(prefix))) write_snapshot("rename", 1);
+    return n_renameat(fromfd, from, tofd, to);
 }
 
 __attribute__((destructor)) static void indep_fini(void) { write_snapshot("fini", 0); }
