@@ -121,7 +121,7 @@ static int row(struct out *o, json_t *jm, char *fails, size_t fcap, const char *
         verdict = "REGRESSION";
         fail = 1;
     } else if (n < b) verdict = "ok (smaller)";
-    if (!o->json) printf("  %-22s %12s %12s %12s %9s  %s\n", metric, sb, sn, sd, pct, verdict);
+    if (!o->json) printf("  %-26s %12s %12s %12s %9s  %s\n", metric, sb, sn, sd, pct, verdict);
     json_t *e = json_pack("{sssIsIss}", "metric", metric, "base", (json_int_t)b, "new",
                           (json_int_t)n, "verdict", fail ? "regression" : gated ? "ok" : "info");
     json_object_set_new(e, "growth_pct", b ? json_real(growth) : json_null());
@@ -301,7 +301,7 @@ int cmd_diff(int argc, char **argv)
         else printf("heapshim diff: %s (limits only", files[0]);
         if (min_bytes) printf(", ignoring growth under %llu bytes", (unsigned long long)min_bytes);
         for (int l = 0; l < nlim; l++) printf(", max peak %s", lim[l].text);
-        printf(")\n  %-22s %12s %12s %12s %9s  %s\n", "metric", "base", "new", "change", "change%",
+        printf(")\n  %-26s %12s %12s %12s %9s  %s\n", "metric", "base", "new", "change", "change%",
                "verdict");
     }
     int regressions = 0, compared = 0, multi = base.n > 1 || cur.n > 1 || nsel;
@@ -339,7 +339,7 @@ int cmd_diff(int argc, char **argv)
             human_bytes(pk, a);
             human_bytes(lim[l].max, b);
             if (!o.json)
-                printf("  %-22s %12s %12s %12s %9s  %s\n", "limit", b, a, dom_names[lim[l].dom], "",
+                printf("  %-26s %12s %12s %12s %9s  %s\n", "limit", b, a, dom_names[lim[l].dom], "",
                        over ? "OVER LIMIT" : "ok");
             json_array_append_new(jl, json_pack("{sssIsIss}", "domain", dom_names[lim[l].dom], "max_peak_bytes",
                                                 (json_int_t)lim[l].max, "peak_bytes", (json_int_t)pk,
