@@ -144,4 +144,12 @@ fi
 # 7. not on a terminal: no progress line
 out=$("$HS" run -- sleep 1.3 2>&1)
 echo "$out" | grep -q $'\r' && fail tree-no-progress-off-tty "progress written to a pipe" || pass tree-no-progress-off-tty
+if command -v script >/dev/null; then
+    out=$(script -qec "'$HS' run -- sleep 1.4" /dev/null 2>&1)
+    echo "$out" | grep -q $'\r\e\\[Kheapshim: 1\\.[0-9]s  live' && pass tree-progress-on-tty || fail tree-progress-on-tty "$(echo "$out" | od -c | head -5)"
+else
+    skip tree-progress-on-tty "no script(1)"
+fi
+out=$("$HS" report "$W/base.json"); echo "$out" | grep -q '^  sort .*total peak' && pass tree-report-lists \
+    || fail tree-report-lists "$out"
 finish

@@ -71,7 +71,26 @@ int cmd_report(int argc, char **argv)
     struct report r;
     char err[1024];
     if (report_load(file, &r, err, sizeof err)) die_bad("%s", err);
-    if (as_json) print_json(&r);
-    else table_print(stdout, &r);
+    if (as_json) {
+        print_json(&r);
+        return 0;
+    }
+    table_print(stdout, &r);
+    /* a run report: every process of the tree, largest first */
+    struct tree t;
+    if (tree_load(file, &t, err, sizeof err)) die_bad("%s", err);
+    if (t.n > 1 || (t.n == 1 && strcmp(t.p[0].ended, "exit"))) {
+        char a[16];
+        printf("  tree: %d process%s, sum of peaks %s", t.n, t.n == 1 ? "" : "es",
+               human_bytes(tree_peak_sum(&t), a));
+        if (t.have_concurrent) printf(", most live at once %s (sampled)", human_bytes(t.concurrent_peak, a));
+        putchar('\n');
+        for (int i = 0; i < t.n; i++)
+            printf("  %-30s pid %-8lld total peak %-10s%s%s\n", t.p[i].id, (long long)t.p[i].r.pid,
+                   human_bytes(t.p[i].r.dom[D_TOTAL].peak_bytes, a),
+                   strcmp(t.p[i].ended, "exit") ? "  ended: " : "",
+                   strcmp(t.p[i].ended, "exit") ? t.p[i].ended : "");
+    }
+    tree_free(&t);
     return 0;
 }
