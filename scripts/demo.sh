@@ -2,10 +2,11 @@
 # scripts/demo.sh - `make demo`: a real program (Debian's python3, not ours)
 # under the shim, with the per-domain table at the end.
 #
-# PYTHONMALLOC=malloc makes CPython send its own object allocations to
-# malloc, so they reach the shim; the routing rules then sort them by the
-# code that asked: the python3 binary's calls into "obj", libc's own into
-# "raw", everything else into "mem".
+# No PYTHONMALLOC and no routing rules: the shim makes itself CPython's
+# allocator (interpose/python.c), so PyMem_RawMalloc lands in "raw",
+# PyMem_Malloc in "mem" and PyObject_Malloc in "obj", as CPython's own
+# memory manager splits them; the interpreter's small blocks come from the
+# shim's arenas.
 set -eu
 cd "$(dirname "$0")/.."
 B=${B:-build}
@@ -19,10 +20,10 @@ for i in range(200000):
 doc = json.dumps({"words": words, "list": [str(i) * 4 for i in range(50000)]})
 print("demo: counted", len(words), "words; json document of", len(doc), "bytes")
 '
+unset PYTHONMALLOC
 if [ -x "$B/heapshim" ]; then
-    echo "\$ PYTHONMALLOC=malloc $B/heapshim run --route 'python3*=obj,libc.so*=raw,*=mem' -- $PY -c ..."
-    PYTHONMALLOC=malloc exec "$B/heapshim" run --route 'python3*=obj,libc.so*=raw,*=mem' -- "$PY" -c "$SCRIPT"
+    echo "\$ $B/heapshim run -- $PY -c ..."
+    exec "$B/heapshim" run -- "$PY" -c "$SCRIPT"
 fi
-echo "\$ PYTHONMALLOC=malloc HEAPSHIM_STATS=1 HEAPSHIM_ROUTE='python3*=obj,libc.so*=raw,*=mem' LD_PRELOAD=$B/libheapshim.so $PY -c ..."
-PYTHONMALLOC=malloc HEAPSHIM_STATS=1 HEAPSHIM_ROUTE='python3*=obj,libc.so*=raw,*=mem' \
-    LD_PRELOAD="$PWD/$B/libheapshim.so" "$PY" -c "$SCRIPT"
+echo "\$ HEAPSHIM_STATS=1 LD_PRELOAD=$B/libheapshim.so $PY -c ..."
+HEAPSHIM_STATS=1 LD_PRELOAD="$PWD/$B/libheapshim.so" "$PY" -c "$SCRIPT"

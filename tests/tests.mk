@@ -46,7 +46,7 @@ $(B)/tests/mt_workload: tests/shim/mt_workload.c $(B)/build-flags
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
 test-bins: $(B)/tests/mt_workload
-TEST_DEPS += python3 perl git gcc xz-utils coreutils
+TEST_DEPS += python3 perl git gcc xz-utils coreutils bpftrace python3-dev gdb
 $(B)/tests/buggy: tests/shim/buggy.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
@@ -73,5 +73,5 @@ test-bins: $(PROG_BINS)
 $(B)/tests/filereader: tests/shim/filereader.c $(B)/core/live_read.o
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< $(B)/core/live_read.o
+	$(Q)$(CC) $(BASE_CFLAGS) $(SANFLAGS) -o $@ $< $(B)/core/live_read.o
 test-bins: $(B)/tests/filereader

@@ -196,10 +196,13 @@ struct hs_live_header {
     struct hs_live_domain snap[4];  /* raw, mem, obj, total */
     uint64_t snap_arenas_mapped, snap_bytes_mapped;
 
-    /* requests -- a cache line of their own: every counting operation of
-     * the process reads `poke`, and only readers write here */
-    uint64_t poke __attribute__((aligned(64)));   /* any new value: writers look up
-                                                   * (the epoch, pub_req) at their next operation */
+    /* requests -- a cache line of their own (offset 1088; the region starts
+     * on a page): every counting operation of the process reads `poke`, and
+     * only readers write here. Padding instead of an alignment attribute, so
+     * that a copy of the header at any address is plain bytes to read. */
+    uint64_t _req_pad0[3];
+    uint64_t poke;                  /* any new value: writers look up the
+                                     * epoch and pub_req at their next operation */
     uint64_t pub_req;               /* any new value: publish at the next operation */
     uint64_t _req_pad[6];
 
@@ -209,6 +212,7 @@ struct hs_live_header {
 #define HS_LIVE_PUBLISH_MS 50
 
 #ifndef __BPF__
+_Static_assert(offsetof(struct hs_live_header, poke) % 64 == 0, "poke on a cache line of its own");
 /* Result of summing a region (what a reader wants). */
 struct hs_live_snapshot {
     struct hs_live_domain dom[4];   /* raw, mem, obj, total */
