@@ -59,7 +59,7 @@ expect_bad diff-bad-new "$D/schema2.json: unsupported schema" "$HS" diff "$D/goo
 expect_bad diff-growth-word "--max-growth: bad number 'ten'" "$HS" diff "$D/good.json" "$D/good.json" --max-growth ten
 expect_bad diff-growth-neg "--max-growth: bad number '-5'" "$HS" diff "$D/good.json" "$D/good.json" --max-growth -5
 expect_bad diff-growth-missing "--max-growth needs a value" "$HS" diff "$D/good.json" "$D/good.json" --max-growth
-expect_bad diff-minbytes "--min-bytes: bad number '1e3'" "$HS" diff "$D/good.json" "$D/good.json" --min-bytes 1e3
+expect_bad diff-minbytes "--min-bytes: bad size '1e3'" "$HS" diff "$D/good.json" "$D/good.json" --min-bytes 1e3
 expect_bad diff-metric "unknown metric 'obj.peak' \(accepted: .*total.*peak_bytes.*arenas.*rss_peak_bytes" \
     "$HS" diff "$D/good.json" "$D/good.json" --metric obj.peak
 

@@ -164,11 +164,15 @@ int parse_size(const char *s, uint64_t *out)
         { "gib", 1073741824.0 }, { "tib", 1099511627776.0 }, { "kb", 1e3 }, { "mb", 1e6 },
         { "gb", 1e9 }, { "tb", 1e12 },
     };
-    if (!s || (*s != '.' && (*s < '0' || *s > '9'))) return -1;
+    if (!s) return -1;
+    /* digits with at most one '.': no sign, exponent, hex or inf */
+    size_t nd = strspn(s, "0123456789."), dots = 0;
+    for (size_t i = 0; i < nd; i++) dots += s[i] == '.';
+    if (nd == 0 || dots > 1 || (nd == 1 && dots == 1)) return -1;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || !isfinite(v) || v < 0 || end == s) return -1;
+    if (errno || !isfinite(v) || v < 0 || end != s + nd) return -1;
     while (*end == ' ') end++;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcasecmp(end, units[i].u)) {
