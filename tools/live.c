@@ -3,7 +3,7 @@
  *
  * Room: the file-system and /proc side of every reader in tools/ (top,
  * export, serve, gc, run --timeline). Validation and summing of the bytes
- * is the lead's hs_live_sum()/hs_live_read_copies() (core/live_read.c); here
+ * is the lead's hs_live_read_fd()/hs_live_sum() (core/live_read.c); here
  * we find the files and copy them into memory. The rules (issue 14), which
  * hold against a hostile user who can write files we look at:
  *
@@ -18,8 +18,11 @@
  *     file of the directory's owner, not writable by others, of sane size.
  *   - Only copies are read (pread), never a mapping of the file: the process
  *     (or anybody) may truncate it while we read, and a copy cannot SIGBUS.
- *     Only the used part is copied: the header, then slots_offset +
- *     slots_used * slot_size, bounded by the file size.
+ *     The header is checked first (against the file size), then
+ *     hs_live_read_fd (core/live_read.c) copies only the used part (header,
+ *     then slots_offset + slots_used * slot_size) and, when the file is open
+ *     read-write, asks the process for a publication so that successive
+ *     reads never go back (live.h "Consistent reads").
  *   - The one exception is the window-peak reset of export/serve, which
  *     needs an atomic exchange in the file: it maps the header for a few
  *     instructions under a SIGBUS guard (sigsetjmp), so a file truncated at
@@ -232,82 +235,81 @@ static int take_window(int fd, uint64_t out[4])
     return rc;
 }
 
-/* Copy the used part of the file twice (header, then the slots in use) and
- * hand both copies to hs_live_read_copies. The copies are cut to the slots
- * in use: their nslots and file_size are set to what was copied (the same
- * edit in both, so the comparison of the two still sees every change). */
-static int copy_used(int fd, uint64_t fsize, char **a_out, char **b_out, size_t *len_out,
-                     const char **why)
+/* Check the header of the file (read with pread) against the file's size,
+ * then read it with the lead's hs_live_read_fd (core/live_read.c: copies of
+ * the used part only, a publication request when we may write, never a
+ * mapping) into a buffer of the file's size (only the used part of it is
+ * touched). On success *buf_out holds the copy that was summed. */
+static int open_rw_same(const struct live_dirh *d, const char *name, const struct stat *st);
+
+static int read_region(const struct live_dirh *d, const char *name, int fd, const struct stat *st,
+                       int *rwfd, char **buf_out, struct hs_live_snapshot *snap, const char **why)
 {
+    uint64_t fsize = (uint64_t)st->st_size;
     struct hs_live_header h;
-    *a_out = *b_out = NULL;
+    *buf_out = NULL;
     memset(&h, 0, sizeof h);
     size_t hl = fsize < sizeof h ? (size_t)fsize : sizeof h;
     if (read_all_at(fd, &h, hl, 0) != 0) {
         *why = "short read (file shrank?)";
         return -1;
     }
-    /* the identity checks, against the size of the file: they look at
-     * header fields only (live.h), and h holds the whole header when
+    /* the identity checks against the size of the file: they look at
+     * header fields only (live.h), and h holds the whole header whenever
      * fsize >= sizeof h, which they check first */
     if (live_guard(&h, (size_t)fsize, why) != 0 || hs_live_check_header(&h, (size_t)fsize, why) != 0)
         return -1;
-    char *a = NULL, *b = NULL;
-    size_t len = 0;
-    uint32_t n = h.slots_used;
-    for (int round = 0; round < 4; round++) {
-        if (n > h.nslots) n = h.nslots;
-        uint32_t take = n ? n : 1;
-        uint64_t want;
-        if (h.slots_offset < sizeof h || h.slots_offset > fsize ||
-            __builtin_add_overflow(h.slots_offset, (uint64_t)take * sizeof(struct hs_live_slot), &want) ||
-            want > fsize) {
-            *why = "corrupt header: slot table runs past the end of the file";
-            goto bad;
-        }
-        len = (size_t)want;
-        free(a);
-        free(b);
-        a = malloc(len);
-        b = malloc(len);
-        if (!a || !b) { *why = "out of memory"; goto bad; }
-        if (read_all_at(fd, a, len, 0) != 0 || read_all_at(fd, b, len, 0) != 0) {
-            *why = "short read (file shrank?)";
-            goto bad;
-        }
-        struct hs_live_header *ha = (void *)a, *hb = (void *)b;
-        uint32_t ua = ha->slots_used < ha->nslots ? ha->slots_used : ha->nslots;
-        if (ua <= take && ha->slots_offset == h.slots_offset && ha->nslots == h.nslots) {
-            ha->nslots = hb->nslots = take;
-            ha->file_size = hb->file_size = len;
-            if (ha->slots_used > take) ha->slots_used = take;
-            *a_out = a;
-            *b_out = b;
-            *len_out = len;
-            return 0;
-        }
-        /* a thread took a new slot between the header and the copy */
-        memcpy(&h, a, sizeof h);
-        n = ua;
+    char *buf = calloc(1, (size_t)fsize);
+    if (!buf) {
+        *why = "out of memory";
+        return -1;
     }
-    *why = "busy: slots kept being added while the file was read";
-bad:
-    free(a);
-    free(b);
-    return -1;
+    /* First through the read-only descriptor without waiting: a quiet
+     * process (most of them) is read as an instant in two copies. A busy
+     * one is read again through a read-write descriptor, so that
+     * hs_live_read_fd can ask it for a publication (live.h "Consistent
+     * reads": successive reads never go back). */
+    const char *how = NULL;
+    int rc = hs_live_read_fd(fd, buf, (size_t)fsize, 0, snap, &how, why);
+    if (rc == 0 && strcmp(how, "instant") == 0) {
+        *buf_out = buf;
+        return 0;
+    }
+    if (*rwfd < 0) *rwfd = open_rw_same(d, name, st);
+    if (*rwfd >= 0) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            rc = hs_live_read_fd(*rwfd, buf, (size_t)fsize, LIVE_WAIT_MS, snap, &how, why);
+            if (rc == 0 || strncmp(*why, "busy", 4) != 0) break;   /* only "busy" is worth a retry */
+        }
+    }
+    if (rc != 0) {
+        free(buf);
+        return -1;
+    }
+    *buf_out = buf;
+    return 0;
+}
+
+/* The same file opened read-write (for the window reset and publication
+ * requests), or -1: never another file that took its name meanwhile. */
+static int open_rw_same(const struct live_dirh *d, const char *name, const struct stat *st)
+{
+    int fd = openat(d->fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return -1;
+    struct stat s2;
+    if (fstat(fd, &s2) != 0 || s2.st_dev != st->st_dev || s2.st_ino != st->st_ino) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
                  struct proc_view *p, struct stat *st_out, char *err, size_t cap)
 {
     memset(p, 0, sizeof *p);
-    int rw = 0, fd = -1;
-    const int base = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
-    if (flags & LIVE_RESET_WINDOW) {
-        fd = openat(d->fd, name, O_RDWR | base);
-        rw = fd >= 0;
-    }
-    if (fd < 0) fd = openat(d->fd, name, O_RDONLY | base);
+    int rwfd = -1;      /* opened when needed: window reset, a busy process */
+    int fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP) snprintf(err, cap, "%s/%s: is a symlink (not followed)", d->path, name);
@@ -328,18 +330,13 @@ int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, in
         return LIVE_BAD;
     }
     if (st_out) *st_out = st;
-    char *a, *b;
-    size_t len;
-    const char *how = NULL;
-    if (copy_used(fd, (uint64_t)st.st_size, &a, &b, &len, &why) != 0 || live_guard(a, len, &why) != 0 ||
-        hs_live_read_copies(a, b, len, &p->snap, &how, &why) != 0) {
+    char *a;
+    if (read_region(d, name, fd, &st, &rwfd, &a, &p->snap, &why) != 0) {
         snprintf(err, cap, "%s/%s: %s", d->path, name, why);
-        if (a) free(a);
-        free(b);
+        if (rwfd >= 0) close(rwfd);
         close(fd);
         return LIVE_BAD;
     }
-    free(b);
     const struct hs_live_header *h = (const struct hs_live_header *)a;
     p->pid = h->pid;
     memcpy(p->comm, h->comm, sizeof p->comm);
@@ -350,6 +347,15 @@ int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, in
     p->created_unix_ns = h->created_unix_ns;
     for (int i = 0; i < 4; i++) p->window_peak[i] = h->window_peak[i] > 0 ? (uint64_t)h->window_peak[i] : 0;
     free(a);
+    if (rwfd >= 0 && !(flags & LIVE_RESET_WINDOW)) {
+        close(rwfd);
+        rwfd = -1;
+    }
+    if ((expect_pid >= 0 && p->pid != expect_pid) || p->state == HS_LIVE_STATE_EXITED ||
+        !proc_alive(p->pid, p->start_time)) {
+        if (rwfd >= 0) close(rwfd);
+        rwfd = -1;
+    }
     if (expect_pid >= 0 && p->pid != expect_pid) {
         snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", d->path, name, p->pid);
         close(fd);
@@ -361,7 +367,10 @@ int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, in
         close(fd);
         return LIVE_STALE;
     }
-    if (rw && take_window(fd, p->window_peak) == 0) p->window_reset = 1;
+    if ((flags & LIVE_RESET_WINDOW) && rwfd < 0) rwfd = open_rw_same(d, name, &st);
+    if ((flags & LIVE_RESET_WINDOW) && rwfd >= 0 && take_window(rwfd, p->window_peak) == 0)
+        p->window_reset = 1;
+    if (rwfd >= 0) close(rwfd);
     close(fd);
     p->rss_bytes = proc_rss_bytes(p->pid);
     return LIVE_OK;

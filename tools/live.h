@@ -10,6 +10,9 @@
 #include "cli.h"
 #include <sys/stat.h>
 
+/* how long a reader waits for a busy process's publication (per try, 2 tries) */
+#define LIVE_WAIT_MS 25
+
 /* An open, checked live directory. */
 struct live_dirh {
     int fd;
