@@ -205,7 +205,12 @@ static void on_readable(struct conn *c, const char *dir, int explicit_dir)
         ssize_t n = recv(c->fd, c->req + c->got, HEAD_MAX - c->got, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (n <= 0) {            /* closed (or reset) before a complete request */
+        if (n == 0 && memchr(c->req, '\n', c->got)) {
+            /* the client stopped sending after its request line: answer it */
+            answer(c, dir, explicit_dir);
+            return;
+        }
+        if (n <= 0) {            /* closed (or reset) before a complete request line */
             conn_close(c);
             return;
         }
