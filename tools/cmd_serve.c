@@ -7,6 +7,8 @@
  * or slow clients cannot delay anybody else's scrape; a malformed request
  * (NUL byte, request line over 2 KiB or head over 8 KiB, not
  * "METHOD PATH HTTP/1.x") gets a 400 at once, another method a 405.
+ * Scrapes that are ready in the same round share one read of the live files
+ * and one render (and reset the window peaks once).
  * Binds only to the numeric address given (no name lookup, no wildcard
  * unless asked for). The live files are read through tools/live.c (copies
  * only; see the rules there).
@@ -87,7 +89,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 #define WRITE_MS 10000               /* to take the reply */
 #define LINGER_MS 1000               /* drain after the reply */
 
-enum { C_READ, C_WRITE, C_DRAIN };
+enum { C_READ, C_SCRAPE, C_WRITE, C_DRAIN };   /* C_SCRAPE: waits for the batch's render */
 struct conn {
     int fd, state;
     uint64_t deadline;               /* now_ns() units */
@@ -96,6 +98,7 @@ struct conn {
     char *out;                       /* reply: malloc'd, or static when out_static */
     size_t out_len, out_off;
     int out_static;
+    int head;                        /* C_SCRAPE: a HEAD request */
 };
 
 static void conn_close(struct conn *c)
@@ -170,17 +173,34 @@ static void answer(struct conn *c, const char *dir, int explicit_dir)
         conn_reply(c, "404 Not Found", "text/plain", m, sizeof m - 1, head);
         return;
     }
+    /* rendered once for every scrape that is ready in this round (see serve_loop) */
+    c->state = C_SCRAPE;
+    c->head = head;
+}
+
+static void on_writable(struct conn *c);
+
+/* One scan and render for all the connections waiting in C_SCRAPE: scrapes
+ * that arrive together (several Prometheus servers, a burst of curls) cost
+ * one read of the live files, and the window peaks are reset once. */
+static void scrape_batch(struct conn *conns, int n, const char *dir, int explicit_dir)
+{
     struct scan s;
     live_scan_opt(dir, explicit_dir, NULL, 0, LIVE_RESET_WINDOW, &s, 1);
     size_t len;
     char *text = prom_render(&s, &len);
     scan_free(&s);
-    if (!text) {
-        static const char m[] = "out of memory\n";
-        conn_reply(c, "500 Internal Server Error", "text/plain", m, sizeof m - 1, head);
-        return;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = &conns[i];
+        if (c->fd < 0 || c->state != C_SCRAPE) continue;
+        if (!text) {
+            static const char m[] = "out of memory\n";
+            conn_reply(c, "500 Internal Server Error", "text/plain", m, sizeof m - 1, c->head);
+        } else {
+            conn_reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text, len, c->head);
+        }
+        on_writable(c);
     }
-    conn_reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text, len, head);
     free(text);
 }
 
@@ -330,6 +350,13 @@ static void serve_loop(int lfd, const char *dir, int explicit_dir)
             else if (c->fd >= 0 && c->state == C_DRAIN && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
                 on_drain(c);
             if (c->fd < 0) nconn--;
+        }
+        int waiting = 0;
+        for (int i = 0; i < MAX_CONN && !waiting; i++) waiting = conns[i].fd >= 0 && conns[i].state == C_SCRAPE;
+        if (waiting) {
+            scrape_batch(conns, MAX_CONN, dir, explicit_dir);
+            nconn = 0;
+            for (int i = 0; i < MAX_CONN; i++) nconn += conns[i].fd >= 0;
         }
     }
     for (int i = 0; i < MAX_CONN; i++)
