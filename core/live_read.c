@@ -375,7 +375,11 @@ int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
             *why = "short read (the file shrank?)";
             break;
         }
-        bool quiet = used2 == used && !(ha->seq & 1) && memcmp(buf, b, used) == 0;
+        /* the request line (poke, pub_req: readers write it) is not compared */
+        const size_t rq0 = offsetof(struct hs_live_header, _req_pad0),
+                     rq1 = offsetof(struct hs_live_header, _reserved);
+        bool quiet = used2 == used && !(ha->seq & 1) && used > rq1 && memcmp(buf, b, rq0) == 0 &&
+                     memcmp((const char *)buf + rq1, b + rq1, used - rq1) == 0;
         const struct hs_live_slot *sa = (const void *)((const char *)buf + ha->slots_offset);
         uint32_t n = ha->slots_used < ha->nslots ? ha->slots_used : ha->nslots;
         for (uint32_t i = 0; quiet && i < n; i++)
