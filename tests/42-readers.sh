@@ -160,13 +160,19 @@ else
 fi
 if [ -n "$NEWUSER" ]; then
     chmod 711 "$TMPD"
+    # a checkout under /root (mode 0700, where root clones on a fresh
+    # machine) is out of the user's reach: run a copy of the command
+    HSU="$HS"
+    if ! runuser -u "$NEWUSER" -- test -x "$HS"; then
+        cp "$HS" "$TMPD/heapshim-copy" && chmod 755 "$TMPD/heapshim-copy" && HSU="$TMPD/heapshim-copy"
+    fi
     # another user (root here) made the victim's directory first and fills it
     F="$TMPD/fake"; mkdir -m 755 "$F"
     "$LIVEGEN" "$F/$SP" pid="$SP" comm=fabricated mem=1000000000; chmod 644 "$F/$SP"
-    out=$(timeout 5 runuser -u "$NEWUSER" -- env HEAPSHIM_DIR="$F" "$HS" top --once --json 2>&1); rc=$?
+    out=$(timeout 5 runuser -u "$NEWUSER" -- env HEAPSHIM_DIR="$F" "$HSU" top --once --json 2>&1); rc=$?
     [ $rc = 2 ] && echo "$out" | grep -q "owned by uid 0" && ! echo "$out" | grep -q fabricated \
         && pass dir-other-owner || fail dir-other-owner "rc $rc: $(echo "$out" | head -c 300)"
-    out=$(timeout 5 runuser -u "$NEWUSER" -- "$HS" export --no-reset --dir "$F" 2>&1); rc=$?
+    out=$(timeout 5 runuser -u "$NEWUSER" -- "$HSU" export --no-reset --dir "$F" 2>&1); rc=$?
     [ $rc = 2 ] && ! echo "$out" | grep -q fabricated && pass dir-other-owner-export \
         || fail dir-other-owner-export "rc $rc: $(echo "$out" | head -c 300)"
     # root: another user's directory only when named with --dir
