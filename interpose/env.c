@@ -7,6 +7,8 @@
  * what is accepted, then the default.
  */
 #include "shim.h"
+#include <fcntl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +32,7 @@ static bool is_false(const char *v) { return !strcmp(v, "0") || !strcmp(v, "no")
 
 static bool read_bool(const char *name, bool dflt)
 {
-    const char *v = getenv(name);
+    const char *v = hs_shim_getenv(name);
     if (!v || !*v) return dflt;
     if (is_true(v)) return true;
     if (is_false(v)) return false;
@@ -44,13 +46,54 @@ static void set_name(const char *s)
     strncpy(hs_shim.allocator_name, s, sizeof hs_shim.allocator_name - 1);
 }
 
+/*
+ * The environment as the process was started with it. getenv() answers from
+ * `environ`, which glibc sets only after a program's .preinit_array
+ * functions ran: a process whose first malloc comes from one of those starts
+ * the shim with `environ` still NULL, and every HEAPSHIM_* setting would be
+ * silently ignored. Then the variables are read from /proc/self/environ
+ * instead, into a static buffer (no allocation: this runs inside malloc).
+ */
+static char env_buf[64 * 1024];
+static size_t env_len;
+static int env_loaded;
+
+const char *hs_shim_getenv(const char *name)
+{
+    extern char **environ;
+    if (environ) return getenv(name);
+    if (!env_loaded) {
+        env_loaded = 1;
+        int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            for (;;) {
+                ssize_t r = read(fd, env_buf + env_len, sizeof env_buf - 1 - env_len);
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) break;
+                env_len += (size_t)r;
+                if (env_len >= sizeof env_buf - 1) break;
+            }
+            close(fd);
+        }
+        env_buf[env_len] = 0;
+    }
+    size_t n = strlen(name);
+    for (size_t off = 0; off < env_len;) {
+        const char *e = env_buf + off;
+        size_t l = strnlen(e, env_len - off);
+        if (l > n && !strncmp(e, name, n) && e[n] == '=') return e + n + 1;
+        off += l + 1;
+    }
+    return NULL;
+}
+
 void hs_shim_read_env(void)
 {
     memset(&hs_shim, 0, sizeof hs_shim);
     hs_shim.mode = HS_MODE_PYMALLOC;
     set_name("pymalloc");
 
-    const char *a = getenv("HEAPSHIM_ALLOCATOR");
+    const char *a = hs_shim_getenv("HEAPSHIM_ALLOCATOR");
     if (a && *a) {
         if (!strcmp(a, "pymalloc") || !strcmp(a, "default")) {
         } else if (!strcmp(a, "malloc")) {
@@ -74,7 +117,7 @@ void hs_shim_read_env(void)
     hs_shim.stats = read_bool("HEAPSHIM_STATS", false);
     hs_shim.publish = read_bool("HEAPSHIM_PUBLISH", true);
 
-    const char *r = getenv("HEAPSHIM_REPORT");
+    const char *r = hs_shim_getenv("HEAPSHIM_REPORT");
     if (r && *r) {
         if (strlen(r) >= sizeof hs_shim.report) {
             hs_shim_warn("HEAPSHIM_REPORT: path too long (at most 4095 bytes)", "", "; no report");
@@ -84,7 +127,7 @@ void hs_shim_read_env(void)
         }
     }
 
-    const char *route = getenv("HEAPSHIM_ROUTE");
+    const char *route = hs_shim_getenv("HEAPSHIM_ROUTE");
     if (route && *route) {
         const char *why = NULL;
         if (hs_route_parse(route, hs_shim.rules, HS_ROUTE_MAX, &hs_shim.nrules, &why) != 0) {

@@ -70,7 +70,7 @@ void hs__platform_config(struct hs_core_config *cfg)
             cfg->live_region = live_region;
             cfg->live_region_size = size;
         } else {
-            const char *dir = getenv("HEAPSHIM_DIR");
+            const char *dir = hs_shim_getenv("HEAPSHIM_DIR");
             hs_shim_warn(dir && *dir ? "HEAPSHIM_DIR: " : "live counters: ", why ? why : "unknown error",
                          "; live counters not published (accepted: HEAPSHIM_DIR naming a directory of"
                          " yours with mode 0700, or HEAPSHIM_PUBLISH=0)");

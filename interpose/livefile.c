@@ -25,6 +25,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* env.c's getenv, when linked in (it also works before glibc set environ) */
+const char *hs_shim_getenv(const char *name) __attribute__((weak));
+
 static char lf_why_buf[PATH_MAX + 200];
 /* the directory chosen at creation, for the fork child (whose environment
  * may have been changed by the program since) */
@@ -82,7 +85,7 @@ static const char *lf_say(const char *what, const char *path, const char *proble
  * who owns the files (and whom the ownership check below expects). */
 static int lf_choose_dir(char *out, size_t cap, const char **why)
 {
-    const char *env = getenv("HEAPSHIM_DIR");
+    const char *env = hs_shim_getenv ? hs_shim_getenv("HEAPSHIM_DIR") : getenv("HEAPSHIM_DIR");
     int n;
     if (env && *env) {
         if (env[0] != '/') {

@@ -418,7 +418,7 @@ static bool wanted(void)
 {
     static const char *const yes[] = { "1", "yes", "true", "on", NULL };
     static const char *const no[] = { "0", "no", "false", "off", NULL };
-    const char *v = getenv("HEAPSHIM_PYTHON");
+    const char *v = hs_shim_getenv("HEAPSHIM_PYTHON");
     /* malloc mode is accounting only: the program keeps its own allocators
      * (CPython's pymalloc included) unless HEAPSHIM_PYTHON=1 asks; replacing
      * pymalloc there made python 1.7x slower with 1.2-1.4x the peak RSS
@@ -535,7 +535,7 @@ void hs_python_start(void)
     }
     /* PYTHONMALLOCSTATS asks for pymalloc's statistics at exit, which CPython
      * prints only while pymalloc is its allocator: pymalloc stays */
-    const char *stats = getenv("PYTHONMALLOCSTATS");
+    const char *stats = hs_shim_getenv("PYTHONMALLOCSTATS");
     if (stats && *stats) {
         state = HS_PY_LEFT_STATS;
         return;

@@ -59,6 +59,9 @@ struct hs_shim_config {
 
 extern struct hs_shim_config hs_shim;
 
+/* env.c: getenv() that also works before glibc has set `environ` (a first
+ * malloc from a .preinit_array function) */
+const char *hs_shim_getenv(const char *name);
 /* env.c: read HEAPSHIM_* into hs_shim; one warning line per bad variable */
 void hs_shim_read_env(void);
 /* write one line to stderr without allocating */

@@ -113,4 +113,21 @@ else
     skip debug-catches "no $BUG"
 fi
 
+# A program whose first malloc comes from a .preinit_array function starts
+# the shim before glibc has set `environ`: the settings are read from
+# /proc/self/environ then (they were silently ignored before).
+cat > "$TMPD/preinit.c" <<'CEOF'
+#include <stdlib.h>
+static void first(int c, char **v, char **e) { (void)c; (void)v; (void)e; free(malloc(10)); }
+__attribute__((section(".preinit_array"), used)) static void (*first_p)(int, char **, char **) = first;
+int main(void) { free(malloc(100)); return 0; }
+CEOF
+if cc -o "$TMPD/preinit" "$TMPD/preinit.c" 2>/dev/null; then
+    out=$(HEAPSHIM_STATS=1 HEAPSHIM_ALLOCATOR=malloc LD_PRELOAD="$SHIM" "$TMPD/preinit" 2>&1); rc=$?
+    [ $rc = 0 ] && echo "$out" | grep -q "allocator malloc" && pass env-before-environ \
+        || fail env-before-environ "rc=$rc: $(echo "$out" | head -c 300)"
+else
+    skip env-before-environ "cc cannot build the preinit program"
+fi
+
 finish

@@ -56,7 +56,9 @@ if [ $fake_ok = 1 ]; then
         "python: CPython's debug hooks are not laid out"
     fake fake-malloc-left-alone fakepy malloc "at main: replaced after start: untouched ok " ""
     fake fake-shim-debug-mode fakepy debug "at main: replaced after start: replaced ok " "" HEAPSHIM_ALLOCATOR=debug
-    fake fake-shim-malloc-mode fakepy plain "at main: replaced after start: replaced ok " "" HEAPSHIM_ALLOCATOR=malloc
+    # malloc mode is accounting only: CPython keeps its allocator unless asked
+    fake fake-shim-malloc-mode fakepy plain "at main: untouched after start: untouched ok " "" HEAPSHIM_ALLOCATOR=malloc
+    fake fake-shim-malloc-mode-asked fakepy plain "at main: replaced after start: replaced ok " "" HEAPSHIM_ALLOCATOR=malloc HEAPSHIM_PYTHON=1
     fake fake-free-threaded fakepyFT plain "at main: untouched after start: untouched ok " \
         "python: CPython 3\.11\.4 is a free-threaded build"
     fake fake-free-threaded-by-version fakepy plain "at main: untouched after start: untouched ok " \
@@ -240,7 +242,8 @@ pyrun fork -- fork.py;                                  same fork;              
 pyrun subprocess -- sub.py;                             same subprocess;         domains subprocess all
 pyrun ctypes-malloc -- cmalloc.py;                      same ctypes-malloc;      domains ctypes-malloc all
 pyrun shim-debug HEAPSHIM_ALLOCATOR=debug -- work.py;   same shim-debug;         domains shim-debug all
-pyrun shim-malloc HEAPSHIM_ALLOCATOR=malloc -- work.py; same shim-malloc;        domains shim-malloc all
+pyrun shim-malloc HEAPSHIM_ALLOCATOR=malloc -- work.py; same shim-malloc;        domains shim-malloc off
+pyrun shim-malloc-on HEAPSHIM_ALLOCATOR=malloc HEAPSHIM_PYTHON=1 -- work.py; same shim-malloc-on; domains shim-malloc-on all
 pyrun off HEAPSHIM_PYTHON=0 -- work.py;                 same off;                domains off off
 # PYTHONMALLOCSTATS: pymalloc stays, so its statistics are printed at exit
 # (their figures differ between any two runs: compared by shape)
