@@ -63,6 +63,7 @@ int main(int argc, char **argv)
                 continue;
             }
             fprintf(stderr, "filereader: %s\n", why ? why : "?");
+            free(a);
             return 2;
         }
         if (how && !strcmp(how, "instant")) instant++;
@@ -99,5 +100,7 @@ int main(int argc, char **argv)
     printf("%llu reads: %llu instant, %llu published after the request, %llu published late, "
            "%llu busy retried; %llu bad%s%s\n", instant + published + late, instant, published,
            late, busy, bad, bad ? ": first: " : "", worst);
+    free(a);
+    close(fd);
     return bad ? 1 : (instant + published + late ? 0 : 2);
 }
