@@ -11,7 +11,9 @@
 [ -e "$SHIM" ] || { fail tree-shim "no $SHIM (run make)"; finish; }
 W="$TMPD/tree"; mkdir -p "$W"
 CI="$ROOT/scripts/heapshim-ci"
-export HEAPSHIM=$HS HEAPSHIM_CI_OUT="$W/ci-new.json"
+# the preloaded shim is always the plain build (with SAN=1 the command is
+# built with the sanitizers, the library it preloads must not be)
+export HEAPSHIM=$HS HEAPSHIM_CI_OUT="$W/ci-new.json" HEAPSHIM_LIB="$SHIM"
 unset GITHUB_ACTIONS
 KIDS=()
 cleanup() { for k in "${KIDS[@]}"; do kill -9 "$k" 2>/dev/null; done; rm -rf "$TMPD"; }
