@@ -12,8 +12,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 struct hs_shim_config hs_shim;
+
+/*
+ * Where the shim's own lines go. At exit, fd 2 may be closed already
+ * (gnulib's close_stdout in every coreutils program closes it in an atexit
+ * handler that runs before the shim's destructor: HEAPSHIM_STATS printed
+ * nothing), or be another file that the program opened since (writing
+ * there would damage it). With HEAPSHIM_STATS or HEAPSHIM_REPORT set, the
+ * shim keeps a copy of the stderr it started with (close-on-exec, above
+ * fd 63) and writes to fd 2 only while fd 2 is still that file.
+ */
+static int err_copy = -1;
+static dev_t err_dev;
+static ino_t err_ino;
+
+void hs_shim_keep_stderr(void)
+{
+    struct stat st;
+    if (fstat(2, &st) != 0) return;
+    err_dev = st.st_dev;
+    err_ino = st.st_ino;
+    err_copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
+}
+
+int hs_shim_errfd(void)
+{
+    if (err_copy < 0) return 2;
+    struct stat st;
+    if (fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino) return 2;
+    return err_copy;
+}
 
 void hs_shim_warn(const char *a, const char *b, const char *c)
 {
@@ -24,7 +55,7 @@ void hs_shim_warn(const char *a, const char *b, const char *c)
         for (const char *s = parts[i]; s && *s && n < sizeof line - 2; s++) line[n++] = *s;
     }
     if (line[n - 1] != '\n') line[n++] = '\n';
-    (void)!write(2, line, n);
+    (void)!write(hs_shim_errfd(), line, n);
 }
 
 static bool is_true(const char *v) { return !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on"); }

@@ -50,6 +50,7 @@ static void install_sys_allocator(unsigned dom)
 void hs__platform_config(struct hs_core_config *cfg)
 {
     hs_shim_read_env();
+    if (hs_shim.stats || hs_shim.have_report) hs_shim_keep_stderr();
     owner_pid = getpid();
     started_unix_ns = hs_unix_ns();
 
@@ -133,7 +134,7 @@ static void shim_exit(void)
         if (hs_report_write(hs_shim.report, hs_shim.allocator_name, started_unix_ns, &why) != 0)
             hs_shim_warn("HEAPSHIM_REPORT: report not written: ", why ? why : "unknown error", "");
     }
-    if (hs_shim.stats) hs_report_table(2, hs_shim.allocator_name);
+    if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);
     if (live_path[0]) hs_livefile_remove(live_path);
     live_path[0] = 0;
 }

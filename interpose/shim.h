@@ -64,6 +64,11 @@ extern struct hs_shim_config hs_shim;
 const char *hs_shim_getenv(const char *name);
 /* env.c: read HEAPSHIM_* into hs_shim; one warning line per bad variable */
 void hs_shim_read_env(void);
+/* the fd for the shim's own lines: 2, or a copy of the stderr the process
+ * started with once fd 2 was closed or reused (kept by hs_shim_keep_stderr
+ * when HEAPSHIM_STATS or HEAPSHIM_REPORT is set) */
+void hs_shim_keep_stderr(void);
+int  hs_shim_errfd(void);
 /* write one line to stderr without allocating */
 void hs_shim_warn(const char *a, const char *b, const char *c);
 
