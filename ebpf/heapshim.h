@@ -13,10 +13,14 @@
  *   pull  a sleepable task iterator reads every shimmed process's region with
  *         bpf_copy_from_user_task and writes one struct hs_probe_pull per
  *         process to the iterator's seq_file: the header as it is now, plus all
- *         used per-thread slots summed into one slot (frees first, allocations
- *         second, as core/live_read.c does). The loader runs hs_live_sum() on
- *         that, so the figures are the ones `heapshim top` computes from the
- *         live file -- also for processes idle since before the probe started.
+ *         used per-thread slots summed into one slot (and the largest
+ *         high-water mark of the slots holding a peak grant). The loader pulls
+ *         twice and runs hs_live_read_copies() on the two: a process whose
+ *         counters did not move is read at that instant (also one idle since
+ *         before the probe started), a busy one from its published snapshot
+ *         (include/heapshim/live.h, "Consistent reads": the probe cannot ask
+ *         for a publication, so a busy process's row may lag by up to
+ *         HS_LIVE_PUBLISH_MS).
  */
 #ifndef HEAPSHIM_EBPF_H
 #define HEAPSHIM_EBPF_H
