@@ -61,24 +61,34 @@
  *   state that existed (a block freed by thread B after the reader passed
  *   B's slot, allocated by A before it reached A's ...). Three readers:
  *   - In the process (hs_total_stats & co., the publication below): an epoch
- *     protocol. The reader bumps a process-wide epoch; a thread whose next
- *     counting operation sees the new epoch first copies its slot aside
+ *     protocol. The reader bumps a process-wide epoch and then header.poke;
+ *     every counting operation compares header.poke with its slot's
+ *     seen_poke, and one that finds it moved looks at the epoch: a thread
+ *     whose next operation sees a new epoch first copies its slot aside
  *     (privately); the reader takes, slot by slot, the copy or the current
  *     slot. Operations are thus cut at the epoch change, respecting
  *     causality: a consistent cut, no phantom blocks, counters that never go
- *     back. A slot's multi-field updates (large blocks, reallocs) are bracketed
- *     by slot.seq (odd while under way).
- *   - The published snapshot (header.seq .. snap[]): a seqlock'd result of
- *     that in-process read, refreshed at most every HS_LIVE_PUBLISH_MS by the
- *     allocating threads themselves (every HS_LIVE_TICK_OPS counting
- *     operations they look at the clock), on thread exit, hs_publish() and
- *     exit. This is what the eBPF probe reads.
- *   - Readers of the file in other processes (hs_live_read_copies): two
- *     copies of the region one after the other. If every counter is the same
- *     in both, nothing happened in between (counters only grow), and the
- *     first copy is the exact state at that moment. Otherwise the process is
- *     busy and the published snapshot (at most HS_LIVE_PUBLISH_MS old while
- *     it allocates) is used. Either way, a state that existed.
+ *     back. A slot's multi-field updates (large blocks, reallocs) are
+ *     bracketed by slot.seq (odd while under way).
+ *   - The published snapshot (header.seq .. snap[], snap_cut_ns): a
+ *     seqlock'd result of that in-process read, refreshed by the allocating
+ *     threads themselves at most every HS_LIVE_PUBLISH_MS (every
+ *     HS_LIVE_TICK_OPS allocations they look at the clock), at the next
+ *     operation after a reader's request, on thread exit, hs_publish() and
+ *     exit. snap_cut_ns: CLOCK_MONOTONIC when its cut began.
+ *   - Readers of the file in other processes (hs_live_read_fd): a copy of
+ *     the used part, then a request (new values in pub_req and poke: the
+ *     process's next counting operation publishes before it counts), then
+ *     either a publication whose cut began after the request (the process
+ *     is busy) or a second copy equal to the first in every counter (the
+ *     process is idle: nothing happened in between, since counters only
+ *     grow, and the copy is the exact state at that moment; the request
+ *     stays pending, so the process publishes before anything changes).
+ *     So successive reads never go back, also when one is an instant and
+ *     the next a publication. A reader without write access cannot ask:
+ *     its published reads may lag an earlier instant read by up to
+ *     HS_LIVE_PUBLISH_MS. The eBPF probe is such a reader: it pulls twice
+ *     and uses hs_live_read_copies (instant or last publication).
  *
  * Fork
  *   The fork handlers stop counting threads at their next operation (at most
