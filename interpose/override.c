@@ -56,6 +56,7 @@
 #include "../core/debug.h"
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
+#include "../core/owner.h"
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -228,7 +229,8 @@ static HS_NOINLINE void *plain_malloc(size_t n)
 static bool debug_owned(const void *p, int *dom)
 {
     const char *inner = (const char *)p - hs_debug_header_size();
-    if (hs_pagemap_test(inner) || hs_large_owns(inner)) {
+    unsigned t;
+    if (hs_core_owner(inner, &t) >= 0) {
         *dom = hs_debug_block_domain(p);
         return *dom >= 0;
     }
@@ -255,15 +257,8 @@ enum owner {
 static enum owner owner_of(const void *p, unsigned *tag, int *dom)
 {
     if (HS_UNLIKELY(hs_shim.debug) && debug_owned(p, dom)) return OWN_DEBUG;
-    if (!plain_only()) {
-        /* no block of the core's own exists while plain_only() holds */
-        unsigned t = hs_pagemap_get(p);
-        if (t) {
-            *tag = t;
-            return OWN_SMALL;
-        }
-        if (hs_large_owns_fast(p)) return OWN_LARGE;
-    }
+    /* no block of the core's own exists while plain_only() holds */
+    if (!plain_only() && hs_core_owner(p, tag) >= 0) return *tag ? OWN_SMALL : OWN_LARGE;
     return hs_shim.bare_mem && hs_initialized == 2 ? OWN_BARE : OWN_GLIBC;
 }
 

@@ -78,6 +78,7 @@
  * HEAPSHIM_PYTHON=0 turns all of it off.
  */
 #include "shim.h"
+#include "../core/owner.h"
 #include "python.h"
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
@@ -149,15 +150,12 @@ const char *hs_python_state_name(enum hs_python_state s)
  * header, whose own header then says the domain. */
 static int owner_domain(const void *p)
 {
+    unsigned tag;
     if (HS_UNLIKELY(hs_shim.debug)) {
         const char *inner = (const char *)p - hs_debug_header_size();
-        if (hs_pagemap_test(inner) || hs_large_owns_fast(inner)) return hs_debug_block_domain(p);
-        return -1;
+        return hs_core_owner(inner, &tag) >= 0 ? hs_debug_block_domain(p) : -1;
     }
-    unsigned tag = hs_pagemap_get(p);
-    if (tag) return tag == HS_PM_OWNED ? (int)hs_small_domain(p) : (int)((tag - 1) / HS_NCLASSES + 1);
-    if (hs_large_owns_fast(p)) return (int)hs_large_dom(p);
-    return -1;
+    return hs_core_owner(p, &tag);
 }
 
 /* ---- the allocators we install ------------------------------------------------ */
