@@ -232,6 +232,29 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
     return q;
 }
 
+/* A small block grown past HS_SMALL_MAX into a bare system block (the
+ * interposer's default mode serves MEM blocks above 512 B that way, so a
+ * realloc chain continues as glibc's own and later reallocs can grow in
+ * place). Counted like any small-to-large move, with glibc's usable size.
+ * p must be small (hs_pagemap_test) and n > HS_SMALL_MAX. */
+void *hs_small_realloc_to_sys(void *p, size_t n)
+{
+    hs_pool_t *pool = hs_pool_of(p);
+    unsigned bdom = pool->dom, cls = pool->cls;
+    void *q = hs_sys_malloc(n);
+    if (!q) {
+        hs_count_failed(bdom);
+        return NULL;
+    }
+    memcpy(q, p, hs_class_size(cls));
+    put(p, bdom, cls);
+    bool locked;
+    struct hs_live_slot *s = hs_slot_acquire(&locked);
+    hs_slot_small_to_large(s, bdom, cls, hs_sys_usable_size(q));
+    hs_slot_release(locked);
+    return q;
+}
+
 /* ---- RAW: the system allocator, counted by glibc's usable size ------------ */
 
 void *hs_rawsys_malloc(size_t n)

@@ -175,6 +175,7 @@ hs_heap_t *hs_fast_arm(void)
     if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) != 2 || hs_tls_tag >= 0) return NULL;
     hs_heap_t *h = hs_tls_heap ? hs_tls_heap : hs_heap_init_thread();
     hs_tls_fast = h;
+    if (h) hs_tls_plain = h->slot;  /* bare MEM blocks count into it directly too */
     return h;
 }
 

@@ -332,6 +332,7 @@ HS_INLINE unsigned hs_small_domain(const void *p) { return hs_pool_of(p)->dom; }
 void  *hs_pymalloc_malloc(unsigned dom, size_t n);
 void  *hs_pymalloc_calloc(unsigned dom, size_t ne, size_t es);
 void  *hs_pymalloc_realloc(unsigned dom, void *p, size_t n);   /* keeps p's domain */
+void  *hs_small_realloc_to_sys(void *p, size_t n);       /* small -> bare system block */
 void   hs_pymalloc_free(void *p);
 /* large blocks, counted (for interpose/: glibc-style aligned requests) */
 void  *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align);
