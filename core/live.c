@@ -113,8 +113,16 @@ static void release_one(struct hs_live_slot *s, unsigned i)
     int64_t p = HS_LOAD(&s->pending[i]), at = HS_LOAD(&s->release_at[i]);
     if (p >= at) return;
     int64_t g = -at / 2;
+    /* A slot without a grant (a thread that only frees: a consumer) takes
+     * one here, as a claim would, so that its next release is due after
+     * another grant's worth of frees instead of at every free. The state is
+     * the one a claim leaves (pending -g, release at -2g), so the bound of
+     * live.h ("Peaks") holds as for any grant holder. */
+    bool take = at == 0 && s != hs_slot0 && (g = grant_for(i)) != 0;
+    if (take) __atomic_add_fetch(&open_slots[i], 1, __ATOMIC_RELAXED);
     int64_t before = __atomic_fetch_sub(&hs_live->claimed[i], -p - g, __ATOMIC_RELAXED);
-    fold_closing(s, i, before);
+    fold_closing(s, i, before);      /* as a slot without a grant: not "alone" */
+    if (take) HS_STORE(&s->release_at[i], -2 * g);
     HS_STORE(&s->pending[i], -g);
     HS_STORE(&s->hwm[i], -g);
 }

@@ -350,8 +350,14 @@ EXPORT void *malloc(size_t n)
 /* free() of plain-direct mode, and the rest of the modes' slow path. */
 static HS_NOINLINE void free_other(void *p)
 {
-    if (hs_shim.free_path == HS_FREE_BARE) plain_free(p);
-    else free_slow(p);
+    if (hs_shim.free_path == HS_FREE_BARE) {
+        plain_free(p);
+        return;
+    }
+    /* a thread that frees before (or without ever) calling malloc -- a
+     * consumer -- is armed here, so its next frees take the fast path */
+    if (hs_shim.fast_direct && !hs_tls_fast && p) hs_fast_arm();
+    free_slow(p);
 }
 
 EXPORT void free(void *p)
@@ -418,6 +424,13 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
         q = hs_domain_table[dom].realloc(hs_domain_table[dom].ctx, p, n);
         break;
     case OWN_SMALL:
+        /* a MEM block outgrowing the pools becomes what malloc would have
+         * served (bare glibc), not a block behind our header */
+        if (n > HS_SMALL_MAX && hs_shim.bare_mem && hs_small_domain(p) == HS_DOMAIN_MEM) {
+            q = hs_small_realloc_to_sys(p, n);
+            break;
+        }
+        /* fall through */
     case OWN_LARGE:
         q = hs_pymalloc_realloc(HS_DOMAIN_MEM, p, n);   /* keeps the block's domain */
         break;
