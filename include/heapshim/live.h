@@ -35,6 +35,9 @@
  *   is kept <= 0. When an allocation makes it positive the thread adds
  *   pending + grant to claimed[i] (one atomic add); when frees take it below
  *   slot.release_at[i] = -2*grant it gives the excess back down to -grant.
+ *   A slot without a grant (a thread that only frees) takes one at such a
+ *   release, leaving the same state as a claim (pending -grant, release_at
+ *   -2*grant), so that it releases once per grant of frees, not per free.
  *   So, with L the live bytes and G the sum of the grants held,
  *       L <= claimed[i] <= L + 2G                              at every instant.
  *   slot.hwm[i] is the slot's highest pending since its last claim or
