@@ -147,4 +147,21 @@ else
     skip stats-not-into-reused-fd2 "cc cannot build the test program"
 fi
 
+# glibc's start thresholds (interpose/lifecycle.c): default mode starts
+# glibc at a 32 MiB mmap threshold, so a 1 MiB block is a heap block and a
+# 40 MiB one is mapped; plain glibc, malloc mode and a user's GLIBC_TUNABLES
+# malloc setting keep glibc's 128 KiB start (both mapped)
+TP="$ROOT/$B/tests/prog_thresholds"
+if [ -x "$TP" ]; then
+    plain=$("$TP"); dflt=$(LD_PRELOAD="$SHIM" "$TP"); mm=$(HEAPSHIM_ALLOCATOR=malloc LD_PRELOAD="$SHIM" "$TP")
+    user=$(GLIBC_TUNABLES=glibc.malloc.tcache_count=7 LD_PRELOAD="$SHIM" "$TP")
+    if [ "$plain" = "mapped mapped" ] && [ "$dflt" = "heap mapped" ] && [ "$mm" = "mapped mapped" ] && [ "$user" = "mapped mapped" ]; then
+        pass glibc-start-thresholds
+    else
+        fail glibc-start-thresholds "plain '$plain' default '$dflt' malloc mode '$mm' with GLIBC_TUNABLES '$user'"
+    fi
+else
+    fail glibc-start-thresholds "$TP not built"
+fi
+
 finish
