@@ -11,6 +11,7 @@
 #define HS_CORE_ALLOC_FAST_H
 #include "internal.h"
 #include "count.h"
+#include <string.h>
 
 void *hs_small_malloc_slow(unsigned dom, unsigned cls);
 void  hs_small_free_slow(void *p, unsigned dom, unsigned cls);
@@ -99,6 +100,39 @@ HS_INLINE void hs_small_free_tagged(void *p, unsigned tag)
 HS_INLINE void hs_small_free_fast(void *p)
 {
     hs_small_free_tagged(p, hs_pagemap_get(p));
+}
+
+/*
+ * realloc of a small block of a thread with a heap, to n in 1..HS_SMALL_MAX,
+ * when nothing unusual is due: the block stays when n is in its class or
+ * shrinks it by less than a quarter (as hs_pymalloc_realloc decides), or
+ * moves to n's class by a bin pop and a bin push, counted as one move.
+ * tag = hs_pagemap_get(p), nonzero. NULL when the slow path is needed (a
+ * pool without a class, an empty bin to pop, a full bin to push): nothing
+ * has changed then.
+ */
+HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_t n)
+{
+    unsigned idx = tag - 1;
+    if (HS_UNLIKELY(idx >= HS_NSMALLDOM * HS_NCLASSES)) return NULL;
+    unsigned sd = idx / HS_NCLASSES, cls = idx % HS_NCLASSES, nc = hs_size_class(n);
+    size_t old = hs_class_size(cls);
+    struct hs_live_slot *s = h->slot;
+    if (nc == cls || (nc < cls && 4 * n > 3 * old)) {
+        hs_slot_realloc(s, sd + 1, old, old);
+        return p;
+    }
+    hs_bin_t *to = &h->bins[sd][nc], *from = &h->bins[sd][cls];
+    void *q = to->head;
+    if (HS_UNLIKELY(q == NULL) || HS_UNLIKELY(from->count >= from->cap)) return NULL;
+    to->head = *(void **)q;
+    to->count--;
+    memcpy(q, p, old < n ? old : n);
+    *(void **)p = from->head;
+    from->head = p;
+    from->count++;
+    hs_slot_small_move(s, sd + 1, cls, nc);
+    return q;
 }
 
 #endif

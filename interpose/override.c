@@ -454,6 +454,14 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
 
 EXPORT void *realloc(void *p, size_t n)
 {
+    hs_heap_t *h = hs_tls_fast;
+    if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX) {    /* n in 1..512; p NULL has no tag */
+        unsigned tag = hs_pagemap_get(p);
+        if (tag != 0) {
+            void *q = hs_fast_small_realloc(h, p, tag, n);
+            if (HS_LIKELY(q != NULL)) return q;
+        }
+    }
     if (HS_UNLIKELY(!ready())) return __libc_realloc(p, n);
     return realloc_impl(p, n, __builtin_return_address(0));
 }
