@@ -593,6 +593,15 @@ EXPORT void *pvalloc(size_t n)
     return aligned_impl(page, rounded, __builtin_return_address(0));
 }
 
+/* glibc's old alias of free: a compatibility symbol (cfree@GLIBC_2.2.5)
+ * that binaries built against glibc before 2.26 still bind. Our unversioned
+ * definition satisfies their versioned reference, as malloc's does. */
+EXPORT void cfree(void *p);
+EXPORT void cfree(void *p)
+{
+    free(p);
+}
+
 EXPORT size_t malloc_usable_size(void *p)
 {
     if (!p) return 0;

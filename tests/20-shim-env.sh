@@ -164,4 +164,12 @@ else
     fail glibc-start-thresholds "$TP not built"
 fi
 
+# an old binary's cfree@GLIBC_2.2.5 frees the shim's blocks (glibc's own
+# cfree would abort on them: "free(): invalid pointer"), in every mode
+CF="$ROOT/$B/tests/prog_cfree"
+for mode in pymalloc malloc debug malloc_debug; do
+    out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" "$CF" 2>&1); rc=$?
+    [ $rc = 0 ] && [ "$out" = 700 ] && pass "cfree-$mode" || fail "cfree-$mode" "rc $rc: $out"
+done
+
 finish
