@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ebpf/heapshim.bpf.c - kernel side of heapshim-probe (CO-RE, libbpf).
+ * ebpf/probe.bpf.c - kernel side of heapshim-probe (CO-RE, libbpf).
  *
  * Nothing here runs on malloc or free. The programs:
  *
@@ -47,7 +47,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/usdt.bpf.h>
-#include "heapshim.h"
+#include "probe.h"
+#include "probe_sum.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -121,7 +122,7 @@ struct hs_probe_pull zero_pull;
 struct hsp_proc zero_proc;
 
 /* Weak: before 6.7 the kernel lacks them; libbpf then loads the object with
- * the pull program switched off (heapshim-probe.c, setup) instead of failing
+ * the pull program switched off (probe.c, setup) instead of failing
  * on an unresolved extern. */
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
                                  __u64 addr) __ksym __weak;
@@ -378,29 +379,7 @@ static long sum_slot(__u32 i, void *ctx)
     struct loop_ctx *c = ctx;
     struct scratch *s = get_scratch();
     if (!s || copy_slot(s, i, c)) return 1;
-    struct hs_live_slot *a = &s->out.sum, *x = &s->slot;
-    if (x->owner) c->threads++;
-    a->seq |= x->seq & 1;                   /* an update under way somewhere */
-    /* the peak view (live.h, "Peaks"): the largest hwm of the slots that
-     * hold a grant, marked by a negative release_at in the sum */
-    for (int k = 0; k < 4; k++) {
-        if (x->release_at[k] >= 0) continue;
-        if (a->release_at[k] >= 0 || x->hwm[k] > a->hwm[k]) a->hwm[k] = x->hwm[k];
-        a->release_at[k] = -1;
-    }
-    for (int d = 0; d < HS_LIVE_NDOM; d++) {
-        a->dom[d].allocs += x->dom[d].allocs;
-        a->dom[d].reallocs += x->dom[d].reallocs;
-        a->dom[d].frees += x->dom[d].frees;
-        a->dom[d].failed += x->dom[d].failed;
-        a->dom[d].alloc_bytes += x->dom[d].alloc_bytes;
-        a->dom[d].free_bytes += x->dom[d].free_bytes;
-        a->dom[d].moves += x->dom[d].moves;
-    }
-    __u64 *aa = &a->small_allocs[0][0], *xa = &x->small_allocs[0][0];
-    for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) aa[j] += xa[j];
-    __u64 *af = &a->small_frees[0][0], *xf = &x->small_frees[0][0];
-    for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) af[j] += xf[j];
+    c->threads += hsp_slot_add(&s->out.sum, &s->slot);   /* probe_sum.h */
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
- * ebpf/heapshim-probe.c - loader and output of the eBPF probe
- * (build/heapshim-probe). Kernel side: heapshim.bpf.c; records: heapshim.h.
+ * ebpf/probe.c - loader and output of the eBPF probe
+ * (build/heapshim-probe). Kernel side: probe.bpf.c; records: probe.h.
  *
  * Room: attaches to libheapshim.so itself (USDT by library path, pid -1, so
  * processes started later are covered), runs the pull iterator for the
@@ -17,11 +17,11 @@
  * snapshot its USDT point published.
  */
 #include "cli.h"
-#include "heapshim.h"
-#include "heapshim.skel.h"
+#include "probe.h"
+#include "elf_lib.h"
+#include "probe.skel.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -213,50 +213,6 @@ static void preflight(void)
 
 /* ---- the library: symbol, versions ---------------------------------------------------- */
 
-/* Offset of `hs_live` from the start of the mapping at file offset 0, from
- * the ELF symbol table (.symtab, else .dynsym). 0 if absent (stripped). The
- * symbol is hidden (-fvisibility=hidden) but a library that is not stripped
- * keeps it in .symtab, like every other local. */
-static uint64_t elf_hs_live_off(const unsigned char *f, size_t len)
-{
-    if (len < sizeof(Elf64_Ehdr) || memcmp(f, ELFMAG, SELFMAG) || f[EI_CLASS] != ELFCLASS64) return 0;
-    const Elf64_Ehdr *eh = (const void *)f;
-    if (eh->e_phoff > len || eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr) ||
-        eh->e_shoff > len || eh->e_shnum > (len - eh->e_shoff) / sizeof(Elf64_Shdr))
-        return 0;
-    const Elf64_Phdr *ph = (const void *)(f + eh->e_phoff);
-    uint64_t base = UINT64_MAX;
-    for (unsigned i = 0; i < eh->e_phnum; i++)
-        if (ph[i].p_type == PT_LOAD && (ph[i].p_offset & ~0xfffull) == 0) {
-            base = ph[i].p_vaddr & ~0xfffull;
-            break;
-        }
-    if (base == UINT64_MAX) return 0;
-    const Elf64_Shdr *sh = (const void *)(f + eh->e_shoff);
-    for (int pass = 0; pass < 2; pass++) {
-        unsigned want = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
-        for (unsigned i = 0; i < eh->e_shnum; i++) {
-            if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
-            const Elf64_Shdr *st = &sh[sh[i].sh_link];
-            if (sh[i].sh_offset > len || sh[i].sh_size > len - sh[i].sh_offset ||
-                st->sh_offset > len || st->sh_size > len - st->sh_offset || !sh[i].sh_entsize)
-                continue;
-            const Elf64_Sym *sym = (const void *)(f + sh[i].sh_offset);
-            size_t nsym = sh[i].sh_size / sizeof *sym;
-            const char *str = (const char *)f + st->sh_offset;
-            for (size_t k = 0; k < nsym; k++) {
-                if (sym[k].st_name >= st->sh_size || ELF64_ST_TYPE(sym[k].st_info) != STT_OBJECT ||
-                    sym[k].st_size != 8 || !sym[k].st_value)
-                    continue;
-                if (!strncmp(str + sym[k].st_name, "hs_live", st->sh_size - sym[k].st_name) &&
-                    memchr(str + sym[k].st_name, 0, st->sh_size - sym[k].st_name))
-                    return sym[k].st_value - base;
-            }
-        }
-    }
-    return 0;
-}
-
 struct libver {
     char path[4096];
     dev_t dev;
@@ -267,7 +223,7 @@ struct libver {
     struct bpf_link *usdt[2];
 };
 
-static struct heapshim_bpf *skel;
+static struct probe_bpf *skel;
 static struct bpf_link *iter_link;
 static int pull_ok;             /* the iterator program loaded and calibrated */
 static struct libver libs[HSP_MAX_LIBS];
@@ -343,7 +299,7 @@ static int add_lib(const char *path, int quiet)
     snprintf(v->path, sizeof v->path, "%s", path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) {
         if (fd >= 0) close(fd);
         if (!quiet) warnx_("%s: cannot open as a library: %s", path, strerror(errno ? errno : EINVAL));
         return -1;
@@ -358,7 +314,14 @@ static int add_lib(const char *path, int quiet)
         if (!quiet) warnx_("%s: cannot map: %s", path, strerror(errno));
         return -1;
     }
-    v->sym_off = elf_hs_live_off(v->map, v->len);
+    struct hsp_elf_info ei;
+    if (hsp_elf_inspect(v->map, v->len, &ei) != 0) {
+        munmap(v->map, v->len);
+        v->map = NULL;
+        if (!quiet) warnx_("%s: not an ELF64 little-endian file (accepted: libheapshim.so)", path);
+        return -1;
+    }
+    v->sym_off = ei.sym_off;
     skel->bss->libs[nlibs].sym_off = v->sym_off;
     skel->bss->libs[nlibs].inode = 0;
     /* uprobes are keyed by inode: these links follow this version of the
@@ -377,10 +340,14 @@ static int add_lib(const char *path, int quiet)
             warnx_("%s: not libheapshim.so (no heapshim USDT points, no hs_live symbol)", path);
         return -1;
     }
-    if (!have_usdt && !quiet)
-        warnx_("%s: cannot attach to the USDT points heapshim:publish/init (%s): was it built "
-               "without <sys/sdt.h> (Debian systemtap-sdt-dev)? Only the pull path is used",
-               path, strerror(e0 ? e0 : errno));
+    if (!have_usdt && !quiet) {
+        if (!ei.usdt_publish || !ei.usdt_init)
+            warnx_("%s: has no USDT notes heapshim:publish/init (%u stapsdt notes): built without "
+                   "<sys/sdt.h> (Debian systemtap-sdt-dev)? Only the pull path is used", path, ei.notes);
+        else
+            warnx_("%s: cannot attach to the USDT points heapshim:publish/init (%s); only the pull "
+                   "path is used", path, strerror(e0 ? e0 : errno));
+    }
     int k = nlibs++;
     if (pull_ok && calibrate(k) != 0 && !quiet)
         warnx_("%s: the pull iterator cannot locate this library's mapping", path);
@@ -434,17 +401,17 @@ static void setup(void)
     int no_pull = np && *np && strcmp(np, "0");
     libbpf_set_print(libbpf_out);
     for (int attempt = 0; attempt < 2; attempt++) {
-        skel = heapshim_bpf__open();
+        skel = probe_bpf__open();
         if (!skel) die_env("cannot open the BPF object: %s", strerror(errno));
         /* a kernel without bpf_copy_from_user_task or the vma iterator kfuncs
          * (before 6.7) rejects the pull program: load without it */
         if (attempt == 1 || no_pull) bpf_program__set_autoload(skel->progs.pull, false);
-        int err = heapshim_bpf__load(skel);
+        int err = probe_bpf__load(skel);
         if (!err) {
             pull_ok = attempt == 0 && !no_pull;
             break;
         }
-        heapshim_bpf__destroy(skel);
+        probe_bpf__destroy(skel);
         skel = NULL;
         if (err == -EPERM || err == -EACCES)
             die_env("the kernel refused to load BPF programs (%s): run as root, or with "
@@ -489,7 +456,7 @@ static void teardown(void)
         if (libs[i].map) munmap(libs[i].map, libs[i].len);
     }
     bpf_link__destroy(iter_link);
-    heapshim_bpf__destroy(skel);
+    probe_bpf__destroy(skel);
 }
 
 /* ---- one reading: pull + procs map --------------------------------------------------- */
@@ -809,7 +776,7 @@ static void print_json(const struct reading *r)
         json_object_set_new(p, "kernel", kernel_json(w));
         json_array_append_new(procs, p);
     }
-    const struct heapshim_bpf__bss *b = skel->bss;
+    const struct probe_bpf__bss *b = skel->bss;
     json_t *st = json_pack("{sIsIsIsIsIsI}", "runs", (json_int_t)b->pull_runs, "read_errors",
                            (json_int_t)b->pull_read_errors, "vma_busy", (json_int_t)b->pull_vma_busy,
                            "vma_fallback", (json_int_t)b->pull_vma_fallback, "lib_gone",
