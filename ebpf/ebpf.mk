@@ -27,6 +27,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
               -I$(B)/ebpf -Iebpf -Iinclude $(if $(BPF_MULTIARCH),-I/usr/include/$(BPF_MULTIARCH))
 
 PROBE_TOOLS_OBJS := $(B)/tools/top_view.o $(B)/tools/prom.o $(B)/tools/util.o $(B)/tools/live.o $(B)/tools/report.o \
+                    $(B)/tools/httpd.o $(B)/tools/exporter.o \
                     $(B)/core/live_read.o
 AREA_CFLAGS_ebpf := -Itools -Iebpf -I$(B)/ebpf -DHS_LIBDIR='"$(PREFIX)/lib"'
 

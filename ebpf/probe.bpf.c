@@ -54,6 +54,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- maps and globals ------------------------------------------------------ */
 
+/* --serve: tgids of processes that just set up the shim (USDT heapshim:init) */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 64 * 1024);
+} births SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, HSP_MAX_PROCS);
@@ -109,6 +115,8 @@ __u32 self_tgid;        /* the loader: never a target */
 __u64 calib_addr;       /* != 0: calibration pass, find the vma at this address */
 __u32 calib_lib;        /* ... and record its inode in libs[calib_lib] */
 __u32 fault_vma_busy;   /* tests: treat every vma walk as failed to start */
+__u32 keep_exited;      /* --serve: an exited process stays in `procs` (flagged) for the
+                         * loader to fold its final snapshot, then the loader deletes it */
 /* statistics (atomic: iterator reads and exec/exit tracepoints may run on
  * several CPUs at once); the loader prints them in --json ("pull_stats") */
 __u64 pull_runs;        /* records written */
@@ -283,6 +291,15 @@ int BPF_USDT(on_publish, __u64 region, __u64 size)
 SEC("usdt")
 int BPF_USDT(on_init, __u64 region, __u64 size)
 {
+    if (keep_exited) {
+        /* --serve: wake the loader, which reads the newcomer's labels from
+         * /proc while it is there (a worker may be gone by the next step) */
+        __u32 *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
+        if (b) {
+            *b = (__u32)(bpf_get_current_pid_tgid() >> 32);
+            bpf_ringbuf_submit(b, 0);
+        }
+    }
     return record(region, size, true);
 }
 
@@ -328,7 +345,17 @@ int BPF_PROG(proc_exit, struct task_struct *task)
 {
     /* signal->live is decremented before this tracepoint: 0 = last thread */
     if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
-    untrack(task->tgid);
+    __u32 tgid = task->tgid;
+    struct hsp_proc *p = keep_exited ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
+    if (p) {
+        /* its last publication (the shim publishes at exit) is its final
+         * figures: the loader folds them, then forgets the entry */
+        p->flags |= HSP_F_EXITED;
+        bpf_map_delete_elem(&traffic, &tgid);
+        bpf_map_delete_elem(&pulled, &tgid);
+        return 0;
+    }
+    untrack(tgid);
     return 0;
 }
 

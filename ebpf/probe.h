@@ -75,6 +75,7 @@ struct hsp_proc {
 };
 #define HSP_F_IDENTITY  1u          /* identity fields valid */
 #define HSP_F_SNAPSHOT  2u          /* a snapshot was copied */
+#define HSP_F_EXITED    4u          /* last thread exited (kept for the loader when keep_exited) */
 
 /* One record of the pull iterator. */
 #define HSP_PULL_MAGIC  0x4c4c5550u /* "PULL" */

@@ -40,6 +40,8 @@ struct exp_proc {
     int pid, used;
     uint64_t start_time;
     char service[EXP_NAME_MAX];
+    char unit[EXP_NAME_MAX], cid[72];
+    uint64_t limit;                 /* cgroup v2 memory.max; 0 = none */
     char labels[sizeof(((struct proc_view *)0)->labels)];
     int have_identity;
     uint64_t *ring;                 /* [nb][4] step marks */
@@ -61,6 +63,8 @@ struct exp_ident {                  /* identity read ahead (exp_prefetch) */
     int pid;
     uint64_t at_ns;
     char service[EXP_NAME_MAX];
+    char unit[EXP_NAME_MAX], cid[72];
+    uint64_t limit;
     char labels[sizeof(((struct proc_view *)0)->labels)];
 };
 #define EXP_IDENT_CACHE 256
@@ -299,6 +303,28 @@ static ssize_t read_proc(int pid, const char *what, char *buf, size_t cap)
     return (ssize_t)n;
 }
 
+/* memory.max of the process's cgroup v2 (its "0::/path" line), 0 if none
+ * or "max"; the path is checked for ".." and the file read without links */
+static uint64_t cgroup_limit(const char *cg)
+{
+    const char *l = strstr(cg, "0::/");
+    if (!l || (l != cg && l[-1] != '\n')) return 0;
+    l += 3;
+    size_t n = strcspn(l, "\n");
+    if (n >= 3000 || memmem(l, n, "..", 2)) return 0;
+    char path[3200], buf[64];
+    snprintf(path, sizeof path, "/sys/fs/cgroup%.*s/memory.max", (int)n, l);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return 0;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0) return 0;
+    buf[r] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    uint64_t v;
+    return parse_u64(buf, 1, UINT64_MAX, &v) == 0 ? v : 0;
+}
+
 /* HEAPSHIM_LABELS from the environment the process started with */
 static int environ_labels(int pid, char *val, size_t cap)
 {
@@ -328,7 +354,8 @@ static struct exp_proc *find_proc(struct exporter *e, int pid, uint64_t start)
 
 /* identity of a process: labels and service, once */
 static void identify_pid(struct exporter *e, int pid, const char *comm16, char *service, size_t scap,
-                         char *labels, size_t lcap);
+                         char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
+                         uint64_t *limit);
 static void identify(struct exporter *e, struct exp_proc *p, const struct proc_view *v)
 {
     /* read ahead while the process was there (a few seconds at most) */
@@ -338,12 +365,16 @@ static void identify(struct exporter *e, struct exp_proc *p, const struct proc_v
         if (c->pid == v->pid && now - c->at_ns < 60ull * 1000000000ull) {
             snprintf(p->service, sizeof p->service, "%s", c->service);
             snprintf(p->labels, sizeof p->labels, "%s", c->labels);
+            memcpy(p->unit, c->unit, sizeof p->unit);
+            memcpy(p->cid, c->cid, sizeof p->cid);
+            p->limit = c->limit;
             c->pid = 0;
             p->have_identity = 1;
             return;
         }
     }
-    identify_pid(e, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels);
+    identify_pid(e, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels, p->unit,
+                 p->cid, &p->limit);
     p->have_identity = 1;
 }
 
@@ -357,11 +388,13 @@ void exp_prefetch(struct exporter *e, int pid)
     struct exp_ident *c = &e->ident[e->nident++ % EXP_IDENT_CACHE];
     c->pid = pid;
     c->at_ns = now_ns();
-    identify_pid(e, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels);
+    identify_pid(e, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels, c->unit, c->cid,
+                 &c->limit);
 }
 
 static void identify_pid(struct exporter *e, int pid, const char *comm16, char *service, size_t scap,
-                         char *labels, size_t lcap)
+                         char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
+                         uint64_t *limit)
 {
     char val[1024], lab[sizeof(((struct proc_view *)0)->labels)], svc[EXP_NAME_MAX], unit[EXP_NAME_MAX],
         cid[72], cg[4096];
@@ -374,6 +407,9 @@ static void identify_pid(struct exporter *e, int pid, const char *comm16, char *
     }
     exp_parse_cgroup(read_proc(pid, "cgroup", cg, sizeof cg) > 0 ? cg : "", unit, sizeof unit, cid,
                      sizeof cid);
+    memcpy(unit_out, unit, EXP_NAME_MAX);
+    memcpy(cid_out, cid, 72);
+    *limit = cgroup_limit(cg);
     if (!svc[0] && unit[0] && strlen(unit) > 8 && !strcmp(unit + strlen(unit) - 8, ".service"))
         snprintf(svc, sizeof svc, "%.*s", (int)(strlen(unit) - 8), unit);
     if (!svc[0]) prom_label_value(comm16, 16, svc, sizeof svc);
@@ -664,14 +700,24 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
                "# TYPE heapshim_process_info gauge\n");
         for (int i = 0; i < s->n; i++) {
             const struct proc_view *v = &s->v[i];
-            char comm[64], cmd[800], unit[EXP_NAME_MAX], cid[72], cg[4096];
+            struct exp_proc *p = find_proc(e, v->pid, v->start_time);
+            char comm[64], cmd[800];
             prom_label_value(v->comm, sizeof v->comm, comm, sizeof comm);
             prom_label_value(v->cmdline, sizeof v->cmdline, cmd, sizeof cmd);
-            exp_parse_cgroup(read_proc(v->pid, "cgroup", cg, sizeof cg) > 0 ? cg : "", unit, sizeof unit,
-                             cid, sizeof cid);
             sb(&b, "heapshim_process_info{pid=\"%d\",comm=\"%s\"%s,cmdline=\"%s\",unit=\"%s\",container_id=\"%s\",uid=\"%u\",allocator=\"%s\"} 1\n",
-               v->pid, comm, v->labels, cmd, unit, cid, v->uid,
+               v->pid, comm, v->labels, cmd, p ? p->unit : "", p ? p->cid : "", v->uid,
                v->allocator[0] && !memchr(v->allocator, '"', sizeof v->allocator) && !memchr(v->allocator, '\\', sizeof v->allocator) ? v->allocator : "?");
+        }
+        sb(&b, "# HELP heapshim_memory_limit_bytes Memory limit of the process's cgroup (cgroup v2 memory.max; absent when unlimited).\n"
+               "# TYPE heapshim_memory_limit_bytes gauge\n");
+        for (int i = 0; i < s->n; i++) {
+            const struct proc_view *v = &s->v[i];
+            struct exp_proc *p = find_proc(e, v->pid, v->start_time);
+            char comm[64];
+            prom_label_value(v->comm, sizeof v->comm, comm, sizeof comm);
+            if (p && p->limit)
+                sb(&b, "heapshim_memory_limit_bytes{pid=\"%d\",comm=\"%s\"%s} %llu\n", v->pid, comm, v->labels,
+                   (unsigned long long)p->limit);
         }
     }
     sb(&b, "# HELP heapshim_label_errors_total Processes whose HEAPSHIM_LABELS was refused (bad name, value or count; served without those labels).\n"
