@@ -64,6 +64,12 @@ struct report {
 /* Parse and validate a report held in memory. 0, or -1 with a one-line
  * reason in err (without the file name). */
 int report_parse(const char *buf, size_t len, struct report *r, char *err, size_t cap);
+/* jansson's memory while parsing (tools/report.c): begin returns the
+ * previous cap for end; hit says whether the last failure was the cap */
+#define REPORT_PARSE_BUDGET (64u << 20)
+size_t json_budget_begin(size_t cap);
+void json_budget_end(size_t old);
+int json_budget_hit(void);
 /* Load a file: 0, or -1 with "PATH: reason" in err. */
 int report_load(const char *path, struct report *r, char *err, size_t cap);
 /* Named metrics ("obj.peak_bytes", "arenas.arenas_peak", "rss_peak_bytes") */
