@@ -960,7 +960,7 @@ static char *serve_render(void *arg, size_t *len)
         }
         s.n = r.n;
         s.bad = r.bad;
-        probe_families(f, &r);
+        if (opt.eo.by_process) probe_families(f, &r);   /* per process: not with --by service */
         fclose(f);
         f = NULL;
         text = exp_render(xp, &s, fam, flen, len);
