@@ -110,6 +110,34 @@ curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m3"
   && pass by-service || fail by-service "$(grep -c pid= "$TMPD/m3") pid series"
 kill $SERVE; wait $SERVE 2>/dev/null
 
+# ---- the host exporter: heapshim-probe --serve (root, BTF, uprobes)
+PROBE="$ROOT/$B/heapshim-probe"
+if [ "$(id -u)" != 0 ] || [ ! -x "$PROBE" ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
+    skip probe-serve "needs root, build/heapshim-probe and a kernel with BTF"
+else
+    "$PROBE" --serve 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/p.log" & PRB=$!; pids+=($PRB)
+    pp=
+    for _ in $(seq 100); do
+        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p.log")
+        [ -n "$pp" ] && break; sleep 0.1
+    done
+    sleep 1.2
+    for i in 1 2 3; do
+        env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pworker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]'
+    done
+    sleep 2.5
+    curl -s -m 10 "http://127.0.0.1:$pp/metrics" > "$TMPD/pm"
+    ex=$(metric 'heapshim_service_exited_processes_total\{service="pworker"\}' "$TMPD/pm")
+    al=$(metric 'heapshim_service_allocs_total\{service="pworker",domain="total"\}' "$TMPD/pm")
+    grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"}" "$TMPD/pm" \
+      && grep -q "^heapshim_probe_syscalls_total{pid=\"$A1\"" "$TMPD/pm" && pass probe-serve-labels \
+      || fail probe-serve-labels "$(grep -E "pid=\"$A1\"" "$TMPD/pm" | head -3) $(tail -3 "$TMPD/p.log")"
+    [ "$ex" = 3 ] && [ "${al:-0}" -ge 9000 ] && pass probe-serve-exited-folded \
+      || fail probe-serve-exited-folded "exited '$ex' (want 3), allocs '$al' (want >= 9000)"
+    out=$(promtool check metrics < "$TMPD/pm" 2>&1) && pass probe-serve-promtool || fail probe-serve-promtool "$out"
+    kill $PRB; wait $PRB 2>/dev/null
+fi
+
 # ---- a real Prometheus, 1 s scrapes, while shimmed programs run
 if ! command -v prometheus >/dev/null; then
     skip prometheus-e2e "prometheus not installed (Debian package prometheus)"
