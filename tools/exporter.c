@@ -46,6 +46,7 @@ struct exp_proc {
     int have_identity;
     uint64_t *ring;                 /* [nb][4] step marks */
     uint64_t last_peak[4];          /* all-time peaks at the last step (callers without a file window) */
+    unsigned missed;                /* steps in a row it was not among the views */
 };
 
 struct exp_service {
@@ -517,6 +518,19 @@ void exp_step(struct exporter *e, const struct proc_view *v, int n)
             uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d];
             if (mark_of(&v[i], d) > *b) *b = mark_of(&v[i], d);
             p->last_peak[d] = v[i].snap.dom[d].peak_bytes;
+        }
+    }
+    /* forget processes that vanished without an exit (killed, files
+     * unreadable, never held): not seen for two steps and not running */
+    for (int i = 0; i < e->np; i++) {
+        struct exp_proc *p = &e->p[i];
+        if (!p->used) continue;
+        int seen = 0;
+        for (int k = 0; k < n && !seen; k++) seen = v[k].pid == p->pid && v[k].start_time == p->start_time;
+        p->missed = seen ? 0 : p->missed + 1;
+        if (p->missed >= 2 && !proc_alive(p->pid, p->start_time)) {
+            free(p->ring);
+            memset(p, 0, sizeof *p);
         }
     }
     e->cur = (e->cur + 1) % e->nb;
