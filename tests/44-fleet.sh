@@ -11,7 +11,7 @@ HS="$ROOT/$B/heapshim"
 [ -x "$HS" ] || { skip fleet "build/heapshim not built"; exit 0; }
 D="$ROOT/deploy"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMPD"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; declare -F cgclean >/dev/null && cgclean; rm -rf "$TMPD"; }
 trap cleanup EXIT
 [ -n "$KEEP" ] && trap "cp -r \"$TMPD\" /tmp/fl/keep; cleanup" EXIT
 
@@ -69,6 +69,41 @@ out=$(echo | promtool check metrics < "$TMPD/m1" 2>&1) && pass serve-promtool-la
 per_proc=$(grep -c "^heapshim_[a-z_]*{pid=\"$A1\"" "$TMPD/m1")
 per_svc=$(grep -c '^heapshim_service_[a-z_]*{service="api"' "$TMPD/m1")
 echo "# series per process: $per_proc, per service: $per_svc"
+
+# ---- unit, container id and memory limit from the process's cgroup
+CGDIRS=()
+cgclean() { for c in "${CGDIRS[@]}"; do rmdir "$c" 2>/dev/null; done; }
+cid=$(head -c 64 /dev/urandom | sha256sum | cut -c1-64)
+unit="hs44-$$.service"; scope="docker-$cid.scope"
+if [ "$(id -u)" != 0 ]; then
+    skip cgroup-labels "needs root (makes cgroups)"
+else
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then          # cgroup v2
+        U1=/sys/fs/cgroup/$unit; M1=$U1; C2=/sys/fs/cgroup/$scope; LIM=memory.max
+    else                                                        # v1 / hybrid
+        U1=/sys/fs/cgroup/systemd/$unit; M1=/sys/fs/cgroup/memory/hs44-$$; C2=/sys/fs/cgroup/systemd/$scope
+        LIM=memory.limit_in_bytes
+    fi
+    if mkdir -p "$U1" "$M1" "$C2" 2>/dev/null; then
+        CGDIRS=("$U1" "$M1" "$C2")
+        echo 536870912 > "$M1/$LIM" 2>/dev/null
+        sh -c 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec env LD_PRELOAD="$3" sleep 30' sh "$U1" "$M1" "$SHIM" & P1=$!; pids+=($P1)
+        sh -c 'echo $$ > "$1/cgroup.procs" && exec env LD_PRELOAD="$2" sleep 30' sh "$C2" "$SHIM" & P2=$!; pids+=($P2)
+        sleep 0.5
+        curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/mc"
+        grep -q "^heapshim_live_bytes{pid=\"$P1\",comm=\"sleep\",service=\"hs44-$$\",domain=\"mem\"}" "$TMPD/mc" \
+          && grep -q "^heapshim_process_info{pid=\"$P1\".*,unit=\"$unit\"," "$TMPD/mc" && pass cgroup-unit \
+          || fail cgroup-unit "$(grep "pid=\"$P1\"" "$TMPD/mc" | grep -E 'info|live_bytes.*mem') $(cat /proc/$P1/cgroup | tr '\n' ' ')"
+        grep -q "^heapshim_process_info{pid=\"$P2\".*,container_id=\"$cid\"," "$TMPD/mc" && pass cgroup-container-id \
+          || fail cgroup-container-id "$(grep "info{pid=\"$P2\"" "$TMPD/mc")"
+        lim=$(metric "heapshim_memory_limit_bytes\\{pid=\"$P1\"" "$TMPD/mc")
+        [ "$lim" = 536870912 ] && pass cgroup-memory-limit || fail cgroup-memory-limit "'$lim' (want 536870912)"
+        kill $P1 $P2 2>/dev/null; wait $P1 $P2 2>/dev/null
+        sleep 0.2; cgclean
+    else
+        skip cgroup-labels "cannot make cgroups here"
+    fi
+fi
 
 # ---- short-lived workers: folded into their service with their final counters
 for i in 1 2 3 4 5; do
@@ -166,13 +201,16 @@ done
 # a spike of 48 MiB lasting ~20 ms between two scrapes, with a curl scraping too
 B0=$(date +%s.%N)
 HEAPSHIM_LABELS=service=burst LD_PRELOAD="$SHIM" "$PY" -c '
-import time
+import sys, time
 time.sleep(1.4)
 x = bytearray(48 << 20); time.sleep(0.02); del x
-time.sleep(60)' & pids+=($!)
+open(sys.argv[1], "w").close()
+time.sleep(60)' "$TMPD/burst.done" & pids+=($!)
 ( for _ in $(seq 30); do curl -s -m 2 "http://127.0.0.1:$port/metrics" > /dev/null; sleep 0.2; done ) & CURLS=$!
-for i in 1 2 3; do HEAPSHIM_LABELS=service=worker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]' & done
-sleep 5
+wk=(); for i in 1 2 3; do HEAPSHIM_LABELS=service=worker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]' & wk+=($!); done
+wait "${wk[@]}"
+for _ in $(seq 100); do [ -e "$TMPD/burst.done" ] && break; sleep 0.2; done
+sleep 2.5                          # two steps and two scrapes after the spike
 wait $CURLS 2>/dev/null
 check() {   # check NAME PROMQL PYTHON-CONDITION-ON-r (retried for up to 5 s)
     local out

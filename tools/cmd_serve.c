@@ -155,9 +155,14 @@ static void step(void *arg)
         watch(s);
         hold_all(s, &d);
     }
-    struct proc_view *v = calloc((size_t)(s->nk ? s->nk : 1), sizeof *v);
+    int nk0 = s->nk;                 /* files held before this step: read now */
+    struct proc_view *v = calloc((size_t)(nk0 ? nk0 : 1), sizeof *v);
     int n = 0;
     for (int i = 0; v && i < s->nk;) {
+        /* a busy process's read may wait for its publication: hold the
+         * files created meanwhile first (a short-lived worker's) */
+        if (s->ino >= 0) on_inotify(s);
+        if (i >= s->nk || i >= nk0) break;
         /* the name now leads to another file: the process exec'd (the new
          * image made a file of its own) or the pid was reused; the kept one
          * holds the old image's last figures: folded like an exit */
@@ -189,6 +194,7 @@ static void step(void *arg)
 static char *render(void *arg, size_t *len)
 {
     struct serve *s = arg;
+    if (s->ino >= 0) on_inotify(s);  /* hold new files before a possibly long read */
     struct scan sc;
     live_scan_opt(s->dir, s->explicit_dir, NULL, 0, 0, &sc, 1);
     char *text = exp_render(s->e, &sc, NULL, 0, len);

@@ -229,10 +229,12 @@ void exp_parse_cgroup(const char *text, char *unit, size_t ucap, char *cid, size
 {
     if (ucap) unit[0] = 0;
     if (ccap) cid[0] = 0;
-    /* cgroup v2: "0::/path"; v1 lines "N:ctrl:/path": the name=systemd or
-     * the first path is as good (same hierarchy under systemd) */
-    const char *line = text, *path = NULL;
-    size_t plen = 0;
+    /* cgroup v2: "0::/path"; v1 (and hybrid) lines "N:ctrl:/path". The unit
+     * is where systemd put the process: the v2 path unless it is "/" (a
+     * hybrid host, where systemd's tree is name=systemd), else the
+     * name=systemd one, else the first line's */
+    const char *line = text, *path = NULL, *v2 = NULL, *sd = NULL;
+    size_t plen = 0, v2len = 0, sdlen = 0;
     while (line && *line) {
         const char *nl = strchr(line, '\n');
         size_t ll = nl ? (size_t)(nl - line) : strlen(line);
@@ -241,14 +243,25 @@ void exp_parse_cgroup(const char *text, char *unit, size_t ucap, char *cid, size
         if (c2) {
             const char *pp = c2 + 1;
             size_t pl = ll - (size_t)(pp - line);
-            int v2 = c2 == c1 + 1 && line[0] == '0';
-            if (!path || v2) {
+            if (c2 == c1 + 1 && c1 - line == 1 && line[0] == '0') {
+                v2 = pp;
+                v2len = pl;
+            } else if ((size_t)(c2 - c1 - 1) == 12 && !memcmp(c1 + 1, "name=systemd", 12)) {
+                sd = pp;
+                sdlen = pl;
+            } else if (!path) {
                 path = pp;
                 plen = pl;
             }
-            if (v2) break;
         }
         line = nl ? nl + 1 : NULL;
+    }
+    if (v2 && !(v2len == 1 && v2[0] == '/')) {
+        path = v2;
+        plen = v2len;
+    } else if (sd) {
+        path = sd;
+        plen = sdlen;
     }
     if (!path) return;
     /* walk the components: the last *.service / *.scope is the unit, a run
@@ -304,17 +317,18 @@ static ssize_t read_proc(int pid, const char *what, char *buf, size_t cap)
     return (ssize_t)n;
 }
 
-/* memory.max of the process's cgroup v2 (its "0::/path" line), 0 if none
- * or "max"; the path is checked for ".." and the file read without links */
-static uint64_t cgroup_limit(const char *cg)
+/* the memory limit of the process's cgroup, 0 if none; the path is
+ * checked for ".." and the file read without following a link */
+static uint64_t cgroup_limit_at(const char *cg, const char *line_start, const char *fmt)
 {
-    const char *l = strstr(cg, "0::/");
-    if (!l || (l != cg && l[-1] != '\n')) return 0;
-    l += 3;
+    const char *l = strstr(cg, line_start), *b = l;
+    while (b && b > cg && b[-1] >= '0' && b[-1] <= '9') b--;     /* "4:memory:/..." */
+    if (!l || (b != cg && b[-1] != '\n')) return 0;
+    l += strlen(line_start) - 1;
     size_t n = strcspn(l, "\n");
     if (n >= 3000 || memmem(l, n, "..", 2)) return 0;
     char path[3200], buf[64];
-    snprintf(path, sizeof path, "/sys/fs/cgroup%.*s/memory.max", (int)n, l);
+    snprintf(path, sizeof path, fmt, (int)n, l);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return 0;
     ssize_t r = read(fd, buf, sizeof buf - 1);
@@ -323,7 +337,15 @@ static uint64_t cgroup_limit(const char *cg)
     buf[r] = 0;
     buf[strcspn(buf, "\n")] = 0;
     uint64_t v;
-    return parse_u64(buf, 1, UINT64_MAX, &v) == 0 ? v : 0;
+    /* v1 says "no limit" with a huge number (LONG_MAX rounded to pages) */
+    return parse_u64(buf, 1, UINT64_MAX, &v) == 0 && v < (1ull << 62) ? v : 0;
+}
+
+/* cgroup v2 memory.max, else v1 memory.limit_in_bytes */
+static uint64_t cgroup_limit(const char *cg)
+{
+    uint64_t v = cgroup_limit_at(cg, "0::/", "/sys/fs/cgroup%.*s/memory.max");
+    return v ? v : cgroup_limit_at(cg, ":memory:/", "/sys/fs/cgroup/memory%.*s/memory.limit_in_bytes");
 }
 
 /* HEAPSHIM_LABELS from the environment the process started with */

@@ -275,8 +275,8 @@ static void on_drain(struct conn *c)
 void httpd_run(int lfd, const struct httpd_ops *ops, volatile sig_atomic_t *stop)
 {
     static struct conn conns[MAX_CONN];
-    static struct pollfd pfd[MAX_CONN + 1];
-    int idx[MAX_CONN + 1];
+    static struct pollfd pfd[MAX_CONN + 2];
+    int idx[MAX_CONN + 2];
     for (int i = 0; i < MAX_CONN; i++) conns[i].fd = -1;
     int nconn = 0;
     uint64_t next_tick = ops->tick ? now_ns() : UINT64_MAX;
