@@ -1,8 +1,11 @@
 # ebpf/ - heapshim-probe, the eBPF reader of every shimmed process's counters
-# (docs/probe.md). libbpf-tools layout: heapshim.bpf.c (kernel side, CO-RE),
-# heapshim.h (records shared by both sides), heapshim-probe.c (loader, output).
-# Generated at build time into $(B)/ebpf/: vmlinux.h (from the running
-# kernel's BTF), heapshim.bpf.o, heapshim.skel.h (bpftool gen skeleton).
+# (docs/probe.md). libbpf-tools layout: probe.bpf.c (kernel side, CO-RE),
+# probe.h (records shared by both sides), probe_sum.h (the slot sum, shared
+# by the kernel side and tests/test_probe_sum.c), probe.c (loader, output),
+# elf_lib.c (the library's hs_live symbol and USDT notes; fuzzed by
+# tools/fuzz/fuzz_elf.c). Generated at build time into $(B)/ebpf/: vmlinux.h
+# (from the running kernel's BTF), probe.bpf.o, probe.skel.h (bpftool gen
+# skeleton).
 #
 # Built only when scripts/configure found clang, bpftool, libbpf-dev (with
 # usdt.bpf.h), the kernel's BTF and libjansson-dev (HS_HAVE_BPF); otherwise
@@ -24,6 +27,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
               -I$(B)/ebpf -Iebpf -Iinclude $(if $(BPF_MULTIARCH),-I/usr/include/$(BPF_MULTIARCH))
 
 PROBE_TOOLS_OBJS := $(B)/tools/top_view.o $(B)/tools/prom.o $(B)/tools/util.o $(B)/tools/live.o $(B)/tools/report.o \
+                    $(B)/tools/httpd.o $(B)/tools/exporter.o \
                     $(B)/core/live_read.o
 AREA_CFLAGS_ebpf := -Itools -Iebpf -I$(B)/ebpf -DHS_LIBDIR='"$(PREFIX)/lib"'
 
@@ -43,18 +47,18 @@ $(B)/ebpf/vmlinux.h: $(B)/bpf-flags
 	$(call msg,BTF,$@)
 	$(Q)$(BPFTOOL_BIN) btf dump file $(BTF_VMLINUX) format c > $@.tmp && mv $@.tmp $@
 
-$(B)/ebpf/heapshim.bpf.o: ebpf/heapshim.bpf.c ebpf/heapshim.h include/heapshim/live.h $(B)/ebpf/vmlinux.h $(B)/bpf-flags
+$(B)/ebpf/probe.bpf.o: ebpf/probe.bpf.c ebpf/probe.h ebpf/probe_sum.h include/heapshim/live.h $(B)/ebpf/vmlinux.h $(B)/bpf-flags
 	$(call msg,BPF,$@)
 	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
 	$(Q)$(if $(BPF_STRIP),$(BPF_STRIP) -g $@)
 
-$(B)/ebpf/heapshim.skel.h: $(B)/ebpf/heapshim.bpf.o
+$(B)/ebpf/probe.skel.h: $(B)/ebpf/probe.bpf.o
 	$(call msg,GEN,$@)
-	$(Q)$(BPFTOOL_BIN) gen skeleton $< name heapshim_bpf > $@.tmp && mv $@.tmp $@
+	$(Q)$(BPFTOOL_BIN) gen skeleton $< name probe_bpf > $@.tmp && mv $@.tmp $@
 
-$(B)/ebpf/heapshim-probe.o: $(B)/ebpf/heapshim.skel.h
+$(B)/ebpf/probe.o: $(B)/ebpf/probe.skel.h
 
-$(B)/heapshim-probe: $(B)/ebpf/heapshim-probe.o $(PROBE_TOOLS_OBJS)
+$(B)/heapshim-probe: $(B)/ebpf/probe.o $(B)/ebpf/elf_lib.o $(PROBE_TOOLS_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lbpf -ljansson -lm
 

@@ -15,6 +15,9 @@
 #include "../core/prim/proc.h"
 #include <string.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -176,3 +179,85 @@ __attribute__((visibility("default"), noreturn)) void _Exit(int status)
     shim_exit();
     for (;;) syscall(SYS_exit_group, status);
 }
+
+/* daemon(3): glibc's leaves the parent through its internal _exit, which
+ * the interposed one above never sees, so the parent's live file stayed
+ * behind (a stale file in every `top` of a daemon-started server). The
+ * same steps as glibc's, with the parent leaving through our _exit. */
+__attribute__((visibility("default"))) int daemon(int nochdir, int noclose)
+{
+    pid_t p = fork();
+    if (p < 0) return -1;
+    if (p > 0) _exit(0);
+    if (setsid() < 0) return -1;
+    if (!nochdir && chdir("/") != 0) return -1;
+    if (!noclose) {
+        int fd = open("/dev/null", O_RDWR);
+        struct stat st;
+        if (fd < 0) return -1;
+        if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) {
+            close(fd);
+            errno = ENODEV;
+            return -1;
+        }
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2) close(fd);
+    }
+    return 0;
+}
+
+/* Privilege drops: a server started as root that becomes www-data (nginx's
+ * workers, postgres, redis with a user) had its live file in root's
+ * directory, which it could no longer unlink at exit: every worker left a
+ * stale file there, and its own user's `heapshim top` never listed it.
+ * Around a call that may take the effective uid away from root, the file
+ * is removed while root still can, and made again after the call in the
+ * directory of whoever the process is then (HEAPSHIM_DIR set by the user:
+ * left alone, as the directory does not depend on the uid). Counts made
+ * by other threads during the move may be lost: servers drop privileges
+ * before they start threads. */
+#include <dlfcn.h>
+static int uid_move_begin(long new_euid)
+{
+    if (!live_path[0] || !live_region || geteuid() != 0 || new_euid == 0 || new_euid == -1) return 0;
+    const char *d = hs_shim_getenv("HEAPSHIM_DIR");
+    if (d && *d) return 0;
+    if (getpid() != owner_pid) return 0;
+    hs_livefile_remove(live_path);
+    live_path[0] = 0;
+    return 1;
+}
+
+static void uid_move_end(int moved)
+{
+    if (!moved) return;
+    size_t used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
+    const char *why = NULL;
+    if (!hs_livefile_rehome(live_region, live_size, used, live_path, sizeof live_path, &why)) {
+        live_path[0] = 0;
+        hs_shim_warn("live counters not published after the uid change: ", why ? why : "unknown error", "");
+        return;
+    }
+    hs_live_fill_identity(hs_live);
+}
+
+#define UID_WRAP(name, params, args, euid)                                  \
+    __attribute__((visibility("default"))) int name params                  \
+    {                                                                       \
+        static int (*real) params;                                          \
+        if (!real) real = (int (*) params)dlsym(RTLD_NEXT, #name);          \
+        if (!real) {                                                        \
+            errno = ENOSYS;                                                 \
+            return -1;                                                      \
+        }                                                                   \
+        int moved = uid_move_begin(euid);                                   \
+        int r = real args;                                                  \
+        uid_move_end(moved);                                                \
+        return r;                                                           \
+    }
+UID_WRAP(setuid, (uid_t u), (u), (long)u)
+UID_WRAP(seteuid, (uid_t e), (e), (long)e)
+UID_WRAP(setreuid, (uid_t r_, uid_t e), (r_, e), e == (uid_t)-1 ? -1L : (long)e)
+UID_WRAP(setresuid, (uid_t r_, uid_t e, uid_t s_), (r_, e, s_), e == (uid_t)-1 ? -1L : (long)e)

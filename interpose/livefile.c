@@ -348,3 +348,21 @@ void hs_livefile_remove(const char *path)
     close(dirfd);
     lf_file_name[0] = 0;
 }
+
+/* After the process changed its effective uid (a server dropping root):
+ * make the live file again in the new user's default directory, owned by
+ * that user, holding the counters as they are, and map it over the region
+ * (the old file was removed by the caller while it still could). Same
+ * steps as a fork child's file, in another directory. NULL with *why when
+ * it could not: the region is then private memory, as in a child whose
+ * file failed. */
+void *hs_livefile_rehome(void *region, size_t size, size_t used, char *path_out, size_t path_cap,
+                         const char **why)
+{
+    const char *ignored;
+    if (!why) why = &ignored;
+    char dir[PATH_MAX];
+    if (lf_choose_dir(dir, sizeof dir, why) != 0) return lf_child_fail(region, region, size, used, why);
+    memcpy(lf_live_dir, dir, strlen(dir) + 1);
+    return hs_livefile_fork_child(region, region, size, used, path_out, path_cap, why);
+}

@@ -35,4 +35,9 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
  * the directory and the file are still the ones this process created. */
 void hs_livefile_remove(const char *path);
 
+/* The effective uid changed: the file again, in the new user's default
+ * directory (see livefile.c). */
+void *hs_livefile_rehome(void *region, size_t size, size_t used, char *path_out, size_t path_cap,
+                         const char **why);
+
 #endif

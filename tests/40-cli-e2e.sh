@@ -60,7 +60,7 @@ v=$(grep "^heapshim_total_live_bytes{pid=\"$WP\"" "$W/m.prom" | awk '{print $NF}
 [ -n "$v" ] && [ "$v" -ge $((24 << 20)) ] && pass e2e-export || fail e2e-export "total live '$v': $(head -c 400 "$W/m.prom")"
 "$HS" serve --listen 127.0.0.1:0 2> "$W/serve.log" & SV=$!; KIDS+=($SV)
 port=; for _ in $(seq 50); do port=$(sed -n 's|.*127.0.0.1:\([0-9]*\)/metrics|\1|p' "$W/serve.log"); [ -n "$port" ] && break; sleep 0.1; done
-curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep -q "^heapshim_live_bytes{pid=\"$WP\",comm=\"python[^\"]*\",domain=\"mem\"} [1-9]" \
+curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep -q "^heapshim_live_bytes{pid=\"$WP\",comm=\"python[^\"]*\",service=\"[^\"]*\",domain=\"mem\"} [1-9]" \
     && pass e2e-serve || fail e2e-serve "port '$port': $(cat "$W/serve.log")"
 kill $SV; wait $SV 2>/dev/null
 touch "$W/go"; wait $RUN; rc=$?

@@ -133,4 +133,42 @@ expect_bad plot-no-out "no output given" "$HS" plot "$P/bad.csv"
 printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,1,2,3\n' > "$P/good.csv"
 expect_bad plot-out-dir "-o $P/no/dir.svg: cannot create" "$HS" plot "$P/good.csv" -o "$P/no/dir.svg" --no-rss
 expect_bad gc-option "unknown argument '--force'" "$HS" gc --force
+
+# ---- bounded parsing: a valid report just under the 16 MiB cap made of
+# small values (five million empty objects under an unknown key) took
+# 1.28 GB of RSS and 56 s; now refused within the parser's memory cap,
+# while a real run report of 2,500 processes (6 MB) still parses
+"$HS" run -o "$P/run.json" -- sh -c '/bin/true; /bin/true' >/dev/null 2>&1
+"$PY" - "$P/run.json" "$P/huge.json" "$P/tree.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+one = r["tree"]["processes"][0]
+main = {k: v for k, v in r.items() if k != "tree"}
+huge = dict(main)
+n = (16 * 1024 * 1024 - len(json.dumps(main)) - 64) // 3
+huge["x"] = [{}] * n
+s = json.dumps(huge, separators=(",", ":")); assert len(s) < 16 << 20
+open(sys.argv[2], "w").write(s)
+r["tree"]["processes"] = [one] * 2500
+open(sys.argv[3], "w").write(json.dumps(r))
+PYEOF
+rss_run() {   # rss_run OUTFILE CMD...: runs CMD, prints "RC MAXRSS_KB SECONDS"
+    local o=$1; shift
+    "$PY" -c '
+import resource, subprocess, sys, time
+t = time.time()
+p = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "w"))
+print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, round(time.time() - t, 1))' "$o" "$@"
+}
+read rc kb secs < <(rss_run "$P/huge.err" "$HS" report "$P/huge.json")
+[ "$rc" = 2 ] && [ "$kb" -lt 153600 ] && [ "$(wc -l < "$P/huge.err")" = 1 ] && grep -q 'too large to parse' "$P/huge.err" \
+    && pass report-parse-bounded || fail report-parse-bounded "exit $rc, max RSS $kb KB (bound 150 MiB), $secs s: $(head -c 300 "$P/huge.err")"
+echo "# 16 MiB of empty objects: report exit $rc, max RSS $((kb / 1024)) MiB, $secs s"
+read rc kb secs < <(rss_run "$P/huge2.err" "$HS" diff "$P/huge.json" "$P/huge.json")
+[ "$rc" = 2 ] && [ "$kb" -lt 307200 ] && grep -q 'too large to parse' "$P/huge2.err" \
+    && pass tree-parse-bounded || fail tree-parse-bounded "exit $rc, max RSS $kb KB (bound 300 MiB), $secs s: $(head -c 300 "$P/huge2.err")"
+echo "# the same through diff (run-report parser): exit $rc, max RSS $((kb / 1024)) MiB, $secs s"
+read rc kb secs < <(rss_run "$P/tree.err" "$HS" diff "$P/tree.json" "$P/tree.json")
+[ "$rc" = 0 ] && pass tree-large-valid || fail tree-large-valid "exit $rc: $(head -c 300 "$P/tree.err")"
+echo "# a 2,500-process run report ($(($(wc -c < "$P/tree.json") / 1024)) KiB): diff exit $rc, max RSS $((kb / 1024)) MiB, $secs s"
 finish

@@ -76,7 +76,7 @@ else
     pass serve-start
     body=$(curl -sS -m 5 -D "$TMPD/h" "http://127.0.0.1:$port/metrics")
     grep -q '^HTTP/1.0 200' "$TMPD/h" && grep -qi '^Content-Type: text/plain; version=0.0.4' "$TMPD/h" \
-        && echo "$body" | grep -q "heapshim_live_bytes{pid=\"$SP2\",comm=\"worker\",domain=\"obj\"} 123456" \
+        && echo "$body" | grep -q "heapshim_live_bytes{pid=\"$SP2\",comm=\"worker\",service=\"[^\"]*\",domain=\"obj\"} 123456" \
         && pass serve-metrics || fail serve-metrics "$(cat "$TMPD/h") $(echo "$body" | head -5)"
     if command -v promtool >/dev/null; then
         out=$(echo "$body" | promtool check metrics 2>&1) && pass serve-promtool || fail serve-promtool "$out"

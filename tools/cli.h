@@ -64,6 +64,12 @@ struct report {
 /* Parse and validate a report held in memory. 0, or -1 with a one-line
  * reason in err (without the file name). */
 int report_parse(const char *buf, size_t len, struct report *r, char *err, size_t cap);
+/* jansson's memory while parsing (tools/report.c): begin returns the
+ * previous cap for end; hit says whether the last failure was the cap */
+#define REPORT_PARSE_BUDGET (64u << 20)
+size_t json_budget_begin(size_t cap);
+void json_budget_end(size_t old);
+int json_budget_hit(void);
 /* Load a file: 0, or -1 with "PATH: reason" in err. */
 int report_load(const char *path, struct report *r, char *err, size_t cap);
 /* Named metrics ("obj.peak_bytes", "arenas.arenas_peak", "rss_peak_bytes") */
@@ -100,12 +106,14 @@ void table_print(FILE *f, const struct report *r);
 /* ---- live.c: live files of running processes ------------------------------ */
 struct proc_view {
     int pid;
+    unsigned uid;                   /* the header's */
     char comm[16], cmdline[256], allocator[16];
     uint32_t state;
     uint64_t start_time, created_unix_ns, rss_bytes;
     struct hs_live_snapshot snap;
     uint64_t window_peak[4];        /* since the last reset (see live_read) */
     int window_reset;               /* 1 if we reset it (O_RDWR), 0 read only */
+    char labels[640];               /* exporters: ',name="value"...' added to every series */
 };
 #define LIVE_RESET_WINDOW 1        /* exchange window_peak with 0 (exporter) */
 #define LIVE_MAX_FILE (64u << 20)  /* refuse bigger files: not ours */
@@ -147,6 +155,13 @@ static inline int live_guard(const void *region, size_t len, const char **why)
 /* ---- prom.c: Prometheus text exposition ----------------------------------- */
 /* Renders the scan into a malloc'd string (caller frees). */
 char *prom_render(const struct scan *s, size_t *len);
+struct prom_opts {
+    const char *window_help;        /* HELP of heapshim_window_peak_bytes (NULL: reset by scrape) */
+    int no_process_series;          /* only the directory-level families */
+    const char *extra;              /* appended (other families), extra_len bytes */
+    size_t extra_len;
+};
+char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *len);
 /* A label value (at most max bytes of in) escaped as the format requires */
 void prom_label_value(const char *in, size_t max, char *out, size_t cap);
 

@@ -275,7 +275,7 @@ static int read_region(const struct live_dirh *d, const char *name, int fd, cons
         *buf_out = buf;
         return 0;
     }
-    if (*rwfd < 0) *rwfd = open_rw_same(d, name, st);
+    if (*rwfd < 0 && d) *rwfd = open_rw_same(d, name, st);
     if (*rwfd >= 0) {
         for (int attempt = 0; attempt < 2; attempt++) {
             rc = hs_live_read_fd(*rwfd, buf, (size_t)fsize, LIVE_WAIT_MS, snap, &how, why);
@@ -304,11 +304,8 @@ static int open_rw_same(const struct live_dirh *d, const char *name, const struc
     return fd;
 }
 
-int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
-                 struct proc_view *p, struct stat *st_out, char *err, size_t cap)
+int live_open_at(const struct live_dirh *d, const char *name, struct stat *st, char *err, size_t cap)
 {
-    memset(p, 0, sizeof *p);
-    int rwfd = -1;      /* opened when needed: window reset, a busy process */
     int fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
@@ -316,29 +313,26 @@ int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, in
         else snprintf(err, cap, "%s/%s: cannot open: %s", d->path, name, strerror(e));
         return e == ENOENT ? LIVE_GONE : LIVE_BAD;
     }
-    struct stat st;
     const char *why = NULL;
-    if (fstat(fd, &st) != 0) why = "cannot stat it";
-    else if (!S_ISREG(st.st_mode)) why = "not a regular file";
-    else if (st.st_uid != d->owner) why = "owned by another user than the directory";
-    else if (st.st_mode & 022) why = "writable by group or others";
-    else if ((uint64_t)st.st_size > LIVE_MAX_FILE) why = "too large for a heapshim live file";
+    if (fstat(fd, st) != 0) why = "cannot stat it";
+    else if (!S_ISREG(st->st_mode)) why = "not a regular file";
+    else if (st->st_uid != d->owner) why = "owned by another user than the directory";
+    else if (st->st_mode & 022) why = "writable by group or others";
+    else if ((uint64_t)st->st_size > LIVE_MAX_FILE) why = "too large for a heapshim live file";
     if (why) {
         snprintf(err, cap, "%s/%s: %s (accepted: a regular live file of uid %u, mode 0600)", d->path,
                  name, why, (unsigned)d->owner);
         close(fd);
         return LIVE_BAD;
     }
-    if (st_out) *st_out = st;
-    char *a;
-    if (read_region(d, name, fd, &st, &rwfd, &a, &p->snap, &why) != 0) {
-        snprintf(err, cap, "%s/%s: %s", d->path, name, why);
-        if (rwfd >= 0) close(rwfd);
-        close(fd);
-        return LIVE_BAD;
-    }
-    const struct hs_live_header *h = (const struct hs_live_header *)a;
+    return fd;
+}
+
+/* the header's identity and window into p (after a successful read) */
+static void view_from_header(struct proc_view *p, const struct hs_live_header *h)
+{
     p->pid = h->pid;
+    p->uid = h->uid;
     memcpy(p->comm, h->comm, sizeof p->comm);
     memcpy(p->cmdline, h->cmdline, sizeof p->cmdline);
     memcpy(p->allocator, h->allocator, sizeof p->allocator);
@@ -346,34 +340,67 @@ int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, in
     p->start_time = h->start_time;
     p->created_unix_ns = h->created_unix_ns;
     for (int i = 0; i < 4; i++) p->window_peak[i] = h->window_peak[i] > 0 ? (uint64_t)h->window_peak[i] : 0;
-    free(a);
-    if (rwfd >= 0 && !(flags & LIVE_RESET_WINDOW)) {
-        close(rwfd);
-        rwfd = -1;
-    }
-    if ((expect_pid >= 0 && p->pid != expect_pid) || p->state == HS_LIVE_STATE_EXITED ||
-        !proc_alive(p->pid, p->start_time)) {
+}
+
+/* Read an open, checked file (fd stays open): the body of live_read_at
+ * and live_read_kept. d and name may be NULL (no read-write reopen then:
+ * no publication request, no window reset). */
+static int read_opened(const struct live_dirh *d, const char *name, int fd, const struct stat *st,
+                       int expect_pid, int flags, struct proc_view *p, char *err, size_t cap)
+{
+    int rwfd = -1;      /* opened when needed: window reset, a busy process */
+    const char *why = NULL;
+    const char *dp = d ? d->path : "(kept)", *nm = name ? name : "?";
+    char *a;
+    if (read_region(d, name, fd, st, &rwfd, &a, &p->snap, &why) != 0) {
+        snprintf(err, cap, "%s/%s: %s", dp, nm, why);
         if (rwfd >= 0) close(rwfd);
-        rwfd = -1;
+        return LIVE_BAD;
     }
+    view_from_header(p, (const struct hs_live_header *)a);
+    free(a);
     if (expect_pid >= 0 && p->pid != expect_pid) {
-        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", d->path, name, p->pid);
-        close(fd);
+        if (rwfd >= 0) close(rwfd);
+        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", dp, nm, p->pid);
         return LIVE_BAD;
     }
     if (p->state == HS_LIVE_STATE_EXITED || !proc_alive(p->pid, p->start_time)) {
-        snprintf(err, cap, "%s/%s: stale (process %d is gone or is another process now)", d->path, name,
+        if (rwfd >= 0) close(rwfd);
+        snprintf(err, cap, "%s/%s: stale (process %d is gone or is another process now)", dp, nm,
                  p->pid);
-        close(fd);
         return LIVE_STALE;
     }
-    if ((flags & LIVE_RESET_WINDOW) && rwfd < 0) rwfd = open_rw_same(d, name, &st);
+    if ((flags & LIVE_RESET_WINDOW) && rwfd < 0 && d) rwfd = open_rw_same(d, name, st);
     if ((flags & LIVE_RESET_WINDOW) && rwfd >= 0 && take_window(rwfd, p->window_peak) == 0)
         p->window_reset = 1;
     if (rwfd >= 0) close(rwfd);
-    close(fd);
     p->rss_bytes = proc_rss_bytes(p->pid);
     return LIVE_OK;
+}
+
+int live_read_kept(const struct live_dirh *d, const char *name, int fd, int flags,
+                   struct proc_view *p, char *err, size_t cap)
+{
+    memset(p, 0, sizeof *p);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > LIVE_MAX_FILE) {
+        snprintf(err, cap, "kept live file: not a regular file of sane size");
+        return LIVE_BAD;
+    }
+    return read_opened(d, name, fd, &st, -1, flags, p, err, cap);
+}
+
+int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
+                 struct proc_view *p, struct stat *st_out, char *err, size_t cap)
+{
+    memset(p, 0, sizeof *p);
+    struct stat st;
+    int fd = live_open_at(d, name, &st, err, cap);
+    if (fd < 0) return fd;
+    if (st_out) *st_out = st;
+    int rc = read_opened(d, name, fd, &st, expect_pid, flags, p, err, cap);
+    close(fd);
+    return rc;
 }
 
 int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, char *err,

@@ -31,6 +31,18 @@ void live_dir_check(const char *path, int explicit_dir);
  * st (may be NULL) gets the fstat of the file that was read. */
 int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
                  struct proc_view *p, struct stat *st, char *err, size_t cap);
+/* Open `name` in d with every check live_read_at makes (no symlink, no
+ * FIFO, regular file of the directory's owner, mode, size): a descriptor,
+ * or LIVE_GONE / LIVE_BAD with the reason in err. */
+int live_open_at(const struct live_dirh *d, const char *name, struct stat *st, char *err, size_t cap);
+/* Read a descriptor from live_open_at, kept open by an exporter: also after
+ * the process exited and removed the file, when it holds the final
+ * counters the process published at exit. d and name (the entry it was
+ * opened as) allow the read-write reopen of the same inode (publication
+ * request, LIVE_RESET_WINDOW); NULL for neither. LIVE_OK (running),
+ * LIVE_STALE (exited: p holds its final figures) or LIVE_BAD. */
+int live_read_kept(const struct live_dirh *d, const char *name, int fd, int flags,
+                   struct proc_view *p, char *err, size_t cap);
 /* Remove `name` from d if it is still the file whose fstat was `was`.
  * 0, or -1 with the reason in err. */
 int live_unlink_stale(const struct live_dirh *d, const char *name, const struct stat *was,

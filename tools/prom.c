@@ -69,6 +69,8 @@ static void family(struct sbuf *b, const char *name, const char *type, const cha
     sb_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+#define WINDOW_HELP_RESET "High-water mark of live bytes since the previous scrape (reset by each scrape), per domain."
+
 enum { F_LIVE, F_BLOCKS, F_PEAK, F_WINDOW, F_ALLOCS, F_REALLOCS, F_FREES, F_FAILED };
 
 static uint64_t dom_value(const struct proc_view *v, int d, int f)
@@ -90,7 +92,15 @@ static uint64_t dom_value(const struct proc_view *v, int d, int f)
 
 char *prom_render(const struct scan *s, size_t *len)
 {
+    return prom_render_opts(s, NULL, len);
+}
+
+char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *len)
+{
+    static const struct prom_opts none;
+    if (!o) o = &none;
     struct sbuf b = { 0 };
+    int nproc = o->no_process_series ? 0 : s->n;
     char (*comm)[64] = calloc((size_t)(s->n ? s->n : 1), sizeof *comm);
     if (!comm) return NULL;
     for (int i = 0; i < s->n; i++) prom_label_value(s->v[i].comm, sizeof s->v[i].comm, comm[i], 64);
@@ -99,26 +109,27 @@ char *prom_render(const struct scan *s, size_t *len)
         { "heapshim_live_bytes", "gauge", "Usable bytes of live blocks, per allocation domain.", F_LIVE },
         { "heapshim_live_blocks", "gauge", "Live blocks, per allocation domain.", F_BLOCKS },
         { "heapshim_peak_bytes", "gauge", "All-time high-water mark of live bytes, per domain.", F_PEAK },
-        { "heapshim_window_peak_bytes", "gauge",
-          "High-water mark of live bytes since the previous scrape (reset by each scrape), per domain.", F_WINDOW },
+        { "heapshim_window_peak_bytes", "gauge", NULL, F_WINDOW },
         { "heapshim_allocs_total", "counter", "Allocations, per domain.", F_ALLOCS },
         { "heapshim_reallocs_total", "counter", "Reallocations that moved or resized a block, per domain.", F_REALLOCS },
         { "heapshim_frees_total", "counter", "Frees, per domain.", F_FREES },
         { "heapshim_failed_total", "counter", "Failed allocations, per domain.", F_FAILED },
     };
     for (size_t f = 0; f < sizeof per_dom / sizeof per_dom[0]; f++) {
-        family(&b, per_dom[f].name, per_dom[f].type, per_dom[f].help);
-        for (int i = 0; i < s->n; i++)
+        const char *help = per_dom[f].help;
+        if (!help) help = o->window_help ? o->window_help : WINDOW_HELP_RESET;
+        family(&b, per_dom[f].name, per_dom[f].type, help);
+        for (int i = 0; i < nproc; i++)
             for (int d = 0; d < HS_LIVE_NDOM; d++)
-                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\",domain=\"%s\"} %llu\n", per_dom[f].name,
-                       s->v[i].pid, comm[i], dom_names[d],
+                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s,domain=\"%s\"} %llu\n", per_dom[f].name,
+                       s->v[i].pid, comm[i], s->v[i].labels, dom_names[d],
                        (unsigned long long)dom_value(&s->v[i], d, per_dom[f].f));
     }
 
     static const struct { const char *name, *type, *help; int what; } per_proc[] = {
         { "heapshim_total_live_bytes", "gauge", "Usable bytes of live blocks, all domains.", 0 },
         { "heapshim_total_peak_bytes", "gauge", "All-time high-water mark of the all-domain live bytes (not the sum of the domain peaks).", 1 },
-        { "heapshim_total_window_peak_bytes", "gauge", "High-water mark of the all-domain live bytes since the previous scrape.", 2 },
+        { "heapshim_total_window_peak_bytes", "gauge", "High-water mark of the all-domain live bytes over the same window as heapshim_window_peak_bytes.", 2 },
         { "heapshim_arenas_mapped", "gauge", "Arenas currently mapped by the arena allocator.", 3 },
         { "heapshim_arenas_peak", "gauge", "Most arenas mapped at once.", 4 },
         { "heapshim_arena_mapped_bytes", "gauge", "Bytes mapped for arenas.", 5 },
@@ -130,7 +141,7 @@ char *prom_render(const struct scan *s, size_t *len)
     };
     for (size_t f = 0; f < sizeof per_proc / sizeof per_proc[0]; f++) {
         family(&b, per_proc[f].name, per_proc[f].type, per_proc[f].help);
-        for (int i = 0; i < s->n; i++) {
+        for (int i = 0; i < nproc; i++) {
             const struct proc_view *v = &s->v[i];
             const struct hs_live_domain *t = &v->snap.dom[HS_LIVE_TOTAL];
             uint64_t val = 0;
@@ -148,11 +159,11 @@ char *prom_render(const struct scan *s, size_t *len)
             default: break;
             }
             if (per_proc[f].what == 10)
-                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"} %.3f\n", per_proc[f].name, v->pid, comm[i],
-                       (double)v->created_unix_ns / 1e9);
+                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %.3f\n", per_proc[f].name, v->pid, comm[i],
+                       v->labels, (double)v->created_unix_ns / 1e9);
             else
-                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", per_proc[f].name, v->pid, comm[i],
-                       (unsigned long long)val);
+                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %llu\n", per_proc[f].name, v->pid, comm[i],
+                       v->labels, (unsigned long long)val);
         }
     }
     family(&b, "heapshim_processes", "gauge", "Shimmed processes exported.");
@@ -161,6 +172,7 @@ char *prom_render(const struct scan *s, size_t *len)
     sb_add(&b, "heapshim_stale_files %d\n", s->stale);
     family(&b, "heapshim_bad_files", "gauge", "Files in the live directory that could not be read as live files.");
     sb_add(&b, "heapshim_bad_files %d\n", s->bad);
+    if (o->extra) sb_add(&b, "%.*s", (int)o->extra_len, o->extra);
     free(comm);
     if (b.oom) {
         free(b.p);

@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 #include <jansson.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,49 @@
 const char *const dom_names[D_N] = { "raw", "mem", "obj", "total" };
 
 #define REPORT_MAX_FILE (16u << 20)
+
+/* ---- bounded parsing ------------------------------------------------------------
+ * jansson builds a tree of the whole document: a valid report just under the
+ * 16 MiB cap made of small values (an unknown key holding five million
+ * empty objects) took 1.28 GB of RSS and 56 s to parse. Every jansson
+ * allocation of the command goes through this counting allocator (installed
+ * before main), and while a parse is under way (json_budget_begin) the
+ * memory jansson holds is capped: past the cap an allocation fails, jansson
+ * gives up, and the caller says the document is too large. A real report
+ * takes about 25 KB of tree; a run report about that per process. */
+static size_t jb_used, jb_cap = SIZE_MAX;
+static int jb_refused;              /* an allocation was refused since begin */
+/* sizes by malloc_usable_size, no header: a string jansson allocates
+ * (json_dumps) may be released with plain free() by its user, which then
+ * only leaves the count a little high (the cap is relative to begin) */
+static void *jb_malloc(size_t n)
+{
+    if (n > jb_cap - jb_used) {
+        jb_refused = 1;
+        return NULL;
+    }
+    void *p = malloc(n);
+    if (p) jb_used += malloc_usable_size(p);
+    return p;
+}
+static void jb_free(void *q)
+{
+    if (!q) return;
+    size_t n = malloc_usable_size(q);
+    jb_used = n > jb_used ? 0 : jb_used - n;
+    free(q);
+}
+__attribute__((constructor)) static void jb_install(void) { json_set_alloc_funcs(jb_malloc, jb_free); }
+
+size_t json_budget_begin(size_t cap)
+{
+    size_t old = jb_cap;
+    jb_cap = jb_used + cap < jb_used ? SIZE_MAX : jb_used + cap;
+    jb_refused = 0;
+    return old;
+}
+void json_budget_end(size_t old) { jb_cap = old; }
+int json_budget_hit(void) { return jb_refused; }
 
 struct ctx {
     char *err;
@@ -147,7 +191,16 @@ int report_parse(const char *buf, size_t len, struct report *r, char *err, size_
     memset(r, 0, sizeof *r);
     if (len == 0) return bad(&c, "empty file (expected a %s JSON report)%s", HS_REPORT_SCHEMA, "");
     json_error_t je;
+    size_t old = json_budget_begin(REPORT_PARSE_BUDGET);
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    int hit = !root && json_budget_hit();
+    json_budget_end(old);
+    if (hit) {
+        snprintf(err, cap, "too large to parse: its JSON tree passed %u MiB "
+                 "(accepted: a heapshim report, which takes well under 1 MiB)",
+                 (unsigned)(REPORT_PARSE_BUDGET >> 20));
+        return -1;
+    }
     if (!root) {
         snprintf(err, cap, "invalid or truncated JSON at line %d column %d: %s", je.line,
                  je.column, je.text);

@@ -35,14 +35,15 @@ install-heapshim: $(B)/heapshim
 	install -m 0755 scripts/heapshim-ci $(DESTDIR)$(PREFIX)/bin/heapshim-ci
 INSTALL_TARGETS += install-heapshim
 
-# Fuzzers (libFuzzer, clang): the report parser and the live-region reader.
+# Fuzzers (libFuzzer, clang): the report parser, the live-region reader and
+# the probe's ELF reader.
 # A bounded run is part of make check; `make fuzz FUZZ_SECONDS=600` runs longer.
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -D_GNU_SOURCE -Iinclude -Itools
 FUZZ_SECONDS ?= 300
-FUZZ_CHECK_SECONDS ?= 20
-FUZZ_BINS := $(B)/fuzz/fuzz_report $(B)/fuzz/fuzz_live
+FUZZ_CHECK_SECONDS ?= 30
+FUZZ_BINS := $(B)/fuzz/fuzz_report $(B)/fuzz/fuzz_live $(B)/fuzz/fuzz_elf
 
 $(B)/fuzz/fuzz_report: tools/fuzz/fuzz_report.c tools/report.c tools/util.c tools/cli.h
 	@mkdir -p $(dir $@)
@@ -57,6 +58,12 @@ $(B)/fuzz/fuzz_live: tools/fuzz/fuzz_live.c core/live_read.c tools/prom.c tools/
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_LIVE_EXTRA) -o $@ tools/fuzz/fuzz_live.c core/live_read.c tools/prom.c tools/report.c tools/util.c -ljansson -lm
+
+# the probe's ELF reader (ebpf/elf_lib.c: heapshim-probe runs it as root)
+$(B)/fuzz/fuzz_elf: tools/fuzz/fuzz_elf.c ebpf/elf_lib.c ebpf/elf_lib.h
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZCC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tools/fuzz/fuzz_elf.c ebpf/elf_lib.c
 
 .PHONY: fuzz fuzz-check
 fuzz: $(FUZZ_BINS)

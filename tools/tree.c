@@ -128,7 +128,21 @@ int tree_load(const char *path, struct tree *t, char *err, size_t cap)
     size_t len;
     if (read_file(path, 256u << 20, &buf, &len, err, cap)) return -1;
     json_error_t je;
+    /* a run report takes about 7.5 bytes of JSON tree per byte of file: 12 x
+     * the file, at least the single report's budget
+     * (tools/report.c, bounded parsing) */
+    size_t tcap = 12 * len;
+    if (tcap < REPORT_PARSE_BUDGET) tcap = REPORT_PARSE_BUDGET;
+    size_t old = json_budget_begin(tcap);
     json_t *root = len ? json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    int hit = len && !root && json_budget_hit();
+    json_budget_end(old);
+    if (hit) {
+        snprintf(err, cap, "%s: too large to parse: its JSON tree passed %zu MiB "
+                 "(accepted: a heapshim run report)", path, tcap >> 20);
+        free(buf);
+        return -1;
+    }
     json_t *tr = root && json_is_object(root) ? json_object_get(root, "tree") : NULL;
     if (!tr) {                                 /* a plain report: one process */
         json_decref(root);

@@ -1,6 +1,6 @@
 /*
- * ebpf/heapshim-probe.c - loader and output of the eBPF probe
- * (build/heapshim-probe). Kernel side: heapshim.bpf.c; records: heapshim.h.
+ * ebpf/probe.c - loader and output of the eBPF probe
+ * (build/heapshim-probe). Kernel side: probe.bpf.c; records: probe.h.
  *
  * Room: attaches to libheapshim.so itself (USDT by library path, pid -1, so
  * processes started later are covered), runs the pull iterator for the
@@ -17,11 +17,13 @@
  * snapshot its USDT point published.
  */
 #include "cli.h"
-#include "heapshim.h"
-#include "heapshim.skel.h"
+#include "exporter.h"
+#include "httpd.h"
+#include "probe.h"
+#include "elf_lib.h"
+#include "probe.skel.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -46,6 +48,7 @@
 static const char usage[] =
     "usage: heapshim-probe [--once] [--json] [--prometheus] [--pid PID]... [--interval MS]\n"
     "                      [--wait MS] [--lib PATH] [--verbose] [--help]\n"
+    "       heapshim-probe --serve ADDR:PORT [--by WHAT] [--window S] [--window-step S]\n"
     "  Reads the live counters of every process that has libheapshim.so loaded,\n"
     "  system-wide, with eBPF: a USDT probe on the library's publication point\n"
     "  (never on malloc/free) and a task iterator that reads idle processes too.\n"
@@ -63,6 +66,12 @@ static const char usage[] =
     "  --lib PATH      the library to attach to; default $HEAPSHIM_LIB, else\n"
     "                  libheapshim.so next to this binary, ../lib/, " HS_LIBDIR "\n"
     "  --verbose       libbpf's messages on stderr\n"
+    "  --serve ADDR:PORT  the host exporter: every shimmed process of every user\n"
+    "                  and the kernel-side figures as Prometheus metrics on\n"
+    "                  http://ADDR:PORT/metrics, with the labels, per-service\n"
+    "                  families, exited processes and shared window peaks of\n"
+    "                  `heapshim serve` (docs/exporter.md)\n"
+    EXP_OPTS_USAGE
     "  Needs root (or CAP_BPF and CAP_PERFMON), a kernel with BTF and uprobes.\n"
     "  Exit status: 0, 1 on a runtime error, 2 on bad arguments or no BPF.\n";
 
@@ -74,11 +83,10 @@ static struct {
     int pids[MAX_PIDS], npids;
     const char *lib;
     int fault;                      /* HEAPSHIM_PROBE_FAULT, tests only: FAULT_* */
+    const char *serve;              /* --serve ADDR:PORT */
+    struct exp_opts eo;
 } opt = { .interval = 1000 };
 enum { FAULT_NONE, FAULT_VMA_BUSY, FAULT_VMA_BUSY_LATER };
-
-static volatile sig_atomic_t stop;
-static void on_stop(int sig) { (void)sig; stop = 1; }
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die_env(const char *fmt, ...)
 {
@@ -107,6 +115,11 @@ static void parse_args(int argc, char **argv)
         if (is_help(a)) {
             fputs(usage, stdout);
             exit(0);
+        } else if (exp_parse_opt(&opt.eo, argc, argv, &i)) {
+            opt.eo.step_s += 0;     /* checked below */
+        } else if (!strcmp(a, "--serve")) {
+            if (i + 1 >= argc) die_bad("--serve needs a value (ADDR:PORT)");
+            opt.serve = argv[++i];
         } else if (!strcmp(a, "--once")) opt.once = 1;
         else if (!strcmp(a, "--json")) opt.json = opt.once = 1;
         else if (!strcmp(a, "--prometheus")) opt.prom = opt.once = 1;
@@ -133,9 +146,15 @@ static void parse_args(int argc, char **argv)
             }
         } else {
             die_bad("unknown argument '%s' (accepted: --once, --json, --prometheus, --pid PID, "
-                    "--interval MS, --wait MS, --lib PATH, --verbose, --help)", a);
+                    "--interval MS, --wait MS, --lib PATH, --serve ADDR:PORT, --by WHAT, --window S, "
+                    "--window-step S, --verbose, --help)", a);
         }
     }
+    if (opt.serve && (opt.once || opt.wait))
+        die_bad("--serve runs until stopped: not with --once, --json, --prometheus or --wait");
+    if ((opt.eo.by_process || opt.eo.by_service || opt.eo.window_s || opt.eo.step_s) && !opt.serve)
+        die_bad("--by, --window and --window-step go with --serve");
+    if (opt.serve) exp_opts_check(&opt.eo);
     if (opt.json && opt.prom) die_bad("--json and --prometheus: choose one");
     if (opt.wait && !opt.once) die_bad("--wait goes with --once, --json or --prometheus");
     /* fault injection for tests/50-probe.sh: every vma walk of the pull
@@ -213,50 +232,6 @@ static void preflight(void)
 
 /* ---- the library: symbol, versions ---------------------------------------------------- */
 
-/* Offset of `hs_live` from the start of the mapping at file offset 0, from
- * the ELF symbol table (.symtab, else .dynsym). 0 if absent (stripped). The
- * symbol is hidden (-fvisibility=hidden) but a library that is not stripped
- * keeps it in .symtab, like every other local. */
-static uint64_t elf_hs_live_off(const unsigned char *f, size_t len)
-{
-    if (len < sizeof(Elf64_Ehdr) || memcmp(f, ELFMAG, SELFMAG) || f[EI_CLASS] != ELFCLASS64) return 0;
-    const Elf64_Ehdr *eh = (const void *)f;
-    if (eh->e_phoff > len || eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr) ||
-        eh->e_shoff > len || eh->e_shnum > (len - eh->e_shoff) / sizeof(Elf64_Shdr))
-        return 0;
-    const Elf64_Phdr *ph = (const void *)(f + eh->e_phoff);
-    uint64_t base = UINT64_MAX;
-    for (unsigned i = 0; i < eh->e_phnum; i++)
-        if (ph[i].p_type == PT_LOAD && (ph[i].p_offset & ~0xfffull) == 0) {
-            base = ph[i].p_vaddr & ~0xfffull;
-            break;
-        }
-    if (base == UINT64_MAX) return 0;
-    const Elf64_Shdr *sh = (const void *)(f + eh->e_shoff);
-    for (int pass = 0; pass < 2; pass++) {
-        unsigned want = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
-        for (unsigned i = 0; i < eh->e_shnum; i++) {
-            if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
-            const Elf64_Shdr *st = &sh[sh[i].sh_link];
-            if (sh[i].sh_offset > len || sh[i].sh_size > len - sh[i].sh_offset ||
-                st->sh_offset > len || st->sh_size > len - st->sh_offset || !sh[i].sh_entsize)
-                continue;
-            const Elf64_Sym *sym = (const void *)(f + sh[i].sh_offset);
-            size_t nsym = sh[i].sh_size / sizeof *sym;
-            const char *str = (const char *)f + st->sh_offset;
-            for (size_t k = 0; k < nsym; k++) {
-                if (sym[k].st_name >= st->sh_size || ELF64_ST_TYPE(sym[k].st_info) != STT_OBJECT ||
-                    sym[k].st_size != 8 || !sym[k].st_value)
-                    continue;
-                if (!strncmp(str + sym[k].st_name, "hs_live", st->sh_size - sym[k].st_name) &&
-                    memchr(str + sym[k].st_name, 0, st->sh_size - sym[k].st_name))
-                    return sym[k].st_value - base;
-            }
-        }
-    }
-    return 0;
-}
-
 struct libver {
     char path[4096];
     dev_t dev;
@@ -267,7 +242,7 @@ struct libver {
     struct bpf_link *usdt[2];
 };
 
-static struct heapshim_bpf *skel;
+static struct probe_bpf *skel;
 static struct bpf_link *iter_link;
 static int pull_ok;             /* the iterator program loaded and calibrated */
 static struct libver libs[HSP_MAX_LIBS];
@@ -343,7 +318,7 @@ static int add_lib(const char *path, int quiet)
     snprintf(v->path, sizeof v->path, "%s", path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) {
         if (fd >= 0) close(fd);
         if (!quiet) warnx_("%s: cannot open as a library: %s", path, strerror(errno ? errno : EINVAL));
         return -1;
@@ -358,7 +333,14 @@ static int add_lib(const char *path, int quiet)
         if (!quiet) warnx_("%s: cannot map: %s", path, strerror(errno));
         return -1;
     }
-    v->sym_off = elf_hs_live_off(v->map, v->len);
+    struct hsp_elf_info ei;
+    if (hsp_elf_inspect(v->map, v->len, &ei) != 0) {
+        munmap(v->map, v->len);
+        v->map = NULL;
+        if (!quiet) warnx_("%s: not an ELF64 little-endian file (accepted: libheapshim.so)", path);
+        return -1;
+    }
+    v->sym_off = ei.sym_off;
     skel->bss->libs[nlibs].sym_off = v->sym_off;
     skel->bss->libs[nlibs].inode = 0;
     /* uprobes are keyed by inode: these links follow this version of the
@@ -377,10 +359,14 @@ static int add_lib(const char *path, int quiet)
             warnx_("%s: not libheapshim.so (no heapshim USDT points, no hs_live symbol)", path);
         return -1;
     }
-    if (!have_usdt && !quiet)
-        warnx_("%s: cannot attach to the USDT points heapshim:publish/init (%s): was it built "
-               "without <sys/sdt.h> (Debian systemtap-sdt-dev)? Only the pull path is used",
-               path, strerror(e0 ? e0 : errno));
+    if (!have_usdt && !quiet) {
+        if (!ei.usdt_publish || !ei.usdt_init)
+            warnx_("%s: has no USDT notes heapshim:publish/init (%u stapsdt notes): built without "
+                   "<sys/sdt.h> (Debian systemtap-sdt-dev)? Only the pull path is used", path, ei.notes);
+        else
+            warnx_("%s: cannot attach to the USDT points heapshim:publish/init (%s); only the pull "
+                   "path is used", path, strerror(e0 ? e0 : errno));
+    }
     int k = nlibs++;
     if (pull_ok && calibrate(k) != 0 && !quiet)
         warnx_("%s: the pull iterator cannot locate this library's mapping", path);
@@ -434,17 +420,17 @@ static void setup(void)
     int no_pull = np && *np && strcmp(np, "0");
     libbpf_set_print(libbpf_out);
     for (int attempt = 0; attempt < 2; attempt++) {
-        skel = heapshim_bpf__open();
+        skel = probe_bpf__open();
         if (!skel) die_env("cannot open the BPF object: %s", strerror(errno));
         /* a kernel without bpf_copy_from_user_task or the vma iterator kfuncs
          * (before 6.7) rejects the pull program: load without it */
         if (attempt == 1 || no_pull) bpf_program__set_autoload(skel->progs.pull, false);
-        int err = heapshim_bpf__load(skel);
+        int err = probe_bpf__load(skel);
         if (!err) {
             pull_ok = attempt == 0 && !no_pull;
             break;
         }
-        heapshim_bpf__destroy(skel);
+        probe_bpf__destroy(skel);
         skel = NULL;
         if (err == -EPERM || err == -EACCES)
             die_env("the kernel refused to load BPF programs (%s): run as root, or with "
@@ -489,7 +475,7 @@ static void teardown(void)
         if (libs[i].map) munmap(libs[i].map, libs[i].len);
     }
     bpf_link__destroy(iter_link);
-    heapshim_bpf__destroy(skel);
+    probe_bpf__destroy(skel);
 }
 
 /* ---- one reading: pull + procs map --------------------------------------------------- */
@@ -504,6 +490,8 @@ struct view {
 struct reading {
     struct view *v;
     int n, bad;
+    struct view *gone;              /* --serve: processes that exited, final snapshot */
+    int ngone;
 };
 
 static int add(struct reading *r, const struct view *v)
@@ -656,6 +644,7 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
     w.v.state = reg.h.state;
     w.v.start_time = reg.h.start_time;
     w.v.created_unix_ns = reg.h.created_unix_ns;
+    w.v.uid = reg.h.uid;
     w.v.rss_bytes = p->rss_bytes;
     /* read only: the window peak as the process left it (export --no-reset) */
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = reg.h.window_peak[i] > 0 ? (uint64_t)reg.h.window_peak[i] : 0;
@@ -670,9 +659,17 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
  * threads; top counts threads that allocated through the shim and are
  * alive, the same unless some thread never allocated), and the command line
  * if the header's was not copied. */
+static void usdt_view(struct view *wp, uint32_t tgid, const struct hsp_proc *p);
 static void from_usdt(struct reading *r, uint32_t tgid, const struct hsp_proc *p)
 {
     if (find(r, (int)tgid) || !(p->flags & HSP_F_IDENTITY) || !wanted((int)tgid)) return;
+    struct view w;
+    usdt_view(&w, tgid, p);
+    add(r, &w);
+}
+
+static void usdt_view(struct view *wp, uint32_t tgid, const struct hsp_proc *p)
+{
     struct view w;
     memset(&w, 0, sizeof w);
     w.v.pid = (int)tgid;
@@ -697,10 +694,11 @@ static void from_usdt(struct reading *r, uint32_t tgid, const struct hsp_proc *p
     w.v.snap.pools_free = p->pools_free;
     w.v.snap.threads = proc_threads((int)tgid);
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = p->snap[i].live_bytes;
+    w.v.uid = p->uid;
     w.source = "usdt";
     w.brk_bytes = p->brk_bytes;
     w.publications = p->publications;
-    add(r, &w);
+    *wp = w;
 }
 
 static int cmp_view(const void *a, const void *b)
@@ -748,8 +746,16 @@ static int take_reading(struct reading *r)
         prev = &key;
         struct hsp_proc p;
         if (bpf_map__lookup_elem(skel->maps.procs, &key, sizeof key, &p, sizeof p, 0) != 0) continue;
-        if ((p.flags & HSP_F_IDENTITY) && !proc_alive((int)key, p.start_time)) {
+        if ((p.flags & HSP_F_EXITED) || ((p.flags & HSP_F_IDENTITY) && !proc_alive((int)key, p.start_time))) {
             if (ndead < 256) dead[ndead++] = (int)key;
+            /* --serve: the last snapshot (published at exit) is folded */
+            if (opt.serve && (p.flags & HSP_F_IDENTITY) && (p.flags & HSP_F_SNAPSHOT)) {
+                struct view *ng = realloc(r->gone, (size_t)(r->ngone + 1) * sizeof *ng);
+                if (ng) {
+                    r->gone = ng;
+                    usdt_view(&r->gone[r->ngone++], key, &p);
+                }
+            }
             continue;
         }
         from_usdt(r, key, &p);
@@ -809,7 +815,7 @@ static void print_json(const struct reading *r)
         json_object_set_new(p, "kernel", kernel_json(w));
         json_array_append_new(procs, p);
     }
-    const struct heapshim_bpf__bss *b = skel->bss;
+    const struct probe_bpf__bss *b = skel->bss;
     json_t *st = json_pack("{sIsIsIsIsIsI}", "runs", (json_int_t)b->pull_runs, "read_errors",
                            (json_int_t)b->pull_read_errors, "vma_busy", (json_int_t)b->pull_vma_busy,
                            "vma_fallback", (json_int_t)b->pull_vma_fallback, "lib_gone",
@@ -821,6 +827,44 @@ static void print_json(const struct reading *r)
     if (txt) puts(txt);
     free(txt);
     json_decref(root);
+}
+
+/* `heapshim export`'s exposition (its own renderer), then the probe's families */
+/* the probe's own families (kernel-side figures), after the exporter's */
+/* `heapshim export`'s exposition (its own renderer), then the probe's families */
+/* the probe's own families (kernel-side figures), after the exporter's */
+static void probe_families(FILE *out, const struct reading *r)
+{
+    static const char *const scn[HSP_SC_N] = { "mmap", "munmap", "brk", "mremap" };
+    char comm[64];
+    fprintf(out, "# HELP heapshim_probe_syscalls_total Mapping system calls of the process since the probe tracked it (kernel-side count).\n"
+           "# TYPE heapshim_probe_syscalls_total counter\n");
+    for (int i = 0; i < r->n; i++) {
+        prom_label_value(r->v[i].v.comm, sizeof r->v[i].v.comm, comm, sizeof comm);
+        for (int k = 0; k < HSP_SC_N; k++)
+            fprintf(out, "heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
+                   r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
+    }
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        { "heapshim_probe_mapped_bytes_total", "counter",
+          "Bytes mapped (mmap, brk and mremap growth) since the probe tracked the process." },
+        { "heapshim_probe_unmapped_bytes_total", "counter",
+          "Bytes unmapped (munmap, brk and mremap shrink) since the probe tracked the process." },
+        { "heapshim_probe_brk_bytes", "gauge",
+          "Size of the process's brk heap (mm->brk - mm->start_brk)." },
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+        for (int i = 0; i < r->n; i++) {
+            const struct view *w = &r->v[i];
+            uint64_t v = f == 0 ? w->sc.bytes_in : f == 1 ? w->sc.bytes_out : w->brk_bytes;
+            prom_label_value(w->v.comm, sizeof w->v.comm, comm, sizeof comm);
+            fprintf(out, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
+                   (unsigned long long)v);
+        }
+    }
 }
 
 /* `heapshim export`'s exposition (its own renderer), then the probe's families */
@@ -838,37 +882,130 @@ static int print_prom(const struct reading *r)
     if (!text) return -1;
     fwrite(text, 1, len, stdout);
     free(text);
+    probe_families(stdout, r);
+    return 0;
+}
 
-    static const char *const scn[HSP_SC_N] = { "mmap", "munmap", "brk", "mremap" };
-    char comm[64];
-    printf("# HELP heapshim_probe_syscalls_total Mapping system calls of the process since the probe tracked it (kernel-side count).\n"
-           "# TYPE heapshim_probe_syscalls_total counter\n");
-    for (int i = 0; i < r->n; i++) {
-        prom_label_value(r->v[i].v.comm, sizeof r->v[i].v.comm, comm, sizeof comm);
-        for (int k = 0; k < HSP_SC_N; k++)
-            printf("heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
-                   r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
+/* ---- --serve: the host exporter ------------------------------------------------------
+ * Every step (--window-step) a reading is taken: processes that exited
+ * since (their final USDT snapshot, kept by proc_exit for us) and those
+ * that vanished otherwise (last reading) are folded into their services;
+ * the probe cannot reset the files' window marks, so a step's mark is the
+ * all-time peak when it rose during the step, else the live bytes read
+ * (docs/exporter.md). Each scrape takes a fresh reading. */
+static struct exporter *xp;
+static struct reading prev;         /* the last step's reading */
+
+static void set_marks(struct view *w)
+{
+    const struct view *o = NULL;
+    for (int i = 0; i < prev.n && !o; i++)
+        if (prev.v[i].v.pid == w->v.pid && prev.v[i].v.start_time == w->v.start_time) o = &prev.v[i];
+    for (int d = 0; d < 4; d++) {
+        uint64_t pk = w->v.snap.dom[d].peak_bytes, live = w->v.snap.dom[d].live_bytes;
+        w->v.window_peak[d] = !o || pk > o->v.snap.dom[d].peak_bytes ? pk : live;
     }
-    static const struct {
-        const char *name, *type, *help;
-    } fam[] = {
-        { "heapshim_probe_mapped_bytes_total", "counter",
-          "Bytes mapped (mmap, brk and mremap growth) since the probe tracked the process." },
-        { "heapshim_probe_unmapped_bytes_total", "counter",
-          "Bytes unmapped (munmap, brk and mremap shrink) since the probe tracked the process." },
-        { "heapshim_probe_brk_bytes", "gauge",
-          "Size of the process's brk heap (mm->brk - mm->start_brk)." },
-    };
-    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        printf("# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
-        for (int i = 0; i < r->n; i++) {
-            const struct view *w = &r->v[i];
-            uint64_t v = f == 0 ? w->sc.bytes_in : f == 1 ? w->sc.bytes_out : w->brk_bytes;
-            prom_label_value(w->v.comm, sizeof w->v.comm, comm, sizeof comm);
-            printf("%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
-                   (unsigned long long)v);
+}
+
+static void serve_step(void *arg)
+{
+    (void)arg;
+    struct reading r;
+    if (take_reading(&r) != 0) return;
+    for (int i = 0; i < r.ngone; i++) {
+        set_marks(&r.gone[i]);
+        exp_exited(xp, &r.gone[i].v);
+    }
+    /* gone without an exit snapshot (exec into another image, pull only): last figures */
+    for (int i = 0; i < prev.n; i++) {
+        const struct view *o = &prev.v[i];
+        int still = 0;
+        for (int k = 0; k < r.n && !still; k++) still = r.v[k].v.pid == o->v.pid && r.v[k].v.start_time == o->v.start_time;
+        for (int k = 0; k < r.ngone && !still; k++) still = r.gone[k].v.pid == o->v.pid;
+        if (!still) exp_exited(xp, &o->v);
+    }
+    struct proc_view *pv = calloc((size_t)(r.n ? r.n : 1), sizeof *pv);
+    for (int i = 0; pv && i < r.n; i++) {
+        set_marks(&r.v[i]);
+        pv[i] = r.v[i].v;
+    }
+    if (pv) exp_step(xp, pv, r.n);
+    free(pv);
+    free(prev.v);
+    free(prev.gone);
+    free(r.gone);
+    r.gone = NULL;
+    r.ngone = 0;
+    prev = r;
+    if (opt.fault == FAULT_VMA_BUSY_LATER) skel->bss->fault_vma_busy = 1;
+    maybe_reattach();
+}
+
+static char *serve_render(void *arg, size_t *len)
+{
+    (void)arg;
+    struct reading r;
+    if (take_reading(&r) != 0) return NULL;
+    /* exited ones stay in the map for the next step to fold */
+    struct scan s = { 0 };
+    s.v = calloc((size_t)(r.n ? r.n : 1), sizeof *s.v);
+    char *fam = NULL, *text = NULL;
+    size_t flen = 0;
+    FILE *f = open_memstream(&fam, &flen);
+    if (s.v && f) {
+        for (int i = 0; i < r.n; i++) {
+            struct view w = r.v[i];
+            set_marks(&w);
+            s.v[i] = w.v;
         }
+        s.n = r.n;
+        s.bad = r.bad;
+        if (opt.eo.by_process) probe_families(f, &r);   /* per process: not with --by service */
+        fclose(f);
+        f = NULL;
+        text = exp_render(xp, &s, fam, flen, len);
     }
+    if (f) fclose(f);
+    free(fam);
+    free(s.v);
+    free(r.v);
+    free(r.gone);
+    return text;
+}
+
+static volatile sig_atomic_t stop;
+static void on_stop(int sig) { (void)sig; stop = 1; }
+
+static int on_birth(void *ctx, void *data, size_t len)
+{
+    (void)ctx;
+    if (len >= sizeof(uint32_t)) exp_prefetch(xp, (int)*(const uint32_t *)data);
+    return 0;
+}
+static struct ring_buffer *births;
+static void births_ready(void *arg)
+{
+    (void)arg;
+    ring_buffer__consume(births);
+}
+
+static int serve_main(void)
+{
+    int lfd = httpd_listen("--serve", opt.serve);
+    xp = exp_new(&opt.eo);
+    if (!xp) die_env("out of memory");
+    skel->bss->keep_exited = 1;
+    births = ring_buffer__new(bpf_map__fd(skel->maps.births), on_birth, NULL, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct httpd_ops ops = { .render = serve_render, .tick = serve_step,
+                             .tick_ms = (uint64_t)opt.eo.step_s * 1000,
+                             .extra_fd = births ? ring_buffer__epoll_fd(births) : -1,
+                             .on_extra = births_ready };
+    httpd_run(lfd, &ops, &stop);
+    ring_buffer__free(births);
+    close(lfd);
+    exp_free(xp);
+    free(prev.v);
     return 0;
 }
 
@@ -919,7 +1056,9 @@ int main(int argc, char **argv)
     setup();
 
     int rc = 0;
-    if (opt.once) {
+    if (opt.serve) {
+        rc = serve_main();
+    } else if (opt.once) {
         struct reading r;
         if (opt.wait) {
             /* one pull first, so idle processes are tracked (their mmap/brk

@@ -1,6 +1,6 @@
 /*
- * ebpf/heapshim.h - records shared by the kernel side (heapshim.bpf.c) and the
- * loader (heapshim-probe.c). Plain fixed-width C: included by both sides.
+ * ebpf/probe.h - records shared by the kernel side (probe.bpf.c) and the
+ * loader (probe.c). Plain fixed-width C: included by both sides.
  *
  * Two ways data reaches user space:
  *
@@ -22,8 +22,8 @@
  *         for a publication, so a busy process's row may lag by up to
  *         HS_LIVE_PUBLISH_MS).
  */
-#ifndef HEAPSHIM_EBPF_H
-#define HEAPSHIM_EBPF_H
+#ifndef HS_EBPF_PROBE_H
+#define HS_EBPF_PROBE_H
 
 #include <heapshim/live.h>
 
@@ -75,6 +75,7 @@ struct hsp_proc {
 };
 #define HSP_F_IDENTITY  1u          /* identity fields valid */
 #define HSP_F_SNAPSHOT  2u          /* a snapshot was copied */
+#define HSP_F_EXITED    4u          /* last thread exited (kept for the loader when keep_exited) */
 
 /* One record of the pull iterator. */
 #define HSP_PULL_MAGIC  0x4c4c5550u /* "PULL" */
@@ -118,7 +119,7 @@ struct hsp_seen {
 
 /* Library versions the iterator recognises, set by the loader. inode is
  * the kernel's struct inode pointer, found by the calibration pass on the
- * loader's own mapping of the file (see heapshim.bpf.c). */
+ * loader's own mapping of the file (see probe.bpf.c). */
 struct hsp_lib {
     uint64_t inode;
     uint64_t sym_off;               /* &hs_live minus the address of file offset 0; 0 = unknown */

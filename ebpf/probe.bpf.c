@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ebpf/heapshim.bpf.c - kernel side of heapshim-probe (CO-RE, libbpf).
+ * ebpf/probe.bpf.c - kernel side of heapshim-probe (CO-RE, libbpf).
  *
  * Nothing here runs on malloc or free. The programs:
  *
@@ -47,11 +47,18 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/usdt.bpf.h>
-#include "heapshim.h"
+#include "probe.h"
+#include "probe_sum.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* ---- maps and globals ------------------------------------------------------ */
+
+/* --serve: tgids of processes that just set up the shim (USDT heapshim:init) */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 64 * 1024);
+} births SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -108,6 +115,8 @@ __u32 self_tgid;        /* the loader: never a target */
 __u64 calib_addr;       /* != 0: calibration pass, find the vma at this address */
 __u32 calib_lib;        /* ... and record its inode in libs[calib_lib] */
 __u32 fault_vma_busy;   /* tests: treat every vma walk as failed to start */
+__u32 keep_exited;      /* --serve: an exited process stays in `procs` (flagged) for the
+                         * loader to fold its final snapshot, then the loader deletes it */
 /* statistics (atomic: iterator reads and exec/exit tracepoints may run on
  * several CPUs at once); the loader prints them in --json ("pull_stats") */
 __u64 pull_runs;        /* records written */
@@ -121,7 +130,7 @@ struct hs_probe_pull zero_pull;
 struct hsp_proc zero_proc;
 
 /* Weak: before 6.7 the kernel lacks them; libbpf then loads the object with
- * the pull program switched off (heapshim-probe.c, setup) instead of failing
+ * the pull program switched off (probe.c, setup) instead of failing
  * on an unresolved extern. */
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
                                  __u64 addr) __ksym __weak;
@@ -282,6 +291,15 @@ int BPF_USDT(on_publish, __u64 region, __u64 size)
 SEC("usdt")
 int BPF_USDT(on_init, __u64 region, __u64 size)
 {
+    if (keep_exited) {
+        /* --serve: wake the loader, which reads the newcomer's labels from
+         * /proc while it is there (a worker may be gone by the next step) */
+        __u32 *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
+        if (b) {
+            *b = (__u32)(bpf_get_current_pid_tgid() >> 32);
+            bpf_ringbuf_submit(b, 0);
+        }
+    }
     return record(region, size, true);
 }
 
@@ -327,7 +345,17 @@ int BPF_PROG(proc_exit, struct task_struct *task)
 {
     /* signal->live is decremented before this tracepoint: 0 = last thread */
     if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
-    untrack(task->tgid);
+    __u32 tgid = task->tgid;
+    struct hsp_proc *p = keep_exited ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
+    if (p) {
+        /* its last publication (the shim publishes at exit) is its final
+         * figures: the loader folds them, then forgets the entry */
+        p->flags |= HSP_F_EXITED;
+        bpf_map_delete_elem(&traffic, &tgid);
+        bpf_map_delete_elem(&pulled, &tgid);
+        return 0;
+    }
+    untrack(tgid);
     return 0;
 }
 
@@ -378,29 +406,7 @@ static long sum_slot(__u32 i, void *ctx)
     struct loop_ctx *c = ctx;
     struct scratch *s = get_scratch();
     if (!s || copy_slot(s, i, c)) return 1;
-    struct hs_live_slot *a = &s->out.sum, *x = &s->slot;
-    if (x->owner) c->threads++;
-    a->seq |= x->seq & 1;                   /* an update under way somewhere */
-    /* the peak view (live.h, "Peaks"): the largest hwm of the slots that
-     * hold a grant, marked by a negative release_at in the sum */
-    for (int k = 0; k < 4; k++) {
-        if (x->release_at[k] >= 0) continue;
-        if (a->release_at[k] >= 0 || x->hwm[k] > a->hwm[k]) a->hwm[k] = x->hwm[k];
-        a->release_at[k] = -1;
-    }
-    for (int d = 0; d < HS_LIVE_NDOM; d++) {
-        a->dom[d].allocs += x->dom[d].allocs;
-        a->dom[d].reallocs += x->dom[d].reallocs;
-        a->dom[d].frees += x->dom[d].frees;
-        a->dom[d].failed += x->dom[d].failed;
-        a->dom[d].alloc_bytes += x->dom[d].alloc_bytes;
-        a->dom[d].free_bytes += x->dom[d].free_bytes;
-        a->dom[d].moves += x->dom[d].moves;
-    }
-    __u64 *aa = &a->small_allocs[0][0], *xa = &x->small_allocs[0][0];
-    for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) aa[j] += xa[j];
-    __u64 *af = &a->small_frees[0][0], *xf = &x->small_frees[0][0];
-    for (int j = 0; j < HS_LIVE_SMALLDOM * HS_LIVE_NCLASSES; j++) af[j] += xf[j];
+    c->threads += hsp_slot_add(&s->out.sum, &s->slot);   /* probe_sum.h */
     return 0;
 }
 

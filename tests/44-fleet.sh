@@ -1,0 +1,254 @@
+#!/bin/bash
+# tests/44-fleet.sh - the fleet exporter (`heapshim serve`, issue 14 items 3
+# and 4): labels from HEAPSHIM_LABELS, the info metric, per-service series,
+# exited processes folded into their service, window peaks that scrapes do
+# not reset, option errors; the shipped rules (promtool test rules) and a
+# REAL Prometheus (Debian's prometheus) scraping the exporter every second
+# while shimmed programs run, asserted through its HTTP API, including a
+# spike between scrapes and every expression of the Grafana dashboard.
+source "$(dirname "$0")/lib.sh"
+HS="$ROOT/$B/heapshim"
+[ -x "$HS" ] || { skip fleet "build/heapshim not built"; exit 0; }
+D="$ROOT/deploy"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; declare -F cgclean >/dev/null && cgclean; rm -rf "$TMPD"; }
+trap cleanup EXIT
+[ -n "$KEEP" ] && trap "cp -r \"$TMPD\" /tmp/fl/keep; cleanup" EXIT
+
+# ---- the shipped rules: syntax and unit tests
+if command -v promtool >/dev/null; then
+    out=$(cd "$D/prometheus" && promtool check rules heapshim-rules.yml 2>&1) && pass rules-check || fail rules-check "$out"
+    out=$(cd "$D/prometheus" && promtool test rules heapshim-rules.test.yml 2>&1) && pass rules-unit-tests || fail rules-unit-tests "$out"
+else
+    skip rules-check "promtool not installed (Debian package prometheus)"
+fi
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["panels"] and all(t["expr"] for p in d["panels"] for t in p["targets"])' \
+    "$D/grafana/heapshim-fleet.json" 2>/dev/null && pass dashboard-json || fail dashboard-json "not a dashboard with expressions"
+
+# ---- options: one line, exit 2
+for bad in "--by pods" "--window 0" "--window 5 --window-step 6" "--window-step x"; do
+    out=$("$HS" serve --listen 127.0.0.1:0 $bad 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && pass "serve-bad-option ($bad)" || fail "serve-bad-option ($bad)" "rc $rc: $out"
+done
+
+start_serve() {    # start_serve LOG ARGS...: sets SERVE and port
+    local log=$1; shift
+    "$HS" serve --listen 127.0.0.1:0 "$@" 2> "$log" & SERVE=$!
+    pids+=($SERVE)
+    port=
+    for _ in $(seq 50); do
+        port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$log")
+        [ -n "$port" ] && break; sleep 0.1
+    done
+}
+metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
+
+# ---- labels, info, services, a refused label set
+HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(20000)]; time.sleep(60)' & pids+=($!); A1=$!
+HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(10000)]; time.sleep(60)' & pids+=($!); A2=$!
+HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 60 & pids+=($!); BADL=$!
+sleep 0.5
+start_serve "$TMPD/s1.log" --window 5 --window-step 1
+[ -n "$port" ] || fail serve-start "$(cat "$TMPD/s1.log")"
+sleep 0.3
+curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m1"
+grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"} " "$TMPD/m1" \
+  && grep -q "^heapshim_live_bytes{pid=\"$A2\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"} " "$TMPD/m1" \
+  && pass labels-from-environ || fail labels-from-environ "$(grep "^heapshim_live_bytes.*obj" "$TMPD/m1" | head -3)"
+grep -q "^heapshim_process_info{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",cmdline=\"$PY -c import time; x=\[bytearray(64) for _ in range(20000)\]; time.sleep(60)\",unit=\"[^\"]*\",container_id=\"[^\"]*\",uid=\"$(id -u)\",allocator=\"pymalloc\"} 1" "$TMPD/m1" \
+  && pass info-metric || fail info-metric "$(grep process_info "$TMPD/m1" | head -2)"
+grep -q "^heapshim_live_bytes{pid=\"$BADL\",comm=\"sleep\",service=\"sleep\",domain=\"mem\"}" "$TMPD/m1" \
+  && [ "$(metric heapshim_label_errors_total "$TMPD/m1")" = 1 ] && pass labels-refused \
+  || fail labels-refused "$(grep -E "pid=\"$BADL\".*mem|label_errors" "$TMPD/m1" | head -3)"
+sum=$(grep -E "^heapshim_total_live_bytes\{pid=\"($A1|$A2)\"" "$TMPD/m1" | awk '{s+=$NF} END {print s}')
+svc=$(metric 'heapshim_service_live_bytes\{service="api",team="payments",domain="total"\}' "$TMPD/m1")
+np=$(metric 'heapshim_service_processes\{service="api",team="payments"\}' "$TMPD/m1")
+# the two reads are a moment apart: idle processes, so equal
+[ -n "$svc" ] && [ "$svc" = "$sum" ] && [ "$np" = 2 ] && pass service-sum || fail service-sum "service $svc, sum of processes $sum, processes $np"
+out=$(echo | promtool check metrics < "$TMPD/m1" 2>&1) && pass serve-promtool-labels || fail serve-promtool-labels "$out"
+per_proc=$(grep -c "^heapshim_[a-z_]*{pid=\"$A1\"" "$TMPD/m1")
+per_svc=$(grep -c '^heapshim_service_[a-z_]*{service="api"' "$TMPD/m1")
+echo "# series per process: $per_proc, per service: $per_svc"
+
+# ---- unit, container id and memory limit from the process's cgroup
+CGDIRS=()
+cgclean() { for c in "${CGDIRS[@]}"; do rmdir "$c" 2>/dev/null; done; }
+cid=$(head -c 64 /dev/urandom | sha256sum | cut -c1-64)
+unit="hs44-$$.service"; scope="docker-$cid.scope"
+if [ "$(id -u)" != 0 ]; then
+    skip cgroup-labels "needs root (makes cgroups)"
+else
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then          # cgroup v2
+        U1=/sys/fs/cgroup/$unit; M1=$U1; C2=/sys/fs/cgroup/$scope; LIM=memory.max
+    else                                                        # v1 / hybrid
+        U1=/sys/fs/cgroup/systemd/$unit; M1=/sys/fs/cgroup/memory/hs44-$$; C2=/sys/fs/cgroup/systemd/$scope
+        LIM=memory.limit_in_bytes
+    fi
+    if mkdir -p "$U1" "$M1" "$C2" 2>/dev/null; then
+        CGDIRS=("$U1" "$M1" "$C2")
+        echo 536870912 > "$M1/$LIM" 2>/dev/null
+        sh -c 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec env LD_PRELOAD="$3" sleep 30' sh "$U1" "$M1" "$SHIM" & P1=$!; pids+=($P1)
+        sh -c 'echo $$ > "$1/cgroup.procs" && exec env LD_PRELOAD="$2" sleep 30' sh "$C2" "$SHIM" & P2=$!; pids+=($P2)
+        sleep 0.5
+        curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/mc"
+        grep -q "^heapshim_live_bytes{pid=\"$P1\",comm=\"sleep\",service=\"hs44-$$\",domain=\"mem\"}" "$TMPD/mc" \
+          && grep -q "^heapshim_process_info{pid=\"$P1\".*,unit=\"$unit\"," "$TMPD/mc" && pass cgroup-unit \
+          || fail cgroup-unit "$(grep "pid=\"$P1\"" "$TMPD/mc" | grep -E 'info|live_bytes.*mem') $(cat /proc/$P1/cgroup | tr '\n' ' ')"
+        grep -q "^heapshim_process_info{pid=\"$P2\".*,container_id=\"$cid\"," "$TMPD/mc" && pass cgroup-container-id \
+          || fail cgroup-container-id "$(grep "info{pid=\"$P2\"" "$TMPD/mc")"
+        lim=$(metric "heapshim_memory_limit_bytes\\{pid=\"$P1\"" "$TMPD/mc")
+        [ "$lim" = 536870912 ] && pass cgroup-memory-limit || fail cgroup-memory-limit "'$lim' (want 536870912)"
+        kill $P1 $P2 2>/dev/null; wait $P1 $P2 2>/dev/null
+        sleep 0.2; cgclean
+    else
+        skip cgroup-labels "cannot make cgroups here"
+    fi
+fi
+
+# ---- short-lived workers: folded into their service with their final counters
+for i in 1 2 3 4 5; do
+    HEAPSHIM_LABELS=service=worker LD_PRELOAD="$SHIM" "$PY" -c 'x = [bytearray(100) for _ in range(3000)]; del x' &
+done
+wait_workers() { for _ in $(seq 50); do [ -z "$(jobs -p -r | grep -v -w -e "${pids[@]/#/-e }" 2>/dev/null)" ] && break; sleep 0.1; done; }
+sleep 2.5
+curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m2"
+ex=$(metric 'heapshim_service_exited_processes_total\{service="worker"\}' "$TMPD/m2")
+al=$(metric 'heapshim_service_allocs_total\{service="worker",domain="total"\}' "$TMPD/m2")
+wp=$(metric 'heapshim_service_window_peak_bytes\{service="worker",domain="total"\}' "$TMPD/m2")
+[ "$ex" = 5 ] && [ "${al:-0}" -ge 15000 ] && [ "${wp:-0}" -ge 300000 ] && pass exited-folded \
+  || fail exited-folded "exited '$ex' (want 5), allocs '$al' (want >= 15000), window peak '$wp' (want >= 300000)"
+
+# ---- window peaks: a spike seen by every scraper, served for the window
+SPK="$TMPD/spike"
+HEAPSHIM_LABELS=service=spiky LD_PRELOAD="$SHIM" "$PY" -c '
+import sys, time, os
+while not os.path.exists(sys.argv[1]): time.sleep(0.01)
+x = bytearray(40 << 20); del x
+open(sys.argv[1] + ".done", "w").close()
+time.sleep(60)' "$SPK" & pids+=($!)
+sleep 1.2
+touch "$SPK"; for _ in $(seq 100); do [ -e "$SPK.done" ] && break; sleep 0.02; done
+sleep 1.2
+w=(); for k in 1 2 3; do
+    w+=($(curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep '^heapshim_service_window_peak_bytes{service="spiky",domain="total"}' | awk '{print $NF}'))
+done
+[ "${w[0]:-0}" -ge $((40 << 20)) ] && [ "${w[1]}" = "${w[0]}" ] && [ "${w[2]}" = "${w[0]}" ] \
+  && pass window-shared-by-scrapers || fail window-shared-by-scrapers "three scrapes: ${w[*]} (want >= $((40 << 20)), all equal)"
+sleep 6
+after=$(curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep '^heapshim_service_window_peak_bytes{service="spiky",domain="total"}' | awk '{print $NF}')
+[ "${after:-0}" -gt 0 ] && [ "$after" -lt $((40 << 20)) ] && pass window-expires || fail window-expires "after the 5 s window: $after"
+
+# ---- --by service: no per-process series
+start_serve "$TMPD/s2.log" --by service
+curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m3"
+! grep -q '^heapshim_live_bytes{pid=' "$TMPD/m3" && grep -q '^heapshim_service_live_bytes{service="api"' "$TMPD/m3" \
+  && pass by-service || fail by-service "$(grep -c pid= "$TMPD/m3") pid series"
+kill $SERVE; wait $SERVE 2>/dev/null
+
+# ---- the host exporter: heapshim-probe --serve (root, BTF, uprobes)
+PROBE="$ROOT/$B/heapshim-probe"
+if [ "$(id -u)" != 0 ] || [ ! -x "$PROBE" ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
+    skip probe-serve "needs root, build/heapshim-probe and a kernel with BTF"
+else
+    "$PROBE" --serve 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/p.log" & PRB=$!; pids+=($PRB)
+    pp=
+    for _ in $(seq 100); do
+        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p.log")
+        [ -n "$pp" ] && break; sleep 0.1
+    done
+    sleep 1.2
+    for i in 1 2 3; do
+        env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pworker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]'
+    done
+    sleep 2.5
+    curl -s -m 10 "http://127.0.0.1:$pp/metrics" > "$TMPD/pm"
+    ex=$(metric 'heapshim_service_exited_processes_total\{service="pworker"\}' "$TMPD/pm")
+    al=$(metric 'heapshim_service_allocs_total\{service="pworker",domain="total"\}' "$TMPD/pm")
+    grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"}" "$TMPD/pm" \
+      && grep -q "^heapshim_probe_syscalls_total{pid=\"$A1\"" "$TMPD/pm" && pass probe-serve-labels \
+      || fail probe-serve-labels "$(grep -E "pid=\"$A1\"" "$TMPD/pm" | head -3) $(tail -3 "$TMPD/p.log")"
+    [ "$ex" = 3 ] && [ "${al:-0}" -ge 9000 ] && pass probe-serve-exited-folded \
+      || fail probe-serve-exited-folded "exited '$ex' (want 3), allocs '$al' (want >= 9000)"
+    out=$(promtool check metrics < "$TMPD/pm" 2>&1) && pass probe-serve-promtool || fail probe-serve-promtool "$out"
+    kill $PRB; wait $PRB 2>/dev/null
+fi
+
+# ---- a real Prometheus, 1 s scrapes, while shimmed programs run
+if ! command -v prometheus >/dev/null; then
+    skip prometheus-e2e "prometheus not installed (Debian package prometheus)"
+    finish
+fi
+start_serve "$TMPD/s3.log" --window 4 --window-step 1
+pport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# the rules as shipped, evaluated every second instead of every 30 s
+sed 's/^    interval: 30s$/    interval: 1s/' "$D/prometheus/heapshim-rules.yml" > "$TMPD/heapshim-rules.yml"
+cat > "$TMPD/prom.yml" <<YML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [heapshim-rules.yml]
+scrape_configs:
+  - job_name: heapshim
+    static_configs: [{targets: ['127.0.0.1:$port']}]
+YML
+prometheus --config.file="$TMPD/prom.yml" --storage.tsdb.path="$TMPD/tsdb" \
+    --web.listen-address="127.0.0.1:$pport" --log.level=warn > "$TMPD/prom.log" 2>&1 & PROM=$!; pids+=($PROM)
+q() {   # q PROMQL: the result list as JSON
+    curl -s -m 3 -G "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$1"
+}
+for _ in $(seq 60); do
+    [ "$(q 'up{job="heapshim"}' | "$PY" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null)" = 1 ] && break
+    sleep 0.25
+done
+# a spike of 48 MiB lasting ~20 ms between two scrapes, with a curl scraping too
+B0=$(date +%s.%N)
+HEAPSHIM_LABELS=service=burst LD_PRELOAD="$SHIM" "$PY" -c '
+import sys, time
+time.sleep(1.4)
+x = bytearray(48 << 20); time.sleep(0.02); del x
+open(sys.argv[1], "w").close()
+time.sleep(60)' "$TMPD/burst.done" & pids+=($!)
+( for _ in $(seq 30); do curl -s -m 2 "http://127.0.0.1:$port/metrics" > /dev/null; sleep 0.2; done ) & CURLS=$!
+wk=(); for i in 1 2 3; do HEAPSHIM_LABELS=service=worker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]' & wk+=($!); done
+wait "${wk[@]}"
+for _ in $(seq 100); do [ -e "$TMPD/burst.done" ] && break; sleep 0.2; done
+sleep 2.5                          # two steps and two scrapes after the spike
+wait $CURLS 2>/dev/null
+check() {   # check NAME PROMQL PYTHON-CONDITION-ON-r (retried for up to 5 s)
+    local out
+    for _ in $(seq 20); do
+        out=$(q "$2" | "$PY" -c "import json,sys; r=json.load(sys.stdin)['data']['result']; assert $3, r" 2>&1) \
+            && { pass "$1"; return; }
+        sleep 0.25
+    done
+    fail "$1" "$2: ${out: -400}"
+}
+check prom-up 'up{job="heapshim"}' 'r and r[0]["value"][1] == "1"'
+check prom-process-labels "heapshim_live_bytes{job=\"heapshim\",service=\"api\",team=\"payments\",domain=\"obj\"}" \
+    "sorted(int(x['metric']['pid']) for x in r) == sorted([$A1, $A2])"
+check prom-info "heapshim_process_info{pid=\"$A1\"}" "r and r[0]['metric']['cmdline'].startswith('$PY -c') and r[0]['metric']['team'] == 'payments'"
+check prom-service-series 'heapshim_service_live_bytes{service="api",domain="total"}' 'len(r) == 1 and int(r[0]["value"][1]) > 0 and r[0]["metric"]["team"] == "payments"'
+curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m4"
+check prom-exited-workers 'heapshim_service_exited_processes_total{service="worker"}' 'r and int(r[0]["value"][1]) >= 3'
+# the spike: caught by the window peak, whatever the live gauge saw
+check prom-spike-caught 'max_over_time(heapshim_service_window_peak_bytes{service="burst",domain="total"}[20s])' "r and int(float(r[0]['value'][1])) >= (48 << 20)"
+seen=$(q 'max_over_time(heapshim_service_live_bytes{service="burst",domain="total"}[20s])' | "$PY" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else -1)' 2>/dev/null)
+echo "# burst: live gauge max over the run $seen bytes (spike $((48 << 20)))"
+check prom-recording-rule 'service:heapshim_live_bytes:sum{service="api"}' 'r and int(float(r[0]["value"][1])) > 0'
+# every dashboard expression evaluates
+errs=$("$PY" - "$D/grafana/heapshim-fleet.json" "$pport" <<'PYEOF'
+import json, sys, urllib.parse, urllib.request
+d = json.load(open(sys.argv[1])); bad = []
+for p in d["panels"]:
+    for t in p["targets"]:
+        e = t["expr"].replace("$service", ".*")
+        u = "http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[2], urllib.parse.urlencode({"query": e}))
+        try:
+            r = json.load(urllib.request.urlopen(u, timeout=3))
+            if r.get("status") != "success": bad.append(e)
+        except Exception as x:
+            bad.append("%s (%s)" % (e, x))
+print("; ".join(bad))
+PYEOF
+)
+[ -z "$errs" ] && pass dashboard-queries || fail dashboard-queries "$errs"
+echo "# prometheus e2e: $("$PY" -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 1))" "$B0") s after the first up"
+finish

@@ -1,0 +1,129 @@
+#!/bin/bash
+# tests/45-daemons.sh - daemons and privilege drops (issue 14 item 6):
+#   - daemon(3) and fork + parent exit: the daemon is listed by `top`, and
+#     the parent leaves no stale file (glibc's daemon() left the parent
+#     through its internal _exit, past the shim's: one stale file per start);
+#   - a process that drops root (setuid, setresuid) to an unprivileged user
+#     created here: its live file moves to that user's directory, owned by
+#     the user, listed by the user's own `top`, removed at exit (it used to
+#     stay in root's directory, which the process could no longer unlink);
+#   - real servers: redis-server --daemonize yes; nginx (master daemonized
+#     as root, workers as an unprivileged user), stopped with -s quit.
+source "$(dirname "$0")/lib.sh"
+HS="$ROOT/$B/heapshim"
+PD="$ROOT/$B/tests/prog_daemon"; PU="$ROOT/$B/tests/prog_dropuid"
+NEWUSER=; REDIS=; NGINX_CONF=
+cleanup() {
+    [ -n "$REDIS" ] && kill "$REDIS" 2>/dev/null
+    [ -n "$NGINX_CONF" ] && nginx -c "$NGINX_CONF" -s stop 2>/dev/null
+    if [ -n "$NEWUSER" ]; then
+        pkill -u "$NEWUSER" 2>/dev/null; sleep 0.2
+        [ -n "$U" ] && [ "$(stat -c %u "/dev/shm/heapshim-$U" 2>/dev/null)" = "$U" ] && rm -rf "/dev/shm/heapshim-$U"
+        userdel "$NEWUSER" 2>/dev/null
+    fi
+    rm -rf "$TMPD"
+}
+trap cleanup EXIT
+[ -x "$HS" ] && [ -x "$PD" ] || { skip daemons "build/heapshim or the test programs not built"; exit 0; }
+jpid() {   # jpid JSON PID: the process's total live bytes, or nothing
+    "$PY" -c 'import json,sys; d=json.load(sys.stdin); p=[x for x in d["processes"] if x["pid"]==int(sys.argv[1])]; print(p[0]["total"]["live_bytes"] if p else "")' "$2" <<< "$1" 2>/dev/null
+}
+jstale() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stale"])' <<< "$1" 2>/dev/null; }
+
+# ---- daemon(3) and fork + parent exit
+for m in daemon fork; do
+    D="$TMPD/d-$m"; mkdir -m 700 "$D"
+    HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" "$PD" $m "$TMPD/pid-$m" 6
+    for _ in $(seq 50); do [ -s "$TMPD/pid-$m" ] && break; sleep 0.1; done
+    dp=$(cat "$TMPD/pid-$m" 2>/dev/null)
+    j=$("$HS" top --once --json --dir "$D" 2>&1)
+    lb=$(jpid "$j" "${dp:-0}"); st=$(jstale "$j")
+    [ -n "$dp" ] && [ "${lb:-0}" -ge 3000000 ] && [ "$st" = 0 ] && [ "$(ls "$D" | wc -l)" = 1 ] \
+        && pass "daemon-$m-listed" || fail "daemon-$m-listed" "daemon pid '$dp' live '$lb', stale files $st, files: $(ls "$D" | tr '\n' ' ')"
+done
+
+# ---- privilege drops, as an unprivileged user made here
+if [ "$(id -u)" != 0 ] || ! command -v useradd >/dev/null || ! command -v runuser >/dev/null; then
+    skip uid-drop "needs root with useradd and runuser"
+else
+    NEWUSER="hsd45u$$"
+    useradd -M -r -s /bin/sh "$NEWUSER" 2>"$TMPD/useradd.err" || { skip uid-drop "useradd: $(cat "$TMPD/useradd.err")"; NEWUSER=; }
+fi
+if [ -n "$NEWUSER" ]; then
+    U=$(id -u "$NEWUSER")
+    chmod 711 "$TMPD"; mkdir -m 777 "$TMPD/pub"
+    HSU="$HS"
+    if ! runuser -u "$NEWUSER" -- test -x "$HS"; then
+        cp "$HS" "$TMPD/heapshim-copy" && chmod 755 "$TMPD/heapshim-copy" && HSU="$TMPD/heapshim-copy"
+    fi
+    RD="/dev/shm/heapshim-0"; UD="/dev/shm/heapshim-$U"
+    for how in setuid setresuid; do
+        rm -f "$TMPD/pub/pid"
+        env -u HEAPSHIM_DIR LD_PRELOAD="$SHIM" "$PU" $how "$U" "$TMPD/pub/pid" 3 & P=$!
+        for _ in $(seq 50); do [ -s "$TMPD/pub/pid" ] && break; sleep 0.1; done
+        owner=$(stat -c %u "$UD/$P" 2>/dev/null)
+        j=$(runuser -u "$NEWUSER" -- env -u HEAPSHIM_DIR "$HSU" top --once --json 2>&1)
+        lb=$(jpid "$j" "$P")
+        [ "$owner" = "$U" ] && [ ! -e "$RD/$P" ] && [ "${lb:-0}" -ge 2000000 ] \
+            && pass "uid-drop-$how-moved" || fail "uid-drop-$how-moved" "file owner '$owner' (want $U), in root's dir: $([ -e "$RD/$P" ] && echo yes || echo no), user's top: live '$lb' $(echo "$j" | head -c 200)"
+        wait $P; rc=$?
+        [ $rc = 0 ] && [ ! -e "$UD/$P" ] && [ ! -e "$RD/$P" ] && pass "uid-drop-$how-removed" \
+            || fail "uid-drop-$how-removed" "exit $rc; left: $(ls "$UD/$P" "$RD/$P" 2>/dev/null)"
+    done
+fi
+
+# ---- real servers
+if command -v redis-server >/dev/null; then
+    rport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    D="$TMPD/d-redis"; mkdir -m 700 "$D"
+    HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" redis-server --daemonize yes --port "$rport" --bind 127.0.0.1 \
+        --pidfile "$TMPD/redis.pid" --dir "$TMPD" --save '' --logfile "$TMPD/redis.log" >/dev/null 2>&1
+    for _ in $(seq 50); do [ -s "$TMPD/redis.pid" ] && break; sleep 0.1; done
+    REDIS=$(cat "$TMPD/redis.pid" 2>/dev/null)
+    sleep 0.3
+    j=$("$HS" top --once --json --dir "$D" 2>&1)
+    lb=$(jpid "$j" "${REDIS:-0}"); st=$(jstale "$j")
+    [ -n "$REDIS" ] && [ "${lb:-0}" -gt 0 ] && [ "$st" = 0 ] && pass redis-daemonized-listed \
+        || fail redis-daemonized-listed "redis pid '$REDIS' live '$lb' stale '$st': $(echo "$j" | head -c 300)"
+    kill "$REDIS"; for _ in $(seq 50); do kill -0 "$REDIS" 2>/dev/null || break; sleep 0.1; done; REDIS=
+    [ -z "$(ls "$D")" ] && pass redis-no-stale || fail redis-no-stale "left: $(ls "$D")"
+else
+    skip redis-daemonized-listed "redis-server not installed (Debian package redis-server)"
+fi
+if command -v nginx >/dev/null && [ -n "$NEWUSER" ]; then
+    nport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    N="$TMPD/nginx"; mkdir -p "$N/logs" "$N/tmp"; chmod 777 "$N/tmp"
+    NGINX_CONF="$N/nginx.conf"
+    cat > "$NGINX_CONF" <<NG
+user $NEWUSER;
+worker_processes 2;
+pid $N/nginx.pid;
+error_log $N/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $N/tmp/body; proxy_temp_path $N/tmp/proxy; fastcgi_temp_path $N/tmp/fcgi;
+    uwsgi_temp_path $N/tmp/uwsgi; scgi_temp_path $N/tmp/scgi;
+    server { listen 127.0.0.1:$nport; location / { return 200 "ok\n"; } }
+}
+NG
+    env -u HEAPSHIM_DIR LD_PRELOAD="$SHIM" nginx -c "$NGINX_CONF" 2>"$TMPD/nginx.err"
+    for _ in $(seq 50); do [ -s "$N/nginx.pid" ] && break; sleep 0.1; done
+    master=$(cat "$N/nginx.pid" 2>/dev/null)
+    curl -s -m 3 "http://127.0.0.1:$nport/" >/dev/null
+    sleep 0.3
+    workers=$(pgrep -P "${master:-1}" -u "$NEWUSER" | tr '\n' ' ')
+    mj=$("$HS" top --once --json --dir /dev/shm/heapshim-0 2>/dev/null)   # other users of the machine may have files there
+    wj=$(runuser -u "$NEWUSER" -- env -u HEAPSHIM_DIR "$HSU" top --once --json 2>/dev/null)
+    ok=1; [ -n "$master" ] && [ -n "$(jpid "$mj" "$master")" ] || ok=0
+    nw=0; for w in $workers; do [ -n "$(jpid "$wj" "$w")" ] && nw=$((nw + 1)); done
+    [ $ok = 1 ] && [ $nw = 2 ] && pass nginx-master-and-workers-listed \
+        || fail nginx-master-and-workers-listed "master '$master' listed $ok, workers '$workers' listed $nw of 2 by their user's top; $(cat "$TMPD/nginx.err")"
+    nginx -c "$NGINX_CONF" -s quit 2>/dev/null; NGINX_CONF=
+    for _ in $(seq 50); do kill -0 "${master:-1}" 2>/dev/null || break; sleep 0.1; done
+    left=$(for p in $master $workers; do ls /dev/shm/heapshim-0/$p /dev/shm/heapshim-$U/$p 2>/dev/null; done)
+    [ -z "$left" ] && pass nginx-no-stale || fail nginx-no-stale "left: $left"
+else
+    skip nginx-master-and-workers-listed "nginx not installed (Debian package nginx-light) or no test user"
+fi
+finish
