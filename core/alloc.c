@@ -60,8 +60,14 @@ static void put(void *p, unsigned dom, unsigned cls)
 
 /* ---- small blocks: counted slow paths ------------------------------------- */
 
-void *hs_small_malloc_slow(unsigned dom, unsigned cls)
+void *hs_small_malloc_slow(unsigned dom, size_t n)
 {
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_UNLIKELY(h != NULL && h->sample_left < 0)) {   /* the fast path's countdown ran out */
+        void *sp = hs_sample_alloc(h, dom, n, false, 0);
+        if (sp) return sp;
+    }
+    unsigned cls = hs_size_class(n);
     void *p = take(dom, cls);
     bool locked;
     struct hs_live_slot *s = hs_slot_acquire(&locked);
@@ -137,6 +143,8 @@ void hs_count_failed(unsigned dom)
 
 void *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align)
 {
+    void *sp = hs_sample_try(dom, n, zero, align);
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     void *p = hs_large_alloc(dom, n, zero, align);
     if (!p) {
         hs_count_failed(dom);

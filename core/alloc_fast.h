@@ -11,8 +11,9 @@
 #define HS_CORE_ALLOC_FAST_H
 #include "internal.h"
 #include "count.h"
+#include "sample.h"
 
-void *hs_small_malloc_slow(unsigned dom, unsigned cls);
+void *hs_small_malloc_slow(unsigned dom, size_t n);
 void  hs_small_free_slow(void *p, unsigned dom, unsigned cls);
 void  hs_small_free_stray(void *p);
 /* a claim (release) found due by a fast path, after it counted; returns p */
@@ -24,11 +25,13 @@ void  hs_release_then(struct hs_live_slot *s, unsigned dom);
  * is due: a bin pop and its counting, with no call. NULL when the bin is
  * empty or the slot's enter check wants its slow path -- then nothing has
  * changed and the caller takes its slow path. *due: a claim is due now
- * (hs_claim_then).
+ * (hs_claim_then). The sampling countdown is charged first (sample.h): when
+ * it runs out, NULL too, and hs_small_malloc_slow() takes the sample.
  */
 HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
 {
     *due = false;
+    if (hs_sample_charge(h, n)) return NULL;
     unsigned cls = hs_size_class(n);
     hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
     void *p = b->head;
@@ -74,7 +77,7 @@ HS_INLINE void *hs_small_malloc_fast(unsigned dom, size_t n)
             return p;
         }
     }
-    return hs_small_malloc_slow(dom, hs_size_class(n));
+    return hs_small_malloc_slow(dom, n);
 }
 
 /* p is ours and tag = hs_pagemap_get(p) (nonzero): the domain and class come

@@ -35,4 +35,8 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
  * the directory and the file are still the ones this process created. */
 void hs_livefile_remove(const char *path);
 
+/* The directory the live file was created in ("" if none): the heap
+ * profile's file goes next to it (proffile.c). */
+const char *hs_livefile_dir(void);
+
 #endif

@@ -57,6 +57,7 @@
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
 #include "../core/owner.h"
+#include "../core/sample.h"
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -182,6 +183,8 @@ HS_INLINE void *serve(unsigned dom, size_t n)
         if (HS_UNLIKELY(!p)) errno = ENOMEM;
         return p;
     }
+    void *sp = hs_sample_try(dom, n, false, 0);      /* the small path charges itself */
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     if (hs_shim.bare_mem && dom == HS_DOMAIN_MEM) return plain_serve(n, false);
     return sys_serve(dom, n, false);
 }
@@ -217,6 +220,8 @@ static HS_NOINLINE void *plain_malloc(size_t n)
     /* armed: the core is up, the thread untagged, the slot at hand */
     struct hs_live_slot *s = hs_tls_plain;
     if (HS_UNLIKELY(s == NULL)) return plain_malloc_slow(n);
+    void *sp = hs_sample_try(HS_DOMAIN_MEM, n, false, 0);
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     void *p = hs_sys_malloc(n);
     if (HS_UNLIKELY(!p)) return plain_failed();
     if (HS_UNLIKELY(hs_slot_alloc_quiet(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
@@ -383,6 +388,8 @@ static HS_NOINLINE void *calloc_slow(size_t ne, size_t es, const void *ra)
         else memset(p, 0, n);
         return p;
     }
+    void *sp = hs_sample_try(dom, n, true, 0);
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     if (hs_shim.bare_mem && dom == HS_DOMAIN_MEM) return plain_serve(n, true);
     return sys_serve(dom, n, true);
 }
@@ -403,6 +410,8 @@ EXPORT void *calloc(size_t ne, size_t es)
     return calloc_slow(ne, es, __builtin_return_address(0));
 }
 
+EXPORT size_t malloc_usable_size(void *p);
+
 static void *realloc_impl(void *p, size_t n, const void *ra)
 {
     if (!p) return serve(route(ra), n);
@@ -413,7 +422,21 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
     unsigned tag = 0;
     int dom = 0;
     void *q;
-    switch (owner_of(p, &tag, &dom)) {
+    enum owner own = owner_of(p, &tag, &dom);
+    hs_heap_t *sh = hs_tls_heap;
+    if (own != OWN_DEBUG && own != OWN_GLIBC && sh && hs_sample_charge(sh, n)) {
+        /* sampling: the new size is charged; a sampled realloc is, for the
+         * profile, a free of the old block and a sampled allocation */
+        unsigned sdom = own == OWN_SMALL ? hs_small_domain(p) : own == OWN_LARGE ? hs_large_dom(p) : HS_DOMAIN_MEM;
+        void *sp = hs_sample_alloc(sh, sdom, n, false, 0);
+        if (sp) {
+            size_t old = malloc_usable_size(p);
+            memcpy(sp, p, old < n ? old : n);
+            free(p);
+            return sp;
+        }
+    }
+    switch (own) {
     case OWN_DEBUG:
         q = hs_domain_table[dom].realloc(hs_domain_table[dom].ctx, p, n);
         break;
@@ -485,6 +508,8 @@ static void *aligned_impl(size_t align, size_t n, const void *ra)
     unsigned dom = route(ra);
     if (align <= HS_ALIGNMENT) return serve(dom, n);
     if (hs_shim.plain_mem && dom == HS_DOMAIN_MEM) {
+        void *sp = hs_sample_try(dom, n, false, align);   /* hs_counted_large charges itself */
+        if (HS_UNLIKELY(sp != NULL)) return sp;
         void *q = hs_sys_memalign(align, n);
         if (!q) return plain_failed();
         plain_count_alloc(q);
