@@ -12,11 +12,13 @@
  */
 #include "cli.h"
 #include "profile.h"
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: heapshim profile PID|FILE.prof [--format top|pprof|collapsed|svg] [-o OUT]\n"
@@ -32,6 +34,9 @@ static const char usage[] =
     "           collapsed  one line per stack, root first: frame;frame;frame BYTES\n"
     "           svg        flame graph\n"
     "  --diff              the stacks whose estimate grew the most from BASE to NEW\n";
+
+int profile_write(const struct profile *p0, const char *format, int alloc, const char *domain, long top,
+                  FILE *f);
 
 static const char *const dom_name[3] = { "raw", "mem", "obj" };
 
@@ -365,4 +370,57 @@ int cmd_profile(int argc, char **argv)
     profile_free(&p);
     if (rc != 0) die_bad("%s: write failed", o.out ? o.out : "stdout");
     return 0;
+}
+
+/* ---- run --profile DIR ------------------------------------------------------------ */
+
+static int write_one(const struct profile *p, const char *dir, const char *ext, const char *format)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%d.%s", dir, p->h.pid, ext);
+    FILE *f = fopen(path, "we");
+    if (!f) return -1;
+    int rc = profile_write(p, format, 0, NULL, 10, f);
+    if (fclose(f) != 0) rc = -1;
+    return rc;
+}
+
+/* After `heapshim run --profile DIR`: the processes that exited wrote
+ * DIR/<pid>.prof themselves (HEAPSHIM_PROFILE_OUT); the last file of each
+ * tracked process that did not (killed by a signal) is copied from the live
+ * directory. Then every DIR/<pid>.prof gets <pid>.heap (google-pprof text),
+ * <pid>.collapsed and <pid>.svg next to it. Returns the number of profiles. */
+int profile_run_collect(const char *dir, const char *live, const int *pids, int npids)
+{
+    char path[4400], err[4400];
+    for (int i = 0; i < npids; i++) {
+        snprintf(path, sizeof path, "%s/%d.prof", dir, pids[i]);
+        if (access(path, F_OK) == 0) continue;
+        char lp[4400];
+        snprintf(lp, sizeof lp, "%s/%d.prof", live, pids[i]);
+        if (access(lp, F_OK) != 0) continue;           /* it never sampled */
+        if (profile_copy_live(pids[i], live, path, err, sizeof err) != 0)
+            warnx_("pid %d: its last profile not kept: %s", pids[i], err);
+    }
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 6 || strcmp(de->d_name + l - 5, ".prof") || de->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct profile p;
+        if (profile_load(path, NULL, &p, err, sizeof err) != 0) {
+            warnx_("%s", err);
+            continue;
+        }
+        if (write_one(&p, dir, "heap", "pprof") || write_one(&p, dir, "collapsed", "collapsed") ||
+            write_one(&p, dir, "svg", "svg"))
+            warnx_("%s: cannot write its outputs in %s", de->d_name, dir);
+        else n++;
+        profile_free(&p);
+    }
+    closedir(d);
+    return n;
 }

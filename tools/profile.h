@@ -42,6 +42,14 @@ void profile_free(struct profile *p);
 /* is this a file that starts with the profile magic */
 int profile_is_file(const char *path);
 
+int profile_copy_live(int pid, const char *live, const char *dest, char *err, size_t cap);
+
+/* ---- cmd_profile.c ---------------------------------------------------------- */
+/* format: top, pprof, collapsed, svg; alloc: since start instead of live */
+int profile_write(const struct profile *p, const char *format, int alloc, const char *domain, long top,
+                  FILE *f);
+int profile_run_collect(const char *dir, const char *live, const int *pids, int npids);
+
 /* ---- symbolize.c ---------------------------------------------------------- */
 struct symbolizer;
 struct symbolizer *sym_open(const struct profile *p);

@@ -218,3 +218,42 @@ void profile_free(struct profile *p)
     p->mods = NULL;
     p->st = NULL;
 }
+
+/* Copy a pid's profile file from the live directory to dest (a killed
+ * process's last state, for `run --profile`): same checks as profile_load,
+ * then written as dest.tmp and renamed. 0, or -1 with err. */
+int profile_copy_live(int pid, const char *live, const char *dest, char *err, size_t cap)
+{
+    char what[24];
+    snprintf(what, sizeof what, "%d", pid);
+    struct profile p;
+    if (profile_load(what, live, &p, err, cap) != 0) return -1;   /* validated first */
+    profile_free(&p);
+    struct live_dirh dh;
+    if (live_dir_open(live, 1, &dh, err, cap) != 0) return -1;
+    char name[32];
+    snprintf(name, sizeof name, "%d.prof", pid);
+    int fd = openat(dh.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    live_dir_close(&dh);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE) {
+        if (fd >= 0) close(fd);
+        return say(err, cap, "%s: cannot read %s", live, name);
+    }
+    size_t len = (size_t)st.st_size;
+    unsigned char *buf = malloc(len ? len : 1);
+    int rc = buf && read_all(fd, buf, len) == 0 ? 0 : -1;
+    close(fd);
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dest);
+    FILE *f = rc == 0 ? fopen(tmp, "we") : NULL;
+    if (!f || fwrite(buf, 1, len, f) != len) rc = -1;
+    if (f && fclose(f) != 0) rc = -1;
+    if (rc == 0 && rename(tmp, dest) != 0) rc = -1;
+    if (rc != 0) {
+        unlink(tmp);
+        say(err, cap, "%s: cannot write it%s", dest, "");
+    }
+    free(buf);
+    return rc;
+}
