@@ -18,7 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__clang__)
 #define NOINLINE __attribute__((noinline))
+#else   /* no clones (name.isra.0) and no folding of identical sites into one */
+#define NOINLINE __attribute__((noinline, noclone, no_icf))
+#endif
 static void *volatile sink;
 static void **keep;
 static size_t nkeep, capkeep;
