@@ -240,6 +240,42 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
     return q;
 }
 
+/* ---- sampled realloc (sample.h) ------------------------------------------ */
+
+void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n)
+{
+    unsigned dom, cls = 0;
+    size_t old;
+    if (kind == 0) {
+        const hs_pool_t *pool = hs_pool_of(p);
+        dom = pool->dom;
+        cls = pool->cls;
+        old = hs_class_size(cls);
+    } else if (kind == 1) {
+        dom = hs_large_domain(p);
+        old = hs_large_usable(p);
+    } else {
+        dom = HS_DOMAIN_MEM;
+        old = hs_sys_usable_size(p);
+    }
+    void *q = hs_sample_alloc_uncounted(h, dom, n);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    size_t nu = hs_large_usable(q);
+    if (kind == 0) {
+        put(p, dom, cls);
+        bool locked;
+        struct hs_live_slot *s = hs_slot_acquire(&locked);
+        hs_slot_small_to_large(s, dom, cls, nu);
+        hs_slot_release(locked);
+        return q;
+    }
+    if (kind == 1) hs_large_release(p);
+    else hs_sys_free(p);
+    hs_count_realloc(dom, old, nu);
+    return q;
+}
+
 /* ---- RAW: the system allocator, counted by glibc's usable size ------------ */
 
 void *hs_rawsys_malloc(size_t n)

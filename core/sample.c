@@ -427,7 +427,19 @@ static void *serve_flagged(unsigned dom, size_t n, bool zero, size_t align)
 
 static HS_TLS bool tls_busy;
 
+static void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align, bool count);
+
 void *hs_sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align)
+{
+    return sample_alloc(h, dom, n, zero, align, true);
+}
+
+void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n)
+{
+    return sample_alloc(h, dom, n, false, 0, false);
+}
+
+static void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align, bool count)
 {
     if (HS_UNLIKELY(!h->sample_seeded)) {
         h->sample_seeded = 1;
@@ -455,7 +467,7 @@ void *hs_sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t al
         tls_busy = false;
         return NULL;                  /* the caller tries the usual way, and counts */
     }
-    hs_count_alloc(dom, hs_large_usable_fast(p));
+    if (count) hs_count_alloc(dom, hs_large_usable_fast(p));
 
     /* the allocation stands for 1/P(sampled) allocations like it */
     double pr = one_minus_exp_neg((double)n / (double)cfg_rate);

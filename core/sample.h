@@ -37,6 +37,16 @@ HS_INLINE bool hs_sample_charge(hs_heap_t *h, size_t n)
  * then serves it as usual. Always leaves a fresh countdown.
  */
 void *hs_sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align);
+/* the same without counting it (for a realloc, counted as one by the caller) */
+void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n);
+/*
+ * realloc(p, n) taken by the sampler (for interpose/, after hs_sample_charge
+ * said so): p moves into a sampled block, counted as one realloc of p's
+ * domain, as the unsampled realloc would be. kind: 0 p is in our pools,
+ * 1 behind our large header, 2 a bare glibc MEM block. NULL: not sampled
+ * after all, p untouched.
+ */
+void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n);
 
 /* charge a request that did not take the small fast path; a sampled block or NULL */
 HS_INLINE void *hs_sample_try(unsigned dom, size_t n, bool zero, size_t align)

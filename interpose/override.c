@@ -410,8 +410,6 @@ EXPORT void *calloc(size_t ne, size_t es)
     return calloc_slow(ne, es, __builtin_return_address(0));
 }
 
-EXPORT size_t malloc_usable_size(void *p);
-
 static void *realloc_impl(void *p, size_t n, const void *ra)
 {
     if (!p) return serve(route(ra), n);
@@ -425,16 +423,11 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
     enum owner own = owner_of(p, &tag, &dom);
     hs_heap_t *sh = hs_tls_heap;
     if (own != OWN_DEBUG && own != OWN_GLIBC && sh && hs_sample_charge(sh, n)) {
-        /* sampling: the new size is charged; a sampled realloc is, for the
-         * profile, a free of the old block and a sampled allocation */
-        unsigned sdom = own == OWN_SMALL ? hs_small_domain(p) : own == OWN_LARGE ? hs_large_dom(p) : HS_DOMAIN_MEM;
-        void *sp = hs_sample_alloc(sh, sdom, n, false, 0);
-        if (sp) {
-            size_t old = malloc_usable_size(p);
-            memcpy(sp, p, old < n ? old : n);
-            free(p);
-            return sp;
-        }
+        /* sampling: the new size is charged; a sampled realloc moves the
+         * block into a sampled one (for the profile a free and an
+         * allocation; for the counters one realloc, as always) */
+        void *sp = hs_sample_realloc(sh, p, own == OWN_SMALL ? 0 : own == OWN_LARGE ? 1 : 2, n);
+        if (sp) return sp;
     }
     switch (own) {
     case OWN_DEBUG:

@@ -61,10 +61,13 @@ void hs_profile_setup(void)
     uint64_t rate = DEFAULT_RATE, seed = 0;
     bool seeded = false, fp = false;
     const char *v = hs_shim_getenv("HEAPSHIM_PROFILE_RATE");
+    /* malloc mode promises the program glibc's own blocks: a sampled block
+     * (behind a header) would break that, so there sampling is asked for */
+    if (hs_shim.mode == HS_MODE_MALLOC && !(v && *v)) rate = 0;
     if (v && *v && parse_rate(v, &rate) != 0) {
         hs_shim_warn("HEAPSHIM_PROFILE_RATE=", v,
-                     ": not a size (accepted: bytes 0..1T, optional k/m/g suffix, 0 = off); using 512k");
-        rate = DEFAULT_RATE;
+                     ": not a size (accepted: bytes 0..1T, optional k/m/g suffix, 0 = off); using the default (512k; off in malloc mode)");
+        rate = hs_shim.mode == HS_MODE_MALLOC ? 0 : DEFAULT_RATE;
     }
     v = hs_shim_getenv("HEAPSHIM_PROFILE_SEED");
     if (v && *v) {
