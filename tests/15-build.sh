@@ -76,7 +76,7 @@ if [ $sdt = 1 ]; then
     n0=$(notes "$LIVE"); k0=$(ncc "$out"); h0=$(grep -c '^#define HS_HAVE_SDT 0' "$TB/config.h")
     out=$(hsmake "${FL[@]}" "$LIVE"); rc2=$?
     n1=$(notes "$LIVE"); k1=$(ncc "$out")
-    [ $rc = 0 ] && [ $rc2 = 0 ] && [ -z "$n0" ] && [ "$h0" = 1 ] && [ "$k0" = 1 ] && [ "$n1" = "init publish sample_alloc sample_free " ] && [ "$k1" = 1 ] &&
+    [ $rc = 0 ] && [ $rc2 = 0 ] && [ -z "$n0" ] && [ "$h0" = 1 ] && [ "$k0" = 1 ] && [ "$n1" = "init publish " ] && [ "$k1" = 1 ] &&
         pass build-feature-rebuild ||
         fail build-feature-rebuild "USDT=0: rc $rc, $k0 compiled, notes '$n0'; back: rc $rc2, $k1 compiled, notes '$n1'"
 else
