@@ -174,6 +174,15 @@ if [ "$HAVE_DW" = 1 ]; then
     echo "$out" | sed -n 3p | grep -q 'site_small64' && pass profile-diff || fail profile-diff "$out"
 fi
 
+# 8b. report --profile: the table, then the top stacks
+if [ "$HAVE_DW" = 1 ]; then
+    rm -rf "$W/rep"
+    HEAPSHIM_PROFILE_RATE=64k "$HS" run -q -o "$W/rep.json" --profile "$W/rep" -- "$PROG" leak 2>/dev/null
+    out=$("$HS" report "$W/rep.json" --profile "$W"/rep/*.prof 2>&1)
+    echo "$out" | grep -q '^  total ' && echo "$out" | grep -A3 '^heap profile of pid' | grep -q 'hold_8m < main' \
+        && pass profile-report-top || fail profile-report-top "$out"
+fi
+
 # 9. fork: the child writes a profile of its own, with its own pid
 rm -rf "$W/fork"
 "$HS" run -q --profile "$W/fork" -- sh -c "'$PROG' sites > /dev/null; '$PROG' leak" > /dev/null 2>&1
