@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "count.h"
 #include "alloc_fast.h"
+#include "large.h"
 #include <string.h>
 
 /* ---- small blocks: take / put (uncounted, for realloc) -------------------- */
@@ -258,7 +259,14 @@ void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n)
         dom = HS_DOMAIN_MEM;
         old = hs_sys_usable_size(p);
     }
-    void *q = hs_sample_alloc_uncounted(h, dom, n);
+    void *q;
+    if (kind != 0 && (kind == 2 || hs_large_offset(p) <= 32)) {
+        /* resized in place by glibc (no copy of a big block) */
+        q = hs_sample_move(h, p, kind == 2, n);
+        if (q) hs_count_realloc(dom, old, hs_large_usable(q));
+        return q;
+    }
+    q = hs_sample_alloc_uncounted(h, dom, n);
     if (!q) return NULL;
     memcpy(q, p, old < n ? old : n);
     size_t nu = hs_large_usable(q);

@@ -439,7 +439,10 @@ void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n)
     return sample_alloc(h, dom, n, false, 0, false);
 }
 
-static void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align, bool count)
+/* Whether this request is sampled after all (first draw of the thread,
+ * rate 0, a sample already being taken on this thread); leaves a fresh
+ * countdown. true: tls_busy is set, and sample_record() clears it. */
+static bool sample_decide(hs_heap_t *h, size_t n)
 {
     if (HS_UNLIKELY(!h->sample_seeded)) {
         h->sample_seeded = 1;
@@ -452,22 +455,36 @@ static void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_
         }
         /* the first distance starts where this request starts */
         h->sample_left = draw(h) - (int64_t)n;
-        if (h->sample_left >= 0) return NULL;
+        if (h->sample_left >= 0) return false;
     }
     if (!cfg_rate) {
         h->sample_left = INT64_MAX;
-        return NULL;
+        return false;
     }
     h->sample_left = draw(h);
-    if (tls_busy || hs_initialized != 2) return NULL;
+    if (tls_busy || hs_initialized != 2) return false;
     tls_busy = true;
+    return true;
+}
 
+static void sample_record(void *p, unsigned dom, size_t n);
+
+static void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align, bool count)
+{
+    if (!sample_decide(h, n)) return NULL;
     void *p = serve_flagged(dom, n, zero, align);
     if (!p) {
         tls_busy = false;
         return NULL;                  /* the caller tries the usual way, and counts */
     }
     if (count) hs_count_alloc(dom, hs_large_usable_fast(p));
+    sample_record(p, dom, n);
+    return p;
+}
+
+/* a sampled block p (flagged, live word set) of n bytes: into the profile */
+static void sample_record(void *p, unsigned dom, size_t n)
+{
 
     /* the allocation stands for 1/P(sampled) allocations like it */
     double pr = one_minus_exp_neg((double)n / (double)cfg_rate);
@@ -521,7 +538,32 @@ static void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_
     }
     USDT_ALLOC(p, n, est);
     tls_busy = false;
-    return p;
+}
+
+void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n)
+{
+    if (!sample_decide(h, n)) return NULL;
+    size_t off = bare ? 0 : hs_large_offset(p);
+    size_t keep = bare ? hs_sys_usable_size(p) : hs_large_usable_fast(p);
+    unsigned dom = bare ? HS_DOMAIN_MEM : hs_large_dom(p);
+    if (keep > n) keep = n;
+    if (n > PTRDIFF_MAX - 64 || off > 32) {
+        tls_busy = false;
+        return NULL;
+    }
+    /* the old sample (if any) ends here, whatever happens next; a flagged
+     * block without its live word is ignored at its release */
+    if (!bare && (hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
+    char *nb = hs_sys_realloc((char *)p - off, n + 32);
+    if (!nb) {
+        tls_busy = false;
+        return NULL;
+    }
+    if (off != 32) memmove(nb + 32, nb + off, keep);
+    void *q = hs_large_seal_flags(nb, 32, dom, HS_LARGE_SAMPLED);
+    *live_word(q) = TAG_MAGIC << 32 | UINT32_MAX;
+    sample_record(q, dom, n);
+    return q;
 }
 
 void hs_sample_release(void *p)
