@@ -108,7 +108,7 @@ static void draw(FILE *f, struct node *n, double x, unsigned level, double scale
             human(n->value, unit, vb, sizeof vb), total > 0 ? 100.0 * n->value / total : 0.0, x, y, w,
             ROW - 1, r, g, b);
     size_t fit = (size_t)(w / 7.0);
-    if (fit >= 3) {
+    if (fit >= 5) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + ROW - 5);
         xml(f, n->name, fit - 2);
         fputs("</text>", f);
