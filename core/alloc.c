@@ -64,7 +64,9 @@ static void put(void *p, unsigned dom, unsigned cls)
 void *hs_small_malloc_slow(unsigned dom, size_t n)
 {
     hs_heap_t *h = hs_tls_heap;
-    if (HS_UNLIKELY(h != NULL && h->sample_left < 0)) {   /* the fast path's countdown ran out */
+    /* below zero: the fast path charged this request and ran out; otherwise
+     * the fast path did not get to charge it (empty bin, slot check), so here */
+    if (h != NULL && (h->sample_left < 0 || hs_sample_charge(h, n))) {
         void *sp = hs_sample_alloc(h, dom, n, false, 0);
         if (sp) return sp;
     }

@@ -25,18 +25,20 @@ void  hs_release_then(struct hs_live_slot *s, unsigned dom);
  * is due: a bin pop and its counting, with no call. NULL when the bin is
  * empty or the slot's enter check wants its slow path -- then nothing has
  * changed and the caller takes its slow path. *due: a claim is due now
- * (hs_claim_then). The sampling countdown is charged first (sample.h): when
+ * (hs_claim_then). The sampling countdown is charged last (sample.h): when
  * it runs out, NULL too, and hs_small_malloc_slow() takes the sample.
  */
 HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
 {
     *due = false;
-    if (hs_sample_charge(h, n)) return NULL;
     unsigned cls = hs_size_class(n);
     hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
     void *p = b->head;
     struct hs_live_slot *s = h->slot;
     if (HS_UNLIKELY(p == NULL) || HS_UNLIKELY(!hs_slot_enter_quick(s))) return NULL;
+    /* charged only here, where the request is served: a request that leaves
+     * for the slow path for another reason is charged there, once */
+    if (hs_sample_charge(h, n)) return NULL;
     b->head = *(void **)p;
     b->count--;
     HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
