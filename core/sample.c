@@ -375,6 +375,12 @@ static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
     return h ? h : 1;
 }
 
+/* The hash index of the stack table, in this process's memory (32 KiB):
+ * the entries themselves are appended in order, so that a process with a
+ * few hundred stacks touches a few pages of the shared file, not one page
+ * per stack (the file is resident memory of the process: shmem). */
+static uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
+
 /* prof_lock held: the stack's index, interned; UINT32_MAX when full */
 static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsigned n, unsigned dom)
 {
@@ -382,17 +388,23 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
     struct hs_prof_stack *t = stacks_of(r);
     uint32_t mask = HS_PROF_STACKS - 1;
     for (uint32_t i = (uint32_t)h & mask, probes = 0; probes < HS_PROF_STACKS; i = (i + 1) & mask, probes++) {
-        struct hs_prof_stack *s = &t[i];
-        if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f)) return i;
-        if (s->hash == 0) {
-            if (r->nstacks >= HS_PROF_STACKS / 4 * 3) return UINT32_MAX;
-            s->depth = n;
-            s->dom = dom;
-            memcpy(s->frames, f, n * sizeof *f);
-            s->hash = h;
-            r->nstacks++;
-            return i;
+        uint32_t e = stack_index[i];
+        if (e) {
+            struct hs_prof_stack *s = &t[e - 1];
+            if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f))
+                return e - 1;
+            continue;
         }
+        if (r->nstacks >= HS_PROF_STACKS / 4 * 3) return UINT32_MAX;
+        uint32_t k = r->nstacks;
+        struct hs_prof_stack *s = &t[k];
+        s->depth = n;
+        s->dom = dom;
+        memcpy(s->frames, f, n * sizeof *f);
+        s->hash = h;
+        r->nstacks = k + 1;
+        stack_index[i] = k + 1;
+        return k;
     }
     return UINT32_MAX;
 }

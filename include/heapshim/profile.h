@@ -32,7 +32,7 @@
 #define HS_PROF_VERSION    1u
 #define HS_PROF_DEPTH      32u        /* frames kept per stack */
 #define HS_PROF_MODULES    256u
-#define HS_PROF_STACKS     8192u      /* power of two: open-addressed by hash */
+#define HS_PROF_STACKS     8192u      /* power of two (the writer's hash index) */
 #define HS_PROF_LIVE       32768u
 #define HS_PROF_SEGS       4u         /* loadable segments kept per module */
 #define HS_PROF_PATH       224u
@@ -55,7 +55,7 @@ struct hs_prof_header {
     uint64_t modules_off, stacks_off, live_off;
     uint32_t modules_cap, stacks_cap, live_cap, depth_cap;
     uint32_t nmodules;                /* used entries of the module table */
-    uint32_t nstacks;                 /* used entries of the stack table (any order) */
+    uint32_t nstacks;                 /* used entries of the stack table: [0, nstacks) */
     uint64_t samples;                 /* sampled allocations so far */
     uint64_t sampled_frees;
     uint64_t dropped;                 /* samples not recorded: a table was full */
