@@ -16,6 +16,8 @@ PROG="$ROOT/$B/tests/prog_sites"
 export HEAPSHIM_LIB="$SHIM"
 W="$TMPD/prof"; mkdir -p "$W"
 HAVE_DW=$(sed -n 's/^#define HS_HAVE_DW \([01]\).*/\1/p' "$ROOT/$B/config.h")
+# a build that does not even decide about libdw has no profiles at all
+[ -n "$HAVE_DW" ] || { fail profile-configured "no HS_HAVE_DW in $B/config.h: heap profiles not built"; finish; }
 
 # estimated live bytes per site (leaf frame of the collapsed stacks) vs the
 # program's own exact figures: every site with >= 5% of the total within 10%
@@ -149,7 +151,7 @@ out=$(HEAPSHIM_PROFILE_RATE=lots LD_PRELOAD="$SHIM" "$PROG" sites 2>&1 >/dev/nul
     && pass profile-rate-bad-value || fail profile-rate-bad-value "$out"
 rm -rf "$W/off"
 HEAPSHIM_PROFILE_RATE=0 "$HS" run -q --profile "$W/off" -- "$PROG" sites > /dev/null 2>&1
-[ -z "$(ls "$W/off")" ] && pass profile-rate-zero-off || fail profile-rate-zero-off "$(ls "$W/off")"
+[ -d "$W/off" ] && [ -z "$(ls "$W/off")" ] && pass profile-rate-zero-off || fail profile-rate-zero-off "$(ls "$W/off")"
 
 # 7. hostile files: refused with one line and exit 2, never a crash
 head -c 1000 "$(ls "$W"/s1/*.prof | head -1)" > "$W/trunc.prof"
@@ -163,10 +165,10 @@ EOF
 ln -s "$(ls "$W"/s1/*.prof | head -1)" "$W/link.prof"
 for f in trunc random bad-offsets link; do
     out=$("$HS" profile "$W/$f.prof" 2>&1); rc=$?
-    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && pass "profile-hostile-$f" || fail "profile-hostile-$f" "rc $rc: $out"
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$W/$f.prof"* ]] && pass "profile-hostile-$f" || fail "profile-hostile-$f" "rc $rc: $out"
 done
 out=$("$HS" profile 999999999 2>&1); rc=$?
-[ $rc = 2 ] && pass profile-no-such-pid || fail profile-no-such-pid "rc $rc: $out"
+[ $rc = 2 ] && [[ $out == *"no profile for pid 999999999"* ]] && pass profile-no-such-pid || fail profile-no-such-pid "rc $rc: $out"
 
 # 8. diff: from the leak run to the sites run, site_small64 grew most
 if [ "$HAVE_DW" = 1 ]; then
@@ -192,6 +194,8 @@ n=$(ls "$W/fork"/*.prof 2>/dev/null | wc -l)
 # 10. USDT: sampled allocations seen by a bpftrace one-liner, as many as the profile recorded
 if [ "$(sed -n 's/^#define HS_HAVE_SDT \([01]\).*/\1/p' "$ROOT/$B/config.h")" != 1 ]; then
     skip profile-usdt "built without <sys/sdt.h>"
+elif ! readelf -n "$SHIM" | grep -q 'Name: sample_alloc'; then
+    fail profile-usdt "$SHIM has no heapshim:sample_alloc note although <sys/sdt.h> is there"
 elif ! command -v bpftrace > /dev/null || [ "$(id -u)" != 0 ]; then
     skip profile-usdt "bpftrace or root missing"
 else

@@ -133,6 +133,11 @@ int profile_load(const char *what, const char *dir, struct profile *p, char *err
     char src[sizeof p->source];
     memcpy(src, p->source, sizeof src);
     int rc = profile_parse(buf, len, p, err, cap);
+    if (rc != 0) {                   /* name the file: "profile: why" -> "FILE: why" */
+        char why[512];
+        snprintf(why, sizeof why, "%s", strncmp(err, "profile: ", 9) ? err : err + 9);
+        snprintf(err, cap, "%s: %s", src, why);
+    }
     memcpy(p->source, src, sizeof src);
     p->consistent = consistent;
     free(buf);
