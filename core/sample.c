@@ -419,6 +419,9 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
 #define USDT_FREE(p) do { (void)(p); } while (0)
 #endif
 
+/* one probe site each (sample_record is inlined into its callers) */
+static HS_NOINLINE void usdt_alloc(void *p, size_t n, uint64_t est) { USDT_ALLOC(p, n, est); }
+
 /* ---- the sampled block -------------------------------------------------------------- */
 
 /* the word before the header: which live entry the block is (or none) */
@@ -550,7 +553,7 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
         dl_iterate_phdr(gen_cb, &gen);
         if (gen != HS_LOAD(&mod_gen_seen)) modules_refresh(r);
     }
-    USDT_ALLOC(p, n, est);
+    usdt_alloc(p, n, est);
     tls_busy = false;
 }
 
