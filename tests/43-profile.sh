@@ -6,7 +6,8 @@
 # in the top 5; google-pprof --text on our output names the right functions
 # (a C program, and gcc's cc1 compared with heapshim's own libdw names);
 # the SVG flame graph parses; HEAPSHIM_PROFILE_RATE validation and 0 = off;
-# hostile profile files; diff; a fork child's own profile; the USDT points
+# hostile profile files; diff; a fork child's own profile; the last profile
+# of a process killed by SIGKILL; the USDT points
 # with a bpftrace one-liner, whose count must equal the profile's.
 . "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
@@ -190,6 +191,21 @@ rm -rf "$W/fork"
 "$HS" run -q --profile "$W/fork" -- sh -c "'$PROG' sites > /dev/null; '$PROG' leak" > /dev/null 2>&1
 n=$(ls "$W/fork"/*.prof 2>/dev/null | wc -l)
 [ "$n" -ge 2 ] && pass profile-per-process || fail profile-per-process "$(ls "$W/fork")"
+
+# 9b. a process killed by SIGKILL: run --profile keeps its last live profile
+rm -rf "$W/kill"
+"$HS" run -q --profile "$W/kill" -- bash -c "sleep 4 | '$PROG' sites wait > /dev/null & p=\$!; sleep 2.5; kill -9 \$p; wait; echo \$p > '$W/killed.pid'" > /dev/null 2>&1
+kp=$(cat "$W/killed.pid" 2>/dev/null)
+if [ -n "$kp" ] && [ -s "$W/kill/$kp.prof" ] && [ -s "$W/kill/$kp.heap" ]; then
+    top=$("$HS" profile "$W/kill/$kp.prof" -n 1 2>&1)
+    if [ "$HAVE_DW" != 1 ] || echo "$top" | sed -n 3p | grep -q 'site_small64 < main'; then
+        pass profile-killed-process
+    else
+        fail profile-killed-process "$top"
+    fi
+else
+    fail profile-killed-process "pid '$kp': $(ls "$W/kill" 2>&1)"
+fi
 
 # 10. USDT: sampled allocations seen by a bpftrace one-liner, as many as the profile recorded
 if [ "$(sed -n 's/^#define HS_HAVE_SDT \([01]\).*/\1/p' "$ROOT/$B/config.h")" != 1 ]; then
