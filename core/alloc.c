@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "count.h"
 #include "alloc_fast.h"
+#include "large.h"
 #include <string.h>
 
 /* ---- small blocks: take / put (uncounted, for realloc) -------------------- */
@@ -60,8 +61,16 @@ static void put(void *p, unsigned dom, unsigned cls)
 
 /* ---- small blocks: counted slow paths ------------------------------------- */
 
-void *hs_small_malloc_slow(unsigned dom, unsigned cls)
+void *hs_small_malloc_slow(unsigned dom, size_t n)
 {
+    hs_heap_t *h = hs_tls_heap;
+    /* below zero: the fast path charged this request and ran out; otherwise
+     * the fast path did not get to charge it (empty bin, slot check), so here */
+    if (h != NULL && (h->sample_left < 0 || hs_sample_charge(h, n))) {
+        void *sp = hs_sample_alloc(h, dom, n, false, 0);
+        if (sp) return sp;
+    }
+    unsigned cls = hs_size_class(n);
     void *p = take(dom, cls);
     bool locked;
     struct hs_live_slot *s = hs_slot_acquire(&locked);
@@ -137,6 +146,8 @@ void hs_count_failed(unsigned dom)
 
 void *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align)
 {
+    void *sp = hs_sample_try(dom, n, zero, align);
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     void *p = hs_large_alloc(dom, n, zero, align);
     if (!p) {
         hs_count_failed(dom);
@@ -252,6 +263,49 @@ void *hs_small_realloc_to_sys(void *p, size_t n)
     struct hs_live_slot *s = hs_slot_acquire(&locked);
     hs_slot_small_to_large(s, bdom, cls, hs_sys_usable_size(q));
     hs_slot_release(locked);
+    return q;
+}
+
+/* ---- sampled realloc (sample.h) ------------------------------------------ */
+
+void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n)
+{
+    unsigned dom, cls = 0;
+    size_t old;
+    if (kind == 0) {
+        const hs_pool_t *pool = hs_pool_of(p);
+        dom = pool->dom;
+        cls = pool->cls;
+        old = hs_class_size(cls);
+    } else if (kind == 1) {
+        dom = hs_large_domain(p);
+        old = hs_large_usable(p);
+    } else {
+        dom = HS_DOMAIN_MEM;
+        old = hs_sys_usable_size(p);
+    }
+    void *q;
+    if (kind != 0 && (kind == 2 || hs_large_offset(p) <= 32)) {
+        /* resized in place by glibc (no copy of a big block) */
+        q = hs_sample_move(h, p, kind == 2, n);
+        if (q) hs_count_realloc(dom, old, hs_large_usable(q));
+        return q;
+    }
+    q = hs_sample_alloc_uncounted(h, dom, n);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    size_t nu = hs_large_usable(q);
+    if (kind == 0) {
+        put(p, dom, cls);
+        bool locked;
+        struct hs_live_slot *s = hs_slot_acquire(&locked);
+        hs_slot_small_to_large(s, dom, cls, nu);
+        hs_slot_release(locked);
+        return q;
+    }
+    if (kind == 1) hs_large_release(p);
+    else hs_sys_free(p);
+    hs_count_realloc(dom, old, nu);
     return q;
 }
 

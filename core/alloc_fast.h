@@ -12,8 +12,9 @@
 #include "internal.h"
 #include "count.h"
 #include <string.h>
+#include "sample.h"
 
-void *hs_small_malloc_slow(unsigned dom, unsigned cls);
+void *hs_small_malloc_slow(unsigned dom, size_t n);
 void  hs_small_free_slow(void *p, unsigned dom, unsigned cls);
 void  hs_small_free_stray(void *p);
 /* a claim (release) found due by a fast path, after it counted; returns p */
@@ -25,7 +26,8 @@ void  hs_release_then(struct hs_live_slot *s, unsigned dom);
  * is due: a bin pop and its counting, with no call. NULL when the bin is
  * empty or the slot's enter check wants its slow path -- then nothing has
  * changed and the caller takes its slow path. *due: a claim is due now
- * (hs_claim_then).
+ * (hs_claim_then). The sampling countdown is charged last (sample.h): when
+ * it runs out, NULL too, and hs_small_malloc_slow() takes the sample.
  */
 HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
 {
@@ -35,6 +37,9 @@ HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool 
     void *p = b->head;
     struct hs_live_slot *s = h->slot;
     if (HS_UNLIKELY(p == NULL) || HS_UNLIKELY(!hs_slot_enter_quick(s))) return NULL;
+    /* charged only here, where the request is served: a request that leaves
+     * for the slow path for another reason is charged there, once */
+    if (hs_sample_charge(h, n)) return NULL;
     b->head = *(void **)p;
     b->count--;
     HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
@@ -75,7 +80,7 @@ HS_INLINE void *hs_small_malloc_fast(unsigned dom, size_t n)
             return p;
         }
     }
-    return hs_small_malloc_slow(dom, hs_size_class(n));
+    return hs_small_malloc_slow(dom, n);
 }
 
 /* p is ours and tag = hs_pagemap_get(p) (nonzero): the domain and class come

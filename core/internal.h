@@ -243,10 +243,13 @@ typedef struct hs_bin {
 typedef struct __attribute__((aligned(64))) hs_heap {
     hs_bin_t bins[HS_NSMALLDOM][HS_NCLASSES];
     struct hs_live_slot *slot;
+    int64_t  sample_left;          /* bytes to the next sampled allocation (sample.h) */
+    uint64_t sample_rng;           /* its generator's state */
     struct hs_heap *next_all;      /* registry of heaps */
     struct hs_heap *next_free;
     uint64_t tid;
     int      in_use;
+    uint8_t  sample_seeded;        /* sample_rng seeded (sample.c) */
 } hs_heap_t;
 
 extern HS_TLS hs_heap_t *hs_tls_heap;

@@ -53,9 +53,18 @@ void *hs_large_resize(void *p, size_t n)
 {
     size_t off = hs_large_offset(p);
     unsigned dom = hs_large_dom(p);
-    if (off == sizeof(hs_large_hdr_t)) {
+    if (off <= 32) {
+        /* 16: the usual header; 32: a sampled block (sample.h) or one aligned
+         * to 32, kept at that offset (realloc promises 16-byte alignment only).
+         * A sampled block stops being one: for the profile, realloc is a free
+         * and a new allocation, which the caller charged. */
         size_t total;
-        if (__builtin_add_overflow(n, sizeof(hs_large_hdr_t), &total)) return NULL;
+        if (__builtin_add_overflow(n, off, &total)) return NULL;
+        if (hs_large_hdr(p)->info & HS_LARGE_SAMPLED) {
+            hs_sample_release(p);
+            hs_large_hdr(p)->info &= ~(uint64_t)HS_LARGE_SAMPLED;   /* resealed below, or stays unflagged */
+            hs_large_hdr(p)->tag = hs_large_secret ^ (uint64_t)(uintptr_t)p ^ hs_large_hdr(p)->info;
+        }
         void *base = hs_sys_realloc((char *)p - off, total);
         return base ? hs_large_seal(base, off, dom) : NULL;
     }

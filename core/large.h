@@ -14,14 +14,24 @@ extern uint64_t hs_large_secret;
 
 HS_INLINE hs_large_hdr_t *hs_large_hdr(const void *p) { return (hs_large_hdr_t *)p - 1; }
 
-HS_INLINE void *hs_large_seal(void *base, size_t offset, unsigned dom)
+/* info bits 2..5 are free (offsets are multiples of 16): bit 2 marks a
+ * sampled block (core/sample.h), whose release tells the profile */
+#define HS_LARGE_SAMPLED 4u
+void hs_sample_release(void *p);
+
+HS_INLINE void *hs_large_seal_flags(void *base, size_t offset, unsigned dom, unsigned flags)
 {
     char *p = (char *)base + offset;
     hs_large_hdr_t *h = hs_large_hdr(p);
     hs_note_core_block();
-    h->info = ((uint64_t)offset << 2) | dom;
+    h->info = ((uint64_t)offset << 2) | flags | dom;
     h->tag = hs_large_secret ^ (uint64_t)(uintptr_t)p ^ h->info;
     return p;
+}
+
+HS_INLINE void *hs_large_seal(void *base, size_t offset, unsigned dom)
+{
+    return hs_large_seal_flags(base, offset, dom, 0);
 }
 
 HS_INLINE bool hs_large_owns_fast(const void *p)
@@ -33,7 +43,7 @@ HS_INLINE bool hs_large_owns_fast(const void *p)
            (info & 3) <= HS_DOMAIN_OBJ && (info >> 2) >= sizeof(hs_large_hdr_t);
 }
 
-HS_INLINE size_t hs_large_offset(const void *p) { return (size_t)(hs_large_hdr(p)->info >> 2); }
+HS_INLINE size_t hs_large_offset(const void *p) { return (size_t)(hs_large_hdr(p)->info >> 2) & ~(size_t)15; }
 HS_INLINE unsigned hs_large_dom(const void *p) { return (unsigned)(hs_large_hdr(p)->info & 3); }
 
 HS_INLINE size_t hs_large_usable_fast(const void *p)
@@ -53,6 +63,7 @@ HS_INLINE void *hs_large_alloc_fast(unsigned dom, size_t n, bool zero)
 
 HS_INLINE void hs_large_release_fast(void *p)
 {
+    if (HS_UNLIKELY(hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
     size_t off = hs_large_offset(p);
     hs_large_hdr(p)->tag = 0;
     hs_sys_free((char *)p - off);

@@ -12,6 +12,7 @@
 #include "livefile.h"
 #include "report.h"
 #include "python.h"
+#include "proffile.h"
 #include "../core/prim/proc.h"
 #include <string.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ static void install_sys_allocator(unsigned dom)
 void hs__platform_config(struct hs_core_config *cfg)
 {
     hs_shim_read_env();
+    hs_profile_setup();
     if (hs_shim.stats || hs_shim.have_report) hs_shim_keep_stderr();
     owner_pid = getpid();
     started_unix_ns = hs_unix_ns();
@@ -121,6 +123,7 @@ void hs__platform_ready(void)
 
 void hs__platform_fork(int phase)
 {
+    hs_profile_fork(phase);
     if (phase != 2) return;
     owner_pid = getpid();
     if (!live_region) return;
@@ -159,6 +162,7 @@ static void shim_exit(void)
             hs_shim_warn("HEAPSHIM_REPORT: report not written: ", why ? why : "unknown error", "");
     }
     if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);
+    hs_profile_exit();
     if (live_path[0]) hs_livefile_remove(live_path);
     live_path[0] = 0;
 }

@@ -328,6 +328,8 @@ fail:
     return lf_child_fail(region, src, size, used, why);
 }
 
+const char *hs_livefile_dir(void) { return lf_live_dir; }
+
 /* Relative to the directory descriptor, after checking that descriptor is
  * the directory we created the file in and that the entry is still our
  * file: with HEAPSHIM_DIR below a directory another user can write, the

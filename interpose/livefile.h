@@ -40,4 +40,8 @@ void hs_livefile_remove(const char *path);
 void *hs_livefile_rehome(void *region, size_t size, size_t used, char *path_out, size_t path_cap,
                          const char **why);
 
+/* The directory the live file was created in ("" if none): the heap
+ * profile's file goes next to it (proffile.c). */
+const char *hs_livefile_dir(void);
+
 #endif

@@ -57,6 +57,7 @@
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
 #include "../core/owner.h"
+#include "../core/sample.h"
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -182,6 +183,8 @@ HS_INLINE void *serve(unsigned dom, size_t n)
         if (HS_UNLIKELY(!p)) errno = ENOMEM;
         return p;
     }
+    void *sp = hs_sample_try(dom, n, false, 0);      /* the small path charges itself */
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     if (hs_shim.bare_mem && dom == HS_DOMAIN_MEM) return plain_serve(n, false);
     return sys_serve(dom, n, false);
 }
@@ -217,6 +220,8 @@ static HS_NOINLINE void *plain_malloc(size_t n)
     /* armed: the core is up, the thread untagged, the slot at hand */
     struct hs_live_slot *s = hs_tls_plain;
     if (HS_UNLIKELY(s == NULL)) return plain_malloc_slow(n);
+    void *sp = hs_sample_try(HS_DOMAIN_MEM, n, false, 0);
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     void *p = hs_sys_malloc(n);
     if (HS_UNLIKELY(!p)) return plain_failed();
     if (HS_UNLIKELY(hs_slot_alloc_quiet(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
@@ -389,6 +394,8 @@ static HS_NOINLINE void *calloc_slow(size_t ne, size_t es, const void *ra)
         else memset(p, 0, n);
         return p;
     }
+    void *sp = hs_sample_try(dom, n, true, 0);
+    if (HS_UNLIKELY(sp != NULL)) return sp;
     if (hs_shim.bare_mem && dom == HS_DOMAIN_MEM) return plain_serve(n, true);
     return sys_serve(dom, n, true);
 }
@@ -419,7 +426,16 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
     unsigned tag = 0;
     int dom = 0;
     void *q;
-    switch (owner_of(p, &tag, &dom)) {
+    enum owner own = owner_of(p, &tag, &dom);
+    hs_heap_t *sh = hs_tls_heap;
+    if (own != OWN_DEBUG && own != OWN_GLIBC && sh && hs_sample_charge(sh, n)) {
+        /* sampling: the new size is charged; a sampled realloc moves the
+         * block into a sampled one (for the profile a free and an
+         * allocation; for the counters one realloc, as always) */
+        void *sp = hs_sample_realloc(sh, p, own == OWN_SMALL ? 0 : own == OWN_LARGE ? 1 : 2, n);
+        if (sp) return sp;
+    }
+    switch (own) {
     case OWN_DEBUG:
         q = hs_domain_table[dom].realloc(hs_domain_table[dom].ctx, p, n);
         break;
@@ -458,6 +474,10 @@ EXPORT void *realloc(void *p, size_t n)
     if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX) {    /* n in 1..512; p NULL has no tag */
         unsigned tag = hs_pagemap_get(p);
         if (tag != 0) {
+            if (HS_UNLIKELY(hs_sample_charge(h, n))) {  /* as realloc_impl charges */
+                void *sp = hs_sample_realloc(h, p, 0, n);
+                if (sp) return sp;
+            }
             void *q = hs_fast_small_realloc(h, p, tag, n);
             if (HS_LIKELY(q != NULL)) return q;
         }
@@ -506,6 +526,8 @@ static void *aligned_impl(size_t align, size_t n, const void *ra)
     unsigned dom = route(ra);
     if (align <= HS_ALIGNMENT) return serve(dom, n);
     if (hs_shim.plain_mem && dom == HS_DOMAIN_MEM) {
+        void *sp = hs_sample_try(dom, n, false, align);   /* hs_counted_large charges itself */
+        if (HS_UNLIKELY(sp != NULL)) return sp;
         void *q = hs_sys_memalign(align, n);
         if (!q) return plain_failed();
         plain_count_alloc(q);

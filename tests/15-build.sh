@@ -62,10 +62,10 @@ sdt=0
 printf '#include <sys/sdt.h>\n' | cc -E -x c - >/dev/null 2>&1 && sdt=1
 if [ $sdt = 1 ]; then
     n=$(notes "$SO")
-    [ "$n" = "init publish " ] && pass build-usdt-notes || fail build-usdt-notes "heapshim notes in $SO: '$n' (config: $(grep SDT "$TB/config.h"))"
+    [ "$n" = "init publish sample_alloc sample_free " ] && pass build-usdt-notes || fail build-usdt-notes "heapshim notes in $SO: '$n' (config: $(grep SDT "$TB/config.h"))"
     if [ -f "$ROOT/build/libheapshim.so" ]; then
         n=$(notes "$ROOT/build/libheapshim.so")
-        [ "$n" = "init publish " ] && pass build-usdt-notes-suites ||
+        [ "$n" = "init publish sample_alloc sample_free " ] && pass build-usdt-notes-suites ||
             fail build-usdt-notes-suites "the library the suites and the probe use has heapshim notes '$n' although <sys/sdt.h> is there (stale build?)"
     else
         skip build-usdt-notes-suites "no $ROOT/build/libheapshim.so"
@@ -90,7 +90,7 @@ if command -v clang >/dev/null 2>&1; then
     k=$(ncc "$out"); n=$(notes "$SO")
     grep -q '^CC_VERSION=.*clang' "$TB/build-flags"; v=$?
     out2=$(hsmake "${FL[@]}" "$LIVE"); rc2=$?
-    [ $rc = 0 ] && [ $v = 0 ] && [ "$k" = "$nsrc" ] && { [ $sdt = 0 ] || [ "$n" = "init publish " ]; } &&
+    [ $rc = 0 ] && [ $v = 0 ] && [ "$k" = "$nsrc" ] && { [ $sdt = 0 ] || [ "$n" = "init publish sample_alloc sample_free " ]; } &&
         [ $rc2 = 0 ] && [ "$(ncc "$out2")" = 1 ] && ! grep -q '^CC_VERSION=.*clang' "$TB/build-flags" && pass build-cc-rebuild ||
         fail build-cc-rebuild "CC=clang: rc $rc, $k of $nsrc compiled, notes '$n' ($(grep -m1 -e error -e warning <<<"$out")); back to cc: rc $rc2, $(ncc "$out2") compiled"
 else

@@ -187,5 +187,6 @@ int cmd_export(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_profile(int argc, char **argv);         /* cmd_profile.c */
 
 #endif

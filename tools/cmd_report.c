@@ -6,15 +6,18 @@
  * so scripts can rely on what they get).
  */
 #include "cli.h"
+#include "profile.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
-    "usage: heapshim report FILE.json [--json]\n"
+    "usage: heapshim report FILE.json [--json] [--profile PID.prof]\n"
     "  Print the per-domain table (live, peak, blocks, allocs, reallocs, frees,\n"
     "  failed; arenas; peak RSS) of a report written by the shim (HEAPSHIM_REPORT)\n"
     "  or by `heapshim run -o`. --json prints the validated report as JSON.\n"
+    "  --profile P.prof adds the 10 stacks holding the most live bytes of that heap\n"
+    "  profile (`heapshim run --profile DIR` writes them; docs/profiling.md).\n"
     "  Exit 2 if the file is missing, not JSON, or not a heapshim-report/1.\n";
 
 static json_t *dom_json(const struct dom_stats *d)
@@ -56,14 +59,18 @@ static void print_json(const struct report *r)
 
 int cmd_report(int argc, char **argv)
 {
-    const char *file = NULL;
+    const char *file = NULL, *prof = NULL;
     int as_json = 0;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
             fputs(usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) as_json = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (accepted: --json, --help)", argv[i]);
+        else if (!strcmp(argv[i], "--profile")) {
+            if (i + 1 >= argc) die_bad("--profile needs a profile file (PID.prof)");
+            prof = argv[++i];
+        }
+        else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (accepted: --json, --profile, --help)", argv[i]);
         else if (!file) file = argv[i];
         else die_bad("more than one report given ('%s'); accepted: one FILE.json", argv[i]);
     }
@@ -71,6 +78,9 @@ int cmd_report(int argc, char **argv)
     struct report r;
     char err[1024];
     if (report_load(file, &r, err, sizeof err)) die_bad("%s", err);
+    struct profile pr;
+    char perr[4400];
+    if (prof && profile_load(prof, NULL, &pr, perr, sizeof perr)) die_bad("--profile: %s", perr);
     if (as_json) {
         print_json(&r);
         return 0;
@@ -92,5 +102,10 @@ int cmd_report(int argc, char **argv)
                    strcmp(t.p[i].ended, "exit") ? t.p[i].ended : "");
     }
     tree_free(&t);
+    if (prof) {
+        putchar('\n');
+        profile_write(&pr, "top", 0, NULL, 10, stdout);
+        profile_free(&pr);
+    }
     return 0;
 }

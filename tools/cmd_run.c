@@ -9,6 +9,7 @@
  * touches this process: LD_PRELOAD is set only in the child.
  */
 #include "cli.h"
+#include "profile.h"
 #include <jansson.h>
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +26,7 @@
 static const char usage[] =
     "usage: heapshim run [-o REPORT.json] [--reports-dir DIR] [--allocator NAME]\n"
     "                    [--route RULES] [--timeline FILE.csv] [--interval MS] [-q]\n"
+    "                    [--profile DIR]\n"
     "                    -- CMD [ARGS...]\n"
     "  Run CMD with libheapshim.so preloaded; when it exits, print the per-domain\n"
     "  table (live, peak, allocs, frees, arenas, peak RSS) on stderr and exit with\n"
@@ -39,6 +41,9 @@ static const char usage[] =
     "  --timeline FILE    sample the main process's live counters into a CSV:\n"
     "                     time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n"
     "  --interval MS      reading period of the live counters (default 100, 1..60000)\n"
+    "  --profile DIR      sampled heap profile of every process into DIR: PID.prof (raw),\n"
+    "                     PID.heap (google-pprof text), PID.collapsed, PID.svg (flame graph);\n"
+    "                     at exit, or the last state of a process killed by a signal\n"
     "  -q                 no table and no progress line (the reports are still written)\n"
     "  On a terminal, a one-line progress is shown after the first second.\n"
     "  The library is $HEAPSHIM_LIB, else libheapshim.so next to this binary,\n"
@@ -303,7 +308,8 @@ static int cmp_trk_peak(const void *a, const void *b)
 
 int cmd_run(int argc, char **argv)
 {
-    const char *out = NULL, *alloc = NULL, *route = NULL, *timeline = NULL, *keep = NULL;
+    const char *out = NULL, *alloc = NULL, *route = NULL, *timeline = NULL, *keep = NULL, *prof = NULL;
+    char prof_abs[4096];
     uint64_t interval = 100;
     int quiet = 0, i;
     for (i = 1; i < argc; i++) {
@@ -322,9 +328,10 @@ int cmd_run(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "-o") && strcmp(a, "--allocator") && strcmp(a, "--route") &&
-            strcmp(a, "--timeline") && strcmp(a, "--interval") && strcmp(a, "--reports-dir"))
+            strcmp(a, "--timeline") && strcmp(a, "--interval") && strcmp(a, "--reports-dir") &&
+            strcmp(a, "--profile"))
             die_bad("unknown option '%s' (accepted: -o, --reports-dir, --allocator, --route, "
-                    "--timeline, --interval, -q, --help; then -- CMD)", a);
+                    "--timeline, --interval, --profile, -q, --help; then -- CMD)", a);
         if (i + 1 >= argc || !strcmp(argv[i + 1], "--"))
             die_bad("%s needs a value (got %s)", a, i + 1 >= argc ? "nothing" : "'--'");
         const char *v = argv[++i];
@@ -333,6 +340,7 @@ int cmd_run(int argc, char **argv)
             die_bad("%s: '%s' looks like an option, not a value (write ./%s for a file of that name)", a, v, v);
         if (!strcmp(a, "-o")) out = v;
         else if (!strcmp(a, "--reports-dir")) keep = v;
+        else if (!strcmp(a, "--profile")) prof = v;
         else if (!strcmp(a, "--route")) {
             const char *why;
             if (!route_ok(v, &why))
@@ -358,6 +366,8 @@ int cmd_run(int argc, char **argv)
         die_bad("cannot find libheapshim.so (looked next to this binary and in ../lib; set HEAPSHIM_LIB=/path/to/libheapshim.so)");
     if (keep && mkdir(keep, 0755) != 0 && errno != EEXIST)
         die_bad("--reports-dir %s: cannot create: %s", keep, strerror(errno));
+    if (prof && ((mkdir(prof, 0700) != 0 && errno != EEXIST) || !realpath(prof, prof_abs)))
+        die_bad("--profile %s: cannot create or resolve it: %s", prof, strerror(errno));
     /* -o: the file is created now (as OUT.tmp.PID, renamed at the end), so a
      * path that cannot be written fails before the workload runs */
     char out_tmp[4200];
@@ -414,6 +424,7 @@ int cmd_run(int argc, char **argv)
         setenv("HEAPSHIM_PUBLISH", "1", 1);   /* run reads the live files while it runs */
         if (alloc) setenv("HEAPSHIM_ALLOCATOR", alloc, 1);
         if (route) setenv("HEAPSHIM_ROUTE", route, 1);
+        if (prof) setenv("HEAPSHIM_PROFILE_OUT", prof_abs, 1);
         execvp(cmd[0], cmd);
         fprintf(stderr, "heapshim run: %s: cannot run: %s\n", cmd[0], strerror(errno));
         _exit(127);
@@ -443,6 +454,13 @@ int cmd_run(int argc, char **argv)
     if (shown) fputs("\r\033[K", stderr);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (csv && fclose(csv) != 0) warnx_("--timeline %s: write error", timeline);
+    if (prof) {
+        int *pids = calloc((size_t)k.n + 1, sizeof *pids);
+        for (int t = 0; pids && t < k.n; t++) pids[t] = k.t[t].pid;
+        int np = profile_run_collect(prof_abs, live, pids, pids ? k.n : 0);
+        if (!quiet) fprintf(stderr, "heapshim run: %d heap profile%s in %s\n", np, np == 1 ? "" : "s", prof_abs);
+        free(pids);
+    }
 
     /* processes that left no report: their last live reading stands in */
     char err[1024], path[4400];

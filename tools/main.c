@@ -21,6 +21,7 @@ static const struct {
     { "serve", cmd_serve, "serve the live counters on http://ADDR:PORT/metrics" },
     { "plot", cmd_plot, "SVG chart of a `run --timeline` CSV" },
     { "gc", cmd_gc, "remove live files left behind by processes that died" },
+    { "profile", cmd_profile, "sampled heap profile of a process: top stacks, pprof, flame graph" },
 };
 
 static void usage(FILE *f)
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fputs("heapshim: no command given (accepted: run, top, report, diff, export, serve, "
-              "plot, gc; see heapshim --help)\n", stderr);
+              "plot, gc, profile; see heapshim --help)\n", stderr);
         return HS_EXIT_BAD;
     }
     if (is_help(argv[1])) {
@@ -69,6 +70,6 @@ int main(int argc, char **argv)
             return cmds[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "heapshim: unknown command '%s' (accepted: run, top, report, diff, export, "
-                    "serve, plot, gc; see heapshim --help)\n", argv[1]);
+                    "serve, plot, gc, profile; see heapshim --help)\n", argv[1]);
     return HS_EXIT_BAD;
 }

@@ -1,13 +1,14 @@
 # tools/ - the heapshim command (build/heapshim), its test helper
 # (build/tools/hs-livegen, writes synthetic live files) and the fuzzers.
-TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev
+TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev google-perftools
+BUILD_DEPS += libdw-dev
 
 TOOLS_SRCS := $(filter-out tools/livegen.c,$(wildcard tools/*.c))
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(B)/%.o)
 
 $(B)/heapshim: $(TOOLS_OBJS) $(B)/core/live_read.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -ljansson -lm
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -ljansson -lm $(if $(filter 1,$(HS_HAVE_DW)),-ldw)
 
 $(B)/tools/hs-livegen: $(B)/tools/livegen.o
 	$(call msg,LD,$@)

@@ -1,0 +1,623 @@
+/*
+ * core/sample.c - sampled allocations: draw, serve, record, forget.
+ *
+ * Room: the slow path of sampling (core/sample.h has the fast side). It
+ * draws the distances, serves a sampled request as a large block flagged in
+ * its sealed header, walks the stack, and keeps the profile region
+ * (include/heapshim/profile.h): modules, interned stacks with their totals,
+ * the live sampled blocks. It may touch only that region, its own statics,
+ * and the large allocator; it never calls malloc (it runs inside it).
+ *
+ * Locks: prof_lock guards the region's stack and live tables and `seq`;
+ * mod_lock guards the module staging buffer and is only ever try-locked,
+ * because the module list is read with dl_iterate_phdr, which takes the
+ * loader's lock: a thread inside dlopen (holding that lock) that samples
+ * must never wait for a thread that waits for the loader.
+ * Neither lock is held while the stack is walked or memory is allocated.
+ */
+#include "internal.h"
+#include "sample.h"
+#include "large.h"
+#include "usdt.h"
+#include <heapshim/profile.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#include <unwind.h>
+
+/* ---- settings --------------------------------------------------------------- */
+
+static uint64_t cfg_rate;              /* 0 = off until configured */
+static uint64_t cfg_seed;
+static bool cfg_seeded, cfg_fp;
+static uint32_t thread_counter;       /* per-thread seeds from one fixed seed */
+
+void hs_sample_configure(uint64_t rate, uint64_t seed, bool seeded, bool frame_pointers)
+{
+    if (rate > ((uint64_t)1 << 40)) rate = (uint64_t)1 << 40;
+    cfg_rate = rate;
+    cfg_seed = seed;
+    cfg_seeded = seeded;
+    cfg_fp = frame_pointers;
+}
+
+uint64_t hs_sample_rate(void) { return cfg_rate; }
+
+/* ---- numbers: no libm in the shim --------------------------------------------- */
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t rng_next(uint64_t *s)      /* xorshift64* */
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* natural logarithm of x > 0: x = m 2^e, m in [sqrt(1/2), sqrt(2)),
+ * ln m = 2 atanh((m-1)/(m+1)), |s| < 0.172: 8 odd terms reach 1e-13 */
+static double ln(double x)
+{
+    union { double d; uint64_t u; } v = { x };
+    int e = (int)((v.u >> 52) & 0x7ff) - 1023;
+    v.u = (v.u & 0x000fffffffffffffull) | 0x3ff0000000000000ull;   /* m in [1, 2) */
+    double m = v.d;
+    if (m > 1.41421356237309515) { m *= 0.5; e++; }
+    double s = (m - 1) / (m + 1), s2 = s * s, t = s, sum = 0;
+    for (int k = 1; k <= 15; k += 2) { sum += t / k; t *= s2; }
+    return 2 * sum + e * 0.69314718055994531;
+}
+
+/* 1 - exp(-x) for x >= 0, accurate for small x too */
+static double one_minus_exp_neg(double x)
+{
+    if (x < 1e-3) return x * (1 - x * (0.5 - x / 6));
+    if (x > 40) return 1;
+    /* exp(-x) = 2^-k exp(-r), r in [0, ln 2) */
+    int k = (int)(x / 0.69314718055994531);
+    double r = x - k * 0.69314718055994531, term = 1, e = 1;
+    for (int i = 1; i < 20; i++) { term *= -r / i; e += term; }
+    while (k-- > 0) e *= 0.5;
+    return 1 - e;
+}
+
+/* exponential distance of mean cfg_rate, at least 1 */
+static int64_t draw(hs_heap_t *h)
+{
+    uint64_t u53 = (rng_next(&h->sample_rng) >> 11) + 1;     /* (0, 2^53] */
+    double d = -ln((double)u53 * (1.0 / 9007199254740992.0)) * (double)cfg_rate;
+    if (d < 1) d = 1;
+    if (d > 4e18) d = 4e18;
+    return (int64_t)d;
+}
+
+/* ---- the region ------------------------------------------------------------------- */
+
+#define OFF_MODULES  ((sizeof(struct hs_prof_header) + 63) & ~(size_t)63)
+#define OFF_STACKS   (OFF_MODULES + (size_t)HS_PROF_MODULES * sizeof(struct hs_prof_module))
+#define OFF_LIVE     (OFF_STACKS + (size_t)HS_PROF_STACKS * sizeof(struct hs_prof_stack))
+#define REGION_SIZE  (((OFF_LIVE + (size_t)HS_PROF_LIVE * sizeof(struct hs_prof_live)) + 4095) & ~(size_t)4095)
+
+static hs_lock_t prof_lock = HS_LOCK_INIT;
+static hs_lock_t mod_lock = HS_LOCK_INIT;
+static struct hs_prof_header *region;      /* NULL until the first sample */
+static bool region_failed;
+/* free entries of the live table (this process's own bookkeeping) */
+static uint32_t live_free[HS_PROF_LIVE];
+static uint32_t live_nfree;
+
+size_t hs_sample_region_size(void) { return REGION_SIZE; }
+void *hs_sample_region(void) { return region; }
+
+static struct hs_prof_module *modules_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_MODULES); }
+static struct hs_prof_stack *stacks_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_STACKS); }
+static struct hs_prof_live *live_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_LIVE); }
+
+HS_INLINE void seq_begin(struct hs_prof_header *r)
+{
+    __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+HS_INLINE void seq_end(struct hs_prof_header *r)
+{
+    __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t read_start_time(void)
+{
+    /* field 22 of /proc/self/stat, without stdio */
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    int field = 2;
+    for (; *p && field < 22; p++)
+        if (*p == ' ') field++;
+    uint64_t v = 0;
+    while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
+}
+
+/* prof_lock held */
+static void region_init(struct hs_prof_header *r)
+{
+    r->header_size = sizeof *r;
+    r->file_size = REGION_SIZE;
+    r->pid = (int32_t)getpid();
+    r->start_time = read_start_time();
+    r->rate = cfg_rate;
+    r->created_unix_ns = hs_unix_ns();
+    r->modules_off = OFF_MODULES;
+    r->stacks_off = OFF_STACKS;
+    r->live_off = OFF_LIVE;
+    r->modules_cap = HS_PROF_MODULES;
+    r->stacks_cap = HS_PROF_STACKS;
+    r->live_cap = HS_PROF_LIVE;
+    r->depth_cap = HS_PROF_DEPTH;
+    ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
+    r->exe[n > 0 ? n : 0] = 0;
+    r->version = HS_PROF_VERSION;
+    __atomic_store_n(&r->magic, HS_PROF_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* prof_lock held: the region, made at the first sample */
+static struct hs_prof_header *region_get(void)
+{
+    if (HS_LIKELY(region != NULL)) return region;
+    if (region_failed) return NULL;
+    void *r = hs__platform_profile_region ? hs__platform_profile_region(REGION_SIZE) : NULL;
+    if (!r) r = hs_os_map(REGION_SIZE);
+    if (!r) {
+        region_failed = true;
+        return NULL;
+    }
+    region_init(r);
+    __atomic_store_n(&region, (struct hs_prof_header *)r, __ATOMIC_RELEASE);
+    return region;
+}
+
+/* ---- modules ---------------------------------------------------------------------- */
+
+static struct hs_prof_module mod_stage[HS_PROF_MODULES];
+static uint32_t mod_nstage;
+static uint64_t mod_gen_seen = UINT64_MAX;
+
+static int gen_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 1;
+    *(uint64_t *)arg = info->dlpi_adds + info->dlpi_subs;
+    return 1;            /* the counters are the same in every call: stop */
+}
+
+static void build_id_of(const struct dl_phdr_info *info, struct hs_prof_module *m)
+{
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            size_t nsz = (nh->n_namesz + 3) & ~3u, dsz = (nh->n_descsz + 3) & ~3u;
+            const char *name = p + sizeof *nh, *desc = name + nsz;
+            if (desc + dsz > end) break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                uint32_t len = nh->n_descsz < 20 ? nh->n_descsz : 20;
+                memcpy(m->build_id, desc, len);
+                m->build_id_len = len;
+                return;
+            }
+            p = desc + dsz;
+        }
+    }
+}
+
+static int mod_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    if (mod_nstage >= HS_PROF_MODULES) return 1;
+    struct hs_prof_module *m = &mod_stage[mod_nstage];
+    memset(m, 0, sizeof *m);
+    m->base = info->dlpi_addr;
+    for (unsigned i = 0; i < info->dlpi_phnum && m->nsegs < HS_PROF_SEGS; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        struct hs_prof_segment *s = &m->segs[m->nsegs++];
+        s->start = info->dlpi_addr + ph->p_vaddr;
+        s->end = s->start + ph->p_memsz;
+        s->offset = ph->p_offset;
+        s->flags = ph->p_flags;
+    }
+    if (!m->nsegs) return 0;                 /* nothing loaded (e.g. an empty name) */
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    size_t len = strlen(name);
+    if (len >= HS_PROF_PATH) len = HS_PROF_PATH - 1;
+    memcpy(m->path, name, len);
+    m->path[len] = 0;
+    build_id_of(info, m);
+    mod_nstage++;
+    return 0;
+}
+
+/* No lock held. Refresh the region's module table when objects were loaded
+ * or unloaded since the last look (dl_iterate_phdr's adds + subs). */
+static void modules_refresh(struct hs_prof_header *r)
+{
+    uint64_t gen = 0;
+    dl_iterate_phdr(gen_cb, &gen);
+    if (gen == HS_LOAD(&mod_gen_seen)) return;
+    if (__atomic_exchange_n(&mod_lock.v, 1, __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
+    mod_nstage = 0;
+    dl_iterate_phdr(mod_cb, NULL);
+    hs_lock(&prof_lock);
+    seq_begin(r);
+    memcpy(modules_of(r), mod_stage, (size_t)mod_nstage * sizeof *mod_stage);
+    r->nmodules = mod_nstage;
+    r->module_gen = gen;
+    seq_end(r);
+    hs_unlock(&prof_lock);
+    HS_STORE(&mod_gen_seen, gen);
+    hs_unlock(&mod_lock);
+}
+
+/* ---- stacks ----------------------------------------------------------------------- */
+
+/* the shim's own code: frames inside it are not the program's */
+static uintptr_t self_lo, self_hi;
+static bool self_known;
+
+static void self_range(void)
+{
+    if (HS_LIKELY(self_known)) return;
+    struct dl_find_object obj;
+    if (_dl_find_object((void *)(uintptr_t)&hs_sample_alloc, &obj) == 0 && obj.dlfo_link_map &&
+        obj.dlfo_link_map->l_name && obj.dlfo_link_map->l_name[0]) {
+        /* a shared object of its own (the preloaded shim); linked into the
+         * program statically, there is no range to skip by */
+        self_lo = (uintptr_t)obj.dlfo_map_start;
+        self_hi = (uintptr_t)obj.dlfo_map_end;
+    }
+    self_known = true;
+}
+
+HS_INLINE bool in_self(uintptr_t ip) { return ip >= self_lo && ip < self_hi; }
+
+struct unw_state { uint64_t *frames; unsigned n, max; };
+
+static _Unwind_Reason_Code unw_cb(struct _Unwind_Context *ctx, void *arg)
+{
+    struct unw_state *st = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (!ip) return _URC_END_OF_STACK;
+    if (st->n == 0 && in_self(ip)) return _URC_NO_REASON;     /* still inside the shim */
+    st->frames[st->n++] = ip;
+    return st->n >= st->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+/* frame-pointer walk: bounded by the thread's stack, each frame above the
+ * last, aligned, and at most 1 MiB above it; stops at the first that is not */
+static HS_TLS uintptr_t tls_stack_lo, tls_stack_hi;
+extern void *__libc_stack_end;
+
+static void stack_bounds(void)
+{
+    if (tls_stack_hi) return;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (hs_os_tid() == (uint64_t)getpid()) {
+        tls_stack_lo = here - ((uintptr_t)64 << 20);
+        tls_stack_hi = (uintptr_t)__libc_stack_end;
+    } else {
+        pthread_attr_t a;
+        void *addr;
+        size_t sz;
+        if (pthread_getattr_np(pthread_self(), &a) == 0) {
+            if (pthread_attr_getstack(&a, &addr, &sz) == 0) {
+                tls_stack_lo = (uintptr_t)addr;
+                tls_stack_hi = (uintptr_t)addr + sz;
+            }
+            pthread_attr_destroy(&a);
+        }
+    }
+    if (!tls_stack_hi || here < tls_stack_lo || here >= tls_stack_hi) {
+        tls_stack_lo = here;             /* unknown: nothing above this frame is trusted */
+        tls_stack_hi = here + 1;
+    }
+}
+
+static HS_NOINLINE unsigned walk_fp(uint64_t *frames, unsigned max)
+{
+    stack_bounds();
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    unsigned n = 0;
+    while (n < max) {
+        if (fp < tls_stack_lo || fp + 16 > tls_stack_hi || (fp & 7)) break;
+        uintptr_t next = ((uintptr_t *)fp)[0], ra = ((uintptr_t *)fp)[1];
+        if (!ra) break;
+        if (!(n == 0 && in_self(ra))) frames[n++] = ra;
+        if (next <= fp || next - fp > ((uintptr_t)1 << 20)) break;
+        fp = next;
+    }
+    return n;
+}
+
+/* inline, as are its callers down to the entry point: every frame of the
+ * shim's own is unwound (and dropped) at about 1,700 instructions */
+HS_INLINE unsigned capture(uint64_t *frames, unsigned max)
+{
+    self_range();
+    if (cfg_fp) return walk_fp(frames, max);
+    struct unw_state st = { frames, 0, max };
+    _Unwind_Backtrace(unw_cb, &st);
+    return st.n;
+}
+
+static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
+{
+    uint64_t h = 0x84222325cbf29ce4ull ^ dom;
+    for (unsigned i = 0; i < n; i++) h = splitmix(h ^ f[i]);
+    return h ? h : 1;
+}
+
+/* The hash index of the stack table, in this process's memory (32 KiB):
+ * the entries themselves are appended in order, so that a process with a
+ * few hundred stacks touches a few pages of the shared file, not one page
+ * per stack (the file is resident memory of the process: shmem). */
+static uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
+
+/* prof_lock held: the stack's index, interned; UINT32_MAX when full */
+static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsigned n, unsigned dom)
+{
+    uint64_t h = stack_hash(f, n, dom);
+    struct hs_prof_stack *t = stacks_of(r);
+    uint32_t mask = HS_PROF_STACKS - 1;
+    for (uint32_t i = (uint32_t)h & mask, probes = 0; probes < HS_PROF_STACKS; i = (i + 1) & mask, probes++) {
+        uint32_t e = stack_index[i];
+        if (e) {
+            struct hs_prof_stack *s = &t[e - 1];
+            if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f))
+                return e - 1;
+            continue;
+        }
+        if (r->nstacks >= HS_PROF_STACKS / 4 * 3) return UINT32_MAX;
+        uint32_t k = r->nstacks;
+        struct hs_prof_stack *s = &t[k];
+        s->depth = n;
+        s->dom = dom;
+        memcpy(s->frames, f, n * sizeof *f);
+        s->hash = h;
+        r->nstacks = k + 1;
+        stack_index[i] = k + 1;
+        return k;
+    }
+    return UINT32_MAX;
+}
+
+/* ---- USDT ---------------------------------------------------------------------- */
+
+#if HS_HAVE_SDT
+#define USDT_ALLOC(p, n, w) DTRACE_PROBE3(heapshim, sample_alloc, p, n, w)
+#define USDT_FREE(p) DTRACE_PROBE1(heapshim, sample_free, p)
+#else
+#define USDT_ALLOC(p, n, w) do { (void)(p); (void)(n); (void)(w); } while (0)
+#define USDT_FREE(p) do { (void)(p); } while (0)
+#endif
+
+/* one probe site each (sample_record is inlined into its callers) */
+static HS_NOINLINE void usdt_alloc(void *p, size_t n, uint64_t est) { USDT_ALLOC(p, n, est); }
+
+/* ---- the sampled block -------------------------------------------------------------- */
+
+/* the word before the header: which live entry the block is (or none) */
+#define TAG_MAGIC   0x5a4d0000ull
+HS_INLINE uint64_t *live_word(void *p) { return (uint64_t *)p - 3; }
+
+static void *serve_flagged(unsigned dom, size_t n, bool zero, size_t align)
+{
+    size_t off = align > 32 ? align : 32, total;
+    if (n > PTRDIFF_MAX - 64 || __builtin_add_overflow(n, off, &total)) return NULL;
+    void *base;
+    if (align > HS_ALIGNMENT) base = hs_sys_memalign(off, total);
+    else base = zero ? hs_sys_calloc(1, total) : hs_sys_malloc(total);
+    if (!base) return NULL;
+    void *p = hs_large_seal_flags(base, off, dom, HS_LARGE_SAMPLED);
+    if (zero && align > HS_ALIGNMENT) memset(p, 0, n);
+    *live_word(p) = TAG_MAGIC << 32 | UINT32_MAX;
+    return p;
+}
+
+static HS_TLS bool tls_busy;
+
+HS_INLINE void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align, bool count);
+
+void *hs_sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align)
+{
+    return sample_alloc(h, dom, n, zero, align, true);
+}
+
+void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n)
+{
+    return sample_alloc(h, dom, n, false, 0, false);
+}
+
+/* Whether this request is sampled after all (first draw of the thread,
+ * rate 0, a sample already being taken on this thread); leaves a fresh
+ * countdown. true: tls_busy is set, and sample_record() clears it. */
+static bool sample_decide(hs_heap_t *h, size_t n)
+{
+    if (HS_UNLIKELY(!h->sample_seeded)) {
+        h->sample_seeded = 1;
+        uint32_t k = __atomic_fetch_add(&thread_counter, 1, __ATOMIC_RELAXED);
+        h->sample_rng = splitmix(cfg_seeded ? cfg_seed + k : hs_os_random64() ^ hs_os_tid());
+        if (!h->sample_rng) h->sample_rng = 1;
+        if (!cfg_rate) {
+            h->sample_left = INT64_MAX;
+            return NULL;
+        }
+        /* the first distance starts where this request starts */
+        h->sample_left = draw(h) - (int64_t)n;
+        if (h->sample_left >= 0) return false;
+    }
+    if (!cfg_rate) {
+        h->sample_left = INT64_MAX;
+        return false;
+    }
+    h->sample_left = draw(h);
+    if (tls_busy || hs_initialized != 2) return false;
+    tls_busy = true;
+    return true;
+}
+
+HS_INLINE void sample_record(void *p, unsigned dom, size_t n);
+
+HS_INLINE void *sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align, bool count)
+{
+    if (!sample_decide(h, n)) return NULL;
+    void *p = serve_flagged(dom, n, zero, align);
+    if (!p) {
+        tls_busy = false;
+        return NULL;                  /* the caller tries the usual way, and counts */
+    }
+    if (count) hs_count_alloc(dom, hs_large_usable_fast(p));
+    sample_record(p, dom, n);
+    return p;
+}
+
+/* a sampled block p (flagged, live word set) of n bytes: into the profile */
+HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
+{
+
+    /* the allocation stands for 1/P(sampled) allocations like it */
+    double pr = one_minus_exp_neg((double)n / (double)cfg_rate);
+    double wc = pr > 0 ? 1.0 / pr : 1.0;
+    uint64_t weight = (uint64_t)(wc * HS_PROF_WEIGHT_ONE + 0.5);
+    uint64_t est = (uint64_t)(wc * (double)n + 0.5);
+
+    uint64_t frames[HS_PROF_DEPTH];
+    unsigned depth = capture(frames, HS_PROF_DEPTH);
+    uint64_t now = hs_unix_ns();
+
+    hs_lock(&prof_lock);
+    struct hs_prof_header *r = region_get();
+    bool fresh_modules = false;
+    if (r) {
+        seq_begin(r);
+        uint32_t si = stack_intern(r, frames, depth, dom), li = UINT32_MAX;
+        if (si != UINT32_MAX) {
+            if (live_nfree) li = live_free[--live_nfree];
+            else if (r->live_hwm < HS_PROF_LIVE) li = r->live_hwm++;
+        }
+        if (li != UINT32_MAX) {
+            struct hs_prof_stack *s = &stacks_of(r)[si];
+            s->alloc_weight += weight;
+            s->alloc_bytes += est;
+            struct hs_prof_live *e = &live_of(r)[li];
+            e->size = n;
+            e->weight = weight;
+            e->est_bytes = est;
+            e->time_ns = now;
+            e->stack = si;
+            e->dom = dom;
+            e->addr = (uint64_t)(uintptr_t)p;
+            *live_word(p) = TAG_MAGIC << 32 | li;
+            r->samples++;
+        } else {
+            r->dropped++;
+        }
+        seq_end(r);
+        fresh_modules = HS_LOAD(&mod_gen_seen) == UINT64_MAX || r->samples % 64 == 1 ||
+                        r->nmodules == 0;
+    }
+    hs_unlock(&prof_lock);
+    /* the loader is asked outside prof_lock (see the top of the file); a
+     * cheap look at its counters on a share of the samples */
+    if (r && fresh_modules) modules_refresh(r);
+    else if (r) {
+        uint64_t gen = 0;
+        dl_iterate_phdr(gen_cb, &gen);
+        if (gen != HS_LOAD(&mod_gen_seen)) modules_refresh(r);
+    }
+    usdt_alloc(p, n, est);
+    tls_busy = false;
+}
+
+void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n)
+{
+    if (!sample_decide(h, n)) return NULL;
+    size_t off = bare ? 0 : hs_large_offset(p);
+    size_t keep = bare ? hs_sys_usable_size(p) : hs_large_usable_fast(p);
+    unsigned dom = bare ? HS_DOMAIN_MEM : hs_large_dom(p);
+    if (keep > n) keep = n;
+    if (n > PTRDIFF_MAX - 64 || off > 32) {
+        tls_busy = false;
+        return NULL;
+    }
+    /* the old sample (if any) ends here, whatever happens next; a flagged
+     * block without its live word is ignored at its release */
+    if (!bare && (hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
+    char *nb = hs_sys_realloc((char *)p - off, n + 32);
+    if (!nb) {
+        tls_busy = false;
+        return NULL;
+    }
+    if (off != 32) memmove(nb + 32, nb + off, keep);
+    void *q = hs_large_seal_flags(nb, 32, dom, HS_LARGE_SAMPLED);
+    *live_word(q) = TAG_MAGIC << 32 | UINT32_MAX;
+    sample_record(q, dom, n);
+    return q;
+}
+
+void hs_sample_release(void *p)
+{
+    uint64_t w = *live_word(p);
+    USDT_FREE(p);
+    if ((w >> 32) != TAG_MAGIC || (uint32_t)w >= HS_PROF_LIVE) return;
+    uint32_t li = (uint32_t)w;
+    hs_lock(&prof_lock);
+    struct hs_prof_header *r = region;
+    if (r) {
+        struct hs_prof_live *e = &live_of(r)[li];
+        if (e->addr == (uint64_t)(uintptr_t)p) {
+            seq_begin(r);
+            e->addr = 0;
+            r->sampled_frees++;
+            seq_end(r);
+            if (live_nfree < HS_PROF_LIVE) live_free[live_nfree++] = li;
+        }
+    }
+    hs_unlock(&prof_lock);
+    *live_word(p) = 0;
+}
+
+void hs_sample_fork(int phase)
+{
+    if (phase == 0) {
+        hs_lock(&mod_lock);
+        hs_lock(&prof_lock);
+        return;
+    }
+    if (phase == 2) {
+        hs_lock_reset(&prof_lock);
+        hs_lock_reset(&mod_lock);
+        if (region) region->pid = (int32_t)getpid(), region->start_time = read_start_time();
+        return;
+    }
+    hs_unlock(&prof_lock);
+    hs_unlock(&mod_lock);
+}

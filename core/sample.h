@@ -1,0 +1,84 @@
+/*
+ * core/sample.h - sampled allocation sites (heap profiles), the core's side.
+ *
+ * Room: the countdown that decides which allocations are sampled, and the
+ * entry points of core/sample.c (which records them). Nothing here touches
+ * a block that is not sampled.
+ *
+ * Each thread's heap carries a signed countdown of bytes (hs_heap_t
+ * sample_left). Every allocation subtracts its size; when the countdown goes
+ * below zero the allocation is sampled: served by hs_sample_alloc() as a
+ * large block whose sealed header carries HS_LARGE_SAMPLED (core/large.h),
+ * so that only frees that take the large path already look at the flag, and
+ * the next distance is drawn from an exponential distribution of mean
+ * HEAPSHIM_PROFILE_RATE bytes. Rate 0: the countdown is set to INT64_MAX at
+ * the thread's first allocation and never runs out.
+ *
+ * Where the charge happens: inside the small fast path (alloc_fast.h, two
+ * instructions, the heap pointer is in a register there), and on each path
+ * that does not take it (large, aligned, malloc mode, realloc) in
+ * interpose/override.c and core/alloc.c through hs_sample_try().
+ */
+#ifndef HS_CORE_SAMPLE_H
+#define HS_CORE_SAMPLE_H
+#include "internal.h"
+
+/* true when this request of n bytes is to be sampled */
+HS_INLINE bool hs_sample_charge(hs_heap_t *h, size_t n)
+{
+    return HS_UNLIKELY((h->sample_left -= (int64_t)n) < 0);
+}
+
+/*
+ * The sampled allocation itself: a counted large block of the domain (zeroed
+ * when zero, aligned when align > 16), recorded with its stack. NULL when
+ * this request is not sampled after all (first use of the thread, sampling
+ * off, a sample already being taken on this thread, no memory): the caller
+ * then serves it as usual. Always leaves a fresh countdown.
+ */
+void *hs_sample_alloc(hs_heap_t *h, unsigned dom, size_t n, bool zero, size_t align);
+/* the same without counting it (for a realloc, counted as one by the caller) */
+void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n);
+/*
+ * realloc(p, n) taken by the sampler (for interpose/, after hs_sample_charge
+ * said so): p moves into a sampled block, counted as one realloc of p's
+ * domain, as the unsampled realloc would be. kind: 0 p is in our pools,
+ * 1 behind our large header, 2 a bare glibc MEM block. NULL: not sampled
+ * after all, p untouched.
+ */
+void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n);
+/* for hs_sample_realloc: p (a bare glibc block, or behind our header at an
+ * offset of at most 32) resized in place by glibc into a sampled block of n
+ * bytes (glibc's realloc: mremap for big blocks, no copy), uncounted; NULL:
+ * not sampled, p intact */
+void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n);
+
+/* charge a request that did not take the small fast path; a sampled block or NULL */
+HS_INLINE void *hs_sample_try(unsigned dom, size_t n, bool zero, size_t align)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h == NULL) || HS_LIKELY(!hs_sample_charge(h, n))) return NULL;
+    return hs_sample_alloc(h, dom, n, zero, align);
+}
+
+/* a sampled block is being released (large.h, from hs_large_release_fast) */
+void hs_sample_release(void *p);
+
+/* Settings (interpose/env.c): mean interval in bytes (0 = off), the seed of
+ * every thread's generator (seeded = false: random), the unwinder
+ * (false: DWARF unwind tables through _Unwind_Backtrace, true: frame
+ * pointers). Called once before the first allocation is served. */
+void hs_sample_configure(uint64_t rate, uint64_t seed, bool seeded, bool frame_pointers);
+uint64_t hs_sample_rate(void);
+
+/* The region the profile lives in (include/heapshim/profile.h): made by the
+ * embedding layer at the first sample (interpose/proffile.c: a shared file
+ * in the live directory); an anonymous mapping when it returns NULL. */
+void *hs__platform_profile_region(size_t size) __attribute__((weak));
+size_t hs_sample_region_size(void);
+/* the region when one exists (for the exit copy and fork), else NULL */
+void *hs_sample_region(void);
+/* fork: 0 prepare (takes the profile's locks), 1 parent, 2 child (releases them) */
+void hs_sample_fork(int phase);
+
+#endif

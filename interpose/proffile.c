@@ -1,0 +1,240 @@
+/*
+ * interpose/proffile.c - the sampled heap profile's settings and its file.
+ *
+ * Room: HEAPSHIM_PROFILE_* (parsed once, at start-up, into the core's
+ * sampler: core/sample.h), the shared file $HEAPSHIM_DIR/<pid>.prof that
+ * holds the profile (layout include/heapshim/profile.h, contents written by
+ * core/sample.c), its copy for a fork child, and at exit its copy into
+ * HEAPSHIM_PROFILE_OUT and its removal. Runs inside malloc: system calls,
+ * stack and static buffers only.
+ *
+ * Safety as for the live file (livefile.c): created in the live directory
+ * that livefile.c created and checked, through a directory descriptor
+ * (O_NOFOLLOW|O_DIRECTORY, owner and mode checked again on it), with
+ * O_EXCL|O_NOFOLLOW, mode 0600; removed fd-relative and only if the entry
+ * is still the file this process made.
+ */
+#include "shim.h"
+#include "livefile.h"
+#include "proffile.h"
+#include "../core/sample.h"
+#include <heapshim/profile.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_RATE (512u * 1024u)
+
+static char out_dir[PATH_MAX];        /* HEAPSHIM_PROFILE_OUT, or "" */
+static char file_name[32];            /* "<pid>.prof" once created */
+static dev_t dir_dev, file_dev;
+static ino_t dir_ino, file_ino;
+
+/* decimal bytes with an optional k/K, m/M, g/G suffix (KiB, MiB, GiB) */
+static int parse_rate(const char *v, uint64_t *out)
+{
+    uint64_t x = 0;
+    const char *p = v;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (x > (UINT64_MAX - 9) / 10) return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    unsigned shift = 0;
+    if (*p == 'k' || *p == 'K') shift = 10, p++;
+    else if (*p == 'm' || *p == 'M') shift = 20, p++;
+    else if (*p == 'g' || *p == 'G') shift = 30, p++;
+    if (*p == 'i' && shift) p++;
+    if ((*p == 'b' || *p == 'B') && shift) p++;
+    if (*p) return -1;
+    if (x > ((uint64_t)1 << 40) >> shift) return -1;
+    *out = x << shift;
+    return 0;
+}
+
+void hs_profile_setup(void)
+{
+    uint64_t rate = DEFAULT_RATE, seed = 0;
+    bool seeded = false, fp = false;
+    const char *v = hs_shim_getenv("HEAPSHIM_PROFILE_RATE");
+    /* malloc mode promises the program glibc's own blocks: a sampled block
+     * (behind a header) would break that, so there sampling is asked for */
+    if (hs_shim.mode == HS_MODE_MALLOC && !(v && *v)) rate = 0;
+    if (v && *v && parse_rate(v, &rate) != 0) {
+        hs_shim_warn("HEAPSHIM_PROFILE_RATE=", v,
+                     ": not a size (accepted: bytes 0..1T, optional k/m/g suffix, 0 = off); using the default (512k; off in malloc mode)");
+        rate = hs_shim.mode == HS_MODE_MALLOC ? 0 : DEFAULT_RATE;
+    }
+    v = hs_shim_getenv("HEAPSHIM_PROFILE_SEED");
+    if (v && *v) {
+        uint64_t s = 0;
+        const char *p = v;
+        for (; *p >= '0' && *p <= '9' && s <= (UINT64_MAX - 9) / 10; p++) s = s * 10 + (uint64_t)(*p - '0');
+        if (*p || p == v) hs_shim_warn("HEAPSHIM_PROFILE_SEED=", v, ": not a decimal number; using a random seed");
+        else seed = s, seeded = true;
+    }
+    v = hs_shim_getenv("HEAPSHIM_PROFILE_UNWIND");
+    if (v && *v) {
+        if (!strcmp(v, "fp")) fp = true;
+        else if (strcmp(v, "dwarf") != 0)
+            hs_shim_warn("HEAPSHIM_PROFILE_UNWIND=", v, ": unknown (accepted: dwarf, fp); using dwarf");
+    }
+    v = hs_shim_getenv("HEAPSHIM_PROFILE_OUT");
+    if (v && *v) {
+        if (v[0] != '/' || strlen(v) >= sizeof out_dir - 40)
+            hs_shim_warn("HEAPSHIM_PROFILE_OUT=", v, ": not an absolute directory path; no profile at exit");
+        else
+            strcpy(out_dir, v);
+    }
+    hs_sample_configure(rate, seed, seeded, fp);
+}
+
+/* the live directory, opened and checked again: private and ours */
+static int open_dir(void)
+{
+    const char *dir = hs_livefile_dir();
+    if (!dir || !dir[0]) return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        close(fd);
+        return -1;
+    }
+    dir_dev = st.st_dev;
+    dir_ino = st.st_ino;
+    return fd;
+}
+
+/* create <pid>.prof of `size` bytes in the open directory; fd or -1 */
+static int create_file(int dirfd, size_t size)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%d.prof", (int)getpid());
+    int fd = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST || attempt) break;
+        if (unlinkat(dirfd, name, 0) != 0) return -1;   /* left by an earlier holder of our pid */
+    }
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 || fstat(fd, &st) != 0) {
+        close(fd);
+        unlinkat(dirfd, name, 0);
+        return -1;
+    }
+    file_dev = st.st_dev;
+    file_ino = st.st_ino;
+    memcpy(file_name, name, sizeof name);
+    return fd;
+}
+
+void *hs__platform_profile_region(size_t size)
+{
+    int dirfd = open_dir();
+    if (dirfd < 0) return NULL;
+    int fd = create_file(dirfd, size);
+    void *p = NULL;
+    if (fd >= 0) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            p = NULL;
+            unlinkat(dirfd, file_name, 0);
+            file_name[0] = 0;
+        }
+        close(fd);
+    }
+    close(dirfd);
+    return p;
+}
+
+static int page_is_zero(const char *p)
+{
+    const uint64_t *w = (const uint64_t *)p;
+    for (size_t i = 0; i < 4096 / 8; i++)
+        if (w[i]) return 0;
+    return 1;
+}
+
+/* Fork child, single-threaded: the region is a shared mapping of the
+ * parent's file. Give the child a file of its own with the same contents
+ * (pages that are all zero stay holes), mapped at the same address. On any
+ * failure a private copy (the child never writes into the parent's file). */
+static void fork_child(void)
+{
+    void *r = hs_sample_region();
+    file_name[0] = 0;
+    if (!r) return;
+    size_t size = hs_sample_region_size();
+    int dirfd = open_dir(), fd = dirfd >= 0 ? create_file(dirfd, size) : -1;
+    bool ok = fd >= 0;
+    for (size_t off = 0; ok && off < size; off += 4096) {
+        if (page_is_zero((const char *)r + off)) continue;
+        if (pwrite(fd, (const char *)r + off, 4096, (off_t)off) != 4096) ok = false;
+    }
+    if (ok && mmap(r, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) ok = false;
+    if (!ok) {
+        if (fd >= 0 && file_name[0]) unlinkat(dirfd, file_name, 0);
+        file_name[0] = 0;
+        void *tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (tmp != MAP_FAILED) {
+            memcpy(tmp, r, size);
+            if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, r) == MAP_FAILED) munmap(tmp, size);
+        }
+    }
+    if (fd >= 0) close(fd);
+    if (dirfd >= 0) close(dirfd);
+}
+
+void hs_profile_fork(int phase)
+{
+    if (phase == 2) fork_child();     /* before the core writes the child's pid into it */
+    hs_sample_fork(phase);
+}
+
+static void write_copy(const struct hs_prof_header *r, size_t size)
+{
+    char path[PATH_MAX + 48], tmp[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%d.prof", out_dir, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s/.%d.prof.tmp", out_dir, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot create ", tmp, "; no profile written");
+        return;
+    }
+    bool ok = true;
+    for (size_t off = 0; ok && off < size; off += 4096) {
+        if (page_is_zero((const char *)r + off)) continue;
+        if (pwrite(fd, (const char *)r + off, 4096, (off_t)off) != 4096) ok = false;
+    }
+    if (ok && ftruncate(fd, (off_t)size) != 0) ok = false;
+    if (close(fd) != 0) ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot write ", path, "; no profile written");
+    }
+}
+
+void hs_profile_exit(void)
+{
+    struct hs_prof_header *r = hs_sample_region();
+    if (r && out_dir[0]) {
+        r->flags |= HS_PROF_F_EXITED;
+        write_copy(r, hs_sample_region_size());
+    }
+    if (!file_name[0]) return;
+    int dirfd = open(hs_livefile_dir(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) return;
+    struct stat ds, fs;
+    if (fstat(dirfd, &ds) == 0 && ds.st_dev == dir_dev && ds.st_ino == dir_ino &&
+        fstatat(dirfd, file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
+        fs.st_dev == file_dev && fs.st_ino == file_ino)
+        unlinkat(dirfd, file_name, 0);
+    close(dirfd);
+    file_name[0] = 0;
+}

@@ -1,0 +1,10 @@
+/*
+ * interpose/proffile.h - the heap profile's settings and file (proffile.c),
+ * for lifecycle.c.
+ */
+#ifndef HS_INTERPOSE_PROFFILE_H
+#define HS_INTERPOSE_PROFFILE_H
+void hs_profile_setup(void);          /* HEAPSHIM_PROFILE_*: at start-up */
+void hs_profile_fork(int phase);      /* 0 prepare, 1 parent, 2 child */
+void hs_profile_exit(void);           /* copy to HEAPSHIM_PROFILE_OUT, remove the file */
+#endif

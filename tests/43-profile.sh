@@ -1,0 +1,238 @@
+#!/bin/bash
+# tests/43-profile.sh - sampled heap profiles (issue 16): estimated live bytes
+# per call site against the exact figures of a program with known sites
+# (within 10% for every site holding >= 5% of the heap, two seeds, at exit
+# and read live from a running process); a 1 MiB leak among 100 MiB of churn
+# in the top 5; google-pprof --text on our output names the right functions
+# (a C program, and gcc's cc1 compared with heapshim's own libdw names);
+# the SVG flame graph parses; HEAPSHIM_PROFILE_RATE validation and 0 = off;
+# hostile profile files; diff; a fork child's own profile; the last profile
+# of a process killed by SIGKILL; the USDT points
+# with a bpftrace one-liner, whose count must equal the profile's.
+. "$(dirname "$0")/lib.sh"
+HS="$ROOT/$B/heapshim"
+PROG="$ROOT/$B/tests/prog_sites"
+[ -x "$HS" ] || { fail profile-built "no $HS (run make)"; finish; }
+[ -x "$PROG" ] || { fail profile-built "no $PROG (run make test-bins)"; finish; }
+export HEAPSHIM_LIB="$SHIM"
+W="$TMPD/prof"; mkdir -p "$W"
+HAVE_DW=$(sed -n 's/^#define HS_HAVE_DW \([01]\).*/\1/p' "$ROOT/$B/config.h")
+# a build that does not even decide about libdw has no profiles at all
+[ -n "$HAVE_DW" ] || { fail profile-configured "no HS_HAVE_DW in $B/config.h: heap profiles not built"; finish; }
+
+# estimated live bytes per site (leaf frame of the collapsed stacks) vs the
+# program's own exact figures: every site with >= 5% of the total within 10%
+check_sites() {   # name truth-file collapsed-file
+    "$PY" - "$2" "$3" <<'EOF'
+import sys
+truth = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[1]) if l.startswith("site_"))
+est = {}
+for l in open(sys.argv[2]):
+    stack, v = l.rsplit(" ", 1)
+    leaf = stack.split(";")[-1]
+    est[leaf] = est.get(leaf, 0) + float(v)
+total = sum(truth.values())
+bad, checked = [], 0
+for s, t in truth.items():
+    if t < 0.05 * total:
+        continue
+    checked += 1
+    e = est.get(s, 0)
+    err = (e - t) / t
+    print("%-18s truth %10d est %10.0f  %+5.1f%%" % (s, t, e, 100 * err))
+    if abs(err) > 0.10:
+        bad.append(s)
+assert checked >= 5, checked
+sys.exit(1 if bad else 0)
+EOF
+}
+
+if [ "$HAVE_DW" != 1 ]; then
+    skip profile-accuracy "heapshim built without libdw (libdw-dev): no symbol names"
+else
+    # 1. at exit, through run --profile, two seeds
+    for seed in 1 7; do
+        rm -rf "$W/s$seed"
+        HEAPSHIM_PROFILE_RATE=2k HEAPSHIM_PROFILE_SEED=$seed "$HS" run -q --profile "$W/s$seed" -- \
+            "$PROG" sites > "$W/truth$seed" 2> "$W/err$seed"
+        c=$(ls "$W/s$seed"/*.collapsed 2>/dev/null | head -1)
+        if [ -n "$c" ] && out=$(check_sites x "$W/truth$seed" "$c" 2>&1); then
+            pass "profile-accuracy-exit-seed$seed"; echo "$out" | sed 's/^/    /'
+        else
+            fail "profile-accuracy-exit-seed$seed" "$(cat "$W/err$seed") $out"
+        fi
+    done
+    # 2. live, from the running process (no attach)
+    mkfifo "$W/fifo"
+    HEAPSHIM_PROFILE_RATE=2k LD_PRELOAD="$SHIM" "$PROG" sites wait < "$W/fifo" > "$W/truth-live" &
+    pid=$!
+    exec 9> "$W/fifo"
+    for _ in $(seq 200); do grep -q ready "$W/truth-live" 2>/dev/null && break; sleep 0.05; done
+    "$HS" profile $pid --format collapsed > "$W/live.collapsed" 2> "$W/live.err"
+    [ -e "$HEAPSHIM_DIR/$pid.prof" ] && had=1 || had=0
+    exec 9>&-
+    wait $pid
+    if out=$(check_sites x "$W/truth-live" "$W/live.collapsed" 2>&1); then
+        pass profile-accuracy-live; echo "$out" | sed 's/^/    /'
+    else
+        fail profile-accuracy-live "$(cat "$W/live.err") $out"
+    fi
+    [ $had = 1 ] && [ ! -e "$HEAPSHIM_DIR/$pid.prof" ] && pass profile-file-removed-at-exit \
+        || fail profile-file-removed-at-exit "had=$had, still there: $(ls "$HEAPSHIM_DIR")"
+fi
+
+# 3. a 1 MiB leak among 100 MiB of churn and other holders: in the top 5
+if [ "$HAVE_DW" = 1 ]; then
+    for seed in 1 2 3; do
+        rm -rf "$W/leak"
+        HEAPSHIM_PROFILE_RATE=64k HEAPSHIM_PROFILE_SEED=$seed "$HS" run -q --profile "$W/leak" -- "$PROG" leak 2> "$W/leak.err"
+        top=$("$HS" profile "$W"/leak/*.prof -n 5 2>&1)
+        echo "$top" | sed -n '3,7p' | grep -q ' leak_site < main' && pass "profile-leak-top5-seed$seed" \
+            || fail "profile-leak-top5-seed$seed" "$top"
+    done
+fi
+
+# 4. google-pprof reads our legacy text and names the right functions
+if ! command -v google-pprof > /dev/null; then
+    skip profile-pprof "google-pprof not installed (google-perftools)"
+elif [ "$HAVE_DW" != 1 ]; then
+    skip profile-pprof "no libdw"
+else
+    heap=$(ls "$W"/s1/*.heap | head -1)
+    txt=$(google-pprof --text "$PROG" "$heap" 2>&1)
+    top3=$(echo "$txt" | awk '$2 ~ /%$/ {print $6}' | head -3 | sort | tr '\n' ' ')
+    [ "$top3" = "site_big3000 site_mid300 site_small64 " ] && pass profile-pprof-c-program \
+        || fail profile-pprof-c-program "top3 '$top3': $txt"
+    # gcc: cc1's allocations since start; pprof (nm/addr2line on cc1) and
+    # heapshim (libdw) must agree on the top three functions (by their own
+    # bytes), and they must be libiberty's wrappers through which gcc mallocs
+    rm -rf "$W/gcc"
+    "$HS" run -q --profile "$W/gcc" -- gcc -O2 -c "$ROOT/tests/shim/prog_sites.c" -o "$W/x.o" 2> "$W/gcc.err"
+    cc1prof=
+    for f in "$W"/gcc/*.prof; do
+        "$HS" profile "$f" | head -1 | grep -q '/cc1)' && cc1prof=$f
+    done
+    if [ -z "$cc1prof" ]; then
+        fail profile-pprof-gcc "no profile of cc1: $(ls "$W/gcc") $(cat "$W/gcc.err")"
+    else
+        cc1=$("$HS" profile "$cc1prof" | head -1 | sed 's/^heap profile of pid [0-9]* (\([^)]*\)).*/\1/')
+        p=$(google-pprof --text --alloc_space "$cc1" "${cc1prof%.prof}.heap" 2>&1 | awk '$2 ~ /%$/ {print $6}' | head -3)
+        h=$("$HS" profile "$cc1prof" --alloc --format collapsed | "$PY" -c '
+import sys
+t = {}
+for l in sys.stdin:
+    s, v = l.rsplit(" ", 1)
+    leaf = s.split(";")[-1]
+    t[leaf] = t.get(leaf, 0) + float(v)
+print("\n".join(sorted(t, key=t.get, reverse=True)[:3]))')
+        if [ "$(echo "$p" | sort)" = "$(echo "$h" | sort)" ] && echo "$p" | grep -qx xmalloc &&
+           ! echo "$p" | grep -qv -e '^xmalloc$' -e '^xcalloc$' -e '^xrealloc$' -e '^xstrdup$' -e '^xmemdup$'; then
+            pass profile-pprof-gcc; echo "$p" | sed 's/^/    /'
+        else
+            fail profile-pprof-gcc "pprof: $p / heapshim: $h"
+        fi
+    fi
+fi
+
+# 5. the flame graph is well-formed SVG with the sites in it
+svg=$(ls "$W"/s1/*.svg 2>/dev/null | head -1)
+if [ "$HAVE_DW" = 1 ]; then
+    "$PY" -c '
+import sys, xml.etree.ElementTree as ET
+t = ET.parse(sys.argv[1]); ns = "{http://www.w3.org/2000/svg}"
+rects = t.getroot().iter(ns + "rect"); texts = [e.text for e in t.getroot().iter(ns + "title")]
+assert sum(1 for _ in rects) > 8
+assert any(x and x.startswith("site_small64 ") for x in texts), texts[:20]' "$svg" 2>&1 \
+        && pass profile-svg || fail profile-svg "$svg"
+fi
+
+# 6. HEAPSHIM_PROFILE_RATE: a bad value warns once and the program runs; 0 = off
+out=$(HEAPSHIM_PROFILE_RATE=lots LD_PRELOAD="$SHIM" "$PROG" sites 2>&1 >/dev/null)
+[ "$(echo "$out" | grep -c 'HEAPSHIM_PROFILE_RATE=lots')" = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] \
+    && pass profile-rate-bad-value || fail profile-rate-bad-value "$out"
+rm -rf "$W/off"
+HEAPSHIM_PROFILE_RATE=0 "$HS" run -q --profile "$W/off" -- "$PROG" sites > /dev/null 2>&1
+[ -d "$W/off" ] && [ -z "$(ls "$W/off")" ] && pass profile-rate-zero-off || fail profile-rate-zero-off "$(ls "$W/off")"
+
+# 7. hostile files: refused with one line and exit 2, never a crash
+head -c 1000 "$(ls "$W"/s1/*.prof | head -1)" > "$W/trunc.prof"
+head -c 300000 /dev/urandom > "$W/random.prof"
+"$PY" - "$(ls "$W"/s1/*.prof | head -1)" "$W/bad-offsets.prof" <<'EOF'
+import sys, struct
+d = bytearray(open(sys.argv[1], "rb").read())
+struct.pack_into("<Q", d, 72, 1 << 62)      # modules_off far outside
+open(sys.argv[2], "wb").write(d)
+EOF
+ln -s "$(ls "$W"/s1/*.prof | head -1)" "$W/link.prof"
+for f in trunc random bad-offsets link; do
+    out=$("$HS" profile "$W/$f.prof" 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$W/$f.prof"* ]] && pass "profile-hostile-$f" || fail "profile-hostile-$f" "rc $rc: $out"
+done
+out=$("$HS" profile 999999999 2>&1); rc=$?
+[ $rc = 2 ] && [[ $out == *"no profile for pid 999999999"* ]] && pass profile-no-such-pid || fail profile-no-such-pid "rc $rc: $out"
+
+# 8. diff: from the leak run to the sites run, site_small64 grew most
+if [ "$HAVE_DW" = 1 ]; then
+    out=$("$HS" profile --diff "$W"/leak/*.prof "$W"/s1/*.prof 2>&1)
+    echo "$out" | sed -n 3p | grep -q 'site_small64' && pass profile-diff || fail profile-diff "$out"
+fi
+
+# 8b. report --profile: the table, then the top stacks
+if [ "$HAVE_DW" = 1 ]; then
+    rm -rf "$W/rep"
+    HEAPSHIM_PROFILE_RATE=64k "$HS" run -q -o "$W/rep.json" --profile "$W/rep" -- "$PROG" leak 2>/dev/null
+    out=$("$HS" report "$W/rep.json" --profile "$W"/rep/*.prof 2>&1)
+    echo "$out" | grep -q '^  total ' && echo "$out" | grep -A3 '^heap profile of pid' | grep -q 'hold_8m < main' \
+        && pass profile-report-top || fail profile-report-top "$out"
+fi
+
+# 9. fork: the child writes a profile of its own, with its own pid
+rm -rf "$W/fork"
+"$HS" run -q --profile "$W/fork" -- sh -c "'$PROG' sites > /dev/null; '$PROG' leak" > /dev/null 2>&1
+n=$(ls "$W/fork"/*.prof 2>/dev/null | wc -l)
+[ "$n" -ge 2 ] && pass profile-per-process || fail profile-per-process "$(ls "$W/fork")"
+
+# 9b. a process killed by SIGKILL: run --profile keeps its last live profile
+rm -rf "$W/kill"
+"$HS" run -q --profile "$W/kill" -- bash -c "sleep 4 | '$PROG' sites wait > /dev/null & p=\$!; sleep 2.5; kill -9 \$p; wait; echo \$p > '$W/killed.pid'" > /dev/null 2>&1
+kp=$(cat "$W/killed.pid" 2>/dev/null)
+if [ -n "$kp" ] && [ -s "$W/kill/$kp.prof" ] && [ -s "$W/kill/$kp.heap" ]; then
+    top=$("$HS" profile "$W/kill/$kp.prof" -n 1 2>&1)
+    if [ "$HAVE_DW" != 1 ] || echo "$top" | sed -n 3p | grep -q 'site_small64 < main'; then
+        pass profile-killed-process
+    else
+        fail profile-killed-process "$top"
+    fi
+else
+    fail profile-killed-process "pid '$kp': $(ls "$W/kill" 2>&1)"
+fi
+
+# 10. USDT: sampled allocations seen by a bpftrace one-liner, as many as the profile recorded
+if [ "$(sed -n 's/^#define HS_HAVE_SDT \([01]\).*/\1/p' "$ROOT/$B/config.h")" != 1 ]; then
+    skip profile-usdt "built without <sys/sdt.h>"
+elif ! readelf -n "$SHIM" | grep -q 'Name: sample_alloc'; then
+    fail profile-usdt "$SHIM has no heapshim:sample_alloc note although <sys/sdt.h> is there"
+elif ! command -v bpftrace > /dev/null || [ "$(id -u)" != 0 ]; then
+    skip profile-usdt "bpftrace or root missing"
+else
+    rm -rf "$W/usdt"; mkdir -p "$W/usdt"
+    L="$W/usdt/libheapshim.so"; cp "$SHIM" "$L"   # an inode of our own: no other process fires these
+    timeout 120 bpftrace -e "usdt:$L:heapshim:sample_alloc { @n = count(); @b = sum(arg2); }
+        usdt:$L:heapshim:sample_free { @f = count(); }" > "$W/bt.out" 2>&1 &
+    btpid=$!
+    for _ in $(seq 200); do grep -q -e '^Attaching' -e ERROR "$W/bt.out" && break; sleep 0.1; done
+    sleep 0.5
+    LD_PRELOAD=$L HEAPSHIM_PROFILE_RATE=64k HEAPSHIM_PROFILE_OUT=$W/usdt "$PROG" sites > /dev/null
+    kill -INT $btpid 2>/dev/null; wait $btpid
+    bt=$(cat "$W/bt.out")
+    n=$(echo "$bt" | sed -n 's/^@n: \([0-9]*\)/\1/p')
+    samples=$("$HS" profile "$W"/usdt/*.prof 2>/dev/null | head -1 | sed -n 's/.*, \([0-9]*\) samples.*/\1/p')
+    if [ -z "$n" ]; then
+        skip profile-usdt "bpftrace cannot attach here: $(echo "$bt" | head -2)"
+    elif [ -n "$n" ] && [ "$n" = "$samples" ]; then
+        pass profile-usdt; echo "    bpftrace: $n sampled allocations, profile: $samples"
+    else
+        fail profile-usdt "bpftrace '$bt' vs profile samples '$samples'"
+    fi
+fi
+finish

@@ -1,0 +1,426 @@
+/*
+ * tools/cmd_profile.c - `heapshim profile`: where the memory comes from.
+ *
+ * Room: the subcommand and its outputs. Reads a process's sampled heap
+ * profile (a pid: live, from its file in the live directory, no attach; or
+ * a .prof file: `run --profile` copies, killed processes' last files),
+ * symbolises it (symbolize.c) and writes one of: the top stacks (default),
+ * the legacy heap-profile text that google-pprof reads, collapsed stacks
+ * (flamegraph.pl / speedscope input), an SVG flame graph (flame.c); or the
+ * stacks that grew between two profiles (--diff). Also the top-N table for
+ * `heapshim report --profile` (profile_print_top).
+ */
+#include "cli.h"
+#include "profile.h"
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: heapshim profile PID|FILE.prof [--format top|pprof|collapsed|svg] [-o OUT]\n"
+    "                        [--alloc] [--domain raw|mem|obj] [-n N] [--dir DIR]\n"
+    "       heapshim profile --diff BASE.prof NEW.prof [-n N] [--alloc]\n"
+    "  Sampled heap profile of a shimmed process (HEAPSHIM_PROFILE_RATE, default one\n"
+    "  sample per 512 KiB allocated): estimated live bytes per call stack (--alloc:\n"
+    "  bytes allocated since start). PID reads the running process's profile from the\n"
+    "  live directory without stopping it; FILE.prof is one written by `heapshim run\n"
+    "  --profile DIR` or left by a killed process.\n"
+    "  --format top        the N stacks holding the most (default, N = 10)\n"
+    "           pprof      legacy heap profile text: google-pprof --text BINARY FILE\n"
+    "           collapsed  one line per stack, root first: frame;frame;frame BYTES\n"
+    "           svg        flame graph\n"
+    "  --diff              the stacks whose estimate grew the most from BASE to NEW\n";
+
+int profile_write(const struct profile *p0, const char *format, int alloc, const char *domain, long top,
+                  FILE *f);
+
+static const char *const dom_name[3] = { "raw", "mem", "obj" };
+
+struct opts {
+    const char *format, *out, *dir, *domain;
+    int alloc;
+    long top;
+};
+
+static double value_of(const struct pstack *s, int alloc) { return alloc ? s->alloc_bytes : s->live_bytes; }
+static double count_of(const struct pstack *s, int alloc) { return alloc ? s->alloc_count : s->live_count; }
+
+static int g_alloc;
+static int by_value(const void *a, const void *b)
+{
+    double x = value_of(a, g_alloc), y = value_of(b, g_alloc);
+    return (x < y) - (x > y);
+}
+
+/* symbolised names of a stack, root first; caller frees */
+static char **names_root_first(struct symbolizer *sy, const struct pstack *s, unsigned *n)
+{
+    char **v = calloc(s->depth + 2, sizeof *v);
+    if (!v) return NULL;
+    unsigned k = 0;
+    for (unsigned i = s->depth; i-- > 0;) {
+        char buf[512];
+        v[k++] = strdup(sym_name(sy, s->frames[i], buf, sizeof buf));
+    }
+    if (!k) v[k++] = strdup("(no stack)");
+    *n = k;
+    return v;
+}
+
+static void free_names(char **v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static int dom_ok(const struct opts *o, const struct pstack *s)
+{
+    return !o->domain || !strcmp(o->domain, dom_name[s->dom]);
+}
+
+static void print_top(FILE *f, const struct profile *p, const struct opts *o, struct symbolizer *sy)
+{
+    double total = 0;
+    for (uint32_t i = 0; i < p->nst; i++)
+        if (dom_ok(o, &p->st[i])) total += value_of(&p->st[i], o->alloc);
+    char b1[16];
+    fprintf(f, "heap profile of pid %d (%s)%s: %s %s, rate %" PRIu64 " B, %" PRIu64 " samples%s%s\n",
+            p->h.pid, p->h.exe, (p->h.flags & HS_PROF_F_EXITED) ? ", at exit" : "",
+            human_bytes((uint64_t)llround(total), b1), o->alloc ? "allocated since start" : "live (estimated)",
+            p->h.rate, p->h.samples, p->h.dropped ? ", some dropped (tables full)" : "",
+            p->consistent ? "" : " [read while changing]");
+    fprintf(f, "  %10s %6s %9s %4s  %s\n", "bytes", "share", "blocks", "dom", "stack (innermost first)");
+    long shown = 0;
+    for (uint32_t i = 0; i < p->nst && shown < o->top; i++) {
+        const struct pstack *s = &p->st[i];
+        if (!dom_ok(o, s) || !(value_of(s, o->alloc) > 0)) continue;
+        shown++;
+        char b2[16];
+        fprintf(f, "  %10s %5.1f%% %9.0f %4s  ", human_bytes((uint64_t)llround(value_of(s, o->alloc)), b2),
+                total > 0 ? 100 * value_of(s, o->alloc) / total : 0.0, count_of(s, o->alloc), dom_name[s->dom]);
+        for (unsigned k = 0; k < s->depth && k < 6; k++) {
+            char buf[512];
+            fprintf(f, "%s%s", k ? " < " : "", sym_name(sy, s->frames[k], buf, sizeof buf));
+        }
+        if (s->depth > 6) fputs(" < ...", f);
+        fputc('\n', f);
+    }
+    if (!shown) fputs("  (no sampled allocations)\n", f);
+}
+
+/* google-pprof's legacy heap profile: counts and bytes are the estimates
+ * already (the "heapprofile" type, which pprof does not scale again) */
+static void print_pprof(FILE *f, const struct profile *p, const struct opts *o)
+{
+    double lc = 0, lb = 0, ac = 0, ab = 0;
+    for (uint32_t i = 0; i < p->nst; i++) {
+        if (!dom_ok(o, &p->st[i])) continue;
+        lc += p->st[i].live_count, lb += p->st[i].live_bytes;
+        ac += p->st[i].alloc_count, ab += p->st[i].alloc_bytes;
+    }
+    fprintf(f, "heap profile: %6.0f: %8.0f [%6.0f: %8.0f] @ heapprofile\n", lc, lb, ac, ab);
+    for (uint32_t i = 0; i < p->nst; i++) {
+        const struct pstack *s = &p->st[i];
+        if (!dom_ok(o, s) || !s->depth) continue;
+        fprintf(f, "%6.0f: %8.0f [%6.0f: %8.0f] @", s->live_count, s->live_bytes, s->alloc_count, s->alloc_bytes);
+        for (unsigned k = 0; k < s->depth; k++) fprintf(f, " 0x%016" PRIx64, s->frames[k]);
+        fputc('\n', f);
+    }
+    fputs("\nMAPPED_LIBRARIES:\n", f);
+    for (uint32_t i = 0; i < p->nmods; i++) {
+        const struct hs_prof_module *m = &p->mods[i];
+        const char *path = m->path[0] ? m->path : p->h.exe;
+        if (path[0] != '/') continue;
+        for (unsigned k = 0; k < m->nsegs; k++) {
+            const struct hs_prof_segment *sg = &m->segs[k];
+            uint64_t start = sg->start & ~(uint64_t)4095, end = (sg->end + 4095) & ~(uint64_t)4095;
+            fprintf(f, "%012" PRIx64 "-%012" PRIx64 " %c%c%cp %08" PRIx64 " 00:00 0 %s\n", start, end,
+                    (sg->flags & 4) ? 'r' : '-', (sg->flags & 2) ? 'w' : '-', (sg->flags & 1) ? 'x' : '-',
+                    sg->offset & ~(uint64_t)4095, path);
+        }
+    }
+}
+
+static struct fstack *collect(const struct profile *p, const struct opts *o, struct symbolizer *sy, size_t *n)
+{
+    struct fstack *v = calloc(p->nst + 1, sizeof *v);
+    size_t k = 0;
+    *n = 0;
+    if (!v) return NULL;
+    for (uint32_t i = 0; i < p->nst; i++) {
+        const struct pstack *s = &p->st[i];
+        if (!dom_ok(o, s) || !(value_of(s, o->alloc) > 0)) continue;
+        v[k].names = names_root_first(sy, s, &v[k].n);
+        if (!v[k].names) continue;
+        v[k].value = value_of(s, o->alloc);
+        k++;
+    }
+    *n = k;
+    return v;
+}
+
+static void free_collect(struct fstack *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free_names(v[i].names, v[i].n);
+    free(v);
+}
+
+static void print_collapsed(FILE *f, struct fstack *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned k = 0; k < v[i].n; k++) {
+            for (const char *c = v[i].names[k]; *c; c++) fputc(*c == ';' || *c == '\n' ? ':' : *c, f);
+            fputc(k + 1 < v[i].n ? ';' : ' ', f);
+        }
+        fprintf(f, "%.0f\n", v[i].value);
+    }
+}
+
+int profile_write(const struct profile *p0, const char *format, int alloc, const char *domain, long top,
+                  FILE *f)
+{
+    struct profile p = *p0;
+    struct opts o = { format, NULL, NULL, domain, alloc, top };
+    g_alloc = alloc;
+    qsort(p.st, p.nst, sizeof *p.st, by_value);
+    struct symbolizer *sy = sym_open(&p);
+    int rc = 0;
+    if (!strcmp(format, "top")) {
+        print_top(f, &p, &o, sy);
+    } else if (!strcmp(format, "pprof")) {
+        print_pprof(f, &p, &o);
+    } else {
+        size_t n = 0;
+        struct fstack *v = collect(&p, &o, sy, &n);
+        if (!v) rc = -1;
+        else if (!strcmp(format, "collapsed")) print_collapsed(f, v, n);
+        else {
+            char title[400];
+            const char *exe = strrchr(p.h.exe, '/');
+            snprintf(title, sizeof title, "%s, pid %d: %s", exe ? exe + 1 : p.h.exe, p.h.pid,
+                     alloc ? "bytes allocated since start" : "live bytes");
+            rc = flame_svg(f, v, n, title, "bytes");
+        }
+        free_collect(v, n);
+    }
+    sym_close(sy);
+    return rc;
+}
+
+/* ---- diff ------------------------------------------------------------------------ */
+
+struct keyed { char *key; double base, now; };
+
+static int by_growth(const void *a, const void *b)
+{
+    const struct keyed *x = a, *y = b;
+    double gx = x->now - x->base, gy = y->now - y->base;
+    return (gx < gy) - (gx > gy);
+}
+
+static void add_keys(struct keyed **v, size_t *n, size_t *capn, const struct profile *p, int alloc, int which)
+{
+    struct symbolizer *sy = sym_open(p);
+    for (uint32_t i = 0; i < p->nst; i++) {
+        const struct pstack *s = &p->st[i];
+        char key[8192];
+        size_t len = (size_t)snprintf(key, sizeof key, "%s", dom_name[s->dom]);
+        for (unsigned k = 0; k < s->depth && len < sizeof key - 600; k++) {
+            char buf[512];
+            len += (size_t)snprintf(key + len, sizeof key - len, " < %s", sym_name(sy, s->frames[k], buf, sizeof buf));
+        }
+        size_t j;
+        for (j = 0; j < *n; j++)
+            if (!strcmp((*v)[j].key, key)) break;
+        if (j == *n) {
+            if (*n == *capn) {
+                *capn = *capn ? *capn * 2 : 64;
+                *v = realloc(*v, *capn * sizeof **v);
+                if (!*v) die_bad("out of memory");
+            }
+            (*v)[j] = (struct keyed){ strdup(key), 0, 0 };
+            (*n)++;
+        }
+        if (which) (*v)[j].now += value_of(s, alloc);
+        else (*v)[j].base += value_of(s, alloc);
+    }
+    sym_close(sy);
+}
+
+static int do_diff(const char *a, const char *b, const struct opts *o)
+{
+    struct profile pa, pb;
+    char err[4400];
+    if (profile_load(a, o->dir, &pa, err, sizeof err) != 0) die_bad("%s", err);
+    if (profile_load(b, o->dir, &pb, err, sizeof err) != 0) die_bad("%s", err);
+    struct keyed *v = NULL;
+    size_t n = 0, capn = 0;
+    add_keys(&v, &n, &capn, &pa, o->alloc, 0);
+    add_keys(&v, &n, &capn, &pb, o->alloc, 1);
+    qsort(v, n, sizeof *v, by_growth);
+    double ta = 0, tb = 0;
+    for (size_t i = 0; i < n; i++) ta += v[i].base, tb += v[i].now;
+    char b1[16], b2[16];
+    printf("%s: %s -> %s: %s -> %s\n", o->alloc ? "allocated" : "live (estimated)", a, b,
+           human_bytes((uint64_t)llround(ta), b1), human_bytes((uint64_t)llround(tb), b2));
+    printf("  %11s %10s %10s  %s\n", "growth", "base", "new", "stack (innermost first)");
+    long shown = 0;
+    for (size_t i = 0; i < n && shown < o->top; i++) {
+        double g = v[i].now - v[i].base;
+        if (g <= 0) break;
+        char b3[16];
+        printf("  %+10.0fK %10s %10s  %s\n", g / 1024, human_bytes((uint64_t)llround(v[i].base), b1),
+               human_bytes((uint64_t)llround(v[i].now), b3), v[i].key);
+        shown++;
+    }
+    if (!shown) puts("  (no stack grew)");
+    for (size_t i = 0; i < n; i++) free(v[i].key);
+    free(v);
+    profile_free(&pa);
+    profile_free(&pb);
+    return 0;
+}
+
+int cmd_profile_diff(int argc, char **argv);
+int cmd_profile_diff(int argc, char **argv)
+{
+    struct opts o = { "top", NULL, NULL, NULL, 0, 10 };
+    const char *files[2];
+    int nf = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--alloc")) o.alloc = 1;
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
+            uint64_t v;
+            if (parse_u64(argv[++i], 1, 100000, &v)) die_bad("-n '%s': not a number (accepted: 1..100000)", argv[i]);
+            o.top = (long)v;
+        } else if (!strcmp(argv[i], "--diff")) {
+        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (see --help)", argv[i]);
+        else if (nf < 2) files[nf++] = argv[i];
+        else die_bad("too many profiles ('%s'): --diff takes BASE and NEW", argv[i]);
+    }
+    if (nf != 2) die_bad("--diff takes two profiles, BASE and NEW (got %d)", nf);
+    return do_diff(files[0], files[1], &o);
+}
+
+int cmd_profile(int argc, char **argv)
+{
+    struct opts o = { "top", NULL, NULL, NULL, 0, 10 };
+    const char *what = NULL;
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return HS_EXIT_BAD;
+    }
+    if (is_help(argv[1])) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--diff")) return cmd_profile_diff(argc, argv);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(a, "--format") || !strcmp(a, "-f")) {
+            if (!has_val) die_bad("%s needs a value (accepted: top, pprof, collapsed, svg)", a);
+            o.format = argv[++i];
+            if (strcmp(o.format, "top") && strcmp(o.format, "pprof") && strcmp(o.format, "collapsed") &&
+                strcmp(o.format, "svg"))
+                die_bad("--format '%s': unknown (accepted: top, pprof, collapsed, svg)", o.format);
+        } else if (!strcmp(a, "-o")) {
+            if (!has_val) die_bad("-o needs a file name");
+            o.out = argv[++i];
+        } else if (!strcmp(a, "--dir")) {
+            if (!has_val) die_bad("--dir needs a directory");
+            o.dir = argv[++i];
+        } else if (!strcmp(a, "--domain")) {
+            if (!has_val) die_bad("--domain needs a value (accepted: raw, mem, obj)");
+            o.domain = argv[++i];
+            if (strcmp(o.domain, "raw") && strcmp(o.domain, "mem") && strcmp(o.domain, "obj"))
+                die_bad("--domain '%s': unknown (accepted: raw, mem, obj)", o.domain);
+        } else if (!strcmp(a, "--alloc")) {
+            o.alloc = 1;
+        } else if (!strcmp(a, "-n")) {
+            uint64_t v;
+            if (!has_val || parse_u64(argv[++i], 1, 100000, &v))
+                die_bad("-n '%s': not a number (accepted: 1..100000)", has_val ? argv[i] : "");
+            o.top = (long)v;
+        } else if (a[0] == '-' && a[1]) {
+            die_bad("unknown option '%s' (see heapshim profile --help)", a);
+        } else if (!what) {
+            what = a;
+        } else {
+            die_bad("one process or file at a time (got '%s' and '%s')", what, a);
+        }
+    }
+    if (!what) die_bad("no PID or profile file given (see heapshim profile --help)");
+    struct profile p;
+    char err[4400];
+    if (profile_load(what, o.dir, &p, err, sizeof err) != 0) die_bad("%s", err);
+    FILE *f = stdout;
+    if (o.out) {
+        f = fopen(o.out, "w");
+        if (!f) die_bad("-o %s: cannot create it: %s", o.out, strerror(errno));
+    }
+    int rc = profile_write(&p, o.format, o.alloc, o.domain, o.top, f);
+    if (o.out && fclose(f) != 0) rc = -1;
+    else if (!o.out && fflush(f) != 0) rc = -1;
+    profile_free(&p);
+    if (rc != 0) die_bad("%s: write failed", o.out ? o.out : "stdout");
+    return 0;
+}
+
+/* ---- run --profile DIR ------------------------------------------------------------ */
+
+static int write_one(const struct profile *p, const char *dir, const char *ext, const char *format)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%d.%s", dir, p->h.pid, ext);
+    FILE *f = fopen(path, "we");
+    if (!f) return -1;
+    int rc = profile_write(p, format, 0, NULL, 10, f);
+    if (fclose(f) != 0) rc = -1;
+    return rc;
+}
+
+/* After `heapshim run --profile DIR`: the processes that exited wrote
+ * DIR/<pid>.prof themselves (HEAPSHIM_PROFILE_OUT); the last file of each
+ * tracked process that did not (killed by a signal) is copied from the live
+ * directory. Then every DIR/<pid>.prof gets <pid>.heap (google-pprof text),
+ * <pid>.collapsed and <pid>.svg next to it. Returns the number of profiles. */
+int profile_run_collect(const char *dir, const char *live, const int *pids, int npids)
+{
+    char path[4400], err[4400];
+    for (int i = 0; i < npids; i++) {
+        snprintf(path, sizeof path, "%s/%d.prof", dir, pids[i]);
+        if (access(path, F_OK) == 0) continue;
+        char lp[4400];
+        snprintf(lp, sizeof lp, "%s/%d.prof", live, pids[i]);
+        if (access(lp, F_OK) != 0) continue;           /* it never sampled */
+        if (profile_copy_live(pids[i], live, path, err, sizeof err) != 0)
+            warnx_("pid %d: its last profile not kept: %s", pids[i], err);
+    }
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 6 || strcmp(de->d_name + l - 5, ".prof") || de->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct profile p;
+        if (profile_load(path, NULL, &p, err, sizeof err) != 0) {
+            warnx_("%s", err);
+            continue;
+        }
+        if (write_one(&p, dir, "heap", "pprof") || write_one(&p, dir, "collapsed", "collapsed") ||
+            write_one(&p, dir, "svg", "svg"))
+            warnx_("%s: cannot write its outputs in %s", de->d_name, dir);
+        else n++;
+        profile_free(&p);
+    }
+    closedir(d);
+    return n;
+}

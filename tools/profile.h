@@ -1,0 +1,67 @@
+/*
+ * tools/profile.h - heap profiles in the heapshim command: reading a
+ * process's sampled profile (include/heapshim/profile.h), symbolising it,
+ * and writing it out (pprof legacy text, collapsed stacks, SVG flame graph).
+ *
+ * Files: profile_read.c (hardened reader, aggregation), symbolize.c (libdw),
+ * flame.c (the SVG), cmd_profile.c (the subcommand, outputs, diff).
+ */
+#ifndef HS_TOOLS_PROFILE_H
+#define HS_TOOLS_PROFILE_H
+#include <heapshim/profile.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* one stack of the profile, with its estimates */
+struct pstack {
+    uint32_t depth, dom;
+    uint64_t frames[HS_PROF_DEPTH];   /* innermost first */
+    double live_count, live_bytes;    /* estimated, of the sampled blocks still allocated */
+    double alloc_count, alloc_bytes;  /* estimated, since start */
+    uint64_t live_samples;
+};
+
+struct profile {
+    struct hs_prof_header h;          /* as read (strings NUL-terminated) */
+    struct hs_prof_module *mods;
+    uint32_t nmods;
+    struct pstack *st;
+    uint32_t nst;
+    int consistent;                   /* read at a moment no writer was inside */
+    char source[4200];
+};
+
+/* Load a profile: `what` is a pid (its file in the live directory `dir`,
+ * NULL: $HEAPSHIM_DIR or the default) or a path. 0, or -1 with a one-line
+ * reason in err. Everything read is validated (the file is hostile). */
+int profile_load(const char *what, const char *dir, struct profile *p, char *err, size_t cap);
+/* the same from a buffer (for the fuzzer and tests) */
+int profile_parse(const unsigned char *buf, size_t len, struct profile *p, char *err, size_t cap);
+void profile_free(struct profile *p);
+/* is this a file that starts with the profile magic */
+int profile_is_file(const char *path);
+
+int profile_copy_live(int pid, const char *live, const char *dest, char *err, size_t cap);
+
+/* ---- cmd_profile.c ---------------------------------------------------------- */
+/* format: top, pprof, collapsed, svg; alloc: since start instead of live */
+int profile_write(const struct profile *p, const char *format, int alloc, const char *domain, long top,
+                  FILE *f);
+int profile_run_collect(const char *dir, const char *live, const int *pids, int npids);
+
+/* ---- symbolize.c ---------------------------------------------------------- */
+struct symbolizer;
+struct symbolizer *sym_open(const struct profile *p);
+/* the function at return address ra ("?" forms: "libc.so.6+0x1f2e3", "0x..."),
+ * into buf; returns buf */
+const char *sym_name(struct symbolizer *s, uint64_t ra, char *buf, size_t cap);
+void sym_close(struct symbolizer *s);
+int sym_available(void);              /* built with libdw */
+
+/* ---- flame.c ---------------------------------------------------------------- */
+/* stacks as root-first frame names with a value each */
+struct fstack { char **names; unsigned n; double value; };
+int flame_svg(FILE *f, const struct fstack *s, size_t n, const char *title, const char *unit);
+
+#endif

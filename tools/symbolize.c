@@ -1,0 +1,120 @@
+/*
+ * tools/symbolize.c - return addresses of a profile to function names.
+ *
+ * Room: symbolisation at read time, outside the profiled process, with
+ * elfutils' libdwfl (Debian libdw-dev; scripts/configure: HS_HAVE_DW).
+ * Each module the profile recorded (path, load bias, build-id) is reported
+ * to libdwfl from its file on disk; a file whose build-id differs from the
+ * recorded one (replaced since) is not used. Addresses that no module
+ * explains, or whose module has no symbol there, come out as
+ * "module+0xOFFSET" or "0xADDR". Without libdw, every name is of that form.
+ */
+#include "config.h"
+#include "profile.h"
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#if HS_HAVE_DW
+#include <elfutils/libdwfl.h>
+#include <unistd.h>
+#endif
+
+struct symbolizer {
+    const struct profile *p;
+#if HS_HAVE_DW
+    Dwfl *dwfl;
+    char *usable;                      /* per module: reported and build-id matches */
+#endif
+};
+
+int sym_available(void) { return HS_HAVE_DW; }
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static const char *mod_path(const struct profile *p, const struct hs_prof_module *m)
+{
+    return m->path[0] ? m->path : p->h.exe;
+}
+
+/* the module whose segments hold addr, or -1 */
+static int mod_of(const struct profile *p, uint64_t addr)
+{
+    for (uint32_t i = 0; i < p->nmods; i++)
+        for (uint32_t k = 0; k < p->mods[i].nsegs; k++)
+            if (addr >= p->mods[i].segs[k].start && addr < p->mods[i].segs[k].end) return (int)i;
+    return -1;
+}
+
+#if HS_HAVE_DW
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+};
+#endif
+
+struct symbolizer *sym_open(const struct profile *p)
+{
+    struct symbolizer *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->p = p;
+#if HS_HAVE_DW
+    s->usable = calloc(p->nmods ? p->nmods : 1, 1);
+    s->dwfl = dwfl_begin(&callbacks);
+    if (!s->usable || !s->dwfl) return s;
+    dwfl_report_begin(s->dwfl);
+    for (uint32_t i = 0; i < p->nmods; i++) {
+        const struct hs_prof_module *m = &p->mods[i];
+        const char *path = mod_path(p, m);
+        if (path[0] != '/') continue;                /* linux-vdso.so.1 and the like */
+        if (access(path, R_OK) != 0) continue;
+        Dwfl_Module *dm = dwfl_report_elf(s->dwfl, base_name(path), path, -1, m->base, false);
+        if (!dm) continue;
+        const unsigned char *bits;
+        GElf_Addr vaddr;
+        int n = dwfl_module_build_id(dm, &bits, &vaddr);
+        if (m->build_id_len && (n != (int)m->build_id_len || memcmp(bits, m->build_id, (size_t)n) != 0))
+            continue;                                /* not the file that was loaded */
+        s->usable[i] = 1;
+    }
+    dwfl_report_end(s->dwfl, NULL, NULL);
+#endif
+    return s;
+}
+
+const char *sym_name(struct symbolizer *s, uint64_t ra, char *buf, size_t cap)
+{
+    /* a return address: the call is the instruction before it */
+    uint64_t pc = ra ? ra - 1 : 0;
+    int mi = s ? mod_of(s->p, pc) : -1;
+#if HS_HAVE_DW
+    if (mi >= 0 && s->dwfl && s->usable && s->usable[mi]) {
+        Dwfl_Module *dm = dwfl_addrmodule(s->dwfl, pc);
+        const char *name = dm ? dwfl_module_addrname(dm, pc) : NULL;
+        if (name && *name) {
+            snprintf(buf, cap, "%s", name);
+            return buf;
+        }
+    }
+#endif
+    if (mi >= 0) {
+        const struct hs_prof_module *m = &s->p->mods[mi];
+        snprintf(buf, cap, "%s+0x%" PRIx64, base_name(mod_path(s->p, m)), pc - m->base);
+    } else {
+        snprintf(buf, cap, "0x%" PRIx64, pc);
+    }
+    return buf;
+}
+
+void sym_close(struct symbolizer *s)
+{
+    if (!s) return;
+#if HS_HAVE_DW
+    if (s->dwfl) dwfl_end(s->dwfl);
+    free(s->usable);
+#endif
+    free(s);
+}
