@@ -11,6 +11,7 @@
 #include "livefile.h"
 #include "report.h"
 #include "python.h"
+#include "mapped.h"
 #include "../core/prim/proc.h"
 #include <string.h>
 #include <stdlib.h>
@@ -97,6 +98,7 @@ void hs__platform_ready(void)
 
 void hs__platform_fork(int phase)
 {
+    hs_mapped_fork(phase);
     if (phase != 2) return;
     owner_pid = getpid();
     if (!live_region) return;
