@@ -137,6 +137,7 @@ static void shim_exit(void)
             hs_shim_warn("HEAPSHIM_REPORT: report not written: ", why ? why : "unknown error", "");
     }
     if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);
+    hs_route_warn_unmatched();
     if (live_path[0]) hs_livefile_remove(live_path);
     live_path[0] = 0;
 }
