@@ -10,6 +10,8 @@
 #   route      HEAPSHIM_ROUTE sends the program's bytes to obj / raw
 #   race       8 threads mmap/mremap/munmap at once; exact final figures,
 #              a reader thread checks every read (live <= peak, total = sum)
+#   fork       a fork child starts from the parent's figures, counts its own
+#   core       no core object calls libc's mmap family (raw system calls)
 #   reader     another process reads the live file while they race
 #              (build/tests/filereader: the CLI's reader) and checks every read
 #   report     HEAPSHIM_REPORT carries the figures (schema heapshim-report/2)
@@ -35,6 +37,21 @@ done
 check mapped-route-obj HEAPSHIM_ROUTE='prog_mapped=obj' "$PROG" exact obj
 check mapped-route-raw HEAPSHIM_ROUTE='libc.so*=obj,prog_*=raw' "$PROG" exact raw
 check mapped-race HEAPSHIM_ALLOCATOR=pymalloc "$PROG" race 8 20000
+check mapped-fork "$PROG" fork
+
+# the core maps through raw system calls (core/prim/sys.c), never through
+# the exported symbols: no core object refers to libc's mmap family (the
+# interposer's own calls, livefile.c and deepbind.c, pass uncounted)
+refs=""
+for o in "$ROOT/$B"/core/*.o "$ROOT/$B"/core/prim/*.o; do
+    [ -f "$o" ] || continue
+    u=$(nm -u "$o" 2>/dev/null | awk '{print $2}' | grep -xE 'mmap|mmap64|munmap|mremap|mprotect|madvise' | tr '\n' ' ')
+    [ -n "$u" ] && refs="$refs ${o##*/}: $u"
+done
+if ! command -v nm >/dev/null; then skip mapped-core-raw-syscalls "no nm"
+elif [ -z "$(ls "$ROOT/$B"/core/*.o 2>/dev/null)" ]; then skip mapped-core-raw-syscalls "no core objects in $B"
+elif [ -z "$refs" ]; then pass mapped-core-raw-syscalls
+else fail mapped-core-raw-syscalls "core objects call libc's mapping functions:$refs"; fi
 
 # another process reads while the threads race
 READER="$ROOT/$B/tests/filereader"

@@ -15,6 +15,8 @@
  *                               one reader checking every read (live <= peak,
  *                               total = sum of domains, nothing going back);
  *                               exact final figures
+ *   prog_mapped fork            a fork child starts from the parent's figures
+ *                               (its own live file) and counts on its own
  *   prog_mapped hold MIB SECS   map MIB MiB, touch it, sleep (for readers in
  *                               another process)
  * Prints "ok ..." lines, "FAIL ..." and exits 1 on a mismatch, 2 when the
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PG 4096ul
@@ -304,6 +307,34 @@ static int run_race(void)
     return bad ? 1 : 0;
 }
 
+/* ---- fork ----------------------------------------------------------------- */
+
+static int run_fork(void)
+{
+    want.maps = 1;
+    add(4 * PG);
+    map(4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    expect("parent: 4 pages before the fork");
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        munmap((void *)hdr, sizeof(struct hs_live_header));
+        open_live();                   /* the child's own file */
+        expect("child: the parent's figures at the fork");
+        map(2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        want.maps++, add(2 * PG);
+        expect("child: 2 pages more, its own");
+        fflush(stdout);
+        _exit(fails ? 1 : 0);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    expect("parent: unchanged by the child");
+    int ok = !fails && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("%s: fork\n", ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -315,6 +346,7 @@ int main(int argc, char **argv)
         if (argc > 2) dom = !strcmp(argv[2], "raw") ? 0 : !strcmp(argv[2], "obj") ? 2 : 1;
         return run_exact();
     }
+    if (!strcmp(argv[1], "fork")) return run_fork();
     if (!strcmp(argv[1], "race") && argc == 4) {
         nthreads = atoi(argv[2]);
         rounds = atoi(argv[3]);
