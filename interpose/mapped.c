@@ -33,6 +33,9 @@
  * The register: one byte per 4 KiB page of the 47-bit user address space,
  * in a two-level table (one leaf of 256 KiB per GiB touched, mapped on
  * demand, never given back; a page of leaf covers 16 MiB of address space).
+ * Its cost is 1/4096 of what the program maps, reservations included: a
+ * 32 GiB PROT_NONE reservation (a JVM's heap) costs 8 MiB of register.
+ * Mappings above 2^47 (5-level paging) are not counted.
  * A byte is 0 for a page that is not ours, else (domain + 1) | NONE when it
  * is PROT_NONE. All updates and the counters' change run under one lock,
  * between two increments of the header's mseq (odd meanwhile): the mapped
@@ -40,9 +43,11 @@
  * taken away before the system call that frees them (munmap, mremap's old
  * range, MAP_FIXED over our pages) and added after the one that maps them,
  * so live never exceeds what the kernel holds of them; mprotect counts when
- * it returns. A call the kernel refuses after the register dropped the
- * range (munmap's ENOMEM on a split past vm.max_map_count) is not restored:
- * those pages stay uncounted.
+ * it returns. A munmap or mremap the kernel refuses puts the range back as
+ * it was when it was all of one state (one mapping); a refused munmap over
+ * several of our mappings (ENOMEM on a split past vm.max_map_count) leaves
+ * those pages uncounted. Ranges the kernel refuses outright (unaligned,
+ * empty, past the address space) do not touch the register.
  */
 #include "shim.h"
 #include "mapped.h"
@@ -176,12 +181,23 @@ static uint64_t reg_counted(uintptr_t lo, uintptr_t hi)
 /* The state of page lo, and whether [lo, hi) all has it. */
 static unsigned reg_state(uintptr_t lo, uintptr_t hi, bool *uniform)
 {
-    const unsigned char *l = leaf(lo, false);
+    const unsigned char *l = lo < hi ? leaf(lo, false) : NULL;
     unsigned st = l ? l[lo & (LEAF_PAGES - 1)] : 0;
     *uniform = true;
-    for (uintptr_t p = lo + 1; p < hi && *uniform; p++) {
-        const unsigned char *m = leaf(p, false);
-        if ((m ? m[p & (LEAF_PAGES - 1)] : 0u) != st) *uniform = false;
+    while (lo < hi && *uniform) {
+        uintptr_t end = (lo | (LEAF_PAGES - 1)) + 1;
+        if (end > hi) end = hi;
+        const unsigned char *m = leaf(lo, false);
+        if (!m) {
+            if (st) *uniform = false;           /* a leaf of pages that are not ours */
+        } else {
+            for (uintptr_t p = lo; p < end; p++)
+                if (m[p & (LEAF_PAGES - 1)] != st) {
+                    *uniform = false;
+                    break;
+                }
+        }
+        lo = end;
     }
     return st;
 }
@@ -249,12 +265,20 @@ static bool counting(const void *ra)
     return hs_live && !from_shim(ra);
 }
 
-HS_INLINE uintptr_t pg_lo(const void *p) { return (uintptr_t)p >> PG_SHIFT; }
+/* page numbers, clamped to the 47-bit address space the register covers
+ * (a huge length must not walk 2^52 pages) */
+#define PG_LIMIT (1ul << (VA_BITS - PG_SHIFT))
+HS_INLINE uintptr_t pg_lo(const void *p)
+{
+    uintptr_t lo = (uintptr_t)p >> PG_SHIFT;
+    return lo < PG_LIMIT ? lo : PG_LIMIT;
+}
 HS_INLINE uintptr_t pg_hi(const void *p, size_t n)
 {
     uintptr_t a = (uintptr_t)p, e;
-    if (__builtin_add_overflow(a, n, &e) || e > (uintptr_t)-PG) return (uintptr_t)-1 >> PG_SHIFT;
-    return (e + PG - 1) >> PG_SHIFT;
+    if (__builtin_add_overflow(a, n, &e) || e > (uintptr_t)-PG) return PG_LIMIT;
+    e = (e + PG - 1) >> PG_SHIFT;
+    return e < PG_LIMIT ? e : PG_LIMIT;
 }
 HS_INLINE bool aligned(const void *p) { return !((uintptr_t)p & (PG - 1)); }
 
@@ -297,16 +321,37 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
     return do_mmap(__builtin_return_address(0), addr, len, prot, flags, fd, off);
 }
 
+/* a range the kernel accepts for munmap: page-aligned, not empty, inside
+ * the user address space (else EINVAL, and nothing is unmapped) */
+static bool valid_range(const void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr, e;
+    return len && aligned(addr) && !__builtin_add_overflow(a, len, &e) && e <= (PG_LIMIT << PG_SHIFT);
+}
+
 EXPORT int munmap(void *addr, size_t len)
 {
-    if (top && len && aligned(addr) && hs_live && !from_shim(__builtin_return_address(0))) {
-        int64_t delta[3] = { 0, 0, 0 };
+    if (!top || !hs_live || !valid_range(addr, len) || from_shim(__builtin_return_address(0)))
+        return hs_os_munmap(addr, len);
+    int64_t delta[3] = { 0, 0, 0 };
+    uintptr_t lo = pg_lo(addr), hi = pg_hi(addr, len);
+    bool uniform;
+    hs_lock(&reg_lock);
+    unsigned st = reg_state(lo, hi, &uniform);
+    if (reg_set(lo, hi, 0, delta)) publish(delta, MEV_UNMAP, 0);
+    hs_unlock(&reg_lock);
+    after_update();
+    int r = hs_os_munmap(addr, len);
+    if (r != 0 && st && uniform) {           /* refused (ENOMEM): as it was */
+        int e = errno;
+        memset(delta, 0, sizeof delta);
         hs_lock(&reg_lock);
-        if (reg_set(pg_lo(addr), pg_hi(addr, len), 0, delta)) publish(delta, MEV_UNMAP, 0);
+        reg_set(lo, hi, st, delta);
+        publish(delta, MEV_NONE, 0);
         hs_unlock(&reg_lock);
-        after_update();
+        errno = e;
     }
-    return hs_os_munmap(addr, len);
+    return r;
 }
 
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -318,7 +363,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
         new_addr = va_arg(ap, void *);
         va_end(ap);
     }
-    if (!top || !old_len || !aligned(old) || !hs_live || from_shim(__builtin_return_address(0)))
+    if (!top || !hs_live || !valid_range(old, old_len) || from_shim(__builtin_return_address(0)))
         return hs_os_mremap(old, old_len, new_len, flags, new_addr);
     int64_t delta[3] = { 0, 0, 0 };
     bool uniform;

@@ -195,6 +195,12 @@ static int run_exact(void)
     for (int i = 0; i < 20000; i++) free(small[i]);
     free(small);
 
+    /* calls the kernel refuses change nothing */
+    if (munmap(d, SIZE_MAX - 8191) == 0 || munmap(d + 1, PG) == 0 || munmap(d, 0) == 0 ||
+        mremap(d, SIZE_MAX - 8191, PG, 0) != MAP_FAILED)
+        return printf("FAIL a bad munmap/mremap succeeded\n"), 1;
+    expect("refused munmap/mremap (huge, unaligned, empty)");
+
     /* the peak so far, then everything given back */
     char *e = map(200 * PG, PROT_READ | PROT_WRITE, AP);
     want.maps++, add(200 * PG);
