@@ -3,6 +3,7 @@
 # counters explain (issue 13): python3, perl, git, gcc (cc1), node, sort.
 #
 #   bench/explained.sh [-i MS] [PROGRAM...]     (default: all six, every 10 ms)
+#   make bench-explained                        (the same, into $(B)/bench/explained.txt)
 #
 # Each program runs under build/libheapshim.so with a private live
 # directory; a sampler reads, every MS milliseconds, every live file there
@@ -20,8 +21,9 @@
 # The output's table is what the README quotes; nothing there is typed by hand.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SHIM="$ROOT/build/libheapshim.so"
-HS="$ROOT/build/heapshim"
+B=${B:-build}
+SHIM="$ROOT/$B/libheapshim.so"
+HS="$ROOT/$B/heapshim"
 PY=/usr/bin/python3
 INTERVAL=10
 while getopts i: o; do
