@@ -7,11 +7,14 @@
 #   bench-probe    bench/bench_probe.sh: shimmed programs with heapshim-probe attached vs
 #                  not, and bpftrace uprobes on libc malloc/free for comparison (issue 6;
 #                  skipped without root or without the probe)
+#   bench-explained bench/explained.sh: the share of anonymous RSS that heap + mapped
+#                  memory explain per program (python3, perl, git, gcc's cc1, node, sort;
+#                  issue 13), the figures of the README's "What the shim sees"
 # Each prints a markdown table and PASS/MISS per target; the tables are also
 # kept in $(B)/bench/*.md. BENCH_FLAGS is passed to both (e.g. BENCH_FLAGS=-q
 # for a quick smoke run, BENCH_FLAGS=--strict to fail on a missed target).
 BENCH_DEPS += libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 python3 gcc g++ coreutils perl xz-utils \
-              sqlite3 git bpftrace
+              sqlite3 git bpftrace nodejs
 BENCH_FLAGS ?=
 
 BENCH_CFLAGS = $(CSTD) -O2 -g $(WARN) -D_GNU_SOURCE -Iinclude -Ibench
@@ -39,7 +42,7 @@ $(B)/bench/rusage_run: bench/rusage_run.c $(B)/build-flags
 BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c)) \
                       $(patsubst bench/%.cpp,$(B)/bench/%,$(wildcard bench/wl_*.cpp))
 
-.PHONY: bench-deps bench-core bench-preload bench-probe
+.PHONY: bench-deps bench-core bench-preload bench-probe bench-explained
 bench-deps:
 	$(Q)HEAPSHIM_DEPS="$(sort $(BENCH_DEPS))" scripts/install-deps
 
@@ -55,11 +58,17 @@ bench-probe: SHELL := /bin/bash
 bench-probe: bench-deps $(BENCH_PRELOAD_BINS) $(B)/libheapshim.so
 	$(Q)B=$(B) bench/bench_probe.sh $(BENCH_FLAGS) | tee $(B)/bench/probe.md; exit $${PIPESTATUS[0]}
 
+bench-explained: SHELL := /bin/bash
+bench-explained: bench-deps $(B)/libheapshim.so $(B)/heapshim
+	@mkdir -p $(B)/bench
+	$(Q)B=$(B) bench/explained.sh | tee $(B)/bench/explained.txt; exit $${PIPESTATUS[0]}
+
 # Two benchmarks running at once would measure each other: under `make -j bench`
 # each waits for the one before.
 ifneq ($(filter bench,$(MAKECMDGOALS)),)
 bench-preload: | bench-core
 bench-probe: | bench-preload
+bench-explained: | bench-probe
 endif
 
-BENCH_TARGETS += bench-core bench-preload bench-probe
+BENCH_TARGETS += bench-core bench-preload bench-probe bench-explained

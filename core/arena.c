@@ -37,20 +37,20 @@ static void *default_arena_alloc(void *ctx, size_t size)
 {
     (void)ctx;
     size_t slop = HS_POOL_SIZE - 4096;
-    char *raw = mmap(NULL, size + slop, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *raw = hs_os_mmap(NULL, size + slop, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     uintptr_t start = ((uintptr_t)raw + HS_POOL_MASK) & ~HS_POOL_MASK;
     size_t head = start - (uintptr_t)raw;
-    if (head) munmap(raw, head);
-    if (slop - head) munmap((char *)start + size, slop - head);
+    if (head) hs_os_munmap(raw, head);
+    if (slop - head) hs_os_munmap((char *)start + size, slop - head);
     return (void *)start;
 }
 
 static void default_arena_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
-    munmap(ptr, size);
+    hs_os_munmap(ptr, size);
 }
 
 static hs_arena_allocator_t arena_allocator = {

@@ -148,6 +148,13 @@ HS_INLINE size_t hs_sys_usable_size(const void *p)
     return (word & 2) ? chunk - 2 * sizeof(size_t) : chunk - sizeof(size_t);
 }
 void  *hs_os_map(size_t n);                /* anonymous RW mapping or NULL */
+/* raw system calls, never libc's exported symbols (prim/sys.c says why);
+ * like libc's: MAP_FAILED / -1 with errno set on failure */
+void  *hs_os_mmap(void *addr, size_t n, int prot, int flags, int fd, long off);
+int    hs_os_munmap(void *p, size_t n);
+void  *hs_os_mremap(void *old, size_t old_n, size_t new_n, int flags, void *new_addr);
+int    hs_os_mprotect(void *p, size_t n, int prot);
+int    hs_os_madvise(void *p, size_t n, int advice);
 void   hs_os_unmap(void *p, size_t n);
 uint64_t hs_os_random64(void);
 uint64_t hs_now_ns(void);                  /* CLOCK_MONOTONIC_COARSE */
@@ -308,6 +315,10 @@ void hs_live_fork_snapshot(void);
 void hs_live_fork_parent(void);
 void hs_live_fork_child(void);
 const void *hs_live_fork_copy(size_t *len);
+/* the header's mapped block as one consistent state (its seqlock, mseq) */
+void hs_live_mapped_now(struct hs_live_mapped *out);
+/* after a mapped update: a pending request, or the 50 ms publication */
+void hs_live_mapped_changed(void);
 /* a slot given up (thread exit, fork child): its claims drop to its counts */
 void hs_slot_settle(struct hs_live_slot *s);
 #define HS_LIVE_REGION_SIZE(nslots) \

@@ -271,6 +271,22 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void hs_live_mapped_now(struct hs_live_mapped *out)
+{
+    struct hs_live_header *h = hs_live;
+    memset(out, 0, sizeof *out);
+    if (!h) return;
+    for (unsigned spins = 0;; spins++) {
+        uint64_t s = __atomic_load_n(&h->mseq, __ATOMIC_ACQUIRE);
+        if (!(s & 1)) {
+            hs_live_mapped_load(out, &h->mapped);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (HS_LOAD(&h->mseq) == s) return;
+        }
+        pause_a_little(spins);
+    }
+}
+
 static void consistent_sum(struct hs_live_snapshot *out)
 {
     struct hs_live_header *h = hs_live;
@@ -304,6 +320,8 @@ static void consistent_sum(struct hs_live_snapshot *out)
     struct hs_live_globals g;
     hs_live_globals_read(h, &g);
     hs_live_acc_finish(&acc, &g, out);
+    /* the mapped figures as of a moment within the cut (live.h, "Mapped memory") */
+    hs_live_mapped_now(&out->mapped);
     /* What this read reports becomes the least any later read reports:
      * peaks never come down (live.h, "Peaks"); a cut can also show a little
      * more live than claimed[] held at any one instant (threads that never
@@ -418,6 +436,11 @@ static void write_snapshot(const struct hs_live_snapshot *s, bool rss)
     }
     HS_STORE(&h->snap_arenas_mapped, snap.arenas_mapped);
     HS_STORE(&h->snap_bytes_mapped, snap.bytes_mapped);
+    {
+        uint64_t *dst = (uint64_t *)&h->snap_mapped;
+        const uint64_t *src = (const uint64_t *)&snap.mapped;
+        for (size_t k = 0; k < sizeof snap.mapped / sizeof(uint64_t); k++) HS_STORE(&dst[k], src[k]);
+    }
     if (rss) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
     HS_STORE(&h->published_unix_ns, hs_unix_ns());
     HS_BUMP(&h->publications, 1);
@@ -440,6 +463,15 @@ static bool publish_requested(void)
     HS_STORE(&pub_req_done, r);
     publish_locked(hs_now_ns(), false);
     return false;
+}
+
+/* After a mapped update (interpose/mapped.c): serve a reader's request, or
+ * publish if the last publication is older than HS_LIVE_PUBLISH_MS, so that
+ * a process that maps and unmaps without allocating can still be read. */
+void hs_live_mapped_changed(void)
+{
+    if (!hs_live) return;
+    if (!publish_requested()) publish(false, false);
 }
 
 int hs_publish(void)
@@ -523,6 +555,16 @@ int hs_arena_stats(hs_arena_stats_t *out)
     return 0;
 }
 
+int hs_mapped_stats(hs_mapped_stats_t *out)
+{
+    if (!out) return -1;
+    struct hs_live_snapshot snap;
+    if (sum_now(&snap) != 0) return -1;
+    _Static_assert(sizeof *out == sizeof snap.mapped, "hs_mapped_stats_t is hs_live_mapped");
+    memcpy(out, &snap.mapped, sizeof *out);
+    return 0;
+}
+
 const char *hs_domain_name(hs_domain_t d)
 {
     static const char *const names[] = { "raw", "mem", "obj" };
@@ -559,6 +601,11 @@ void hs_print_stats(FILE *out)
     fprintf(out, "heapshim: arenas %llu mapped (%s, peak %llu), pools %llu used / %llu free, %u thread(s)\n",
             (unsigned long long)snap.arenas_mapped, mapped, (unsigned long long)snap.arenas_peak,
             (unsigned long long)snap.pools_used, (unsigned long long)snap.pools_free, snap.threads);
+    char mlive[32], mpeak[32];
+    human(mlive, sizeof mlive, snap.mapped.live_bytes[HS_LIVE_TOTAL]);
+    human(mpeak, sizeof mpeak, snap.mapped.peak_bytes[HS_LIVE_TOTAL]);
+    fprintf(out, "heapshim: mapped %s (peak %s), %llu maps, %llu unmaps\n", mlive, mpeak,
+            (unsigned long long)snap.mapped.maps, (unsigned long long)snap.mapped.unmaps);
     fprintf(out, "heapshim: %-6s %12s %8s   (size classes in use)\n", "class", "blocks", "pools");
     for (unsigned c = 0; c < HS_NCLASSES; c++) {
         if (!snap.class_blocks[c] && !snap.class_pools[c]) continue;

@@ -34,15 +34,15 @@ int hs_live_check_header(const void *region, size_t len, const char **why)
         return -1;
     }
     if (h->version != HS_LIVE_VERSION) {
-        *why = "unsupported live file version (this reader knows version 2)";
+        *why = "unsupported live file version (this reader knows version 3)";
         return -1;
     }
     if (len < sizeof(*h)) {
-        *why = "truncated: shorter than the version 2 header";
+        *why = "truncated: shorter than the version 3 header";
         return -1;
     }
     if (h->header_size != sizeof(*h) || h->slot_size != sizeof(struct hs_live_slot)) {
-        *why = "corrupt header: header or slot size does not match version 2";
+        *why = "corrupt header: header or slot size does not match version 3";
         return -1;
     }
     if (h->slots_offset < sizeof(*h) || h->slots_offset % 8 || h->nslots == 0 ||
@@ -169,6 +169,22 @@ void hs_live_acc_finish(const struct hs_live_acc *a, const struct hs_live_global
     out->pools_free = g->pools_free;
 }
 
+void hs_live_mapped_load(struct hs_live_mapped *out, const struct hs_live_mapped *m)
+{
+    for (int i = 0; i < 4; i++) {
+        out->live_bytes[i] = LOAD(&m->live_bytes[i]);
+        out->peak_bytes[i] = LOAD(&m->peak_bytes[i]);
+    }
+    out->maps = LOAD(&m->maps);
+    out->unmaps = LOAD(&m->unmaps);
+    out->remaps = LOAD(&m->remaps);
+    out->protects = LOAD(&m->protects);
+    out->discards = LOAD(&m->discards);
+    out->discard_bytes = LOAD(&m->discard_bytes);
+    /* a hostile or torn file: a reader never shows live above peak */
+    for (int i = 0; i < 4; i++) out->peak_bytes[i] = max64(out->peak_bytes[i], out->live_bytes[i]);
+}
+
 static void counts_load(struct hs_live_counts *c, const struct hs_live_slot *s)
 {
     for (int i = 0; i < 4; i++) {
@@ -213,6 +229,7 @@ int hs_live_sum(const void *region, size_t len, struct hs_live_snapshot *out,
     struct hs_live_globals g;
     hs_live_globals_read(h, &g);
     hs_live_acc_finish(&acc, &g, out);
+    hs_live_mapped_load(&out->mapped, &h->mapped);
     return 0;
 }
 
@@ -231,6 +248,7 @@ int hs_live_read_copies(const void *a, const void *b, size_t len,
     bool quiet = ha->slots_used == hb->slots_used && memcmp(a, b, used) == 0;
     for (uint32_t i = 0; quiet && i < n; i++)
         if (sa[i].seq & 1) quiet = false;      /* an update under way in both copies */
+    if (ha->mseq & 1) quiet = false;           /* a mapped update under way in both */
     if (quiet) {
         *how = "instant";
         return 0;
@@ -247,6 +265,7 @@ int hs_live_read_copies(const void *a, const void *b, size_t len,
     out->arenas_mapped = ha->snap_arenas_mapped;
     out->bytes_mapped = ha->snap_bytes_mapped;
     if (out->arenas_peak < out->arenas_mapped) out->arenas_peak = out->arenas_mapped;
+    hs_live_mapped_load(&out->mapped, &ha->snap_mapped);
     *how = "published";
     return 0;
 }
@@ -329,6 +348,7 @@ static void take_publication(const struct hs_live_header *h, struct hs_live_snap
     out->arenas_mapped = h->snap_arenas_mapped;
     out->bytes_mapped = h->snap_bytes_mapped;
     if (out->arenas_peak < out->arenas_mapped) out->arenas_peak = out->arenas_mapped;
+    hs_live_mapped_load(&out->mapped, &h->snap_mapped);
 }
 
 int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
@@ -377,8 +397,8 @@ int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
         }
         /* the request line (poke, pub_req: readers write it) is not compared */
         const size_t rq0 = offsetof(struct hs_live_header, _req_pad0),
-                     rq1 = offsetof(struct hs_live_header, _reserved);
-        bool quiet = used2 == used && !(ha->seq & 1) && used > rq1 && memcmp(buf, b, rq0) == 0 &&
+                     rq1 = offsetof(struct hs_live_header, mseq);
+        bool quiet = used2 == used && !(ha->seq & 1) && !(ha->mseq & 1) && used > rq1 && memcmp(buf, b, rq0) == 0 &&
                      memcmp((const char *)buf + rq1, b + rq1, used - rq1) == 0;
         const struct hs_live_slot *sa = (const void *)((const char *)buf + ha->slots_offset);
         uint32_t n = ha->slots_used < ha->nslots ? ha->slots_used : ha->nslots;

@@ -43,6 +43,8 @@ struct hs_live_globals {
 void hs_live_acc_finish(const struct hs_live_acc *a, const struct hs_live_globals *g,
                         struct hs_live_snapshot *out);
 void hs_live_globals_read(const struct hs_live_header *h, struct hs_live_globals *g);
+/* The mapped block as read (relaxed loads), peaks raised to live. */
+void hs_live_mapped_load(struct hs_live_mapped *out, const struct hs_live_mapped *m);
 /* The peak a reader reports for index i (live.h, "Peaks"), before live. */
 int64_t hs_live_peak_view(const struct hs_live_acc *a, const struct hs_live_globals *g, unsigned i);
 

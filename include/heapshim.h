@@ -153,6 +153,19 @@ typedef struct hs_arena_stats {
 } hs_arena_stats_t;
 HS_API int hs_arena_stats(hs_arena_stats_t *out);
 
+/* Mapped memory: the anonymous private mappings the program made itself
+ * through libc's mmap & co., counted by the LD_PRELOAD shim (all zero in a
+ * program that only links the library). Indexes 0-2 are the domains their
+ * callers were routed to, 3 the total; peaks are exact. One consistent
+ * state (include/heapshim/live.h, "Mapped memory"). */
+typedef struct hs_mapped_stats {
+    uint64_t live_bytes[4];        /* accessible (not PROT_NONE) bytes now */
+    uint64_t peak_bytes[4];        /* high-water marks of live_bytes */
+    uint64_t maps, unmaps, remaps, protects;     /* calls that changed them */
+    uint64_t discards, discard_bytes;            /* madvise DONTNEED/FREE */
+} hs_mapped_stats_t;
+HS_API int hs_mapped_stats(hs_mapped_stats_t *out);
+
 /* Human-readable table, like sys._debugmallocstats(). */
 HS_API void hs_print_stats(FILE *out);
 

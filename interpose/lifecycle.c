@@ -13,6 +13,7 @@
 #include "report.h"
 #include "python.h"
 #include "proffile.h"
+#include "mapped.h"
 #include "../core/prim/proc.h"
 #include <string.h>
 #include <stdlib.h>
@@ -124,6 +125,7 @@ void hs__platform_ready(void)
 void hs__platform_fork(int phase)
 {
     hs_profile_fork(phase);
+    hs_mapped_fork(phase);
     if (phase != 2) return;
     owner_pid = getpid();
     if (!live_region) return;
@@ -163,6 +165,7 @@ static void shim_exit(void)
     }
     if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);
     hs_profile_exit();
+    hs_route_warn_unmatched();
     if (live_path[0]) hs_livefile_remove(live_path);
     live_path[0] = 0;
 }

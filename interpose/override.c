@@ -67,13 +67,7 @@
 
 /* ---- routing -------------------------------------------------------------- */
 
-HS_INLINE unsigned route(const void *ra)
-{
-    int tag = hs_tls_tag;
-    if (tag >= 0) return (unsigned)tag;
-    if (HS_LIKELY(hs_shim.nrules == 0)) return HS_DOMAIN_MEM;
-    return hs_route_caller(ra);
-}
+HS_INLINE unsigned route(const void *ra) { return hs_route(ra); }
 
 /* ---- start-up --------------------------------------------------------------- */
 

@@ -201,7 +201,9 @@ static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
     hs_proc_cmdline(rp_cmd, sizeof rp_cmd);
 
     struct rp_buf b = { rp_json, 0, sizeof rp_json, 0 };
-    rp_puts(&b, "{\n  \"schema\": \"heapshim-report/1\"");
+    hs_mapped_stats_t ms;
+    if (hs_mapped_stats(&ms) != 0) return 0;
+    rp_puts(&b, "{\n  \"schema\": \"heapshim-report/2\"");
     rp_field_u(&b, ",\n  ", "pid", (uint64_t)getpid());
     rp_field_u(&b, ",\n  ", "ppid", (uint64_t)getppid());
     rp_puts(&b, ",\n  \"command\": ");
@@ -234,7 +236,30 @@ static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
         rp_puts(&b, "}");
     }
     rp_puts(&b, "\n    ]\n  },");
+    rp_puts(&b, "\n  \"mapped\": ");
+    rp_field_u(&b, "{", "live_bytes", ms.live_bytes[3]);
+    rp_field_u(&b, ", ", "peak_bytes", ms.peak_bytes[3]);
+    rp_field_u(&b, ", ", "maps", ms.maps);
+    rp_field_u(&b, ", ", "unmaps", ms.unmaps);
+    rp_field_u(&b, ", ", "remaps", ms.remaps);
+    rp_field_u(&b, ", ", "protects", ms.protects);
+    rp_field_u(&b, ", ", "discards", ms.discards);
+    rp_field_u(&b, ", ", "discard_bytes", ms.discard_bytes);
+    rp_puts(&b, ",\n    \"domains\": {");
+    for (int d = 0; d < HS_NDOMAINS; d++) {
+        rp_puts(&b, d ? ", \"" : "\"");
+        rp_puts(&b, hs_domain_name((hs_domain_t)d));
+        rp_puts(&b, "\": ");
+        rp_field_u(&b, "{", "live_bytes", ms.live_bytes[d]);
+        rp_field_u(&b, ", ", "peak_bytes", ms.peak_bytes[d]);
+        rp_puts(&b, "}");
+    }
+    rp_puts(&b, "}},");
+    uint64_t anon, anon_peak;
+    hs_proc_anon(&anon, &anon_peak);
     rp_field_u(&b, "\n  ", "rss_peak_bytes", hs_proc_rss_peak_bytes());
+    rp_field_u(&b, ",\n  ", "rss_anon_bytes", anon);
+    rp_field_u(&b, ",\n  ", "rss_anon_peak_bytes", anon_peak);
     rp_puts(&b, "\n}\n");
     return b.overflow ? 0 : b.len;
 }
@@ -411,6 +436,16 @@ void hs_report_table(int fd, const char *allocator_name)
             rp_table_row(fd, hs_domain_name((hs_domain_t)i), &d);
     }
     if (hs_total_stats(&total) == 0) rp_table_row(fd, "total", &total);
+    hs_mapped_stats_t ms;
+    if (hs_mapped_stats(&ms) == 0) {
+        char ml[40], mp[40];
+        rp_human(ml, sizeof ml, ms.live_bytes[3]);
+        rp_human(mp, sizeof mp, ms.peak_bytes[3]);
+        n = snprintf(line, sizeof line, "heapshim: %-6s %11s %11s %12s %13llu %11llu %13llu   (mmap)\n",
+                     "mapped", ml, mp, "", (unsigned long long)ms.maps, (unsigned long long)ms.remaps,
+                     (unsigned long long)ms.unmaps);
+        rp_line(fd, line, n);
+    }
     char mapped[40], rss[40];
     rp_human(rss, sizeof rss, hs_proc_rss_peak_bytes());
     if (hs_arena_stats(&ar) == 0) {

@@ -77,5 +77,16 @@ int  hs_route_parse(const char *spec, struct hs_route_rule *rules, unsigned max,
                     unsigned *n, const char **why);
 bool hs_route_glob(const char *pattern, const char *name);
 unsigned hs_route_caller(const void *ret_addr);   /* rules; default MEM */
+void hs_route_warn_unmatched(void);   /* at exit: one line per rule that matched no caller */
+/* The domain of a plain call made from ret_addr: the thread's tag, else the
+ * rules, else MEM. Used by malloc & co. (override.c) and mmap & co.
+ * (mapped.c) alike. */
+HS_INLINE unsigned hs_route(const void *ret_addr)
+{
+    int tag = hs_tls_tag;
+    if (tag >= 0) return (unsigned)tag;
+    if (HS_LIKELY(hs_shim.nrules == 0)) return HS_DOMAIN_MEM;
+    return hs_route_caller(ret_addr);
+}
 
 #endif

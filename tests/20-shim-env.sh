@@ -61,7 +61,8 @@ if [ -f "$TMPD/rep-$pid.json" ] && ls "$TMPD"/rep-*.json | wc -l | grep -q '^2$'
     if "$PY" - "$TMPD/rep-$pid.json" "$pid" <<'PYEOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["schema"] == "heapshim-report/1", r["schema"]
+assert r["schema"] == "heapshim-report/2", r["schema"]
+assert r["mapped"]["live_bytes"] <= r["mapped"]["peak_bytes"] and r["rss_anon_bytes"] > 0
 assert r["pid"] == int(sys.argv[2])
 assert r["allocator"] == "pymalloc"
 for d in ("raw", "mem", "obj"):

@@ -22,7 +22,8 @@ head -c 300 "$D/good.json" > "$D/trunc.json"
 : > "$D/empty.json"
 echo '{"name": "package.json", "version": "1.0.0"}' > "$D/foreign.json"
 echo 'hello world' > "$D/text.json"
-mkreport "$D/schema2.json" schema=heapshim-report/2
+mkreport "$D/schema9.json" schema=heapshim-report/9
+mkreport "$D/schema2.json" schema=heapshim-report/2   # /2 without its mapped figures
 mkreport "$D/noschema.json" schema=DELETE
 mkreport "$D/type.json" domains.obj.peak_bytes='"big"'
 mkreport "$D/neg.json" total.live_bytes=-5
@@ -35,7 +36,8 @@ expect_bad report-empty "$D/empty.json: empty file" "$HS" report "$D/empty.json"
 expect_bad report-truncated "$D/trunc.json: invalid or truncated JSON at line" "$HS" report "$D/trunc.json"
 expect_bad report-foreign "$D/foreign.json: not a heapshim report" "$HS" report "$D/foreign.json"
 expect_bad report-text "$D/text.json: invalid or truncated JSON" "$HS" report "$D/text.json"
-expect_bad report-schema "$D/schema2.json: unsupported schema \"heapshim-report/2\"" "$HS" report "$D/schema2.json"
+expect_bad report-schema "$D/schema9.json: unsupported schema \"heapshim-report/9\"" "$HS" report "$D/schema9.json"
+expect_bad report-schema2-no-mapped "$D/schema2.json: missing field mapped" "$HS" report "$D/schema2.json"
 expect_bad report-noschema "$D/noschema.json: not a heapshim report \(no \"schema\"" "$HS" report "$D/noschema.json"
 expect_bad report-type "$D/type.json: field domains.obj.peak_bytes is not an integer" "$HS" report "$D/type.json"
 expect_bad report-negative "$D/neg.json: field total.live_bytes is negative" "$HS" report "$D/neg.json"
@@ -55,7 +57,7 @@ expect_bad report-none "no report given" "$HS" report
 # diff: bad files, bad numbers, unknown metrics
 expect_bad diff-one-file "need two reports" "$HS" diff "$D/good.json"
 expect_bad diff-bad-base "$D/trunc.json: invalid or truncated JSON" "$HS" diff "$D/trunc.json" "$D/good.json"
-expect_bad diff-bad-new "$D/schema2.json: unsupported schema" "$HS" diff "$D/good.json" "$D/schema2.json"
+expect_bad diff-bad-new "$D/schema9.json: unsupported schema" "$HS" diff "$D/good.json" "$D/schema9.json"
 expect_bad diff-growth-word "--max-growth: bad number 'ten'" "$HS" diff "$D/good.json" "$D/good.json" --max-growth ten
 expect_bad diff-growth-neg "--max-growth: bad number '-5'" "$HS" diff "$D/good.json" "$D/good.json" --max-growth -5
 expect_bad diff-growth-missing "--max-growth needs a value" "$HS" diff "$D/good.json" "$D/good.json" --max-growth

@@ -227,7 +227,7 @@ na=$(grep -c 'was replaced: attached to the new file too' "$TMPD/rep.err")
 
 # 4. the table, once and refreshed; the pid filter
 t=$(probe --once --pid "$IDLE" 2>&1)
-echo "$t" | grep -q '^ *PID COMMAND .*TOTAL live/peak ARENAS *RSS  EXPL' && echo "$t" | grep -q "^ *$IDLE python3 " \
+echo "$t" | grep -q '^ *PID COMMAND .*TOTAL live/peak .*ARENAS *RSS  EXPL' && echo "$t" | grep -q "^ *$IDLE python3 " \
     && [ "$(echo "$t" | grep -c '^ *[0-9]')" = 1 ] && pass probe-table || fail probe-table "$t"
 timeout --preserve-status -s INT 3 "$PROBE" --lib "$SHIM" --interval 300 --pid "$BUSY" > "$TMPD/live.txt" 2>&1; rc=$?
 [ $rc = 0 ] && [ "$(grep -c '^heapshim-probe - 1 process' "$TMPD/live.txt")" -ge 3 ] \

@@ -226,13 +226,32 @@ static const char *const dom_keys[] = { "live_bytes", "live_blocks", "peak_bytes
 static void check_schema_shape(const struct jdoc *d)
 {
     static const char *const root_ints[] = { "pid", "ppid", "started_unix_ns", "ended_unix_ns",
-                                             "rss_peak_bytes" };
+                                             "rss_peak_bytes", "rss_anon_bytes", "rss_anon_peak_bytes" };
+    static const char *const mapped_ints[] = { "live_bytes", "peak_bytes", "maps", "unmaps", "remaps",
+                                               "protects", "discards", "discard_bytes" };
     static const char *const arena_ints[] = { "arena_size", "pool_size", "arenas_mapped",
                                               "arenas_peak", "bytes_mapped", "pools_used",
                                               "pools_free" };
     char p[128], s[64];
-    CU_ASSERT_EQUAL(jcount(d, "", '{'), 12);
-    CU_ASSERT(jstr(d, "schema", s, sizeof s) == 0 && !strcmp(s, "heapshim-report/1"));
+    CU_ASSERT_EQUAL(jcount(d, "", '{'), 15);
+    CU_ASSERT(jstr(d, "schema", s, sizeof s) == 0 && !strcmp(s, "heapshim-report/2"));
+    /* mapped memory (schema 2): eight numbers and the three domains' live/peak */
+    CU_ASSERT_EQUAL(jcount(d, "mapped", '{'), 9);
+    for (unsigned i = 0; i < sizeof mapped_ints / sizeof *mapped_ints; i++) {
+        snprintf(p, sizeof p, "mapped.%s", mapped_ints[i]);
+        jint(d, p);
+    }
+    CU_ASSERT_EQUAL(jcount(d, "mapped.domains", '{'), 3);
+    uint64_t msum = 0;
+    for (int k = 0; k < 3; k++) {
+        static const char *const md[] = { "raw", "mem", "obj" };
+        snprintf(p, sizeof p, "mapped.domains.%s", md[k]);
+        CU_ASSERT_EQUAL(jcount(d, p, '{'), 2);
+        snprintf(p, sizeof p, "mapped.domains.%s.live_bytes", md[k]);
+        msum += jint(d, p);
+    }
+    CU_ASSERT_EQUAL(msum, jint(d, "mapped.live_bytes"));
+    CU_ASSERT(jint(d, "mapped.live_bytes") <= jint(d, "mapped.peak_bytes"));
     CU_ASSERT(jstr(d, "exit_kind", s, sizeof s) == 0 && !strcmp(s, "exit"));
     CU_ASSERT(jget(d, "command") && jget(d, "command")->type == 's');
     CU_ASSERT(jget(d, "allocator") && jget(d, "allocator")->type == 's');
@@ -578,7 +597,7 @@ static void test_table(void)
     int nl = 0;
     for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l && nl < 16; l = strtok_r(NULL, "\n", &save))
         lines[nl++] = l;
-    CU_ASSERT_EQUAL_FATAL(nl, 7);
+    CU_ASSERT_EQUAL_FATAL(nl, 8);
     CU_ASSERT(strstr(lines[0], "allocator pymalloc") != NULL);
     static const char *const rows[] = { "raw", "mem", "obj", "total" };
     size_t width = strlen(lines[1]);
@@ -599,7 +618,8 @@ static void test_table(void)
             CU_ASSERT(!strcmp(u1, "B") || !strcmp(u1, "KiB") || !strcmp(u1, "MiB") || !strcmp(u1, "GiB"));
         }
     }
-    CU_ASSERT(strstr(lines[6], "arenas") && strstr(lines[6], "peak RSS"));
+    CU_ASSERT(strstr(lines[6], "mapped") != NULL);
+    CU_ASSERT(strstr(lines[7], "arenas") && strstr(lines[7], "peak RSS"));
 }
 
 /* ---- live file ---------------------------------------------------------------- */

@@ -46,7 +46,7 @@ $(B)/tests/mt_workload: tests/shim/mt_workload.c $(B)/build-flags
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
 test-bins: $(B)/tests/mt_workload
-TEST_DEPS += python3 perl git gcc xz-utils coreutils bpftrace python3-dev gdb redis-server nginx-light
+TEST_DEPS += python3 perl git gcc xz-utils coreutils bpftrace python3-dev gdb redis-server nginx-light sqlite3
 $(B)/tests/buggy: tests/shim/buggy.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)

@@ -15,7 +15,8 @@
 #include <stdio.h>
 
 #define HS_TOOL_VERSION "0.1.0"
-#define HS_REPORT_SCHEMA "heapshim-report/1"
+#define HS_REPORT_SCHEMA "heapshim-report/2"     /* written; /1 is read too */
+#define HS_REPORT_SCHEMA_V1 "heapshim-report/1"
 #define HS_EXIT_OK 0
 #define HS_EXIT_REGRESSION 1       /* diff, heapshim-ci gate */
 #define HS_EXIT_BAD 2              /* bad input, everywhere */
@@ -60,6 +61,13 @@ struct report {
     unsigned nclasses;
     struct { uint64_t size, blocks_in_use, pools; } cls[REPORT_MAX_CLASSES];
     uint64_t rss_peak_bytes;
+    /* schema 2: mapped memory (include/heapshim/live.h) and anonymous RSS;
+     * have_mapped 0 for a schema 1 report (no such figures) */
+    int have_mapped;
+    uint64_t mapped_live, mapped_peak, mapped_maps, mapped_unmaps, mapped_remaps,
+             mapped_protects, mapped_discards, mapped_discard_bytes;
+    uint64_t mapped_dom_live[3], mapped_dom_peak[3];
+    uint64_t rss_anon_bytes, rss_anon_peak_bytes;
 };
 /* Parse and validate a report held in memory. 0, or -1 with a one-line
  * reason in err (without the file name). */
@@ -72,8 +80,13 @@ void json_budget_end(size_t old);
 int json_budget_hit(void);
 /* Load a file: 0, or -1 with "PATH: reason" in err. */
 int report_load(const char *path, struct report *r, char *err, size_t cap);
-/* Named metrics ("obj.peak_bytes", "arenas.arenas_peak", "rss_peak_bytes") */
+/* Named metrics ("obj.peak_bytes", "arenas.arenas_peak", "rss_peak_bytes",
+ * "mapped.peak_bytes"): 0, -1 for an unknown name, 1 for a name this report
+ * does not carry (mapped.* and rss_anon_* of a schema 1 report) */
 int report_metric(const struct report *r, const char *name, uint64_t *out);
+/* (heap peak + mapped peak) / anonymous peak RSS, 0 when unknown: each peak
+ * at its own moment, so an upper bound of what one moment explained */
+double report_explained(const struct report *r);
 void report_metric_list(FILE *f);   /* the accepted names, one line */
 int metric_is_bytes(const char *name);
 
@@ -110,6 +123,7 @@ struct proc_view {
     char comm[16], cmdline[256], allocator[16];
     uint32_t state;
     uint64_t start_time, created_unix_ns, rss_bytes;
+    uint64_t rss_anon_bytes;        /* RssAnon of /proc/PID/status; 0 unknown */
     struct hs_live_snapshot snap;
     uint64_t window_peak[4];        /* since the last reset (see live_read) */
     int window_reset;               /* 1 if we reset it (O_RDWR), 0 read only */
@@ -126,6 +140,7 @@ int live_read(const char *path, int expect_pid, int flags, struct proc_view *p,
 /* Is this process (pid, start time in ticks) still the one alive? */
 int proc_alive(int pid, uint64_t start_time);
 uint64_t proc_rss_bytes(int pid);   /* 0 if unknown */
+uint64_t proc_rss_anon_bytes(int pid);   /* RssAnon; 0 if unknown */
 /* Every readable, non-stale live file of dir (or only pids[]). Bad files
  * are reported through warn lines (prefix "PATH: "), stale ones counted. */
 struct scan {
@@ -166,7 +181,7 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
 void prom_label_value(const char *in, size_t max, char *out, size_t cap);
 
 /* ---- top_view.c: one process as `heapshim top` shows it --------------------- */
-double top_explained(const struct proc_view *v);   /* total live bytes / RSS */
+double top_explained(const struct proc_view *v);   /* (heap + mapped live) / anonymous RSS */
 void top_print_heading(void);                       /* column names, no newline */
 void top_print_row(const struct proc_view *v);      /* one row, no newline */
 struct json_t *top_proc_json(const struct proc_view *v);   /* `top --json` object */

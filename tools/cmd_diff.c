@@ -28,7 +28,7 @@ static const char usage[] =
     "  --max-growth PCT  allowed growth in percent (default 10; '10%' also accepted)\n"
     "  --min-bytes SIZE  byte metrics growing by less than SIZE never fail (default 0)\n"
     "  --max-peak [DOMAIN=]SIZE  absolute limit on each process's peak (DOMAIN raw,\n"
-    "                    mem, obj or total, the default), e.g. 24MiB or obj=100MB\n"
+    "                    mem, obj, total (the default) or mapped), e.g. 24MiB or obj=100MB\n"
     "  --process NAME    only processes whose identity or executable is NAME\n"
     "  --json            the comparison as JSON on stdout instead of the table\n"
     "  --junit FILE      also write JUnit XML (one test case per process)\n"
@@ -195,6 +195,7 @@ int cmd_diff(int argc, char **argv)
     static const char *const defaults[] = {
         "raw.peak_bytes", "mem.peak_bytes", "obj.peak_bytes", "total.peak_bytes",
         "raw.live_bytes", "mem.live_bytes", "obj.live_bytes", "total.live_bytes",
+        "mapped.peak_bytes", "mapped.live_bytes",   /* when both reports have them (schema 2) */
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) metrics[nm++] = defaults[i];
 
@@ -243,11 +244,12 @@ int cmd_diff(int argc, char **argv)
                 for (int d = 0; d < D_N; d++)
                     if ((size_t)(eq - v) == strlen(dom_names[d]) && !strncmp(v, dom_names[d], (size_t)(eq - v)))
                         dom = d;
+                if ((size_t)(eq - v) == 6 && !strncmp(v, "mapped", 6)) dom = D_N;   /* mapped memory */
                 if (dom < 0)
-                    die_bad("--max-peak: unknown domain in '%s' (accepted: [raw|mem|obj|total=]SIZE)", v);
+                    die_bad("--max-peak: unknown domain in '%s' (accepted: [raw|mem|obj|total|mapped=]SIZE)", v);
             }
             if (parse_size(sz, &lim[nlim].max))
-                die_bad("--max-peak: bad size '%s' (accepted: [raw|mem|obj|total=]SIZE, SIZE %s)", v, SIZE_ACCEPTED);
+                die_bad("--max-peak: bad size '%s' (accepted: [raw|mem|obj|total|mapped=]SIZE, SIZE %s)", v, SIZE_ACCEPTED);
             lim[nlim].dom = dom;
             snprintf(lim[nlim].text, sizeof lim[nlim].text, "%.63s", v);
             nlim++;
@@ -262,7 +264,7 @@ int cmd_diff(int argc, char **argv)
             struct report probe;
             uint64_t dummy;
             memset(&probe, 0, sizeof probe);
-            if (report_metric(&probe, v, &dummy)) {
+            if (report_metric(&probe, v, &dummy) < 0) {
                 fprintf(stderr, "%s: unknown metric '%s' (accepted: ", hs_prog, v);
                 report_metric_list(stderr);
                 fputs(")\n", stderr);
@@ -322,8 +324,9 @@ int cmd_diff(int argc, char **argv)
             compared++;
             for (int k = 0; k < nm; k++) {
                 uint64_t b, n;
-                report_metric(&q->r, metrics[k], &b);
-                report_metric(&p->r, metrics[k], &n);
+                /* mapped.* of a schema 1 report: not there to compare */
+                if (report_metric(&q->r, metrics[k], &b) || report_metric(&p->r, metrics[k], &n))
+                    continue;
                 /* live bytes of a process that did not exit are not what it
                  * left behind at exit: shown, not gated */
                 int gated = !strstr(metrics[k], ".live_bytes") ||
@@ -332,23 +335,23 @@ int cmd_diff(int argc, char **argv)
             }
         }
         for (int l = 0; l < nlim; l++) {
-            uint64_t pk = p->r.dom[lim[l].dom].peak_bytes;
+            uint64_t pk = lim[l].dom == D_N ? p->r.mapped_peak : p->r.dom[lim[l].dom].peak_bytes;
             int over = pk > lim[l].max;
             char a[16], b[16];
             compared++;
             human_bytes(pk, a);
             human_bytes(lim[l].max, b);
             if (!o.json)
-                printf("  %-26s %12s %12s %12s %9s  %s\n", "limit", b, a, dom_names[lim[l].dom], "",
+                printf("  %-26s %12s %12s %12s %9s  %s\n", "limit", b, a, lim[l].dom == D_N ? "mapped" : dom_names[lim[l].dom], "",
                        over ? "OVER LIMIT" : "ok");
-            json_array_append_new(jl, json_pack("{sssIsIss}", "domain", dom_names[lim[l].dom], "max_peak_bytes",
+            json_array_append_new(jl, json_pack("{sssIsIss}", "domain", lim[l].dom == D_N ? "mapped" : dom_names[lim[l].dom], "max_peak_bytes",
                                                 (json_int_t)lim[l].max, "peak_bytes", (json_int_t)pk,
                                                 "verdict", over ? "over" : "ok"));
             if (over) {
                 regressions++;
                 size_t fl = strlen(fails);
                 snprintf(fails + fl, sizeof fails - fl, "%s%s.peak_bytes %s over the limit %s", fl ? "; " : "",
-                         dom_names[lim[l].dom], a, b);
+                         lim[l].dom == D_N ? "mapped" : dom_names[lim[l].dom], a, b);
             }
         }
         finish_case(&o, p->id, status, p->ended, jm, fails, jl);

@@ -18,7 +18,7 @@ static const char usage[] =
     "  or by `heapshim run -o`. --json prints the validated report as JSON.\n"
     "  --profile P.prof adds the 10 stacks holding the most live bytes of that heap\n"
     "  profile (`heapshim run --profile DIR` writes them; docs/profiling.md).\n"
-    "  Exit 2 if the file is missing, not JSON, or not a heapshim-report/1.\n";
+    "  Exit 2 if the file is missing, not JSON, or not a heapshim-report/1 or /2.\n";
 
 static json_t *dom_json(const struct dom_stats *d)
 {
@@ -51,6 +51,23 @@ static void print_json(const struct report *r)
                              (json_int_t)r->ended_unix_ns, "exit_kind", r->exit_kind, "domains",
                              doms, "total", dom_json(&r->dom[D_TOTAL]), "arenas", ar,
                              "rss_peak_bytes", (json_int_t)r->rss_peak_bytes);
+    if (root && r->have_mapped) {
+        json_t *md = json_object();
+        for (int d = 0; d < D_TOTAL; d++)
+            json_object_set_new(md, dom_names[d], json_pack("{sIsI}", "live_bytes", (json_int_t)r->mapped_dom_live[d],
+                                                            "peak_bytes", (json_int_t)r->mapped_dom_peak[d]));
+        json_object_set_new(root, "mapped",
+                            json_pack("{sIsIsIsIsIsIsIsIso}", "live_bytes", (json_int_t)r->mapped_live,
+                                      "peak_bytes", (json_int_t)r->mapped_peak, "maps", (json_int_t)r->mapped_maps,
+                                      "unmaps", (json_int_t)r->mapped_unmaps, "remaps", (json_int_t)r->mapped_remaps,
+                                      "protects", (json_int_t)r->mapped_protects,
+                                      "discards", (json_int_t)r->mapped_discards,
+                                      "discard_bytes", (json_int_t)r->mapped_discard_bytes, "domains", md));
+        json_object_set_new(root, "rss_anon_bytes", json_integer((json_int_t)r->rss_anon_bytes));
+        json_object_set_new(root, "rss_anon_peak_bytes", json_integer((json_int_t)r->rss_anon_peak_bytes));
+    } else if (root) {
+        json_object_set_new(root, "schema", json_string(HS_REPORT_SCHEMA_V1));   /* as it was read */
+    }
     char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (s) puts(s);
     free(s);

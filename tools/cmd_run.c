@@ -117,7 +117,7 @@ static int proc_ppid(int pid)
 struct trk {
     int pid, ppid;
     struct proc_view v;
-    uint64_t first_unix_ns, last_unix_ns, rss_peak;
+    uint64_t first_unix_ns, last_unix_ns, rss_peak, rss_anon_peak;
 };
 struct tracker {
     struct trk *t;
@@ -167,6 +167,7 @@ static void track(struct tracker *k, const char *live)
         e->v = s.v[i];
         e->last_unix_ns = now;
         if (s.v[i].rss_bytes > e->rss_peak) e->rss_peak = s.v[i].rss_bytes;
+        if (s.v[i].rss_anon_bytes > e->rss_anon_peak) e->rss_anon_peak = s.v[i].rss_anon_bytes;
         sum += s.v[i].snap.dom[3].live_bytes;
     }
     scan_free(&s);
@@ -198,7 +199,21 @@ static json_t *jdom(const struct hs_live_domain *d)
                      "frees", (json_int_t)frees, "failed", (json_int_t)d->failed);
 }
 
-/* a heapshim-report/1 made from the last live reading of a process that
+/* the mapped block of a live reading, as the report writes it */
+static json_t *jmapped(const struct hs_live_mapped *m)
+{
+    json_t *md = json_object();
+    for (int d = 0; d < HS_LIVE_NDOM; d++)
+        json_object_set_new(md, dom_names[d], json_pack("{sIsI}", "live_bytes", (json_int_t)m->live_bytes[d],
+                                                        "peak_bytes", (json_int_t)m->peak_bytes[d]));
+    return json_pack("{sIsIsIsIsIsIsIsIso}", "live_bytes", (json_int_t)m->live_bytes[HS_LIVE_TOTAL],
+                     "peak_bytes", (json_int_t)m->peak_bytes[HS_LIVE_TOTAL], "maps", (json_int_t)m->maps,
+                     "unmaps", (json_int_t)m->unmaps, "remaps", (json_int_t)m->remaps,
+                     "protects", (json_int_t)m->protects, "discards", (json_int_t)m->discards,
+                     "discard_bytes", (json_int_t)m->discard_bytes, "domains", md);
+}
+
+/* a heapshim-report/2 made from the last live reading of a process that
  * wrote no report (killed by a signal, or ended without exit handlers) */
 static json_t *snapshot_report(const struct trk *e)
 {
@@ -215,7 +230,7 @@ static json_t *snapshot_report(const struct trk *e)
     if (!cmd[0]) snprintf(cmd, sizeof cmd, "%.16s", e->v.comm);
     const struct hs_live_snapshot *s = &e->v.snap;
     uint64_t apk = s->arenas_peak > s->arenas_mapped ? s->arenas_peak : s->arenas_mapped;
-    return json_pack("{sssIsIsssssssIsIs{sososo}sos{sIsIsIsIsIsIsIso}sI}",
+    json_t *r = json_pack("{sssIsIsssssssIsIs{sososo}sos{sIsIsIsIsIsIsIso}sI}",
                      "schema", HS_REPORT_SCHEMA, "pid", (json_int_t)e->pid,
                      "ppid", (json_int_t)(e->ppid > 0 ? e->ppid : 0), "command", cmd,
                      "allocator", e->v.allocator[0] ? e->v.allocator : "?",
@@ -229,6 +244,13 @@ static json_t *snapshot_report(const struct trk *e)
                      "bytes_mapped", (json_int_t)s->bytes_mapped, "pools_used", (json_int_t)s->pools_used,
                      "pools_free", (json_int_t)s->pools_free, "size_classes", cls,
                      "rss_peak_bytes", (json_int_t)e->rss_peak);
+    if (r) {
+        json_object_set_new(r, "mapped", jmapped(&s->mapped));
+        /* the anonymous RSS of the last reading: the process is gone */
+        json_object_set_new(r, "rss_anon_bytes", json_integer((json_int_t)e->v.rss_anon_bytes));
+        json_object_set_new(r, "rss_anon_peak_bytes", json_integer((json_int_t)e->rss_anon_peak));
+    }
+    return r;
 }
 
 static int route_ok(const char *spec, const char **why)

@@ -105,6 +105,18 @@ uint64_t proc_rss_bytes(int pid)
     return res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+uint64_t proc_rss_anon_bytes(int pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n <= 0) return 0;
+    const char *p = strstr(buf, "\nRssAnon:");
+    unsigned long long kb;
+    if (!p || sscanf(p + 9, " %llu", &kb) != 1) return 0;
+    return (uint64_t)kb * 1024u;
+}
+
 /* ---- the directory ------------------------------------------------------- */
 
 int live_dir_open(const char *path, int explicit_dir, struct live_dirh *d, char *err, size_t cap)
@@ -375,6 +387,7 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
         p->window_reset = 1;
     if (rwfd >= 0) close(rwfd);
     p->rss_bytes = proc_rss_bytes(p->pid);
+    p->rss_anon_bytes = proc_rss_anon_bytes(p->pid);
     return LIVE_OK;
 }
 

@@ -166,6 +166,31 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
                        v->labels, (unsigned long long)val);
         }
     }
+    /* mapped memory (include/heapshim/live.h, "Mapped memory") */
+    static const struct { const char *name, *type, *help; } mapped_fam[] = {
+        { "heapshim_mapped_live_bytes", "gauge",
+          "Accessible bytes of the program's own anonymous private mappings (mmap), per domain of the caller." },
+        { "heapshim_mapped_peak_bytes", "gauge", "All-time high-water mark of mapped live bytes, per domain (exact)." },
+        { "heapshim_mapped_maps_total", "counter", "mmap calls that mapped counted pages." },
+        { "heapshim_mapped_unmaps_total", "counter", "munmap calls that removed counted pages." },
+        { "heapshim_rss_anon_bytes", "gauge", "Anonymous resident memory of the process (RssAnon of /proc/PID/status)." },
+    };
+    for (size_t f = 0; f < sizeof mapped_fam / sizeof mapped_fam[0]; f++) {
+        family(&b, mapped_fam[f].name, mapped_fam[f].type, mapped_fam[f].help);
+        for (int i = 0; i < s->n; i++) {
+            const struct hs_live_mapped *m = &s->v[i].snap.mapped;
+            if (f < 2) {
+                for (int d = 0; d < HS_LIVE_NDOM; d++)
+                    sb_add(&b, "%s{pid=\"%d\",comm=\"%s\",domain=\"%s\"} %llu\n", mapped_fam[f].name,
+                           s->v[i].pid, comm[i], dom_names[d],
+                           (unsigned long long)(f ? m->peak_bytes[d] : m->live_bytes[d]));
+                continue;
+            }
+            uint64_t val = f == 2 ? m->maps : f == 3 ? m->unmaps : s->v[i].rss_anon_bytes;
+            sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", mapped_fam[f].name, s->v[i].pid, comm[i],
+                   (unsigned long long)val);
+        }
+    }
     family(&b, "heapshim_processes", "gauge", "Shimmed processes exported.");
     sb_add(&b, "heapshim_processes %d\n", s->n);
     family(&b, "heapshim_stale_files", "gauge", "Live files left by dead processes (remove with heapshim gc).");

@@ -1,5 +1,6 @@
 /*
- * tools/report.c - load and validate a JSON report (schema heapshim-report/1).
+ * tools/report.c - load and validate a JSON report (schema heapshim-report/2,
+ * and /1, which has no mapped memory).
  *
  * Room: turns bytes into struct report, or into one line saying what is
  * wrong. Reports come from CI artifacts, other machines and hand edits, so
@@ -137,10 +138,12 @@ static int parse_root(struct ctx *c, json_t *root, struct report *r)
     json_t *sch = json_object_get(root, "schema");
     if (!sch) return bad(c, "not a heapshim report (no \"schema\" field; expected \"%s\")%s", HS_REPORT_SCHEMA, "");
     if (!json_is_string(sch)) return bad(c, "field schema is not a string (expected \"%s\")%s", HS_REPORT_SCHEMA, "");
-    if (strcmp(json_string_value(sch), HS_REPORT_SCHEMA)) {
+    int v2 = !strcmp(json_string_value(sch), HS_REPORT_SCHEMA);
+    if (!v2 && strcmp(json_string_value(sch), HS_REPORT_SCHEMA_V1)) {
         char s[64];
         snprintf(s, sizeof s, "%s", json_string_value(sch));
-        return bad(c, "unsupported schema \"%s\" (this reader knows \"%s\")", s, HS_REPORT_SCHEMA);
+        return bad(c, "unsupported schema \"%s\" (this reader knows \"%s\" and \"heapshim-report/1\")", s,
+                   HS_REPORT_SCHEMA);
     }
     uint64_t u;
     if (get_u64(c, root, "", "pid", &u)) return -1;
@@ -182,6 +185,44 @@ static int parse_root(struct ctx *c, json_t *root, struct report *r)
             return -1;
     }
     if (get_u64(c, root, "", "rss_peak_bytes", &r->rss_peak_bytes)) return -1;
+    if (!v2) return 0;
+    json_t *m = json_object_get(root, "mapped");
+    if (!m) return bad(c, "missing field %s%s", "mapped", "");
+    if (!json_is_object(m)) return bad(c, "field %s%s is not an object", "mapped", "");
+    if (get_u64(c, m, "mapped.", "live_bytes", &r->mapped_live) ||
+        get_u64(c, m, "mapped.", "peak_bytes", &r->mapped_peak) ||
+        get_u64(c, m, "mapped.", "maps", &r->mapped_maps) ||
+        get_u64(c, m, "mapped.", "unmaps", &r->mapped_unmaps) ||
+        get_u64(c, m, "mapped.", "remaps", &r->mapped_remaps) ||
+        get_u64(c, m, "mapped.", "protects", &r->mapped_protects) ||
+        get_u64(c, m, "mapped.", "discards", &r->mapped_discards) ||
+        get_u64(c, m, "mapped.", "discard_bytes", &r->mapped_discard_bytes))
+        return -1;
+    if (r->mapped_live > r->mapped_peak) return bad(c, "inconsistent mapped: live_bytes > peak_bytes%s%s", "", "");
+    json_t *md = json_object_get(m, "domains");
+    if (!md) return bad(c, "missing field %s%s", "mapped.domains", "");
+    if (!json_is_object(md)) return bad(c, "field %s%s is not an object", "mapped.domains", "");
+    uint64_t sum = 0;
+    for (int d = 0; d < D_TOTAL; d++) {
+        char w[40];
+        snprintf(w, sizeof w, "mapped.domains.%s", dom_names[d]);
+        json_t *e = json_object_get(md, dom_names[d]);
+        if (!e) return bad(c, "missing field %s%s", w, "");
+        if (!json_is_object(e)) return bad(c, "field %s%s is not an object", w, "");
+        snprintf(w, sizeof w, "mapped.domains.%s.", dom_names[d]);
+        if (get_u64(c, e, w, "live_bytes", &r->mapped_dom_live[d]) ||
+            get_u64(c, e, w, "peak_bytes", &r->mapped_dom_peak[d]))
+            return -1;
+        if (r->mapped_dom_live[d] > r->mapped_dom_peak[d])
+            return bad(c, "inconsistent %s: live_bytes > peak_bytes%s", w, "");
+        sum += r->mapped_dom_live[d];
+    }
+    if (sum != r->mapped_live)
+        return bad(c, "inconsistent mapped: live_bytes is not the sum of its domains%s%s", "", "");
+    if (get_u64(c, root, "", "rss_anon_bytes", &r->rss_anon_bytes) ||
+        get_u64(c, root, "", "rss_anon_peak_bytes", &r->rss_anon_peak_bytes))
+        return -1;
+    r->have_mapped = 1;
     return 0;
 }
 
@@ -253,7 +294,25 @@ int report_metric(const struct report *r, const char *name, uint64_t *out)
         *out = r->rss_peak_bytes;
         return 0;
     }
+    static const char *const mnames[] = { "mapped.live_bytes", "mapped.peak_bytes", "mapped.maps",
+                                          "mapped.unmaps", "mapped.remaps", "mapped.protects",
+                                          "mapped.discards", "mapped.discard_bytes",
+                                          "rss_anon_bytes", "rss_anon_peak_bytes" };
+    const uint64_t mvals[] = { r->mapped_live, r->mapped_peak, r->mapped_maps, r->mapped_unmaps,
+                               r->mapped_remaps, r->mapped_protects, r->mapped_discards,
+                               r->mapped_discard_bytes, r->rss_anon_bytes, r->rss_anon_peak_bytes };
+    for (size_t i = 0; i < sizeof mnames / sizeof mnames[0]; i++)
+        if (!strcmp(name, mnames[i])) {
+            *out = mvals[i];
+            return r->have_mapped ? 0 : 1;
+        }
     return -1;
+}
+
+double report_explained(const struct report *r)
+{
+    if (!r->have_mapped || !r->rss_anon_peak_bytes) return 0;
+    return (double)(r->dom[D_TOTAL].peak_bytes + r->mapped_peak) / (double)r->rss_anon_peak_bytes;
 }
 
 void report_metric_list(FILE *f)
@@ -262,7 +321,8 @@ void report_metric_list(FILE *f)
     for (int i = 0; i < 7; i++) fprintf(f, "%s%s", i ? "," : "", dom_fields[i]);
     fputs("}, arenas.{", f);
     for (int i = 0; i < 7; i++) fprintf(f, "%s%s", i ? "," : "", arena_fields[i]);
-    fputs("}, rss_peak_bytes", f);
+    fputs("}, rss_peak_bytes, mapped.{live_bytes,peak_bytes,maps,unmaps,remaps,protects,discards,"
+          "discard_bytes}, rss_anon_bytes, rss_anon_peak_bytes", f);
 }
 
 int metric_is_bytes(const char *name)

@@ -24,6 +24,11 @@ void table_print(FILE *f, const struct report *r)
                 human_count(s->reallocs, e), human_count(s->frees, g),
                 (unsigned long long)s->failed);
     }
+    if (r->have_mapped)
+        fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8s   (own mmap: maps, remaps, unmaps)\n", "mapped",
+                human_bytes(r->mapped_live, a), human_bytes(r->mapped_peak, b), "",
+                human_count(r->mapped_maps, d), human_count(r->mapped_remaps, e),
+                human_count(r->mapped_unmaps, g), "");
     fprintf(f, "  arenas: %llu mapped (peak %llu) x %s = %s, pools %llu used / %llu free\n",
             (unsigned long long)r->arenas_mapped, (unsigned long long)r->arenas_peak,
             human_bytes(r->arena_size, a), human_bytes(r->bytes_mapped, b),
@@ -35,4 +40,8 @@ void table_print(FILE *f, const struct report *r)
     if (r->ended_unix_ns > r->started_unix_ns)
         fprintf(f, "  wall %.3f s", (double)(r->ended_unix_ns - r->started_unix_ns) / 1e9);
     fputc('\n', f);
+    if (r->have_mapped && r->rss_anon_peak_bytes)
+        fprintf(f, "  explained: heap peak %s + mapped peak %s = %.0f%% of the anonymous peak RSS %s\n",
+                human_bytes(r->dom[D_TOTAL].peak_bytes, a), human_bytes(r->mapped_peak, b),
+                100.0 * report_explained(r), human_bytes(r->rss_anon_peak_bytes, c));
 }

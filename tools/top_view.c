@@ -10,25 +10,32 @@
 #include <termios.h>
 #include <unistd.h>
 
+/* (heap live + mapped live) / anonymous RSS (RssAnon); a reader that has
+ * no RssAnon (the probe) divides by the whole RSS */
 double top_explained(const struct proc_view *v)
 {
-    return v->rss_bytes ? (double)v->snap.dom[HS_LIVE_TOTAL].live_bytes / (double)v->rss_bytes : 0;
+    uint64_t rss = v->rss_anon_bytes ? v->rss_anon_bytes : v->rss_bytes;
+    return rss ? (double)(v->snap.dom[HS_LIVE_TOTAL].live_bytes + v->snap.mapped.live_bytes[HS_LIVE_TOTAL]) /
+                     (double)rss
+               : 0;
 }
 
 void top_print_heading(void)
 {
-    printf("%7s %-15s %19s %19s %19s %19s %6s %9s %5s", "PID", "COMMAND", "RAW live/peak",
-           "MEM live/peak", "OBJ live/peak", "TOTAL live/peak", "ARENAS", "RSS", "EXPL");
+    printf("%7s %-15s %19s %19s %19s %19s %19s %6s %9s %5s", "PID", "COMMAND", "RAW live/peak",
+           "MEM live/peak", "OBJ live/peak", "TOTAL live/peak", "MAPPED live/peak", "ARENAS", "RSS", "EXPL");
 }
 
 void top_print_row(const struct proc_view *v)
 {
-    char b[9][16], cell[4][40];
+    char b[11][16], cell[5][40];
     for (int d = 0; d < 4; d++)
         snprintf(cell[d], sizeof cell[d], "%s/%s", human_bytes(v->snap.dom[d].live_bytes, b[2 * d]),
                  human_bytes(v->snap.dom[d].peak_bytes, b[2 * d + 1]));
-    printf("%7d %-15.15s %19s %19s %19s %19s %6llu %9s %4.0f%%", v->pid, v->comm, cell[0], cell[1],
-           cell[2], cell[3], (unsigned long long)v->snap.arenas_mapped,
+    snprintf(cell[4], sizeof cell[4], "%s/%s", human_bytes(v->snap.mapped.live_bytes[HS_LIVE_TOTAL], b[9]),
+             human_bytes(v->snap.mapped.peak_bytes[HS_LIVE_TOTAL], b[10]));
+    printf("%7d %-15.15s %19s %19s %19s %19s %19s %6llu %9s %4.0f%%", v->pid, v->comm, cell[0], cell[1],
+           cell[2], cell[3], cell[4], (unsigned long long)v->snap.arenas_mapped,
            human_bytes(v->rss_bytes, b[8]), 100 * top_explained(v));
 }
 
@@ -50,10 +57,21 @@ json_t *top_proc_json(const struct proc_view *v)
                            (json_int_t)v->snap.bytes_mapped, "pools_used",
                            (json_int_t)v->snap.pools_used, "pools_free",
                            (json_int_t)v->snap.pools_free);
-    return json_pack("{sisssssssIsososo sIsf}", "pid", v->pid, "comm", v->comm, "cmdline",
+    const struct hs_live_mapped *m = &v->snap.mapped;
+    json_t *mdoms = json_object();
+    for (int d = 0; d < HS_LIVE_NDOM; d++)
+        json_object_set_new(mdoms, dom_names[d], json_pack("{sIsI}", "live_bytes", (json_int_t)m->live_bytes[d],
+                                                           "peak_bytes", (json_int_t)m->peak_bytes[d]));
+    json_t *mj = json_pack("{sIsIsIsIsIsIsIsIso}", "live_bytes", (json_int_t)m->live_bytes[HS_LIVE_TOTAL],
+                           "peak_bytes", (json_int_t)m->peak_bytes[HS_LIVE_TOTAL], "maps", (json_int_t)m->maps,
+                           "unmaps", (json_int_t)m->unmaps, "remaps", (json_int_t)m->remaps,
+                           "protects", (json_int_t)m->protects, "discards", (json_int_t)m->discards,
+                           "discard_bytes", (json_int_t)m->discard_bytes, "domains", mdoms);
+    return json_pack("{sisssssssIsososo sosIsIsf}", "pid", v->pid, "comm", v->comm, "cmdline",
                      v->cmdline, "allocator", v->allocator, "threads", (json_int_t)v->snap.threads,
                      "domains", doms, "total", dom_json(&v->snap.dom[HS_LIVE_TOTAL]), "arenas", ar,
-                     "rss_bytes", (json_int_t)v->rss_bytes, "rss_explained", top_explained(v));
+                     "mapped", mj, "rss_bytes", (json_int_t)v->rss_bytes,
+                     "rss_anon_bytes", (json_int_t)v->rss_anon_bytes, "rss_explained", top_explained(v));
 }
 
 /* The refreshing view. On a terminal: keys unbuffered (q quits), cursor

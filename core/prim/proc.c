@@ -146,6 +146,33 @@ uint64_t hs_proc_rss_peak_bytes(void)
     return (uint64_t)ru.ru_maxrss * 1024u;   /* Linux reports KiB */
 }
 
+/* a "Name:   N kB" line of /proc/self/status, in bytes; 0 if absent */
+static uint64_t status_kb(const char *buf, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl < n; i++) {
+        if ((i == 0 || buf[i - 1] == '\n') && !memcmp(buf + i, key, kl) && buf[i + kl] == ':') {
+            const char *p = buf + i + kl + 1;
+            while (p < buf + n && (*p == ' ' || *p == '\t')) p++;
+            return parse_u64(p, buf + n) * 1024u;
+        }
+    }
+    return 0;
+}
+
+void hs_proc_anon(uint64_t *now, uint64_t *peak)
+{
+    char buf[4096];
+    ssize_t n = slurp("/proc/self/status", buf, sizeof buf);
+    *now = *peak = 0;
+    if (n <= 0) return;
+    uint64_t hwm = status_kb(buf, (size_t)n, "VmHWM"), file = status_kb(buf, (size_t)n, "RssFile"),
+             shm = status_kb(buf, (size_t)n, "RssShmem");
+    *now = status_kb(buf, (size_t)n, "RssAnon");
+    *peak = hwm > file + shm ? hwm - file - shm : 0;
+    if (*peak < *now) *peak = *now;
+}
+
 void hs_live_fill_identity(struct hs_live_header *h)
 {
     struct timespec ts;

@@ -26,6 +26,11 @@ void hs_proc_cmdline(char *buf, size_t cap);
 /* Resident set size now (/proc/self/statm), and its peak (getrusage). */
 uint64_t hs_proc_rss_bytes(void);
 uint64_t hs_proc_rss_peak_bytes(void);
+/* Anonymous resident memory from /proc/self/status: *now = RssAnon, *peak =
+ * VmHWM - RssFile - RssShmem (the kernel keeps no anonymous high-water
+ * mark; this is the estimate tests/python_figures.py uses too), at least
+ * *now. Zeros when it cannot be read. */
+void hs_proc_anon(uint64_t *now, uint64_t *peak);
 
 /* Fill the identity fields of a live header: pid, uid, start_time,
  * created_unix_ns, comm, cmdline. */

@@ -3,6 +3,12 @@
  *
  * Room: the kernel -- mappings, randomness, clocks, thread ids. (The
  * system allocator's entry points are inline in internal.h: hs_sys_*.)
+ *
+ * Mappings are made with raw system calls, never through libc's mmap &
+ * co.: the shim exports those symbols itself (interpose/mapped.c counts the
+ * program's own mappings), and a call from here through them would count
+ * the shim's arenas and live region as the program's. hs_os_mmap & co. are
+ * also what interpose/mapped.c calls as "the real" functions.
  */
 #include "../internal.h"
 #include <errno.h>
@@ -13,15 +19,31 @@
 #include <time.h>
 #include <unistd.h>
 
+void *hs_os_mmap(void *addr, size_t n, int prot, int flags, int fd, long off)
+{
+    return (void *)syscall(SYS_mmap, addr, n, prot, flags, fd, off);   /* -1: MAP_FAILED, errno set */
+}
+
+int hs_os_munmap(void *p, size_t n) { return (int)syscall(SYS_munmap, p, n); }
+
+void *hs_os_mremap(void *old, size_t old_n, size_t new_n, int flags, void *new_addr)
+{
+    return (void *)syscall(SYS_mremap, old, old_n, new_n, flags, new_addr);
+}
+
+int hs_os_mprotect(void *p, size_t n, int prot) { return (int)syscall(SYS_mprotect, p, n, prot); }
+
+int hs_os_madvise(void *p, size_t n, int advice) { return (int)syscall(SYS_madvise, p, n, advice); }
+
 void *hs_os_map(size_t n)
 {
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = hs_os_mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
 void hs_os_unmap(void *p, size_t n)
 {
-    if (p) munmap(p, n);
+    if (p) hs_os_munmap(p, n);
 }
 
 uint64_t hs_os_random64(void)

@@ -1,5 +1,5 @@
 /*
- * heapshim/live.h - layout of the live counter region (version 2).
+ * heapshim/live.h - layout of the live counter region (version 3).
  *
  * Shared by the writer (the allocator, in every shimmed process) and by all
  * readers (heapshim top/export/run --timeline, the eBPF probe). Keep it plain
@@ -93,6 +93,37 @@
  *     HS_LIVE_PUBLISH_MS. The eBPF probe is such a reader: it pulls twice
  *     and uses hs_live_read_copies (instant or last publication).
  *
+ * Mapped memory (version 3)
+ *   header.mapped counts the anonymous private mappings that the program
+ *   makes itself through libc's mmap/mmap64, as they are changed by munmap,
+ *   mremap, mprotect and madvise (interpose/mapped.c): GC heaps, JIT heaps,
+ *   the arenas of allocators the shim does not replace. Not counted: file
+ *   and MAP_SHARED mappings, glibc's own mappings (large malloc blocks,
+ *   thread stacks, the loader: glibc calls its internal __mmap, not the
+ *   exported symbol), the shim's own (core/prim/sys.c makes raw system
+ *   calls), and calls made as raw syscalls or from libraries loaded with
+ *   RTLD_DEEPBIND. live_bytes[d] are the bytes of such mappings that are
+ *   accessible now (PROT_NONE reservations are not memory in use: a page
+ *   counts from the mmap or mprotect that makes it accessible); d is the
+ *   domain the calling object is routed to (HEAPSHIM_ROUTE, a tag; default
+ *   mem) when it was mapped, [HS_LIVE_TOTAL] their sum. madvise(DONTNEED,
+ *   FREE) only counts discards: the pages stay mapped and accessible and
+ *   come back at the next touch, which no call reports, so live is the
+ *   accessible address space, an upper bound of what those mappings hold
+ *   resident.
+ *   Writers: every update (one call of the family) runs under a process-wide
+ *   lock, between two increments of header.mseq (odd while under way), and
+ *   peak_bytes[i] = max(peak_bytes[i], live_bytes[i]) is taken in the same
+ *   update: the peaks are exact (the highest value live took). Bytes go
+ *   away before the system call that frees them (munmap, mremap's old
+ *   range, MAP_FIXED over counted pages) and come after the one that maps
+ *   them, so live never exceeds what the kernel holds of them.
+ *   Readers: in the process, mseq read before and after (even and equal);
+ *   the published snapshot copies a consistent mapped block (snap_mapped);
+ *   other processes take it as part of their instant (two equal copies of
+ *   the header, mseq even) or from the publication. Every reader therefore
+ *   sees live <= peak and a maps/unmaps pair of one moment.
+ *
  * Fork
  *   The fork handlers stop counting threads at their next operation (at most
  *   200 ms, so a thread blocked elsewhere cannot deadlock a fork), copy the
@@ -115,7 +146,7 @@
 #endif
 
 #define HS_LIVE_MAGIC        0x314556494c534848ull   /* "HHSLIVE1" little-endian */
-#define HS_LIVE_VERSION      2u
+#define HS_LIVE_VERSION      3u
 #define HS_LIVE_NDOM         3          /* raw, mem, obj */
 #define HS_LIVE_TOTAL        3          /* index of the all-domain total in [4] arrays */
 #define HS_LIVE_NCLASSES     32
@@ -168,6 +199,17 @@ struct hs_live_domain {
     uint64_t allocs, reallocs, frees, failed;
 };
 
+/* The program's own anonymous private mappings (see "Mapped memory"). */
+struct hs_live_mapped {
+    uint64_t live_bytes[4];             /* raw, mem, obj, total: accessible now */
+    uint64_t peak_bytes[4];             /* exact high-water marks of live_bytes */
+    uint64_t maps;                      /* mmap calls that mapped counted pages */
+    uint64_t unmaps;                    /* munmap calls that removed counted pages */
+    uint64_t remaps;                    /* mremap calls of counted mappings */
+    uint64_t protects;                  /* mprotect calls that changed counted pages */
+    uint64_t discards, discard_bytes;   /* madvise(DONTNEED/FREE) over counted pages */
+};   /* 112 bytes */
+
 struct hs_live_header {
     /* identity -- written once at creation */
     uint64_t magic;                 /* HS_LIVE_MAGIC */
@@ -219,19 +261,27 @@ struct hs_live_header {
     uint64_t pub_req;               /* any new value: publish at the next operation */
     uint64_t _req_pad[6];
 
-    uint64_t _reserved[16];
-};
+    /* mapped memory (version 3) -- seqlock mseq: odd while a call updates */
+    uint64_t mseq;
+    struct hs_live_mapped mapped;
+    /* ... and as of the published snapshot (under seq, like snap[]) */
+    struct hs_live_mapped snap_mapped;
+
+    uint64_t _reserved[11];
+};   /* 1472 bytes */
 
 #define HS_LIVE_PUBLISH_MS 50
 
 #ifndef __BPF__
 _Static_assert(offsetof(struct hs_live_header, poke) % 64 == 0, "poke on a cache line of its own");
+_Static_assert(sizeof(struct hs_live_header) == 1472, "version 3 header size");
 /* Result of summing a region (what a reader wants). */
 struct hs_live_snapshot {
     struct hs_live_domain dom[4];   /* raw, mem, obj, total */
     uint64_t arenas_mapped, arenas_peak, bytes_mapped, pools_used, pools_free;
     uint64_t class_blocks[HS_LIVE_NCLASSES], class_pools[HS_LIVE_NCLASSES];
     uint32_t threads;               /* slots currently owned */
+    struct hs_live_mapped mapped;   /* the program's own mappings (version 3) */
 };
 
 /* Validate a region of len bytes (mapped or copied from a file) and sum it.

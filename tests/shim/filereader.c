@@ -8,6 +8,8 @@
  * against the previous one and against a bound:
  *   - allocs, reallocs, frees, failed never decrease (per domain and total)
  *   - live_bytes <= peak_bytes, peak_bytes never decreases
+ *   - mapped memory (version 3): live <= peak per domain and total, the total
+ *     the sum of the domains, peaks and call counts never decrease
  *   - live_blocks <= (the first read's live_blocks) + MAXBLOCKS: the program
  *     (tests/shim/prog_torn.c) never holds more than that many blocks beyond
  *     what it held when the reading started
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
     char *a = calloc(1, len);
     if (!a) return 2;
     struct hs_live_snapshot prev, s;
+    memset(&prev, 0, sizeof prev);
     int have_prev = 0;
     unsigned long long instant = 0, published = 0, late = 0, busy = 0, bad = 0;
     long long first_blocks = -1;
@@ -88,6 +91,19 @@ int main(int argc, char **argv)
             if (s.dom[d].live_bytes > s.dom[d].peak_bytes)
                 snprintf(why_bad, sizeof why_bad, "domain %d: live %llu above peak %llu", d,
                          (unsigned long long)s.dom[d].live_bytes, (unsigned long long)s.dom[d].peak_bytes);
+        const struct hs_live_mapped *m = &s.mapped, *pm = &prev.mapped;
+        for (int d = 0; d < 4 && !why_bad[0]; d++)
+            if (m->live_bytes[d] > m->peak_bytes[d] || (have_prev && m->peak_bytes[d] < pm->peak_bytes[d]))
+                snprintf(why_bad, sizeof why_bad, "mapped %d: live %llu peak %llu (peak before %llu)", d,
+                         (unsigned long long)m->live_bytes[d], (unsigned long long)m->peak_bytes[d],
+                         (unsigned long long)pm->peak_bytes[d]);
+        if (!why_bad[0] && m->live_bytes[0] + m->live_bytes[1] + m->live_bytes[2] != m->live_bytes[3])
+            snprintf(why_bad, sizeof why_bad, "mapped: total %llu is not the sum of the domains",
+                     (unsigned long long)m->live_bytes[3]);
+        if (!why_bad[0] && have_prev && (m->maps < pm->maps || m->unmaps < pm->unmaps || m->remaps < pm->remaps))
+            snprintf(why_bad, sizeof why_bad, "mapped: call counts went back "
+                     "(maps %llu -> %llu, unmaps %llu -> %llu)", (unsigned long long)pm->maps,
+                     (unsigned long long)m->maps, (unsigned long long)pm->unmaps, (unsigned long long)m->unmaps);
         if (!why_bad[0] && (long long)t->live_blocks > first_blocks + maxblocks)
             snprintf(why_bad, sizeof why_bad, "phantom blocks: live %llu, at most %lld possible",
                      (unsigned long long)t->live_blocks, first_blocks + maxblocks);
