@@ -26,7 +26,10 @@
 /* true when this request of n bytes is to be sampled */
 HS_INLINE bool hs_sample_charge(hs_heap_t *h, size_t n)
 {
-    return HS_UNLIKELY((h->sample_left -= (int64_t)n) < 0);
+    /* in unsigned arithmetic: a request of 2^63 bytes or more (it fails
+     * anyway) wraps instead of overflowing; the same sub and js */
+    h->sample_left = (int64_t)((uint64_t)h->sample_left - (uint64_t)n);
+    return HS_UNLIKELY(h->sample_left < 0);
 }
 
 /*

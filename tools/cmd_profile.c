@@ -261,7 +261,7 @@ static int do_diff(const char *a, const char *b, const struct opts *o)
     size_t n = 0, capn = 0;
     add_keys(&v, &n, &capn, &pa, o->alloc, 0);
     add_keys(&v, &n, &capn, &pb, o->alloc, 1);
-    qsort(v, n, sizeof *v, by_growth);
+    if (n > 1) qsort(v, n, sizeof *v, by_growth);
     double ta = 0, tb = 0;
     for (size_t i = 0; i < n; i++) ta += v[i].base, tb += v[i].now;
     char b1[16], b2[16];

@@ -93,7 +93,7 @@ static const char *human(double v, const char *unit, char *buf, size_t cap)
 static void draw(FILE *f, struct node *n, double x, unsigned level, double scale, double total,
                  double height, const char *unit)
 {
-    qsort(n->kids, n->nkids, sizeof *n->kids, by_name);
+    if (n->nkids > 1) qsort(n->kids, n->nkids, sizeof *n->kids, by_name);
     double w = n->value * scale;
     if (w < 0.3) return;
     double y = height - (level + 1) * ROW;
