@@ -132,5 +132,5 @@ expect_bad plot-random "$P/random.csv" "$HS" plot "$P/random.csv" -o "$P/o.svg"
 expect_bad plot-no-out "no output given" "$HS" plot "$P/bad.csv"
 printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,1,2,3\n' > "$P/good.csv"
 expect_bad plot-out-dir "-o $P/no/dir.svg: cannot create" "$HS" plot "$P/good.csv" -o "$P/no/dir.svg" --no-rss
-expect_bad gc-option "unknown argument '--force'" "$HS" gc --force
+expect_bad gc-option "unknown option '--force' \(accepted: --dir DIR, --dry-run, --help\)" "$HS" gc --force
 finish

@@ -14,7 +14,8 @@ static const char usage[] =
     "usage: heapshim report FILE.json [--json]\n"
     "  Print the per-domain table (live, peak, blocks, allocs, reallocs, frees,\n"
     "  failed; arenas; peak RSS) of a report written by the shim (HEAPSHIM_REPORT)\n"
-    "  or by `heapshim run -o`. --json prints the validated report as JSON.\n"
+    "  or by `heapshim run -o` (FILE - is standard input). --json prints the\n"
+    "  validated report as JSON.\n"
     "  Exit 2 if the file is missing, not JSON, or not a heapshim-report/1.\n";
 
 static json_t *dom_json(const struct dom_stats *d)
@@ -57,15 +58,17 @@ static void print_json(const struct report *r)
 int cmd_report(int argc, char **argv)
 {
     const char *file = NULL;
-    int as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
+    int as_json = 0, id;
+    static const struct opt opts[] = { { "--json", NULL, NULL, 1, 0 }, { NULL, NULL, NULL, 0, 0 } };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    const char *v;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--json")) as_json = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (accepted: --json, --help)", argv[i]);
-        else if (!file) file = argv[i];
-        else die_bad("more than one report given ('%s'); accepted: one FILE.json", argv[i]);
+        } else if (id == 1) as_json = 1;
+        else if (!file) file = v;
+        else die_bad("more than one report given ('%s'); accepted: one FILE.json (- for stdin)", v);
     }
     if (!file) die_bad("no report given (usage: heapshim report FILE.json [--json])");
     struct report r;

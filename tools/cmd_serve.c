@@ -366,16 +366,20 @@ static void serve_loop(int lfd, const char *dir, int explicit_dir)
 int cmd_serve(int argc, char **argv)
 {
     const char *listen_s = NULL, *dir_opt = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (is_help(a)) {
+    static const struct opt opts[] = {
+        { "--listen", NULL, "ADDR:PORT", 1, OPT_NAME }, { "--dir", NULL, "DIR", 2, OPT_NAME },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    const char *v;
+    int id;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(a, "--listen") || !strcmp(a, "--dir")) {
-            if (i + 1 >= argc) die_bad("%s needs a value", a);
-            if (!strcmp(a, "--listen")) listen_s = argv[++i];
-            else dir_opt = argv[++i];
-        } else die_bad("unknown argument '%s' (accepted: --listen ADDR:PORT, --dir DIR, --help)", a);
+        } else if (id == 1) listen_s = v;
+        else if (id == 2) dir_opt = v;
+        else die_bad("unexpected argument '%s' (accepted: --listen ADDR:PORT, --dir DIR, --help; no operands)", v);
     }
     if (!listen_s) die_bad("--listen ADDR:PORT is required (e.g. --listen 127.0.0.1:9464)");
     struct sockaddr_storage ss;
@@ -383,6 +387,9 @@ int cmd_serve(int argc, char **argv)
     int pr = parse_listen(listen_s, &ss, &sl);
     if (pr == -2) die_bad("--listen %s: bad port (accepted: 0..65535)", listen_s);
     if (pr) die_bad("--listen %s: bad address (accepted: IPV4:PORT or [IPV6]:PORT, numeric)", listen_s);
+    char dir[4096];
+    live_dir(dir_opt, dir, sizeof dir);
+    live_dir_check(dir, dir_opt != NULL);   /* refused before binding; each scrape checks again */
 
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
@@ -407,9 +414,6 @@ int cmd_serve(int argc, char **argv)
     }
     fflush(stderr);
 
-    char dir[4096];
-    live_dir(dir_opt, dir, sizeof dir);
-    live_dir_check(dir, dir_opt != NULL);   /* refused at start; each scrape checks again */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;      /* no SA_RESTART: accept() must return */
