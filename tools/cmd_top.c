@@ -312,6 +312,7 @@ static void print_frame(struct top *t, const char *eol)
     int rows_avail = 0;
     int width = top_term_size(t->interactive ? &rows_avail : NULL);
     if (!t->interactive) rows_avail = 0;
+    if (rows_avail > 0) rows_avail--;   /* the last line's newline must not scroll the screen */
     struct top_layout L;
     top_layout_for(width, t->full, &L);
     build_order(t);
@@ -327,12 +328,12 @@ static void print_frame(struct top *t, const char *eol)
                 ? snprintf(buf, sizeof buf, "heapshim top - %d process%s", t->s.n, t->s.n == 1 ? "" : "es")
                 : snprintf(buf, sizeof buf, "heapshim top - %d of %d processes", t->norder, t->s.n);
 #define ADD(...) do { if (n < (int)sizeof buf) n += snprintf(buf + n, sizeof buf - (size_t)n, __VA_ARGS__); } while (0)
-    if (t->s.stale) ADD(", %d stale file%s (heapshim gc)", t->s.stale, t->s.stale == 1 ? "" : "s");
-    if (t->s.bad) ADD(", %d unreadable", t->s.bad);
-    ADD(", live %s, RSS %s, sort %s%s%s", human_bytes(live, a), human_bytes(rss, b), key_names[t->sort],
-        t->reverse ? " reversed" : "", t->tree ? ", tree" : "");
-    if (t->filter[0]) ADD(", filter '%.40s'", t->filter);
+    ADD(", sort %s%s%s", key_names[t->sort], t->reverse ? " reversed" : "", t->tree ? ", tree" : "");
+    if (t->filter[0]) ADD(", filter '%.24s'", t->filter);
     if (t->user_set) ADD(", uid %u", (unsigned)t->uid);
+    ADD(", live %s, RSS %s", human_bytes(live, a), human_bytes(rss, b));
+    if (t->s.stale) ADD(", %d stale file%s", t->s.stale, t->s.stale == 1 ? "" : "s");
+    if (t->s.bad) ADD(", %d unreadable", t->s.bad);
 #undef ADD
     for (char *p = buf; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
@@ -398,7 +399,7 @@ static void print_frame(struct top *t, const char *eol)
         if (t->full && cl > cw) {
             size_t indent = L.on[TC_PID] ? 8 : 0;
             size_t per = (size_t)width > indent + 10 ? (size_t)width - indent : (size_t)width;
-            for (size_t off = cw; off < cl && (!room || used_rows < room); off += per) {
+            for (size_t off = cw; off < cl && (!rows_avail || used_rows < room); off += per) {
                 char cont[1024];
                 snprintf(cont, sizeof cont, "%*s%.*s", (int)indent, "", (int)per, cmd + off);
                 for (char *p = cont; *p; p++)
@@ -410,7 +411,7 @@ static void print_frame(struct top *t, const char *eol)
     }
     int below = t->norder - t->scroll - used_rows;
     if (below > 0 || t->scroll > 0) {
-        snprintf(buf, sizeof buf, "  ... %d more below%s (j/k scroll; largest first with sort live)",
+        snprintf(buf, sizeof buf, "  ... %d more below%s (j/k scroll)",
                  below > 0 ? below : 0, t->scroll ? ", some above" : "");
         line(buf, width, eol);
     }
@@ -494,13 +495,14 @@ static int on_key(void *arg, int c)
         if (t->s.v[t->order[k]].pid == t->sel_pid) sel = k;
     switch (c) {
     case 'q': case 'Q': return -1;
-    case 'l': t->sort = K_LIVE; break;
-    case 'p': t->sort = K_PEAK; break;
-    case 'g': t->sort = K_GROWTH; break;
-    case 'n': t->sort = K_NAME; break;
-    case 's': t->sort = K_PID; break;
-    case 'r': t->reverse = !t->reverse; break;
-    case 't': t->tree = !t->tree; break;
+    /* a new order starts at its top: the selection goes to the first row */
+    case 'l': t->sort = K_LIVE, t->sel_pid = -1; break;
+    case 'p': t->sort = K_PEAK, t->sel_pid = -1; break;
+    case 'g': t->sort = K_GROWTH, t->sel_pid = -1; break;
+    case 'n': t->sort = K_NAME, t->sel_pid = -1; break;
+    case 's': t->sort = K_PID, t->sel_pid = -1; break;
+    case 'r': t->reverse = !t->reverse, t->sel_pid = -1; break;
+    case 't': t->tree = !t->tree, t->sel_pid = -1; break;
     case 'c': t->full = !t->full; break;
     case 'h': case '\n': case '\r':
         t->hist_pid = t->hist_pid ? 0 : t->sel_pid;

@@ -1,6 +1,7 @@
 # tools/ - the heapshim command (build/heapshim), its test helper
 # (build/tools/hs-livegen, writes synthetic live files) and the fuzzers.
-TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev
+# tmux: tests/43-cli-top.sh draws `heapshim top` in an 80x24 pane (skipped without it)
+TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev tmux
 
 TOOLS_SRCS := $(filter-out tools/livegen.c,$(wildcard tools/*.c))
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(B)/%.o)
