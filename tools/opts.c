@@ -73,7 +73,7 @@ int opt_next(struct optstate *st, const char **val)
         die_bad("unknown option '%s' (accepted: %s)", a, acc);
     }
     if (!o->arg) {
-        if (eq) die_bad("%s takes no value (got '%s')", o->name, a);
+        if (eq) die_bad("%.*s takes no value (got '%s')", (int)len, a, a);
         return o->id;
     }
     const char *v;
