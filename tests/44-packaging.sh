@@ -11,6 +11,8 @@
 PB="$ROOT/build"     # the plain build: what make install installs
 [ -e "$PB/libheapshim.so" ] || { fail pkg-built "no $PB/libheapshim.so (run make)"; finish; }
 CC=${CC:-cc}
+# make install of the plain build, also when this suite runs under make check SAN=1
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" --no-print-directory SAN=0 "$@"; }
 
 # ---- soname ----------------------------------------------------------------
 so=$(readelf -d "$PB/libheapshim.so" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
@@ -23,7 +25,7 @@ echo "$out" | grep -q '^heapshim: total ' && pass pkg-preload-documented-path ||
 if ! command -v pkg-config >/dev/null; then skip pkg-install "pkg-config is not installed (make check installs it)"; finish; fi
 D="$TMPD/dest"; P=/usr/local; I="$D$P"
 mkdir -p "$D"
-make -C "$ROOT" --no-print-directory -s install DESTDIR="$D" PREFIX="$P" > "$TMPD/install.log" 2>&1; rc=$?
+mk -s install DESTDIR="$D" PREFIX="$P" > "$TMPD/install.log" 2>&1; rc=$?
 [ $rc = 0 ] && pass pkg-make-install || fail pkg-make-install "exit $rc: $(tail -3 "$TMPD/install.log")"
 missing=
 for f in bin/heapshim bin/heapshim-ci include/heapshim.h include/heapshim/live.h lib/libheapshim.a \
@@ -78,21 +80,21 @@ fi
 # ---- make uninstall: exactly what install put there -------------------------
 mkdir -p "$I/include/heapshim" "$I/bin"
 echo "mine" > "$I/include/heapshim/user-notes.h"; echo "mine" > "$I/bin/user-tool"
-make -C "$ROOT" --no-print-directory -s install DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1   # twice: no duplicates left behind
-make -C "$ROOT" --no-print-directory -s uninstall DESTDIR="$D" PREFIX="$P" > "$TMPD/uninstall.log" 2>&1; rc=$?
+mk -s install DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1   # twice: no duplicates left behind
+mk -s uninstall DESTDIR="$D" PREFIX="$P" > "$TMPD/uninstall.log" 2>&1; rc=$?
 left=$(cd "$D" && find . -type f -o -type l | sort | tr '\n' ' ')
 [ $rc = 0 ] && [ "$left" = "./usr/local/bin/user-tool ./usr/local/include/heapshim/user-notes.h " ] \
     && pass pkg-uninstall-keeps-user-files || fail pkg-uninstall-keeps-user-files "exit $rc, left: $left"
 rm -f "$I/include/heapshim/user-notes.h" "$I/bin/user-tool"
-make -C "$ROOT" --no-print-directory -s install DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1
-make -C "$ROOT" --no-print-directory -s uninstall DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1; rc=$?
+mk -s install DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1
+mk -s uninstall DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1; rc=$?
 left=$(cd "$D" && find . -mindepth 1 | sort | tr '\n' ' ')
 # what existed before the second install (usr/local/{bin,include/heapshim}, made above) stays, empty
 [ $rc = 0 ] && [ -z "$(cd "$D" && find . -type f -o -type l)" ] && [ ! -e "$I/lib" ] && [ ! -e "$I/share" ] \
     && pass pkg-uninstall-empty || fail pkg-uninstall-empty "exit $rc, left: $left"
 rm -rf "$D"; mkdir -p "$D"
-make -C "$ROOT" --no-print-directory -s install DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1
-make -C "$ROOT" --no-print-directory -s uninstall DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1
+mk -s install DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1
+mk -s uninstall DESTDIR="$D" PREFIX="$P" > /dev/null 2>&1
 left=$(cd "$D" && find . -mindepth 1 | tr '\n' ' ')
 [ -z "$left" ] && pass pkg-uninstall-fresh-tree-empty || fail pkg-uninstall-fresh-tree-empty "left: $left"
 

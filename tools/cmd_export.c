@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: heapshim export [--format prometheus] [--dir DIR] [-o FILE] [--no-reset] [PID...]\n"
+    "usage: heapshim export [--format prometheus] [--dir DIR] [-o FILE] [--no-reset]\n"
+    "                       [PID...]\n"
     "  Print the live counters of every shimmed process (or only PID...) in the\n"
     "  Prometheus text exposition format. -o writes FILE atomically (for the\n"
-    "  node_exporter textfile collector; -o - is stdout). heapshim_window_peak_bytes is the\n"
-    "  high-water mark since the previous export/scrape, which this export resets\n"
+    "  node_exporter textfile collector; -o - is stdout).\n"
+    "  heapshim_window_peak_bytes is the high-water mark since the previous\n"
+    "  export/scrape, which this export resets\n"
     "  (--no-reset: read it without resetting). Stale files are skipped.\n";
 
 int parse_pids(int argc, char **argv, int first, int **pids)

@@ -37,7 +37,7 @@ static const char usage[] =
     "  --reports-dir DIR  keep every process's report there, as report.PID.json\n"
     "  --allocator NAME   pymalloc (default), malloc, debug, pymalloc_debug, malloc_debug\n"
     "  --route RULES      HEAPSHIM_ROUTE, e.g. 'libpython3*=obj,*=mem'\n"
-    "  --timeline FILE    (- for stdout) sample the main process's live counters into a CSV:\n"
+    "  --timeline FILE    sample the main process's live counters into a CSV (-: stdout):\n"
     "                     time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n"
     "  --interval MS      reading period of the live counters (default 100, 1..60000)\n"
     "  -q                 no table and no progress line (the reports are still written)\n"

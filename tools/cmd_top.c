@@ -26,7 +26,8 @@
 
 static const char usage[] =
     "usage: heapshim top [--sort KEY] [--filter TEXT] [--user USER] [--tree] [--full]\n"
-    "                    [--hist PID] [--interval MS] [--once] [--json] [--dir DIR] [PID...]\n"
+    "                    [--hist PID] [--interval MS] [--once] [--json] [--dir DIR]\n"
+    "                    [PID...]\n"
     "  Live view of every shimmed process of this user (or only PID...): PID,\n"
     "  COMMAND, total LIVE and PEAK bytes, GROWTH of live bytes over the last\n"
     "  interval, live bytes per domain (RAW MEM OBJ), RSS, and EXPL, the share of\n"
@@ -249,7 +250,7 @@ static void line(const char *s, int width, const char *eol)
 }
 
 /* the size-class histogram of one process: lines_max lines at most */
-static void print_hist(const struct top *t, const struct proc_view *v, int width, int lines_max,
+static void print_hist(const struct proc_view *v, int width, int lines_max,
                        const char *eol)
 {
     char buf[512], a[16], b[16];
@@ -293,8 +294,9 @@ static void print_hist(const struct top *t, const struct proc_view *v, int width
             if (barw < 1) barw = 1;
             int len = maxb ? (int)((double)by / (double)maxb * barw + 0.5) : 0;
             if (len < 1 && by) len = 1;
-            for (int q = 0; q < len && pre + q < (int)sizeof cell - 1; q++) cell[pre + q] = '#';
-            cell[pre + (len < (int)sizeof cell - 1 - pre ? len : 0)] = 0;
+            if (len > (int)sizeof cell - 1 - pre) len = (int)sizeof cell - 1 - pre;
+            memset(cell + pre, '#', (size_t)len);
+            cell[pre + len] = 0;
             n += (size_t)snprintf(buf + n, sizeof buf - n, "%-*.*s", col + 1 < cols ? cw : 0, cw, cell);
             if (n >= sizeof buf) n = sizeof buf - 1;
         }
@@ -416,7 +418,7 @@ static void print_frame(struct top *t, const char *eol)
         line(buf, width, eol);
     }
     if (t->hist_pid) {
-        if (hv >= 0) print_hist(t, &t->s.v[hv], width, hist_lines, eol);
+        if (hv >= 0) print_hist(&t->s.v[hv], width, hist_lines, eol);
         else {
             snprintf(buf, sizeof buf, "size classes: pid %d is not in this view", t->hist_pid);
             line(buf, width, eol);
@@ -461,9 +463,17 @@ static int live_frame(void *arg, const char *eol)
 }
 
 /* keys: -1 quit, 1 redraw from the last scan, 0 nothing */
+static int on_key1(struct top *t, int c);
 static int on_key(void *arg, int c)
 {
     struct top *t = arg;
+    int r = on_key1(t, c);
+    if (r > 0) t->scanned = 1;   /* the redraw reuses the last scan: keys answer at once */
+    return r;
+}
+
+static int on_key1(struct top *t, int c)
+{
     t->msg[0] = 0;
     if (t->prompt) {
         if (c == 27) t->prompt = 0;
