@@ -6,6 +6,7 @@
 #   make bench           benchmarks, side by side with glibc and other allocators
 #   make demo            install build deps if missing, a real program under the shim
 #   make install PREFIX=/usr/local DESTDIR=
+#   make uninstall PREFIX=/usr/local DESTDIR=   removes what install put there
 #   V=1                  show the commands
 #   CC=clang OPT=-O0 CFLAGS=... LDFLAGS=...   rebuild everything they affect
 #   USDT=auto|0|1        USDT points if <sys/sdt.h> is there | never | required
@@ -86,7 +87,7 @@ TEST_DEPS       :=
 # check before anything is compiled; ebpf/ebpf.mk adds the probe's tools.
 BUILD_DEPS      := make gcc libc6-dev systemtap-sdt-dev libjansson-dev
 
-.PHONY: all check check-run bench demo install clean fuzz deps
+.PHONY: all check check-run bench demo install uninstall clean fuzz deps
 all:
 
 # the areas in this order (later ones use earlier ones' variables), then any
@@ -152,14 +153,24 @@ check-run: $(CHECK_TARGETS)
 
 bench: all $(BENCH_TARGETS)
 
+# Every file goes through scripts/hs-install, which notes it (and every
+# directory it had to create) in $(PREFIX)/share/heapshim/install-manifest;
+# `make uninstall` removes exactly those, and leaves anything else in place.
+# Fragments' install targets (INSTALL_TARGETS) use $(HS_INSTALL) too.
+HS_VERSION := 0.1.0
+HS_INSTALL = DESTDIR=$(call shq,$(DESTDIR)) PREFIX=$(call shq,$(PREFIX)) scripts/hs-install
 install: all $(INSTALL_TARGETS)
-	install -d $(DESTDIR)$(PREFIX)/include/heapshim $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0644 include/heapshim.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0644 include/heapshim/*.h $(DESTDIR)$(PREFIX)/include/heapshim/
-	install -m 0644 $(B)/libheapshim.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(B)/libheapshim.so $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' scripts/heapshim.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/heapshim.pc
+	$(HS_INSTALL) file 0644 include/heapshim.h $(call shq,$(PREFIX)/include)
+	for h in include/heapshim/*.h; do $(HS_INSTALL) file 0644 $$h $(call shq,$(PREFIX)/include/heapshim) || exit 1; done
+	$(HS_INSTALL) file 0644 $(B)/libheapshim.a $(call shq,$(PREFIX)/lib)
+	$(HS_INSTALL) file 0755 $(B)/libheapshim.so.$(HS_SOVERSION) $(call shq,$(PREFIX)/lib)
+	$(HS_INSTALL) link libheapshim.so.$(HS_SOVERSION) $(call shq,$(PREFIX)/lib) libheapshim.so
+	for pc in heapshim heapshim-api; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(HS_VERSION)|g' scripts/$$pc.pc.in > $(B)/$$pc.pc && \
+	    $(HS_INSTALL) file 0644 $(B)/$$pc.pc $(call shq,$(PREFIX)/lib/pkgconfig) || exit 1; done
+
+uninstall:
+	$(HS_INSTALL) uninstall
 
 clean:
 	rm -rf $(if $(filter build build/%,$(B)),build,$(B))

@@ -11,6 +11,7 @@
 #include "count.h"
 #include "live_sum.h"
 #include "prim/proc.h"
+#include "table.h"
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -571,33 +572,22 @@ const char *hs_domain_name(hs_domain_t d)
     return (unsigned)d < HS_NDOMAINS ? names[d] : "?";
 }
 
-static void human(char *buf, size_t cap, uint64_t v)
-{
-    if (v >= 10ull << 30) snprintf(buf, cap, "%.1f GiB", (double)v / (1ull << 30));
-    else if (v >= 10ull << 20) snprintf(buf, cap, "%.1f MiB", (double)v / (1ull << 20));
-    else if (v >= 10ull << 10) snprintf(buf, cap, "%.1f KiB", (double)v / (1ull << 10));
-    else snprintf(buf, cap, "%llu B", (unsigned long long)v);
-}
-
 void hs_print_stats(FILE *out)
 {
     struct hs_live_snapshot snap;
     if (!out || sum_now(&snap) != 0) return;
     static const char *const rows[] = { "raw", "mem", "obj", "total" };
-    fprintf(out, "heapshim: %-6s %12s %12s %12s %12s %10s %10s %7s\n", "domain",
-            "live", "peak", "live blocks", "allocs", "reallocs", "frees", "failed");
+    char line[HS_TABLE_LINE];
+    hs_table_heading(line, sizeof line, "heapshim: ");
+    fputs(line, out);
     for (int d = 0; d < 4; d++) {
         const struct hs_live_domain *x = &snap.dom[d];
-        char live[32], peak[32];
-        human(live, sizeof live, x->live_bytes);
-        human(peak, sizeof peak, x->peak_bytes);
-        fprintf(out, "heapshim: %-6s %12s %12s %12llu %12llu %10llu %10llu %7llu\n", rows[d], live,
-                peak, (unsigned long long)x->live_blocks, (unsigned long long)x->allocs,
-                (unsigned long long)x->reallocs, (unsigned long long)x->frees,
-                (unsigned long long)x->failed);
+        hs_table_row(line, sizeof line, "heapshim: ", rows[d], x->live_bytes, x->peak_bytes,
+                     x->live_blocks, x->allocs, x->reallocs, x->frees, x->failed);
+        fputs(line, out);
     }
     char mapped[32];
-    human(mapped, sizeof mapped, snap.bytes_mapped);
+    hs_table_bytes(mapped, sizeof mapped, snap.bytes_mapped);
     fprintf(out, "heapshim: arenas %llu mapped (%s, peak %llu), pools %llu used / %llu free, %u thread(s)\n",
             (unsigned long long)snap.arenas_mapped, mapped, (unsigned long long)snap.arenas_peak,
             (unsigned long long)snap.pools_used, (unsigned long long)snap.pools_free, snap.threads);

@@ -66,8 +66,7 @@ $(B)/heapshim-probe: $(B)/ebpf/probe.o $(B)/ebpf/elf_lib.o $(PROBE_TOOLS_OBJS)
 ifeq ($(HS_HAVE_BPF),1)
 ALL_TARGETS += $(B)/heapshim-probe
 install-probe: $(B)/heapshim-probe
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(B)/heapshim-probe $(DESTDIR)$(PREFIX)/bin/heapshim-probe
+	$(HS_INSTALL) file 0755 $(B)/heapshim-probe $(call shq,$(PREFIX)/bin)
 INSTALL_TARGETS += install-probe
 else
 ALL_TARGETS += probe-skipped

@@ -8,8 +8,15 @@ INTERPOSE_OBJS := $(INTERPOSE_SRCS:%.c=$(B)/%.o)
 # request that glibc serves, which in malloc mode is every request.
 AREA_CFLAGS_interpose := -fno-plt
 
-$(B)/libheapshim.so: $(CORE_OBJS) $(INTERPOSE_OBJS)
+# Versioned soname: the library is libheapshim.so.1; libheapshim.so is a
+# symlink to it, the documented path for LD_PRELOAD and -lheapshim (make
+# install installs both). A change that breaks the hs_* ABI bumps this.
+HS_SOVERSION := 1
+$(B)/libheapshim.so.$(HS_SOVERSION): $(CORE_OBJS) $(INTERPOSE_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared $(LDFLAGS_ALL) -Wl,-z,now -Wl,-soname,libheapshim.so -o $@ $^ -lpthread
+	$(Q)$(CC) -shared $(LDFLAGS_ALL) -Wl,-z,now -Wl,-soname,libheapshim.so.$(HS_SOVERSION) -o $@ $^ -lpthread
+
+$(B)/libheapshim.so: $(B)/libheapshim.so.$(HS_SOVERSION)
+	$(Q)ln -sfn libheapshim.so.$(HS_SOVERSION) $@
 
 ALL_TARGETS += $(B)/libheapshim.so

@@ -11,6 +11,7 @@
  */
 #include "report.h"
 #include "../core/prim/proc.h"
+#include "../core/table.h"
 #include <heapshim.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -371,32 +372,10 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
 
 /* ---- the human table --------------------------------------------------------- */
 
-/* v in B below 1 KiB, else with one decimal in the largest binary unit that
- * keeps it >= 1 (integer arithmetic: no floating point in printf). */
+/* bytes as the one table format writes them (core/table.c) */
 static void rp_human(char *out, size_t cap, uint64_t v)
 {
-    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-    unsigned k = 0;
-    while (k < 5 && v >> (10 * (k + 1))) k++;
-    if (!k) {
-        snprintf(out, cap, "%llu B", (unsigned long long)v);
-        return;
-    }
-    for (;;) {
-        uint64_t u = 1ull << (10 * k);
-        uint64_t whole = v / u, tenths = ((v % u) * 10 + u / 2) / u;
-        if (tenths == 10) {
-            whole++;
-            tenths = 0;
-        }
-        if (whole >= 1024 && k < 5) {       /* rounding reached the next unit */
-            k++;
-            continue;
-        }
-        snprintf(out, cap, "%llu.%llu %s", (unsigned long long)whole,
-                 (unsigned long long)tenths, unit[k]);
-        return;
-    }
+    hs_table_bytes(out, cap, v);
 }
 
 static void rp_line(int fd, const char *s, int n)
@@ -409,14 +388,9 @@ static void rp_line(int fd, const char *s, int n)
 
 static void rp_table_row(int fd, const char *name, const hs_domain_stats_t *d)
 {
-    char live[40], peak[40], line[256];
-    rp_human(live, sizeof live, d->live_bytes);
-    rp_human(peak, sizeof peak, d->peak_bytes);
-    int n = snprintf(line, sizeof line, "heapshim: %-6s %11s %11s %12llu %13llu %11llu %13llu %7llu\n",
-                     name, live, peak, (unsigned long long)d->live_blocks,
-                     (unsigned long long)d->allocs, (unsigned long long)d->reallocs,
-                     (unsigned long long)d->frees, (unsigned long long)d->failed);
-    rp_line(fd, line, n);
+    char line[HS_TABLE_LINE];
+    rp_line(fd, line, hs_table_row(line, sizeof line, "heapshim: ", name, d->live_bytes, d->peak_bytes,
+                                   d->live_blocks, d->allocs, d->reallocs, d->frees, d->failed));
 }
 
 void hs_report_table(int fd, const char *allocator_name)
@@ -428,9 +402,7 @@ void hs_report_table(int fd, const char *allocator_name)
     int n = snprintf(line, sizeof line, "heapshim: pid %d (%s), allocator %s\n", (int)getpid(),
                      comm, allocator_name ? allocator_name : "pymalloc");
     rp_line(fd, line, n);
-    n = snprintf(line, sizeof line, "heapshim: %-6s %11s %11s %12s %13s %11s %13s %7s\n", "domain",
-                 "live", "peak", "live blocks", "allocs", "reallocs", "frees", "failed");
-    rp_line(fd, line, n);
+    rp_line(fd, line, hs_table_heading(line, sizeof line, "heapshim: "));
     for (int i = 0; i < HS_NDOMAINS; i++) {
         if (hs_domain_stats((hs_domain_t)i, &d) == 0)
             rp_table_row(fd, hs_domain_name((hs_domain_t)i), &d);

@@ -48,7 +48,7 @@ expect_bad report-duplicate "$D/dup.json: invalid or truncated JSON.*duplicate" 
 expect_bad report-dir "$D: not a regular file" "$HS" report "$D"
 expect_bad report-option "unknown option '--xml'" "$HS" report --xml "$D/good.json"
 expect_bad report-none "no report given" "$HS" report
-"$HS" report "$D/good.json" > "$D/table.txt" 2>&1 && grep -q 'obj' "$D/table.txt" && grep -q '2.38 MiB' "$D/table.txt" \
+"$HS" report "$D/good.json" > "$D/table.txt" 2>&1 && grep -q 'obj' "$D/table.txt" && grep -Eq '^  obj +[0-9.]+ [KM]iB +2.4 MiB ' "$D/table.txt" \
     && pass report-good || fail report-good "$(cat "$D/table.txt")"
 "$HS" report --json "$D/good.json" > "$D/again.json" && "$HS" report "$D/again.json" >/dev/null \
     && "$PY" -c "import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(a!=b)" "$D/good.json" "$D/again.json" \
@@ -134,7 +134,7 @@ expect_bad plot-random "$P/random.csv" "$HS" plot "$P/random.csv" -o "$P/o.svg"
 expect_bad plot-no-out "no output given" "$HS" plot "$P/bad.csv"
 printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,1,2,3\n' > "$P/good.csv"
 expect_bad plot-out-dir "-o $P/no/dir.svg: cannot create" "$HS" plot "$P/good.csv" -o "$P/no/dir.svg" --no-rss
-expect_bad gc-option "unknown argument '--force'" "$HS" gc --force
+expect_bad gc-option "unknown option '--force' \(accepted: --dir DIR, --dry-run, --help\)" "$HS" gc --force
 
 # ---- bounded parsing: a valid report just under the 16 MiB cap made of
 # small values (five million empty objects under an unknown key) took
@@ -175,4 +175,120 @@ echo "# the same through diff (run-report parser): exit $rc, max RSS $((kb / 102
 read rc kb secs < <(rss_run "$P/tree.err" "$HS" diff "$P/tree.json" "$P/tree.json")
 [ "$rc" = 0 ] && pass tree-large-valid || fail tree-large-valid "exit $rc: $(head -c 300 "$P/tree.err")"
 echo "# a 2,500-process run report ($(($(wc -c < "$P/tree.json") / 1024)) KiB): diff exit $rc, max RSS $((kb / 1024)) MiB, $secs s"
+
+
+# ---- the option syntax of every command (tools/opts.c), table-driven ------
+# Each row: NAME <tab> PATTERN (grep -E) <tab> the arguments after heapshim
+# (shell words). Every row must exit 2 with exactly one line on stderr that
+# matches: the bad value, and what is accepted. Options may follow operands,
+# -- ends the options, a value-taking option never takes -- as its value.
+C="$TMPD/conv"; mkdir -p "$C"; chmod 700 "$C"
+mkreport "$C/a.json"; cp "$C/a.json" "$C/b.json"
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n0,1000,2000,3000,6000,1,90000\n0.1,1500,2500,3500,7500,1,95000\n' > "$C/t.csv"
+# run's rows reach the library lookup: the preloadable shim is the plain build
+[ -r "$SHIM" ] && export HEAPSHIM_LIB="$SHIM"
+cd "$C" || exit 1   # a file named -- or - would appear here
+while IFS=$'\t' read -r name pat args; do
+    [ -z "$name" ] || [ "${name#\#}" != "$name" ] && continue
+    eval "set -- $args"
+    expect_bad "opt-$name" "$pat" "$HS" "$@"
+done <<EOF
+version-extra	^heapshim: --version takes no arguments \(got 'extra'\)$	--version extra
+help-extra	^heapshim: --help takes no arguments \(got 'run'	--help run
+run-timeline-dashdash	--timeline needs a value \(got '--'; accepted: FILE.csv\)	run --timeline -- true
+run-o-dashdash	-o needs a value \(got '--'; accepted: FILE\)	run -o -- true
+run-reports-dir-dashdash	--reports-dir needs a value \(got '--'; accepted: DIR\)	run --reports-dir -- true
+run-route-dashdash	--route needs a value \(got '--'; accepted: RULES\)	run --route -- true
+run-allocator-dashdash	--allocator needs a value \(got '--'	run --allocator -- true
+run-interval-dashdash	--interval needs a value \(got '--'; accepted: MS\)	run --interval -- true
+run-o-missing	-o needs a value \(got nothing; accepted: FILE\)	run -o
+run-o-optionlike	-o: '-x' looks like an option, not FILE \(write ./-x	run -o -x -- true
+run-route-garbage	--route: bad rules 'garbage': .*accepted: GLOB=DOMAIN	run --route garbage -- true
+run-route-domain	--route: bad rules '\*=heap'.*DOMAIN raw\|mem\|obj	run --route '*=heap' -- true
+run-unknown	unknown option '--frob' \(accepted: -o FILE, --reports-dir DIR, --allocator NAME, --route RULES, --timeline FILE.csv, --interval MS, -q, --profile DIR, --help\)	run --frob -- true
+run-interval-eq	--interval: bad number '0' \(accepted: milliseconds, 1..60000\)	run --interval=0 -- true
+run-interval-neg	--interval: bad number '-5'	run --interval -5 -- true
+run-flag-value	--quiet takes no value \(got '--quiet=1'\)	run --quiet=1 -- true
+run-empty-value	-o: empty value \(accepted: FILE\)	run -o '' -- true
+run-both-stdout	-o - and --timeline -: only one of them	run -o - --timeline - -- true
+run-o-unwritable	^heapshim run: -o $C/no/dir/x.json: cannot create: No such file	run -o $C/no/dir/x.json -- touch $C/ran
+run-reports-dir-file	--reports-dir $C/a.json/x: cannot create	run --reports-dir $C/a.json/x -- true
+top-pid-word	bad pid 'abc' \(accepted: a process id	top --once abc
+top-pid-zero	bad pid '0'	top 0 --once
+top-sort	--sort: unknown key 'size' \(accepted: live, peak, growth, name, pid, rss\)	top --once --sort size
+top-sort-dashdash	--sort needs a value \(got '--'; accepted: live\|peak\|growth\|name\|pid\|rss\)	top --sort -- 1
+top-user	--user: unknown user 'no_such_user_x' \(accepted: a user name or a numeric uid\)	top --once --user no_such_user_x
+top-hist	--hist: bad pid 'abc' \(accepted: a process id	top --once --hist abc
+top-interval-eq	--interval: bad number '49' \(accepted: milliseconds, 50..3600000\)	top --interval=49
+top-dir-dashdash	--dir needs a value \(got '--'; accepted: DIR\)	top --dir -- 1
+top-dir-optionlike	--dir: '-x' looks like an option	top --dir -x
+top-unknown	unknown option '--sort-by' \(accepted: --sort live\|peak	top --sort-by live
+top-once-value	--once takes no value	top --once=yes
+report-two	more than one report given \('$C/b.json'\); accepted: one FILE.json	report $C/a.json $C/b.json
+report-json-value	--json takes no value	report --json=1 $C/a.json
+report-unknown-after	unknown option '--xml' \(accepted: --json, --profile PID.prof, --help\)	report $C/a.json --xml
+diff-three	too many files \('$C/a.json'\); accepted: BASE.json NEW.json	diff $C/a.json $C/b.json $C/a.json
+diff-junit-dashdash	--junit needs a value \(got '--'; accepted: FILE\)	diff $C/a.json $C/b.json --junit -- x
+diff-junit-stdout	--junit: '-' \(standard output\) is not accepted here \(accepted: FILE\)	diff $C/a.json $C/b.json --junit -
+diff-process-optionlike	--process: '-x' looks like an option, not NAME	diff $C/a.json $C/b.json --process -x
+diff-maxpeak-domain	--max-peak: unknown domain in 'heap=1MiB' \(accepted: \[raw\|mem\|obj\|total=\]SIZE\)	diff $C/a.json $C/b.json --max-peak heap=1MiB
+diff-maxpeak-size	--max-peak: bad size '1XB'	diff $C/a.json --max-peak 1XB
+diff-minbytes-neg	--min-bytes: bad size '-1' \(accepted: bytes, or a size	diff $C/a.json $C/b.json --min-bytes -1
+diff-growth-eq	--max-growth: bad number 'x' \(accepted: a percentage	diff $C/a.json $C/b.json --max-growth=x
+diff-both-stdin	BASE and NEW are both '-'	diff - -
+diff-check-files	--check takes no files \(got '$C/a.json'\)	diff --check $C/a.json
+export-pid	bad pid '12x'	export 12x --no-reset
+export-format-eq	--format: unknown format 'json' \(accepted: prometheus\)	export --format=json
+export-o-dashdash	-o needs a value \(got '--'; accepted: FILE\)	export -o -- 1
+export-o-unwritable	$C/no/m.prom.tmp.[0-9]+: cannot create	export -o $C/no/m.prom --dir $C
+serve-extra	unexpected argument 'extra' \(accepted: --listen ADDR:PORT, --dir DIR, --by WHAT, --window S, --window-step S, --help; no operands\)	serve --listen 127.0.0.1:0 extra
+serve-listen-dashdash	--listen needs a value \(got '--'; accepted: ADDR:PORT\)	serve --listen --
+serve-dir-bad	$C/a.json: .*(not a directory|Not a directory)	serve --listen 127.0.0.1:0 --dir $C/a.json
+plot-pdf	-o $C/x.pdf: unknown output format \(accepted: FILE.svg, FILE.png	plot $C/t.csv -o $C/x.pdf
+plot-noext	-o $C/x: unknown output format	plot $C/t.csv -o $C/x
+plot-o-dashdash	-o needs a value \(got '--'; accepted: OUT.svg\|OUT.png\|-\)	plot -o -- $C/t.csv
+plot-two	more than one input \('$C/a.json'\); accepted: one FILE.csv	plot $C/t.csv $C/a.json -o -
+plot-title-missing	--title needs a value \(got nothing; accepted: TEXT\)	plot $C/t.csv -o - --title
+gc-extra	unexpected argument 'now' \(accepted: --dir DIR, --dry-run, --help; no operands\)	gc now
+gc-dir-missing	--dir needs a value \(got nothing; accepted: DIR\)	gc --dir
+EOF
+cd "$ROOT" || exit 1
+[ ! -e "$C/ran" ] && pass opt-run-o-unwritable-not-run || fail opt-run-o-unwritable-not-run "the workload ran although -o could not be written"
+[ ! -e "$C/--" ] && [ ! -e "$C/-" ] && pass opt-no-file-named-dashdash || fail opt-no-file-named-dashdash "a file named -- was created"
+
+# what the conventions make work (each failed before): options after
+# operands, - as standard output / input, PNG, top PID --once
+sleep 60 >/dev/null 2>&1 & TP=$!
+"$LIVEGEN" "$C/$TP" pid=$TP comm=convjob obj=5000000
+out=$("$HS" top "$TP" --once --dir "$C" 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -Eq "^ *$TP convjob +4.77M" && pass opt-top-pid-then-once || fail opt-top-pid-then-once "rc $rc: $out"
+out=$("$HS" export "$TP" --no-reset --dir "$C" -o - 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "heapshim_live_bytes{pid=\"$TP\",comm=\"convjob\",domain=\"obj\"} 5000000" \
+    && pass opt-export-o-stdout || fail opt-export-o-stdout "rc $rc: $(echo "$out" | head -3)"
+kill $TP 2>/dev/null; wait $TP 2>/dev/null
+out=$("$HS" report "$C/a.json" --json 2>&1) && echo "$out" | "$PY" -c 'import json,sys; json.load(sys.stdin)' \
+    && pass opt-report-option-after || fail opt-report-option-after "$out"
+"$HS" report - < "$C/a.json" > "$C/r.txt" 2>&1 && "$HS" report "$C/a.json" > "$C/r2.txt" && cmp -s "$C/r.txt" "$C/r2.txt" \
+    && pass opt-report-stdin || fail opt-report-stdin "$(head -3 "$C/r.txt")"
+"$HS" diff "$C/a.json" - --max-growth 5 < "$C/b.json" > "$C/d.txt" 2>&1 && grep -q 'total.peak_bytes' "$C/d.txt" \
+    && pass opt-diff-stdin || fail opt-diff-stdin "$(cat "$C/d.txt")"
+out=$(cd "$C" && "$HS" plot "$C/t.csv" -o - --no-rss 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | head -c 300 | grep -q '<svg' && [ ! -e "$C/-" ] && pass opt-plot-o-stdout || fail opt-plot-o-stdout "rc $rc: $(echo "$out" | head -c 200)"
+out=$("$HS" plot - -o - < "$C/t.csv" 2>&1) && echo "$out" | grep -q 'Heap footprint by domain: -' && pass opt-plot-stdin || fail opt-plot-stdin "$(echo "$out" | head -c 200)"
+if grep -q '^#define HS_HAVE_RSVG 1' "$ROOT/$B/config.h"; then
+    "$HS" plot "$C/t.csv" -o "$C/t.png" && r=$(png_check "$C/t.png" 960 540) && case $r in ok*) true;; *) false;; esac \
+        && pass "opt-plot-png ($r)" || fail opt-plot-png "${r:-plot failed}"
+else
+    expect_bad opt-plot-png "-o $C/t.png: PNG output needs rsvg-convert \(librsvg2-bin\)" "$HS" plot "$C/t.csv" -o "$C/t.png"
+fi
+ls "$C" | grep -q '\.tmp\.' && fail opt-no-temporaries "$(ls "$C")" || pass opt-no-temporaries
+if [ -r "$SHIM" ]; then
+    out=$(cd "$C" && "$HS" run -q -o - -- true 2>"$C/run.err"); rc=$?
+    [ $rc = 0 ] && echo "$out" | "$HS" report - | grep -q 'heapshim: pid' && [ ! -e "$C/-" ] \
+        && pass opt-run-o-stdout || fail opt-run-o-stdout "rc $rc: $(head -c 300 "$C/run.err") $(echo "$out" | head -c 200)"
+    out=$(cd "$C" && "$HS" run -q --timeline - --interval 5 -- sleep 0.2 2>&1) && echo "$out" | head -1 | grep -q '^time_s,raw_bytes' \
+        && [ "$(echo "$out" | wc -l)" -ge 3 ] && [ ! -e "$C/-" ] && pass opt-run-timeline-stdout || fail opt-run-timeline-stdout "$(echo "$out" | head -3)"
+else
+    skip opt-run-o-stdout "no $SHIM"
+fi
 finish

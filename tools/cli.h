@@ -38,10 +38,32 @@ const char *human_bytes(uint64_t v, char buf[16]);
 const char *human_count(uint64_t v, char buf[16]);
 /* is the argument one of -h/--help */
 int is_help(const char *a);
-/* read a whole file (at most max bytes); 0, or -1 with err set */
+/* read a whole file (at most max bytes; "-" is standard input, read once and
+ * kept for later calls); 0, or -1 with err set */
 int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t cap);
 uint64_t now_ns(void);           /* CLOCK_MONOTONIC */
 uint64_t unix_ns(void);          /* CLOCK_REALTIME */
+
+/* ---- opts.c: the one option parser (rules at the top of tools/opts.c) ------ */
+#define OPT_NAME  1        /* the value is a path or a name: never starts with '-' */
+#define OPT_STDIO 2        /* ... except "-", standard output */
+struct opt {
+    const char *name, *alias;   /* "--output", "-o" (alias may be NULL) */
+    const char *arg;            /* the value's placeholder ("MS"), NULL: a flag */
+    int id, flags;              /* id > 0, returned by opt_next */
+};
+enum { OPT_END = 0, OPT_OPERAND = -1, OPT_HELP = -2 };
+struct optstate {
+    int argc;
+    char **argv;
+    const struct opt *opts;     /* ends with { NULL } */
+    int stop_at_operand;        /* run: the first operand ends the options */
+    int i, done;                /* next argument; after `--` (or the operand) */
+};
+/* The next option's id (its value in *val), OPT_OPERAND (*val = operand),
+ * OPT_HELP, or OPT_END (st->i: first operand when stop_at_operand). Exits 2
+ * with one line on a usage error. */
+int opt_next(struct optstate *st, const char **val);
 
 /* ---- report.c: the JSON report ------------------------------------------- */
 enum { D_RAW, D_MEM, D_OBJ, D_TOTAL, D_N };
@@ -189,6 +211,26 @@ struct json_t *top_proc_json(const struct proc_view *v);   /* `top --json` objec
  * returning non-zero (which is returned). eol ends every line of a frame. */
 int top_live_loop(int (*frame)(void *arg, const char *eol), void *arg, uint64_t interval_ms,
                   volatile sig_atomic_t *stop);
+
+/* `heapshim top`'s table, fitted to a width (tools/top_view.c) */
+enum { TC_PID, TC_CMD, TC_LIVE, TC_PEAK, TC_GROWTH, TC_RAW, TC_MEM, TC_OBJ, TC_MAPPED, TC_RSS, TC_EXPL, TC_N };
+struct top_layout {
+    int width, cmdw;                /* the whole line; the COMMAND column */
+    unsigned char on[TC_N];         /* columns shown */
+};
+void top_layout_for(int width, int wide_cmd, struct top_layout *L);
+void top_heading(const struct top_layout *L, char *buf, size_t cap);
+/* one row, never wider than L->width; growth shown when have_growth */
+void top_row(const struct top_layout *L, const struct proc_view *v, const char *cmd,
+             int have_growth, int64_t growth, char *buf, size_t cap);
+/* "12.3M": at most 5 characters (7 with a sign and a NUL) */
+const char *short_bytes(uint64_t v, char buf[8]);
+/* columns of the terminal on stdout, else $COLUMNS, else 80; rows (0 unknown) */
+int top_term_size(int *rows);
+/* top_live_loop with keys: key(arg, c) returns -1 to quit, 1 to redraw now,
+ * 0 nothing; without key, q quits. */
+int top_live_loop_keys(int (*frame)(void *arg, const char *eol), int (*key)(void *arg, int c),
+                       void *arg, uint64_t interval_ms, volatile sig_atomic_t *stop);
 
 /* strict list of pids from argv[first..]; exits 2 on a bad one */
 int parse_pids(int argc, char **argv, int first, int **pids);

@@ -199,43 +199,46 @@ int cmd_diff(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) metrics[nm++] = defaults[i];
 
-    int opts_done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!opts_done && !strcmp(a, "--")) {
-            opts_done = 1;
-            continue;
-        }
-        if (!opts_done && is_help(a)) {
+    enum { O_GROWTH = 1, O_MINB, O_METRIC, O_MAXPEAK, O_PROCESS, O_JSON, O_JUNIT, O_GITHUB, O_CHECK };
+    static const struct opt opts[] = {
+        { "--max-growth", NULL, "PCT", O_GROWTH, 0 },
+        { "--min-bytes", NULL, "SIZE", O_MINB, 0 },
+        { "--metric", NULL, "NAME", O_METRIC, OPT_NAME },
+        { "--max-peak", NULL, "[DOMAIN=]SIZE", O_MAXPEAK, 0 },
+        { "--process", NULL, "NAME", O_PROCESS, OPT_NAME },
+        { "--json", NULL, NULL, O_JSON, 0 },
+        { "--junit", NULL, "FILE", O_JUNIT, OPT_NAME },
+        { "--github", NULL, NULL, O_GITHUB, 0 },
+        { "--check", NULL, NULL, O_CHECK, 0 },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    const char *v;
+    int id;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
         }
-        if (opts_done || a[0] != '-' || !a[1]) {
-            if (nfiles < 2) files[nfiles++] = a;
-            else die_bad("too many files ('%s'); accepted: BASE.json NEW.json", a);
+        if (id == OPT_OPERAND) {
+            if (nfiles < 2) files[nfiles++] = v;
+            else die_bad("too many files ('%s'); accepted: BASE.json NEW.json (- for stdin)", v);
             continue;
         }
-        if (!strcmp(a, "--json")) { o.json = 1; continue; }
-        if (!strcmp(a, "--github")) { o.github = 1; continue; }
-        if (!strcmp(a, "--check")) { check_only = 1; continue; }
-        if (strcmp(a, "--max-growth") && strcmp(a, "--metric") && strcmp(a, "--min-bytes") &&
-            strcmp(a, "--max-peak") && strcmp(a, "--process") && strcmp(a, "--junit"))
-            die_bad("unknown option '%s' (accepted: --max-growth PCT, --min-bytes SIZE, --metric NAME, "
-                    "--max-peak [DOMAIN=]SIZE, --process NAME, --json, --junit FILE, --github, --check, --help)", a);
-        if (i + 1 >= argc || !strcmp(argv[i + 1], "--"))
-            die_bad("%s needs a value (got %s)", a, i + 1 >= argc ? "nothing" : "'--'");
-        const char *v = argv[++i];
-        if (!strcmp(a, "--max-growth")) {
+        if (id == O_JSON) { o.json = 1; continue; }
+        if (id == O_GITHUB) { o.github = 1; continue; }
+        if (id == O_CHECK) { check_only = 1; continue; }
+        if (id == O_GROWTH) {
             char num[64];
             snprintf(num, sizeof num, "%s", v);
             size_t n = strlen(num);
             if (n && num[n - 1] == '%') num[n - 1] = 0;
             if (strlen(v) >= sizeof num || parse_double(num, 0, 1e9, &max_growth))
                 die_bad("--max-growth: bad number '%s' (accepted: a percentage >= 0, e.g. 5 or 2.5)", v);
-        } else if (!strcmp(a, "--min-bytes")) {
+        } else if (id == O_MINB) {
             if (parse_size(v, &min_bytes))
                 die_bad("--min-bytes: bad size '%s' (accepted: %s)", v, SIZE_ACCEPTED);
-        } else if (!strcmp(a, "--max-peak")) {
+        } else if (id == O_MAXPEAK) {
             if (nlim == MAX_LIMITS) die_bad("too many --max-peak options (at most %d)", MAX_LIMITS);
             const char *eq = strchr(v, '='), *sz = eq ? eq + 1 : v;
             int dom = D_TOTAL;
@@ -253,12 +256,10 @@ int cmd_diff(int argc, char **argv)
             lim[nlim].dom = dom;
             snprintf(lim[nlim].text, sizeof lim[nlim].text, "%.63s", v);
             nlim++;
-        } else if (!strcmp(a, "--process")) {
-            if (!*v || v[0] == '-') die_bad("--process: bad name '%s' (accepted: an identity such as 'sort' or 'python3 job.py')", v);
+        } else if (id == O_PROCESS) {
             if (nsel == MAX_SEL) die_bad("too many --process options (at most %d)", MAX_SEL);
             sel[nsel++] = v;
-        } else if (!strcmp(a, "--junit")) {
-            if (!*v || v[0] == '-') die_bad("--junit: bad file name '%s' (accepted: a path; write ./%s for a file of that name)", v, v);
+        } else if (id == O_JUNIT) {
             junit = v;
         } else {
             struct report probe;
@@ -284,6 +285,8 @@ int cmd_diff(int argc, char **argv)
     }
     if (nfiles == 0 || (nfiles == 1 && !nlim))
         die_bad("need two reports (usage: heapshim diff BASE.json NEW.json [options]; one report only with --max-peak)");
+    if (files[0] && files[1] && !strcmp(files[0], "-") && !strcmp(files[1], "-"))
+        die_bad("BASE and NEW are both '-' (accepted: at most one of them from standard input)");
     if (junit) {
         o.junit = fopen(junit, "w");
         if (!o.junit) die_bad("--junit %s: cannot create: %s", junit, strerror(errno));

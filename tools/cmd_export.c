@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: heapshim export [--format prometheus] [--dir DIR] [-o FILE] [--no-reset] [PID...]\n"
+    "usage: heapshim export [--format prometheus] [--dir DIR] [-o FILE] [--no-reset]\n"
+    "                       [PID...]\n"
     "  Print the live counters of every shimmed process (or only PID...) in the\n"
     "  Prometheus text exposition format. -o writes FILE atomically (for the\n"
-    "  node_exporter textfile collector). heapshim_window_peak_bytes is the\n"
-    "  high-water mark since the previous export/scrape, which this export resets\n"
+    "  node_exporter textfile collector; -o - is stdout).\n"
+    "  heapshim_window_peak_bytes is the high-water mark since the previous\n"
+    "  export/scrape, which this export resets\n"
     "  (--no-reset: read it without resetting). Stale files are skipped.\n";
 
 int parse_pids(int argc, char **argv, int first, int **pids)
@@ -36,56 +38,66 @@ int parse_pids(int argc, char **argv, int first, int **pids)
 int cmd_export(int argc, char **argv)
 {
     const char *dir_opt = NULL, *out = NULL;
-    int flags = LIVE_RESET_WINDOW, i;
-    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
-        if (is_help(a)) {
+    int flags = LIVE_RESET_WINDOW;
+    enum { O_FORMAT = 1, O_DIR, O_OUT, O_NORESET };
+    static const struct opt opts[] = {
+        { "--format", NULL, "prometheus", O_FORMAT, 0 }, { "--dir", NULL, "DIR", O_DIR, OPT_NAME },
+        { "-o", "--output", "FILE", O_OUT, OPT_NAME | OPT_STDIO },
+        { "--no-reset", NULL, NULL, O_NORESET, 0 }, { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    const char *v;
+    int id, *pids, npids = 0;
+    char **ops = calloc((size_t)argc, sizeof *ops);
+    if (!ops) die_bad("out of memory");
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
+            free(ops);
             return 0;
-        } else if (!strcmp(a, "--no-reset")) {
-            flags = 0;
-        } else if (!strcmp(a, "--format") || !strcmp(a, "--dir") || !strcmp(a, "-o")) {
-            if (i + 1 >= argc) die_bad("%s needs a value", a);
-            const char *v = argv[++i];
-            if (!strcmp(a, "--format")) {
-                if (strcmp(v, "prometheus")) die_bad("--format: unknown format '%s' (accepted: prometheus)", v);
-            } else if (!strcmp(a, "--dir")) dir_opt = v;
-            else out = v;
-        } else if (!strcmp(a, "--")) {
-            i++;
-            break;
-        } else {
-            die_bad("unknown option '%s' (accepted: --format prometheus, --dir DIR, -o FILE, --no-reset, --help)", a);
-        }
+        } else if (id == O_NORESET) flags = 0;
+        else if (id == O_FORMAT) {
+            if (strcmp(v, "prometheus")) die_bad("--format: unknown format '%s' (accepted: prometheus)", v);
+        } else if (id == O_DIR) dir_opt = v;
+        else if (id == O_OUT) out = !strcmp(v, "-") ? NULL : v;
+        else ops[npids++] = (char *)v;
     }
-    int *pids;
-    int npids = parse_pids(argc, argv, i, &pids);
+    npids = parse_pids(npids, ops, 0, &pids);
+    free(ops);
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
     live_dir_check(dir, dir_opt != NULL);
+    /* -o: created before the scan (which resets the window peaks), so a path
+     * that cannot be written costs the exporter no window */
+    char tmp[4200];
+    FILE *f = NULL;
+    if (out) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid());
+        f = fopen(tmp, "we");
+        if (!f) die_bad("%s: cannot create: %s", tmp, strerror(errno));
+    }
     struct scan s;
     int rc = live_scan_opt(dir, dir_opt != NULL, pids, npids, flags, &s, 0);
     free(pids);
     if (rc && npids) {
         scan_free(&s);
+        if (f) {
+            fclose(f);
+            unlink(tmp);
+        }
         return HS_EXIT_BAD;
     }
     size_t len;
     char *text = prom_render(&s, &len);
     scan_free(&s);
-    if (!text) die_bad("out of memory");
+    if (!text) {
+        if (f) unlink(tmp);
+        die_bad("out of memory");
+    }
     if (!out) {
         fwrite(text, 1, len, stdout);
         free(text);
         return 0;
-    }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        free(text);
-        die_bad("%s: cannot create: %s", tmp, strerror(e));
     }
     int ok = fwrite(text, 1, len, f) == len;
     ok &= fclose(f) == 0;

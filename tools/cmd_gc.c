@@ -21,16 +21,20 @@ static const char usage[] =
 int cmd_gc(int argc, char **argv)
 {
     const char *dir_opt = NULL;
-    int dry = 0;
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
+    int dry = 0, id;
+    static const struct opt opts[] = {
+        { "--dir", NULL, "DIR", 1, OPT_NAME }, { "--dry-run", "-n", NULL, 2, 0 },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate os = { argc, argv, opts, 0, 0, 0 };
+    const char *val;
+    while ((id = opt_next(&os, &val)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--dry-run")) dry = 1;
-        else if (!strcmp(argv[i], "--dir")) {
-            if (i + 1 >= argc) die_bad("--dir needs a value");
-            dir_opt = argv[++i];
-        } else die_bad("unknown argument '%s' (accepted: --dir DIR, --dry-run, --help)", argv[i]);
+        } else if (id == 1) dir_opt = val;
+        else if (id == 2) dry = 1;
+        else die_bad("unexpected argument '%s' (accepted: --dir DIR, --dry-run, --help; no operands)", val);
     }
     char dir[4096], err[4800];
     live_dir(dir_opt, dir, sizeof dir);

@@ -15,7 +15,8 @@ static const char usage[] =
     "usage: heapshim report FILE.json [--json] [--profile PID.prof]\n"
     "  Print the per-domain table (live, peak, blocks, allocs, reallocs, frees,\n"
     "  failed; arenas; peak RSS) of a report written by the shim (HEAPSHIM_REPORT)\n"
-    "  or by `heapshim run -o`. --json prints the validated report as JSON.\n"
+    "  or by `heapshim run -o` (FILE - is standard input). --json prints the\n"
+    "  validated report as JSON.\n"
     "  --profile P.prof adds the 10 stacks holding the most live bytes of that heap\n"
     "  profile (`heapshim run --profile DIR` writes them; docs/profiling.md).\n"
     "  Exit 2 if the file is missing, not JSON, or not a heapshim-report/1 or /2.\n";
@@ -77,19 +78,21 @@ static void print_json(const struct report *r)
 int cmd_report(int argc, char **argv)
 {
     const char *file = NULL, *prof = NULL;
-    int as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
+    int as_json = 0, id;
+    static const struct opt opts[] = {
+        { "--json", NULL, NULL, 1, 0 }, { "--profile", NULL, "PID.prof", 2, OPT_NAME },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    const char *v;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--json")) as_json = 1;
-        else if (!strcmp(argv[i], "--profile")) {
-            if (i + 1 >= argc) die_bad("--profile needs a profile file (PID.prof)");
-            prof = argv[++i];
-        }
-        else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (accepted: --json, --profile, --help)", argv[i]);
-        else if (!file) file = argv[i];
-        else die_bad("more than one report given ('%s'); accepted: one FILE.json", argv[i]);
+        } else if (id == 1) as_json = 1;
+        else if (id == 2) prof = v;
+        else if (!file) file = v;
+        else die_bad("more than one report given ('%s'); accepted: one FILE.json (- for stdin)", v);
     }
     if (!file) die_bad("no report given (usage: heapshim report FILE.json [--json])");
     struct report r;

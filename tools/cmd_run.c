@@ -34,11 +34,12 @@ static const char usage[] =
     "  Every process of CMD (children too) is recorded: its report at exit, or,\n"
     "  killed by a signal, the last reading of its live counters.\n"
     "  -o FILE            save the run report: the main process's report plus\n"
-    "                     \"ended\" and \"tree\" (every process, tree totals)\n"
+    "                     \"ended\" and \"tree\" (every process, tree totals);\n"
+    "                     -o - writes it on stdout when CMD has ended\n"
     "  --reports-dir DIR  keep every process's report there, as report.PID.json\n"
     "  --allocator NAME   pymalloc (default), malloc, debug, pymalloc_debug, malloc_debug\n"
     "  --route RULES      HEAPSHIM_ROUTE, e.g. 'libpython3*=obj,*=mem'\n"
-    "  --timeline FILE    sample the main process's live counters into a CSV:\n"
+    "  --timeline FILE    sample the main process's live counters into a CSV (-: stdout):\n"
     "                     time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n"
     "  --interval MS      reading period of the live counters (default 100, 1..60000)\n"
     "  --profile DIR      sampled heap profile of every process into DIR: PID.prof (raw),\n"
@@ -333,46 +334,41 @@ int cmd_run(int argc, char **argv)
     const char *out = NULL, *alloc = NULL, *route = NULL, *timeline = NULL, *keep = NULL, *prof = NULL;
     char prof_abs[4096];
     uint64_t interval = 100;
-    int quiet = 0, i;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--")) {
-            i++;
-            break;
-        }
-        if (a[0] != '-') break;              /* `heapshim run prog args` works too */
-        if (is_help(a)) {
+    int quiet = 0, i, id;
+    enum { O_OUT = 1, O_KEEP, O_ALLOC, O_ROUTE, O_TIMELINE, O_INTERVAL, O_QUIET, O_PROFILE };
+    static const struct opt opts[] = {
+        { "-o", "--output", "FILE", O_OUT, OPT_NAME | OPT_STDIO },
+        { "--reports-dir", NULL, "DIR", O_KEEP, OPT_NAME },
+        { "--allocator", NULL, "NAME", O_ALLOC, OPT_NAME },
+        { "--route", NULL, "RULES", O_ROUTE, OPT_NAME },
+        { "--timeline", NULL, "FILE.csv", O_TIMELINE, OPT_NAME | OPT_STDIO },
+        { "--interval", NULL, "MS", O_INTERVAL, 0 },
+        { "-q", "--quiet", NULL, O_QUIET, 0 },
+        { "--profile", NULL, "DIR", O_PROFILE, OPT_NAME },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    /* `heapshim run prog args` works too: the first operand ends the options */
+    struct optstate st = { argc, argv, opts, 1, 0, 0 };
+    const char *v;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "-q")) {
-            quiet = 1;
-            continue;
-        }
-        if (strcmp(a, "-o") && strcmp(a, "--allocator") && strcmp(a, "--route") &&
-            strcmp(a, "--timeline") && strcmp(a, "--interval") && strcmp(a, "--reports-dir") &&
-            strcmp(a, "--profile"))
-            die_bad("unknown option '%s' (accepted: -o, --reports-dir, --allocator, --route, "
-                    "--timeline, --interval, --profile, -q, --help; then -- CMD)", a);
-        if (i + 1 >= argc || !strcmp(argv[i + 1], "--"))
-            die_bad("%s needs a value (got %s)", a, i + 1 >= argc ? "nothing" : "'--'");
-        const char *v = argv[++i];
-        if (!*v) die_bad("%s: empty value", a);
-        if (v[0] == '-' && strcmp(a, "--interval"))
-            die_bad("%s: '%s' looks like an option, not a value (write ./%s for a file of that name)", a, v, v);
-        if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--reports-dir")) keep = v;
-        else if (!strcmp(a, "--profile")) prof = v;
-        else if (!strcmp(a, "--route")) {
+        if (id == O_QUIET) quiet = 1;
+        else if (id == O_OUT) out = v;
+        else if (id == O_KEEP) keep = v;
+        else if (id == O_PROFILE) prof = v;
+        else if (id == O_ROUTE) {
             const char *why;
             if (!route_ok(v, &why))
                 die_bad("--route: bad rules '%s': %s (accepted: GLOB=DOMAIN[,GLOB=DOMAIN]..., DOMAIN raw|mem|obj)", v, why);
             route = v;
-        } else if (!strcmp(a, "--timeline")) timeline = v;
-        else if (!strcmp(a, "--interval")) {
+        } else if (id == O_TIMELINE) timeline = v;
+        else if (id == O_INTERVAL) {
             if (parse_u64(v, 1, 60000, &interval))
                 die_bad("--interval: bad number '%s' (accepted: milliseconds, 1..60000)", v);
-        } else {
+        } else if (id == O_ALLOC) {
             int ok = 0;
             for (size_t k = 0; k < sizeof allocators / sizeof allocators[0]; k++)
                 ok |= !strcmp(v, allocators[k]);
@@ -380,6 +376,9 @@ int cmd_run(int argc, char **argv)
             alloc = v;
         }
     }
+    i = st.i;
+    if (out && timeline && !strcmp(out, "-") && !strcmp(timeline, "-"))
+        die_bad("-o - and --timeline -: only one of them can be standard output");
     if (i >= argc) die_bad("no command given (usage: heapshim run [options] -- CMD [ARGS...])");
     char **cmd = argv + i;
 
@@ -394,14 +393,15 @@ int cmd_run(int argc, char **argv)
      * path that cannot be written fails before the workload runs */
     char out_tmp[4200];
     FILE *outf = NULL;
-    if (out) {
+    int out_std = out && !strcmp(out, "-");   /* -o -: the report on stdout at the end */
+    if (out && !out_std) {
         snprintf(out_tmp, sizeof out_tmp, "%s.tmp.%d", out, (int)getpid());
         outf = fopen(out_tmp, "we");
         if (!outf) die_bad("-o %s: cannot create: %s", out, strerror(errno));
     }
     FILE *csv = NULL;
     if (timeline) {
-        csv = fopen(timeline, "w");
+        csv = !strcmp(timeline, "-") ? stdout : fopen(timeline, "w");
         if (!csv) {
             if (outf) unlink(out_tmp);
             die_bad("--timeline %s: cannot create: %s", timeline, strerror(errno));
@@ -475,7 +475,8 @@ int cmd_run(int argc, char **argv)
     }
     if (shown) fputs("\r\033[K", stderr);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (csv && fclose(csv) != 0) warnx_("--timeline %s: write error", timeline);
+    if (csv && (csv == stdout ? fflush(csv) : fclose(csv)) != 0)
+        warnx_("--timeline %s: write error", timeline);
     if (prof) {
         int *pids = calloc((size_t)k.n + 1, sizeof *pids);
         for (int t = 0; pids && t < k.n; t++) pids[t] = k.t[t].pid;
@@ -594,6 +595,12 @@ int cmd_run(int argc, char **argv)
             if (json_dump_file(root, out_tmp, JSON_INDENT(2)) != 0 || rename(out_tmp, out) != 0)
                 warnx_("-o %s: cannot write the report: %s", out, strerror(errno));
             else wrote = 1;
+        } else if (out_std) {
+            fflush(stdout);
+            if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF ||
+                fflush(stdout) != 0)
+                warnx_("-o -: cannot write the report to standard output: %s", strerror(errno));
+            else wrote = 1;
         }
         json_decref(root);
     } else {
@@ -601,7 +608,7 @@ int cmd_run(int argc, char **argv)
         json_decref(totals);
     }
     if (outf) fclose(outf);
-    if (out && !wrote) unlink(out_tmp);
+    if (out && !out_std && !wrote) unlink(out_tmp);
 
     int have_main = report_load(main_report, &r, err, sizeof err) == 0;
     if (have_main) {

@@ -206,27 +206,30 @@ int cmd_serve(int argc, char **argv)
 {
     const char *listen_s = NULL, *dir_opt = NULL;
     struct exp_opts eo = { 0 };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (is_help(a)) {
+    static const struct opt opts[] = {
+        { "--listen", NULL, "ADDR:PORT", 1, OPT_NAME }, { "--dir", NULL, "DIR", 2, OPT_NAME },
+        { "--by", NULL, "WHAT", 3, OPT_NAME }, { "--window", NULL, "S", 4, 0 },
+        { "--window-step", NULL, "S", 5, 0 }, { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    const char *v;
+    int id;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (exp_parse_opt(&eo, argc, argv, &i)) {
-            continue;
-        } else if (!strcmp(a, "--listen") || !strcmp(a, "--dir")) {
-            if (i + 1 >= argc) die_bad("%s needs a value", a);
-            if (!strcmp(a, "--listen")) listen_s = argv[++i];
-            else dir_opt = argv[++i];
-        } else die_bad("unknown argument '%s' (accepted: --listen ADDR:PORT, --dir DIR, --by WHAT, "
-                       "--window S, --window-step S, --help)", a);
+        } else if (id == 1) listen_s = v;
+        else if (id == 2) dir_opt = v;
+        else if (id >= 3) exp_set_opt(&eo, opts[id - 1].name, v);
+        else die_bad("unexpected argument '%s' (accepted: --listen ADDR:PORT, --dir DIR, --by WHAT, "
+                     "--window S, --window-step S, --help; no operands)", v);
     }
     if (!listen_s) die_bad("--listen ADDR:PORT is required (e.g. --listen 127.0.0.1:9464)");
     exp_opts_check(&eo);
-    int fd = httpd_listen("--listen", listen_s);
-
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
-    live_dir_check(dir, dir_opt != NULL);   /* refused at start; each scrape checks again */
+    live_dir_check(dir, dir_opt != NULL);   /* refused before binding; each scrape checks again */
+    int fd = httpd_listen("--listen", listen_s);
     struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1 };
     s.e = exp_new(&eo);
     if (!s.e) die_bad("out of memory");

@@ -84,12 +84,8 @@ struct exporter {
 
 /* ---- options --------------------------------------------------------------- */
 
-int exp_parse_opt(struct exp_opts *o, int argc, char **argv, int *i)
+int exp_set_opt(struct exp_opts *o, const char *a, const char *v)
 {
-    const char *a = argv[*i];
-    if (strcmp(a, "--by") && strcmp(a, "--window") && strcmp(a, "--window-step")) return 0;
-    if (*i + 1 >= argc) die_bad("%s needs a value", a);
-    const char *v = argv[++*i];
     uint64_t n;
     if (!strcmp(a, "--by")) {
         if (!strcmp(v, "process")) o->by_process = 1, o->by_service = 0;
@@ -98,11 +94,20 @@ int exp_parse_opt(struct exp_opts *o, int argc, char **argv, int *i)
         else die_bad("--by: unknown value '%s' (accepted: process, service, both)", v);
         return 1;
     }
+    if (strcmp(a, "--window") && strcmp(a, "--window-step")) return 0;
     if (parse_u64(v, 1, 3600, &n))
         die_bad("%s: bad number '%s' (accepted: seconds, 1..3600)", a, v);
     if (!strcmp(a, "--window")) o->window_s = (unsigned)n;
     else o->step_s = (unsigned)n;
     return 1;
+}
+
+int exp_parse_opt(struct exp_opts *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (strcmp(a, "--by") && strcmp(a, "--window") && strcmp(a, "--window-step")) return 0;
+    if (*i + 1 >= argc) die_bad("%s needs a value", a);
+    return exp_set_opt(o, a, argv[++*i]);
 }
 
 void exp_opts_check(struct exp_opts *o)

@@ -27,6 +27,9 @@ void exp_free(struct exporter *e);
 
 /* Parse one exporter option at argv[*i] (--by, --window, --window-step);
  * 1 if it was one (the value consumed), 0 if not; exits 2 on a bad value. */
+/* one exporter option (--by, --window, --window-step) and its value: 1 when
+ * it is one of them (exits 2 with one line on a bad value), 0 otherwise */
+int exp_set_opt(struct exp_opts *o, const char *name, const char *val);
 int exp_parse_opt(struct exp_opts *o, int argc, char **argv, int *i);
 #define EXP_OPTS_USAGE \
     "  --by WHAT       process, service or both (default): which series to serve;\n" \

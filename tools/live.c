@@ -66,6 +66,16 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
  * clock ticks since boot; 0 if the process is gone or the line is odd. */
 uint64_t proc_start_time(int pid)
 {
+    return proc_stat_field(pid, 22);
+}
+
+int proc_ppid(int pid)
+{
+    return (int)proc_stat_field(pid, 4);
+}
+
+uint64_t proc_stat_field(int pid, int want)
+{
     char path[64], buf[1024];
     if (pid <= 0) return 0;
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -74,10 +84,10 @@ uint64_t proc_start_time(int pid)
     char *p = strrchr(buf, ')');
     if (!p) return 0;
     p++;
-    for (int field = 3; field <= 22; field++) {
+    for (int field = 3; field <= want; field++) {
         while (*p == ' ') p++;
         if (!*p) return 0;
-        if (field == 22) {
+        if (field == want) {
             uint64_t v = 0;
             int digits = 0;
             for (; *p >= '0' && *p <= '9' && digits < 20; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');

@@ -51,6 +51,9 @@ int live_unlink_stale(const struct live_dirh *d, const char *name, const struct 
 int live_pid_name(const char *name);
 /* /proc/<pid>/stat field 22 (clock ticks); 0 if gone. The command's only parser of it. */
 uint64_t proc_start_time(int pid);
+/* a numeric field (>= 4) of /proc/<pid>/stat; 0 if gone */
+uint64_t proc_stat_field(int pid, int field);
+int proc_ppid(int pid);             /* field 4; 0 if gone */
 /* live_scan with explicit_dir (see live_dir_open) */
 int live_scan_opt(const char *dir, int explicit_dir, const int *pids, int npids, int flags,
                   struct scan *s, int quiet);

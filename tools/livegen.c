@@ -9,6 +9,8 @@
  *   hs-livegen OUT pid=N [start=TICKS] [comm=S] [cmdline=S] [allocator=S]
  *              [raw=B] [mem=B] [obj=B]           bytes in large blocks (one block each)
  *              [small_mem=N] [small_obj=N]        N 64-byte small blocks
+ *              [class.C=N]                        N obj blocks of class C (0..31,
+ *                                                 (C+1)*16 bytes); repeatable
  *              [peak.D=B] [window.D=B]            D = raw|mem|obj|total
  *              [arenas=N] [threads=N] [nslots=N] [state=running|exited]
  *              [magic=N] [version=N] [header_size=N] [slots_offset=N]
@@ -56,6 +58,7 @@ static int dom_index(const char *s)
 
 int main(int argc, char **argv)
 {
+    uint64_t cls[HS_LIVE_NCLASSES] = { 0 };
     if (argc < 2) {
         fputs("usage: hs-livegen OUT key=value... (see tools/livegen.c)\n", stderr);
         return 2;
@@ -98,6 +101,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "obj")) large[2] = n;
         else if (!strcmp(k, "small_mem")) small[0] = n;
         else if (!strcmp(k, "small_obj")) small[1] = n;
+        else if (!strncmp(k, "class.", 6) && strtoul(k + 6, NULL, 10) < HS_LIVE_NCLASSES)
+            cls[strtoul(k + 6, NULL, 10)] += n;
         else if (!strncmp(k, "peak.", 5)) hd.peak[dom_index(k + 5)] = (int64_t)n;
         else if (!strncmp(k, "window.", 7)) hd.window_peak[dom_index(k + 7)] = (int64_t)n;
         else if (!strcmp(k, "arenas")) { hd.arenas_mapped = hd.arenas_peak = n; hd.bytes_mapped = n * hd.arena_size; }
@@ -142,6 +147,7 @@ int main(int argc, char **argv)
             s[0].dom[d].alloc_bytes = large[d];
         }
     for (int sd = 0; sd < 2; sd++) s[0].small_allocs[sd][3] = small[sd];   /* class 3: 64 B */
+    for (int c = 0; c < HS_LIVE_NCLASSES; c++) s[0].small_allocs[1][c] += cls[c];
     size_t len = truncate_to >= 0 && (uint64_t)truncate_to < real_size ? (size_t)truncate_to : real_size;
     int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd) != 0) {

@@ -10,15 +10,23 @@
  */
 #include "cli.h"
 #include "timeline.h"
+#include "config.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const char usage[] =
-    "usage: heapshim plot FILE.csv -o OUT.svg [--title TEXT] [--no-rss]\n"
+    "usage: heapshim plot FILE.csv -o OUT.svg|OUT.png|- [--title TEXT] [--no-rss]\n"
     "  Draw a `heapshim run --timeline` CSV as an SVG chart: live bytes per\n"
-    "  domain as stacked areas over time, RSS as a dashed line (--no-rss hides it).\n";
+    "  domain as stacked areas over time, RSS as a dashed line (--no-rss hides it).\n"
+    "  -o - writes the SVG on stdout; OUT.png is rendered by rsvg-convert\n"
+    "  (librsvg2-bin, when it was found at build time). FILE.csv - is stdin.\n";
 
 #define W 960
 #define H 540
@@ -163,40 +171,137 @@ static int render(FILE *f, const struct timeline *t, const char *title, int rss)
 #undef PY
 }
 
+/* What -o names: 0 SVG on stdout, 1 an SVG file, 2 a PNG file (rsvg-convert). */
+static int out_kind(const char *out)
+{
+    if (!strcmp(out, "-")) return 0;
+    const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    if (dot && (!slash || dot > slash) && !strcasecmp(dot, ".svg")) return 1;
+    if (dot && (!slash || dot > slash) && !strcasecmp(dot, ".png")) {
+        if (!HS_HAVE_RSVG)
+            die_bad("-o %s: PNG output needs rsvg-convert (librsvg2-bin), which was not found when "
+                    "heapshim was built (accepted: FILE.svg, or - for SVG on stdout)", out);
+        if (access(HS_RSVG_CONVERT, X_OK) != 0)
+            die_bad("-o %s: PNG output needs %s, which is gone: %s (accepted: FILE.svg, FILE.png "
+                    "with librsvg2-bin installed, or - for SVG on stdout)", out, HS_RSVG_CONVERT,
+                    strerror(errno));
+        return 2;
+    }
+    die_bad("-o %s: unknown output format (accepted: FILE.svg, FILE.png%s, or - for SVG on stdout)",
+            out, HS_HAVE_RSVG ? "" : " (needs librsvg2-bin at build time)");
+}
+
+/* SVG text in svg[0..len) into a PNG on fd, through rsvg-convert. 0 or -1. */
+static int svg_to_png(const char *svg, size_t len, int fd, char *err, size_t cap)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        snprintf(err, cap, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, cap, "fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        if (dup2(p[0], 0) < 0 || dup2(fd, 1) < 0) _exit(127);
+        execl(HS_RSVG_CONVERT, "rsvg-convert", "-f", "png", (char *)NULL);
+        _exit(127);
+    }
+    close(p[0]);
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(p[1], svg + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    close(p[1]);
+    signal(SIGPIPE, old);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (off < len || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        snprintf(err, cap, "%s failed (%s %d)", HS_RSVG_CONVERT,
+                 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_plot(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *title = NULL;
-    int rss = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (is_help(a)) {
+    const char *in = NULL, *out = NULL, *title = NULL, *v;
+    int rss = 1, id;
+    static const struct opt opts[] = {
+        { "-o", "--output", "OUT.svg|OUT.png|-", 1, OPT_NAME | OPT_STDIO },
+        { "--title", NULL, "TEXT", 2, 0 },
+        { "--no-rss", NULL, NULL, 3, 0 },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(a, "--no-rss")) rss = 0;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--title")) {
-            if (i + 1 >= argc) die_bad("%s needs a value", a);
-            if (!strcmp(a, "-o")) out = argv[++i];
-            else title = argv[++i];
-        } else if (a[0] == '-' && a[1]) die_bad("unknown option '%s' (accepted: -o OUT.svg, --title TEXT, --no-rss, --help)", a);
-        else if (!in) in = a;
-        else die_bad("more than one input ('%s'); accepted: one FILE.csv", a);
+        } else if (id == 1) out = v;
+        else if (id == 2) title = v;
+        else if (id == 3) rss = 0;
+        else if (!in) in = v;
+        else die_bad("more than one input ('%s'); accepted: one FILE.csv (- for stdin)", v);
     }
     if (!in) die_bad("no timeline given (usage: heapshim plot FILE.csv -o OUT.svg)");
-    if (!out) die_bad("no output given (usage: heapshim plot FILE.csv -o OUT.svg)");
+    if (!out) die_bad("no output given (usage: heapshim plot FILE.csv -o OUT.svg|OUT.png|-)");
+    int kind = out_kind(out);
+    /* the output is created (as OUT.tmp.PID) before the input is read */
+    char tmp[4200];
+    int fd = 1;
+    if (kind) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) die_bad("-o %s: cannot create: %s", out, strerror(errno));
+    }
     struct timeline t;
     char err[1024];
-    if (timeline_load(in, &t, err, sizeof err)) die_bad("%s", err);
+    if (timeline_load(in, &t, err, sizeof err)) {
+        if (kind) {
+            close(fd);
+            unlink(tmp);
+        }
+        die_bad("%s", err);
+    }
     char deftitle[512];
     if (!title) {
         const char *base = strrchr(in, '/');
         snprintf(deftitle, sizeof deftitle, "Heap footprint by domain: %s", base ? base + 1 : in);
         title = deftitle;
     }
-    FILE *f = fopen(out, "w");
-    if (!f) die_bad("-o %s: cannot create: %s", out, strerror(errno));
-    int rc = render(f, &t, title, rss && t.have_rss);
-    rc |= fclose(f);
+    char *svg = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&svg, &len);
+    int rc = f ? render(f, &t, title, rss && t.have_rss) : -1;
+    if (f) rc |= fclose(f);
     free(t.v);
-    if (rc) die_bad("-o %s: write error", out);
+    err[0] = 0;
+    if (!rc && kind == 2) rc = svg_to_png(svg, len, fd, err, sizeof err);
+    else if (!rc) {
+        fflush(stdout);
+        for (size_t off = 0; !rc && off < len;) {
+            ssize_t w = write(fd, svg + off, len - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) rc = -1;
+            else off += (size_t)w;
+        }
+    }
+    free(svg);
+    if (kind) {
+        rc |= close(fd);
+        if (!rc && rename(tmp, out) != 0) rc = -1;
+        if (rc) unlink(tmp);
+    }
+    if (rc) die_bad("-o %s: write error%s%s", out, err[0] ? ": " : "", err);
     return 0;
 }

@@ -2,27 +2,28 @@
  * tools/table.c - the human per-domain table of one report.
  *
  * Room: formatting only (struct report -> text). Shared by `heapshim run`
- * (on stderr when the command exits) and `heapshim report`.
+ * (on stderr when the command exits) and `heapshim report`. The domain rows
+ * are core/table.c's, the format HEAPSHIM_STATS and hs_print_stats print.
  */
 #include "cli.h"
+#include "../core/table.h"
 
 void table_print(FILE *f, const struct report *r)
 {
-    char a[16], b[16], c[16], d[16], e[16], g[16];
+    char a[16], b[16];
     char cmd[100];
     snprintf(cmd, sizeof cmd, "%.99s", r->command);   /* one line, cut: it is a title */
     for (char *p = cmd; *p; p++)
         if ((unsigned char)*p < 0x20) *p = ' ';
     fprintf(f, "heapshim: pid %lld  allocator %s  %s\n", (long long)r->pid, r->allocator, cmd);
-    fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8s\n", "domain", "live", "peak",
-            "blocks", "allocs", "reallocs", "frees", "failed");
+    char line[HS_TABLE_LINE];
+    hs_table_heading(line, sizeof line, "  ");
+    fputs(line, f);
     for (int i = 0; i < D_N; i++) {
         const struct dom_stats *s = &r->dom[i];
-        fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8llu\n", dom_names[i],
-                human_bytes(s->live_bytes, a), human_bytes(s->peak_bytes, b),
-                human_count(s->live_blocks, c), human_count(s->allocs, d),
-                human_count(s->reallocs, e), human_count(s->frees, g),
-                (unsigned long long)s->failed);
+        hs_table_row(line, sizeof line, "  ", dom_names[i], s->live_bytes, s->peak_bytes,
+                     s->live_blocks, s->allocs, s->reallocs, s->frees, s->failed);
+        fputs(line, f);
     }
     if (r->have_mapped)
         fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8s   (own mmap: maps, remaps, unmaps)\n", "mapped",

@@ -1,12 +1,15 @@
 # tools/ - the heapshim command (build/heapshim), its test helper
 # (build/tools/hs-livegen, writes synthetic live files) and the fuzzers.
-TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev google-perftools
+# tmux: tests/43-cli-top.sh draws `heapshim top` in an 80x24 pane (skipped without it);
+# pkg-config: tests/44-packaging.sh links against the installed .pc files;
+# google-perftools: tests/43-profile.sh reads heap profiles with google-pprof
+TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev tmux pkg-config google-perftools
 BUILD_DEPS += libdw-dev
 
 TOOLS_SRCS := $(filter-out tools/livegen.c,$(wildcard tools/*.c))
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(B)/%.o)
 
-$(B)/heapshim: $(TOOLS_OBJS) $(B)/core/live_read.o
+$(B)/heapshim: $(TOOLS_OBJS) $(B)/core/live_read.o $(B)/core/table.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -ljansson -lm $(if $(filter 1,$(HS_HAVE_DW)),-ldw)
 
@@ -31,9 +34,8 @@ endif
 # the library as ../lib/libheapshim.so relative to itself.
 .PHONY: install-heapshim
 install-heapshim: $(B)/heapshim
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(B)/heapshim $(DESTDIR)$(PREFIX)/bin/heapshim
-	install -m 0755 scripts/heapshim-ci $(DESTDIR)$(PREFIX)/bin/heapshim-ci
+	$(HS_INSTALL) file 0755 $(B)/heapshim $(call shq,$(PREFIX)/bin)
+	$(HS_INSTALL) file 0755 scripts/heapshim-ci $(call shq,$(PREFIX)/bin)
 INSTALL_TARGETS += install-heapshim
 
 # Fuzzers (libFuzzer, clang): the report parser, the live-region reader and

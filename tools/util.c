@@ -96,8 +96,60 @@ int is_help(const char *a)
     return !strcmp(a, "-h") || !strcmp(a, "--help");
 }
 
+/* "-": standard input, read once (report and tree both load the same file) */
+static char *stdin_buf;
+static size_t stdin_len;
+static int read_stdin(size_t max, char **buf, size_t *len, char *err, size_t cap)
+{
+    if (!stdin_buf) {
+        size_t have = 0, room = 65536;
+        char *b = malloc(room + 1);
+        for (;;) {
+            if (!b) {
+                snprintf(err, cap, "-: out of memory");
+                return -1;
+            }
+            ssize_t r = read(0, b + have, room - have);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                snprintf(err, cap, "-: read error on standard input: %s", strerror(errno));
+                free(b);
+                return -1;
+            }
+            if (r == 0) break;
+            have += (size_t)r;
+            if (have > max) {
+                snprintf(err, cap, "-: standard input too large (at most %zu bytes accepted)", max);
+                free(b);
+                return -1;
+            }
+            if (have == room) {
+                char *nb = realloc(b, (room *= 2) + 1);
+                if (!nb) free(b);
+                b = nb;
+            }
+        }
+        b[have] = 0;
+        stdin_buf = b;
+        stdin_len = have;
+    }
+    if (stdin_len > max) {
+        snprintf(err, cap, "-: standard input too large (at most %zu bytes accepted)", max);
+        return -1;
+    }
+    *buf = malloc(stdin_len + 1);
+    if (!*buf) {
+        snprintf(err, cap, "-: out of memory");
+        return -1;
+    }
+    memcpy(*buf, stdin_buf, stdin_len + 1);
+    *len = stdin_len;
+    return 0;
+}
+
 int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t cap)
 {
+    if (!strcmp(path, "-")) return read_stdin(max, buf, len, err, cap);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno));
