@@ -64,23 +64,17 @@ static hs_arena_t *usable_arenas;
 static hs_arena_t *unused_arena_objects;
 static hs_arena_t *nfp2lasta[HS_POOLS_PER_ARENA + 1];
 static uint64_t pools_free_count;   /* sum of nfreepools over mapped arenas */
-/* Entirely free arenas are kept mapped (on usable_arenas, drawn from last)
+/* Entirely free arenas kept mapped (on usable_arenas, drawn from last)
  * instead of unmapped at once: a program that builds and drops a structure
- * again and again would otherwise map and unmap arenas (and fault their 64
- * pages in again) every round. CPython keeps the last one. We keep
- * HS_ARENAS_KEPT for good, and any more for HS_ARENA_DECAY_NS after the last
- * arena emptied: at the first arena operation after that quiet spell (a bin
- * refill or flush of any thread, which every allocating program makes), all
- * empty arenas beyond HS_ARENAS_KEPT are unmapped (purge_due). The same
- * shape as mimalloc's and jemalloc's decay without a background thread: a
- * process that stops calling the allocator altogether keeps what it had
- * emptied, never more than its peak. Measured (wl_cxx, which builds and drops
- * ~40 arenas of nodes per round): with 2 kept and immediate unmapping, 573
- * munmaps and 19.1k page faults (glibc 2.6k), 0.2 s of system time. */
-#define HS_ARENAS_KEPT      2
-#define HS_ARENA_DECAY_NS   1000000000ull       /* 1 s */
-static unsigned empty_kept;                     /* empty arenas on usable_arenas */
-static uint64_t purge_after_ns;                 /* 0: none beyond HS_ARENAS_KEPT; read unlocked */
+ * again and again would otherwise map and unmap an arena (and fault its
+ * pages in again) every round. CPython keeps the last one; we keep a few.
+ * Keeping more for a while (a decay, as mimalloc and jemalloc do) was tried
+ * and measured: wl_cxx went from 19.1k to 3.4k page faults (glibc 2.6k), but
+ * a python3 script building and dumping a 38 MiB dict peaked at 49.4 MiB of
+ * RSS instead of 45.4 (the kept arenas stay resident while the program's
+ * next phase maps other memory); not kept. */
+#define HS_ARENAS_KEPT 2
+static unsigned empty_kept;
 
 typedef struct hs_central {
     hs_lock_t  lock;
@@ -206,32 +200,6 @@ static void leave_group(hs_arena_t *a, unsigned nfp)
         nfp2lasta[nfp] = (a->prevarena && a->prevarena->nfreepools == nfp) ? a->prevarena : NULL;
 }
 
-/* Unmap the empty full-size arenas beyond HS_ARENAS_KEPT: they are the tail
- * of usable_arenas (group HS_POOLS_PER_ARENA, the last). */
-static void purge_empty(void)
-{
-    hs_arena_t *a;
-    while (empty_kept > HS_ARENAS_KEPT && (a = nfp2lasta[HS_POOLS_PER_ARENA]) != NULL) {
-        leave_group(a, HS_POOLS_PER_ARENA);
-        unlink_arena(a);
-        free_arena(a);
-        empty_kept--;
-    }
-    HS_STORE(&purge_after_ns, 0);
-}
-
-/* The decay check, on every central operation: one relaxed load while
- * nothing is kept beyond the base, a clock read while something is. */
-static void purge_due(void)
-{
-    uint64_t due = HS_LOAD(&purge_after_ns);
-    if (HS_LIKELY(due == 0) || hs_now_ns() < due) return;
-    hs_lock(&arena_lock);
-    due = HS_LOAD(&purge_after_ns);
-    if (due && hs_now_ns() >= due) purge_empty();
-    hs_unlock(&arena_lock);
-}
-
 /* Hand out one pool, from the most used arena that has one. */
 static hs_pool_t *take_pool(void)
 {
@@ -291,14 +259,12 @@ static void return_pool(hs_pool_t *pool)
     } else {
         leave_group(a, old);
         if (nfp == a->ntotalpools) {
-            if (a->ntotalpools != HS_POOLS_PER_ARENA && empty_kept >= HS_ARENAS_KEPT) {
-                unlink_arena(a);            /* a short arena (a hook's) would sit among */
-                free_arena(a);              /* partly used ones: not kept beyond the base */
+            if (empty_kept >= HS_ARENAS_KEPT) {
+                unlink_arena(a);
+                free_arena(a);
                 return;
             }
             empty_kept++;                   /* kept: moves to the end of the list below */
-            if (empty_kept > HS_ARENAS_KEPT)
-                HS_STORE(&purge_after_ns, hs_now_ns() + HS_ARENA_DECAY_NS);
         }
         hs_arena_t *pos = nfp2lasta[nfp] ? nfp2lasta[nfp] : nfp2lasta[old];
         if (pos && pos != a) {
@@ -337,7 +303,6 @@ unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain
     void *head = NULL;
     unsigned n = 0;
 
-    purge_due();
     hs_lock(&c->lock);
     while (n < want) {
         hs_pool_t *pool = c->used;
@@ -382,7 +347,6 @@ unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain
 void hs_central_give(unsigned dom, unsigned cls, void *chain, unsigned n)
 {
     hs_central_t *c = &central[HS_SMALLDOM(dom)][cls];
-    purge_due();
     hs_lock(&c->lock);
     while (chain && n--) {
         void *b = chain;

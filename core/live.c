@@ -592,8 +592,8 @@ void hs_print_stats(FILE *out)
             (unsigned long long)snap.arenas_mapped, mapped, (unsigned long long)snap.arenas_peak,
             (unsigned long long)snap.pools_used, (unsigned long long)snap.pools_free, snap.threads);
     char mlive[32], mpeak[32];
-    human(mlive, sizeof mlive, snap.mapped.live_bytes[HS_LIVE_TOTAL]);
-    human(mpeak, sizeof mpeak, snap.mapped.peak_bytes[HS_LIVE_TOTAL]);
+    hs_table_bytes(mlive, sizeof mlive, snap.mapped.live_bytes[HS_LIVE_TOTAL]);
+    hs_table_bytes(mpeak, sizeof mpeak, snap.mapped.peak_bytes[HS_LIVE_TOTAL]);
     fprintf(out, "heapshim: mapped %s (peak %s), %llu maps, %llu unmaps\n", mlive, mpeak,
             (unsigned long long)snap.mapped.maps, (unsigned long long)snap.mapped.unmaps);
     fprintf(out, "heapshim: %-6s %12s %8s   (size classes in use)\n", "class", "blocks", "pools");

@@ -26,10 +26,10 @@ void table_print(FILE *f, const struct report *r)
         fputs(line, f);
     }
     if (r->have_mapped)
-        fprintf(f, "  %-6s %11s %11s %11s %10s %10s %10s %8s   (own mmap: maps, remaps, unmaps)\n", "mapped",
-                human_bytes(r->mapped_live, a), human_bytes(r->mapped_peak, b), "",
-                human_count(r->mapped_maps, d), human_count(r->mapped_remaps, e),
-                human_count(r->mapped_unmaps, g), "");
+        fprintf(f, "  mapped: live %s, peak %s; %llu maps, %llu remaps, %llu unmaps (the program's own mmap)\n",
+                human_bytes(r->mapped_live, a), human_bytes(r->mapped_peak, b),
+                (unsigned long long)r->mapped_maps, (unsigned long long)r->mapped_remaps,
+                (unsigned long long)r->mapped_unmaps);
     fprintf(f, "  arenas: %llu mapped (peak %llu) x %s = %s, pools %llu used / %llu free\n",
             (unsigned long long)r->arenas_mapped, (unsigned long long)r->arenas_peak,
             human_bytes(r->arena_size, a), human_bytes(r->bytes_mapped, b),
@@ -44,5 +44,5 @@ void table_print(FILE *f, const struct report *r)
     if (r->have_mapped && r->rss_anon_peak_bytes)
         fprintf(f, "  explained: heap peak %s + mapped peak %s = %.0f%% of the anonymous peak RSS %s\n",
                 human_bytes(r->dom[D_TOTAL].peak_bytes, a), human_bytes(r->mapped_peak, b),
-                100.0 * report_explained(r), human_bytes(r->rss_anon_peak_bytes, c));
+                100.0 * report_explained(r), human_bytes(r->rss_anon_peak_bytes, cmd));
 }
