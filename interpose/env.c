@@ -58,17 +58,41 @@ void hs_shim_warn(const char *a, const char *b, const char *c)
     (void)!write(hs_shim_errfd(), line, n);
 }
 
+/* VAR='value'rest: a warning that names the bad value (at most 200 bytes of
+ * it, control characters shown as '?') */
+void hs_shim_warn_value(const char *var, const char *value, const char *rest)
+{
+    char v[208];
+    size_t n = 0;
+    for (const char *s = value ? value : ""; *s && n < 200; s++)
+        v[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+    if (value && strlen(value) > 200) v[n++] = '.', v[n++] = '.', v[n++] = '.';
+    v[n] = 0;
+    char head[80];
+    size_t h = 0;
+    for (const char *s = var; *s && h < sizeof head - 3; s++) head[h++] = *s;
+    head[h++] = '=';
+    head[h++] = '\'';
+    head[h] = 0;
+    char tail[512];
+    size_t t = 0;
+    tail[t++] = '\'';
+    for (const char *s = rest; *s && t < sizeof tail - 1; s++) tail[t++] = *s;
+    tail[t] = 0;
+    hs_shim_warn(head, v, tail);
+}
+
 static bool is_true(const char *v) { return !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on"); }
 static bool is_false(const char *v) { return !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off"); }
 
 static bool read_bool(const char *name, bool dflt)
 {
     const char *v = hs_shim_getenv(name);
-    if (!v || !*v) return dflt;
+    if (!v || !*v) return dflt;              /* VAR= is unset */
     if (is_true(v)) return true;
     if (is_false(v)) return false;
-    hs_shim_warn(name, "=", dflt ? ": not a boolean (accepted: 1/0, yes/no, true/false, on/off); using 1"
-                                 : ": not a boolean (accepted: 1/0, yes/no, true/false, on/off); using 0");
+    hs_shim_warn_value(name, v, dflt ? ": not a boolean (accepted: 1/0, yes/no, true/false, on/off); using 1"
+                                     : ": not a boolean (accepted: 1/0, yes/no, true/false, on/off); using 0");
     return dflt;
 }
 
@@ -163,8 +187,14 @@ void hs_shim_read_env(void)
         const char *why = NULL;
         if (hs_route_parse(route, hs_shim.rules, HS_ROUTE_MAX, &hs_shim.nrules, &why) != 0) {
             hs_shim.nrules = 0;
-            hs_shim_warn("HEAPSHIM_ROUTE: ", why,
-                         " (accepted: comma-separated GLOB=raw|mem|obj, e.g. 'libpython3*=obj,*=mem'); routing everything to mem");
+            char rest[400];
+            size_t n = 0;
+            for (const char *s2 = ": "; *s2; s2++) rest[n++] = *s2;
+            for (const char *s2 = why ? why : "bad rules"; *s2 && n < 200; s2++) rest[n++] = *s2;
+            for (const char *s2 = " (accepted: comma-separated GLOB=raw|mem|obj, e.g. 'libpython3*=obj,*=mem'); routing everything to mem";
+                 *s2 && n < sizeof rest - 1; s2++) rest[n++] = *s2;
+            rest[n] = 0;
+            hs_shim_warn_value("HEAPSHIM_ROUTE", route, rest);
         }
     }
     hs_shim.plain_direct = hs_shim.plain_mem && hs_shim.nrules == 0;

@@ -71,6 +71,7 @@ void hs_shim_keep_stderr(void);
 int  hs_shim_errfd(void);
 /* write one line to stderr without allocating */
 void hs_shim_warn(const char *a, const char *b, const char *c);
+void hs_shim_warn_value(const char *var, const char *value, const char *rest);   /* VAR='value'rest */
 
 /* route.c */
 int  hs_route_parse(const char *spec, struct hs_route_rule *rules, unsigned max,

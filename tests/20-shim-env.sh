@@ -28,11 +28,11 @@ bad_case() {   # name VAR value expected-words...
 }
 
 bad_case bad-allocator HEAPSHIM_ALLOCATOR bogus pymalloc malloc_debug
-bad_case bad-route-nodomain HEAPSHIM_ROUTE 'libc*=heap' 'GLOB=raw|mem|obj'
+bad_case bad-route-nodomain HEAPSHIM_ROUTE 'libc*=heap' 'GLOB=raw|mem|obj' "HEAPSHIM_ROUTE='libc\*=heap'"
 bad_case bad-route-syntax HEAPSHIM_ROUTE 'libc*' 'GLOB=raw|mem|obj'
 bad_case bad-route-trailing HEAPSHIM_ROUTE 'a=mem,' 'GLOB=raw|mem|obj'
-bad_case bad-stats HEAPSHIM_STATS maybe '1/0'
-bad_case bad-publish HEAPSHIM_PUBLISH 2 '1/0'
+bad_case bad-stats HEAPSHIM_STATS maybe '1/0' "HEAPSHIM_STATS='maybe'"
+bad_case bad-publish HEAPSHIM_PUBLISH 2 '1/0' "HEAPSHIM_PUBLISH='2'"
 bad_case bad-report-template HEAPSHIM_REPORT "$TMPD/r-%q.json" '%p'
 bad_case bad-dir HEAPSHIM_DIR /nonexistent/dir/here HEAPSHIM_DIR
 

@@ -231,7 +231,7 @@ diff-three	too many files \('$C/a.json'\); accepted: BASE.json NEW.json	diff $C/
 diff-junit-dashdash	--junit needs a value \(got '--'; accepted: FILE\)	diff $C/a.json $C/b.json --junit -- x
 diff-junit-stdout	--junit: '-' \(standard output\) is not accepted here \(accepted: FILE\)	diff $C/a.json $C/b.json --junit -
 diff-process-optionlike	--process: '-x' looks like an option, not NAME	diff $C/a.json $C/b.json --process -x
-diff-maxpeak-domain	--max-peak: unknown domain in 'heap=1MiB' \(accepted: \[raw\|mem\|obj\|total=\]SIZE\)	diff $C/a.json $C/b.json --max-peak heap=1MiB
+diff-maxpeak-domain	--max-peak: unknown domain in 'heap=1MiB' \(accepted: \[raw\|mem\|obj\|total\|mapped=\]SIZE\)	diff $C/a.json $C/b.json --max-peak heap=1MiB
 diff-maxpeak-size	--max-peak: bad size '1XB'	diff $C/a.json --max-peak 1XB
 diff-minbytes-neg	--min-bytes: bad size '-1' \(accepted: bytes, or a size	diff $C/a.json $C/b.json --min-bytes -1
 diff-growth-eq	--max-growth: bad number 'x' \(accepted: a percentage	diff $C/a.json $C/b.json --max-growth=x

@@ -33,12 +33,13 @@ jstale() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stale"])' <<< 
 # ---- daemon(3) and fork + parent exit
 for m in daemon fork; do
     D="$TMPD/d-$m"; mkdir -m 700 "$D"
+    # (the daemon's heap profile file, <pid>.prof, sits beside its live file)
     HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" "$PD" $m "$TMPD/pid-$m" 6
     for _ in $(seq 50); do [ -s "$TMPD/pid-$m" ] && break; sleep 0.1; done
     dp=$(cat "$TMPD/pid-$m" 2>/dev/null)
     j=$("$HS" top --once --json --dir "$D" 2>&1)
     lb=$(jpid "$j" "${dp:-0}"); st=$(jstale "$j")
-    [ -n "$dp" ] && [ "${lb:-0}" -ge 3000000 ] && [ "$st" = 0 ] && [ "$(ls "$D" | wc -l)" = 1 ] \
+    [ -n "$dp" ] && [ "${lb:-0}" -ge 3000000 ] && [ "$st" = 0 ] && [ "$(ls "$D" | grep -vc '\.prof$')" = 1 ] \
         && pass "daemon-$m-listed" || fail "daemon-$m-listed" "daemon pid '$dp' live '$lb', stale files $st, files: $(ls "$D" | tr '\n' ' ')"
 done
 
