@@ -63,10 +63,11 @@ test-bins: $(B)/tests/glibc_arenas
 # suites run under the shim; each becomes build/tests/prog_* automatically.
 PROG_SRCS := $(wildcard tests/shim/prog_*.c)
 PROG_BINS := $(PROG_SRCS:tests/shim/%.c=$(B)/tests/%)
-$(B)/tests/prog_%: tests/shim/prog_%.c $(B)/build-flags
+$(B)/tests/prog_%: tests/shim/prog_%.c $(B)/build-flags $(wildcard include/*.h include/heapshim/*.h)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -Iinclude -o $@ $< -lpthread -ldl
+	$(Q)$(CC) $(BASE_CFLAGS) -MMD -MP -MF $@.d -Iinclude -o $@ $< -lpthread -ldl
+-include $(PROG_BINS:%=%.d)
 test-bins: $(PROG_BINS)
 
 # a reader of live files in another process (tests/26-counters.sh)
