@@ -17,6 +17,7 @@
  * snapshot its USDT point published.
  */
 #include "cli.h"
+#include "live.h"
 #include "exporter.h"
 #include "httpd.h"
 #include "probe.h"
@@ -520,28 +521,13 @@ static void forget(int tgid)
 
 /* ---- what /proc tells about a process (rows the iterator did not read) ---- */
 
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t n = 0;
-    while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = 0;
-    return (ssize_t)n;
-}
 
 /* "Threads:" of /proc/PID/status; 0 if unknown */
 static uint32_t proc_threads(int pid)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
-    if (read_small(path, buf, sizeof buf) <= 0) return 0;
+    if (proc_read_path(path, buf, sizeof buf) <= 0) return 0;
     const char *t = strstr(buf, "\nThreads:");
     return t ? (uint32_t)strtoul(t + 9, NULL, 10) : 0;
 }
@@ -551,7 +537,7 @@ static int proc_cmdline(int pid, char *out, size_t cap)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    ssize_t n = read_small(path, out, cap);
+    ssize_t n = proc_read_path(path, out, cap);
     if (n <= 0) return -1;
     while (n > 0 && out[n - 1] == 0) n--;
     for (ssize_t i = 0; i < n; i++)

@@ -304,23 +304,6 @@ void exp_parse_cgroup(const char *text, char *unit, size_t ucap, char *cid, size
 
 /* ---- /proc ------------------------------------------------------------------ */
 
-static ssize_t read_proc(int pid, const char *what, char *buf, size_t cap)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return -1;
-    size_t n = 0;
-    while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = 0;
-    return (ssize_t)n;
-}
 
 /* the memory limit of the process's cgroup, 0 if none; the path is
  * checked for ".." and the file read without following a link */
@@ -358,7 +341,7 @@ static int environ_labels(int pid, char *val, size_t cap)
 {
     char *b = malloc(EXP_ENVIRON_MAX + 1);
     if (!b) return 0;
-    ssize_t n = read_proc(pid, "environ", b, EXP_ENVIRON_MAX + 1);
+    ssize_t n = proc_read(pid, "environ", b, EXP_ENVIRON_MAX + 1);
     int found = 0;
     static const char key[] = "HEAPSHIM_LABELS=";
     for (ssize_t i = 0; n > 0 && i < n;) {
@@ -410,7 +393,7 @@ void exp_prefetch(struct exporter *e, int pid)
 {
     if (pid <= 0) return;
     char comm[32];
-    ssize_t n = read_proc(pid, "comm", comm, sizeof comm);
+    ssize_t n = proc_read(pid, "comm", comm, sizeof comm);
     if (n <= 0) return;
     if (comm[n - 1] == '\n') comm[n - 1] = 0;
     struct exp_ident *c = &e->ident[e->nident++ % EXP_IDENT_CACHE];
@@ -433,7 +416,7 @@ static void identify_pid(struct exporter *e, int pid, const char *comm16, char *
         e->label_errors++;
         lab[0] = svc[0] = 0;
     }
-    exp_parse_cgroup(read_proc(pid, "cgroup", cg, sizeof cg) > 0 ? cg : "", unit, sizeof unit, cid,
+    exp_parse_cgroup(proc_read(pid, "cgroup", cg, sizeof cg) > 0 ? cg : "", unit, sizeof unit, cid,
                      sizeof cid);
     memcpy(unit_out, unit, EXP_NAME_MAX);
     memcpy(cid_out, cid, 72);

@@ -48,18 +48,30 @@ const char *live_dir(const char *opt, char *buf, size_t cap)
     return buf;
 }
 
-/* Read a small /proc file into buf (NUL-terminated); bytes or -1. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
+/* The one reader of small /proc files (live.h): the whole file up to
+ * cap - 1 bytes, NUL-terminated, never following a link or blocking; bytes
+ * or -1. */
+ssize_t proc_read_path(const char *path, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
     if (fd < 0) return -1;
-    ssize_t n;
-    do n = read(fd, buf, cap - 1);
-    while (n < 0 && errno == EINTR);
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
     close(fd);
-    if (n < 0) return -1;
     buf[n] = 0;
-    return n;
+    return (ssize_t)n;
+}
+
+ssize_t proc_read(int pid, const char *what, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
+    return proc_read_path(path, buf, cap);
 }
 
 /* The one /proc/<pid>/stat start-time parser of the command: field 22, in
@@ -79,7 +91,7 @@ uint64_t proc_stat_field(int pid, int want)
     char path[64], buf[1024];
     if (pid <= 0) return 0;
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (read_small(path, buf, sizeof buf) <= 0) return 0;
+    if (proc_read_path(path, buf, sizeof buf) <= 0) return 0;
     /* comm may hold spaces and parentheses: fields restart after the last ')' */
     char *p = strrchr(buf, ')');
     if (!p) return 0;
@@ -109,7 +121,7 @@ uint64_t proc_rss_bytes(int pid)
 {
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/%d/statm", pid);
-    if (read_small(path, buf, sizeof buf) <= 0) return 0;
+    if (proc_read_path(path, buf, sizeof buf) <= 0) return 0;
     unsigned long long size, res;
     if (sscanf(buf, "%llu %llu", &size, &res) != 2) return 0;
     return res * (uint64_t)sysconf(_SC_PAGESIZE);
@@ -119,7 +131,7 @@ uint64_t proc_rss_anon_bytes(int pid)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
-    ssize_t n = read_small(path, buf, sizeof buf);
+    ssize_t n = proc_read_path(path, buf, sizeof buf);
     if (n <= 0) return 0;
     const char *p = strstr(buf, "\nRssAnon:");
     unsigned long long kb;

@@ -50,6 +50,10 @@ int live_unlink_stale(const struct live_dirh *d, const char *name, const struct 
 /* a live file name: the pid, or -1 */
 int live_pid_name(const char *name);
 /* /proc/<pid>/stat field 22 (clock ticks); 0 if gone. The command's only parser of it. */
+/* small /proc files: /proc/PID/WHAT (or a path) into buf, NUL-terminated,
+ * at most cap - 1 bytes; bytes read or -1 (tools/live.c, the one reader) */
+ssize_t proc_read(int pid, const char *what, char *buf, size_t cap);
+ssize_t proc_read_path(const char *path, char *buf, size_t cap);
 uint64_t proc_start_time(int pid);
 /* a numeric field (>= 4) of /proc/<pid>/stat; 0 if gone */
 uint64_t proc_stat_field(int pid, int field);
