@@ -129,11 +129,19 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void  __libc_free(void *);
 extern void *__libc_memalign(size_t, size_t);
-HS_INLINE void *hs_sys_malloc(size_t n) { return __libc_malloc(n); }
-HS_INLINE void *hs_sys_calloc(size_t ne, size_t es) { return __libc_calloc(ne, es); }
-HS_INLINE void *hs_sys_realloc(void *p, size_t n) { return __libc_realloc(p, n); }
+/* Empty arenas kept beyond the base (arena.c) are unmapped once the program
+ * has asked glibc for as many bytes: one load and branch while none are. */
+extern uint64_t hs_arena_idle_bytes;
+void hs_arena_sys_request(size_t n);
+HS_INLINE void hs_sys_note(size_t n)
+{
+    if (HS_UNLIKELY(__atomic_load_n(&hs_arena_idle_bytes, __ATOMIC_RELAXED) != 0)) hs_arena_sys_request(n);
+}
+HS_INLINE void *hs_sys_malloc(size_t n) { hs_sys_note(n); return __libc_malloc(n); }
+HS_INLINE void *hs_sys_calloc(size_t ne, size_t es) { hs_sys_note(ne * es); return __libc_calloc(ne, es); }
+HS_INLINE void *hs_sys_realloc(void *p, size_t n) { hs_sys_note(n); return __libc_realloc(p, n); }
 HS_INLINE void  hs_sys_free(void *p) { __libc_free(p); }
-HS_INLINE void *hs_sys_memalign(size_t align, size_t n) { return __libc_memalign(align, n); }
+HS_INLINE void *hs_sys_memalign(size_t align, size_t n) { hs_sys_note(n); return __libc_memalign(align, n); }
 /*
  * Usable size of a block from glibc's allocator, read from its chunk header
  * (the word before the block: chunk size | flags; IS_MMAPPED = 2). This is

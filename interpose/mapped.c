@@ -295,6 +295,7 @@ static HS_NOINLINE void *do_mmap(const void *ra, void *addr, size_t len, int pro
         if (reg_set(pg_lo(addr), pg_hi(addr, len), 0, delta)) publish(delta, MEV_UNMAP, 0);
         hs_unlock(&reg_lock);
     }
+    if (count && (flags & MAP_ANONYMOUS) && prot != PROT_NONE) hs_sys_note(len);   /* arena.c's kept ones */
     void *p = hs_os_mmap(addr, len, prot, flags, fd, (long)off);
     if (!count || p == MAP_FAILED) return p;
     bool mine = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE;
