@@ -200,6 +200,20 @@ HS_INLINE void py_free(unsigned D, void *p)
 
 static HS_NOINLINE void *py_realloc(unsigned D, void *p, size_t n)
 {
+    /* a small block staying small: in place or a bin pop and push (the
+     * interposer's realloc does the same), charged to the sampler first */
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX && HS_LIKELY(!hs_shim.debug)) {
+        unsigned tag = hs_pagemap_get(p);          /* p NULL has none */
+        if (tag != 0 && HS_LIKELY(hs_domain_default[(tag - 1) / HS_NCLASSES + 1])) {
+            if (HS_UNLIKELY(hs_sample_charge(h, n))) {
+                void *sp = hs_sample_realloc(h, p, 0, n);
+                if (sp) return sp;
+            }
+            void *q = hs_fast_small_realloc(h, p, tag, n);
+            if (HS_LIKELY(q != NULL)) return q;
+        }
+    }
     if (!p) {
         if (D == HS_DOMAIN_RAW) return hs_raw_malloc(n);
         return small_malloc(D, n);
