@@ -64,12 +64,19 @@ HS_INLINE void hs_slot_enter_free(struct hs_live_slot *s)
 /* seq brackets an update of several fields (readers retry while it is odd) */
 HS_INLINE void hs_seq_begin(struct hs_live_slot *s)
 {
-    HS_STORE(&s->seq, HS_LOAD(&s->seq) + 1);
+    HS_BUMP(&s->seq, 1);
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 HS_INLINE void hs_seq_end(struct hs_live_slot *s)
 {
+#if defined(__x86_64__)
+    /* x86 keeps stores in order: a release store needs only the compiler's
+     * barrier, and the add to memory is that store */
+    __atomic_signal_fence(__ATOMIC_RELEASE);
+    HS_BUMP(&s->seq, 1);
+#else
     __atomic_store_n(&s->seq, HS_LOAD(&s->seq) + 1, __ATOMIC_RELEASE);
+#endif
 }
 
 /* pending bytes up (an allocation), and their high-water marks: true when a
