@@ -36,7 +36,9 @@ HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool 
     hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
     void *p = b->head;
     struct hs_live_slot *s = h->slot;
-    if (HS_UNLIKELY(p == NULL) || HS_UNLIKELY(!hs_slot_enter_quick(s))) return NULL;
+    /* the epoch check only: this path's clock tick is the sampling
+     * countdown's (sample.c, set_window) */
+    if (HS_UNLIKELY(p == NULL) || HS_UNLIKELY(!hs_slot_enter_quick_free(s))) return NULL;
     /* charged only here, where the request is served: a request that leaves
      * for the slow path for another reason is charged there, once */
     if (hs_sample_charge(h, n)) return NULL;

@@ -39,7 +39,10 @@ void hs_release(struct hs_live_slot *s, unsigned dom); /* pending < release_at s
 /* The check itself: false when hs_slot_enter_slow is due (a new epoch, or
  * the tick ran out). Fast paths that cannot call out test this and leave
  * for their slow path, which enters again. Allocations tick; frees only
- * look at the epoch (a thread that frees also allocates, or others do). */
+ * look at the epoch (a thread that frees also allocates, or others do).
+ * The small allocation fast path looks at the epoch only too: its tick is
+ * the sampling countdown's window (sample.c), which makes the slot's tick
+ * due every 128 KiB allocated. */
 HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
 {
     int64_t t = HS_LOAD(&s->tick) - 1;

@@ -268,7 +268,8 @@ typedef struct hs_bin {
 typedef struct __attribute__((aligned(64))) hs_heap {
     hs_bin_t bins[HS_NSMALLDOM][HS_NCLASSES];
     struct hs_live_slot *slot;
-    int64_t  sample_left;          /* bytes to the next sampled allocation (sample.h) */
+    int64_t  sample_left;          /* bytes to the sampler's next look (sample.h) */
+    int64_t  sample_rest;          /* and from there to the next sampled allocation */
     uint64_t sample_rng;           /* its generator's state */
     struct hs_heap *next_all;      /* registry of heaps */
     struct hs_heap *next_free;

@@ -456,9 +456,26 @@ void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n)
     return sample_alloc(h, dom, n, false, 0, false);
 }
 
-/* Whether this request is sampled after all (first draw of the thread,
- * rate 0, a sample already being taken on this thread); leaves a fresh
- * countdown. true: tls_busy is set, and sample_record() clears it. */
+/* The countdown is also the small fast path's clock tick (it no longer
+ * counts operations: one subtraction serves both). A distance d to the next
+ * sample is split into a window of at most HS_TICK_BYTES (sample_left, what
+ * the fast paths subtract from) and the rest; when a window runs out before
+ * the distance does, this is a tick, not a sample: the slot's tick is made
+ * due (the operation's hs_slot_enter() then looks at the clock and
+ * publishes if it is time) and the next window starts. Sampling off: an
+ * endless distance, windows only. */
+#define HS_TICK_BYTES ((int64_t)128 * 1024)
+#define NO_SAMPLE     ((int64_t)1 << 62)
+
+static void set_window(hs_heap_t *h, int64_t d)
+{
+    h->sample_left = d < HS_TICK_BYTES ? d : HS_TICK_BYTES;
+    h->sample_rest = d - h->sample_left;
+}
+
+/* Whether this request is sampled after all (a tick, first draw of the
+ * thread, rate 0, a sample already being taken on this thread); leaves a
+ * fresh countdown. true: tls_busy is set, and sample_record() clears it. */
 static bool sample_decide(hs_heap_t *h, size_t n)
 {
     if (HS_UNLIKELY(!h->sample_seeded)) {
@@ -466,19 +483,18 @@ static bool sample_decide(hs_heap_t *h, size_t n)
         uint32_t k = __atomic_fetch_add(&thread_counter, 1, __ATOMIC_RELAXED);
         h->sample_rng = splitmix(cfg_seeded ? cfg_seed + k : hs_os_random64() ^ hs_os_tid());
         if (!h->sample_rng) h->sample_rng = 1;
-        if (!cfg_rate) {
-            h->sample_left = INT64_MAX;
-            return NULL;
-        }
         /* the first distance starts where this request starts */
-        h->sample_left = draw(h) - (int64_t)n;
-        if (h->sample_left >= 0) return false;
+        h->sample_left = -(int64_t)n;
+        h->sample_rest = cfg_rate ? draw(h) : NO_SAMPLE;
     }
-    if (!cfg_rate) {
-        h->sample_left = INT64_MAX;
+    /* sample_left is below zero by what this request overshot its window */
+    int64_t rest = h->sample_rest + h->sample_left;
+    if (rest >= 0 || !cfg_rate) {
+        HS_STORE(&h->slot->tick, 0);
+        set_window(h, cfg_rate ? rest : NO_SAMPLE);
         return false;
     }
-    h->sample_left = draw(h);
+    set_window(h, draw(h));
     if (tls_busy || hs_initialized != 2) return false;
     tls_busy = true;
     return true;
