@@ -88,7 +88,6 @@ static uint64_t pools_free_count;   /* sum of nfreepools over mapped arenas */
  * (within 1%); wl_cxx's +0.2 MiB. */
 #define HS_ARENAS_KEPT      2
 #define HS_ARENA_DECAY_NS   1000000000ull           /* 1 s */
-#define HS_SYS_NOTE_MIN     4096u
 #define HS_SYS_NOTE_DIV     4u
 static unsigned empty_kept;                         /* empty arenas on usable_arenas */
 static uint64_t kept_touched_ns;                    /* last draw from or add to the excess */
@@ -258,7 +257,6 @@ static bool keep_empty(const hs_arena_t *a)
 
 void hs_arena_sys_request(size_t n)
 {
-    if (n < HS_SYS_NOTE_MIN) return;
     uint64_t seen = __atomic_add_fetch(&sys_bytes_since, (uint64_t)n, __ATOMIC_RELAXED);
     if (seen < HS_LOAD(&hs_arena_idle_bytes) / HS_SYS_NOTE_DIV) return;
     hs_lock(&arena_lock);

@@ -242,26 +242,42 @@ HS_INLINE void hs_count_free_fast(unsigned dom, size_t usable)
  * own. Returns true when hs_slot_catch_up(s, dom) is due (a claim or a
  * release). The enter check may still call out (a snapshot or a tick).
  */
-HS_INLINE bool hs_slot_alloc_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+HS_INLINE bool hs_slot_alloc_quiet_as(struct hs_live_slot *s, unsigned dom, size_t sz, bool ticks)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    hs_slot_enter(s);
+    if (ticks) hs_slot_enter(s);
+    else hs_slot_enter_free(s);
     hs_seq_begin(s);
     HS_BUMP(&k->allocs, 1);
     HS_BUMP(&k->alloc_bytes, sz);
     hs_seq_end(s);
     return hs_pending_up_quiet(s, dom, sz);
 }
+HS_INLINE bool hs_slot_alloc_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    return hs_slot_alloc_quiet_as(s, dom, sz, true);
+}
+/* The same for a caller that charged the sampling countdown just before
+ * (hs_sample_try with the thread's heap): that is its clock tick. */
+HS_INLINE bool hs_slot_alloc_quiet_charged(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    return hs_slot_alloc_quiet_as(s, dom, sz, false);
+}
 
-HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+/* the counting of a free whose caller has made the enter check */
+HS_INLINE bool hs_slot_free_quiet_entered(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     struct hs_live_counters *k = &s->dom[dom];
-    hs_slot_enter_free(s);
     hs_seq_begin(s);
     HS_BUMP(&k->frees, 1);
     HS_BUMP(&k->free_bytes, sz);
     hs_seq_end(s);
     return hs_pending_down_quiet(s, dom, sz);
+}
+HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
+{
+    hs_slot_enter_free(s);
+    return hs_slot_free_quiet_entered(s, dom, sz);
 }
 
 /* what a *_quiet function found due (live.c): a claim or a release */

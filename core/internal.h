@@ -140,12 +140,15 @@ extern void *__libc_realloc(void *, size_t);
 extern void  __libc_free(void *);
 extern void *__libc_memalign(size_t, size_t);
 /* Empty arenas kept beyond the base (arena.c) are unmapped once the program
- * has asked glibc for as many bytes: one load and branch while none are. */
+ * has asked the system for a quarter of what they hold, in requests of
+ * HS_SYS_NOTE_MIN bytes or more: a compare on smaller ones. */
+#define HS_SYS_NOTE_MIN 4096u
 extern uint64_t hs_arena_idle_bytes;
 void hs_arena_sys_request(size_t n);
 HS_INLINE void hs_sys_note(size_t n)
 {
-    if (HS_UNLIKELY(__atomic_load_n(&hs_arena_idle_bytes, __ATOMIC_RELAXED) != 0)) hs_arena_sys_request(n);
+    if (HS_UNLIKELY(n >= HS_SYS_NOTE_MIN) &&
+        HS_UNLIKELY(__atomic_load_n(&hs_arena_idle_bytes, __ATOMIC_RELAXED) != 0)) hs_arena_sys_request(n);
 }
 HS_INLINE void *hs_sys_malloc(size_t n) { hs_sys_note(n); return __libc_malloc(n); }
 HS_INLINE void *hs_sys_calloc(size_t ne, size_t es) { hs_sys_note(ne * es); return __libc_calloc(ne, es); }

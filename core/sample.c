@@ -17,6 +17,7 @@
  */
 #include "internal.h"
 #include "sample.h"
+#include "count.h"
 #include "large.h"
 #include "usdt.h"
 #include <heapshim/profile.h>
@@ -460,9 +461,9 @@ void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n)
  * counts operations: one subtraction serves both). A distance d to the next
  * sample is split into a window of at most HS_TICK_BYTES (sample_left, what
  * the fast paths subtract from) and the rest; when a window runs out before
- * the distance does, this is a tick, not a sample: the slot's tick is made
- * due (the operation's hs_slot_enter() then looks at the clock and
- * publishes if it is time) and the next window starts. Sampling off: an
+ * the distance does, this is a tick, not a sample: the slot looks at the
+ * clock (hs_slot_enter_slow: publishes if it is time; the operation has
+ * not stored anything yet) and the next window starts. Sampling off: an
  * endless distance, windows only. */
 #define HS_TICK_BYTES ((int64_t)128 * 1024)
 #define NO_SAMPLE     ((int64_t)1 << 62)
@@ -490,7 +491,8 @@ static bool sample_decide(hs_heap_t *h, size_t n)
     /* sample_left is below zero by what this request overshot its window */
     int64_t rest = h->sample_rest + h->sample_left;
     if (rest >= 0 || !cfg_rate) {
-        HS_STORE(&h->slot->tick, 0);
+        HS_STORE(&h->slot->tick, 0);        /* due: the clock look, now */
+        hs_slot_enter_slow(h->slot);
         set_window(h, cfg_rate ? rest : NO_SAMPLE);
         return false;
     }

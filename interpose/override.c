@@ -218,7 +218,8 @@ static HS_NOINLINE void *plain_malloc(size_t n)
     if (HS_UNLIKELY(sp != NULL)) return sp;
     void *p = hs_sys_malloc(n);
     if (HS_UNLIKELY(!p)) return plain_failed();
-    if (HS_UNLIKELY(hs_slot_alloc_quiet(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
+    /* armed means a heap, so hs_sample_try charged its countdown: the tick */
+    if (HS_UNLIKELY(hs_slot_alloc_quiet_charged(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
         return plain_catch_up(s, p);
     return p;
 }
@@ -276,6 +277,15 @@ static HS_NOINLINE void plain_free_slow(void *p)
 
 /* free() in plain-direct mode: while the core has handed out no block of
  * its own, p is a bare glibc block and needs no ownership test. */
+/* a new epoch or a reader's request first: out of line, so that the fast
+ * path below makes no call but its tail jump into glibc */
+static HS_NOINLINE void plain_free_enter(struct hs_live_slot *s, void *p)
+{
+    hs_slot_enter_slow(s);
+    if (HS_UNLIKELY(hs_slot_free_quiet_entered(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
+        hs_slot_catch_up(s, HS_DOMAIN_MEM);
+    hs_sys_free(p);
+}
 static HS_NOINLINE void plain_free(void *p)
 {
     if (!p) return;
@@ -284,7 +294,11 @@ static HS_NOINLINE void plain_free(void *p)
         plain_free_slow(p);
         return;
     }
-    if (HS_UNLIKELY(hs_slot_free_quiet(s, HS_DOMAIN_MEM, hs_sys_usable_size(p)))) {
+    if (HS_UNLIKELY(!hs_slot_enter_quick_free(s))) {
+        plain_free_enter(s, p);
+        return;
+    }
+    if (HS_UNLIKELY(hs_slot_free_quiet_entered(s, HS_DOMAIN_MEM, hs_sys_usable_size(p)))) {
         plain_free_catch_up(s, p);
         return;
     }
