@@ -449,6 +449,7 @@ void hs_deepbind_setup(void)
  */
 HS_HIDDEN void *hs_db_real_dlopen, *hs_db_real_dlmopen;
 HS_HIDDEN uint8_t hs_db_ready;
+HS_HIDDEN uint32_t hs_db_opens;     /* dlopen/dlmopen calls so far (python.c looks) */
 
 HS_HIDDEN void hs_db_prepare(void);
 HS_HIDDEN void hs_db_prepare(void)
@@ -474,6 +475,7 @@ HS_HIDDEN void hs_db_prepare(void)
     name ":\n"                                                              \
     "    .cfi_startproc\n"                                                  \
     "    endbr64\n"                                                         \
+    "    lock incl hs_db_opens(%rip)\n"                                     \
     "    cmpb $0, hs_db_ready(%rip)\n"                                      \
     "    je 1f\n"                                                           \
     "    jmp *" real "(%rip)\n"                                             \

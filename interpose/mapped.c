@@ -51,6 +51,7 @@
  */
 #include "shim.h"
 #include "mapped.h"
+#include "python.h"
 #include <errno.h>
 #include <link.h>
 #include <stdarg.h>
@@ -295,7 +296,10 @@ static HS_NOINLINE void *do_mmap(const void *ra, void *addr, size_t len, int pro
         if (reg_set(pg_lo(addr), pg_hi(addr, len), 0, delta)) publish(delta, MEV_UNMAP, 0);
         hs_unlock(&reg_lock);
     }
-    if (count && (flags & MAP_ANONYMOUS) && prot != PROT_NONE) hs_sys_note(len);   /* arena.c's kept ones */
+    if (count && (flags & MAP_ANONYMOUS)) {
+        if (prot != PROT_NONE) hs_sys_note(len);                  /* arena.c's kept ones */
+        if (HS_UNLIKELY(hs_python_watching())) hs_python_late(ra); /* python.h */
+    }
     void *p = hs_os_mmap(addr, len, prot, flags, fd, (long)off);
     if (!count || p == MAP_FAILED) return p;
     bool mine = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE;

@@ -62,6 +62,14 @@
  *          or where HEAPSHIM_ROUTE sends it)
  *        anything else (a program's own allocator, tracemalloc) -> left alone.
  *      Every later call only forwards to CPython's arena allocator.
+ * An interpreter loaded later (libpython dlopen()ed by an editor or plugin
+ * host, RTLD_GLOBAL or RTLD_LOCAL): while none has been found and once the
+ * program has called dlopen, every anonymous mmap of the program looks at
+ * the object that called it (once per object): one that exports
+ * PyMem_SetAllocator gets point 1 with that object as the lookup scope.
+ * CPython's first such mmap is pymalloc's first arena (or 3.11's first
+ * frame chunk), after pre-initialisation; the arena hook still re-checks.
+ * Blocks pymalloc handed out before stay its own (prev[]).
  * Whether the current allocators are CPython's pymalloc, malloc or its debug
  * hooks is asked of CPython itself (_PyMem_GetCurrentAllocatorName, exported
  * since 3.8) when it exports that, else told from their shape; the debug
@@ -425,8 +433,12 @@ static bool word_in(const char *v, const char *const *words)
     return false;
 }
 
-/* HEAPSHIM_PYTHON: on unless a false boolean; a bad value warns and is off */
-static bool wanted(void)
+/* HEAPSHIM_PYTHON: on unless a false boolean; a bad value warns (when
+ * warn) and is off */
+static bool wanted_as(bool warn);
+static bool wanted(void) { return wanted_as(true); }
+static bool wanted_quiet(void) { return wanted_as(false); }
+static bool wanted_as(bool warn)
 {
     static const char *const yes[] = { "1", "yes", "true", "on", NULL };
     static const char *const no[] = { "0", "no", "false", "off", NULL };
@@ -437,7 +449,7 @@ static bool wanted(void)
      * (every object a glibc block behind our 16-byte header) */
     if (!v || !*v) return hs_shim.mode != HS_MODE_MALLOC;
     if (word_in(v, yes)) return true;
-    if (!word_in(v, no)) {
+    if (warn && !word_in(v, no)) {
         char shown[64];
         size_t len = strlen(v);
         if (len > sizeof shown - 4) len = sizeof shown - 4;
@@ -449,9 +461,13 @@ static bool wanted(void)
     return false;
 }
 
+/* where CPython's API is looked up: the whole process at start, the object
+ * that brought it for an interpreter loaded later */
+static void *py_scope = RTLD_DEFAULT;
+
 static void *sym(const char *name)
 {
-    return dlsym(RTLD_DEFAULT, name);
+    return dlsym(py_scope, name);
 }
 
 /* "3.11.2 (main, ...) [GCC 12.2.0]" -> 3, 11 */
@@ -511,6 +527,11 @@ static bool supported(void)
     return true;
 }
 
+int hs_python_watch;
+#if defined(__x86_64__)
+extern uint32_t hs_db_opens;   /* deepbind.c */
+#endif
+
 void hs_python_start(void)
 {
     if (hs_initialized != 2) return;
@@ -518,6 +539,9 @@ void hs_python_start(void)
     if (!api.set) {
         (void)dlerror();       /* leave no error behind for the program's dlerror() */
         state = HS_PY_ABSENT;
+#if defined(__x86_64__)
+        if (py_scope == RTLD_DEFAULT && wanted_quiet()) __atomic_store_n(&hs_python_watch, 1, __ATOMIC_RELAXED);
+#endif
         return;
     }
     if (!wanted()) {
@@ -558,4 +582,45 @@ void hs_python_start(void)
         py_arena_allocator_t hook = { NULL, arena_alloc, arena_free };
         api.set_arena(&hook);
     }
+}
+
+/* ---- an interpreter loaded later ---------------------------------------------------- */
+
+/*
+ * ra: the caller of an anonymous mmap, while no interpreter has been found
+ * and the program has called dlopen. Each object is looked at once (the
+ * last few are remembered); one exporting PyMem_SetAllocator gets the start
+ * procedure with its own scope. Serialised: the first thread in looks, the
+ * others pass (an interpreter starting up runs in one thread).
+ */
+void hs_python_late(const void *ra)
+{
+#if defined(__x86_64__)
+    static int busy;
+    static uintptr_t seen[8];
+    static unsigned nseen;
+    if (!__atomic_load_n(&hs_db_opens, __ATOMIC_RELAXED)) return;       /* nothing loaded since start */
+    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) return;
+    Dl_info info;
+    if (state == HS_PY_ABSENT && dladdr(ra, &info) && info.dli_fname && info.dli_fbase) {
+        uintptr_t base = (uintptr_t)info.dli_fbase;
+        bool known = false;
+        for (unsigned i = 0; i < nseen && i < 8; i++) known |= seen[i] == base;
+        if (!known) {
+            seen[nseen++ % 8] = base;
+            void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+            if (h && dlsym(h, "PyMem_SetAllocator")) {
+                py_scope = h;           /* kept open: CPython's functions are called from now on */
+                hs_python_start();
+                if (state != HS_PY_ABSENT) __atomic_store_n(&hs_python_watch, 0, __ATOMIC_RELAXED);
+            } else if (h) {
+                dlclose(h);
+            }
+            (void)dlerror();
+        }
+    }
+    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+#else
+    (void)ra;
+#endif
 }

@@ -11,6 +11,18 @@
  * one warning line on stderr. */
 void hs_python_start(void);
 
+/* An interpreter loaded after start (libpython dlopen()ed by an editor or a
+ * plugin host): interpose/mapped.c calls hs_python_late(ra) for the
+ * program's anonymous mmaps while hs_python_watching() -- no interpreter
+ * found so far, and the program has called dlopen. The first such mmap of
+ * an object exporting CPython's allocator API (pymalloc's first arena, once
+ * the interpreter's pre-initialisation is done) installs heapshim as it
+ * would have at start. x86-64 only (the dlopen count comes from
+ * deepbind.c's stubs). */
+extern int hs_python_watch;
+static inline int hs_python_watching(void) { return __atomic_load_n(&hs_python_watch, __ATOMIC_RELAXED); }
+void hs_python_late(const void *ra);
+
 /* What hs_python_start and the re-check did (for tests and reports). */
 enum hs_python_state {
     HS_PY_ABSENT = 0,       /* no CPython allocator API in the process */

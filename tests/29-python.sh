@@ -355,6 +355,47 @@ EOF
 else
     skip embedded "no $CONF (python3-dev): cannot build a program that embeds libpython"
 fi
+# An interpreter loaded at run time (editors, plugin hosts): libpython
+# dlopen()ed after the shim started, with RTLD_GLOBAL and RTLD_LOCAL. The old
+# shim left it alone (raw 0, obj 0: pymalloc served the interpreter).
+LIBPY=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("INSTSONAME") or "")' 2>/dev/null)
+if [ -n "$LIBPY" ] && "$PY" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$LIBPY" 2>/dev/null; then
+    cat >embdl.c <<'EOF'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    if (argc != 3) return 2;
+    int local = argv[2][0] == 'l';
+    void *h = dlopen(argv[1], RTLD_NOW | (local ? RTLD_LOCAL : RTLD_GLOBAL));
+    if (!h) { fprintf(stderr, "embdl: %s\n", dlerror()); return 2; }
+    void (*init)(void) = (void (*)(void))dlsym(h, "Py_Initialize");
+    int (*run)(const char *) = (int (*)(const char *))dlsym(h, "PyRun_SimpleString");
+    int (*fin)(void) = (int (*)(void))dlsym(h, "Py_FinalizeEx");
+    if (!init || !run || !fin) { fprintf(stderr, "embdl: no Python API in %s\n", argv[1]); return 2; }
+    init();
+    /* RTLD_LOCAL: C extension modules cannot see libpython, so no json */
+    run(local ? "x = [str(i) * 3 for i in range(20000)]\nprint('dlopened', len(''.join(x)))\n"
+              : "import json\nx = [str(i) * 3 for i in range(20000)]\nprint('dlopened', len(json.dumps(x)))\n");
+    return fin() < 0 ? 1 : 0;
+}
+EOF
+    if cc -o embdl embdl.c -ldl 2>embdl.cc; then
+        for scope in global local; do
+            ./embdl "$LIBPY" $scope >"dlopen-$scope.p.out" 2>"dlopen-$scope.p.err"; prc=$?
+            HEAPSHIM_REPORT="$TMPD/rep.dlopen-$scope.%p.json" LD_PRELOAD="$SHIM" ./embdl "$LIBPY" $scope \
+                >"dlopen-$scope.s.out" 2>"dlopen-$scope.s.err"; src=$?
+            same "dlopen-$scope"; domains "dlopen-$scope" all
+        done
+        HEAPSHIM_PYTHON=0 HEAPSHIM_REPORT="$TMPD/rep.dlopen-off.%p.json" LD_PRELOAD="$SHIM" ./embdl "$LIBPY" global \
+            >/dev/null 2>&1
+        domains dlopen-off off
+    else
+        fail embdl-build "$(head -c 400 embdl.cc)"
+    fi
+else
+    skip embedded-dlopen "no shared libpython to dlopen (libpython3-dev)"
+fi
 if command -v gdb >/dev/null && ldd "$(command -v gdb)" 2>/dev/null | grep -q libpython; then
     GDBPY='python import json; print(len(json.dumps([str(i) * 2 for i in range(20000)])))'
     timeout 60 gdb -batch -nx -ex "$GDBPY" >gdb.p.out 2>gdb.p.err; prc=$?
