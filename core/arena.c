@@ -259,7 +259,10 @@ void hs_arena_sys_request(size_t n)
 {
     uint64_t seen = __atomic_add_fetch(&sys_bytes_since, (uint64_t)n, __ATOMIC_RELAXED);
     if (seen < HS_LOAD(&hs_arena_idle_bytes) / HS_SYS_NOTE_DIV) return;
-    hs_lock(&arena_lock);
+    /* never waits: the caller may be an arena allocator hook calling
+     * malloc or mmap under arena_lock (while kept arenas are unmapped); a
+     * later request tries again */
+    if (!hs_trylock(&arena_lock)) return;
     if (HS_LOAD(&hs_arena_idle_bytes)) purge_excess();
     hs_unlock(&arena_lock);
 }

@@ -128,6 +128,11 @@ HS_INLINE void hs_lock(hs_lock_t *l) {
     if (HS_LIKELY(!__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))) return;
     hs_lock_slow(l);
 }
+/* true when taken; never waits */
+HS_INLINE bool hs_trylock(hs_lock_t *l)
+{
+    return !__atomic_load_n(&l->v, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE);
+}
 HS_INLINE void hs_unlock(hs_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE); }
 HS_INLINE void hs_lock_reset(hs_lock_t *l) { l->v = 0; }
 

@@ -332,6 +332,44 @@ static void test_counting_arena_allocator(void)
     CU_ASSERT_EQUAL(ac.allocs, was);               /* no longer asked */
 }
 
+/* An arena allocator hook that itself asks glibc for memory (a logging or
+ * accounting hook calling malloc) runs under the arena lock, also while
+ * kept arenas are being given back: its request must not try to take that
+ * lock to give them back (it deadlocked). */
+static hs_arena_allocator_t mallocing_prev;
+static unsigned long mallocing_frees;
+static void *mallocing_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return mallocing_prev.alloc(mallocing_prev.ctx, size);
+}
+static void mallocing_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    mallocing_frees++;
+    void *note = hs_raw_malloc((size_t)64 << 20);      /* a big glibc request */
+    hs_raw_free(note);
+    mallocing_prev.free(mallocing_prev.ctx, ptr, size);
+}
+
+static void test_hook_allocating_under_lock(void)
+{
+    hs_get_arena_allocator(&mallocing_prev);
+    hs_arena_allocator_t hook = { NULL, mallocing_alloc, mallocing_free };
+    hs_set_arena_allocator(&hook);
+    const size_t sz = 128, n = ((size_t)16 << 20) / sz;
+    void **v = burst(n, sz);                    /* 16 MiB of arenas made by the hook */
+    for (size_t i = 0; i < n; i++) hs_obj_free(v[i]);
+    free(v);
+    hs_arena_stats_t a = ast();
+    CU_ASSERT(a.arenas_mapped >= 32);           /* kept */
+    give_back_by_request((size_t)64 << 20);     /* the hook's frees run under the lock */
+    CU_ASSERT(mallocing_frees >= 16);
+    hs_set_arena_allocator(&mallocing_prev);
+    a = ast();
+    check_relations(&a, "after a hook that allocates");
+}
+
 static unsigned long failing_calls, failing_frees;
 static void *fail_alloc(void *ctx, size_t size)
 {
@@ -431,6 +469,7 @@ int main(void)
         { "50 MiB burst freed in order returns arenas", test_burst_in_order },
         { "50 MiB burst freed in reverse returns arenas", test_burst_reverse },
         { "50 MiB burst freed at random returns arenas", test_burst_random },
+        { "arena hook asking glibc for memory under the lock", test_hook_allocating_under_lock },
         { NULL, NULL },
     };
     hs_test_add_suite("arena", tests);
