@@ -22,6 +22,7 @@
 #include "httpd.h"
 #include "probe.h"
 #include "elf_lib.h"
+#include "../core/live_sum.h"      /* hs_live_mapped_load: the readers' one loader of the mapped block */
 #include "probe.skel.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -632,6 +633,7 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
     w.v.created_unix_ns = reg.h.created_unix_ns;
     w.v.uid = reg.h.uid;
     w.v.rss_bytes = p->rss_bytes;
+    w.v.rss_anon_bytes = p->rss_anon_bytes;
     /* read only: the window peak as the process left it (export --no-reset) */
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = reg.h.window_peak[i] > 0 ? (uint64_t)reg.h.window_peak[i] : 0;
     w.source = "pull";
@@ -641,7 +643,7 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
 }
 
 /* A row from the last USDT snapshot. What the snapshot lacks comes from
- * /proc now, as `heapshim top` takes it: RSS (statm), threads (the OS
+ * /proc now, as `heapshim top` takes it: RSS (statm), RssAnon (status), threads (the OS
  * threads; top counts threads that allocated through the shim and are
  * alive, the same unless some thread never allocated), and the command line
  * if the header's was not copied. */
@@ -672,10 +674,13 @@ static void usdt_view(struct view *wp, uint32_t tgid, const struct hsp_proc *p)
     w.v.created_unix_ns = p->created_unix_ns;
     w.v.rss_bytes = proc_rss_bytes((int)tgid);
     if (!w.v.rss_bytes) w.v.rss_bytes = p->rss_bytes;
+    w.v.rss_anon_bytes = proc_rss_anon_bytes((int)tgid);
+    if (!w.v.rss_anon_bytes) w.v.rss_anon_bytes = p->rss_anon_bytes;
     memcpy(w.v.snap.dom, p->snap, sizeof w.v.snap.dom);
     w.v.snap.arenas_mapped = p->snap_arenas_mapped;
     w.v.snap.arenas_peak = p->arenas_peak > p->snap_arenas_mapped ? p->arenas_peak : p->snap_arenas_mapped;
     w.v.snap.bytes_mapped = p->snap_bytes_mapped;
+    hs_live_mapped_load(&w.v.snap.mapped, &p->snap_mapped);
     w.v.snap.pools_used = p->pools_used;
     w.v.snap.pools_free = p->pools_free;
     w.v.snap.threads = proc_threads((int)tgid);

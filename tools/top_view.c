@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 /* (heap live + mapped live) / anonymous RSS (RssAnon); a reader that has
- * no RssAnon (the probe) divides by the whole RSS */
+ * no RssAnon divides by the whole RSS */
 double top_explained(const struct proc_view *v)
 {
     uint64_t rss = v->rss_anon_bytes ? v->rss_anon_bytes : v->rss_bytes;
