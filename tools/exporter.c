@@ -21,11 +21,12 @@
  *                  window peak is the highest per-step sum of its processes'
  *                  step marks (exited ones included while in the window).
  *
- * Bounded: at most EXP_MAX_LABELS labels of bounded size per process, the
+ * Bounded: at most HS_LABELS_MAX labels of bounded size per process, the
  * environ read is capped, services are capped at EXP_MAX_SERVICES (the rest
  * counted in "other").
  */
 #include "exporter.h"
+#include "../interpose/labels.h"
 #include "live.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -142,85 +143,29 @@ void exp_free(struct exporter *e)
 
 /* ---- parsers ---------------------------------------------------------------- */
 
-static int key_ok(const char *k, size_t n)
-{
-    static const char *const reserved[] = { "pid", "comm", "domain", "unit", "container_id",
-                                            "cmdline", "uid", "job", "instance", "le", "quantile" };
-    if (!n || n > EXP_KEY_MAX) return 0;
-    if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z') || k[0] == '_')) return 0;
-    if (n >= 2 && k[0] == '_' && k[1] == '_') return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') ||
-              (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
-            return 0;
-    for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
-        if (strlen(reserved[r]) == n && !memcmp(reserved[r], k, n)) return 0;
-    return 1;
-}
-
-static int value_ok(const char *v, size_t n)
-{
-    if (!n || n > EXP_VALUE_MAX) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',' || c == '=') return 0;
-    }
-    return 1;
-}
-
+/* HEAPSHIM_LABELS: the rules are interpose/labels.h's (the shim warns by
+ * them at start-up); here only the rendering */
+_Static_assert(sizeof(((struct proc_view *)0)->labels) == HS_LABELS_TEXT_MAX, "labels text size");
 int exp_parse_labels(const char *val, char *out, size_t cap, char *service, size_t scap,
                      const char **why)
 {
-    char buf[sizeof(((struct proc_view *)0)->labels)];
-    size_t o = 0;
-    int n = 0;
-    char keys[EXP_MAX_LABELS][EXP_KEY_MAX + 1];
     if (scap) service[0] = 0;
-    const char *p = val;
-    if (!*p) {
-        if (cap) out[0] = 0;
-        return 0;
-    }
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (!eq) {
-            *why = "a pair without '=' (accepted: name=value,name=value)";
-            return -1;
-        }
-        size_t kl = (size_t)(eq - p), vl = len - kl - 1;
-        if (!key_ok(p, kl)) {
-            *why = "bad label name (accepted: [A-Za-z_][A-Za-z0-9_]*, at most 32, not __*, pid, comm, "
-                   "domain, unit, container_id, cmdline, uid, job, instance, le, quantile)";
-            return -1;
-        }
-        if (!value_ok(eq + 1, vl)) {
-            *why = "bad label value (accepted: 1..64 printable ASCII bytes without space, quote, "
-                   "backslash, comma or '=')";
-            return -1;
-        }
-        if (n == EXP_MAX_LABELS) {
-            *why = "more than 8 labels";
-            return -1;
-        }
-        for (int k = 0; k < n; k++)
-            if (strlen(keys[k]) == kl && !memcmp(keys[k], p, kl)) {
-                *why = "a label name given twice";
-                return -1;
-            }
-        memcpy(keys[n], p, kl);
-        keys[n][kl] = 0;
-        n++;
-        int w = snprintf(buf + o, sizeof buf - o, ",%.*s=\"%.*s\"", (int)kl, p, (int)vl, eq + 1);
+    if (hs_labels_check(val, why) != 0) return -1;
+    char buf[HS_LABELS_TEXT_MAX];
+    size_t o = 0;
+    buf[0] = 0;
+    for (const char *p = *val ? val : NULL; p;) {
+        size_t kl, vl;
+        const char *v, *next;
+        hs_labels_pair(p, &kl, &v, &vl, &next);
+        int w = snprintf(buf + o, sizeof buf - o, ",%.*s=\"%.*s\"", (int)kl, p, (int)vl, v);
         if (w < 0 || (size_t)w >= sizeof buf - o) {
             *why = "labels too long";
             return -1;
         }
         o += (size_t)w;
-        if (kl == 7 && !memcmp(p, "service", 7) && scap) snprintf(service, scap, "%.*s", (int)vl, eq + 1);
-        if (!comma) break;
-        p = comma + 1;
+        if (kl == 7 && !memcmp(p, "service", 7) && scap) snprintf(service, scap, "%.*s", (int)vl, v);
+        p = next;
     }
     if (o >= cap) {
         *why = "labels too long";
