@@ -228,8 +228,8 @@ report-two	more than one report given \('$C/b.json'\); accepted: one FILE.json	r
 report-json-value	--json takes no value	report --json=1 $C/a.json
 report-unknown-after	unknown option '--xml' \(accepted: --json, --profile PID.prof, --help\)	report $C/a.json --xml
 diff-three	too many files \('$C/a.json'\); accepted: BASE.json NEW.json	diff $C/a.json $C/b.json $C/a.json
-diff-junit-dashdash	--junit needs a value \(got '--'; accepted: FILE\)	diff $C/a.json $C/b.json --junit -- x
-diff-junit-stdout	--junit: '-' \(standard output\) is not accepted here \(accepted: FILE\)	diff $C/a.json $C/b.json --junit -
+diff-junit-dashdash	--junit needs a value \(got '--'; accepted: FILE\|-\)	diff $C/a.json $C/b.json --junit -- x
+diff-junit-stdout-json	--junit - and --json both write standard output \(accepted: one of them on stdout, --junit FILE\)	diff $C/a.json $C/b.json --junit - --json
 diff-process-optionlike	--process: '-x' looks like an option, not NAME	diff $C/a.json $C/b.json --process -x
 diff-maxpeak-domain	--max-peak: unknown domain in 'heap=1MiB' \(accepted: \[raw\|mem\|obj\|total\|mapped=\]SIZE\)	diff $C/a.json $C/b.json --max-peak heap=1MiB
 diff-maxpeak-size	--max-peak: bad size '1XB'	diff $C/a.json --max-peak 1XB
@@ -272,6 +272,13 @@ out=$("$HS" report "$C/a.json" --json 2>&1) && echo "$out" | "$PY" -c 'import js
     && pass opt-report-stdin || fail opt-report-stdin "$(head -3 "$C/r.txt")"
 "$HS" diff "$C/a.json" - --max-growth 5 < "$C/b.json" > "$C/d.txt" 2>&1 && grep -q 'total.peak_bytes' "$C/d.txt" \
     && pass opt-diff-stdin || fail opt-diff-stdin "$(cat "$C/d.txt")"
+# --junit -: the JUnit document alone on stdout (the table on stderr), no file named -
+(cd "$C" && "$HS" diff "$C/a.json" "$C/b.json" --junit - > "$C/j.out" 2> "$C/j.err"); rc=$?
+[ $rc = 0 ] && [ ! -e "$C/-" ] && grep -q 'total.peak_bytes' "$C/j.err" && "$PY" -c '
+import sys, xml.etree.ElementTree as ET
+s = ET.parse(sys.argv[1]).getroot()
+assert s.tag == "testsuite" and s.get("failures") == "0" and int(s.get("tests")) >= 1, ET.tostring(s)' "$C/j.out" \
+    && pass opt-diff-junit-stdout || fail opt-diff-junit-stdout "rc $rc: $(head -c 300 "$C/j.out") / $(head -c 300 "$C/j.err")"
 out=$(cd "$C" && "$HS" plot "$C/t.csv" -o - --no-rss 2>&1); rc=$?
 [ $rc = 0 ] && echo "$out" | head -c 300 | grep -q '<svg' && [ ! -e "$C/-" ] && pass opt-plot-o-stdout || fail opt-plot-o-stdout "rc $rc: $(echo "$out" | head -c 200)"
 out=$("$HS" plot - -o - < "$C/t.csv" 2>&1) && echo "$out" | grep -q 'Heap footprint by domain: -' && pass opt-plot-stdin || fail opt-plot-stdin "$(echo "$out" | head -c 200)"
