@@ -168,6 +168,7 @@ uint64_t proc_rss_anon_bytes(int pid);   /* RssAnon; 0 if unknown */
 struct scan {
     struct proc_view *v;
     int n, stale, bad;
+    int nodir;                      /* the directory does not exist (yet) */
 };
 int live_scan(const char *dir, const int *pids, int npids, int flags, struct scan *s,
               int quiet);
