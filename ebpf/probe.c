@@ -56,7 +56,8 @@ static const char usage[] =
     "  (never on malloc/free) and a task iterator that reads idle processes too.\n"
     "  Adds what only the kernel sees: RSS from the task's mm and the process's\n"
     "  mmap/munmap/brk calls (counted from the moment it is seen).\n"
-    "  Columns as `heapshim top`, plus MMAP MUNMAP BRK (calls since tracked).\n"
+    "  The table of `heapshim top` (fitted to the width, no GROWTH), plus from\n"
+    "  104 columns on MMAP MUNMAP BRK (calls since tracked).\n"
     "  --once          one frame and exit\n"
     "  --json          (implies --once) the `heapshim top --json` document\n"
     "  --prometheus    (implies --once) the `heapshim export` metrics, plus\n"
@@ -1000,21 +1001,35 @@ static int serve_main(void)
     return 0;
 }
 
+/* `heapshim top`'s table (tools/top_view.c), fitted to the terminal the
+ * same way, without GROWTH (one reading); MMAP MUNMAP BRK appended when the
+ * table keeps its 80 columns beside them */
+#define KERNEL_COLS_W 24
 static void print_frame(const struct reading *r, const char *eol)
 {
-    printf("heapshim-probe - %d process%s with %s loaded (%s)", r->n, r->n == 1 ? "" : "es",
-           lib_path, pull_ok ? "pull + usdt" : "usdt only");
-    if (r->bad) printf(", %d unreadable", r->bad);
+    int width = top_term_size(NULL);
+    int kern = width >= 80 + KERNEL_COLS_W;
+    struct top_layout L;
+    top_layout_without(kern ? width - KERNEL_COLS_W : width, 0, 1u << TC_GROWTH, &L);
+    char buf[1024], title[4300];
+    int n = snprintf(title, sizeof title, "heapshim-probe - %d process%s", r->n, r->n == 1 ? "" : "es");
+    if (r->bad) n += snprintf(title + n, sizeof title - (size_t)n, ", %d unreadable", r->bad);
+    snprintf(title + n, sizeof title - (size_t)n, " (%s), %s", pull_ok ? "pull + usdt" : "usdt only", lib_path);
+    printf("%.*s%s", width, title, eol);      /* what matters first: cut at the width, as top's */
+    top_heading(&L, buf, sizeof buf);
+    int tw = (int)strlen(buf);              /* every row of the table is this wide */
+    printf("%s", buf);
+    if (kern) printf(" %7s %7s %7s", "MMAP", "MUNMAP", "BRK");
     printf("%s", eol);
-    top_print_heading();
-    printf(" %7s %7s %7s%s", "MMAP", "MUNMAP", "BRK", eol);
     for (int i = 0; i < r->n; i++) {
         const struct hsp_syscalls *s = &r->v[i].sc;
         char c[3][16];
-        top_print_row(&r->v[i].v);
-        printf(" %7s %7s %7s%s", human_count(s->calls[HSP_SC_MMAP], c[0]),
-               human_count(s->calls[HSP_SC_MUNMAP], c[1]), human_count(s->calls[HSP_SC_BRK], c[2]),
-               eol);
+        top_row(&L, &r->v[i].v, r->v[i].v.comm, 0, 0, buf, sizeof buf);
+        printf("%s", buf);
+        if (kern)
+            printf("%*s %7s %7s %7s", tw - (int)strlen(buf), "", human_count(s->calls[HSP_SC_MMAP], c[0]),
+                   human_count(s->calls[HSP_SC_MUNMAP], c[1]), human_count(s->calls[HSP_SC_BRK], c[2]));
+        printf("%s", eol);
     }
 }
 

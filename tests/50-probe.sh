@@ -248,9 +248,28 @@ na=$(grep -c 'was replaced: attached to the new file too' "$TMPD/rep.err")
     && pass probe-lib-replaced || fail probe-lib-replaced "rc $rc, $nw warnings, $na attached: $(sort "$TMPD/rep.err" | uniq -c | head -c 800)"
 
 # 4. the table, once and refreshed; the pid filter
-t=$(probe --once --pid "$IDLE" 2>&1)
-echo "$t" | grep -q '^ *PID COMMAND .*TOTAL live/peak .*ARENAS *RSS  EXPL' && echo "$t" | grep -q "^ *$IDLE python3 " \
-    && [ "$(echo "$t" | grep -c '^ *[0-9]')" = 1 ] && pass probe-table || fail probe-table "$t"
+#    (heapshim top's table, fitted the same way: 80 columns, the same cells
+#    as top's for the idle process; MMAP MUNMAP BRK when there is room)
+t=$(COLUMNS=80 probe --once --pid "$IDLE" 2>&1)
+COLUMNS=200 "$HS" top --once --interval 50 "$IDLE" > "$TMPD/top.txt" 2>&1
+t2=$(COLUMNS=120 probe --once --pid "$IDLE" 2>&1)
+echo "$t" > "$TMPD/probe.txt"
+"$PY" - "$TMPD/probe.txt" "$TMPD/top.txt" "$IDLE" <<'PY' && echo "$t2" | sed -n 2p | grep -Eq ' EXPL +MMAP +MUNMAP +BRK$' \
+    && [ "$(echo "$t2" | awk 'length($0) > 120' | wc -l)" = 0 ] && pass probe-table || fail probe-table "$t / $t2 / $(cat "$TMPD/top.txt")"
+import sys
+def table(f, pid):
+    lines = open(f).read().splitlines()
+    assert all(len(l) <= 80 for l in lines) or f.endswith("top.txt"), [l for l in lines if len(l) > 80]
+    head = lines[1].split()
+    rows = [l.split() for l in lines[2:] if l.split() and l.split()[0] == pid]
+    assert len(rows) == 1, lines
+    return dict(zip(head, rows[0]))
+p, t = table(sys.argv[1], sys.argv[3]), table(sys.argv[2], sys.argv[3])
+assert list(p)[:2] == ["PID", "COMMAND"] and "MAPPED" in p and "GROWTH" not in p, p
+for c in ("LIVE", "PEAK", "RAW", "MEM", "OBJ", "MAPPED"):
+    if c in p: assert p[c] == t[c], (c, p, t)
+assert p["MAPPED"].startswith("8.0"), p
+PY
 timeout --preserve-status -s INT 3 "$PROBE" --lib "$SHIM" --interval 300 --pid "$BUSY" > "$TMPD/live.txt" 2>&1; rc=$?
 [ $rc = 0 ] && [ "$(grep -c '^heapshim-probe - 1 process' "$TMPD/live.txt")" -ge 3 ] \
     && pass probe-live || fail probe-live "rc $rc: $(head -c 600 "$TMPD/live.txt")"

@@ -205,8 +205,6 @@ void prom_label_value(const char *in, size_t max, char *out, size_t cap);
 
 /* ---- top_view.c: one process as `heapshim top` shows it --------------------- */
 double top_explained(const struct proc_view *v);   /* (heap + mapped live) / anonymous RSS */
-void top_print_heading(void);                       /* column names, no newline */
-void top_print_row(const struct proc_view *v);      /* one row, no newline */
 struct json_t *top_proc_json(const struct proc_view *v);   /* `top --json` object */
 /* Redraws frame(arg, eol) every interval_ms until q, *stop, or a frame
  * returning non-zero (which is returned). eol ends every line of a frame. */
@@ -220,6 +218,9 @@ struct top_layout {
     unsigned char on[TC_N];         /* columns shown */
 };
 void top_layout_for(int width, int wide_cmd, struct top_layout *L);
+/* the same for a reader without some columns (bit 1 << TC_x set in lacking:
+ * never shown, their room goes to the others) */
+void top_layout_without(int width, int wide_cmd, unsigned lacking, struct top_layout *L);
 void top_heading(const struct top_layout *L, char *buf, size_t cap);
 /* one row, never wider than L->width; growth shown when have_growth */
 void top_row(const struct top_layout *L, const struct proc_view *v, const char *cmd,
