@@ -821,21 +821,18 @@ static void print_json(const struct reading *r)
     json_decref(root);
 }
 
-/* `heapshim export`'s exposition (its own renderer), then the probe's families */
 /* the probe's own families (kernel-side figures), after the exporter's */
-/* `heapshim export`'s exposition (its own renderer), then the probe's families */
-/* the probe's own families (kernel-side figures), after the exporter's */
-static void probe_families(FILE *out, const struct reading *r)
+static void probe_families(struct prom_buf *out, const struct reading *r)
 {
     static const char *const scn[HSP_SC_N] = { "mmap", "munmap", "brk", "mremap" };
     char comm[64];
-    fprintf(out, "# HELP heapshim_probe_syscalls_total Mapping system calls of the process since the probe tracked it (kernel-side count).\n"
-           "# TYPE heapshim_probe_syscalls_total counter\n");
+    prom_family(out, "heapshim_probe_syscalls_total", "counter",
+                "Mapping system calls of the process since the probe tracked it (kernel-side count).");
     for (int i = 0; i < r->n; i++) {
         prom_label_value(r->v[i].v.comm, sizeof r->v[i].v.comm, comm, sizeof comm);
         for (int k = 0; k < HSP_SC_N; k++)
-            fprintf(out, "heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
-                   r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
+            prom_add(out, "heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
+                     r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
     }
     static const struct {
         const char *name, *type, *help;
@@ -848,13 +845,13 @@ static void probe_families(FILE *out, const struct reading *r)
           "Size of the process's brk heap (mm->brk - mm->start_brk)." },
     };
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+        prom_family(out, fam[f].name, fam[f].type, fam[f].help);
         for (int i = 0; i < r->n; i++) {
             const struct view *w = &r->v[i];
             uint64_t v = f == 0 ? w->sc.bytes_in : f == 1 ? w->sc.bytes_out : w->brk_bytes;
             prom_label_value(w->v.comm, sizeof w->v.comm, comm, sizeof comm);
-            fprintf(out, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
-                   (unsigned long long)v);
+            prom_add(out, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
+                     (unsigned long long)v);
         }
     }
 }
@@ -874,7 +871,14 @@ static int print_prom(const struct reading *r)
     if (!text) return -1;
     fwrite(text, 1, len, stdout);
     free(text);
-    probe_families(stdout, r);
+    struct prom_buf b = { 0 };
+    probe_families(&b, r);
+    if (b.oom) {
+        free(b.p);
+        return -1;
+    }
+    if (b.len) fwrite(b.p, 1, b.len, stdout);
+    free(b.p);
     return 0;
 }
 
@@ -941,10 +945,9 @@ static char *serve_render(void *arg, size_t *len)
     /* exited ones stay in the map for the next step to fold */
     struct scan s = { 0 };
     s.v = calloc((size_t)(r.n ? r.n : 1), sizeof *s.v);
-    char *fam = NULL, *text = NULL;
-    size_t flen = 0;
-    FILE *f = open_memstream(&fam, &flen);
-    if (s.v && f) {
+    char *text = NULL;
+    struct prom_buf fam = { 0 };
+    if (s.v) {
         for (int i = 0; i < r.n; i++) {
             struct view w = r.v[i];
             set_marks(&w);
@@ -952,13 +955,10 @@ static char *serve_render(void *arg, size_t *len)
         }
         s.n = r.n;
         s.bad = r.bad;
-        if (opt.eo.by_process) probe_families(f, &r);   /* per process: not with --by service */
-        fclose(f);
-        f = NULL;
-        text = exp_render(xp, &s, fam, flen, len);
+        if (opt.eo.by_process) probe_families(&fam, &r);   /* per process: not with --by service */
+        if (!fam.oom) text = exp_render(xp, &s, fam.p, fam.len, len);
     }
-    if (f) fclose(f);
-    free(fam);
+    free(fam.p);
     free(s.v);
     free(r.v);
     free(r.gone);

@@ -46,7 +46,7 @@ metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 # ---- labels, info, services, a refused label set
 HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(20000)]; time.sleep(60)' & pids+=($!); A1=$!
 HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(10000)]; time.sleep(60)' & pids+=($!); A2=$!
-HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 60 & pids+=($!); BADL=$!
+HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 60 2>"$TMPD/badl.err" & pids+=($!); BADL=$!
 sleep 0.5
 start_serve "$TMPD/s1.log" --window 5 --window-step 1
 [ -n "$port" ] || fail serve-start "$(cat "$TMPD/s1.log")"

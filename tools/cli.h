@@ -202,6 +202,16 @@ struct prom_opts {
 char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *len);
 /* A label value (at most max bytes of in) escaped as the format requires */
 void prom_label_value(const char *in, size_t max, char *out, size_t cap);
+/* The exposition's text builder (tools/prom.c), for every renderer of
+ * families (exporter, probe): prom_add appends (oom set on failure, p
+ * malloc'd, NUL-terminated), prom_family writes a family's HELP and TYPE. */
+struct prom_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+__attribute__((format(printf, 2, 3))) void prom_add(struct prom_buf *b, const char *fmt, ...);
+void prom_family(struct prom_buf *b, const char *name, const char *type, const char *help);
 
 /* ---- top_view.c: one process as `heapshim top` shows it --------------------- */
 double top_explained(const struct proc_view *v);   /* (heap + mapped live) / anonymous RSS */
