@@ -303,6 +303,11 @@ out=$("$HS" report "$C/a.json" --json 2>&1) && echo "$out" | "$PY" -c 'import js
     && pass opt-report-stdin || fail opt-report-stdin "$(head -3 "$C/r.txt")"
 "$HS" diff "$C/a.json" - --max-growth 5 < "$C/b.json" > "$C/d.txt" 2>&1 && grep -q 'total.peak_bytes' "$C/d.txt" \
     && pass opt-diff-stdin || fail opt-diff-stdin "$(cat "$C/d.txt")"
+# sizes: one formatter (tools/util.c); 1023.5 KiB rounds up to the next unit
+mkreport "$C/k1.json" domains.mem.peak_bytes=1048064; mkreport "$C/k2.json" domains.mem.peak_bytes=1047552
+out=$("$HS" diff "$C/k2.json" "$C/k1.json" 2>&1)
+echo "$out" | grep -Eq '^ +mem\.peak_bytes +1023 KiB +1.00 MiB +\+512 B ' \
+    && pass opt-sizes-next-unit || fail opt-sizes-next-unit "$(echo "$out" | grep mem.peak)"
 # --junit -: the JUnit document alone on stdout (the table on stderr), no file named -
 (cd "$C" && "$HS" diff "$C/a.json" "$C/b.json" --junit - > "$C/j.out" 2> "$C/j.err"); rc=$?
 [ $rc = 0 ] && [ ! -e "$C/-" ] && grep -q 'total.peak_bytes' "$C/j.err" && "$PY" -c '

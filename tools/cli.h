@@ -34,7 +34,8 @@ int parse_double(const char *s, double lo, double hi, double *out);
 int parse_size(const char *s, uint64_t *out);
 #define SIZE_ACCEPTED "bytes, or a size such as 512KiB, 24MiB, 1.5GiB, 300kB, 20MB"
 /* "12.3 MiB" into buf (always fits in 16 bytes) */
-const char *human_bytes(uint64_t v, char buf[16]);
+const char *human_bytes(uint64_t v, char buf[16]);   /* "12.3 MiB" (tools/util.c, the one formatter) */
+const char *short_bytes(uint64_t v, char buf[8]);    /* "12.3M": at most 5 characters (7 with a sign and a NUL) */
 const char *human_count(uint64_t v, char buf[16]);
 /* is the argument one of -h/--help */
 int is_help(const char *a);
@@ -235,8 +236,6 @@ void top_heading(const struct top_layout *L, char *buf, size_t cap);
 /* one row, never wider than L->width; growth shown when have_growth */
 void top_row(const struct top_layout *L, const struct proc_view *v, const char *cmd,
              int have_growth, int64_t growth, char *buf, size_t cap);
-/* "12.3M": at most 5 characters (7 with a sign and a NUL) */
-const char *short_bytes(uint64_t v, char buf[8]);
 /* columns of the terminal on stdout, else $COLUMNS, else 80; rows (0 unknown) */
 int top_term_size(int *rows);
 /* top_live_loop with keys: key(arg, c) returns -1 to quit, 1 to redraw now,

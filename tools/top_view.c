@@ -73,23 +73,6 @@ int top_live_loop(int (*frame)(void *arg, const char *eol), void *arg, uint64_t 
 
 /* ---- the table of `heapshim top`: fits the width it is given ---------------- */
 
-const char *short_bytes(uint64_t v, char buf[8])
-{
-    static const char unit[] = "BKMGTPE";
-    if (v < 1024) {
-        snprintf(buf, 8, "%lluB", (unsigned long long)v);
-        return buf;
-    }
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1023.5 && u < 6) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, 8, d < 9.995 ? "%.2f%c" : d < 99.95 ? "%.1f%c" : "%.0f%c", d, unit[u]);
-    return buf;
-}
-
 /* columns: title, width, right-aligned; dropped from the right of this list
  * (in `drop` order) when the width is too small */
 static const struct { const char *title; int w; } tcol[TC_N] = {
