@@ -175,18 +175,18 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
     };
     for (size_t f = 0; f < sizeof mapped_fam / sizeof mapped_fam[0]; f++) {
         prom_family(&b, mapped_fam[f].name, mapped_fam[f].type, mapped_fam[f].help);
-        for (int i = 0; i < s->n; i++) {
+        for (int i = 0; i < nproc; i++) {     /* per process, with its labels, like every family above */
             const struct hs_live_mapped *m = &s->v[i].snap.mapped;
             if (f < 2) {
                 for (int d = 0; d < HS_LIVE_NDOM; d++)
-                    prom_add(&b, "%s{pid=\"%d\",comm=\"%s\",domain=\"%s\"} %llu\n", mapped_fam[f].name,
-                           s->v[i].pid, comm[i], dom_names[d],
+                    prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s,domain=\"%s\"} %llu\n", mapped_fam[f].name,
+                           s->v[i].pid, comm[i], s->v[i].labels, dom_names[d],
                            (unsigned long long)(f ? m->peak_bytes[d] : m->live_bytes[d]));
                 continue;
             }
             uint64_t val = f == 2 ? m->maps : f == 3 ? m->unmaps : s->v[i].rss_anon_bytes;
-            prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", mapped_fam[f].name, s->v[i].pid, comm[i],
-                   (unsigned long long)val);
+            prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %llu\n", mapped_fam[f].name, s->v[i].pid, comm[i],
+                   s->v[i].labels, (unsigned long long)val);
         }
     }
     prom_family(&b, "heapshim_processes", "gauge", "Shimmed processes exported.");
