@@ -151,9 +151,10 @@ struct mm_struct___old {
  * enum, so no CO-RE enum relocation; stable since 4.5). RSS is file + anon +
  * shmem, as in /proc/PID/statm. Since 6.2 each is a percpu_counter; like
  * statm (get_mm_counter) we take its central count, clamped at 0. */
-static __always_inline __u64 rss_pages(struct mm_struct *mm)
+static __always_inline __u64 rss_pages(struct mm_struct *mm, __u64 *anon)
 {
     long v[4] = {};
+    *anon = 0;
     if (!mm) return 0;
     if (bpf_core_type_exists(struct mm_rss_stat___old)) {
         struct mm_struct___old *o = (void *)mm;
@@ -167,14 +168,21 @@ static __always_inline __u64 rss_pages(struct mm_struct *mm)
     }
     __u64 r = 0;
     if (v[0] > 0) r += v[0];
-    if (v[1] > 0) r += v[1];
+    if (v[1] > 0) {
+        r += v[1];
+        *anon = v[1];
+    }
     if (v[3] > 0) r += v[3];
     return r;
 }
 
-static __always_inline __u64 rss_bytes(struct mm_struct *mm)
+/* RSS and its anonymous part (RssAnon of /proc/PID/status, what `heapshim
+ * top` divides by for EXPL), in bytes */
+static __always_inline __u64 rss_bytes(struct mm_struct *mm, __u64 *anon_bytes)
 {
-    return rss_pages(mm) * 4096;   /* x86_64 page size (syscall numbers below are x86_64 too) */
+    __u64 anon, r = rss_pages(mm, &anon);
+    *anon_bytes = anon * 4096;     /* x86_64 page size (syscall numbers below are x86_64 too) */
+    return r * 4096;
 }
 
 static __always_inline void track(__u32 tgid, bool reset)
@@ -257,6 +265,7 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
         __builtin_memcpy(p->snap, h->snap, sizeof p->snap);
         p->snap_arenas_mapped = h->snap_arenas_mapped;
         p->snap_bytes_mapped = h->snap_bytes_mapped;
+        __builtin_memcpy(&p->snap_mapped, &h->snap_mapped, sizeof p->snap_mapped);
         p->flags |= HSP_F_SNAPSHOT;
         ok = true;
     }
@@ -269,7 +278,7 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
     }
     p->seen_ns = bpf_ktime_get_ns();
     struct task_struct *task = bpf_get_current_task_btf();
-    p->rss_bytes = rss_bytes(task->mm);
+    p->rss_bytes = rss_bytes(task->mm, &p->rss_anon_bytes);
     p->brk_bytes = brk_bytes(task->mm);
     bpf_map_update_elem(&procs, &tgid, p, BPF_ANY);
     /* the counts: in place, atomically (procs is replaced whole above, and
@@ -485,7 +494,7 @@ int pull(struct bpf_iter__task *ctx)
     bpf_probe_read_kernel(out, sizeof *out, &zero_pull);
     out->magic = HSP_PULL_MAGIC;
     out->tgid = tgid;
-    out->rss_bytes = rss_bytes(task->mm);
+    out->rss_bytes = rss_bytes(task->mm, &out->rss_anon_bytes);
     out->brk_bytes = brk_bytes(task->mm);
     out->start_boottime_ns = task->start_boottime;
     if (werr) {

@@ -22,6 +22,7 @@
 #include "httpd.h"
 #include "probe.h"
 #include "elf_lib.h"
+#include "../core/live_sum.h"      /* hs_live_mapped_load: the readers' one loader of the mapped block */
 #include "probe.skel.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -55,7 +56,8 @@ static const char usage[] =
     "  (never on malloc/free) and a task iterator that reads idle processes too.\n"
     "  Adds what only the kernel sees: RSS from the task's mm and the process's\n"
     "  mmap/munmap/brk calls (counted from the moment it is seen).\n"
-    "  Columns as `heapshim top`, plus MMAP MUNMAP BRK (calls since tracked).\n"
+    "  The table of `heapshim top` (fitted to the width, no GROWTH), plus from\n"
+    "  104 columns on MMAP MUNMAP BRK (calls since tracked).\n"
     "  --once          one frame and exit\n"
     "  --json          (implies --once) the `heapshim top --json` document\n"
     "  --prometheus    (implies --once) the `heapshim export` metrics, plus\n"
@@ -632,6 +634,7 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
     w.v.created_unix_ns = reg.h.created_unix_ns;
     w.v.uid = reg.h.uid;
     w.v.rss_bytes = p->rss_bytes;
+    w.v.rss_anon_bytes = p->rss_anon_bytes;
     /* read only: the window peak as the process left it (export --no-reset) */
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = reg.h.window_peak[i] > 0 ? (uint64_t)reg.h.window_peak[i] : 0;
     w.source = "pull";
@@ -641,7 +644,7 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
 }
 
 /* A row from the last USDT snapshot. What the snapshot lacks comes from
- * /proc now, as `heapshim top` takes it: RSS (statm), threads (the OS
+ * /proc now, as `heapshim top` takes it: RSS (statm), RssAnon (status), threads (the OS
  * threads; top counts threads that allocated through the shim and are
  * alive, the same unless some thread never allocated), and the command line
  * if the header's was not copied. */
@@ -672,10 +675,13 @@ static void usdt_view(struct view *wp, uint32_t tgid, const struct hsp_proc *p)
     w.v.created_unix_ns = p->created_unix_ns;
     w.v.rss_bytes = proc_rss_bytes((int)tgid);
     if (!w.v.rss_bytes) w.v.rss_bytes = p->rss_bytes;
+    w.v.rss_anon_bytes = proc_rss_anon_bytes((int)tgid);
+    if (!w.v.rss_anon_bytes) w.v.rss_anon_bytes = p->rss_anon_bytes;
     memcpy(w.v.snap.dom, p->snap, sizeof w.v.snap.dom);
     w.v.snap.arenas_mapped = p->snap_arenas_mapped;
     w.v.snap.arenas_peak = p->arenas_peak > p->snap_arenas_mapped ? p->arenas_peak : p->snap_arenas_mapped;
     w.v.snap.bytes_mapped = p->snap_bytes_mapped;
+    hs_live_mapped_load(&w.v.snap.mapped, &p->snap_mapped);
     w.v.snap.pools_used = p->pools_used;
     w.v.snap.pools_free = p->pools_free;
     w.v.snap.threads = proc_threads((int)tgid);
@@ -815,21 +821,18 @@ static void print_json(const struct reading *r)
     json_decref(root);
 }
 
-/* `heapshim export`'s exposition (its own renderer), then the probe's families */
 /* the probe's own families (kernel-side figures), after the exporter's */
-/* `heapshim export`'s exposition (its own renderer), then the probe's families */
-/* the probe's own families (kernel-side figures), after the exporter's */
-static void probe_families(FILE *out, const struct reading *r)
+static void probe_families(struct prom_buf *out, const struct reading *r)
 {
     static const char *const scn[HSP_SC_N] = { "mmap", "munmap", "brk", "mremap" };
     char comm[64];
-    fprintf(out, "# HELP heapshim_probe_syscalls_total Mapping system calls of the process since the probe tracked it (kernel-side count).\n"
-           "# TYPE heapshim_probe_syscalls_total counter\n");
+    prom_family(out, "heapshim_probe_syscalls_total", "counter",
+                "Mapping system calls of the process since the probe tracked it (kernel-side count).");
     for (int i = 0; i < r->n; i++) {
         prom_label_value(r->v[i].v.comm, sizeof r->v[i].v.comm, comm, sizeof comm);
         for (int k = 0; k < HSP_SC_N; k++)
-            fprintf(out, "heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
-                   r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
+            prom_add(out, "heapshim_probe_syscalls_total{pid=\"%d\",comm=\"%s\",syscall=\"%s\"} %llu\n",
+                     r->v[i].v.pid, comm, scn[k], (unsigned long long)r->v[i].sc.calls[k]);
     }
     static const struct {
         const char *name, *type, *help;
@@ -842,13 +845,13 @@ static void probe_families(FILE *out, const struct reading *r)
           "Size of the process's brk heap (mm->brk - mm->start_brk)." },
     };
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+        prom_family(out, fam[f].name, fam[f].type, fam[f].help);
         for (int i = 0; i < r->n; i++) {
             const struct view *w = &r->v[i];
             uint64_t v = f == 0 ? w->sc.bytes_in : f == 1 ? w->sc.bytes_out : w->brk_bytes;
             prom_label_value(w->v.comm, sizeof w->v.comm, comm, sizeof comm);
-            fprintf(out, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
-                   (unsigned long long)v);
+            prom_add(out, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", fam[f].name, w->v.pid, comm,
+                     (unsigned long long)v);
         }
     }
 }
@@ -868,7 +871,14 @@ static int print_prom(const struct reading *r)
     if (!text) return -1;
     fwrite(text, 1, len, stdout);
     free(text);
-    probe_families(stdout, r);
+    struct prom_buf b = { 0 };
+    probe_families(&b, r);
+    if (b.oom) {
+        free(b.p);
+        return -1;
+    }
+    if (b.len) fwrite(b.p, 1, b.len, stdout);
+    free(b.p);
     return 0;
 }
 
@@ -935,10 +945,9 @@ static char *serve_render(void *arg, size_t *len)
     /* exited ones stay in the map for the next step to fold */
     struct scan s = { 0 };
     s.v = calloc((size_t)(r.n ? r.n : 1), sizeof *s.v);
-    char *fam = NULL, *text = NULL;
-    size_t flen = 0;
-    FILE *f = open_memstream(&fam, &flen);
-    if (s.v && f) {
+    char *text = NULL;
+    struct prom_buf fam = { 0 };
+    if (s.v) {
         for (int i = 0; i < r.n; i++) {
             struct view w = r.v[i];
             set_marks(&w);
@@ -946,13 +955,10 @@ static char *serve_render(void *arg, size_t *len)
         }
         s.n = r.n;
         s.bad = r.bad;
-        if (opt.eo.by_process) probe_families(f, &r);   /* per process: not with --by service */
-        fclose(f);
-        f = NULL;
-        text = exp_render(xp, &s, fam, flen, len);
+        if (opt.eo.by_process) probe_families(&fam, &r);   /* per process: not with --by service */
+        if (!fam.oom) text = exp_render(xp, &s, fam.p, fam.len, len);
     }
-    if (f) fclose(f);
-    free(fam);
+    free(fam.p);
     free(s.v);
     free(r.v);
     free(r.gone);
@@ -995,21 +1001,35 @@ static int serve_main(void)
     return 0;
 }
 
+/* `heapshim top`'s table (tools/top_view.c), fitted to the terminal the
+ * same way, without GROWTH (one reading); MMAP MUNMAP BRK appended when the
+ * table keeps its 80 columns beside them */
+#define KERNEL_COLS_W 24
 static void print_frame(const struct reading *r, const char *eol)
 {
-    printf("heapshim-probe - %d process%s with %s loaded (%s)", r->n, r->n == 1 ? "" : "es",
-           lib_path, pull_ok ? "pull + usdt" : "usdt only");
-    if (r->bad) printf(", %d unreadable", r->bad);
+    int width = top_term_size(NULL);
+    int kern = width >= 80 + KERNEL_COLS_W;
+    struct top_layout L;
+    top_layout_without(kern ? width - KERNEL_COLS_W : width, 0, 1u << TC_GROWTH, &L);
+    char buf[1024], title[4300];
+    int n = snprintf(title, sizeof title, "heapshim-probe - %d process%s", r->n, r->n == 1 ? "" : "es");
+    if (r->bad) n += snprintf(title + n, sizeof title - (size_t)n, ", %d unreadable", r->bad);
+    snprintf(title + n, sizeof title - (size_t)n, " (%s), %s", pull_ok ? "pull + usdt" : "usdt only", lib_path);
+    printf("%.*s%s", width, title, eol);      /* what matters first: cut at the width, as top's */
+    top_heading(&L, buf, sizeof buf);
+    int tw = (int)strlen(buf);              /* every row of the table is this wide */
+    printf("%s", buf);
+    if (kern) printf(" %7s %7s %7s", "MMAP", "MUNMAP", "BRK");
     printf("%s", eol);
-    top_print_heading();
-    printf(" %7s %7s %7s%s", "MMAP", "MUNMAP", "BRK", eol);
     for (int i = 0; i < r->n; i++) {
         const struct hsp_syscalls *s = &r->v[i].sc;
         char c[3][16];
-        top_print_row(&r->v[i].v);
-        printf(" %7s %7s %7s%s", human_count(s->calls[HSP_SC_MMAP], c[0]),
-               human_count(s->calls[HSP_SC_MUNMAP], c[1]), human_count(s->calls[HSP_SC_BRK], c[2]),
-               eol);
+        top_row(&L, &r->v[i].v, r->v[i].v.comm, 0, 0, buf, sizeof buf);
+        printf("%s", buf);
+        if (kern)
+            printf("%*s %7s %7s %7s", tw - (int)strlen(buf), "", human_count(s->calls[HSP_SC_MMAP], c[0]),
+                   human_count(s->calls[HSP_SC_MUNMAP], c[1]), human_count(s->calls[HSP_SC_BRK], c[2]));
+        printf("%s", eol);
     }
 }
 

@@ -54,6 +54,7 @@ struct hsp_proc {
     uint32_t flags;                 /* HSP_F_* */
     uint64_t region, region_size;   /* USDT arguments */
     uint64_t rss_bytes;             /* task->mm at the last USDT hit */
+    uint64_t rss_anon_bytes;        /* its anonymous pages (MM_ANONPAGES) */
     uint64_t brk_bytes;             /* mm->brk - mm->start_brk at the last USDT hit */
     uint64_t seen_ns;               /* bpf_ktime_get_ns() of the last hit */
     /* identity, copied from the header on first sight */
@@ -66,10 +67,11 @@ struct hsp_proc {
     char     cmdline[256];          /* the header's (argv joined by spaces) */
     /* the header's live globals at the last hit (not part of the snapshot) */
     uint64_t arenas_peak, pools_used, pools_free;
-    /* published snapshot: header fields seq .. snap_bytes_mapped */
+    /* published snapshot: header fields seq .. snap_bytes_mapped, snap_mapped */
     uint64_t seq, published_unix_ns, publications, pub_rss_bytes;
     struct hs_live_domain snap[4];
     uint64_t snap_arenas_mapped, snap_bytes_mapped;
+    struct hs_live_mapped snap_mapped;  /* the program's own mappings (version 3) */
     /* kernel-only: the process's mapping traffic since it was tracked */
     struct hsp_syscalls sc;
 };
@@ -99,6 +101,7 @@ struct hs_probe_pull {
     uint32_t _pad;
     uint64_t region;
     uint64_t rss_bytes;             /* task->mm now: file + anon + shmem pages */
+    uint64_t rss_anon_bytes;        /* anon pages alone (RssAnon) */
     uint64_t brk_bytes;             /* mm->brk - mm->start_brk */
     uint64_t start_boottime_ns;     /* task->start_boottime */
     struct hs_live_header hdr;      /* copied now */

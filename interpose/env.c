@@ -7,6 +7,7 @@
  * what is accepted, then the default.
  */
 #include "shim.h"
+#include "labels.h"
 #include <fcntl.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -196,6 +197,20 @@ void hs_shim_read_env(void)
             rest[n] = 0;
             hs_shim_warn_value("HEAPSHIM_ROUTE", route, rest);
         }
+    }
+    /* read by the exporters, not by the shim: a value they would refuse is
+     * said here, once, where the user set it (interpose/labels.h) */
+    const char *labels = hs_shim_getenv("HEAPSHIM_LABELS");
+    const char *lwhy = NULL;
+    if (labels && hs_labels_check(labels, &lwhy) != 0) {
+        char rest[400];
+        size_t n = 0;
+        for (const char *s2 = ": "; *s2; s2++) rest[n++] = *s2;
+        for (const char *s2 = lwhy; *s2 && n < 300; s2++) rest[n++] = *s2;
+        for (const char *s2 = "; exporters serve this process without these labels"; *s2 && n < sizeof rest - 1; s2++)
+            rest[n++] = *s2;
+        rest[n] = 0;
+        hs_shim_warn_value("HEAPSHIM_LABELS", labels, rest);
     }
     hs_shim.plain_direct = hs_shim.plain_mem && hs_shim.nrules == 0;
     hs_shim.fast_direct = hs_shim.mode == HS_MODE_PYMALLOC && !hs_shim.debug && hs_shim.nrules == 0;

@@ -35,6 +35,14 @@ bad_case bad-stats HEAPSHIM_STATS maybe '1/0' "HEAPSHIM_STATS='maybe'"
 bad_case bad-publish HEAPSHIM_PUBLISH 2 '1/0' "HEAPSHIM_PUBLISH='2'"
 bad_case bad-report-template HEAPSHIM_REPORT "$TMPD/r-%q.json" '%p'
 bad_case bad-dir HEAPSHIM_DIR /nonexistent/dir/here HEAPSHIM_DIR
+# HEAPSHIM_LABELS is the exporters' (interpose/labels.h): the shim says at
+# start what they would refuse
+bad_case bad-labels-noeq HEAPSHIM_LABELS 'service' "HEAPSHIM_LABELS='service'" 'name=value' 'without these labels'
+bad_case bad-labels-name HEAPSHIM_LABELS 'service=api,pid=3' "HEAPSHIM_LABELS='service=api,pid=3'" 'bad label name' 'A-Za-z_'
+bad_case bad-labels-value HEAPSHIM_LABELS 'team=a b' "HEAPSHIM_LABELS='team=a b'" 'bad label value' 'printable ASCII'
+bad_case bad-labels-twice HEAPSHIM_LABELS 'a=1,a=2' 'given twice'
+bad_case bad-labels-many HEAPSHIM_LABELS 'a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9' 'more than 8 labels'
+bad_case bad-labels-trailing HEAPSHIM_LABELS 'a=1,' "HEAPSHIM_LABELS='a=1,'" 'name=value'
 
 # a directory another user could write to is refused
 mkdir -p "$TMPD/open" && chmod 777 "$TMPD/open"
@@ -45,6 +53,13 @@ for v in pymalloc malloc debug pymalloc_debug malloc_debug; do
     out=$(HEAPSHIM_ALLOCATOR=$v LD_PRELOAD="$SHIM" sh -c 'echo hello; ls / >/dev/null; exit 3' 2>"$TMPD/err"); rc=$?
     if [ "$out" = hello ] && [ $rc = 3 ] && [ ! -s "$TMPD/err" ]; then pass "allocator-$v"
     else fail "allocator-$v" "rc=$rc out=$out err=$(head -c 300 "$TMPD/err")"; fi
+done
+
+# good labels (and none): not a word
+for v in 'service=api,team=payments' '' 'a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8'; do
+    out=$(HEAPSHIM_LABELS=$v LD_PRELOAD="$SHIM" sh -c 'echo hello; ls / >/dev/null; exit 3' 2>"$TMPD/err"); rc=$?
+    if [ "$out" = hello ] && [ $rc = 3 ] && [ ! -s "$TMPD/err" ]; then pass "labels-good '$v'"
+    else fail "labels-good '$v'" "rc=$rc out=$out err=$(head -c 300 "$TMPD/err")"; fi
 done
 
 # HEAPSHIM_STATS=1 prints the table on stderr, stdout untouched

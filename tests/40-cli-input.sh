@@ -222,14 +222,17 @@ top-hist	--hist: bad pid 'abc' \(accepted: a process id	top --once --hist abc
 top-interval-eq	--interval: bad number '49' \(accepted: milliseconds, 50..3600000\)	top --interval=49
 top-dir-dashdash	--dir needs a value \(got '--'; accepted: DIR\)	top --dir -- 1
 top-dir-optionlike	--dir: '-x' looks like an option	top --dir -x
+top-once-dir-missing	^heapshim top: --dir $C/nodir: no such directory \(accepted: an existing live directory	top --once --dir $C/nodir
+top-json-dir-missing	^heapshim top: --dir $C/nodir: no such directory \(accepted	top --json --dir $C/nodir
+export-dir-missing	^heapshim export: --dir $C/nodir: no such directory \(accepted: an existing live directory	export --no-reset --dir $C/nodir
 top-unknown	unknown option '--sort-by' \(accepted: --sort live\|peak	top --sort-by live
 top-once-value	--once takes no value	top --once=yes
 report-two	more than one report given \('$C/b.json'\); accepted: one FILE.json	report $C/a.json $C/b.json
 report-json-value	--json takes no value	report --json=1 $C/a.json
 report-unknown-after	unknown option '--xml' \(accepted: --json, --profile PID.prof, --help\)	report $C/a.json --xml
 diff-three	too many files \('$C/a.json'\); accepted: BASE.json NEW.json	diff $C/a.json $C/b.json $C/a.json
-diff-junit-dashdash	--junit needs a value \(got '--'; accepted: FILE\)	diff $C/a.json $C/b.json --junit -- x
-diff-junit-stdout	--junit: '-' \(standard output\) is not accepted here \(accepted: FILE\)	diff $C/a.json $C/b.json --junit -
+diff-junit-dashdash	--junit needs a value \(got '--'; accepted: FILE\|-\)	diff $C/a.json $C/b.json --junit -- x
+diff-junit-stdout-json	--junit - and --json both write standard output \(accepted: one of them on stdout, --junit FILE\)	diff $C/a.json $C/b.json --junit - --json
 diff-process-optionlike	--process: '-x' looks like an option, not NAME	diff $C/a.json $C/b.json --process -x
 diff-maxpeak-domain	--max-peak: unknown domain in 'heap=1MiB' \(accepted: \[raw\|mem\|obj\|total\|mapped=\]SIZE\)	diff $C/a.json $C/b.json --max-peak heap=1MiB
 diff-maxpeak-size	--max-peak: bad size '1XB'	diff $C/a.json --max-peak 1XB
@@ -266,12 +269,52 @@ out=$("$HS" export "$TP" --no-reset --dir "$C" -o - 2>&1); rc=$?
 [ $rc = 0 ] && echo "$out" | grep -q "heapshim_live_bytes{pid=\"$TP\",comm=\"convjob\",domain=\"obj\"} 5000000" \
     && pass opt-export-o-stdout || fail opt-export-o-stdout "rc $rc: $(echo "$out" | head -3)"
 kill $TP 2>/dev/null; wait $TP 2>/dev/null
+# a --dir that does not exist yet: the live view and serve say so (one line)
+# and keep watching; the default directory missing is no process yet
+out=$(COLUMNS=200 timeout -s INT 1 "$HS" top --interval 200 --dir "$C/later" 2>"$C/later.err" </dev/null); rc=$?
+[ "$(cat "$C/later.err")" = "heapshim top: --dir $C/later: no such directory yet; showing no process until it is created" ] \
+    && echo "$out" | head -1 | grep -q "^heapshim top - 0 processes, no directory $C/later yet" \
+    && pass opt-top-live-dir-later || fail opt-top-live-dir-later "rc $rc: $(cat "$C/later.err") / $(echo "$out" | head -2)"
+timeout -s INT 1 "$HS" serve --listen 127.0.0.1:0 --dir "$C/later" > /dev/null 2>"$C/later.err"; rc=$?
+grep -q "^heapshim serve: --dir $C/later: no such directory yet" "$C/later.err" \
+    && pass opt-serve-dir-later || fail opt-serve-dir-later "rc $rc: $(cat "$C/later.err")"
+out=$(COLUMNS=200 HEAPSHIM_DIR="$C/later" "$HS" top --once 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | head -1 | grep -q "^heapshim top - 0 processes, no directory $C/later yet" \
+    && pass opt-top-default-dir-missing || fail opt-top-default-dir-missing "rc $rc: $out"
+# GROWTH in --once: two readings --interval apart whenever the column is shown
+if [ -r "$SHIM" ]; then
+    HEAPSHIM_DIR="$C" LD_PRELOAD="$SHIM" "$PY" -c '
+import time
+keep = []
+while True:
+    keep.append(bytearray(64 << 10)); time.sleep(0.01)' & GP=$!
+    for _ in $(seq 100); do [ -e "$C/$GP" ] && break; sleep 0.05; done
+    out=$(COLUMNS=80 "$HS" top --once --interval 300 --dir "$C" "$GP" 2>&1); rc=$?
+    kill $GP 2>/dev/null; wait $GP 2>/dev/null
+    g=$(echo "$out" | awk -v p="$GP" '$1 == p { print $5 }')
+    [ $rc = 0 ] && echo "$out" | sed -n 2p | grep -q ' GROWTH ' && case $g in +[0-9]*[KM]) true;; *) false;; esac \
+        && pass "opt-top-once-growth ($g in 300 ms)" || fail opt-top-once-growth "rc $rc, growth '$g': $out"
+else
+    skip opt-top-once-growth "no $SHIM"
+fi
 out=$("$HS" report "$C/a.json" --json 2>&1) && echo "$out" | "$PY" -c 'import json,sys; json.load(sys.stdin)' \
     && pass opt-report-option-after || fail opt-report-option-after "$out"
 "$HS" report - < "$C/a.json" > "$C/r.txt" 2>&1 && "$HS" report "$C/a.json" > "$C/r2.txt" && cmp -s "$C/r.txt" "$C/r2.txt" \
     && pass opt-report-stdin || fail opt-report-stdin "$(head -3 "$C/r.txt")"
 "$HS" diff "$C/a.json" - --max-growth 5 < "$C/b.json" > "$C/d.txt" 2>&1 && grep -q 'total.peak_bytes' "$C/d.txt" \
     && pass opt-diff-stdin || fail opt-diff-stdin "$(cat "$C/d.txt")"
+# sizes: one formatter (tools/util.c); 1023.5 KiB rounds up to the next unit
+mkreport "$C/k1.json" domains.mem.peak_bytes=1048064; mkreport "$C/k2.json" domains.mem.peak_bytes=1047552
+out=$("$HS" diff "$C/k2.json" "$C/k1.json" 2>&1)
+echo "$out" | grep -Eq '^ +mem\.peak_bytes +1023 KiB +1.00 MiB +\+512 B ' \
+    && pass opt-sizes-next-unit || fail opt-sizes-next-unit "$(echo "$out" | grep mem.peak)"
+# --junit -: the JUnit document alone on stdout (the table on stderr), no file named -
+(cd "$C" && "$HS" diff "$C/a.json" "$C/b.json" --junit - > "$C/j.out" 2> "$C/j.err"); rc=$?
+[ $rc = 0 ] && [ ! -e "$C/-" ] && grep -q 'total.peak_bytes' "$C/j.err" && "$PY" -c '
+import sys, xml.etree.ElementTree as ET
+s = ET.parse(sys.argv[1]).getroot()
+assert s.tag == "testsuite" and s.get("failures") == "0" and int(s.get("tests")) >= 1, ET.tostring(s)' "$C/j.out" \
+    && pass opt-diff-junit-stdout || fail opt-diff-junit-stdout "rc $rc: $(head -c 300 "$C/j.out") / $(head -c 300 "$C/j.err")"
 out=$(cd "$C" && "$HS" plot "$C/t.csv" -o - --no-rss 2>&1); rc=$?
 [ $rc = 0 ] && echo "$out" | head -c 300 | grep -q '<svg' && [ ! -e "$C/-" ] && pass opt-plot-o-stdout || fail opt-plot-o-stdout "rc $rc: $(echo "$out" | head -c 200)"
 out=$("$HS" plot - -o - < "$C/t.csv" 2>&1) && echo "$out" | grep -q 'Heap footprint by domain: -' && pass opt-plot-stdin || fail opt-plot-stdin "$(echo "$out" | head -c 200)"

@@ -46,7 +46,7 @@ metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 # ---- labels, info, services, a refused label set
 HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(20000)]; time.sleep(60)' & pids+=($!); A1=$!
 HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(10000)]; time.sleep(60)' & pids+=($!); A2=$!
-HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 60 & pids+=($!); BADL=$!
+HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 60 2>"$TMPD/badl.err" & pids+=($!); BADL=$!
 sleep 0.5
 start_serve "$TMPD/s1.log" --window 5 --window-step 1
 [ -n "$port" ] || fail serve-start "$(cat "$TMPD/s1.log")"
@@ -54,7 +54,9 @@ sleep 0.3
 curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m1"
 grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"} " "$TMPD/m1" \
   && grep -q "^heapshim_live_bytes{pid=\"$A2\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"} " "$TMPD/m1" \
-  && pass labels-from-environ || fail labels-from-environ "$(grep "^heapshim_live_bytes.*obj" "$TMPD/m1" | head -3)"
+  && grep -q "^heapshim_mapped_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"mem\"} " "$TMPD/m1" \
+  && grep -q "^heapshim_rss_anon_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\"} " "$TMPD/m1" \
+  && pass labels-from-environ || fail labels-from-environ "$(grep -E "^heapshim_(live_bytes.*obj|mapped_live_bytes|rss_anon)" "$TMPD/m1" | head -6)"
 grep -q "^heapshim_process_info{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",cmdline=\"$PY -c import time; x=\[bytearray(64) for _ in range(20000)\]; time.sleep(60)\",unit=\"[^\"]*\",container_id=\"[^\"]*\",uid=\"$(id -u)\",allocator=\"pymalloc\"} 1" "$TMPD/m1" \
   && pass info-metric || fail info-metric "$(grep process_info "$TMPD/m1" | head -2)"
 grep -q "^heapshim_live_bytes{pid=\"$BADL\",comm=\"sleep\",service=\"sleep\",domain=\"mem\"}" "$TMPD/m1" \
@@ -147,8 +149,8 @@ after=$(curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep '^heapshim_service_
 # ---- --by service: no per-process series
 start_serve "$TMPD/s2.log" --by service
 curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/m3"
-! grep -q '^heapshim_live_bytes{pid=' "$TMPD/m3" && grep -q '^heapshim_service_live_bytes{service="api"' "$TMPD/m3" \
-  && pass by-service || fail by-service "$(grep -c pid= "$TMPD/m3") pid series"
+! grep -q '^heapshim_[a-z_]*{pid=' "$TMPD/m3" && grep -q '^heapshim_service_live_bytes{service="api"' "$TMPD/m3" \
+  && pass by-service || fail by-service "$(grep -c pid= "$TMPD/m3") pid series: $(grep '{pid=' "$TMPD/m3" | cut -d'{' -f1 | sort | uniq -c | head -5)"
 kill $SERVE; wait $SERVE 2>/dev/null
 
 # ---- the host exporter: heapshim-probe --serve (root, BTF, uprobes)

@@ -38,15 +38,19 @@ wait_live() {   # pid: until its live file exists (the shim is up)
 }
 
 # busy: allocates through malloc all the time (publishes every 50 ms)
+# (both map memory of their own, known sizes: the MAPPED figures)
 PYTHONMALLOC=malloc LD_PRELOAD=$SHIM "$PY" -c '
-import time
+import mmap, time
+m = mmap.mmap(-1, 5 << 20, flags=mmap.MAP_PRIVATE); m.write(bytes(5 << 20))
 while True:
     d = [bytes(100 + i % 300) for i in range(3000)]
     time.sleep(0.002)' & BUSY=$!
 # idle: allocates, then sleeps: never reaches a publication point again
 LD_PRELOAD=$SHIM "$PY" -c '
-import time
+import mmap, time
 keep = [bytearray(1000 + i) for i in range(2000)]
+m = mmap.mmap(-1, 8 << 20, flags=mmap.MAP_PRIVATE); m.write(bytes(8 << 20))
+n = mmap.mmap(-1, 3 << 20, flags=mmap.MAP_PRIVATE); n.close()
 time.sleep(600)' & IDLE=$!
 sleep 600 & PLAIN=$!
 pids+=("$BUSY" "$IDLE" "$PLAIN")
@@ -72,6 +76,16 @@ def exact(a, b, what):
             assert x[f] == y[f], "%s: %s.%s probe %d, live file %d" % (what, n, f, x[f], y[f])
     assert a["arenas"] == b["arenas"], (what, a["arenas"], b["arenas"])
     assert a["threads"] == b["threads"] and a["comm"] == b["comm"] and a["cmdline"] == b["cmdline"], what
+    same_mapped(a, b, what)
+def same_mapped(a, b, what):   # the program's own mappings: set up before the probe ran, fixed since
+    assert a["mapped"] == b["mapped"], (what, a["mapped"], b["mapped"])
+def anon_close(p, what):       # RssAnon as the kernel counts it (MM_ANONPAGES), and EXPL from it
+    import os
+    st = open("/proc/%d/status" % p["pid"]).read()
+    anon = int(st.split("RssAnon:")[1].split()[0]) * 1024
+    assert abs(p["rss_anon_bytes"] - anon) <= max(anon // 10, 1 << 20), (what, p["rss_anon_bytes"], anon)
+    e = (p["total"]["live_bytes"] + p["mapped"]["live_bytes"]) / p["rss_anon_bytes"]
+    assert abs(p["rss_explained"] - e) < 1e-9, (what, p["rss_explained"], e)
 def bracket(before, p, after, what):
     for (n, x), (_, b), (_, c) in zip(groups(p), groups(before), groups(after)):
         for f in MONO:
@@ -95,7 +109,12 @@ for k in top["processes"][0]:
     assert k in p[busy], k
 exact(p[idle], procs(t + "/topidle.json")[idle], "idle")
 bracket(procs(t + "/top0.json")[busy], p[busy], procs(t + "/top1.json")[busy], "busy")
+same_mapped(p[busy], procs(t + "/top0.json")[busy], "busy")
 assert p[idle]["source"] == "pull" and p[idle]["total"]["allocs"] > 2000, p[idle]
+m = p[idle]["mapped"]     # 8 MiB kept, 3 MiB mapped and unmapped (and whatever python maps itself)
+assert m["live_bytes"] >= 8 << 20 and m["peak_bytes"] >= m["live_bytes"] + (3 << 20) - (1 << 20) and m["unmaps"] >= 1, m
+assert p[busy]["mapped"]["live_bytes"] >= 5 << 20, p[busy]["mapped"]
+anon_close(p[idle], "idle"); anon_close(p[busy], "busy")
 PY
 fi
 grep -q "pid $PLAIN: not seen" "$TMPD/p.err" && pass probe-unshimmed-warned || fail probe-unshimmed-warned "$(cat "$TMPD/p.err")"
@@ -135,7 +154,7 @@ pid = int(sys.argv[2]) if int(sys.argv[2]) in ps else int(sys.argv[3])   # idle,
 p = ps[pid]
 statm = int(open("/proc/%d/statm" % pid).read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 assert abs(p["rss_bytes"] - statm) <= max(statm // 10, 1 << 20), (p["rss_bytes"], statm)
-assert p["kernel"]["rss_bytes"] == p["rss_bytes"] and 0 < p["rss_explained"] < 1, p
+assert p["kernel"]["rss_bytes"] == p["rss_bytes"] and 0 < p["rss_explained"], p
 PY
 
 # 3. the push path alone (USDT, no iterator): the busy one, by its snapshot,
@@ -157,6 +176,9 @@ assert busy in u and idle not in u, sorted(u)
 b = u[busy]
 assert b["source"] == "usdt" and b["kernel"]["usdt_hits"] >= 5, b
 bracket(procs(t + "/top2.json")[busy], b, procs(t + "/top3.json")[busy], "busy via usdt")
+same_mapped(b, procs(t + "/top3.json")[busy], "busy via usdt")
+assert b["mapped"]["live_bytes"] >= 5 << 20, b["mapped"]
+anon_close(b, "busy via usdt")
 assert late in u and u[late]["source"] == "usdt", ("late", late, sorted(u))
 PY
 # USDT rows as complete as top's: the header's command line, threads, the
@@ -226,9 +248,28 @@ na=$(grep -c 'was replaced: attached to the new file too' "$TMPD/rep.err")
     && pass probe-lib-replaced || fail probe-lib-replaced "rc $rc, $nw warnings, $na attached: $(sort "$TMPD/rep.err" | uniq -c | head -c 800)"
 
 # 4. the table, once and refreshed; the pid filter
-t=$(probe --once --pid "$IDLE" 2>&1)
-echo "$t" | grep -q '^ *PID COMMAND .*TOTAL live/peak .*ARENAS *RSS  EXPL' && echo "$t" | grep -q "^ *$IDLE python3 " \
-    && [ "$(echo "$t" | grep -c '^ *[0-9]')" = 1 ] && pass probe-table || fail probe-table "$t"
+#    (heapshim top's table, fitted the same way: 80 columns, the same cells
+#    as top's for the idle process; MMAP MUNMAP BRK when there is room)
+t=$(COLUMNS=80 probe --once --pid "$IDLE" 2>&1)
+COLUMNS=200 "$HS" top --once --interval 50 "$IDLE" > "$TMPD/top.txt" 2>&1
+t2=$(COLUMNS=120 probe --once --pid "$IDLE" 2>&1)
+echo "$t" > "$TMPD/probe.txt"
+"$PY" - "$TMPD/probe.txt" "$TMPD/top.txt" "$IDLE" <<'PY' && echo "$t2" | sed -n 2p | grep -Eq ' EXPL +MMAP +MUNMAP +BRK$' \
+    && [ "$(echo "$t2" | awk 'length($0) > 120' | wc -l)" = 0 ] && pass probe-table || fail probe-table "$t / $t2 / $(cat "$TMPD/top.txt")"
+import sys
+def table(f, pid):
+    lines = open(f).read().splitlines()
+    assert all(len(l) <= 80 for l in lines) or f.endswith("top.txt"), [l for l in lines if len(l) > 80]
+    head = lines[1].split()
+    rows = [l.split() for l in lines[2:] if l.split() and l.split()[0] == pid]
+    assert len(rows) == 1, lines
+    return dict(zip(head, rows[0]))
+p, t = table(sys.argv[1], sys.argv[3]), table(sys.argv[2], sys.argv[3])
+assert list(p)[:2] == ["PID", "COMMAND"] and "MAPPED" in p and "GROWTH" not in p, p
+for c in ("LIVE", "PEAK", "RAW", "MEM", "OBJ", "MAPPED"):
+    if c in p: assert p[c] == t[c], (c, p, t)
+assert p["MAPPED"].startswith("8.0"), p
+PY
 timeout --preserve-status -s INT 3 "$PROBE" --lib "$SHIM" --interval 300 --pid "$BUSY" > "$TMPD/live.txt" 2>&1; rc=$?
 [ $rc = 0 ] && [ "$(grep -c '^heapshim-probe - 1 process' "$TMPD/live.txt")" -ge 3 ] \
     && pass probe-live || fail probe-live "rc $rc: $(head -c 600 "$TMPD/live.txt")"
@@ -240,6 +281,8 @@ names() { grep '^# TYPE' "$1" | awk '{print $3}' | sort; }
 missing=$(comm -23 <(names "$TMPD/e.prom") <(names "$TMPD/m.prom"))
 [ $rc = 0 ] && [ -z "$missing" ] && grep -q "^heapshim_live_bytes{pid=\"$IDLE\",comm=\"python3\",domain=\"mem\"} " "$TMPD/m.prom" \
     && grep -q "^heapshim_probe_syscalls_total{pid=\"$BUSY\"" "$TMPD/m.prom" \
+    && grep -q "^heapshim_mapped_live_bytes{pid=\"$IDLE\",comm=\"python3\",domain=\"mem\"} [1-9]" "$TMPD/e.prom" \
+    && [ "$(grep "^heapshim_mapped_[a-z_]*{pid=\"$IDLE\"" "$TMPD/m.prom")" = "$(grep "^heapshim_mapped_[a-z_]*{pid=\"$IDLE\"" "$TMPD/e.prom")" ] \
     && pass probe-prom-names || fail probe-prom-names "rc $rc, missing: $missing $(cat "$TMPD/m.err")"
 if command -v promtool >/dev/null; then
     out=$(promtool check metrics < "$TMPD/m.prom" 2>&1) && pass probe-promtool || fail probe-promtool "$out"

@@ -34,7 +34,8 @@ int parse_double(const char *s, double lo, double hi, double *out);
 int parse_size(const char *s, uint64_t *out);
 #define SIZE_ACCEPTED "bytes, or a size such as 512KiB, 24MiB, 1.5GiB, 300kB, 20MB"
 /* "12.3 MiB" into buf (always fits in 16 bytes) */
-const char *human_bytes(uint64_t v, char buf[16]);
+const char *human_bytes(uint64_t v, char buf[16]);   /* "12.3 MiB" (tools/util.c, the one formatter) */
+const char *short_bytes(uint64_t v, char buf[8]);    /* "12.3M": at most 5 characters (7 with a sign and a NUL) */
 const char *human_count(uint64_t v, char buf[16]);
 /* is the argument one of -h/--help */
 int is_help(const char *a);
@@ -168,6 +169,7 @@ uint64_t proc_rss_anon_bytes(int pid);   /* RssAnon; 0 if unknown */
 struct scan {
     struct proc_view *v;
     int n, stale, bad;
+    int nodir;                      /* the directory does not exist (yet) */
 };
 int live_scan(const char *dir, const int *pids, int npids, int flags, struct scan *s,
               int quiet);
@@ -201,11 +203,19 @@ struct prom_opts {
 char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *len);
 /* A label value (at most max bytes of in) escaped as the format requires */
 void prom_label_value(const char *in, size_t max, char *out, size_t cap);
+/* The exposition's text builder (tools/prom.c), for every renderer of
+ * families (exporter, probe): prom_add appends (oom set on failure, p
+ * malloc'd, NUL-terminated), prom_family writes a family's HELP and TYPE. */
+struct prom_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+__attribute__((format(printf, 2, 3))) void prom_add(struct prom_buf *b, const char *fmt, ...);
+void prom_family(struct prom_buf *b, const char *name, const char *type, const char *help);
 
 /* ---- top_view.c: one process as `heapshim top` shows it --------------------- */
 double top_explained(const struct proc_view *v);   /* (heap + mapped live) / anonymous RSS */
-void top_print_heading(void);                       /* column names, no newline */
-void top_print_row(const struct proc_view *v);      /* one row, no newline */
 struct json_t *top_proc_json(const struct proc_view *v);   /* `top --json` object */
 /* Redraws frame(arg, eol) every interval_ms until q, *stop, or a frame
  * returning non-zero (which is returned). eol ends every line of a frame. */
@@ -219,12 +229,13 @@ struct top_layout {
     unsigned char on[TC_N];         /* columns shown */
 };
 void top_layout_for(int width, int wide_cmd, struct top_layout *L);
+/* the same for a reader without some columns (bit 1 << TC_x set in lacking:
+ * never shown, their room goes to the others) */
+void top_layout_without(int width, int wide_cmd, unsigned lacking, struct top_layout *L);
 void top_heading(const struct top_layout *L, char *buf, size_t cap);
 /* one row, never wider than L->width; growth shown when have_growth */
 void top_row(const struct top_layout *L, const struct proc_view *v, const char *cmd,
              int have_growth, int64_t growth, char *buf, size_t cap);
-/* "12.3M": at most 5 characters (7 with a sign and a NUL) */
-const char *short_bytes(uint64_t v, char buf[8]);
 /* columns of the terminal on stdout, else $COLUMNS, else 80; rows (0 unknown) */
 int top_term_size(int *rows);
 /* top_live_loop with keys: key(arg, c) returns -1 to quit, 1 to redraw now,

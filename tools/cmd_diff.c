@@ -18,7 +18,7 @@
 static const char usage[] =
     "usage: heapshim diff BASE.json NEW.json [--max-growth PCT] [--min-bytes SIZE]\n"
     "                     [--metric NAME]... [--max-peak [DOMAIN=]SIZE]... [--process NAME]...\n"
-    "                     [--json] [--junit FILE.xml] [--github]\n"
+    "                     [--json] [--junit FILE.xml|-] [--github]\n"
     "       heapshim diff NEW.json --max-peak [DOMAIN=]SIZE ...   (limits only)\n"
     "       heapshim diff --check [options]     (validate the options, compare nothing)\n"
     "  Compare two runs process by process (processes are matched by identity:\n"
@@ -31,7 +31,8 @@ static const char usage[] =
     "                    mem, obj, total (the default) or mapped), e.g. 24MiB or obj=100MB\n"
     "  --process NAME    only processes whose identity or executable is NAME\n"
     "  --json            the comparison as JSON on stdout instead of the table\n"
-    "  --junit FILE      also write JUnit XML (one test case per process)\n"
+    "  --junit FILE      also write JUnit XML (one test case per process); '-' writes\n"
+    "                    it to stdout and the table to stderr (not with --json)\n"
     "  --github          also print GitHub Actions ::error annotations (on stderr with --json)\n"
     "  SIZE: " SIZE_ACCEPTED ".\n"
     "  Exit 0 within limits, 1 on a regression, 2 on bad input, 4 no data.\n";
@@ -44,6 +45,7 @@ struct out {
     int json, github;
     json_t *jprocs;
     FILE *junit;
+    FILE *tx;                 /* the table and annotations: stdout, stderr with --junit - */
     const char *base_path, *new_path;
     int ncases, nfail;
     char *jx;                 /* JUnit body, grown as we go */
@@ -121,7 +123,7 @@ static int row(struct out *o, json_t *jm, char *fails, size_t fcap, const char *
         verdict = "REGRESSION";
         fail = 1;
     } else if (n < b) verdict = "ok (smaller)";
-    if (!o->json) printf("  %-26s %12s %12s %12s %9s  %s\n", metric, sb, sn, sd, pct, verdict);
+    if (!o->json) fprintf(o->tx, "  %-26s %12s %12s %12s %9s  %s\n", metric, sb, sn, sd, pct, verdict);
     json_t *e = json_pack("{sssIsIss}", "metric", metric, "base", (json_int_t)b, "new",
                           (json_int_t)n, "verdict", fail ? "regression" : gated ? "ok" : "info");
     json_object_set_new(e, "growth_pct", b ? json_real(growth) : json_null());
@@ -156,7 +158,7 @@ static void finish_case(struct out *o, const char *id, const char *status, const
             gh_esc(o->base_path, 1, f, sizeof f);
             snprintf(full, sizeof full, "process %s: %s", id, fails);
             gh_esc(full, 0, msg, sizeof msg);
-            fprintf(o->json ? stderr : stdout, "::error file=%s,title=heapshim memory regression::%s\n", f, msg);
+            fprintf(o->json ? stderr : o->tx, "::error file=%s,title=heapshim memory regression::%s\n", f, msg);
         }
     } else {
         snprintf(line, sizeof line, "  <testcase classname=\"heapshim\" name=\"%s\"/>\n", eid);
@@ -207,7 +209,7 @@ int cmd_diff(int argc, char **argv)
         { "--max-peak", NULL, "[DOMAIN=]SIZE", O_MAXPEAK, 0 },
         { "--process", NULL, "NAME", O_PROCESS, OPT_NAME },
         { "--json", NULL, NULL, O_JSON, 0 },
-        { "--junit", NULL, "FILE", O_JUNIT, OPT_NAME },
+        { "--junit", NULL, "FILE|-", O_JUNIT, OPT_NAME | OPT_STDIO },
         { "--github", NULL, NULL, O_GITHUB, 0 },
         { "--check", NULL, NULL, O_CHECK, 0 },
         { NULL, NULL, NULL, 0, 0 },
@@ -287,7 +289,13 @@ int cmd_diff(int argc, char **argv)
         die_bad("need two reports (usage: heapshim diff BASE.json NEW.json [options]; one report only with --max-peak)");
     if (files[0] && files[1] && !strcmp(files[0], "-") && !strcmp(files[1], "-"))
         die_bad("BASE and NEW are both '-' (accepted: at most one of them from standard input)");
-    if (junit) {
+    o.tx = stdout;
+    if (junit && !strcmp(junit, "-")) {
+        /* standard output is the JUnit document alone: the table goes to stderr */
+        if (o.json) die_bad("--junit - and --json both write standard output (accepted: one of them on stdout, --junit FILE)");
+        o.junit = stdout;
+        o.tx = stderr;
+    } else if (junit) {
         o.junit = fopen(junit, "w");
         if (!o.junit) die_bad("--junit %s: cannot create: %s", junit, strerror(errno));
     }
@@ -302,11 +310,11 @@ int cmd_diff(int argc, char **argv)
     o.jprocs = json_array();
 
     if (!o.json) {
-        if (have_base) printf("heapshim diff: %s -> %s (allowed growth %g%%", files[0], files[1], max_growth);
-        else printf("heapshim diff: %s (limits only", files[0]);
-        if (min_bytes) printf(", ignoring growth under %llu bytes", (unsigned long long)min_bytes);
-        for (int l = 0; l < nlim; l++) printf(", max peak %s", lim[l].text);
-        printf(")\n  %-26s %12s %12s %12s %9s  %s\n", "metric", "base", "new", "change", "change%",
+        if (have_base) fprintf(o.tx, "heapshim diff: %s -> %s (allowed growth %g%%", files[0], files[1], max_growth);
+        else fprintf(o.tx, "heapshim diff: %s (limits only", files[0]);
+        if (min_bytes) fprintf(o.tx, ", ignoring growth under %llu bytes", (unsigned long long)min_bytes);
+        for (int l = 0; l < nlim; l++) fprintf(o.tx, ", max peak %s", lim[l].text);
+        fprintf(o.tx, ")\n  %-26s %12s %12s %12s %9s  %s\n", "metric", "base", "new", "change", "change%",
                "verdict");
     }
     int regressions = 0, compared = 0, multi = base.n > 1 || cur.n > 1 || nsel;
@@ -317,7 +325,7 @@ int cmd_diff(int argc, char **argv)
         const struct tproc *q = have_base ? find(&base, p->id) : NULL;
         const char *status = q ? "matched" : have_base ? "new" : "limits";
         if (!o.json && (multi || !q || strcmp(p->ended, "exit")))
-            printf("  process %s (pid %lld%s)%s%s\n", p->id, (long long)p->r.pid,
+            fprintf(o.tx, "  process %s (pid %lld%s)%s%s\n", p->id, (long long)p->r.pid,
                    q ? "" : have_base ? ", not in the baseline" : "",
                    strcmp(p->ended, "exit") ? ", ended: " : "",
                    strcmp(p->ended, "exit") ? p->ended : "");
@@ -345,7 +353,7 @@ int cmd_diff(int argc, char **argv)
             human_bytes(pk, a);
             human_bytes(lim[l].max, b);
             if (!o.json)
-                printf("  %-26s %12s %12s %12s %9s  %s\n", "limit", b, a, lim[l].dom == D_N ? "mapped" : dom_names[lim[l].dom], "",
+                fprintf(o.tx, "  %-26s %12s %12s %12s %9s  %s\n", "limit", b, a, lim[l].dom == D_N ? "mapped" : dom_names[lim[l].dom], "",
                        over ? "OVER LIMIT" : "ok");
             json_array_append_new(jl, json_pack("{sssIsIss}", "domain", lim[l].dom == D_N ? "mapped" : dom_names[lim[l].dom], "max_peak_bytes",
                                                 (json_int_t)lim[l].max, "peak_bytes", (json_int_t)pk,
@@ -362,14 +370,14 @@ int cmd_diff(int argc, char **argv)
     /* processes of BASE that NEW does not have: listed, not failed */
     for (int i = 0; have_base && i < base.n; i++) {
         if (!selected(&base.p[i], sel, nsel) || find(&cur, base.p[i].id)) continue;
-        if (!o.json) printf("  process %s: in the baseline only (not run this time)\n", base.p[i].id);
+        if (!o.json) fprintf(o.tx, "  process %s: in the baseline only (not run this time)\n", base.p[i].id);
         json_array_append_new(o.jprocs, json_pack("{sssssss[]s[]}", "id", base.p[i].id, "status", "gone",
                                                   "verdict", "ok", "metrics", "limits"));
     }
     /* the tree: the sum of every process's peak is gated, the sampled
      * concurrent high-water is shown only (sampling makes it jitter) */
     if (have_base && !nsel && (base.n > 1 || cur.n > 1)) {
-        if (!o.json) printf("  tree (%d -> %d processes)\n", base.n, cur.n);
+        if (!o.json) fprintf(o.tx, "  tree (%d -> %d processes)\n", base.n, cur.n);
         json_t *jm = json_array();
         char fails[1024] = "";
         regressions += row(&o, jm, fails, sizeof fails, "tree.peak_sum_bytes", tree_peak_sum(&base),
@@ -393,12 +401,12 @@ int cmd_diff(int argc, char **argv)
     } else {
         json_decref(o.jprocs);
         if (!compared)
-            printf("heapshim diff: no data: %s\n", nsel ? "no process matches --process in both runs"
+            fprintf(o.tx, "heapshim diff: no data: %s\n", nsel ? "no process matches --process in both runs"
                                                         : "no process of the new run is in the baseline");
         else if (regressions)
-            printf("heapshim diff: %d regression%s (allowed growth +%g%%)\n", regressions,
+            fprintf(o.tx, "heapshim diff: %d regression%s (allowed growth +%g%%)\n", regressions,
                    regressions > 1 ? "s" : "", max_growth);
-        else printf("heapshim diff: within limits\n");
+        else fprintf(o.tx, "heapshim diff: within limits\n");
     }
     if (o.junit) {
         fprintf(o.junit, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -409,12 +417,13 @@ int cmd_diff(int argc, char **argv)
             fputs("  <testcase classname=\"heapshim\" name=\"(no data)\">\n"
                   "    <error message=\"no process to compare\"/>\n  </testcase>\n", o.junit);
         fputs("</testsuite>\n", o.junit);
-        if (fclose(o.junit) != 0) warnx_("--junit %s: write error", junit);
+        if (o.junit == stdout ? fflush(stdout) != 0 || ferror(stdout) : fclose(o.junit) != 0)
+            warnx_("--junit %s: write error", junit);
     }
     if (o.github && !compared) {
         char f[1200];
         gh_esc(o.new_path, 1, f, sizeof f);
-        fprintf(o.json ? stderr : stdout, "::error file=%s,title=heapshim::no data: no process to compare\n", f);
+        fprintf(o.json ? stderr : o.tx, "::error file=%s,title=heapshim::no data: no process to compare\n", f);
     }
     free(o.jx);
     tree_free(&base);

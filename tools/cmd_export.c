@@ -66,7 +66,7 @@ int cmd_export(int argc, char **argv)
     free(ops);
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
-    live_dir_check(dir, dir_opt != NULL);
+    live_dir_check(dir, dir_opt != NULL, 0);
     /* -o: created before the scan (which resets the window peaks), so a path
      * that cannot be written costs the exporter no window */
     char tmp[4200];

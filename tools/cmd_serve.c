@@ -228,7 +228,7 @@ int cmd_serve(int argc, char **argv)
     exp_opts_check(&eo);
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
-    live_dir_check(dir, dir_opt != NULL);   /* refused before binding; each scrape checks again */
+    live_dir_check(dir, dir_opt != NULL, 1);   /* refused before binding; each scrape checks again */
     int fd = httpd_listen("--listen", listen_s);
     struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1 };
     s.e = exp_new(&eo);

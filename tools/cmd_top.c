@@ -40,8 +40,8 @@ static const char usage[] =
     "  --full         the full command line of every process\n"
     "  --hist PID     live small blocks of PID per size class, as a histogram\n"
     "  --interval MS  refresh period (default 1000, 50..3600000)\n"
-    "  --once         one frame and exit (with --sort growth: two readings\n"
-    "                 --interval apart); --json (implies --once) prints JSON\n"
+    "  --once         one frame and exit (two readings --interval apart when\n"
+    "                 GROWTH is shown or sorted by); --json (implies --once) JSON\n"
     "  Keys: l p g n s sort by live, peak, growth, name, pid; r reverse; t tree;\n"
     "  c command lines; / filter; u user; j k (or arrows) select; h histogram of\n"
     "  the selected process; Esc clears the filters; q quits.\n"
@@ -330,6 +330,7 @@ static void print_frame(struct top *t, const char *eol)
                 ? snprintf(buf, sizeof buf, "heapshim top - %d process%s", t->s.n, t->s.n == 1 ? "" : "es")
                 : snprintf(buf, sizeof buf, "heapshim top - %d of %d processes", t->norder, t->s.n);
 #define ADD(...) do { if (n < (int)sizeof buf) n += snprintf(buf + n, sizeof buf - (size_t)n, __VA_ARGS__); } while (0)
+    if (t->s.nodir) ADD(", no directory %s yet", t->dir);   /* why there is nothing */
     ADD(", sort %s%s%s", key_names[t->sort], t->reverse ? " reversed" : "", t->tree ? ", tree" : "");
     if (t->filter[0]) ADD(", filter '%.24s'", t->filter);
     if (t->user_set) ADD(", uid %u", (unsigned)t->uid);
@@ -597,7 +598,7 @@ int cmd_top(int argc, char **argv)
     free(ops);
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
-    live_dir_check(dir, dir_opt != NULL);
+    live_dir_check(dir, dir_opt != NULL, !once);
     t.dir = dir;
     t.explicit_dir = dir_opt != NULL;
     t.pids = pids;
@@ -610,7 +611,11 @@ int cmd_top(int argc, char **argv)
     take_growth(&t);
     int rc = 0;
     if (once) {
-        if (t.sort == K_GROWTH && !as_json) {
+        /* GROWTH needs a second reading: taken whenever the column is
+         * shown (the width allows it) or sorted by */
+        struct top_layout L;
+        top_layout_for(top_term_size(NULL), t.full, &L);
+        if (!as_json && (t.sort == K_GROWTH || L.on[TC_GROWTH])) {
             struct timespec ts = { (time_t)(interval / 1000), (long)(interval % 1000) * 1000000L };
             nanosleep(&ts, NULL);
             rescan(&t, 1);

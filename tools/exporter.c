@@ -21,11 +21,12 @@
  *                  window peak is the highest per-step sum of its processes'
  *                  step marks (exited ones included while in the window).
  *
- * Bounded: at most EXP_MAX_LABELS labels of bounded size per process, the
+ * Bounded: at most HS_LABELS_MAX labels of bounded size per process, the
  * environ read is capped, services are capped at EXP_MAX_SERVICES (the rest
  * counted in "other").
  */
 #include "exporter.h"
+#include "../interpose/labels.h"
 #include "live.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -142,85 +143,29 @@ void exp_free(struct exporter *e)
 
 /* ---- parsers ---------------------------------------------------------------- */
 
-static int key_ok(const char *k, size_t n)
-{
-    static const char *const reserved[] = { "pid", "comm", "domain", "unit", "container_id",
-                                            "cmdline", "uid", "job", "instance", "le", "quantile" };
-    if (!n || n > EXP_KEY_MAX) return 0;
-    if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z') || k[0] == '_')) return 0;
-    if (n >= 2 && k[0] == '_' && k[1] == '_') return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') ||
-              (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
-            return 0;
-    for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
-        if (strlen(reserved[r]) == n && !memcmp(reserved[r], k, n)) return 0;
-    return 1;
-}
-
-static int value_ok(const char *v, size_t n)
-{
-    if (!n || n > EXP_VALUE_MAX) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',' || c == '=') return 0;
-    }
-    return 1;
-}
-
+/* HEAPSHIM_LABELS: the rules are interpose/labels.h's (the shim warns by
+ * them at start-up); here only the rendering */
+_Static_assert(sizeof(((struct proc_view *)0)->labels) == HS_LABELS_TEXT_MAX, "labels text size");
 int exp_parse_labels(const char *val, char *out, size_t cap, char *service, size_t scap,
                      const char **why)
 {
-    char buf[sizeof(((struct proc_view *)0)->labels)];
-    size_t o = 0;
-    int n = 0;
-    char keys[EXP_MAX_LABELS][EXP_KEY_MAX + 1];
     if (scap) service[0] = 0;
-    const char *p = val;
-    if (!*p) {
-        if (cap) out[0] = 0;
-        return 0;
-    }
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (!eq) {
-            *why = "a pair without '=' (accepted: name=value,name=value)";
-            return -1;
-        }
-        size_t kl = (size_t)(eq - p), vl = len - kl - 1;
-        if (!key_ok(p, kl)) {
-            *why = "bad label name (accepted: [A-Za-z_][A-Za-z0-9_]*, at most 32, not __*, pid, comm, "
-                   "domain, unit, container_id, cmdline, uid, job, instance, le, quantile)";
-            return -1;
-        }
-        if (!value_ok(eq + 1, vl)) {
-            *why = "bad label value (accepted: 1..64 printable ASCII bytes without space, quote, "
-                   "backslash, comma or '=')";
-            return -1;
-        }
-        if (n == EXP_MAX_LABELS) {
-            *why = "more than 8 labels";
-            return -1;
-        }
-        for (int k = 0; k < n; k++)
-            if (strlen(keys[k]) == kl && !memcmp(keys[k], p, kl)) {
-                *why = "a label name given twice";
-                return -1;
-            }
-        memcpy(keys[n], p, kl);
-        keys[n][kl] = 0;
-        n++;
-        int w = snprintf(buf + o, sizeof buf - o, ",%.*s=\"%.*s\"", (int)kl, p, (int)vl, eq + 1);
+    if (hs_labels_check(val, why) != 0) return -1;
+    char buf[HS_LABELS_TEXT_MAX];
+    size_t o = 0;
+    buf[0] = 0;
+    for (const char *p = *val ? val : NULL; p;) {
+        size_t kl, vl;
+        const char *v, *next;
+        hs_labels_pair(p, &kl, &v, &vl, &next);
+        int w = snprintf(buf + o, sizeof buf - o, ",%.*s=\"%.*s\"", (int)kl, p, (int)vl, v);
         if (w < 0 || (size_t)w >= sizeof buf - o) {
             *why = "labels too long";
             return -1;
         }
         o += (size_t)w;
-        if (kl == 7 && !memcmp(p, "service", 7) && scap) snprintf(service, scap, "%.*s", (int)vl, eq + 1);
-        if (!comma) break;
-        p = comma + 1;
+        if (kl == 7 && !memcmp(p, "service", 7) && scap) snprintf(service, scap, "%.*s", (int)vl, v);
+        p = next;
     }
     if (o >= cap) {
         *why = "labels too long";
@@ -575,41 +520,9 @@ void exp_exited(struct exporter *e, const struct proc_view *f)
 
 /* ---- render -------------------------------------------------------------------- */
 
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-__attribute__((format(printf, 2, 3))) static void sb(struct sb *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t nc = (b->cap ? 2 * b->cap : 8192) + (size_t)n;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t extra_len, size_t *len)
 {
-    struct sb b = { 0 };
+    struct prom_buf b = { 0 };
     for (int i = 0; i < e->ns; i++) {
         memset(e->s[i].now, 0, sizeof e->s[i].now);
         e->s[i].rss = e->s[i].procs = 0;
@@ -685,7 +598,7 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
             { "heapshim_service_failed_total", "counter", "Failed allocations of the service's processes, running and exited, per domain.", 6 },
         };
         for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-            sb(&b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+            prom_family(&b, fam[f].name, fam[f].type, fam[f].help);
             for (int i = 0; i < e->ns; i++) {
                 struct exp_service *sv = &e->s[i];
                 for (int d = 0; d < 4; d++) {
@@ -699,60 +612,58 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
                     case 5: v = sv->now[d].reallocs + sv->done[d].reallocs; break;
                     default: v = sv->now[d].failed + sv->done[d].failed; break;
                     }
-                    sb(&b, "%s{%s,domain=\"%s\"} %llu\n", fam[f].name, sv->labels + 1, dom_names[d],
+                    prom_add(&b, "%s{%s,domain=\"%s\"} %llu\n", fam[f].name, sv->labels + 1, dom_names[d],
                        (unsigned long long)v);
                 }
             }
         }
-        sb(&b, "# HELP heapshim_service_processes Running shimmed processes of the service.\n"
-               "# TYPE heapshim_service_processes gauge\n");
+        prom_family(&b, "heapshim_service_processes", "gauge", "Running shimmed processes of the service.");
         for (int i = 0; i < e->ns; i++)
-            sb(&b, "heapshim_service_processes{%s} %llu\n", e->s[i].labels + 1, (unsigned long long)e->s[i].procs);
-        sb(&b, "# HELP heapshim_service_exited_processes_total Processes of the service that exited while the exporter ran (their final counters are in the service counters).\n"
-               "# TYPE heapshim_service_exited_processes_total counter\n");
+            prom_add(&b, "heapshim_service_processes{%s} %llu\n", e->s[i].labels + 1, (unsigned long long)e->s[i].procs);
+        prom_family(&b, "heapshim_service_exited_processes_total", "counter",
+                    "Processes of the service that exited while the exporter ran (their final counters are in the service counters).");
         for (int i = 0; i < e->ns; i++)
-            sb(&b, "heapshim_service_exited_processes_total{%s} %llu\n", e->s[i].labels + 1,
+            prom_add(&b, "heapshim_service_exited_processes_total{%s} %llu\n", e->s[i].labels + 1,
                (unsigned long long)e->s[i].exited);
-        sb(&b, "# HELP heapshim_service_rss_bytes Resident set size of the service's running processes.\n"
-               "# TYPE heapshim_service_rss_bytes gauge\n");
+        prom_family(&b, "heapshim_service_rss_bytes", "gauge", "Resident set size of the service's running processes.");
         for (int i = 0; i < e->ns; i++)
-            sb(&b, "heapshim_service_rss_bytes{%s} %llu\n", e->s[i].labels + 1, (unsigned long long)e->s[i].rss);
+            prom_add(&b, "heapshim_service_rss_bytes{%s} %llu\n", e->s[i].labels + 1, (unsigned long long)e->s[i].rss);
     }
     free(sum);
     if (e->o.by_process) {
-        sb(&b, "# HELP heapshim_process_info Identity of a shimmed process: its command line, systemd unit, container and user (value 1).\n"
-               "# TYPE heapshim_process_info gauge\n");
+        prom_family(&b, "heapshim_process_info", "gauge",
+                    "Identity of a shimmed process: its command line, systemd unit, container and user (value 1).");
         for (int i = 0; i < s->n; i++) {
             const struct proc_view *v = &s->v[i];
             struct exp_proc *p = find_proc(e, v->pid, v->start_time);
             char comm[64], cmd[800];
             prom_label_value(v->comm, sizeof v->comm, comm, sizeof comm);
             prom_label_value(v->cmdline, sizeof v->cmdline, cmd, sizeof cmd);
-            sb(&b, "heapshim_process_info{pid=\"%d\",comm=\"%s\"%s,cmdline=\"%s\",unit=\"%s\",container_id=\"%s\",uid=\"%u\",allocator=\"%s\"} 1\n",
+            prom_add(&b, "heapshim_process_info{pid=\"%d\",comm=\"%s\"%s,cmdline=\"%s\",unit=\"%s\",container_id=\"%s\",uid=\"%u\",allocator=\"%s\"} 1\n",
                v->pid, comm, v->labels, cmd, p ? p->unit : "", p ? p->cid : "", v->uid,
                v->allocator[0] && !memchr(v->allocator, '"', sizeof v->allocator) && !memchr(v->allocator, '\\', sizeof v->allocator) ? v->allocator : "?");
         }
-        sb(&b, "# HELP heapshim_memory_limit_bytes Memory limit of the process's cgroup (cgroup v2 memory.max; absent when unlimited).\n"
-               "# TYPE heapshim_memory_limit_bytes gauge\n");
+        prom_family(&b, "heapshim_memory_limit_bytes", "gauge",
+                    "Memory limit of the process's cgroup (cgroup v2 memory.max; absent when unlimited).");
         for (int i = 0; i < s->n; i++) {
             const struct proc_view *v = &s->v[i];
             struct exp_proc *p = find_proc(e, v->pid, v->start_time);
             char comm[64];
             prom_label_value(v->comm, sizeof v->comm, comm, sizeof comm);
             if (p && p->limit)
-                sb(&b, "heapshim_memory_limit_bytes{pid=\"%d\",comm=\"%s\"%s} %llu\n", v->pid, comm, v->labels,
+                prom_add(&b, "heapshim_memory_limit_bytes{pid=\"%d\",comm=\"%s\"%s} %llu\n", v->pid, comm, v->labels,
                    (unsigned long long)p->limit);
         }
     }
-    sb(&b, "# HELP heapshim_label_errors_total Processes whose HEAPSHIM_LABELS was refused (bad name, value or count; served without those labels).\n"
-           "# TYPE heapshim_label_errors_total counter\nheapshim_label_errors_total %llu\n",
-       (unsigned long long)e->label_errors);
-    sb(&b, "# HELP heapshim_window_seconds Length of the window of the window peaks (seconds); heapshim_window_step_seconds is how often a step closes.\n"
-           "# TYPE heapshim_window_seconds gauge\nheapshim_window_seconds %u\n"
-           "# HELP heapshim_window_step_seconds How often the exporter closes a window step (seconds).\n"
-           "# TYPE heapshim_window_step_seconds gauge\nheapshim_window_step_seconds %u\n",
-       e->o.window_s, e->o.step_s);
-    if (extra && extra_len) sb(&b, "%.*s", (int)extra_len, extra);
+    prom_family(&b, "heapshim_label_errors_total", "counter",
+                "Processes whose HEAPSHIM_LABELS was refused (bad name, value or count; served without those labels).");
+    prom_add(&b, "heapshim_label_errors_total %llu\n", (unsigned long long)e->label_errors);
+    prom_family(&b, "heapshim_window_seconds", "gauge",
+                "Length of the window of the window peaks (seconds); heapshim_window_step_seconds is how often a step closes.");
+    prom_add(&b, "heapshim_window_seconds %u\n", e->o.window_s);
+    prom_family(&b, "heapshim_window_step_seconds", "gauge", "How often the exporter closes a window step (seconds).");
+    prom_add(&b, "heapshim_window_step_seconds %u\n", e->o.step_s);
+    if (extra && extra_len) prom_add(&b, "%.*s", (int)extra_len, extra);
     if (b.oom) {
         free(b.p);
         return NULL;

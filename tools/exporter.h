@@ -9,9 +9,6 @@
 #define HS_TOOLS_EXPORTER_H
 #include "cli.h"
 
-#define EXP_MAX_LABELS 8            /* HEAPSHIM_LABELS pairs */
-#define EXP_KEY_MAX 32
-#define EXP_VALUE_MAX 64
 #define EXP_ENVIRON_MAX (256u << 10)   /* bytes of /proc/PID/environ read */
 
 struct exp_opts {

@@ -193,13 +193,22 @@ void live_dir_close(struct live_dirh *d)
     d->fd = -1;
 }
 
-void live_dir_check(const char *path, int explicit_dir)
+int live_dir_check(const char *path, int explicit_dir, int watching)
 {
     struct live_dirh d;
     char err[4600];
     int rc = live_dir_open(path, explicit_dir, &d, err, sizeof err);
     if (rc < 0) die_bad("%s", err);
-    live_dir_close(&d);
+    if (rc == 0) {
+        live_dir_close(&d);
+        return 0;
+    }
+    if (!explicit_dir) return 1;        /* the default: no shimmed process has run yet */
+    if (!watching)
+        die_bad("--dir %s: no such directory (accepted: an existing live directory, the "
+                "HEAPSHIM_DIR the programs ran with)", path);
+    warnx_("--dir %s: no such directory yet; showing no process until it is created", path);
+    return 1;
 }
 
 /* ---- one file --------------------------------------------------------------- */
@@ -565,6 +574,7 @@ int live_scan_opt(const char *dir, int explicit_dir, const int *pids, int npids,
     char err[4600];
     int rc = live_dir_open(dir, explicit_dir, &d, err, sizeof err);
     if (rc == 1) {
+        s->nodir = 1;
         if (npids <= 0) return 0;          /* nobody has published yet */
         for (int i = 0; i < npids; i++)
             if (!quiet)

@@ -25,8 +25,15 @@ struct live_dirh {
  * reason in err. */
 int live_dir_open(const char *path, int explicit_dir, struct live_dirh *d, char *err, size_t cap);
 void live_dir_close(struct live_dirh *d);
-/* live_dir_open and close; exits 2 with the reason if the directory is refused */
-void live_dir_check(const char *path, int explicit_dir);
+/* live_dir_open and close, the one rule for the commands' directory:
+ * exits 2 with the reason if the directory is refused. One that does not
+ * exist: the default ($HEAPSHIM_DIR, /dev/shm/heapshim-UID) means no shimmed
+ * process has run yet (1, silently); one named with --dir (explicit_dir) is
+ * a mistake for a command that reads it once (watching 0: top --once,
+ * export: exit 2, one line), and for one that keeps watching (top's live
+ * view, serve) a directory that may come (one warning line, 1). 0 when it
+ * exists. */
+int live_dir_check(const char *path, int explicit_dir, int watching);
 /* Read the file `name` of an open directory (expect_pid < 0: any pid).
  * st (may be NULL) gets the fstat of the file that was read. */
 int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,

@@ -13,13 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_vadd(struct sbuf *b, const char *fmt, va_list ap)
+/* the growing text of a rendering (cli.h, struct prom_buf): the one builder
+ * of the exposition, also for the exporter's and the probe's families */
+static void sb_vadd(struct prom_buf *b, const char *fmt, va_list ap)
 {
     if (b->oom) return;
     for (;;) {
@@ -40,7 +36,7 @@ static void sb_vadd(struct sbuf *b, const char *fmt, va_list ap)
     }
 }
 
-__attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *b, const char *fmt, ...)
+void prom_add(struct prom_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -64,10 +60,12 @@ void prom_label_value(const char *in, size_t max, char *out, size_t cap)
     out[o] = 0;
 }
 
-static void family(struct sbuf *b, const char *name, const char *type, const char *help)
+/* one HELP/TYPE pair: every family of every renderer starts here */
+void prom_family(struct prom_buf *b, const char *name, const char *type, const char *help)
 {
-    sb_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    prom_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
+
 
 #define WINDOW_HELP_RESET "High-water mark of live bytes since the previous scrape (reset by each scrape), per domain."
 
@@ -99,7 +97,7 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
 {
     static const struct prom_opts none;
     if (!o) o = &none;
-    struct sbuf b = { 0 };
+    struct prom_buf b = { 0 };
     int nproc = o->no_process_series ? 0 : s->n;
     char (*comm)[64] = calloc((size_t)(s->n ? s->n : 1), sizeof *comm);
     if (!comm) return NULL;
@@ -118,10 +116,10 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
     for (size_t f = 0; f < sizeof per_dom / sizeof per_dom[0]; f++) {
         const char *help = per_dom[f].help;
         if (!help) help = o->window_help ? o->window_help : WINDOW_HELP_RESET;
-        family(&b, per_dom[f].name, per_dom[f].type, help);
+        prom_family(&b, per_dom[f].name, per_dom[f].type, help);
         for (int i = 0; i < nproc; i++)
             for (int d = 0; d < HS_LIVE_NDOM; d++)
-                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s,domain=\"%s\"} %llu\n", per_dom[f].name,
+                prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s,domain=\"%s\"} %llu\n", per_dom[f].name,
                        s->v[i].pid, comm[i], s->v[i].labels, dom_names[d],
                        (unsigned long long)dom_value(&s->v[i], d, per_dom[f].f));
     }
@@ -140,7 +138,7 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
         { "heapshim_process_start_time_seconds", "gauge", "When the process started publishing, seconds since the Unix epoch.", 10 },
     };
     for (size_t f = 0; f < sizeof per_proc / sizeof per_proc[0]; f++) {
-        family(&b, per_proc[f].name, per_proc[f].type, per_proc[f].help);
+        prom_family(&b, per_proc[f].name, per_proc[f].type, per_proc[f].help);
         for (int i = 0; i < nproc; i++) {
             const struct proc_view *v = &s->v[i];
             const struct hs_live_domain *t = &v->snap.dom[HS_LIVE_TOTAL];
@@ -159,10 +157,10 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
             default: break;
             }
             if (per_proc[f].what == 10)
-                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %.3f\n", per_proc[f].name, v->pid, comm[i],
+                prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %.3f\n", per_proc[f].name, v->pid, comm[i],
                        v->labels, (double)v->created_unix_ns / 1e9);
             else
-                sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %llu\n", per_proc[f].name, v->pid, comm[i],
+                prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %llu\n", per_proc[f].name, v->pid, comm[i],
                        v->labels, (unsigned long long)val);
         }
     }
@@ -176,28 +174,28 @@ char *prom_render_opts(const struct scan *s, const struct prom_opts *o, size_t *
         { "heapshim_rss_anon_bytes", "gauge", "Anonymous resident memory of the process (RssAnon of /proc/PID/status)." },
     };
     for (size_t f = 0; f < sizeof mapped_fam / sizeof mapped_fam[0]; f++) {
-        family(&b, mapped_fam[f].name, mapped_fam[f].type, mapped_fam[f].help);
-        for (int i = 0; i < s->n; i++) {
+        prom_family(&b, mapped_fam[f].name, mapped_fam[f].type, mapped_fam[f].help);
+        for (int i = 0; i < nproc; i++) {     /* per process, with its labels, like every family above */
             const struct hs_live_mapped *m = &s->v[i].snap.mapped;
             if (f < 2) {
                 for (int d = 0; d < HS_LIVE_NDOM; d++)
-                    sb_add(&b, "%s{pid=\"%d\",comm=\"%s\",domain=\"%s\"} %llu\n", mapped_fam[f].name,
-                           s->v[i].pid, comm[i], dom_names[d],
+                    prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s,domain=\"%s\"} %llu\n", mapped_fam[f].name,
+                           s->v[i].pid, comm[i], s->v[i].labels, dom_names[d],
                            (unsigned long long)(f ? m->peak_bytes[d] : m->live_bytes[d]));
                 continue;
             }
             uint64_t val = f == 2 ? m->maps : f == 3 ? m->unmaps : s->v[i].rss_anon_bytes;
-            sb_add(&b, "%s{pid=\"%d\",comm=\"%s\"} %llu\n", mapped_fam[f].name, s->v[i].pid, comm[i],
-                   (unsigned long long)val);
+            prom_add(&b, "%s{pid=\"%d\",comm=\"%s\"%s} %llu\n", mapped_fam[f].name, s->v[i].pid, comm[i],
+                   s->v[i].labels, (unsigned long long)val);
         }
     }
-    family(&b, "heapshim_processes", "gauge", "Shimmed processes exported.");
-    sb_add(&b, "heapshim_processes %d\n", s->n);
-    family(&b, "heapshim_stale_files", "gauge", "Live files left by dead processes (remove with heapshim gc).");
-    sb_add(&b, "heapshim_stale_files %d\n", s->stale);
-    family(&b, "heapshim_bad_files", "gauge", "Files in the live directory that could not be read as live files.");
-    sb_add(&b, "heapshim_bad_files %d\n", s->bad);
-    if (o->extra) sb_add(&b, "%.*s", (int)o->extra_len, o->extra);
+    prom_family(&b, "heapshim_processes", "gauge", "Shimmed processes exported.");
+    prom_add(&b, "heapshim_processes %d\n", s->n);
+    prom_family(&b, "heapshim_stale_files", "gauge", "Live files left by dead processes (remove with heapshim gc).");
+    prom_add(&b, "heapshim_stale_files %d\n", s->stale);
+    prom_family(&b, "heapshim_bad_files", "gauge", "Files in the live directory that could not be read as live files.");
+    prom_add(&b, "heapshim_bad_files %d\n", s->bad);
+    if (o->extra) prom_add(&b, "%.*s", (int)o->extra_len, o->extra);
     free(comm);
     if (b.oom) {
         free(b.p);

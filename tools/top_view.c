@@ -3,9 +3,9 @@
  * JSON object. Room: the heapshim command; heapshim-probe links this file
  * too, so the probe's columns and keys are the command's by construction
  * (the issue asks for "same columns, same field names").
- * Two tables: top_print_heading/top_print_row, the wide row the probe prints
- * (with its own columns appended), and top_heading/top_row, `heapshim top`'s
- * table that fits a given width (columns dropped from the least important).
+ * One table, top_heading/top_row: `heapshim top`'s, fitted to a given width
+ * (columns dropped from the least important); the probe prints it too,
+ * without the columns it has no figures for (GROWTH), its own appended.
  */
 #include "cli.h"
 #include <jansson.h>
@@ -17,32 +17,13 @@
 #include <unistd.h>
 
 /* (heap live + mapped live) / anonymous RSS (RssAnon); a reader that has
- * no RssAnon (the probe) divides by the whole RSS */
+ * no RssAnon divides by the whole RSS */
 double top_explained(const struct proc_view *v)
 {
     uint64_t rss = v->rss_anon_bytes ? v->rss_anon_bytes : v->rss_bytes;
     return rss ? (double)(v->snap.dom[HS_LIVE_TOTAL].live_bytes + v->snap.mapped.live_bytes[HS_LIVE_TOTAL]) /
                      (double)rss
                : 0;
-}
-
-void top_print_heading(void)
-{
-    printf("%7s %-15s %19s %19s %19s %19s %19s %6s %9s %5s", "PID", "COMMAND", "RAW live/peak",
-           "MEM live/peak", "OBJ live/peak", "TOTAL live/peak", "MAPPED live/peak", "ARENAS", "RSS", "EXPL");
-}
-
-void top_print_row(const struct proc_view *v)
-{
-    char b[11][16], cell[5][40];
-    for (int d = 0; d < 4; d++)
-        snprintf(cell[d], sizeof cell[d], "%s/%s", human_bytes(v->snap.dom[d].live_bytes, b[2 * d]),
-                 human_bytes(v->snap.dom[d].peak_bytes, b[2 * d + 1]));
-    snprintf(cell[4], sizeof cell[4], "%s/%s", human_bytes(v->snap.mapped.live_bytes[HS_LIVE_TOTAL], b[9]),
-             human_bytes(v->snap.mapped.peak_bytes[HS_LIVE_TOTAL], b[10]));
-    printf("%7d %-15.15s %19s %19s %19s %19s %19s %6llu %9s %4.0f%%", v->pid, v->comm, cell[0], cell[1],
-           cell[2], cell[3], cell[4], (unsigned long long)v->snap.arenas_mapped,
-           human_bytes(v->rss_bytes, b[8]), 100 * top_explained(v));
 }
 
 static json_t *dom_json(const struct hs_live_domain *d)
@@ -92,23 +73,6 @@ int top_live_loop(int (*frame)(void *arg, const char *eol), void *arg, uint64_t 
 
 /* ---- the table of `heapshim top`: fits the width it is given ---------------- */
 
-const char *short_bytes(uint64_t v, char buf[8])
-{
-    static const char unit[] = "BKMGTPE";
-    if (v < 1024) {
-        snprintf(buf, 8, "%lluB", (unsigned long long)v);
-        return buf;
-    }
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1023.5 && u < 6) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, 8, d < 9.995 ? "%.2f%c" : d < 99.95 ? "%.1f%c" : "%.0f%c", d, unit[u]);
-    return buf;
-}
-
 /* columns: title, width, right-aligned; dropped from the right of this list
  * (in `drop` order) when the width is too small */
 static const struct { const char *title; int w; } tcol[TC_N] = {
@@ -124,17 +88,25 @@ static const struct { const char *title; int w; } tcol[TC_N] = {
 
 void top_layout_for(int width, int wide_cmd, struct top_layout *L)
 {
+    top_layout_without(width, wide_cmd, 0, L);
+}
+
+void top_layout_without(int width, int wide_cmd, unsigned lacking, struct top_layout *L)
+{
     static const int drop[] = { TC_EXPL, TC_OBJ, TC_MEM, TC_RAW, TC_RSS, TC_GROWTH, TC_PEAK, TC_LIVE };
     if (width < 20) width = 20;
     L->width = width;
-    for (int c = 0; c < TC_N; c++) L->on[c] = 1;
     int fixed = 0;
-    for (int c = 0; c < TC_N; c++) fixed += c == TC_CMD ? 0 : tcol[c].w + 1;
-    if (fixed + TOP_CMD_WITH_MAPPED > width) {      /* 80 columns: EXPL counts mapped memory in */
+    for (int c = 0; c < TC_N; c++) {
+        L->on[c] = c == TC_PID || c == TC_CMD || !(lacking & (1u << c));
+        if (c != TC_CMD && L->on[c]) fixed += tcol[c].w + 1;
+    }
+    if (L->on[TC_MAPPED] && fixed + TOP_CMD_WITH_MAPPED > width) {   /* 80 columns: EXPL counts mapped memory in */
         L->on[TC_MAPPED] = 0;
         fixed -= tcol[TC_MAPPED].w + 1;
     }
     for (size_t k = 0; k < sizeof drop / sizeof drop[0] && fixed + TOP_CMD_MIN > width; k++) {
+        if (!L->on[drop[k]]) continue;
         L->on[drop[k]] = 0;
         fixed -= tcol[drop[k]].w + 1;
     }

@@ -65,21 +65,38 @@ int parse_double(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
-const char *human_bytes(uint64_t v, char buf[16])
+/* The command's one byte formatter: v in the largest binary unit that keeps
+ * it under 1024 as printed (1023.6 KiB is "1.00 MiB", never "1024 KiB"),
+ * three significant digits ("9.99", "10.0", "100"); long units with a space
+ * ("12.3 MiB") or one letter without ("12.3M", at most 5 characters). */
+static const char *bytes_fmt(uint64_t v, char *buf, size_t cap, int short_units)
 {
-    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    static const char *const lng[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    static const char *const sht[] = { "B", "K", "M", "G", "T", "P", "E" };
+    const char *const *unit = short_units ? sht : lng;
+    const char *sep = short_units ? "" : " ";
     if (v < 1024) {
-        snprintf(buf, 16, "%llu B", (unsigned long long)v);
+        snprintf(buf, cap, "%llu%s%s", (unsigned long long)v, sep, unit[0]);
         return buf;
     }
     double d = (double)v;
     int u = 0;
-    while (d >= 1024 && u < 6) {
+    while (d >= 1023.5 && u < 6) {
         d /= 1024;
         u++;
     }
-    snprintf(buf, 16, d < 10 ? "%.2f %s" : d < 100 ? "%.1f %s" : "%.0f %s", d, unit[u]);
+    snprintf(buf, cap, d < 9.995 ? "%.2f%s%s" : d < 99.95 ? "%.1f%s%s" : "%.0f%s%s", d, sep, unit[u]);
     return buf;
+}
+
+const char *human_bytes(uint64_t v, char buf[16])
+{
+    return bytes_fmt(v, buf, 16, 0);
+}
+
+const char *short_bytes(uint64_t v, char buf[8])
+{
+    return bytes_fmt(v, buf, 8, 1);
 }
 
 const char *human_count(uint64_t v, char buf[16])
