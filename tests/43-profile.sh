@@ -175,6 +175,16 @@ out=$("$HS" profile 999999999 2>&1); rc=$?
 if [ "$HAVE_DW" = 1 ]; then
     out=$("$HS" profile --diff "$W"/leak/*.prof "$W"/s1/*.prof 2>&1)
     echo "$out" | sed -n 3p | grep -q 'site_small64' && pass profile-diff || fail profile-diff "$out"
+    # heapshim diff recognises two profiles by their content (names without .prof)
+    cp "$(ls "$W"/leak/*.prof | head -1)" "$W/base.bin"; cp "$(ls "$W"/s1/*.prof | head -1)" "$W/new.bin"
+    out2=$("$HS" diff "$W/base.bin" "$W/new.bin" 2>&1); rc=$?
+    [ $rc = 0 ] && [ "$out2" = "$(echo "$out" | sed "s|[^ ]*/leak/[0-9]*.prof|$W/base.bin|; s|[^ ]*/s1/[0-9]*.prof|$W/new.bin|")" ] \
+        && echo "$out2" | sed -n 3p | grep -q 'site_small64' && pass profile-diff-command || fail profile-diff-command "rc $rc: $out2"
+    # a profile against a run report: one line naming the report, exit 2
+    echo '{"schema":1}' > "$W/run.json"
+    out=$("$HS" diff "$W/base.bin" "$W/run.json" 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$W/run.json"* ]] && pass profile-diff-mixed \
+        || fail profile-diff-mixed "rc $rc: $out"
 fi
 
 # 8b. report --profile: the table, then the top stacks
@@ -205,6 +215,36 @@ if [ -n "$kp" ] && [ -s "$W/kill/$kp.prof" ] && [ -s "$W/kill/$kp.heap" ]; then
     fi
 else
     fail profile-killed-process "pid '$kp': $(ls "$W/kill" 2>&1)"
+fi
+# 9c. gc removes a killed process's profile (and its live file) from the live
+# directory, with the live files' rules: not a running process's, not a
+# symlink, not a file whose header names another pid, not another user's
+if [ -n "$kp" ] && [ -e "$HEAPSHIM_DIR/$kp.prof" ]; then
+    LP="$HEAPSHIM_DIR/$kp.prof"
+    # a running process's profile: its own, kept
+    mkfifo "$W/gcfifo"
+    HEAPSHIM_PROFILE_RATE=2k LD_PRELOAD="$SHIM" "$PROG" sites wait < "$W/gcfifo" > "$W/gc-run.out" &
+    rp=$!
+    exec 8> "$W/gcfifo"
+    for _ in $(seq 200); do grep -q ready "$W/gc-run.out" 2>/dev/null && break; sleep 0.05; done
+    # hostile neighbours: a symlink to the stale profile, a profile whose header names another pid
+    ln -s "$LP" "$HEAPSHIM_DIR/4000001.prof"
+    cp "$LP" "$HEAPSHIM_DIR/4000002.prof"; chmod 600 "$HEAPSHIM_DIR/4000002.prof"
+    dry=$("$HS" gc --dry-run 2>&1)
+    out=$("$HS" gc 2>&1); rc=$?
+    left=$(ls "$HEAPSHIM_DIR")
+    if [ $rc = 0 ] && [ ! -e "$LP" ] && [ -e "$HEAPSHIM_DIR/$rp.prof" ] && [ -L "$HEAPSHIM_DIR/4000001.prof" ] &&
+       [ -e "$HEAPSHIM_DIR/4000002.prof" ] && [[ $dry == *"would remove $LP (pid $kp, heap profile)"* ]] &&
+       echo "$out" | grep -q "4000001.prof: is a symlink" && echo "$out" | grep -q "4000002.prof: its header names another pid"; then
+        pass profile-gc-killed
+    else
+        fail profile-gc-killed "rc $rc: $dry / $out / left: $left"
+    fi
+    exec 8>&-
+    wait $rp
+    rm -f "$HEAPSHIM_DIR/4000001.prof" "$HEAPSHIM_DIR/4000002.prof"
+else
+    fail profile-gc-killed "no profile of the killed process $kp left in $HEAPSHIM_DIR: $(ls "$HEAPSHIM_DIR")"
 fi
 
 # 10. USDT: sampled allocations seen by a bpftrace one-liner, as many as the profile recorded

@@ -24,6 +24,7 @@ static const char usage[] =
     "usage: heapshim profile PID|FILE.prof [--format top|pprof|collapsed|svg] [-o OUT]\n"
     "                        [--alloc] [--domain raw|mem|obj] [-n N] [--dir DIR]\n"
     "       heapshim profile --diff BASE.prof NEW.prof [-n N] [--alloc]\n"
+    "       (the same: heapshim diff BASE.prof NEW.prof)\n"
     "  Sampled heap profile of a shimmed process (HEAPSHIM_PROFILE_RATE, default one\n"
     "  sample per 512 KiB allocated): estimated live bytes per call stack (--alloc:\n"
     "  bytes allocated since start). PID reads the running process's profile from the\n"
@@ -285,7 +286,16 @@ static int do_diff(const char *a, const char *b, const struct opts *o)
     return 0;
 }
 
-int cmd_profile_diff(int argc, char **argv);
+/* The one decision of `heapshim diff A B` between run reports and heap
+ * profiles: profiles when an operand is a file whose content starts with
+ * the profile magic (profile_is_file). */
+int profile_diff_wanted(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-' && profile_is_file(argv[i])) return 1;
+    return 0;
+}
+
 int cmd_profile_diff(int argc, char **argv)
 {
     struct opts o = { "top", NULL, NULL, NULL, 0, 10 };
@@ -298,11 +308,14 @@ int cmd_profile_diff(int argc, char **argv)
             if (parse_u64(argv[++i], 1, 100000, &v)) die_bad("-n '%s': not a number (accepted: 1..100000)", argv[i]);
             o.top = (long)v;
         } else if (!strcmp(argv[i], "--diff")) {
+        } else if (is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (see --help)", argv[i]);
         else if (nf < 2) files[nf++] = argv[i];
-        else die_bad("too many profiles ('%s'): --diff takes BASE and NEW", argv[i]);
+        else die_bad("too many profiles ('%s'): a profile diff takes BASE and NEW", argv[i]);
     }
-    if (nf != 2) die_bad("--diff takes two profiles, BASE and NEW (got %d)", nf);
+    if (nf != 2) die_bad("a profile diff takes two profiles, BASE and NEW (got %d)", nf);
     return do_diff(files[0], files[1], &o);
 }
 
