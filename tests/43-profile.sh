@@ -81,6 +81,46 @@ else
         || fail profile-file-removed-at-exit "had=$had, still there: $(ls "$HEAPSHIM_DIR")"
 fi
 
+# 2b. the stack walks on known call chains (a program keeping its frame
+# pointers, a second thread): HEAPSHIM_PROFILE_UNWIND=fp and the default
+# unwinder both record main;fp_top_a;fp_mid;fp_leaf_alloc (24 MiB) and
+# fp_thread;fp_top_b;fp_leaf_alloc (8 MiB), each within 10% of its bytes
+FPPROG="$ROOT/$B/tests/prog_fpchain"
+if [ "$HAVE_DW" != 1 ]; then
+    skip profile-unwind-chains "heapshim built without libdw (libdw-dev): no symbol names"
+elif [ ! -x "$FPPROG" ]; then
+    fail profile-unwind-chains "no $FPPROG (run make test-bins)"
+else
+    for unw in fp dwarf; do
+        rm -rf "$W/unw-$unw"
+        HEAPSHIM_PROFILE_UNWIND=$unw HEAPSHIM_PROFILE_RATE=16k HEAPSHIM_PROFILE_SEED=3 \
+            "$HS" run -q --profile "$W/unw-$unw" -- "$FPPROG" > "$W/unw-$unw.truth" 2> "$W/unw-$unw.err"
+        c=$(ls "$W/unw-$unw"/*.collapsed 2>/dev/null | head -1)
+        if [ -n "$c" ] && out=$("$PY" - "$W/unw-$unw.truth" "$c" 2>&1 <<'EOF2'
+import sys
+truth = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[1]))
+chains = {"fp_top_a": "main;fp_top_a;fp_mid;fp_leaf_alloc", "fp_top_b": "fp_thread;fp_top_b;fp_leaf_alloc"}
+est = dict.fromkeys(chains, 0.0)
+for l in open(sys.argv[2]):
+    stack, v = l.rsplit(" ", 1)
+    for k, c in chains.items():
+        if stack == c or stack.endswith(";" + c):
+            est[k] += float(v)
+ok = True
+for k in chains:
+    err = (est[k] - truth[k]) / truth[k]
+    print("%-9s %-38s truth %9d est %11.0f %+5.1f%%" % (k, chains[k], truth[k], est[k], 100 * err))
+    ok = ok and abs(err) <= 0.10
+sys.exit(0 if ok else 1)
+EOF2
+        ); then
+            pass "profile-unwind-chains-$unw"; echo "$out" | sed 's/^/    /'
+        else
+            fail "profile-unwind-chains-$unw" "$(cat "$W/unw-$unw.err") $out $(head -3 "$c" 2>/dev/null)"
+        fi
+    done
+fi
+
 # 3. a 1 MiB leak among 100 MiB of churn and other holders: in the top 5
 if [ "$HAVE_DW" = 1 ]; then
     for seed in 1 2 3; do
