@@ -174,6 +174,84 @@ print("\n".join(sorted(t, key=t.get, reverse=True)[:3]))')
     fi
 fi
 
+# 4b. pprof's protobuf (--format pb, run --profile's PID.pb.gz): decoded by
+# protoc --decode with our schema, every stack of the legacy text is a
+# sample with the same four values (so the totals agree), the top three
+# functions by inuse_space are the program's three biggest sites; and
+# `go tool pprof` (Go's own reader) reads it and names the same three
+HAVE_PPROF=$(sed -n 's/^#define HS_HAVE_PPROF \([01]\).*/\1/p' "$ROOT/$B/config.h")
+pb=$(ls "$W"/s1/*.pb.gz 2>/dev/null | head -1)
+if [ "$HAVE_PPROF" != 1 ]; then
+    skip profile-pb "heapshim built without protobuf-c/zlib (libprotobuf-c-dev, protobuf-c-compiler, zlib1g-dev)"
+    out=$("$HS" profile "$(ls "$W"/s1/*.prof | head -1)" --format pb -o "$W/x.pb.gz" 2>&1); rc=$?
+    [ $rc = 2 ] && [[ $out == *"without protobuf-c"* ]] && pass profile-pb-unavailable || fail profile-pb-unavailable "rc $rc: $out"
+elif [ "$HAVE_DW" != 1 ]; then
+    skip profile-pb "no libdw: no names to check"
+elif [ -z "$pb" ]; then
+    fail profile-pb "run --profile wrote no PID.pb.gz: $(ls "$W/s1")"
+else
+    heap=$(ls "$W"/s1/*.heap | head -1)
+    if ! command -v protoc > /dev/null; then
+        skip profile-pb-protoc "protoc not installed (protobuf-compiler)"
+    elif out=$(gzip -dc "$pb" | protoc --decode=perftools.profiles.Profile -I"$ROOT/tools" "$ROOT/tools/pprof.proto" 2>&1 |
+               "$PY" -c '
+import sys, re
+def parse(lines, i):
+    d = {}
+    while i < len(lines):
+        l = lines[i].strip(); i += 1
+        if l == "}": return d, i
+        if l.endswith("{"):
+            v, i = parse(lines, i); d.setdefault(l[:-1].strip(), []).append(v)
+        else:
+            k, v = l.split(":", 1); v = v.strip()
+            d.setdefault(k, []).append(v[1:-1] if v[:1] == chr(34) else v == "true" if v in ("true", "false") else int(v))
+    return d, i
+text = sys.stdin.read().splitlines()
+p, _ = parse(text, 0)
+st = p["string_table"]; st = [""] + st if st[0] != "" else st
+types = [st[t["type"][0]] for t in p["sample_type"]]
+assert types == ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"], types
+assert st[p["default_sample_type"][0]] == "inuse_space"
+loc = dict((l["id"][0], l) for l in p["location"])
+fn = dict((f["id"][0], st[f["name"][0]]) for f in p["function"])
+pb = {}
+leaf = {}
+for s in p["sample"]:
+    ids = s.get("location_id", [])
+    if not ids: continue
+    addrs = tuple(loc[i]["address"][0] for i in ids)
+    pb[addrs] = tuple(s["value"])
+    name = fn[loc[ids[0]]["line"][0]["function_id"][0]]
+    leaf[name] = leaf.get(name, 0) + s["value"][3]
+legacy = {}
+for l in open(sys.argv[1]):
+    m = re.match(r"\s*(\d+):\s*(\d+) \[\s*(\d+):\s*(\d+)\] @ (.*)", l)
+    if m and "heapprofile" not in l:
+        v = tuple(int(x) for x in m.groups()[:4])
+        legacy[tuple(int(a, 16) for a in m.group(5).split())] = (v[2], v[3], v[0], v[1])
+assert legacy and set(legacy) == set(pb), (len(legacy), len(pb))
+bad = [k for k in legacy if legacy[k] != pb[k]]
+assert not bad, [(legacy[k], pb[k]) for k in bad[:3]]
+tot = [sum(v[i] for v in pb.values()) for i in range(4)]
+top = sorted(leaf, key=leaf.get, reverse=True)[:3]
+assert sorted(top) == ["site_big3000", "site_mid300", "site_small64"], top
+print("%d stacks, values equal to the legacy text; inuse %d B in %d objects, alloc %d B; top %s" % (len(pb), tot[3], tot[2], tot[1], " ".join(top)))
+' "$heap" 2>&1); then
+        pass profile-pb-protoc; echo "    $out"
+    else
+        fail profile-pb-protoc "$out"
+    fi
+    if ! command -v go > /dev/null; then
+        skip profile-pb-go "go not installed (golang-go): go tool pprof"
+    else
+        txt=$(HOME=$TMPD GOCACHE=$TMPD/gocache go tool pprof -top -sample_index=inuse_space "$pb" 2>&1)
+        top3=$(echo "$txt" | awk '$2 ~ /^[0-9.]+%$/ {print $6}' | head -3 | sort | tr '\n' ' ')
+        [ "$top3" = "site_big3000 site_mid300 site_small64 " ] && pass profile-pb-go \
+            || fail profile-pb-go "top3 '$top3': $txt"
+    fi
+fi
+
 # 5. the flame graph is well-formed SVG with the sites in it
 svg=$(ls "$W"/s1/*.svg 2>/dev/null | head -1)
 if [ "$HAVE_DW" = 1 ]; then

@@ -67,6 +67,11 @@ int profile_run_collect(const char *dir, const char *live, const int *pids, int 
 
 /* ---- symbolize.c ---------------------------------------------------------- */
 struct symbolizer;
+/* ---- pprof_pb.c: pprof's gzip'd protobuf (built with HS_HAVE_PPROF) ---- */
+int pprof_pb_available(void);
+/* 0, or -1 with a one-line reason in err */
+int pprof_pb_write(const struct profile *p, struct symbolizer *sy, const char *domain, int alloc, FILE *f,
+                   char *err, size_t cap);
 struct symbolizer *sym_open(const struct profile *p);
 /* the function at return address ra ("?" forms: "libc.so.6+0x1f2e3", "0x..."),
  * into buf; returns buf */
