@@ -297,7 +297,12 @@ static void build_free(struct build *b)
 }
 
 /* the rounding of the legacy text's %.0f (round half to even, the current mode) */
-static int64_t whole(double v) { return (int64_t)llrint(v); }
+static int64_t whole(double v)
+{
+    if (!(v > 0)) return 0;                       /* also NaN: a hostile file's sums */
+    if (v >= 9.2e18) return INT64_MAX;
+    return (int64_t)llrint(v);
+}
 
 static int build_profile(struct build *b, const struct profile *p, struct symbolizer *sy, const char *domain,
                          int alloc)
