@@ -5,9 +5,12 @@
 # and read live from a running process); a 1 MiB leak among 100 MiB of churn
 # in the top 5; google-pprof --text on our output names the right functions
 # (a C program, and gcc's cc1 compared with heapshim's own libdw names);
-# the SVG flame graph parses; HEAPSHIM_PROFILE_RATE validation and 0 = off;
-# hostile profile files; diff; a fork child's own profile; the last profile
-# of a process killed by SIGKILL; the USDT points
+# the SVG flame graph parses; pprof's protobuf (protoc --decode against the
+# legacy text, go tool pprof); both stack walks (fp, dwarf) on known chains;
+# HEAPSHIM_PROFILE_RATE validation and 0 = off;
+# hostile profile files; diff (profile --diff and heapshim diff of two
+# profiles); a fork child's own profile; the last profile of a process
+# killed by SIGKILL, and gc removing it (hardened); the USDT points
 # with a bpftrace one-liner, whose count must equal the profile's.
 . "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
