@@ -317,7 +317,7 @@ int cmd_profile_diff(int argc, char **argv)
         } else if (is_help(argv[i])) {
             fputs(usage, stdout);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (see --help)", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' for a profile diff (accepted: --alloc, -n N)", argv[i]);
         else if (nf < 2) files[nf++] = argv[i];
         else die_bad("too many profiles ('%s'): a profile diff takes BASE and NEW", argv[i]);
     }
