@@ -342,16 +342,48 @@ static void stack_bounds(void)
     }
 }
 
+/* The shim is built without frame pointers, and its functions may use the
+ * frame-pointer register for data, so the chain cannot start in the shim:
+ * the unwind tables take us out of it (a few frames), to the first frame of
+ * the program, whose pc and frame-pointer register they restore; the chain
+ * is followed from there. (Starting at our own frame recorded no frame at
+ * all, even in a program built with -fno-omit-frame-pointer: the saved
+ * register was the shim's data.) */
+#if defined(__x86_64__)
+#define HS_DWARF_FP 6               /* rbp */
+#elif defined(__aarch64__)
+#define HS_DWARF_FP 29              /* x29 */
+#endif
+
+struct fp_start { uintptr_t ip, fp; };
+
+static _Unwind_Reason_Code fp_start_cb(struct _Unwind_Context *ctx, void *arg)
+{
+    struct fp_start *s = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (!ip) return _URC_END_OF_STACK;
+    if (in_self(ip)) return _URC_NO_REASON;
+    s->ip = ip;
+#ifdef HS_DWARF_FP
+    s->fp = (uintptr_t)_Unwind_GetGR(ctx, HS_DWARF_FP);
+#endif
+    return _URC_END_OF_STACK;
+}
+
 static HS_NOINLINE unsigned walk_fp(uint64_t *frames, unsigned max)
 {
     stack_bounds();
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    struct fp_start s = { 0, 0 };
+    _Unwind_Backtrace(fp_start_cb, &s);
+    if (!s.ip || !max) return 0;
     unsigned n = 0;
+    frames[n++] = s.ip;
+    uintptr_t fp = s.fp;
     while (n < max) {
         if (fp < tls_stack_lo || fp + 16 > tls_stack_hi || (fp & 7)) break;
         uintptr_t next = ((uintptr_t *)fp)[0], ra = ((uintptr_t *)fp)[1];
         if (!ra) break;
-        if (!(n == 0 && in_self(ra))) frames[n++] = ra;
+        frames[n++] = ra;
         if (next <= fp || next - fp > ((uintptr_t)1 << 20)) break;
         fp = next;
     }

@@ -5,9 +5,12 @@
 # and read live from a running process); a 1 MiB leak among 100 MiB of churn
 # in the top 5; google-pprof --text on our output names the right functions
 # (a C program, and gcc's cc1 compared with heapshim's own libdw names);
-# the SVG flame graph parses; HEAPSHIM_PROFILE_RATE validation and 0 = off;
-# hostile profile files; diff; a fork child's own profile; the last profile
-# of a process killed by SIGKILL; the USDT points
+# the SVG flame graph parses; pprof's protobuf (protoc --decode against the
+# legacy text, go tool pprof); both stack walks (fp, dwarf) on known chains;
+# HEAPSHIM_PROFILE_RATE validation and 0 = off;
+# hostile profile files; diff (profile --diff and heapshim diff of two
+# profiles); a fork child's own profile; the last profile of a process
+# killed by SIGKILL, and gc removing it (hardened); the USDT points
 # with a bpftrace one-liner, whose count must equal the profile's.
 . "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
@@ -81,6 +84,46 @@ else
         || fail profile-file-removed-at-exit "had=$had, still there: $(ls "$HEAPSHIM_DIR")"
 fi
 
+# 2b. the stack walks on known call chains (a program keeping its frame
+# pointers, a second thread): HEAPSHIM_PROFILE_UNWIND=fp and the default
+# unwinder both record main;fp_top_a;fp_mid;fp_leaf_alloc (24 MiB) and
+# fp_thread;fp_top_b;fp_leaf_alloc (8 MiB), each within 10% of its bytes
+FPPROG="$ROOT/$B/tests/prog_fpchain"
+if [ "$HAVE_DW" != 1 ]; then
+    skip profile-unwind-chains "heapshim built without libdw (libdw-dev): no symbol names"
+elif [ ! -x "$FPPROG" ]; then
+    fail profile-unwind-chains "no $FPPROG (run make test-bins)"
+else
+    for unw in fp dwarf; do
+        rm -rf "$W/unw-$unw"
+        HEAPSHIM_PROFILE_UNWIND=$unw HEAPSHIM_PROFILE_RATE=16k HEAPSHIM_PROFILE_SEED=3 \
+            "$HS" run -q --profile "$W/unw-$unw" -- "$FPPROG" > "$W/unw-$unw.truth" 2> "$W/unw-$unw.err"
+        c=$(ls "$W/unw-$unw"/*.collapsed 2>/dev/null | head -1)
+        if [ -n "$c" ] && out=$("$PY" - "$W/unw-$unw.truth" "$c" 2>&1 <<'EOF2'
+import sys
+truth = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[1]))
+chains = {"fp_top_a": "main;fp_top_a;fp_mid;fp_leaf_alloc", "fp_top_b": "fp_thread;fp_top_b;fp_leaf_alloc"}
+est = dict.fromkeys(chains, 0.0)
+for l in open(sys.argv[2]):
+    stack, v = l.rsplit(" ", 1)
+    for k, c in chains.items():
+        if stack == c or stack.endswith(";" + c):
+            est[k] += float(v)
+ok = True
+for k in chains:
+    err = (est[k] - truth[k]) / truth[k]
+    print("%-9s %-38s truth %9d est %11.0f %+5.1f%%" % (k, chains[k], truth[k], est[k], 100 * err))
+    ok = ok and abs(err) <= 0.10
+sys.exit(0 if ok else 1)
+EOF2
+        ); then
+            pass "profile-unwind-chains-$unw"; echo "$out" | sed 's/^/    /'
+        else
+            fail "profile-unwind-chains-$unw" "$(cat "$W/unw-$unw.err") $out $(head -3 "$c" 2>/dev/null)"
+        fi
+    done
+fi
+
 # 3. a 1 MiB leak among 100 MiB of churn and other holders: in the top 5
 if [ "$HAVE_DW" = 1 ]; then
     for seed in 1 2 3; do
@@ -134,6 +177,84 @@ print("\n".join(sorted(t, key=t.get, reverse=True)[:3]))')
     fi
 fi
 
+# 4b. pprof's protobuf (--format pb, run --profile's PID.pb.gz): decoded by
+# protoc --decode with our schema, every stack of the legacy text is a
+# sample with the same four values (so the totals agree), the top three
+# functions by inuse_space are the program's three biggest sites; and
+# `go tool pprof` (Go's own reader) reads it and names the same three
+HAVE_PPROF=$(sed -n 's/^#define HS_HAVE_PPROF \([01]\).*/\1/p' "$ROOT/$B/config.h")
+pb=$(ls "$W"/s1/*.pb.gz 2>/dev/null | head -1)
+if [ "$HAVE_PPROF" != 1 ]; then
+    skip profile-pb "heapshim built without protobuf-c/zlib (libprotobuf-c-dev, protobuf-c-compiler, zlib1g-dev)"
+    out=$("$HS" profile "$(ls "$W"/s1/*.prof | head -1)" --format pb -o "$W/x.pb.gz" 2>&1); rc=$?
+    [ $rc = 2 ] && [[ $out == *"without protobuf-c"* ]] && pass profile-pb-unavailable || fail profile-pb-unavailable "rc $rc: $out"
+elif [ "$HAVE_DW" != 1 ]; then
+    skip profile-pb "no libdw: no names to check"
+elif [ -z "$pb" ]; then
+    fail profile-pb "run --profile wrote no PID.pb.gz: $(ls "$W/s1")"
+else
+    heap=$(ls "$W"/s1/*.heap | head -1)
+    if ! command -v protoc > /dev/null; then
+        skip profile-pb-protoc "protoc not installed (protobuf-compiler)"
+    elif out=$(gzip -dc "$pb" | protoc --decode=perftools.profiles.Profile -I"$ROOT/tools" "$ROOT/tools/pprof.proto" 2>&1 |
+               "$PY" -c '
+import sys, re
+def parse(lines, i):
+    d = {}
+    while i < len(lines):
+        l = lines[i].strip(); i += 1
+        if l == "}": return d, i
+        if l.endswith("{"):
+            v, i = parse(lines, i); d.setdefault(l[:-1].strip(), []).append(v)
+        else:
+            k, v = l.split(":", 1); v = v.strip()
+            d.setdefault(k, []).append(v[1:-1] if v[:1] == chr(34) else v == "true" if v in ("true", "false") else int(v))
+    return d, i
+text = sys.stdin.read().splitlines()
+p, _ = parse(text, 0)
+st = p["string_table"]; st = [""] + st if st[0] != "" else st
+types = [st[t["type"][0]] for t in p["sample_type"]]
+assert types == ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"], types
+assert st[p["default_sample_type"][0]] == "inuse_space"
+loc = dict((l["id"][0], l) for l in p["location"])
+fn = dict((f["id"][0], st[f["name"][0]]) for f in p["function"])
+pb = {}
+leaf = {}
+for s in p["sample"]:
+    ids = s.get("location_id", [])
+    if not ids: continue
+    addrs = tuple(loc[i]["address"][0] for i in ids)
+    pb[addrs] = tuple(s["value"])
+    name = fn[loc[ids[0]]["line"][0]["function_id"][0]]
+    leaf[name] = leaf.get(name, 0) + s["value"][3]
+legacy = {}
+for l in open(sys.argv[1]):
+    m = re.match(r"\s*(\d+):\s*(\d+) \[\s*(\d+):\s*(\d+)\] @ (.*)", l)
+    if m and "heapprofile" not in l:
+        v = tuple(int(x) for x in m.groups()[:4])
+        legacy[tuple(int(a, 16) for a in m.group(5).split())] = (v[2], v[3], v[0], v[1])
+assert legacy and set(legacy) == set(pb), (len(legacy), len(pb))
+bad = [k for k in legacy if legacy[k] != pb[k]]
+assert not bad, [(legacy[k], pb[k]) for k in bad[:3]]
+tot = [sum(v[i] for v in pb.values()) for i in range(4)]
+top = sorted(leaf, key=leaf.get, reverse=True)[:3]
+assert sorted(top) == ["site_big3000", "site_mid300", "site_small64"], top
+print("%d stacks, values equal to the legacy text; inuse %d B in %d objects, alloc %d B; top %s" % (len(pb), tot[3], tot[2], tot[1], " ".join(top)))
+' "$heap" 2>&1); then
+        pass profile-pb-protoc; echo "    $out"
+    else
+        fail profile-pb-protoc "$out"
+    fi
+    if ! command -v go > /dev/null; then
+        skip profile-pb-go "go not installed (golang-go): go tool pprof"
+    else
+        txt=$(HOME=$TMPD GOCACHE=$TMPD/gocache go tool pprof -top -sample_index=inuse_space "$pb" 2>&1)
+        top3=$(echo "$txt" | awk '$2 ~ /^[0-9.]+%$/ {print $6}' | head -3 | sort | tr '\n' ' ')
+        [ "$top3" = "site_big3000 site_mid300 site_small64 " ] && pass profile-pb-go \
+            || fail profile-pb-go "top3 '$top3': $txt"
+    fi
+fi
+
 # 5. the flame graph is well-formed SVG with the sites in it
 svg=$(ls "$W"/s1/*.svg 2>/dev/null | head -1)
 if [ "$HAVE_DW" = 1 ]; then
@@ -175,6 +296,16 @@ out=$("$HS" profile 999999999 2>&1); rc=$?
 if [ "$HAVE_DW" = 1 ]; then
     out=$("$HS" profile --diff "$W"/leak/*.prof "$W"/s1/*.prof 2>&1)
     echo "$out" | sed -n 3p | grep -q 'site_small64' && pass profile-diff || fail profile-diff "$out"
+    # heapshim diff recognises two profiles by their content (names without .prof)
+    cp "$(ls "$W"/leak/*.prof | head -1)" "$W/base.bin"; cp "$(ls "$W"/s1/*.prof | head -1)" "$W/new.bin"
+    out2=$("$HS" diff "$W/base.bin" "$W/new.bin" 2>&1); rc=$?
+    [ $rc = 0 ] && [ "$out2" = "$(echo "$out" | sed "s|[^ ]*/leak/[0-9]*.prof|$W/base.bin|; s|[^ ]*/s1/[0-9]*.prof|$W/new.bin|")" ] \
+        && echo "$out2" | sed -n 3p | grep -q 'site_small64' && pass profile-diff-command || fail profile-diff-command "rc $rc: $out2"
+    # a profile against a run report: one line naming the report, exit 2
+    echo '{"schema":1}' > "$W/run.json"
+    out=$("$HS" diff "$W/base.bin" "$W/run.json" 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$W/run.json"* ]] && pass profile-diff-mixed \
+        || fail profile-diff-mixed "rc $rc: $out"
 fi
 
 # 8b. report --profile: the table, then the top stacks
@@ -205,6 +336,36 @@ if [ -n "$kp" ] && [ -s "$W/kill/$kp.prof" ] && [ -s "$W/kill/$kp.heap" ]; then
     fi
 else
     fail profile-killed-process "pid '$kp': $(ls "$W/kill" 2>&1)"
+fi
+# 9c. gc removes a killed process's profile (and its live file) from the live
+# directory, with the live files' rules: not a running process's, not a
+# symlink, not a file whose header names another pid, not another user's
+if [ -n "$kp" ] && [ -e "$HEAPSHIM_DIR/$kp.prof" ]; then
+    LP="$HEAPSHIM_DIR/$kp.prof"
+    # a running process's profile: its own, kept
+    mkfifo "$W/gcfifo"
+    HEAPSHIM_PROFILE_RATE=2k LD_PRELOAD="$SHIM" "$PROG" sites wait < "$W/gcfifo" > "$W/gc-run.out" &
+    rp=$!
+    exec 8> "$W/gcfifo"
+    for _ in $(seq 200); do grep -q ready "$W/gc-run.out" 2>/dev/null && break; sleep 0.05; done
+    # hostile neighbours: a symlink to the stale profile, a profile whose header names another pid
+    ln -s "$LP" "$HEAPSHIM_DIR/4000001.prof"
+    cp "$LP" "$HEAPSHIM_DIR/4000002.prof"; chmod 600 "$HEAPSHIM_DIR/4000002.prof"
+    dry=$("$HS" gc --dry-run 2>&1)
+    out=$("$HS" gc 2>&1); rc=$?
+    left=$(ls "$HEAPSHIM_DIR")
+    if [ $rc = 0 ] && [ ! -e "$LP" ] && [ -e "$HEAPSHIM_DIR/$rp.prof" ] && [ -L "$HEAPSHIM_DIR/4000001.prof" ] &&
+       [ -e "$HEAPSHIM_DIR/4000002.prof" ] && [[ $dry == *"would remove $LP (pid $kp, heap profile)"* ]] &&
+       echo "$out" | grep -q "4000001.prof: is a symlink" && echo "$out" | grep -q "4000002.prof: its header names another pid"; then
+        pass profile-gc-killed
+    else
+        fail profile-gc-killed "rc $rc: $dry / $out / left: $left"
+    fi
+    exec 8>&-
+    wait $rp
+    rm -f "$HEAPSHIM_DIR/4000001.prof" "$HEAPSHIM_DIR/4000002.prof"
+else
+    fail profile-gc-killed "no profile of the killed process $kp left in $HEAPSHIM_DIR: $(ls "$HEAPSHIM_DIR")"
 fi
 
 # 10. USDT: sampled allocations seen by a bpftrace one-liner, as many as the profile recorded

@@ -69,6 +69,8 @@ $(B)/tests/prog_%: tests/shim/prog_%.c $(B)/build-flags $(wildcard include/*.h i
 	$(Q)$(CC) $(BASE_CFLAGS) -MMD -MP -MF $@.d -Iinclude -o $@ $< -lpthread -ldl
 -include $(PROG_BINS:%=%.d)
 test-bins: $(PROG_BINS)
+# the frame-pointer walk's test program keeps its frame pointers
+$(B)/tests/prog_fpchain: BASE_CFLAGS += -fno-omit-frame-pointer
 
 # a reader of live files in another process (tests/26-counters.sh)
 $(B)/tests/filereader: tests/shim/filereader.c $(B)/core/live_read.o

@@ -10,6 +10,7 @@
  * regression: a gate must not punish improvements.
  */
 #include "cli.h"
+#include "profile.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@ static const char usage[] =
     "  executable, for interpreters also the script, #N for the N-th largest of\n"
     "  several), plus the tree's sum of peaks. Always compared:\n"
     "  {raw,mem,obj,total}.peak_bytes and .live_bytes; --metric adds more.\n"
+    "  Two heap profiles (PID.prof, recognised by their content) are compared\n"
+    "  stack by stack instead: heapshim diff BASE.prof NEW.prof [--alloc] [-n N].\n"
     "  --max-growth PCT  allowed growth in percent (default 10; '10%' also accepted)\n"
     "  --min-bytes SIZE  byte metrics growing by less than SIZE never fail (default 0)\n"
     "  --max-peak [DOMAIN=]SIZE  absolute limit on each process's peak (DOMAIN raw,\n"
@@ -183,6 +186,7 @@ static const struct tproc *find(const struct tree *t, const char *id)
 
 int cmd_diff(int argc, char **argv)
 {
+    if (profile_diff_wanted(argc, argv)) return cmd_profile_diff(argc, argv);
     const char *files[2] = { NULL, NULL };
     int nfiles = 0, check_only = 0;
     double max_growth = 10.0;

@@ -5,8 +5,12 @@
  * provably stale: a valid live file whose process is gone (or whose pid now
  * belongs to another process, told apart by the start time). Foreign or
  * corrupt files are reported, never deleted: they may not be ours to touch.
+ * The same holds for a process's heap profile, <pid>.prof, which a killed
+ * process leaves too (judged by tools/profile_read.c's profile_stale_at:
+ * the header's pid and start time).
  */
 #include "live.h"
+#include "profile.h"
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
@@ -15,7 +19,8 @@
 static const char usage[] =
     "usage: heapshim gc [--dir DIR] [--dry-run]\n"
     "  Remove live files left by shimmed processes that were killed (the shim\n"
-    "  removes its file at normal exit). Files of running processes and files\n"
+    "  removes its file at normal exit), and their heap profiles (PID.prof).\n"
+    "  Files of running processes and files\n"
     "  that are not valid live files are left alone (the latter are listed).\n";
 
 int cmd_gc(int argc, char **argv)
@@ -53,11 +58,18 @@ int cmd_gc(int argc, char **argv)
     int removed = 0, kept = 0, bad = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (live_pid_name(de->d_name) < 0) continue;
-        int pid = live_pid_name(de->d_name);
+        int pid = live_pid_name(de->d_name), rc;
         struct proc_view v;
         struct stat st;
-        int rc = live_read_at(&dh, de->d_name, pid, 0, &v, &st, err, sizeof err);
+        if (pid >= 0) {
+            rc = live_read_at(&dh, de->d_name, pid, 0, &v, &st, err, sizeof err);
+        } else if ((pid = profile_pid_name(de->d_name)) >= 0) {
+            rc = profile_stale_at(&dh, de->d_name, &st, err, sizeof err);
+            snprintf(v.comm, sizeof v.comm, "heap profile");
+            v.pid = pid;
+        } else {
+            continue;
+        }
         if (rc == LIVE_STALE) {
             if (dry) printf("would remove %s/%s (pid %d, %s)\n", dir, de->d_name, v.pid, v.comm);
             else if (live_unlink_stale(&dh, de->d_name, &st, err, sizeof err) == 0) removed++;

@@ -5,7 +5,8 @@
  * profile (a pid: live, from its file in the live directory, no attach; or
  * a .prof file: `run --profile` copies, killed processes' last files),
  * symbolises it (symbolize.c) and writes one of: the top stacks (default),
- * the legacy heap-profile text that google-pprof reads, collapsed stacks
+ * the legacy heap-profile text that google-pprof reads, pprof's protobuf
+ * (pprof_pb.c), collapsed stacks
  * (flamegraph.pl / speedscope input), an SVG flame graph (flame.c); or the
  * stacks that grew between two profiles (--diff). Also the top-N table for
  * `heapshim report --profile` (profile_print_top).
@@ -21,9 +22,10 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: heapshim profile PID|FILE.prof [--format top|pprof|collapsed|svg] [-o OUT]\n"
+    "usage: heapshim profile PID|FILE.prof [--format top|pprof|pb|collapsed|svg] [-o OUT]\n"
     "                        [--alloc] [--domain raw|mem|obj] [-n N] [--dir DIR]\n"
     "       heapshim profile --diff BASE.prof NEW.prof [-n N] [--alloc]\n"
+    "       (the same: heapshim diff BASE.prof NEW.prof)\n"
     "  Sampled heap profile of a shimmed process (HEAPSHIM_PROFILE_RATE, default one\n"
     "  sample per 512 KiB allocated): estimated live bytes per call stack (--alloc:\n"
     "  bytes allocated since start). PID reads the running process's profile from the\n"
@@ -31,6 +33,7 @@ static const char usage[] =
     "  --profile DIR` or left by a killed process.\n"
     "  --format top        the N stacks holding the most (default, N = 10)\n"
     "           pprof      legacy heap profile text: google-pprof --text BINARY FILE\n"
+    "           pb         pprof's protobuf, gzip'd (FILE.pb.gz): go tool pprof FILE.pb.gz\n"
     "           collapsed  one line per stack, root first: frame;frame;frame BYTES\n"
     "           svg        flame graph\n"
     "  --diff              the stacks whose estimate grew the most from BASE to NEW\n";
@@ -193,6 +196,10 @@ int profile_write(const struct profile *p0, const char *format, int alloc, const
         print_top(f, &p, &o, sy);
     } else if (!strcmp(format, "pprof")) {
         print_pprof(f, &p, &o);
+    } else if (!strcmp(format, "pb")) {
+        char err[256];
+        rc = pprof_pb_write(&p, sy, domain, alloc, f, err, sizeof err);
+        if (rc != 0) warnx_("%s", err);
     } else {
         size_t n = 0;
         struct fstack *v = collect(&p, &o, sy, &n);
@@ -285,7 +292,16 @@ static int do_diff(const char *a, const char *b, const struct opts *o)
     return 0;
 }
 
-int cmd_profile_diff(int argc, char **argv);
+/* The one decision of `heapshim diff A B` between run reports and heap
+ * profiles: profiles when an operand is a file whose content starts with
+ * the profile magic (profile_is_file). */
+int profile_diff_wanted(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-' && profile_is_file(argv[i])) return 1;
+    return 0;
+}
+
 int cmd_profile_diff(int argc, char **argv)
 {
     struct opts o = { "top", NULL, NULL, NULL, 0, 10 };
@@ -298,11 +314,14 @@ int cmd_profile_diff(int argc, char **argv)
             if (parse_u64(argv[++i], 1, 100000, &v)) die_bad("-n '%s': not a number (accepted: 1..100000)", argv[i]);
             o.top = (long)v;
         } else if (!strcmp(argv[i], "--diff")) {
-        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' (see --help)", argv[i]);
+        } else if (is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' for a profile diff (accepted: --alloc, -n N)", argv[i]);
         else if (nf < 2) files[nf++] = argv[i];
-        else die_bad("too many profiles ('%s'): --diff takes BASE and NEW", argv[i]);
+        else die_bad("too many profiles ('%s'): a profile diff takes BASE and NEW", argv[i]);
     }
-    if (nf != 2) die_bad("--diff takes two profiles, BASE and NEW (got %d)", nf);
+    if (nf != 2) die_bad("a profile diff takes two profiles, BASE and NEW (got %d)", nf);
     return do_diff(files[0], files[1], &o);
 }
 
@@ -324,11 +343,14 @@ int cmd_profile(int argc, char **argv)
         const char *a = argv[i];
         int has_val = i + 1 < argc;
         if (!strcmp(a, "--format") || !strcmp(a, "-f")) {
-            if (!has_val) die_bad("%s needs a value (accepted: top, pprof, collapsed, svg)", a);
+            if (!has_val) die_bad("%s needs a value (accepted: top, pprof, pb, collapsed, svg)", a);
             o.format = argv[++i];
-            if (strcmp(o.format, "top") && strcmp(o.format, "pprof") && strcmp(o.format, "collapsed") &&
-                strcmp(o.format, "svg"))
-                die_bad("--format '%s': unknown (accepted: top, pprof, collapsed, svg)", o.format);
+            if (strcmp(o.format, "top") && strcmp(o.format, "pprof") && strcmp(o.format, "pb") &&
+                strcmp(o.format, "collapsed") && strcmp(o.format, "svg"))
+                die_bad("--format '%s': unknown (accepted: top, pprof, pb, collapsed, svg)", o.format);
+            if (!strcmp(o.format, "pb") && !pprof_pb_available())
+                die_bad("--format pb: this heapshim was built without protobuf-c and zlib (install "
+                        "libprotobuf-c-dev, protobuf-c-compiler, zlib1g-dev and rebuild)");
         } else if (!strcmp(a, "-o")) {
             if (!has_val) die_bad("-o needs a file name");
             o.out = argv[++i];
@@ -356,6 +378,8 @@ int cmd_profile(int argc, char **argv)
         }
     }
     if (!what) die_bad("no PID or profile file given (see heapshim profile --help)");
+    if (!strcmp(o.format, "pb") && !o.out && isatty(STDOUT_FILENO))
+        die_bad("--format pb writes compressed binary: give -o FILE.pb.gz or redirect standard output");
     struct profile p;
     char err[4400];
     if (profile_load(what, o.dir, &p, err, sizeof err) != 0) die_bad("%s", err);
@@ -389,7 +413,7 @@ static int write_one(const struct profile *p, const char *dir, const char *ext, 
  * DIR/<pid>.prof themselves (HEAPSHIM_PROFILE_OUT); the last file of each
  * tracked process that did not (killed by a signal) is copied from the live
  * directory. Then every DIR/<pid>.prof gets <pid>.heap (google-pprof text),
- * <pid>.collapsed and <pid>.svg next to it. Returns the number of profiles. */
+ * <pid>.collapsed, <pid>.svg and (built with protobuf-c) <pid>.pb.gz next to it. Returns the number of profiles. */
 int profile_run_collect(const char *dir, const char *live, const int *pids, int npids)
 {
     char path[4400], err[4400];
@@ -416,7 +440,7 @@ int profile_run_collect(const char *dir, const char *live, const int *pids, int 
             continue;
         }
         if (write_one(&p, dir, "heap", "pprof") || write_one(&p, dir, "collapsed", "collapsed") ||
-            write_one(&p, dir, "svg", "svg"))
+            write_one(&p, dir, "svg", "svg") || (pprof_pb_available() && write_one(&p, dir, "pb.gz", "pb")))
             warnx_("%s: cannot write its outputs in %s", de->d_name, dir);
         else n++;
         profile_free(&p);

@@ -42,16 +42,36 @@ void profile_free(struct profile *p);
 /* is this a file that starts with the profile magic */
 int profile_is_file(const char *path);
 
+/* gc of DIR/<pid>.prof: the pid of such a name, or -1 */
+int profile_pid_name(const char *name);
+/* Judge `name` in an open live directory (tools/live.h rules: opened
+ * relative to d, no symlink, regular file of d's owner, mode, size; then
+ * the header's magic, version and pid): LIVE_STALE when its process is gone
+ * (pid + start time), with st the file judged (for live_unlink_stale);
+ * LIVE_OK when it runs; LIVE_BAD (err says why: left alone) or LIVE_GONE. */
+struct live_dirh;
+struct stat;
+int profile_stale_at(const struct live_dirh *d, const char *name, struct stat *st, char *err, size_t cap);
+
 int profile_copy_live(int pid, const char *live, const char *dest, char *err, size_t cap);
 
 /* ---- cmd_profile.c ---------------------------------------------------------- */
 /* format: top, pprof, collapsed, svg; alloc: since start instead of live */
 int profile_write(const struct profile *p, const char *format, int alloc, const char *domain, long top,
                   FILE *f);
+/* `heapshim diff A B` / `heapshim profile --diff A B`: which stacks grew */
+int cmd_profile_diff(int argc, char **argv);
+/* does this diff command line compare heap profiles (by content) */
+int profile_diff_wanted(int argc, char **argv);
 int profile_run_collect(const char *dir, const char *live, const int *pids, int npids);
 
 /* ---- symbolize.c ---------------------------------------------------------- */
 struct symbolizer;
+/* ---- pprof_pb.c: pprof's gzip'd protobuf (built with HS_HAVE_PPROF) ---- */
+int pprof_pb_available(void);
+/* 0, or -1 with a one-line reason in err */
+int pprof_pb_write(const struct profile *p, struct symbolizer *sy, const char *domain, int alloc, FILE *f,
+                   char *err, size_t cap);
 struct symbolizer *sym_open(const struct profile *p);
 /* the function at return address ra ("?" forms: "libc.so.6+0x1f2e3", "0x..."),
  * into buf; returns buf */

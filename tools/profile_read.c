@@ -216,6 +216,43 @@ int profile_parse(const unsigned char *buf, size_t len, struct profile *p, char 
     return 0;
 }
 
+int profile_pid_name(const char *name)
+{
+    size_t l = strlen(name);
+    char num[16];
+    if (l < 6 || l - 5 >= sizeof num || strcmp(name + l - 5, ".prof")) return -1;
+    memcpy(num, name, l - 5);
+    num[l - 5] = 0;
+    uint64_t v;
+    if (!is_pid(num) || parse_u64(num, 1, 0x7fffffff, &v)) return -1;
+    return (int)v;
+}
+
+int profile_stale_at(const struct live_dirh *d, const char *name, struct stat *st, char *err, size_t cap)
+{
+    int pid = profile_pid_name(name);
+    if (pid < 0) {
+        snprintf(err, cap, "%s/%s: not named PID.prof", d->path, name);
+        return LIVE_BAD;
+    }
+    int fd = live_open_at(d, name, st, err, cap);   /* no link, regular, owner, mode, size */
+    if (fd < 0) return fd;
+    struct hs_prof_header h;
+    ssize_t r = pread(fd, &h, sizeof h, 0);
+    close(fd);
+    const char *why = NULL;
+    if (r != (ssize_t)sizeof h || h.magic != HS_PROF_MAGIC) why = "not a heapshim profile (bad magic or short)";
+    else if (h.version != HS_PROF_VERSION || h.header_size != sizeof h) why = "unsupported profile version";
+    else if (h.pid != pid) why = "its header names another pid";
+    if (why) {
+        snprintf(err, cap, "%s/%s: %s", d->path, name, why);
+        return LIVE_BAD;
+    }
+    if (proc_alive(pid, h.start_time)) return LIVE_OK;
+    snprintf(err, cap, "%s/%s: stale (process %d is gone or is another process now)", d->path, name, pid);
+    return LIVE_STALE;
+}
+
 void profile_free(struct profile *p)
 {
     free(p->mods);

@@ -2,16 +2,38 @@
 # (build/tools/hs-livegen, writes synthetic live files) and the fuzzers.
 # tmux: tests/43-cli-top.sh draws `heapshim top` in an 80x24 pane (skipped without it);
 # pkg-config: tests/44-packaging.sh links against the installed .pc files;
-# google-perftools: tests/43-profile.sh reads heap profiles with google-pprof
-TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev tmux pkg-config google-perftools
-BUILD_DEPS += libdw-dev
+# google-perftools: tests/43-profile.sh reads heap profiles with google-pprof;
+# protobuf-compiler (protoc --decode) and golang-go (go tool pprof) read the
+# protobuf profiles there
+TEST_DEPS += libjansson-dev prometheus librsvg2-bin curl clang libclang-rt-14-dev tmux pkg-config google-perftools \
+             protobuf-compiler golang-go
+# libdw: symbols in profiles; protobuf-c and zlib: `profile --format pb`
+BUILD_DEPS += libdw-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
 
 TOOLS_SRCS := $(filter-out tools/livegen.c,$(wildcard tools/*.c))
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(B)/%.o)
 
+# pprof's protobuf schema (tools/pprof.proto) compiled to C by protoc-c at
+# build time, into $(B)/gen (scripts/configure: HS_HAVE_PPROF, HS_PROTOC_C)
+ifeq ($(HS_HAVE_PPROF),1)
+PPROF_GEN := $(B)/gen/pprof.pb-c.c $(B)/gen/pprof.pb-c.h
+$(B)/gen/pprof.pb-c.h: $(B)/gen/pprof.pb-c.c
+$(B)/gen/pprof.pb-c.c: tools/pprof.proto $(B)/build-flags
+	@mkdir -p $(dir $@)
+	$(call msg,PROTOC,$<)
+	$(Q)$(HS_PROTOC_C) --proto_path=tools --c_out=$(B)/gen tools/pprof.proto
+$(B)/gen/pprof.pb-c.o: $(B)/gen/pprof.pb-c.c $(B)/gen/pprof.pb-c.h
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -I$(B)/gen -MMD -MP -c $< -o $@
+$(B)/tools/pprof_pb.o: $(PPROF_GEN)
+AREA_CFLAGS_tools += -I$(B)/gen
+TOOLS_OBJS += $(B)/gen/pprof.pb-c.o
+TOOLS_LIBS_PPROF := -lprotobuf-c -lz
+endif
+
 $(B)/heapshim: $(TOOLS_OBJS) $(B)/core/live_read.o $(B)/core/table.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -ljansson -lm $(if $(filter 1,$(HS_HAVE_DW)),-ldw)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -ljansson -lm $(if $(filter 1,$(HS_HAVE_DW)),-ldw) $(TOOLS_LIBS_PPROF)
 
 $(B)/tools/hs-livegen: $(B)/tools/livegen.o
 	$(call msg,LD,$@)
