@@ -597,12 +597,17 @@ void hs_python_late(const void *ra)
 {
 #if defined(__x86_64__)
     static int busy;
-    static uintptr_t seen[8];
-    static unsigned nseen;
+    static uintptr_t seen[8], callers[16];  /* objects looked at; call sites already known */
+    static unsigned nseen, ncallers;
     if (!__atomic_load_n(&hs_db_opens, __ATOMIC_RELAXED)) return;       /* nothing loaded since start */
     if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) return;
+    /* a program's mmaps come from a few call sites: those are compared
+     * before dladdr (which walks the loader's list under its lock) */
+    bool again = false;
+    for (unsigned i = 0; i < ncallers && i < 16; i++) again |= callers[i] == (uintptr_t)ra;
     Dl_info info;
-    if (state == HS_PY_ABSENT && dladdr(ra, &info) && info.dli_fname && info.dli_fbase) {
+    if (!again) callers[ncallers++ % 16] = (uintptr_t)ra;
+    if (!again && state == HS_PY_ABSENT && dladdr(ra, &info) && info.dli_fname && info.dli_fbase) {
         uintptr_t base = (uintptr_t)info.dli_fbase;
         bool known = false;
         for (unsigned i = 0; i < nseen && i < 8; i++) known |= seen[i] == base;
