@@ -72,8 +72,8 @@ static uint64_t pools_free_count;   /* sum of nfreepools over mapped arenas */
  * HS_ARENAS_KEPT are kept for good. Any more (never more than the arena
  * peak, by construction) are kept until one of:
  *   - HS_ARENA_DECAY_NS pass with no kept arena drawn or added (checked at
- *     arena operations: a process that stops allocating keeps what it had
- *     emptied);
+ *     arena operations and at the allocating threads' clock ticks: a
+ *     process that stops allocating keeps what it had emptied);
  *   - the program asks the system for memory another way -- glibc requests
  *     of HS_SYS_NOTE_MIN bytes or more (every hs_sys_* allocation notes
  *     itself while an excess is kept: hs_sys_note, internal.h) and its own
@@ -90,7 +90,7 @@ static uint64_t pools_free_count;   /* sum of nfreepools over mapped arenas */
 #define HS_ARENA_DECAY_NS   1000000000ull           /* 1 s */
 #define HS_SYS_NOTE_DIV     4u
 static unsigned empty_kept;                         /* empty arenas on usable_arenas */
-static uint64_t kept_touched_ns;                    /* last draw from or add to the excess */
+static uint64_t kept_touched_ns;                    /* last draw from or add to the excess; read unlocked */
 uint64_t hs_arena_idle_bytes;                       /* the excess in bytes; read unlocked */
 static uint64_t sys_bytes_since;                    /* hs_sys_note()'s count while an excess is kept */
 
@@ -225,7 +225,7 @@ static void excess_changed(void)
     uint64_t idle = empty_kept > HS_ARENAS_KEPT ? (uint64_t)(empty_kept - HS_ARENAS_KEPT) * HS_ARENA_SIZE : 0;
     if (idle && !HS_LOAD(&hs_arena_idle_bytes)) HS_STORE(&sys_bytes_since, 0);
     HS_STORE(&hs_arena_idle_bytes, idle);
-    if (idle) kept_touched_ns = hs_now_ns();
+    if (idle) HS_STORE(&kept_touched_ns, hs_now_ns());
 }
 
 /* Unmap the empty arenas beyond HS_ARENAS_KEPT: the tail of usable_arenas
@@ -245,7 +245,7 @@ static void purge_excess(void)
 static void purge_if_stale(void)
 {
     if (HS_LIKELY(!HS_LOAD(&hs_arena_idle_bytes))) return;
-    if (hs_now_ns() - kept_touched_ns >= HS_ARENA_DECAY_NS) purge_excess();
+    if (hs_now_ns() - HS_LOAD(&kept_touched_ns) >= HS_ARENA_DECAY_NS) purge_excess();
 }
 
 /* may an arena that just became empty be kept? (a hook's short arena would
@@ -253,6 +253,18 @@ static void purge_if_stale(void)
 static bool keep_empty(const hs_arena_t *a)
 {
     return empty_kept < HS_ARENAS_KEPT || a->ntotalpools == HS_POOLS_PER_ARENA;
+}
+
+/* The clock tick of an allocating thread (live.c, every 128 KiB or so it
+ * allocates): a program whose blocks now all come from the threads' bins
+ * makes no arena operation, and would keep what it emptied for good. */
+void hs_arena_tick(void)
+{
+    if (HS_LIKELY(!HS_LOAD(&hs_arena_idle_bytes))) return;
+    if (hs_now_ns() - HS_LOAD(&kept_touched_ns) < HS_ARENA_DECAY_NS) return;
+    if (!hs_trylock(&arena_lock)) return;
+    purge_if_stale();
+    hs_unlock(&arena_lock);
 }
 
 void hs_arena_sys_request(size_t n)

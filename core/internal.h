@@ -150,6 +150,7 @@ extern void *__libc_memalign(size_t, size_t);
 #define HS_SYS_NOTE_MIN 4096u
 extern uint64_t hs_arena_idle_bytes;
 void hs_arena_sys_request(size_t n);
+void hs_arena_tick(void);                  /* the decay, from a thread's clock tick */
 HS_INLINE void hs_sys_note(size_t n)
 {
     if (HS_UNLIKELY(n >= HS_SYS_NOTE_MIN) &&

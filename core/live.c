@@ -247,7 +247,10 @@ void hs_slot_enter_slow(struct hs_live_slot *s)
      * is busy), seen_poke stays behind and the next operation tries again. */
     if (publish_requested()) return;
     HS_STORE(&s->seen_poke, k);
-    if (tick) hs_live_publish(false);
+    if (tick) {
+        hs_live_publish(false);
+        hs_arena_tick();
+    }
 }
 
 /* Read every used slot at the cut of epoch e (snap_lock held). */
