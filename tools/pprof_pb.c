@@ -57,20 +57,33 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static int strtab_grow(struct strtab *t)
+/* An open-addressing index of n entries (slots hold entry + 1, 0 empty)
+ * rebuilt at twice its size; hash(ctx, i) is entry i's hash. */
+static int slots_grow(size_t **slot, size_t *nslot, size_t n, uint64_t (*hash)(const void *, size_t),
+                      const void *ctx)
 {
-    size_t ns = t->nslot ? t->nslot * 2 : 1024;
+    size_t ns = *nslot ? *nslot * 2 : 1024;
     size_t *sl = calloc(ns, sizeof *sl);
     if (!sl) return -1;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t j = hash_str(t->v[i]) & (ns - 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = (size_t)hash(ctx, i) & (ns - 1);
         while (sl[j]) j = (j + 1) & (ns - 1);
         sl[j] = i + 1;
     }
-    free(t->slot);
-    t->slot = sl;
-    t->nslot = ns;
+    free(*slot);
+    *slot = sl;
+    *nslot = ns;
     return 0;
+}
+
+static uint64_t strtab_hash(const void *ctx, size_t i)
+{
+    return hash_str(((const struct strtab *)ctx)->v[i]);
+}
+
+static int strtab_grow(struct strtab *t)
+{
+    return slots_grow(&t->slot, &t->nslot, t->n, strtab_hash, t);
 }
 
 /* the index of s, added if new; -1 when out of memory */
@@ -171,26 +184,25 @@ static uint64_t mapping_of(const struct build *b, uint64_t addr)
     return 0;
 }
 
+static uint64_t loc_hash_addr(uint64_t address)
+{
+    return (address * 0x9e3779b97f4a7c15ull) >> 20;
+}
+
+static uint64_t loc_hash(const void *ctx, size_t i)
+{
+    return loc_hash_addr(((const struct build *)ctx)->loc[i]->address);
+}
+
 static int loc_rehash(struct build *b)
 {
-    size_t ns = b->nlocslot ? b->nlocslot * 2 : 1024;
-    size_t *sl = calloc(ns, sizeof *sl);
-    if (!sl) return -1;
-    for (size_t i = 0; i < b->nloc; i++) {
-        size_t j = (size_t)((b->loc[i]->address * 0x9e3779b97f4a7c15ull) >> 20) & (ns - 1);
-        while (sl[j]) j = (j + 1) & (ns - 1);
-        sl[j] = i + 1;
-    }
-    free(b->locslot);
-    b->locslot = sl;
-    b->nlocslot = ns;
-    return 0;
+    return slots_grow(&b->locslot, &b->nlocslot, b->nloc, loc_hash, b);
 }
 
 static uint64_t location_id(struct build *b, struct symbolizer *sy, uint64_t ra)
 {
     if ((b->nloc + 1) * 2 > b->nlocslot && loc_rehash(b) != 0) return b->oom = 1, 0;
-    size_t j = (size_t)((ra * 0x9e3779b97f4a7c15ull) >> 20) & (b->nlocslot - 1);
+    size_t j = (size_t)loc_hash_addr(ra) & (b->nlocslot - 1);
     for (; b->locslot[j]; j = (j + 1) & (b->nlocslot - 1))
         if (b->loc[b->locslot[j] - 1]->address == ra) return b->locslot[j];
     char buf[512];
