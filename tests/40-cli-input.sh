@@ -225,6 +225,8 @@ top-dir-optionlike	--dir: '-x' looks like an option	top --dir -x
 top-once-dir-missing	^heapshim top: --dir $C/nodir: no such directory \(accepted: an existing live directory	top --once --dir $C/nodir
 top-json-dir-missing	^heapshim top: --dir $C/nodir: no such directory \(accepted	top --json --dir $C/nodir
 export-dir-missing	^heapshim export: --dir $C/nodir: no such directory \(accepted: an existing live directory	export --no-reset --dir $C/nodir
+gc-dir-nonexistent	^heapshim gc: --dir $C/nodir: no such directory \(accepted: an existing live directory	gc --dir $C/nodir
+gc-dry-dir-nonexistent	^heapshim gc: --dir $C/nodir: no such directory \(accepted	gc --dry-run --dir $C/nodir
 top-unknown	unknown option '--sort-by' \(accepted: --sort live\|peak	top --sort-by live
 top-once-value	--once takes no value	top --once=yes
 report-two	more than one report given \('$C/b.json'\); accepted: one FILE.json	report $C/a.json $C/b.json

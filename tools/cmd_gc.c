@@ -48,6 +48,9 @@ int cmd_gc(int argc, char **argv)
     struct live_dirh dh;
     int dr = live_dir_open(dir, dir_opt != NULL, &dh, err, sizeof err);
     if (dr == 1) {
+        /* the default directory: no shimmed process has run yet; a --dir
+         * that does not exist is a mistake (live_dir_check's rule) */
+        if (dir_opt) live_dir_check(dir, 1, 0);
         printf("heapshim gc: %s does not exist; nothing to do\n", dir);
         return 0;
     }
