@@ -75,8 +75,9 @@
  *     bracketed by slot.seq (odd while under way).
  *   - The published snapshot (header.seq .. snap[], snap_cut_ns): a
  *     seqlock'd result of that in-process read, refreshed by the allocating
- *     threads themselves at most every HS_LIVE_PUBLISH_MS (every
- *     HS_LIVE_TICK_OPS allocations they look at the clock), at the next
+ *     threads themselves at most every HS_LIVE_PUBLISH_MS (they look at
+ *     the clock every HS_LIVE_TICK_OPS counting operations, and on the
+ *     small-block fast path every 128 KiB allocated), at the next
  *     operation after a reader's request, on thread exit, hs_publish() and
  *     exit. snap_cut_ns: CLOCK_MONOTONIC when its cut began.
  *   - Readers of the file in other processes (hs_live_read_fd): a copy of
