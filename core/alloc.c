@@ -130,6 +130,11 @@ void hs_count_free(unsigned dom, size_t usable)
 
 void hs_count_realloc(unsigned dom, size_t old_usable, size_t new_usable)
 {
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL)) {
+        hs_slot_realloc(h->slot, dom, old_usable, new_usable);
+        return;
+    }
     bool locked;
     struct hs_live_slot *s = hs_slot_acquire(&locked);
     hs_slot_realloc(s, dom, old_usable, new_usable);
@@ -203,12 +208,15 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
         unsigned bdom = pool->dom, cls = pool->cls;
         size_t old = hs_class_size(cls);
         /* Same class, or shrinking by less than a quarter: stay (as CPython). */
-        if (n <= old && (hs_size_class(n) == cls || 4 * n > 3 * old)) {
+        if (hs_size_class(n) == cls || hs_realloc_stays(old, n)) {
             hs_count_realloc(bdom, old, old);
             return p;
         }
         void *q;
         size_t nu;
+        /* growing: room for a chain (a small request stays small) */
+        size_t room = hs_grow_room(old, n);
+        n = n <= HS_SMALL_MAX && room > HS_SMALL_MAX ? HS_SMALL_MAX : room;
         if (n <= HS_SMALL_MAX) {
             unsigned nc = hs_size_class(n);
             q = take(bdom, nc);
@@ -233,7 +241,11 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
     /* large: stays large (glibc shrinks or grows it in place when it can) */
     unsigned bdom = hs_large_domain(p);
     size_t old = hs_large_usable(p);
-    void *q = hs_large_resize(p, n);
+    if (hs_realloc_stays(old, n)) {
+        hs_count_realloc(bdom, old, old);
+        return p;
+    }
+    void *q = hs_large_resize(p, hs_grow_room(old, n));
     if (!q) {
         hs_count_failed(bdom);
         return NULL;
@@ -252,7 +264,7 @@ void *hs_small_realloc_to_sys(void *p, size_t n)
 {
     hs_pool_t *pool = hs_pool_of(p);
     unsigned bdom = pool->dom, cls = pool->cls;
-    void *q = hs_sys_malloc(n);
+    void *q = hs_sys_malloc(hs_grow_room(hs_class_size(cls), n));
     if (!q) {
         hs_count_failed(bdom);
         return NULL;
@@ -263,6 +275,31 @@ void *hs_small_realloc_to_sys(void *p, size_t n)
     struct hs_live_slot *s = hs_slot_acquire(&locked);
     hs_slot_small_to_large(s, bdom, cls, hs_sys_usable_size(q));
     hs_slot_release(locked);
+    return q;
+}
+
+/* A MEM block behind our header (a sampled or an aligned one) resized in
+ * the interposer's default mode: it stays while it fits (shrinking by less
+ * than a quarter), else it becomes a bare system block like every other MEM
+ * block above 512 B, so the rest of a realloc chain is glibc's again (and
+ * takes the interposer's inline paths) instead of staying behind a header.
+ * Counted as one realloc. */
+void *hs_large_realloc_to_sys(void *p, size_t n)
+{
+    unsigned bdom = hs_large_domain(p);
+    size_t old = hs_large_usable(p);
+    if (hs_realloc_stays(old, n)) {
+        hs_count_realloc(bdom, old, old);
+        return p;
+    }
+    void *q = hs_sys_malloc(hs_grow_room(old, n));
+    if (!q) {
+        hs_count_failed(bdom);
+        return NULL;
+    }
+    memcpy(q, p, old < n ? old : n);
+    hs_large_release(p);
+    hs_count_realloc(bdom, old, hs_sys_usable_size(q));
     return q;
 }
 

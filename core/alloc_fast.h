@@ -113,11 +113,19 @@ HS_INLINE void hs_small_free_fast(void *p)
  * realloc of a small block of a thread with a heap, to n in 1..HS_SMALL_MAX,
  * when nothing unusual is due: the block stays when n is in its class or
  * shrinks it by less than a quarter (as hs_pymalloc_realloc decides), or
- * moves to n's class by a bin pop and a bin push, counted as one move.
- * tag = hs_pagemap_get(p), nonzero. NULL when the slow path is needed (a
- * pool without a class, an empty bin to pop, a full bin to push): nothing
- * has changed then.
+ * moves to n's class by a bin pop and a bin push, counted as one move (an
+ * empty bin is refilled and a full one drained out of line, as take/put in
+ * alloc.c do). tag = hs_pagemap_get(p), nonzero. NULL when the slow path is
+ * needed (a pool without a class, no memory): nothing has changed then.
  */
+/* Does a realloc to n of the small block with page-map byte tag leave it
+ * where it is (hs_fast_small_realloc's first case)? */
+HS_INLINE bool hs_small_realloc_stays(unsigned tag, size_t n)
+{
+    unsigned cls = (tag - 1) % HS_NCLASSES;
+    return hs_size_class(n) == cls || hs_realloc_stays(hs_class_size(cls), n);
+}
+
 HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_t n)
 {
     unsigned idx = tag - 1;
@@ -125,19 +133,26 @@ HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_
     unsigned sd = idx / HS_NCLASSES, cls = idx % HS_NCLASSES, nc = hs_size_class(n);
     size_t old = hs_class_size(cls);
     struct hs_live_slot *s = h->slot;
-    if (nc == cls || (nc < cls && 4 * n > 3 * old)) {
+    if (nc == cls || hs_realloc_stays(old, n)) {
         hs_slot_realloc(s, sd + 1, old, old);
         return p;
     }
+    if (nc > cls) {             /* growing: room for a chain (hs_grow_room) */
+        size_t r = hs_grow_room(old, n);
+        nc = hs_size_class(r < HS_SMALL_MAX ? r : HS_SMALL_MAX);
+    }
     hs_bin_t *to = &h->bins[sd][nc], *from = &h->bins[sd][cls];
     void *q = to->head;
-    if (HS_UNLIKELY(q == NULL) || HS_UNLIKELY(from->count >= from->cap)) return NULL;
-    to->head = *(void **)q;
-    to->count--;
+    if (HS_LIKELY(q != NULL)) {
+        to->head = *(void **)q;
+        to->count--;
+    } else if ((q = hs_heap_refill(h, sd, nc)) == NULL) {
+        return NULL;            /* no memory: the slow path counts the failure */
+    }
     memcpy(q, p, old < n ? old : n);
     *(void **)p = from->head;
     from->head = p;
-    from->count++;
+    if (HS_UNLIKELY(++from->count > from->cap)) hs_heap_overflow(h, sd, cls);
     hs_slot_small_move(s, sd + 1, cls, nc);
     return q;
 }

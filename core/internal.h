@@ -97,6 +97,29 @@
 #define HS_NSMALLDOM   2                 /* MEM and OBJ have pools */
 #define HS_SMALLDOM(d) ((unsigned)(d) - 1u)   /* MEM->0, OBJ->1 */
 
+/*
+ * Room for a growth chain. A realloc that grows a block by less than a
+ * quarter is given a quarter: code that appends a few bytes at a time (string
+ * builders, naive buffers) then moves its block once per quarter of growth,
+ * not once per size class (16 B) or glibc chunk (16 B). A realloc that grows
+ * by more (doubling vectors, a first realloc to the final size) gets exactly
+ * what it asked for, so the slack exists only in blocks that are being grown
+ * by small steps and is at most a quarter of them. The room is real usable
+ * space: counted in live bytes like any usable byte.
+ */
+HS_INLINE size_t hs_grow_room(size_t old, size_t n)
+{
+    size_t room = old + (old >> 2);
+    return n > old && n < room ? room : n;
+}
+
+/* A realloc to n of a block of usable size old that fits and shrinks it
+ * by less than a quarter returns the block as it is (small blocks also
+ * stay within their class). Such a realloc allocates nothing: it is not
+ * charged to the sampling countdown (sample.h); one that moves or resizes
+ * the block is, with its new size, as an allocation. */
+HS_INLINE bool hs_realloc_stays(size_t old, size_t n) { return n <= old && 4 * n > 3 * old; }
+
 /* size class of a request n <= HS_SMALL_MAX (0 counts as 1 byte) */
 HS_INLINE unsigned hs_size_class(size_t n) { return (unsigned)((n - (n != 0)) >> 4); }
 HS_INLINE size_t   hs_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
@@ -375,6 +398,7 @@ void  *hs_pymalloc_malloc(unsigned dom, size_t n);
 void  *hs_pymalloc_calloc(unsigned dom, size_t ne, size_t es);
 void  *hs_pymalloc_realloc(unsigned dom, void *p, size_t n);   /* keeps p's domain */
 void  *hs_small_realloc_to_sys(void *p, size_t n);       /* small -> bare system block */
+void  *hs_large_realloc_to_sys(void *p, size_t n);       /* MEM behind a header -> bare */
 void   hs_pymalloc_free(void *p);
 /* large blocks, counted (for interpose/: glibc-style aligned requests) */
 void  *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align);

@@ -424,6 +424,52 @@ EXPORT void *calloc(size_t ne, size_t es)
     return calloc_slow(ne, es, __builtin_return_address(0));
 }
 
+/* ---- realloc of a bare glibc MEM block ------------------------------------------ */
+
+/* Counting a realloc of a bare block p into q (NULL: it failed; p is
+ * still the caller's). old is p's usable size, read before the call. */
+HS_INLINE void bare_counted(size_t old, void *q)
+{
+    struct hs_live_slot *s = hs_tls_plain;
+    if (HS_UNLIKELY(!q)) hs_count_failed(HS_DOMAIN_MEM);
+    else if (HS_LIKELY(s != NULL)) hs_slot_realloc(s, HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
+    else hs_count_realloc(HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
+}
+
+/* The default (pymalloc) mode's realloc of a bare block, n != 0: the
+ * shim's allocator policy, as for its own blocks (core/alloc.c): a block
+ * that still fits stays where it is (hs_realloc_stays; not charged to the
+ * sampling countdown), a small growth gets room for the chain
+ * (hs_grow_room). In malloc mode glibc decides everything (realloc_impl).
+ * h: the thread's heap or NULL. */
+static HS_NOINLINE void *bare_realloc(hs_heap_t *h, void *p, size_t n)
+{
+    size_t old = hs_sys_usable_size(p);
+    void *q = p;
+    if (!hs_realloc_stays(old, n)) {
+        if (h != NULL && HS_UNLIKELY(hs_sample_charge(h, n))) {
+            void *sp = hs_sample_realloc(h, p, 2, n);
+            if (sp) return sp;
+        }
+        size_t want = hs_grow_room(old, n);
+        q = hs_sys_realloc(p, want);
+        if (HS_UNLIKELY(!q) && want != n) q = hs_sys_realloc(p, n);
+    }
+    bare_counted(old, q);
+    if (HS_UNLIKELY(!q)) errno = ENOMEM;
+    return q;
+}
+
+/* Does a realloc leave the block as it is (then it is not charged to the
+ * sampling countdown)? As the paths below decide; in malloc mode glibc
+ * decides, so a bare block is always charged there. */
+static bool realloc_stays(enum owner own, const void *p, size_t n)
+{
+    if (own == OWN_SMALL) return hs_small_realloc_stays(hs_pagemap_get(p), n);
+    if (own == OWN_LARGE) return hs_realloc_stays(hs_large_usable_fast(p), n);
+    return false;
+}
+
 static void *realloc_impl(void *p, size_t n, const void *ra)
 {
     if (!p) return serve(route(ra), n);
@@ -436,7 +482,10 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
     void *q;
     enum owner own = owner_of(p, &tag, &dom);
     hs_heap_t *sh = hs_tls_heap;
-    if (own != OWN_DEBUG && own != OWN_GLIBC && sh && hs_sample_charge(sh, n)) {
+    bool bare_policy = own == OWN_BARE && hs_shim.mode == HS_MODE_PYMALLOC;
+    if (bare_policy) return bare_realloc(sh, p, n);     /* charges itself */
+    if (own != OWN_DEBUG && own != OWN_GLIBC && sh && !realloc_stays(own, p, n) &&
+        hs_sample_charge(sh, n)) {
         /* sampling: the new size is charged; a sampled realloc moves the
          * block into a sampled one (for the profile a free and an
          * allocation; for the counters one realloc, as always) */
@@ -456,15 +505,19 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
         }
         /* fall through */
     case OWN_LARGE:
+        /* default mode: a MEM block behind our header (sampled, aligned)
+         * rejoins the bare MEM blocks */
+        if (own == OWN_LARGE && hs_shim.mode == HS_MODE_PYMALLOC && hs_shim.bare_mem &&
+            hs_large_dom(p) == HS_DOMAIN_MEM) {
+            q = hs_large_realloc_to_sys(p, n);
+            break;
+        }
         q = hs_pymalloc_realloc(HS_DOMAIN_MEM, p, n);   /* keeps the block's domain */
         break;
-    case OWN_BARE: {
+    case OWN_BARE: {               /* malloc mode (bare_policy above) */
         size_t old = hs_sys_usable_size(p);
-        q = hs_sys_realloc(p, n);
-        struct hs_live_slot *s = hs_tls_plain;
-        if (!q) hs_count_failed(HS_DOMAIN_MEM);
-        else if (HS_LIKELY(s != NULL)) hs_slot_realloc(s, HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
-        else hs_count_realloc(HS_DOMAIN_MEM, old, hs_sys_usable_size(q));
+        q = hs_sys_realloc(p, n);   /* malloc mode: glibc decides everything */
+        bare_counted(old, q);
         break;
     }
     default:                    /* glibc's from before us */
@@ -479,15 +532,22 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
 EXPORT void *realloc(void *p, size_t n)
 {
     hs_heap_t *h = hs_tls_fast;
-    if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX) {    /* n in 1..512; p NULL has no tag */
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(n != 0)) {
         unsigned tag = hs_pagemap_get(p);
-        if (tag != 0) {
-            if (HS_UNLIKELY(hs_sample_charge(h, n))) {  /* as realloc_impl charges */
-                void *sp = hs_sample_realloc(h, p, 0, n);
-                if (sp) return sp;
+        if (tag != 0) {                 /* one of our pools (p NULL has no tag) */
+            if (n <= HS_SMALL_MAX) {
+                if (!hs_small_realloc_stays(tag, n) &&
+                    HS_UNLIKELY(hs_sample_charge(h, n))) {  /* as realloc_impl charges */
+                    void *sp = hs_sample_realloc(h, p, 0, n);
+                    if (sp) return sp;
+                }
+                void *q = hs_fast_small_realloc(h, p, tag, n);
+                if (HS_LIKELY(q != NULL)) return q;
             }
-            void *q = hs_fast_small_realloc(h, p, tag, n);
-            if (HS_LIKELY(q != NULL)) return q;
+        } else if (p != NULL && !hs_large_owns_fast(p)) {
+            /* armed (pymalloc mode, no debug hooks, untagged): a block
+             * neither ours nor behind our header is a bare MEM block */
+            return bare_realloc(h, p, n);
         }
     }
     if (HS_UNLIKELY(!ready())) return __libc_realloc(p, n);

@@ -108,8 +108,11 @@ static void bad(const char *what, int d, size_t n, long long got, long long want
 
 /* The usable size the counters gave a block of request n must cover n; a
  * fresh MEM/OBJ small block is exactly its 16-byte class; other blocks carry
- * at most a chunk header and rounding of the system allocator. */
-static void check_usable(int d, size_t n, uint64_t u, int fresh)
+ * at most a chunk header and rounding of the system allocator -- except a
+ * realloc's (old: the block's usable size before it), which may keep the
+ * old size when it shrinks by less than a quarter, or get room up to a
+ * quarter above the old size when it grows by less (core hs_grow_room). */
+static void check_usable(int d, size_t n, uint64_t u, int fresh, uint64_t old)
 {
     size_t want = n ? n : 1;
     if (d != HS_DOMAIN_RAW && fresh && n <= HS_SMALL_MAX) {
@@ -118,7 +121,11 @@ static void check_usable(int d, size_t n, uint64_t u, int fresh)
                           (long long)cls);
         return;
     }
-    if (u < want || u > want + 64 + (n <= HS_SMALL_MAX ? HS_SMALL_MAX : 0))
+    uint64_t hi = want + 64 + (n <= HS_SMALL_MAX ? HS_SMALL_MAX : 0);
+    if (!fresh && n <= old && 4 * n > 3 * old && old > hi) hi = old;   /* stays */
+    if (!fresh && n > old && n < old + old / 4 && old + old / 4 + 64 > hi)
+        hi = old + old / 4 + 64;                                      /* room for a chain */
+    if (u < want || u > hi)
         bad("usable bytes out of range", d, n, (long long)u, (long long)want);
 }
 
@@ -163,7 +170,7 @@ static void test_random_ops(void)
             if ((uintptr_t)p % HS_ALIGNMENT) bad("misaligned", d, n, (long long)((uintptr_t)p % 16), 0);
             hs_domain_stats_t now = st(d);
             uint64_t u = now.live_bytes - last[d].live_bytes;
-            check_usable(d, n, u, 1);
+            check_usable(d, n, u, 1, 0);
             m[d].allocs++;
             m[d].blocks++;
             m[d].bytes += u;
@@ -191,7 +198,7 @@ static void test_random_ops(void)
                 if (!intact(q, keep, s->seed)) bad("realloc lost contents", d, nn, (long long)n, 0);
                 hs_domain_stats_t now = st(d);
                 uint64_t u = s->usable + (now.live_bytes - last[d].live_bytes);
-                check_usable(d, nn, u, 0);
+                check_usable(d, nn, u, 0, s->usable);
                 m[d].reallocs++;
                 m[d].bytes += u - s->usable;
                 if (now.reallocs - last[d].reallocs != 1)
