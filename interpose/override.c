@@ -286,14 +286,9 @@ static HS_NOINLINE void plain_free_enter(struct hs_live_slot *s, void *p)
         hs_slot_catch_up(s, HS_DOMAIN_MEM);
     hs_sys_free(p);
 }
-static HS_NOINLINE void plain_free(void *p)
+/* the counting and the release of a bare MEM block p into the armed slot s */
+HS_INLINE void plain_free_counted(struct hs_live_slot *s, void *p)
 {
-    if (!p) return;
-    struct hs_live_slot *s = hs_tls_plain;
-    if (HS_UNLIKELY(s == NULL || HS_LOAD(&hs_core_blocks_out))) {
-        plain_free_slow(p);
-        return;
-    }
     if (HS_UNLIKELY(!hs_slot_enter_quick_free(s))) {
         plain_free_enter(s, p);
         return;
@@ -303,6 +298,17 @@ static HS_NOINLINE void plain_free(void *p)
         return;
     }
     hs_sys_free(p);
+}
+
+static HS_NOINLINE void plain_free(void *p)
+{
+    if (!p) return;
+    struct hs_live_slot *s = hs_tls_plain;
+    if (HS_UNLIKELY(s == NULL || HS_LOAD(&hs_core_blocks_out))) {
+        plain_free_slow(p);
+        return;
+    }
+    plain_free_counted(s, p);
 }
 
 /* ---- the exported family ------------------------------------------------------------ */
@@ -343,11 +349,29 @@ static HS_NOINLINE void *malloc_slow(size_t n, const void *ra)
     return serve(route(ra), n);
 }
 
+/* An armed thread (hs_tls_fast: pymalloc mode, no debug hooks, no rules,
+ * untagged) asking for more than HS_SMALL_MAX: a bare MEM block, as serve()
+ * would decide after its checks. Out of line, reached by a tail jump. */
+static HS_NOINLINE void *bare_malloc(hs_heap_t *h, size_t n)
+{
+    if (HS_UNLIKELY(hs_sample_charge(h, n))) {
+        void *sp = hs_sample_alloc(h, HS_DOMAIN_MEM, n, false, 0);
+        if (sp) return sp;
+    }
+    void *p = hs_sys_malloc(n);
+    if (HS_UNLIKELY(!p)) return plain_failed();
+    /* the countdown was charged above: that is the tick (plain_malloc) */
+    if (HS_UNLIKELY(hs_slot_alloc_quiet_charged(h->slot, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
+        return plain_catch_up(h->slot, p);
+    return p;
+}
+
 /* The pymalloc fast path: see the top of this file. */
 EXPORT void *malloc(size_t n)
 {
     hs_heap_t *h = hs_tls_fast;
-    if (HS_LIKELY(h != NULL) && HS_LIKELY(n <= HS_SMALL_MAX)) {
+    if (HS_LIKELY(h != NULL)) {
+        if (HS_UNLIKELY(n > HS_SMALL_MAX)) return bare_malloc(h, n);
         bool due;
         void *p = hs_fast_small_malloc(h, HS_DOMAIN_MEM, n, &due);
         if (HS_LIKELY(p != NULL)) {
@@ -358,6 +382,19 @@ EXPORT void *malloc(size_t n)
     /* plain-direct mode has a path of its own, reached by a tail jump */
     if (hs_shim.plain_direct) return plain_malloc(n);
     return malloc_slow(n, __builtin_return_address(0));
+}
+
+/* free() of an armed thread (hs_tls_fast) for a pointer that is none of our
+ * pools': a bare MEM block unless our header seals it (owner_of's answer,
+ * without its mode checks: armed means the pymalloc mode without debug). */
+static HS_NOINLINE void bare_free(hs_heap_t *h, void *p)
+{
+    if (HS_UNLIKELY(p == NULL)) return;
+    if (HS_UNLIKELY(hs_large_owns_fast(p))) {
+        free_slow(p);
+        return;
+    }
+    plain_free_counted(h->slot, p);
 }
 
 /* free() of plain-direct mode, and the rest of the modes' slow path. */
@@ -380,7 +417,11 @@ EXPORT void free(void *p)
         /* a NULL p has no page-map byte: the slow path returns */
         unsigned tag = hs_pagemap_get(p);
         bool due;
-        if (HS_LIKELY(tag != 0) && HS_LIKELY(hs_fast_small_free(h, p, tag, &due))) {
+        if (HS_UNLIKELY(tag == 0)) {
+            bare_free(h, p);
+            return;
+        }
+        if (HS_LIKELY(hs_fast_small_free(h, p, tag, &due))) {
             if (HS_UNLIKELY(due)) hs_release_then(h->slot, (tag - 1) / HS_NCLASSES + 1);
             return;
         }

@@ -10,7 +10,8 @@
  *       B = the blockers' usable bytes; L must equal U + B.
  *   prog_growchain stay [N]      realloc one 1000-byte block N times (default
  *       200000) to 900 and back to 1000 bytes: every call fits the block as
- *       it is. Prints "moves M".
+ *       it is. Prints "moves M". A 64 KiB block allocated first is the
+ *       profile's control: at a rate of a few KiB it is sampled.
  *
  * Run under LD_PRELOAD=libheapshim.so (the statistics API is looked up with
  * dlsym); exits 1 on a lost byte or a missing API.
@@ -70,8 +71,11 @@ static int chain(size_t max)
 
 static int stay(long n)
 {
+    /* a control: 64 KiB, sampled at any rate of a few KiB */
+    unsigned char *control = malloc(1 << 16);
     unsigned char *p = malloc(1000);
-    if (!p) die("out of memory");
+    if (!p || !control) die("out of memory");
+    control[0] = 1;
     memset(p, 0x5a, 1000);
     long moves = 0;
     for (long i = 0; i < n; i++) {
@@ -84,6 +88,7 @@ static int stay(long n)
     }
     printf("moves %ld\n", moves);
     free(p);
+    free(control);
     return 0;
 }
 
