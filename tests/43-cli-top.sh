@@ -64,6 +64,12 @@ wide=$(awk 'length($0) > 80' "$TMPD/once.txt" | wc -l)
     && pass "top-once-$N ($rows rows, widest $(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$TMPD/once.txt") columns, ${ms} ms)" \
     || fail "top-once-$N" "rc $rc, $rows rows, $wide lines wider than 80: $(head -c 400 "$TMPD/once.err")"
 echo "  top --once with $rows processes: $ms ms"
+# every column, MAPPED included (issue 13: top shows mapped memory), in 80
+head=$(grep -m1 'PID COMMAND' "$TMPD/once.txt")
+for col in LIVE PEAK GROWTH RAW MEM OBJ MAPPED RSS EXPL; do
+    echo "$head" | grep -qw "$col" || { fail top-once-80-all-columns "no $col in '$head'"; col=; break; }
+done
+[ -n "$col" ] && pass top-once-80-all-columns
 first=$(sed -n 3p "$TMPD/once.txt" | awk '{ print $1 }')
 [ "$first" = "$BIG" ] && pass top-once-largest-first || fail top-once-largest-first "first row pid $first, want $BIG"
 # 40 columns: still one line per process, columns dropped, none wider

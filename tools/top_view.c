@@ -84,7 +84,7 @@ static const struct { const char *title; int w; } tcol[TC_N] = {
 };
 #define TOP_CMD_MIN 8
 #define TOP_CMD_MAX 40
-#define TOP_CMD_WITH_MAPPED 15      /* MAPPED (the program's own mappings) only when COMMAND keeps this */
+#define TOP_CMD_WITH_MAPPED 10      /* MAPPED (the program's own mappings) only when COMMAND keeps this: from 80 columns */
 
 void top_layout_for(int width, int wide_cmd, struct top_layout *L)
 {
