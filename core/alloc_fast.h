@@ -29,10 +29,11 @@ void  hs_release_then(struct hs_live_slot *s, unsigned dom);
  * (hs_claim_then). The sampling countdown is charged last (sample.h): when
  * it runs out, NULL too, and hs_small_malloc_slow() takes the sample.
  */
-HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
+/* the same with the class already known: cls = (n - 1) >> 4 for n >= 1
+ * (callers that have excluded n == 0 compute it in fewer instructions) */
+HS_INLINE void *hs_fast_small_malloc_cls(hs_heap_t *h, unsigned dom, size_t cls, size_t n, bool *due)
 {
     *due = false;
-    unsigned cls = hs_size_class(n);
     hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
     void *p = b->head;
     struct hs_live_slot *s = h->slot;
@@ -47,6 +48,11 @@ HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool 
     HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
     *due = hs_pending_up_quiet(s, dom, hs_class_size(cls));
     return p;
+}
+
+HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool *due)
+{
+    return hs_fast_small_malloc_cls(h, dom, hs_size_class(n), n, due);
 }
 
 /*

@@ -22,6 +22,13 @@
 #include "internal.h"
 #include "live_sum.h"
 
+/* A field of the calling thread's own slot, read by that thread: it is the
+ * field's only writer (slot 0: under hs_slot0_lock), so a plain load can be
+ * neither torn nor stale, and the compiler may fold it into the compare
+ * that uses it. The stores stay HS_STORE/HS_BUMP: readers in other threads
+ * and processes load those fields while the owner writes them. */
+#define HS_OWN(p) (*(p))
+
 /* The process-wide epoch of in-process snapshots (live.c). Counting
  * operations do not read it: they compare header.poke (changed whenever the
  * epoch is, and by readers of other processes) with their slot's seen_poke,
@@ -45,14 +52,14 @@ void hs_release(struct hs_live_slot *s, unsigned dom); /* pending < release_at s
  * due every 128 KiB allocated. */
 HS_INLINE bool hs_slot_enter_quick(struct hs_live_slot *s)
 {
-    int64_t t = HS_LOAD(&s->tick) - 1;
+    int64_t t = HS_OWN(&s->tick) - 1;
     HS_STORE(&s->tick, t);
-    return HS_LIKELY((int)(__atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE) == HS_LOAD(&s->seen_poke)) &
+    return HS_LIKELY((int)(__atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE) == HS_OWN(&s->seen_poke)) &
                      (int)(t > 0));
 }
 HS_INLINE bool hs_slot_enter_quick_free(struct hs_live_slot *s)
 {
-    return HS_LIKELY(__atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE) == HS_LOAD(&s->seen_poke));
+    return HS_LIKELY(__atomic_load_n(&hs_live->poke, __ATOMIC_ACQUIRE) == HS_OWN(&s->seen_poke));
 }
 
 HS_INLINE void hs_slot_enter(struct hs_live_slot *s)
@@ -86,24 +93,24 @@ HS_INLINE void hs_seq_end(struct hs_live_slot *s)
  * claim is due */
 HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
-    int64_t p = HS_LOAD(&s->pending[dom]) + (int64_t)sz;
+    int64_t p = HS_OWN(&s->pending[dom]) + (int64_t)sz;
     HS_STORE(&s->pending[dom], p);
-    if (p > HS_LOAD(&s->hwm[dom])) HS_STORE(&s->hwm[dom], p);
-    int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
+    if (p > HS_OWN(&s->hwm[dom])) HS_STORE(&s->hwm[dom], p);
+    int64_t t = HS_OWN(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
-    if (t > HS_LOAD(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
+    if (t > HS_OWN(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
     return HS_UNLIKELY((int)(p > 0) | (int)(t > 0));
 }
 
 /* pending bytes down (a free): true when a release is due */
 HS_INLINE bool hs_pending_down_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
-    int64_t p = HS_LOAD(&s->pending[dom]) - (int64_t)sz;
+    int64_t p = HS_OWN(&s->pending[dom]) - (int64_t)sz;
     HS_STORE(&s->pending[dom], p);
-    int64_t t = HS_LOAD(&s->pending[HS_LIVE_TOTAL]) - (int64_t)sz;
+    int64_t t = HS_OWN(&s->pending[HS_LIVE_TOTAL]) - (int64_t)sz;
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
-    return HS_UNLIKELY((int)(p < HS_LOAD(&s->release_at[dom])) |
-                       (int)(t < HS_LOAD(&s->release_at[HS_LIVE_TOTAL])));
+    return HS_UNLIKELY((int)(p < HS_OWN(&s->release_at[dom])) |
+                       (int)(t < HS_OWN(&s->release_at[HS_LIVE_TOTAL])));
 }
 
 HS_INLINE void hs_pending_add(struct hs_live_slot *s, unsigned dom, size_t sz)

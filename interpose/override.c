@@ -370,15 +370,16 @@ static HS_NOINLINE void *bare_malloc(hs_heap_t *h, size_t n)
 EXPORT void *malloc(size_t n)
 {
     hs_heap_t *h = hs_tls_fast;
-    if (HS_LIKELY(h != NULL)) {
-        if (HS_UNLIKELY(n > HS_SMALL_MAX)) return bare_malloc(h, n);
+    size_t m = n - 1;               /* n in 1..512: m < 512 (n == 0 wraps) */
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(m < HS_SMALL_MAX)) {
         bool due;
-        void *p = hs_fast_small_malloc(h, HS_DOMAIN_MEM, n, &due);
+        void *p = hs_fast_small_malloc_cls(h, HS_DOMAIN_MEM, m >> 4, n, &due);
         if (HS_LIKELY(p != NULL)) {
             if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, HS_DOMAIN_MEM, p);
             return p;
         }
     }
+    if (HS_LIKELY(h != NULL) && n > HS_SMALL_MAX) return bare_malloc(h, n);
     /* plain-direct mode has a path of its own, reached by a tail jump */
     if (hs_shim.plain_direct) return plain_malloc(n);
     return malloc_slow(n, __builtin_return_address(0));
