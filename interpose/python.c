@@ -297,7 +297,7 @@ HS_INLINE void *py_realloc(unsigned D, void *p, size_t n)
 /* Named functions, one set per domain, so that an outside observer
  * (bpftrace uprobes, tests/29-python.sh) can count CPython's calls of each
  * domain where they arrive: malloc, calloc and realloc(NULL, n) are the
- * allocations, in both sets. */
+ * allocations (the debug set's realloc and free carry a _dbg suffix). */
 static HS_NOINLINE void *hs_py_raw_malloc(void *ctx, size_t n) { (void)ctx; return hs_raw_malloc(n); }
 static HS_NOINLINE void *hs_py_raw_calloc(void *ctx, size_t ne, size_t es) { (void)ctx; return hs_raw_calloc(ne, es); }
 static HS_NOINLINE void *hs_py_raw_realloc(void *ctx, void *p, size_t n) { (void)ctx; return py_realloc(HS_DOMAIN_RAW, p, n); }
