@@ -168,12 +168,28 @@ static int owner_domain(const void *p)
 
 /* ---- the allocators we install ------------------------------------------------ */
 
+/*
+ * Two sets of functions, chosen once at start (hs_shim.debug does not change
+ * after it): the plain set, where a block of the core's is one of its small
+ * blocks or a large block without a debug header, and the debug set for the
+ * shim's own debug modes (HEAPSHIM_ALLOCATOR=debug), where every block of
+ * the core's sits behind a debug header and goes through the domain table.
+ * The plain set's mem and obj functions are the ones every Python object
+ * takes: the core's small fast paths inline, with no test that only the
+ * debug modes need. (CPython's own debug hooks, PYTHONMALLOC=debug or -X
+ * dev, wrap whichever set is installed; they do not change it.)
+ */
+
 /* mem and obj: the small fast path of the core inline (a bin pop and its
- * counting), as hs_mem_malloc would do it, without the call */
+ * counting), as hs_mem_malloc would do it, without the call. The domain
+ * test stays: a program that links the core may replace a domain's
+ * allocator (hs_set_allocator) at any time. */
 HS_INLINE void *small_malloc(unsigned D, size_t n)
 {
     hs_heap_t *h = hs_tls_heap;
-    if (HS_LIKELY(h != NULL) && HS_LIKELY(n <= HS_SMALL_MAX) && HS_LIKELY(hs_domain_default[D])) {
+    /* 1..HS_SMALL_MAX: the size class is then (n - 1) >> 4 (0 bytes, rare,
+     * take the call) */
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_SMALL_MAX) && HS_LIKELY(hs_domain_default[D])) {
         bool due;
         void *p = hs_fast_small_malloc(h, D, n, &due);
         if (HS_LIKELY(p != NULL)) {
@@ -184,6 +200,20 @@ HS_INLINE void *small_malloc(unsigned D, size_t n)
     return D == HS_DOMAIN_MEM ? hs_mem_malloc(n) : hs_obj_malloc(n);
 }
 
+/* calloc of a small block: the same, zeroed (as hs_pymalloc_calloc) */
+HS_INLINE void *small_calloc(unsigned D, size_t ne, size_t es)
+{
+    size_t n;
+    if (HS_LIKELY(!__builtin_mul_overflow(ne, es, &n)) && HS_LIKELY(n <= HS_SMALL_MAX)) {
+        void *p = small_malloc(D, n);
+        if (HS_LIKELY(p != NULL)) memset(p, 0, n);
+        return p;
+    }
+    return D == HS_DOMAIN_MEM ? hs_mem_calloc(ne, es) : hs_obj_calloc(ne, es);
+}
+
+/* Any free in the shim's debug modes, and in the plain set a block that is
+ * not a small one (a large block, one of the allocator beneath us, NULL). */
 static HS_NOINLINE void free_slow(unsigned D, void *p)
 {
     if (!p) return;
@@ -196,67 +226,114 @@ static HS_NOINLINE void free_slow(unsigned D, void *p)
     prev[D].free(prev[D].ctx, p);
 }
 
+/* A block of the core's pools that is not a small block of D (another
+ * domain's, one of a pool that never had a class) */
+static HS_NOINLINE void free_tagged(void *p, unsigned tag)
+{
+    hs_small_free_tagged(p, tag);
+}
+
+/* The plain set's free. For mem and obj the page map's tag is tested for a
+ * small block of D itself first: then the domain is a constant and only the
+ * class comes from the tag. */
 HS_INLINE void py_free(unsigned D, void *p)
 {
     unsigned tag = hs_pagemap_get(p);
-    if (HS_LIKELY(tag != 0) && HS_LIKELY(!hs_shim.debug)) {
-        hs_small_free_tagged(p, tag);
-        return;
-    }
-    free_slow(D, p);
-}
-
-static HS_NOINLINE void *py_realloc(unsigned D, void *p, size_t n)
-{
-    /* a small block staying small: in place or a bin pop and push (the
-     * interposer's realloc does the same), charged to the sampler first */
-    hs_heap_t *h = hs_tls_heap;
-    if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX && HS_LIKELY(!hs_shim.debug)) {
-        unsigned tag = hs_pagemap_get(p);          /* p NULL has none */
-        if (tag != 0 && HS_LIKELY(hs_domain_default[(tag - 1) / HS_NCLASSES + 1])) {
-            if (HS_UNLIKELY(hs_sample_charge(h, n))) {
-                void *sp = hs_sample_realloc(h, p, 0, n);
-                if (sp) return sp;
-            }
-            void *q = hs_fast_small_realloc(h, p, tag, n);
-            if (HS_LIKELY(q != NULL)) return q;
+    if (D != HS_DOMAIN_RAW) {
+        unsigned base = HS_SMALLDOM(D) * HS_NCLASSES, cls = tag - 1u - base;
+        if (HS_LIKELY(cls < HS_NCLASSES)) {
+            hs_small_free_tagged(p, base + cls + 1u);
+            return;
         }
     }
+    if (tag != 0) free_tagged(p, tag);
+    else free_slow(D, p);
+}
+
+/* realloc, after the small fast path (or without it: the debug set): the
+ * allocator beneath us for its blocks, the core's domain table for the
+ * core's, which keeps a block in its own domain */
+static HS_NOINLINE void *realloc_slow(unsigned D, void *p, size_t n)
+{
     if (!p) {
         if (D == HS_DOMAIN_RAW) return hs_raw_malloc(n);
         return small_malloc(D, n);
     }
     int dom = owner_domain(p);
-    if (dom >= 0) {             /* the core keeps the block in its own domain */
+    if (dom >= 0) {
         const hs_allocator_t *a = &hs_domain_table[dom];
         return a->realloc(a->ctx, p, n);
     }
     return prev[D].realloc(prev[D].ctx, p, n);
 }
 
+/* the sampling countdown ran out on a small realloc: the sampler may take it */
+static HS_NOINLINE void *realloc_sampled(unsigned D, hs_heap_t *h, void *p, unsigned tag, size_t n)
+{
+    void *sp = hs_sample_realloc(h, p, 0, n);
+    if (sp) return sp;
+    void *q = hs_fast_small_realloc(h, p, tag, n);
+    if (HS_LIKELY(q != NULL)) return q;
+    return realloc_slow(D, p, n);
+}
+
+/* The plain set's realloc: a small block staying small in place or by a
+ * bin pop and push (the interposer's realloc does the same), charged to the
+ * sampler first */
+HS_INLINE void *py_realloc(unsigned D, void *p, size_t n)
+{
+    hs_heap_t *h = hs_tls_heap;
+    if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX) {
+        unsigned tag = hs_pagemap_get(p);          /* p NULL has none */
+        if (tag != 0 && HS_LIKELY(hs_domain_default[(tag - 1) / HS_NCLASSES + 1])) {
+            if (HS_UNLIKELY(hs_sample_charge(h, n))) return realloc_sampled(D, h, p, tag, n);
+            void *q = hs_fast_small_realloc(h, p, tag, n);
+            if (HS_LIKELY(q != NULL)) return q;
+        }
+    }
+    return realloc_slow(D, p, n);
+}
+
 /* Named functions, one set per domain, so that an outside observer
  * (bpftrace uprobes, tests/29-python.sh) can count CPython's calls of each
- * domain where they arrive. */
+ * domain where they arrive: malloc, calloc and realloc(NULL, n) are the
+ * allocations (the debug set's realloc and free carry a _dbg suffix). */
 static HS_NOINLINE void *hs_py_raw_malloc(void *ctx, size_t n) { (void)ctx; return hs_raw_malloc(n); }
 static HS_NOINLINE void *hs_py_raw_calloc(void *ctx, size_t ne, size_t es) { (void)ctx; return hs_raw_calloc(ne, es); }
 static HS_NOINLINE void *hs_py_raw_realloc(void *ctx, void *p, size_t n) { (void)ctx; return py_realloc(HS_DOMAIN_RAW, p, n); }
 static HS_NOINLINE void hs_py_raw_free(void *ctx, void *p) { (void)ctx; py_free(HS_DOMAIN_RAW, p); }
 
 static HS_NOINLINE void *hs_py_mem_malloc(void *ctx, size_t n) { (void)ctx; return small_malloc(HS_DOMAIN_MEM, n); }
-static HS_NOINLINE void *hs_py_mem_calloc(void *ctx, size_t ne, size_t es) { (void)ctx; return hs_mem_calloc(ne, es); }
+static HS_NOINLINE void *hs_py_mem_calloc(void *ctx, size_t ne, size_t es) { (void)ctx; return small_calloc(HS_DOMAIN_MEM, ne, es); }
 static HS_NOINLINE void *hs_py_mem_realloc(void *ctx, void *p, size_t n) { (void)ctx; return py_realloc(HS_DOMAIN_MEM, p, n); }
 static HS_NOINLINE void hs_py_mem_free(void *ctx, void *p) { (void)ctx; py_free(HS_DOMAIN_MEM, p); }
 
 static HS_NOINLINE void *hs_py_obj_malloc(void *ctx, size_t n) { (void)ctx; return small_malloc(HS_DOMAIN_OBJ, n); }
-static HS_NOINLINE void *hs_py_obj_calloc(void *ctx, size_t ne, size_t es) { (void)ctx; return hs_obj_calloc(ne, es); }
+static HS_NOINLINE void *hs_py_obj_calloc(void *ctx, size_t ne, size_t es) { (void)ctx; return small_calloc(HS_DOMAIN_OBJ, ne, es); }
 static HS_NOINLINE void *hs_py_obj_realloc(void *ctx, void *p, size_t n) { (void)ctx; return py_realloc(HS_DOMAIN_OBJ, p, n); }
 static HS_NOINLINE void hs_py_obj_free(void *ctx, void *p) { (void)ctx; py_free(HS_DOMAIN_OBJ, p); }
 
-static py_allocator_t ours[HS_NDOMAINS] = {
+/* the debug set: realloc and free through the domain table (malloc and
+ * calloc find hs_domain_default off there and take it too) */
+static HS_NOINLINE void *hs_py_raw_realloc_dbg(void *ctx, void *p, size_t n) { (void)ctx; return realloc_slow(HS_DOMAIN_RAW, p, n); }
+static HS_NOINLINE void hs_py_raw_free_dbg(void *ctx, void *p) { (void)ctx; free_slow(HS_DOMAIN_RAW, p); }
+static HS_NOINLINE void *hs_py_mem_realloc_dbg(void *ctx, void *p, size_t n) { (void)ctx; return realloc_slow(HS_DOMAIN_MEM, p, n); }
+static HS_NOINLINE void hs_py_mem_free_dbg(void *ctx, void *p) { (void)ctx; free_slow(HS_DOMAIN_MEM, p); }
+static HS_NOINLINE void *hs_py_obj_realloc_dbg(void *ctx, void *p, size_t n) { (void)ctx; return realloc_slow(HS_DOMAIN_OBJ, p, n); }
+static HS_NOINLINE void hs_py_obj_free_dbg(void *ctx, void *p) { (void)ctx; free_slow(HS_DOMAIN_OBJ, p); }
+
+static const py_allocator_t ours_plain[HS_NDOMAINS] = {
     { NULL, hs_py_raw_malloc, hs_py_raw_calloc, hs_py_raw_realloc, hs_py_raw_free },
     { NULL, hs_py_mem_malloc, hs_py_mem_calloc, hs_py_mem_realloc, hs_py_mem_free },
     { NULL, hs_py_obj_malloc, hs_py_obj_calloc, hs_py_obj_realloc, hs_py_obj_free },
 };
+static const py_allocator_t ours_debug[HS_NDOMAINS] = {
+    { NULL, hs_py_raw_malloc, hs_py_raw_calloc, hs_py_raw_realloc_dbg, hs_py_raw_free_dbg },
+    { NULL, hs_py_mem_malloc, hs_py_mem_calloc, hs_py_mem_realloc_dbg, hs_py_mem_free_dbg },
+    { NULL, hs_py_obj_malloc, hs_py_obj_calloc, hs_py_obj_realloc_dbg, hs_py_obj_free_dbg },
+};
+/* the set in use: chosen by hs_python_start, before the first install */
+static const py_allocator_t *ours = ours_plain;
 
 /* ---- what CPython has installed ------------------------------------------------- */
 
@@ -343,7 +420,7 @@ static void get_all(py_allocator_t cur[HS_NDOMAINS])
 static void install_over(const py_allocator_t cur[HS_NDOMAINS])
 {
     for (int d = 0; d < HS_NDOMAINS; d++) prev[d] = cur[d];
-    for (int d = 0; d < HS_NDOMAINS; d++) api.set(d, &ours[d]);
+    for (int d = 0; d < HS_NDOMAINS; d++) api.set(d, (py_allocator_t *)&ours[d]);
     state = HS_PY_INSTALLED;
 }
 
@@ -354,7 +431,7 @@ static void install_over(const py_allocator_t cur[HS_NDOMAINS])
 static void install_beneath(const py_allocator_t cur[HS_NDOMAINS], const py_allocator_t beneath[HS_NDOMAINS])
 {
     for (int d = 0; d < HS_NDOMAINS; d++) prev[d] = beneath[d];
-    for (int d = 0; d < HS_NDOMAINS; d++) api.set(d, &ours[d]);
+    for (int d = 0; d < HS_NDOMAINS; d++) api.set(d, (py_allocator_t *)&ours[d]);
     api.setup_debug_hooks();
     py_allocator_t now[HS_NDOMAINS];
     get_all(now);
@@ -576,6 +653,7 @@ void hs_python_start(void)
         state = HS_PY_LEFT_STATS;
         return;
     }
+    ours = hs_shim.debug ? ours_debug : ours_plain;
     take_over();
     api.get_arena(&prev_arena);
     if (prev_arena.alloc && prev_arena.free) {

@@ -268,6 +268,17 @@ for how in "debug PYTHONMALLOC=debug --" "xdev -- -X dev"; do
         fail "overflow-${how%% *}-caught" "exit $src: $(head -c 300 "overflow-${how%% *}.s.err")"
     fi
 done
+# ... and the shim's own debug mode catches it in the blocks it gives CPython:
+# every free of CPython's goes through heapshim's debug hooks there (the
+# plain functions, installed without a debug mode, would take the block as
+# a small one and see nothing)
+pyrun overflow-shim-debug HEAPSHIM_ALLOCATOR=debug -- overflow.py
+if [ "$src" = 134 ] && grep -q "heapshim: debug: buffer overrun on .*mem domain.*tail guard" overflow-shim-debug.s.err &&
+   ! grep -q "not caught" overflow-shim-debug.s.out; then
+    pass "overflow-shim-debug-caught: $(grep -m1 -o 'heapshim: debug: buffer overrun' overflow-shim-debug.s.err)"
+else
+    fail overflow-shim-debug-caught "exit $src: $(head -c 300 overflow-shim-debug.s.err)"
+fi
 
 # a bad HEAPSHIM_PYTHON: one warning line, then as HEAPSHIM_PYTHON=0
 pyrun badvalue HEAPSHIM_PYTHON=sometimes -- work.py
