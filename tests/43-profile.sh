@@ -6,7 +6,8 @@
 # in the top 5; google-pprof --text on our output names the right functions
 # (a C program, and gcc's cc1 compared with heapshim's own libdw names);
 # the SVG flame graph parses; 4096 distinct stacks each interned once, and
-# no libgcc_s in a sampled program; pprof's protobuf (protoc --decode against the
+# no libgcc_s in a sampled program; C++ exceptions while every allocation is
+# sampled; pprof's protobuf (protoc --decode against the
 # legacy text, go tool pprof); both stack walks (fp, dwarf) on known chains;
 # HEAPSHIM_PROFILE_RATE validation and 0 = off;
 # hostile profile files; diff (profile --diff and heapshim diff of two
@@ -157,6 +158,24 @@ EOF2
         pass profile-no-libgcc-s
     else
         fail profile-no-libgcc-s "libgcc_s mapped in a program the shim samples: $(grep '^mapped:' "$W/ms.out" | head -2)"
+    fi
+fi
+
+# 2c. C++ exceptions while every allocation is sampled: the program's
+# unwinder (libgcc_s) and the shim's private copy run nested, each on its own
+# state; every throw must arrive intact
+CXX_BIN=$(command -v g++ || true)
+if [ -z "$CXX_BIN" ]; then
+    skip profile-cxx-exceptions "no g++ to build tests/shim/prog_exceptions.cpp"
+elif ! "$CXX_BIN" -O2 -o "$W/prog_exceptions" "$ROOT/tests/shim/prog_exceptions.cpp" 2> "$W/exc.err"; then
+    fail profile-cxx-exceptions "g++ failed: $(head -3 "$W/exc.err")"
+else
+    rm -rf "$W/exc"
+    if out=$(HEAPSHIM_PROFILE_RATE=1 "$HS" run -q --profile "$W/exc" -- "$W/prog_exceptions" 2> "$W/exc.err") &&
+       [ "$out" = "caught 20000" ] && [ -n "$(ls "$W/exc"/*.prof 2>/dev/null)" ]; then
+        pass profile-cxx-exceptions
+    else
+        fail profile-cxx-exceptions "out '$out': $(head -3 "$W/exc.err")"
     fi
 fi
 
