@@ -119,6 +119,7 @@ HS_BUILD_FLAGS = \
     'AR=$(subst ','\'',$(AR))' 'CXX=$(subst ','\'',$(CXX))' \
     'CFLAGS=$(subst ','\'',$(strip $(CFLAGS_ALL)))' \
     'LDFLAGS=$(subst ','\'',$(strip $(LDFLAGS_ALL)))' \
+    'SHIM_LIBGCC=$(SHIM_LIBGCC)' \
     $(foreach a,$(HS_AREAS),'AREA_CFLAGS_$(a)=$(subst ','\'',$(strip $(AREA_CFLAGS_$(a))))') \
     'HS_HAVE_SDT=$(HS_HAVE_SDT)' \
     'HS_HAVE_JANSSON=$(HS_HAVE_JANSSON)'

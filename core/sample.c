@@ -408,19 +408,40 @@ static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
     return h ? h : 1;
 }
 
-/* The hash index of the stack table, in this process's memory (32 KiB):
- * the entries themselves are appended in order, so that a process with a
- * few hundred stacks touches a few pages of the shared file, not one page
- * per stack (the file is resident memory of the process: shmem). */
+/* The hash index of the stack table, in this process's memory: the entries
+ * themselves are appended in order, so that a process with a few hundred
+ * stacks touches a few pages of the shared file, not one page per stack (the
+ * file is resident memory of the process: shmem). The index is used from its
+ * start only as far as the stacks need (index_size slots, kept at most 3/4
+ * full, doubled and rebuilt from the entries' hashes), so that a process with
+ * a few stacks touches 2 KiB of it rather than all 32 KiB (a hash spreads
+ * them over every page). */
+#define INDEX_MIN 512u
 static uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
+static uint32_t index_size = INDEX_MIN;           /* power of two, <= HS_PROF_STACKS */
+
+/* prof_lock held: index_size doubled, the entries placed again */
+static void index_grow(const struct hs_prof_header *r)
+{
+    const struct hs_prof_stack *t = stacks_of((struct hs_prof_header *)r);
+    index_size *= 2;
+    uint32_t mask = index_size - 1;
+    memset(stack_index, 0, index_size * sizeof *stack_index);
+    for (uint32_t k = 0; k < r->nstacks; k++) {
+        uint32_t i = (uint32_t)t[k].hash & mask;
+        while (stack_index[i]) i = (i + 1) & mask;
+        stack_index[i] = k + 1;
+    }
+}
 
 /* prof_lock held: the stack's index, interned; UINT32_MAX when full */
 static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsigned n, unsigned dom)
 {
     uint64_t h = stack_hash(f, n, dom);
     struct hs_prof_stack *t = stacks_of(r);
-    uint32_t mask = HS_PROF_STACKS - 1;
-    for (uint32_t i = (uint32_t)h & mask, probes = 0; probes < HS_PROF_STACKS; i = (i + 1) & mask, probes++) {
+    if (r->nstacks >= index_size / 4 * 3 && index_size < HS_PROF_STACKS) index_grow(r);
+    uint32_t mask = index_size - 1;
+    for (uint32_t i = (uint32_t)h & mask, probes = 0; probes < index_size; i = (i + 1) & mask, probes++) {
         uint32_t e = stack_index[i];
         if (e) {
             struct hs_prof_stack *s = &t[e - 1];

@@ -12,9 +12,16 @@ AREA_CFLAGS_interpose := -fno-plt
 # symlink to it, the documented path for LD_PRELOAD and -lheapshim (make
 # install installs both). A change that breaks the hs_* ABI bumps this.
 HS_SOVERSION := 1
-$(B)/libheapshim.so.$(HS_SOVERSION): $(CORE_OBJS) $(INTERPOSE_OBJS)
+# The sampler's stack walk (_Unwind_Backtrace, core/sample.c) comes from
+# libgcc_eh.a, linked in and hidden (-static-libgcc, --exclude-libs): not from
+# libgcc_s.so.1, which every C program under the shim would otherwise load and
+# keep resident (128 KiB: fault-around maps all of its pages) for the ~20 KiB
+# of unwinder code it uses. The copy is private to the shim (no _Unwind_*
+# symbol exported), so the program's own exceptions use the program's libgcc_s.
+SHIM_LIBGCC := -static-libgcc -Wl,--exclude-libs,ALL
+$(B)/libheapshim.so.$(HS_SOVERSION): $(CORE_OBJS) $(INTERPOSE_OBJS) $(B)/build-flags
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared $(LDFLAGS_ALL) -Wl,-z,now -Wl,-soname,libheapshim.so.$(HS_SOVERSION) -o $@ $^ -lpthread
+	$(Q)$(CC) -shared $(LDFLAGS_ALL) $(SHIM_LIBGCC) -Wl,-z,now -Wl,-soname,libheapshim.so.$(HS_SOVERSION) -o $@ $(CORE_OBJS) $(INTERPOSE_OBJS) -lpthread
 
 $(B)/libheapshim.so: $(B)/libheapshim.so.$(HS_SOVERSION)
 	$(Q)ln -sfn libheapshim.so.$(HS_SOVERSION) $@

@@ -5,7 +5,9 @@
 # and read live from a running process); a 1 MiB leak among 100 MiB of churn
 # in the top 5; google-pprof --text on our output names the right functions
 # (a C program, and gcc's cc1 compared with heapshim's own libdw names);
-# the SVG flame graph parses; pprof's protobuf (protoc --decode against the
+# the SVG flame graph parses; 4096 distinct stacks each interned once, and
+# no libgcc_s in a sampled program; C++ exceptions while every allocation is
+# sampled; pprof's protobuf (protoc --decode against the
 # legacy text, go tool pprof); both stack walks (fp, dwarf) on known chains;
 # HEAPSHIM_PROFILE_RATE validation and 0 = off;
 # hostile profile files; diff (profile --diff and heapshim diff of two
@@ -122,6 +124,59 @@ EOF2
             fail "profile-unwind-chains-$unw" "$(cat "$W/unw-$unw.err") $out $(head -3 "$c" 2>/dev/null)"
         fi
     done
+fi
+
+# 2b. the stack table: 4096 distinct stacks (every path through 12 levels of
+# two functions, 3 blocks of 64 B each), every allocation sampled, while the
+# writer's hash index grows from 512 slots (core/sample.c): each stack once,
+# with its 3 blocks; and the walk works without libgcc_s in the process (the
+# shim links its unwinder in: interpose/interpose.mk)
+MSPROG="$ROOT/$B/tests/prog_manystacks"
+if [ ! -x "$MSPROG" ]; then
+    fail profile-many-stacks "no $MSPROG (run make test-bins)"
+else
+    rm -rf "$W/ms"
+    HEAPSHIM_PROFILE_RATE=1 "$HS" run -q --profile "$W/ms" -- "$MSPROG" 12 maps > "$W/ms.out" 2> "$W/ms.err"
+    f=$(ls "$W/ms"/*.prof 2>/dev/null | head -1)
+    if [ -n "$f" ] && "$HS" profile "$f" --format pprof -n 100000 > "$W/ms.heap" 2>> "$W/ms.err" &&
+       out=$("$PY" - "$W/ms.heap" <<'EOF2'
+import sys
+stacks = [l.split("@", 1) for l in open(sys.argv[1]) if "@" in l and not l.startswith("heap profile")]
+addrs = [a.split() for _, a in stacks]
+dups = len(addrs) - len(set(tuple(a) for a in addrs))
+# the leaf's stacks: 3 objects of 192 bytes each, 26 frames or more
+leaf = [c for c, a in zip(stacks, addrs) if c[0].split()[:2] == ["3:", "192"] and len(a) >= 26]
+print("%d stacks, %d duplicated, %d with the leaf's 3 blocks" % (len(addrs), dups, len(leaf)))
+sys.exit(0 if dups == 0 and len(leaf) == 4096 else 1)
+EOF2
+       ); then
+        pass profile-many-stacks; echo "    $out"
+    else
+        fail profile-many-stacks "$(cat "$W/ms.err") ${out:-}"
+    fi
+    if grep -q '^stacks 4096' "$W/ms.out" && ! grep -q '^mapped:' "$W/ms.out"; then
+        pass profile-no-libgcc-s
+    else
+        fail profile-no-libgcc-s "libgcc_s mapped in a program the shim samples: $(grep '^mapped:' "$W/ms.out" | head -2)"
+    fi
+fi
+
+# 2c. C++ exceptions while every allocation is sampled: the program's
+# unwinder (libgcc_s) and the shim's private copy run nested, each on its own
+# state; every throw must arrive intact
+CXX_BIN=$(command -v g++ || true)
+if [ -z "$CXX_BIN" ]; then
+    skip profile-cxx-exceptions "no g++ to build tests/shim/prog_exceptions.cpp"
+elif ! "$CXX_BIN" -O2 -o "$W/prog_exceptions" "$ROOT/tests/shim/prog_exceptions.cpp" 2> "$W/exc.err"; then
+    fail profile-cxx-exceptions "g++ failed: $(head -3 "$W/exc.err")"
+else
+    rm -rf "$W/exc"
+    if out=$(HEAPSHIM_PROFILE_RATE=1 "$HS" run -q --profile "$W/exc" -- "$W/prog_exceptions" 2> "$W/exc.err") &&
+       [ "$out" = "caught 20000" ] && [ -n "$(ls "$W/exc"/*.prof 2>/dev/null)" ]; then
+        pass profile-cxx-exceptions
+    else
+        fail profile-cxx-exceptions "out '$out': $(head -3 "$W/exc.err")"
+    fi
 fi
 
 # 3. a 1 MiB leak among 100 MiB of churn and other holders: in the top 5
