@@ -286,7 +286,10 @@ HS_INLINE void *py_realloc(unsigned D, void *p, size_t n)
     if (HS_LIKELY(h != NULL) && n - 1 < HS_SMALL_MAX) {
         unsigned tag = hs_pagemap_get(p);          /* p NULL has none */
         if (tag != 0 && HS_LIKELY(hs_domain_default[(tag - 1) / HS_NCLASSES + 1])) {
-            if (HS_UNLIKELY(hs_sample_charge(h, n))) return realloc_sampled(D, h, p, tag, n);
+            /* a realloc that leaves the block as it is allocates nothing:
+             * not charged (hs_realloc_stays, core/internal.h) */
+            if (!hs_small_realloc_stays(tag, n) && HS_UNLIKELY(hs_sample_charge(h, n)))
+                return realloc_sampled(D, h, p, tag, n);
             void *q = hs_fast_small_realloc(h, p, tag, n);
             if (HS_LIKELY(q != NULL)) return q;
         }
