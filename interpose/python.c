@@ -191,12 +191,15 @@ HS_INLINE void *small_malloc(unsigned D, size_t n)
      * take the call) */
     if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_SMALL_MAX) && HS_LIKELY(hs_domain_default[D])) {
         bool due;
-        void *p = hs_fast_small_malloc(h, D, n, &due);
+        void *p = hs_fast_small_malloc_cls(h, D, (n - 1) >> 4, n, &due);
         if (HS_LIKELY(p != NULL)) {
             if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, D, p);
             return p;
         }
     }
+    /* above HS_SMALL_MAX, the domain's default allocator in place: the core's
+     * counted large block, without the domain table's two calls */
+    if (n > HS_SMALL_MAX && HS_LIKELY(hs_domain_default[D])) return hs_counted_large(D, n, false, 0);
     return D == HS_DOMAIN_MEM ? hs_mem_malloc(n) : hs_obj_malloc(n);
 }
 
