@@ -58,6 +58,7 @@
 #include "../core/large.h"
 #include "../core/owner.h"
 #include "../core/sample.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -366,23 +367,29 @@ static HS_NOINLINE void *bare_malloc(hs_heap_t *h, size_t n)
     return p;
 }
 
-/* The pymalloc fast path: see the top of this file. */
+/* The pymalloc fast path: see the top of this file. A macro, not an inline
+ * function, so that the caller's address RA (for routing) is computed on
+ * the slow branch only: passed as an argument, the compiler loads it on every
+ * call. Expanded in malloc() and in operator new (below). */
+#define HS_MALLOC_BODY(n, RA)                                                              \
+    hs_heap_t *h = hs_tls_fast;                                                            \
+    size_t m = (n) - 1;             /* n in 1..512: m < 512 (n == 0 wraps) */              \
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(m < HS_SMALL_MAX)) {                             \
+        bool due;                                                                          \
+        void *p = hs_fast_small_malloc_cls(h, HS_DOMAIN_MEM, m >> 4, (n), &due);           \
+        if (HS_LIKELY(p != NULL)) {                                                        \
+            if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, HS_DOMAIN_MEM, p);         \
+            return p;                                                                      \
+        }                                                                                  \
+    }                                                                                      \
+    if (HS_LIKELY(h != NULL) && (n) > HS_SMALL_MAX) return bare_malloc(h, (n));            \
+    /* plain-direct mode has a path of its own, reached by a tail jump */                  \
+    if (hs_shim.plain_direct) return plain_malloc(n);                                      \
+    return malloc_slow((n), (RA))
+
 EXPORT void *malloc(size_t n)
 {
-    hs_heap_t *h = hs_tls_fast;
-    size_t m = n - 1;               /* n in 1..512: m < 512 (n == 0 wraps) */
-    if (HS_LIKELY(h != NULL) && HS_LIKELY(m < HS_SMALL_MAX)) {
-        bool due;
-        void *p = hs_fast_small_malloc_cls(h, HS_DOMAIN_MEM, m >> 4, n, &due);
-        if (HS_LIKELY(p != NULL)) {
-            if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, HS_DOMAIN_MEM, p);
-            return p;
-        }
-    }
-    if (HS_LIKELY(h != NULL) && n > HS_SMALL_MAX) return bare_malloc(h, n);
-    /* plain-direct mode has a path of its own, reached by a tail jump */
-    if (hs_shim.plain_direct) return plain_malloc(n);
-    return malloc_slow(n, __builtin_return_address(0));
+    HS_MALLOC_BODY(n, __builtin_return_address(0));
 }
 
 /* free() of an armed thread (hs_tls_fast) for a pointer that is none of our
@@ -411,7 +418,7 @@ static HS_NOINLINE void free_other(void *p)
     free_slow(p);
 }
 
-EXPORT void free(void *p)
+HS_INLINE void free_at(void *p)
 {
     hs_heap_t *h = hs_tls_fast;
     if (HS_LIKELY(h != NULL)) {
@@ -429,6 +436,8 @@ EXPORT void free(void *p)
     }
     free_other(p);
 }
+
+EXPORT void free(void *p) { free_at(p); }
 
 static HS_NOINLINE void *calloc_slow(size_t ne, size_t es, const void *ra)
 {
@@ -746,3 +755,79 @@ EXPORT size_t malloc_usable_size(void *p)
     default: return hs_sys_usable_size(p);
     }
 }
+
+/* ---- C++ operator new and delete ----------------------------------------------------
+ *
+ * Exported under their Itanium C++ ABI names, as mimalloc and tcmalloc do, so
+ * that a C++ program's new reaches the fast path directly instead of through
+ * libstdc++'s operator new, and so that routing (HEAPSHIM_ROUTE) sees the code
+ * that said `new`, not libstdc++ (which calls malloc from inside its own
+ * operator). Semantics stay the C++ runtime's: when no memory comes back, the
+ * runtime's own operator runs (found once with dlsym(RTLD_NEXT)): its
+ * new_handler loop calls malloc (us) again and throws std::bad_alloc, or
+ * returns NULL for the nothrow forms. A program that defines its own
+ * operator new keeps it (the executable comes first in symbol lookup). The
+ * aligned forms (C++17) are left to the runtime, which calls aligned_alloc
+ * and free (ours). */
+
+typedef void *(*hs_cxx_new_fn)(size_t);
+typedef void *(*hs_cxx_new_nt_fn)(size_t, const void *);
+
+static HS_NOINLINE void *cxx_new_failed(const char *sym, size_t n)
+{
+    hs_cxx_new_fn next = (hs_cxx_new_fn)dlsym(RTLD_NEXT, sym);
+    if (!next) abort();         /* no C++ runtime beneath us: nothing can throw */
+    return next(n);
+}
+
+static HS_NOINLINE void *cxx_new_nothrow_failed(const char *sym, size_t n, const void *tag)
+{
+    hs_cxx_new_nt_fn next = (hs_cxx_new_nt_fn)dlsym(RTLD_NEXT, sym);
+    return next ? next(n, tag) : NULL;
+}
+
+/* operator new(size_t) and operator new[](size_t): the body of malloc, for
+ * the caller's address; a failure goes to the runtime */
+HS_INLINE void *cxx_malloc(size_t n, const void *ra)
+{
+    HS_MALLOC_BODY(n, ra);
+}
+
+EXPORT void *_Znwm(size_t n);
+EXPORT void *_Znwm(size_t n)
+{
+    void *p = cxx_malloc(n, __builtin_return_address(0));
+    return HS_LIKELY(p != NULL) ? p : cxx_new_failed("_Znwm", n);
+}
+EXPORT void *_Znam(size_t n);
+EXPORT void *_Znam(size_t n)
+{
+    void *p = cxx_malloc(n, __builtin_return_address(0));
+    return HS_LIKELY(p != NULL) ? p : cxx_new_failed("_Znam", n);
+}
+EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *tag);
+EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *tag)
+{
+    void *p = cxx_malloc(n, __builtin_return_address(0));
+    return HS_LIKELY(p != NULL) ? p : cxx_new_nothrow_failed("_ZnwmRKSt9nothrow_t", n, tag);
+}
+EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *tag);
+EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *tag)
+{
+    void *p = cxx_malloc(n, __builtin_return_address(0));
+    return HS_LIKELY(p != NULL) ? p : cxx_new_nothrow_failed("_ZnamRKSt9nothrow_t", n, tag);
+}
+
+/* operator delete and delete[], plain, sized (C++14) and nothrow: free */
+EXPORT void _ZdlPv(void *p);
+EXPORT void _ZdlPv(void *p) { free_at(p); }
+EXPORT void _ZdaPv(void *p);
+EXPORT void _ZdaPv(void *p) { free_at(p); }
+EXPORT void _ZdlPvm(void *p, size_t n);
+EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; free_at(p); }
+EXPORT void _ZdaPvm(void *p, size_t n);
+EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; free_at(p); }
+EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *tag);
+EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *tag) { (void)tag; free_at(p); }
+EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *tag);
+EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *tag) { (void)tag; free_at(p); }
