@@ -229,6 +229,53 @@ static void test_burst_in_order(void) { burst_and_free(0); }
 static void test_burst_reverse(void) { burst_and_free(1); }
 static void test_burst_random(void) { burst_and_free(2); }
 
+/* A phase still made of small blocks keeps its kept arenas while it also
+ * asks glibc for memory: a producer that fills 256 KiB of small blocks and
+ * one 64 KiB array per step (xmalloc-test's shape) refills a freed 8 MiB
+ * burst from the kept arenas. Counted gross, its glibc requests reached a
+ * quarter of the excess half way and the rest was unmapped, then mapped and
+ * faulted in again (core/arena.c, HS_ARENAS_KEPT). */
+static void test_kept_through_mixed_phase(void)
+{
+    const size_t sz = 64, bytes = (size_t)8 << 20, n = bytes / sz;
+    const size_t step = (256u << 10) / sz, side = 64u << 10;
+    hs_arena_stats_t a0 = ast();
+    void **v = burst(n, sz);
+    for (size_t i = 0; i < n; i++) hs_obj_free(v[i]);
+    hs_arena_stats_t a1 = ast();
+    check_relations(&a1, "after freeing the 8 MiB burst");
+    void *arrays[64];
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % step == 0 && na < 64) {
+            arrays[na] = hs_raw_malloc(side);       /* glibc: the request trigger */
+            CU_ASSERT_PTR_NOT_NULL(arrays[na]);
+            na++;
+        }
+        v[i] = hs_obj_malloc(sz);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v[i]);
+    }
+    hs_arena_stats_t a2 = ast();
+    check_relations(&a2, "after the mixed refill");
+    CU_ASSERT(na * side >= bytes / 4 * 3 / 4);     /* glibc asked for well over a quarter of the burst */
+    uint64_t mapped = a2.arenas_allocated_total - a1.arenas_allocated_total;
+    uint64_t freed = a2.arenas_freed_total - a1.arenas_freed_total;
+    if (mapped > 2 || freed > 2) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "refilling a freed 8 MiB burst beside %zu KiB of glibc requests "
+                 "unmapped %llu arenas and mapped %llu (allowed 2 each)", na * side >> 10,
+                 (unsigned long long)freed, (unsigned long long)mapped);
+        FAIL_MSG(msg);
+    }
+    for (size_t i = 0; i < n; i++) hs_obj_free(v[i]);
+    for (size_t i = 0; i < na; i++) hs_raw_free(arrays[i]);
+    free(v);
+    give_back_by_request(bytes);
+    hs_arena_stats_t a3 = ast();
+    check_relations(&a3, "after the mixed phase was given back");
+    CU_ASSERT(a3.arenas_mapped <= a0.arenas_mapped + 4);    /* and given back at the end */
+}
+
 /* Each size class gets its own pools and its blocks are counted there. */
 static void test_per_class(void)
 {
@@ -471,6 +518,7 @@ int main(void)
         { "50 MiB burst freed in reverse returns arenas", test_burst_reverse },
         { "50 MiB burst freed at random returns arenas", test_burst_random },
         { "arena hook asking glibc for memory under the lock", test_hook_allocating_under_lock },
+        { "kept arenas stay through a phase mixing small blocks and glibc", test_kept_through_mixed_phase },
         { NULL, NULL },
     };
     hs_test_add_suite("arena", tests);
