@@ -52,11 +52,16 @@
  *                  slots holding a grant; claimed[i] if none does; live).
  *   V is what every reader reports: it never decreases, live <= V, and
  *       true peak <= V <= true peak + 2G
- *   and V is exact while one thread at a time holds a grant. The grant of a
- *   claim is max(64 KiB, peak[i] / 100) / (2 * HS_LIVE_PEAK_THREADS): for up
- *   to HS_LIVE_PEAK_THREADS (32) threads holding grants (slot 0 holds none),
- *       true peak <= V < true peak + max(64 KiB, 1% of V).
- *   (With T > 32 threads the excess can reach T/32 times that.) A reader
+ *   and V is exact while one thread at a time holds a grant. The grants
+ *   come from a budget per index, max(64 KiB, peak[i] / 100) / 2: a slot
+ *   taking or renewing one (at each claim) gets a quarter of what the
+ *   other slots' grants leave of it, and at least one byte (a slot alone:
+ *   8 KiB below 6.4 MiB of peak; n slots that keep claiming settle at
+ *   budget / (n + 3) each). So G <= budget + (slots holding a grant) bytes
+ *   and, for any number of threads (slot 0 holds none),
+ *       true peak <= V < true peak + max(64 KiB, 1% of V) + 2 * slots.
+ *   (The grant used to be budget / 32 whatever the number of threads: the
+ *   bound held for 32 of them, and a lone thread claimed 8x as often.) A reader
  *   resets window_peak[i] to claimed[i], never below live.
  *
  * Consistent reads
@@ -153,7 +158,7 @@
 #define HS_LIVE_NCLASSES     32
 #define HS_LIVE_MAX_SLOTS    1024       /* file is sized for this many (sparse) */
 #define HS_LIVE_PEAK_SLACK   (64 * 1024)   /* absolute part of the peak bound */
-#define HS_LIVE_PEAK_THREADS 32          /* threads the bound is kept for */
+#define HS_LIVE_PEAK_THREADS 32          /* unused since grants come from a budget ("Peaks"); kept for sources that name it */
 #define HS_LIVE_TICK_OPS     4096        /* counting operations between clock looks */
 
 #define HS_LIVE_STATE_RUNNING 1u
