@@ -54,7 +54,7 @@ done
 PY=/usr/bin/python3            # Debian's python3 (a workload, and the one the targets are about)
 [ -x $PY ] || PY=$(command -v python3)
 run=$B/bench/rusage_run
-bins="wl_churn wl_mt wl_bignum wl_fixed wl_threads wl_prodcons wl_mixed wl_realloc wl_large wl_cxx wl_logic"
+bins="wl_churn wl_mt wl_bignum wl_fixed wl_threads wl_prodcons wl_batches wl_mixed wl_realloc wl_large wl_cxx wl_logic"
 
 # ---- workloads ---------------------------------------------------------------------
 # name | command (word-split; inputs in $in) | stdin | description; python3 ones are
@@ -65,10 +65,10 @@ wl_name=() wl_cmd=() wl_in=() wl_desc=() wl_py=()
 add_wl() { wl_name+=("$1"); wl_py+=("$2"); wl_in+=("$3"); wl_cmd+=("$4"); wl_desc+=("$5"); }
 if [ $quick = 1 ]; then
     s_churn=1 s_mt=2000 s_big="3 5000" s_fix=3 s_thr="4 60" s_pc="2 200000" s_mix="300 20000" s_rea=400
-    s_lar=400 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000"
+    s_lar=400 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000" s_bat=150
 else
     s_churn=4 s_mt=15000 s_big="32 20000" s_fix=30 s_thr="4 500" s_pc="2 2000000" s_mix="4000 100000" s_rea=4000
-    s_lar=3000 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000"
+    s_lar=3000 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000" s_bat=1500
 fi
 W=$B/bench
 add_wl bignum 0 /dev/null "$W/wl_bignum $s_big" \
@@ -91,6 +91,8 @@ add_wl threads 0 /dev/null "$W/wl_threads $s_thr" \
     "threads created and destroyed while allocating, 4 at once (wl_threads)"
 add_wl prodcons 0 /dev/null "$W/wl_prodcons $s_pc" \
     "producer/consumer rings, every free cross-thread, 2 pairs (wl_prodcons)"
+add_wl batches 0 /dev/null "$W/wl_batches 2 $s_bat" \
+    "batches of small blocks + a 32 KiB array handed to consumers, 2+2 threads (wl_batches)"
 add_wl mt4 0 /dev/null "$W/wl_mt 4 $s_mt" \
     "4 threads in a ring, batches freed cross-thread (wl_mt)"
 add_wl python 1 /dev/null "$PY bench/alloc_churn.py $s_py" \
