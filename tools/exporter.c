@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #define EXP_MAX_SERVICES 1024
-#define EXP_NAME_MAX 72
+
 
 struct exp_proc {
     int pid, used;
@@ -61,14 +61,6 @@ struct exp_service {
     uint64_t rss, procs, win[4];
 };
 
-struct exp_ident {                  /* identity read ahead (exp_prefetch) */
-    int pid;
-    uint64_t at_ns;
-    char service[EXP_NAME_MAX];
-    char unit[EXP_NAME_MAX], cid[72];
-    uint64_t limit;
-    char labels[sizeof(((struct proc_view *)0)->labels)];
-};
 #define EXP_IDENT_CACHE 256
 
 struct exporter {
@@ -309,7 +301,7 @@ static struct exp_proc *find_proc(struct exporter *e, int pid, uint64_t start)
 }
 
 /* identity of a process: labels and service, once */
-static void identify_pid(struct exporter *e, int pid, const char *comm16, char *service, size_t scap,
+static void identify_pid(int *label_error, int pid, const char *comm16, char *service, size_t scap,
                          char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
                          uint64_t *limit);
 static void identify(struct exporter *e, struct exp_proc *p, const struct proc_view *v)
@@ -329,26 +321,46 @@ static void identify(struct exporter *e, struct exp_proc *p, const struct proc_v
             return;
         }
     }
-    identify_pid(e, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels, p->unit,
+    int lerr = 0;
+    identify_pid(&lerr, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels, p->unit,
                  p->cid, &p->limit);
+    e->label_errors += (uint64_t)lerr;
     p->have_identity = 1;
+}
+
+/* the identity of a running process, read now into c (no exporter state:
+ * callable from another thread, cmd_serve.c's watcher); 0, or -1 if gone */
+int exp_ident_read(int pid, struct exp_ident *c)
+{
+    memset(c, 0, sizeof *c);
+    if (pid <= 0) return -1;
+    char comm[32];
+    ssize_t n = proc_read(pid, "comm", comm, sizeof comm);
+    if (n <= 0) return -1;
+    if (comm[n - 1] == '\n') comm[n - 1] = 0;
+    c->pid = pid;
+    c->at_ns = now_ns();
+    identify_pid(&c->label_error, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels,
+                 c->unit, c->cid, &c->limit);
+    return 0;
+}
+
+/* keep it for the process's first step (identify) */
+void exp_ident_put(struct exporter *e, const struct exp_ident *c)
+{
+    if (c->pid <= 0) return;
+    e->label_errors += (uint64_t)c->label_error;
+    e->ident[e->nident++ % EXP_IDENT_CACHE] = *c;
+    e->ident[(e->nident - 1) % EXP_IDENT_CACHE].label_error = 0;
 }
 
 void exp_prefetch(struct exporter *e, int pid)
 {
-    if (pid <= 0) return;
-    char comm[32];
-    ssize_t n = proc_read(pid, "comm", comm, sizeof comm);
-    if (n <= 0) return;
-    if (comm[n - 1] == '\n') comm[n - 1] = 0;
-    struct exp_ident *c = &e->ident[e->nident++ % EXP_IDENT_CACHE];
-    c->pid = pid;
-    c->at_ns = now_ns();
-    identify_pid(e, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels, c->unit, c->cid,
-                 &c->limit);
+    struct exp_ident c;
+    if (exp_ident_read(pid, &c) == 0) exp_ident_put(e, &c);
 }
 
-static void identify_pid(struct exporter *e, int pid, const char *comm16, char *service, size_t scap,
+static void identify_pid(int *label_error, int pid, const char *comm16, char *service, size_t scap,
                          char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
                          uint64_t *limit)
 {
@@ -358,7 +370,7 @@ static void identify_pid(struct exporter *e, int pid, const char *comm16, char *
     lab[0] = svc[0] = 0;
     int f = environ_labels(pid, val, sizeof val);
     if (f < 0 || (f > 0 && exp_parse_labels(val, lab, sizeof lab, svc, sizeof svc, &why) != 0)) {
-        e->label_errors++;
+        (*label_error)++;
         lab[0] = svc[0] = 0;
     }
     exp_parse_cgroup(proc_read(pid, "cgroup", cg, sizeof cg) > 0 ? cg : "", unit, sizeof unit, cid,
