@@ -3,7 +3,9 @@
  * shimmed processes as Prometheus metrics, for one user without privileges
  * (the host-wide exporter is `heapshim-probe --serve`).
  *
- * Room: the exporter's clock and its view of the live directory. HTTP is
+ * Room: the exporter's clock and its view of the live directory. It writes
+ * nothing into the files but publication requests (window peaks come from
+ * the window steps every process keeps, live.h). HTTP is
  * tools/httpd.c's, labels, windows, services and exited processes are
  * tools/exporter.c's (docs/exporter.md), files are read through
  * tools/live.c (copies only; see the rules there).
@@ -272,8 +274,11 @@ static void step(void *arg)
         int replaced = rc == 0 && fstat(s->k[i].fd, &a) == 0 &&
                        fstatat(d.fd, s->k[i].name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
                        (a.st_ino != b.st_ino || a.st_dev != b.st_dev);
-        int r = live_read_kept(rc == 0 && !replaced ? &d : NULL, s->k[i].name, s->k[i].fd,
-                               replaced ? 0 : LIVE_RESET_WINDOW, &v[n], err, sizeof err);
+        /* read only: window marks come from the process's window steps
+         * (live.h), which nobody resets; the read-write reopen is only for
+         * a busy process's publication request */
+        int r = live_read_kept(rc == 0 && !replaced ? &d : NULL, s->k[i].name, s->k[i].fd, 0, &v[n], err,
+                               sizeof err);
         if (replaced && r == LIVE_OK) r = LIVE_STALE;
         if (r == LIVE_OK) {
             s->k[i].fresh = 1;

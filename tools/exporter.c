@@ -9,11 +9,13 @@
  * format is tools/prom.c's. Semantics in docs/exporter.md:
  *
  *   window peaks   the exporter, not the scraper, closes a step every
- *                  step_s seconds (taking and resetting the file's window
- *                  mark); heapshim_window_peak_bytes is the highest mark of
- *                  the steps of the last window_s seconds and of the open
- *                  step. Scrapes reset nothing: any number of scrapers read
- *                  the same value, and a spike is served for window_s.
+ *                  step_s seconds; a process's mark for it comes from the
+ *                  window steps the process keeps in its live file (live.h
+ *                  "Window steps", mark_of): nobody resets anything.
+ *                  heapshim_window_peak_bytes is the highest mark of the
+ *                  steps of the last window_s seconds and of the open step:
+ *                  any number of scrapers read the same value, and a spike
+ *                  is served for window_s (plus up to one 1.07 s step).
  *   services       a process's service is HEAPSHIM_LABELS' service=, else its
  *                  systemd unit (without .service), else its comm. A service
  *                  series is the sum over its processes running now plus, for
@@ -46,7 +48,9 @@ struct exp_proc {
     char labels[sizeof(((struct proc_view *)0)->labels)];
     int have_identity;
     uint64_t *ring;                 /* [nb][4] step marks */
-    uint64_t last_peak[4];          /* all-time peaks at the last step (callers without a file window) */
+    uint64_t last_peak[4];          /* all-time peaks at the last step */
+    uint64_t wprev_ns;              /* its reading the last step closed with (0: none yet) */
+    int64_t carry[4];               /* claimed[] in that reading */
     unsigned missed;                /* steps in a row it was not among the views */
 };
 
@@ -469,10 +473,39 @@ int exp_tracked(const struct exporter *e, int i, int *pid, uint64_t *start_time)
 
 /* ---- steps -------------------------------------------------------------------- */
 
-static uint64_t mark_of(const struct proc_view *v, int d)
+/* A process's mark for the step that ends with this reading. From the
+ * process's window steps (live.h "Window steps") when the reading has them:
+ * the highest of claimed[] at the reading the last step closed with, and of
+ * the marks of the steps from that reading to this one (for a process not
+ * stepped yet: over the last step_s seconds); if that is longer than the
+ * steps kept, the all-time peak when it rose. Without window steps (a
+ * reading that has none), the window mark the caller took. Never below
+ * live. */
+static uint64_t mark_of(const struct exporter *e, const struct exp_proc *p, const struct proc_view *v, int d)
 {
-    uint64_t w = v->window_peak[d], l = v->snap.dom[d].live_bytes;
+    uint64_t l = v->snap.dom[d].live_bytes, w = v->window_peak[d];
+    if (v->wread_ns && p) {
+        w = p->wprev_ns && p->carry[d] > 0 ? (uint64_t)p->carry[d] : 0;
+        if (!p->wprev_ns || v->wread_ns > p->wprev_ns) {   /* else: nothing newer was read */
+            uint64_t to = hs_live_step_at(v->wread_ns);
+            uint64_t span = ((uint64_t)e->o.step_s * 1000000000ull >> HS_LIVE_WSTEP_SHIFT) + 1;
+            uint64_t from = p->wprev_ns ? hs_live_step_at(p->wprev_ns) : (to > span ? to - span : 0);
+            int lost = 0;
+            uint64_t m = hs_live_step_mark((const uint64_t(*)[4])v->wsteps, from, to, (unsigned)d, &lost);
+            if (m > w) w = m;
+            uint64_t pk = v->snap.dom[d].peak_bytes;
+            if (lost && pk > p->last_peak[d] && pk > w) w = pk;
+        }
+    }
     return w > l ? w : l;
+}
+
+/* the process's next step starts at this reading */
+static void mark_done(struct exp_proc *p, const struct proc_view *v)
+{
+    if (!v->wread_ns || v->wread_ns <= p->wprev_ns) return;
+    p->wprev_ns = v->wread_ns;
+    for (int d = 0; d < 4; d++) p->carry[d] = v->claimed[d];
 }
 
 void exp_step(struct exporter *e, const struct proc_view *v, int n)
@@ -482,10 +515,11 @@ void exp_step(struct exporter *e, const struct proc_view *v, int n)
         struct exp_proc *p = track(e, &v[i]);
         if (!p) continue;
         for (int d = 0; d < 4; d++) {
-            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d];
-            if (mark_of(&v[i], d) > *b) *b = mark_of(&v[i], d);
+            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d], m = mark_of(e, p, &v[i], d);
+            if (m > *b) *b = m;
             p->last_peak[d] = v[i].snap.dom[d].peak_bytes;
         }
+        mark_done(p, &v[i]);
     }
     /* forget processes that vanished without an exit (killed, files
      * unreadable, never held): not seen for two steps and not running */
@@ -521,8 +555,8 @@ void exp_exited(struct exporter *e, const struct proc_view *f)
             s->done[d].reallocs += x->reallocs;
             s->done[d].failed += x->failed;
             /* its last step: what it reached since the last one closed */
-            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d];
-            if (mark_of(f, d) > *b) *b = mark_of(f, d);
+            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d], m = mark_of(e, p, f, d);
+            if (m > *b) *b = m;
         }
         for (unsigned k = 0; k < e->nb * 4; k++) s->ring[k] += p->ring[k];
     }
@@ -550,7 +584,7 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
         /* the window: closed steps and the open one (the file's mark now) */
         uint64_t w[4];
         for (int d = 0; d < 4; d++) {
-            uint64_t m = mark_of(v, d);
+            uint64_t m = mark_of(e, p, v, d);
             uint64_t *open_b = &p->ring[e->cur * 4 + (unsigned)d];
             if (m < *open_b) m = *open_b;
             w[d] = m;
@@ -580,7 +614,7 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
             sv->now[d].failed += x->failed;
             for (unsigned k = 0; k < e->nb; k++) {
                 uint64_t m = p->ring[k * 4 + (unsigned)d];
-                if (k == e->cur && mark_of(v, d) > m) m = mark_of(v, d);
+                if (k == e->cur && mark_of(e, p, v, d) > m) m = mark_of(e, p, v, d);
                 sum[(si * e->nb + k) * 4 + (unsigned)d] += m;
             }
         }

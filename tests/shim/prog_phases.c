@@ -10,10 +10,13 @@
  *   sMS           sleep MS milliseconds
  *   wPATH         wait (up to 60 s) until PATH exists
  *   tPATH         create PATH (empty)
+ *   uPATH         write to PATH the sum of malloc_usable_size() of the
+ *                 blocks kept (what the shim counts as their live bytes)
  * Blocks are written once (one byte per page) so that they are real
  * memory. Exit status 2 with one line on a bad step.
  */
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +53,7 @@ static unsigned long long num(const char *s, const char *step)
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || (*end && *end != 'x')) {
-        fprintf(stderr, "prog_phases: bad step '%s' (accepted: aBYTES nCOUNTxSIZE f sMS wPATH tPATH)\n", step);
+        fprintf(stderr, "prog_phases: bad step '%s' (accepted: aBYTES nCOUNTxSIZE f sMS wPATH tPATH uPATH)\n", step);
         exit(2);
     }
     return v;
@@ -80,6 +83,16 @@ int main(int argc, char **argv)
         case 't': {
             int fd = open(a + 1, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
             if (fd >= 0) close(fd);
+            break;
+        }
+        case 'u': {
+            size_t sum = 0;
+            for (size_t k = 0; k < nkept; k++) sum += malloc_usable_size(kept[k]);
+            FILE *f = fopen(a + 1, "we");
+            if (f) {
+                fprintf(f, "%zu\n", sum);
+                fclose(f);
+            }
             break;
         }
         default: num("", a);
