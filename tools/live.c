@@ -23,7 +23,7 @@
  *     then slots_offset + slots_used * slot_size) and, when the file is open
  *     read-write, asks the process for a publication so that successive
  *     reads never go back (live.h "Consistent reads").
- *   - The one exception is the window-peak reset of export/serve, which
+ *   - The one exception is the window-peak reset of `export`, which
  *     needs an atomic exchange in the file: it maps the header for a few
  *     instructions under a SIGBUS guard (sigsetjmp), so a file truncated at
  *     that moment costs the reset, not the reader.
@@ -239,7 +239,7 @@ static void on_bus(int sig)
  * process's current claim (an upper bound of its live bytes, live.h
  * "Peaks"), atomically, so a spike between two scrapes is reported once and
  * a window never starts below what is live. Semantics: the window belongs to
- * the file, not to the reader: each export/serve scrape closes it for every
+ * the file, not to the reader: each `export` closes it for every
  * reader (two scrapers of the same process each see only the spikes since
  * the other's last scrape; `export --no-reset` and top only look). Returns 0,
  * or -1 (file too short, or truncated under us: SIGBUS caught) with out
