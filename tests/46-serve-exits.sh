@@ -26,7 +26,7 @@ sleep 0.3
 HEAPSHIM_SERVE_FAULT=slow-read "$HS" serve --listen 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/s.log" & S=$!; pids+=($S)
 port=
 for _ in $(seq 50); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log")
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log" 2>/dev/null)
     [ -n "$port" ] && break; sleep 0.1
 done
 [ -n "$port" ] || { fail serve-start "$(cat "$TMPD/s.log")"; finish; }

@@ -60,7 +60,7 @@ scenario() {   # scenario NAME PORT EXTRA-ENV...
 "$HS" serve --listen 127.0.0.1:0 --window 2 --window-step 1 2> "$TMPD/s.log" & S=$!; pids+=($S)
 port=
 for _ in $(seq 50); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log")
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log" 2>/dev/null)
     [ -n "$port" ] && break; sleep 0.1
 done
 [ -n "$port" ] && scenario serve "$port" || fail serve-start "$(cat "$TMPD/s.log")"
@@ -72,7 +72,7 @@ else
     "$PROBE" --serve 127.0.0.1:0 --lib "$SHIM" --window 2 --window-step 1 2> "$TMPD/p.log" & PRB=$!; pids+=($PRB)
     pp=
     for _ in $(seq 100); do
-        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p.log")
+        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p.log" 2>/dev/null)
         [ -n "$pp" ] && break; sleep 0.1
     done
     if [ -z "$pp" ]; then fail probe-start "$(cat "$TMPD/p.log")"
