@@ -247,6 +247,13 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
         }
     }
 
+    /* the window steps (live.h "Window steps"): the clock first, then the
+     * marks and claimed[] as they are (atomics, not under the seqlock) */
+    p->wread_ns = bpf_ktime_get_ns();
+    if (bpf_probe_read_user(p->claimed, sizeof p->claimed, uh->claimed) ||
+        bpf_probe_read_user(p->wsteps, sizeof p->wsteps, uh->wsteps))
+        p->wread_ns = 0;
+
     /* seqlock: seq is odd while the process rewrites the snapshot. Retry a
      * few times; if it keeps changing, keep the previous snapshot. */
     bool ok = false;

@@ -595,6 +595,7 @@ static void pull_region(struct pulled_region *reg, const struct hs_probe_pull *p
 /* p from the first pull, q from the second (the same process), for the
  * two-copy rule of hs_live_read_copies; q = p when the process was not in
  * the second pull (then the sum is taken as it is). */
+static uint64_t pull_ns;            /* the window-step clock when the pulls began */
 static void from_pull(struct reading *r, const struct hs_probe_pull *p, const struct hs_probe_pull *q)
 {
     if (p->status == HSP_PULL_VMA_BUSY) {
@@ -637,6 +638,10 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
     w.v.rss_anon_bytes = p->rss_anon_bytes;
     /* read only: the window peak as the process left it (export --no-reset) */
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = reg.h.window_peak[i] > 0 ? (uint64_t)reg.h.window_peak[i] : 0;
+    /* the window steps of the first pull, which began at pull_ns */
+    memcpy(w.v.wsteps, reg.h.wsteps, sizeof w.v.wsteps);
+    memcpy(w.v.claimed, reg.h.claimed, sizeof w.v.claimed);
+    w.v.wread_ns = pull_ns;
     w.source = "pull";
     w.brk_bytes = p->brk_bytes;
     w.publications = reg.h.publications;
@@ -686,6 +691,9 @@ static void usdt_view(struct view *wp, uint32_t tgid, const struct hsp_proc *p)
     w.v.snap.pools_free = p->pools_free;
     w.v.snap.threads = proc_threads((int)tgid);
     for (int i = 0; i < 4; i++) w.v.window_peak[i] = p->snap[i].live_bytes;
+    memcpy(w.v.wsteps, p->wsteps, sizeof w.v.wsteps);
+    memcpy(w.v.claimed, p->claimed, sizeof w.v.claimed);
+    w.v.wread_ns = p->wread_ns;
     w.v.uid = p->uid;
     w.source = "usdt";
     w.brk_bytes = p->brk_bytes;
@@ -707,6 +715,7 @@ static int take_reading(struct reading *r)
          * read at one instant; otherwise its published snapshot is used */
         char *b = NULL, *b2 = NULL;
         size_t n = 0, n2 = 0;
+        pull_ns = live_wclock_ns();
         if (read_iter(iter_link, &b, &n) != 0 || read_iter(iter_link, &b2, &n2) != 0) {
             warnx_("reading the pull iterator failed: %s", strerror(errno));
             free(b);
@@ -885,33 +894,21 @@ static int print_prom(const struct reading *r)
 /* ---- --serve: the host exporter ------------------------------------------------------
  * Every step (--window-step) a reading is taken: processes that exited
  * since (their final USDT snapshot, kept by proc_exit for us) and those
- * that vanished otherwise (last reading) are folded into their services;
- * the probe cannot reset the files' window marks, so a step's mark is the
- * all-time peak when it rose during the step, else the live bytes read
- * (docs/exporter.md). Each scrape takes a fresh reading. */
+ * that vanished otherwise (last reading) are folded into their services.
+ * Window peaks come from the window steps each process keeps in its region
+ * (live.h "Window steps"), copied by the pull iterator (the header) or at
+ * the USDT hit: the exporter computes every step's mark from them
+ * (tools/exporter.c mark_of), exactly as for `heapshim serve`; nothing is
+ * written into the processes. Each scrape takes a fresh reading. */
 static struct exporter *xp;
 static struct reading prev;         /* the last step's reading */
-
-static void set_marks(struct view *w)
-{
-    const struct view *o = NULL;
-    for (int i = 0; i < prev.n && !o; i++)
-        if (prev.v[i].v.pid == w->v.pid && prev.v[i].v.start_time == w->v.start_time) o = &prev.v[i];
-    for (int d = 0; d < 4; d++) {
-        uint64_t pk = w->v.snap.dom[d].peak_bytes, live = w->v.snap.dom[d].live_bytes;
-        w->v.window_peak[d] = !o || pk > o->v.snap.dom[d].peak_bytes ? pk : live;
-    }
-}
 
 static void serve_step(void *arg)
 {
     (void)arg;
     struct reading r;
     if (take_reading(&r) != 0) return;
-    for (int i = 0; i < r.ngone; i++) {
-        set_marks(&r.gone[i]);
-        exp_exited(xp, &r.gone[i].v);
-    }
+    for (int i = 0; i < r.ngone; i++) exp_exited(xp, &r.gone[i].v);
     /* gone without an exit snapshot (exec into another image, pull only): last figures */
     for (int i = 0; i < prev.n; i++) {
         const struct view *o = &prev.v[i];
@@ -921,10 +918,7 @@ static void serve_step(void *arg)
         if (!still) exp_exited(xp, &o->v);
     }
     struct proc_view *pv = calloc((size_t)(r.n ? r.n : 1), sizeof *pv);
-    for (int i = 0; pv && i < r.n; i++) {
-        set_marks(&r.v[i]);
-        pv[i] = r.v[i].v;
-    }
+    for (int i = 0; pv && i < r.n; i++) pv[i] = r.v[i].v;
     if (pv) exp_step(xp, pv, r.n);
     free(pv);
     free(prev.v);
@@ -948,11 +942,7 @@ static char *serve_render(void *arg, size_t *len)
     char *text = NULL;
     struct prom_buf fam = { 0 };
     if (s.v) {
-        for (int i = 0; i < r.n; i++) {
-            struct view w = r.v[i];
-            set_marks(&w);
-            s.v[i] = w.v;
-        }
+        for (int i = 0; i < r.n; i++) s.v[i] = r.v[i].v;
         s.n = r.n;
         s.bad = r.bad;
         if (opt.eo.by_process) probe_families(&fam, &r);   /* per process: not with --by service */

@@ -72,6 +72,11 @@ struct hsp_proc {
     struct hs_live_domain snap[4];
     uint64_t snap_arenas_mapped, snap_bytes_mapped;
     struct hs_live_mapped snap_mapped;  /* the program's own mappings (version 3) */
+    /* window steps (version 4): the header's wsteps and claimed[], copied at
+     * each hit after wread_ns (bpf_ktime_get_ns, CLOCK_MONOTONIC) was read */
+    uint64_t wread_ns;
+    int64_t claimed[4];
+    uint64_t wsteps[HS_LIVE_WSTEPS][4];
     /* kernel-only: the process's mapping traffic since it was tracked */
     struct hsp_syscalls sc;
 };

@@ -12,7 +12,7 @@
 [ -x "$HS" ] || { fail readers-built "no $HS (run make)"; finish; }
 [ -x "$LIVEGEN" ] || { fail readers-built "no $LIVEGEN (run make)"; finish; }
 L="$TMPD/rlive"; mkdir -m 700 "$L"
-sleep 120 & SP=$!
+sleep 900 & SP=$!    # the process the files name: alive for the whole suite (slow under SAN=1)
 pids=("$SP")
 SERVE=; NEWUSER=
 cleanup() {

@@ -149,6 +149,11 @@ struct proc_view {
     uint64_t rss_anon_bytes;        /* RssAnon of /proc/PID/status; 0 unknown */
     struct hs_live_snapshot snap;
     uint64_t window_peak[4];        /* since the last reset (see live_read) */
+    /* the window steps (live.h "Window steps") as read: wread_ns is
+     * CLOCK_MONOTONIC just before the copy (0: no window steps read) */
+    uint64_t wsteps[HS_LIVE_WSTEPS][4];
+    int64_t claimed[4];
+    uint64_t wread_ns;
     int window_reset;               /* 1 if we reset it (O_RDWR), 0 read only */
     char labels[640];               /* exporters: ',name="value"...' added to every series */
 };

@@ -3,18 +3,27 @@
  * shimmed processes as Prometheus metrics, for one user without privileges
  * (the host-wide exporter is `heapshim-probe --serve`).
  *
- * Room: the exporter's clock and its view of the live directory. HTTP is
+ * Room: the exporter's clock and its view of the live directory. It writes
+ * nothing into the files but publication requests (window peaks come from
+ * the window steps every process keeps, live.h). HTTP is
  * tools/httpd.c's, labels, windows, services and exited processes are
  * tools/exporter.c's (docs/exporter.md), files are read through
  * tools/live.c (copies only; see the rules there).
  *
  * Exited processes: the exporter keeps a read-only descriptor of every live
- * file it has seen -- opened at the directory's inotify IN_CREATE, so a
- * worker that lives a few milliseconds is held too -- and a process's file
- * stays readable through it after the process removed it at exit, holding
- * the final counters it published then. Each step (--window-step) reads the
- * kept files: a process that exited is folded into its service's totals
- * and its descriptor closed.
+ * file it has seen, and a process's file stays readable through it after
+ * the process removed it at exit, holding the final counters it published
+ * then. New files are opened by a watcher thread of their own (inotify
+ * IN_CREATE), which does nothing else and never waits on a scrape or a
+ * step (those read every file and may take seconds under load), so a
+ * worker that lives a few milliseconds is held too. The thread only opens
+ * (tools/live.c's checks) and reads the newcomer's identity from /proc; it
+ * hands both to the main thread through a queue under a mutex. Each step
+ * (--window-step) reads the kept files: a process that exited is folded
+ * into its service's totals and its descriptor closed.
+ *
+ * HEAPSHIM_SERVE_FAULT=slow-read (tests only) makes every file read of a
+ * scrape or a step sleep 50 ms first: a slow scrape on demand.
  */
 #include "live.h"
 #include "httpd.h"
@@ -22,6 +31,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +62,18 @@ static void on_stop(int sig) { (void)sig; stop = 1; }
 struct kept {
     int fd;
     int fresh;                       /* seen running, or created while we watched */
+    dev_t dev;
+    ino_t ino;
     char name[16];
+};
+
+/* what the watcher thread opened, for the main thread */
+struct incoming {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    char name[16];
+    struct exp_ident id;
 };
 
 struct serve {
@@ -59,18 +82,28 @@ struct serve {
     struct exporter *e;
     struct kept *k;
     int nk, kcap, kmax;
-    int ino, wd;                     /* inotify, -1 if unavailable */
+    int ino;                         /* inotify, -1 if unavailable */
+    int wd;                          /* its watch, -1 if none (atomic: both threads) */
+    unsigned slow_ms;                /* HEAPSHIM_SERVE_FAULT=slow-read */
+    int primed;                      /* the watch was in place at the last listing */
     struct httpd_ops ops;
+    /* the watcher thread */
+    pthread_t th;
+    int th_running, th_stop;         /* th_stop: atomic */
+    pthread_mutex_t mu;              /* guards q, nq, qcap */
+    struct incoming *q;
+    int nq, qcap;
 };
 
-static int kept_find(const struct serve *s, const char *name)
+/* a kept descriptor of this very file (name and inode) */
+static int kept_find(const struct serve *s, const char *name, dev_t dev, ino_t ino)
 {
     for (int i = 0; i < s->nk; i++)
-        if (!strcmp(s->k[i].name, name)) return i;
+        if (!strcmp(s->k[i].name, name) && s->k[i].dev == dev && s->k[i].ino == ino) return i;
     return -1;
 }
 
-static int kept_add(struct serve *s, int fd, const char *name, int fresh)
+static int kept_add(struct serve *s, int fd, const struct stat *st, const char *name, int fresh)
 {
     if (s->nk >= s->kmax) return -1;
     if (s->nk == s->kcap) {
@@ -82,6 +115,8 @@ static int kept_add(struct serve *s, int fd, const char *name, int fresh)
     }
     s->k[s->nk].fd = fd;
     s->k[s->nk].fresh = fresh;
+    s->k[s->nk].dev = st->st_dev;
+    s->k[s->nk].ino = st->st_ino;
     snprintf(s->k[s->nk].name, sizeof s->k[s->nk].name, "%s", name);
     s->nk++;
     return 0;
@@ -93,19 +128,23 @@ static void kept_drop(struct serve *s, int i)
     s->k[i] = s->k[--s->nk];
 }
 
-/* hold a new live file at once (its process may be gone before the next step) */
+/* hold a live file found by listing the directory (not yet kept) */
 static void hold(struct serve *s, const struct live_dirh *d, const char *name, int fresh)
 {
-    if (live_pid_name(name) < 0 || kept_find(s, name) >= 0) return;
     struct stat st;
+    if (live_pid_name(name) < 0 || fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        kept_find(s, name, st.st_dev, st.st_ino) >= 0)
+        return;
     char err[4600];
     int fd = live_open_at(d, name, &st, err, sizeof err);
     if (fd < 0) return;
-    if (kept_add(s, fd, name, fresh) != 0) close(fd);
-    else if (fresh) exp_prefetch(s->e, live_pid_name(name));   /* while it is there to ask */
+    if (kept_find(s, name, st.st_dev, st.st_ino) >= 0 || kept_add(s, fd, &st, name, fresh) != 0) close(fd);
 }
 
-static void hold_all(struct serve *s, const struct live_dirh *d)
+/* fresh: the files listed were created while we watched (the watch and a
+ * first listing were in place before): fold them also if they exited
+ * before their first read */
+static void hold_all(struct serve *s, const struct live_dirh *d, int fresh)
 {
     DIR *dd = NULL;
     int dfd = dup(d->fd);
@@ -113,35 +152,99 @@ static void hold_all(struct serve *s, const struct live_dirh *d)
     if (!dd) return;
     rewinddir(dd);
     struct dirent *de;
-    while ((de = readdir(dd))) hold(s, d, de->d_name, 0);
+    while ((de = readdir(dd))) hold(s, d, de->d_name, fresh);
     closedir(dd);
 }
 
 static void watch(struct serve *s)
 {
-    if (s->ino < 0 || s->wd >= 0) return;
+    if (s->ino < 0 || __atomic_load_n(&s->wd, __ATOMIC_ACQUIRE) >= 0) return;
     /* the directory was checked (owner, mode) by live_dir_open just before */
-    s->wd = inotify_add_watch(s->ino, s->dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
+    int wd = inotify_add_watch(s->ino, s->dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW);
+    __atomic_store_n(&s->wd, wd, __ATOMIC_RELEASE);
 }
 
-static void on_inotify(void *arg)
+/* ---- the watcher thread: opens new files at once -------------------------------
+ * Touches only s->ino, s->dir, the queue (under s->mu) and what it opens;
+ * never the exporter nor the kept list. */
+static void enqueue(struct serve *s, int fd, const struct stat *st, const char *name)
+{
+    struct incoming in;
+    memset(&in, 0, sizeof in);
+    in.fd = fd;
+    in.dev = st->st_dev;
+    in.ino = st->st_ino;
+    snprintf(in.name, sizeof in.name, "%s", name);
+    exp_ident_read(live_pid_name(name), &in.id);   /* while it is there to ask */
+    pthread_mutex_lock(&s->mu);
+    int ok = 0;
+    if (s->nq < s->kmax) {
+        if (s->nq == s->qcap) {
+            int nc = s->qcap ? 2 * s->qcap : 64;
+            struct incoming *nq = realloc(s->q, (size_t)nc * sizeof *nq);
+            if (nq) {
+                s->q = nq;
+                s->qcap = nc;
+            }
+        }
+        if (s->nq < s->qcap) {
+            s->q[s->nq++] = in;
+            ok = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!ok) close(fd);
+}
+
+static void *watcher(void *arg)
 {
     struct serve *s = arg;
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-    struct live_dirh d;
     char err[4600];
-    int have_dir = live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err) == 0;
-    for (;;) {
+    while (!__atomic_load_n(&s->th_stop, __ATOMIC_ACQUIRE)) {
+        struct pollfd pfd = { s->ino, POLLIN, 0 };
+        if (poll(&pfd, 1, 200) <= 0) continue;
         ssize_t n = read(s->ino, buf, sizeof buf);
-        if (n <= 0) break;
+        if (n <= 0) continue;
+        struct live_dirh d;
+        int have_dir = live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err) == 0;
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->mask & IN_IGNORED) s->wd = -1;       /* directory removed */
-            if (have_dir && ev->len && (ev->mask & (IN_CREATE | IN_MOVED_TO))) hold(s, &d, ev->name, 1);
+            if (ev->mask & IN_IGNORED) __atomic_store_n(&s->wd, -1, __ATOMIC_RELEASE);   /* directory removed */
+            if (have_dir && ev->len && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && live_pid_name(ev->name) > 0) {
+                struct stat st;
+                int fd = live_open_at(&d, ev->name, &st, err, sizeof err);
+                if (fd >= 0) enqueue(s, fd, &st, ev->name);
+            }
             p += sizeof *ev + ev->len;
         }
+        if (have_dir) live_dir_close(&d);
     }
-    if (have_dir) live_dir_close(&d);
+    return NULL;
+}
+
+/* the watcher's files into the kept list (main thread) */
+static void take_incoming(struct serve *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->nq; i++) {
+        struct incoming *in = &s->q[i];
+        struct stat st = { .st_dev = in->dev, .st_ino = in->ino };
+        if (kept_find(s, in->name, in->dev, in->ino) >= 0 || kept_add(s, in->fd, &st, in->name, 1) != 0) {
+            close(in->fd);
+            continue;
+        }
+        exp_ident_put(s->e, &in->id);
+    }
+    s->nq = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void slow_read(const struct serve *s)
+{
+    if (!s->slow_ms) return;
+    struct timespec ts = { 0, (long)s->slow_ms * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* one step: read every kept file (taking its window), fold the exited */
@@ -151,18 +254,19 @@ static void step(void *arg)
     struct live_dirh d;
     char err[4600];
     int rc = live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err);
+    take_incoming(s);                /* first: what the watcher holds is fresh */
     if (rc == 0) {
+        int watched = s->primed && __atomic_load_n(&s->wd, __ATOMIC_ACQUIRE) >= 0;
         watch(s);
-        hold_all(s, &d);
+        hold_all(s, &d, watched);
+        s->primed = __atomic_load_n(&s->wd, __ATOMIC_ACQUIRE) >= 0;
     }
     int nk0 = s->nk;                 /* files held before this step: read now */
     struct proc_view *v = calloc((size_t)(nk0 ? nk0 : 1), sizeof *v);
     int n = 0;
     for (int i = 0; v && i < s->nk;) {
-        /* a busy process's read may wait for its publication: hold the
-         * files created meanwhile first (a short-lived worker's) */
-        if (s->ino >= 0) on_inotify(s);
-        if (i >= s->nk || i >= nk0) break;
+        if (i >= nk0) break;
+        slow_read(s);
         /* the name now leads to another file: the process exec'd (the new
          * image made a file of its own) or the pid was reused; the kept one
          * holds the old image's last figures: folded like an exit */
@@ -170,8 +274,11 @@ static void step(void *arg)
         int replaced = rc == 0 && fstat(s->k[i].fd, &a) == 0 &&
                        fstatat(d.fd, s->k[i].name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
                        (a.st_ino != b.st_ino || a.st_dev != b.st_dev);
-        int r = live_read_kept(rc == 0 && !replaced ? &d : NULL, s->k[i].name, s->k[i].fd,
-                               replaced ? 0 : LIVE_RESET_WINDOW, &v[n], err, sizeof err);
+        /* read only: window marks come from the process's window steps
+         * (live.h), which nobody resets; the read-write reopen is only for
+         * a busy process's publication request */
+        int r = live_read_kept(rc == 0 && !replaced ? &d : NULL, s->k[i].name, s->k[i].fd, 0, &v[n], err,
+                               sizeof err);
         if (replaced && r == LIVE_OK) r = LIVE_STALE;
         if (r == LIVE_OK) {
             s->k[i].fresh = 1;
@@ -185,7 +292,7 @@ static void step(void *arg)
         kept_drop(s, i);
     }
     /* files that replaced folded ones: read from the next step on */
-    if (rc == 0) hold_all(s, &d);
+    if (rc == 0) hold_all(s, &d, s->primed);
     if (v) exp_step(s->e, v, n);
     free(v);
     if (rc == 0) live_dir_close(&d);
@@ -194,9 +301,10 @@ static void step(void *arg)
 static char *render(void *arg, size_t *len)
 {
     struct serve *s = arg;
-    if (s->ino >= 0) on_inotify(s);  /* hold new files before a possibly long read */
+    take_incoming(s);
     struct scan sc;
     live_scan_opt(s->dir, s->explicit_dir, NULL, 0, 0, &sc, 1);
+    for (int i = 0; s->slow_ms && i < sc.n + sc.stale + sc.bad; i++) slow_read(s);   /* the fault */
     char *text = exp_render(s->e, &sc, NULL, 0, len);
     scan_free(&sc);
     return text;
@@ -229,8 +337,14 @@ int cmd_serve(int argc, char **argv)
     char dir[4096];
     live_dir(dir_opt, dir, sizeof dir);
     live_dir_check(dir, dir_opt != NULL, 1);   /* refused before binding; each scrape checks again */
+    const char *fault = getenv("HEAPSHIM_SERVE_FAULT");
+    unsigned slow_ms = 0;
+    if (fault && *fault) {
+        if (strcmp(fault, "slow-read")) die_bad("HEAPSHIM_SERVE_FAULT: unknown fault '%s' (accepted: slow-read)", fault);
+        slow_ms = 50;
+    }
     int fd = httpd_listen("--listen", listen_s);
-    struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1 };
+    struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1, .slow_ms = slow_ms };
     s.e = exp_new(&eo);
     if (!s.e) die_bad("out of memory");
     /* one descriptor per process held: as many as the limit allows */
@@ -243,9 +357,14 @@ int cmd_serve(int argc, char **argv)
         }
         s.kmax = rl.rlim_cur > 700 ? (int)(rl.rlim_cur - 600) : 100;   /* 512 connections + margin */
     }
+    pthread_mutex_init(&s.mu, NULL);
     s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int terr = s.ino < 0 ? errno : pthread_create(&s.th, NULL, watcher, &s);
+    if (!terr) s.th_running = 1;
+    else warnx_("cannot watch %s for new processes (%s): processes shorter than a step may be missed",
+                dir, strerror(terr));
     s.ops = (struct httpd_ops){ .render = render, .tick = step, .tick_ms = (uint64_t)eo.step_s * 1000,
-                                .extra_fd = s.ino, .on_extra = on_inotify, .arg = &s };
+                                .extra_fd = -1, .arg = &s };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;      /* no SA_RESTART: poll() must return */
@@ -254,8 +373,14 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     httpd_run(fd, &s.ops, &stop);
     close(fd);
+    if (s.th_running) {
+        __atomic_store_n(&s.th_stop, 1, __ATOMIC_RELEASE);
+        pthread_join(s.th, NULL);
+    }
+    take_incoming(&s);
     for (int i = 0; i < s.nk; i++) close(s.k[i].fd);
     free(s.k);
+    free(s.q);
     if (s.ino >= 0) close(s.ino);
     exp_free(s.e);
     return 0;

@@ -9,11 +9,13 @@
  * format is tools/prom.c's. Semantics in docs/exporter.md:
  *
  *   window peaks   the exporter, not the scraper, closes a step every
- *                  step_s seconds (taking and resetting the file's window
- *                  mark); heapshim_window_peak_bytes is the highest mark of
- *                  the steps of the last window_s seconds and of the open
- *                  step. Scrapes reset nothing: any number of scrapers read
- *                  the same value, and a spike is served for window_s.
+ *                  step_s seconds; a process's mark for it comes from the
+ *                  window steps the process keeps in its live file (live.h
+ *                  "Window steps", mark_of): nobody resets anything.
+ *                  heapshim_window_peak_bytes is the highest mark of the
+ *                  steps of the last window_s seconds and of the open step:
+ *                  any number of scrapers read the same value, and a spike
+ *                  is served for window_s (plus up to one 1.07 s step).
  *   services       a process's service is HEAPSHIM_LABELS' service=, else its
  *                  systemd unit (without .service), else its comm. A service
  *                  series is the sum over its processes running now plus, for
@@ -35,7 +37,7 @@
 #include <unistd.h>
 
 #define EXP_MAX_SERVICES 1024
-#define EXP_NAME_MAX 72
+
 
 struct exp_proc {
     int pid, used;
@@ -46,7 +48,9 @@ struct exp_proc {
     char labels[sizeof(((struct proc_view *)0)->labels)];
     int have_identity;
     uint64_t *ring;                 /* [nb][4] step marks */
-    uint64_t last_peak[4];          /* all-time peaks at the last step (callers without a file window) */
+    uint64_t last_peak[4];          /* all-time peaks at the last step */
+    uint64_t wprev_ns;              /* its reading the last step closed with (0: none yet) */
+    int64_t carry[4];               /* claimed[] in that reading */
     unsigned missed;                /* steps in a row it was not among the views */
 };
 
@@ -61,14 +65,6 @@ struct exp_service {
     uint64_t rss, procs, win[4];
 };
 
-struct exp_ident {                  /* identity read ahead (exp_prefetch) */
-    int pid;
-    uint64_t at_ns;
-    char service[EXP_NAME_MAX];
-    char unit[EXP_NAME_MAX], cid[72];
-    uint64_t limit;
-    char labels[sizeof(((struct proc_view *)0)->labels)];
-};
 #define EXP_IDENT_CACHE 256
 
 struct exporter {
@@ -309,7 +305,7 @@ static struct exp_proc *find_proc(struct exporter *e, int pid, uint64_t start)
 }
 
 /* identity of a process: labels and service, once */
-static void identify_pid(struct exporter *e, int pid, const char *comm16, char *service, size_t scap,
+static void identify_pid(int *label_error, int pid, const char *comm16, char *service, size_t scap,
                          char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
                          uint64_t *limit);
 static void identify(struct exporter *e, struct exp_proc *p, const struct proc_view *v)
@@ -329,26 +325,46 @@ static void identify(struct exporter *e, struct exp_proc *p, const struct proc_v
             return;
         }
     }
-    identify_pid(e, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels, p->unit,
+    int lerr = 0;
+    identify_pid(&lerr, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels, p->unit,
                  p->cid, &p->limit);
+    e->label_errors += (uint64_t)lerr;
     p->have_identity = 1;
+}
+
+/* the identity of a running process, read now into c (no exporter state:
+ * callable from another thread, cmd_serve.c's watcher); 0, or -1 if gone */
+int exp_ident_read(int pid, struct exp_ident *c)
+{
+    memset(c, 0, sizeof *c);
+    if (pid <= 0) return -1;
+    char comm[32];
+    ssize_t n = proc_read(pid, "comm", comm, sizeof comm);
+    if (n <= 0) return -1;
+    if (comm[n - 1] == '\n') comm[n - 1] = 0;
+    c->pid = pid;
+    c->at_ns = now_ns();
+    identify_pid(&c->label_error, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels,
+                 c->unit, c->cid, &c->limit);
+    return 0;
+}
+
+/* keep it for the process's first step (identify) */
+void exp_ident_put(struct exporter *e, const struct exp_ident *c)
+{
+    if (c->pid <= 0) return;
+    e->label_errors += (uint64_t)c->label_error;
+    e->ident[e->nident++ % EXP_IDENT_CACHE] = *c;
+    e->ident[(e->nident - 1) % EXP_IDENT_CACHE].label_error = 0;
 }
 
 void exp_prefetch(struct exporter *e, int pid)
 {
-    if (pid <= 0) return;
-    char comm[32];
-    ssize_t n = proc_read(pid, "comm", comm, sizeof comm);
-    if (n <= 0) return;
-    if (comm[n - 1] == '\n') comm[n - 1] = 0;
-    struct exp_ident *c = &e->ident[e->nident++ % EXP_IDENT_CACHE];
-    c->pid = pid;
-    c->at_ns = now_ns();
-    identify_pid(e, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels, c->unit, c->cid,
-                 &c->limit);
+    struct exp_ident c;
+    if (exp_ident_read(pid, &c) == 0) exp_ident_put(e, &c);
 }
 
-static void identify_pid(struct exporter *e, int pid, const char *comm16, char *service, size_t scap,
+static void identify_pid(int *label_error, int pid, const char *comm16, char *service, size_t scap,
                          char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
                          uint64_t *limit)
 {
@@ -358,7 +374,7 @@ static void identify_pid(struct exporter *e, int pid, const char *comm16, char *
     lab[0] = svc[0] = 0;
     int f = environ_labels(pid, val, sizeof val);
     if (f < 0 || (f > 0 && exp_parse_labels(val, lab, sizeof lab, svc, sizeof svc, &why) != 0)) {
-        e->label_errors++;
+        (*label_error)++;
         lab[0] = svc[0] = 0;
     }
     exp_parse_cgroup(proc_read(pid, "cgroup", cg, sizeof cg) > 0 ? cg : "", unit, sizeof unit, cid,
@@ -457,10 +473,39 @@ int exp_tracked(const struct exporter *e, int i, int *pid, uint64_t *start_time)
 
 /* ---- steps -------------------------------------------------------------------- */
 
-static uint64_t mark_of(const struct proc_view *v, int d)
+/* A process's mark for the step that ends with this reading. From the
+ * process's window steps (live.h "Window steps") when the reading has them:
+ * the highest of claimed[] at the reading the last step closed with, and of
+ * the marks of the steps from that reading to this one (for a process not
+ * stepped yet: over the last step_s seconds); if that is longer than the
+ * steps kept, the all-time peak when it rose. Without window steps (a
+ * reading that has none), the window mark the caller took. Never below
+ * live. */
+static uint64_t mark_of(const struct exporter *e, const struct exp_proc *p, const struct proc_view *v, int d)
 {
-    uint64_t w = v->window_peak[d], l = v->snap.dom[d].live_bytes;
+    uint64_t l = v->snap.dom[d].live_bytes, w = v->window_peak[d];
+    if (v->wread_ns && p) {
+        w = p->wprev_ns && p->carry[d] > 0 ? (uint64_t)p->carry[d] : 0;
+        if (!p->wprev_ns || v->wread_ns > p->wprev_ns) {   /* else: nothing newer was read */
+            uint64_t to = hs_live_step_at(v->wread_ns);
+            uint64_t span = ((uint64_t)e->o.step_s * 1000000000ull >> HS_LIVE_WSTEP_SHIFT) + 1;
+            uint64_t from = p->wprev_ns ? hs_live_step_at(p->wprev_ns) : (to > span ? to - span : 0);
+            int lost = 0;
+            uint64_t m = hs_live_step_mark((const uint64_t(*)[4])v->wsteps, from, to, (unsigned)d, &lost);
+            if (m > w) w = m;
+            uint64_t pk = v->snap.dom[d].peak_bytes;
+            if (lost && pk > p->last_peak[d] && pk > w) w = pk;
+        }
+    }
     return w > l ? w : l;
+}
+
+/* the process's next step starts at this reading */
+static void mark_done(struct exp_proc *p, const struct proc_view *v)
+{
+    if (!v->wread_ns || v->wread_ns <= p->wprev_ns) return;
+    p->wprev_ns = v->wread_ns;
+    for (int d = 0; d < 4; d++) p->carry[d] = v->claimed[d];
 }
 
 void exp_step(struct exporter *e, const struct proc_view *v, int n)
@@ -470,10 +515,11 @@ void exp_step(struct exporter *e, const struct proc_view *v, int n)
         struct exp_proc *p = track(e, &v[i]);
         if (!p) continue;
         for (int d = 0; d < 4; d++) {
-            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d];
-            if (mark_of(&v[i], d) > *b) *b = mark_of(&v[i], d);
+            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d], m = mark_of(e, p, &v[i], d);
+            if (m > *b) *b = m;
             p->last_peak[d] = v[i].snap.dom[d].peak_bytes;
         }
+        mark_done(p, &v[i]);
     }
     /* forget processes that vanished without an exit (killed, files
      * unreadable, never held): not seen for two steps and not running */
@@ -509,8 +555,8 @@ void exp_exited(struct exporter *e, const struct proc_view *f)
             s->done[d].reallocs += x->reallocs;
             s->done[d].failed += x->failed;
             /* its last step: what it reached since the last one closed */
-            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d];
-            if (mark_of(f, d) > *b) *b = mark_of(f, d);
+            uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d], m = mark_of(e, p, f, d);
+            if (m > *b) *b = m;
         }
         for (unsigned k = 0; k < e->nb * 4; k++) s->ring[k] += p->ring[k];
     }
@@ -538,7 +584,7 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
         /* the window: closed steps and the open one (the file's mark now) */
         uint64_t w[4];
         for (int d = 0; d < 4; d++) {
-            uint64_t m = mark_of(v, d);
+            uint64_t m = mark_of(e, p, v, d);
             uint64_t *open_b = &p->ring[e->cur * 4 + (unsigned)d];
             if (m < *open_b) m = *open_b;
             w[d] = m;
@@ -568,7 +614,7 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
             sv->now[d].failed += x->failed;
             for (unsigned k = 0; k < e->nb; k++) {
                 uint64_t m = p->ring[k * 4 + (unsigned)d];
-                if (k == e->cur && mark_of(v, d) > m) m = mark_of(v, d);
+                if (k == e->cur && mark_of(e, p, v, d) > m) m = mark_of(e, p, v, d);
                 sum[(si * e->nb + k) * 4 + (unsigned)d] += m;
             }
         }

@@ -61,6 +61,23 @@ void exp_label(struct exporter *e, struct proc_view *v);
 char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t extra_len,
                  size_t *len);
 
+/* A process's identity read ahead (labels, service, unit, container,
+ * limit), before it may exit. */
+#define EXP_NAME_MAX 72
+struct exp_ident {
+    int pid;
+    int label_error;                /* its HEAPSHIM_LABELS was refused */
+    uint64_t at_ns;
+    char service[EXP_NAME_MAX];
+    char unit[EXP_NAME_MAX], cid[72];
+    uint64_t limit;
+    char labels[sizeof(((struct proc_view *)0)->labels)];
+};
+/* exp_ident_read touches no exporter state (another thread may call it):
+ * 0, or -1 if the process is gone; exp_ident_put keeps the result for the
+ * process's first step. exp_prefetch is both. */
+int exp_ident_read(int pid, struct exp_ident *c);
+void exp_ident_put(struct exporter *e, const struct exp_ident *c);
 /* Read a new process's labels and service now (from /proc/PID/environ,
  * cgroup, comm), before it may exit: used when its first figures come. */
 void exp_prefetch(struct exporter *e, int pid);

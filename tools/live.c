@@ -23,7 +23,7 @@
  *     then slots_offset + slots_used * slot_size) and, when the file is open
  *     read-write, asks the process for a publication so that successive
  *     reads never go back (live.h "Consistent reads").
- *   - The one exception is the window-peak reset of export/serve, which
+ *   - The one exception is the window-peak reset of `export`, which
  *     needs an atomic exchange in the file: it maps the header for a few
  *     instructions under a SIGBUS guard (sigsetjmp), so a file truncated at
  *     that moment costs the reset, not the reader.
@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *live_dir(const char *opt, char *buf, size_t cap)
@@ -238,7 +239,7 @@ static void on_bus(int sig)
  * process's current claim (an upper bound of its live bytes, live.h
  * "Peaks"), atomically, so a spike between two scrapes is reported once and
  * a window never starts below what is live. Semantics: the window belongs to
- * the file, not to the reader: each export/serve scrape closes it for every
+ * the file, not to the reader: each `export` closes it for every
  * reader (two scrapers of the same process each see only the spikes since
  * the other's last scrape; `export --no-reset` and top only look). Returns 0,
  * or -1 (file too short, or truncated under us: SIGBUS caught) with out
@@ -383,6 +384,16 @@ static void view_from_header(struct proc_view *p, const struct hs_live_header *h
     p->start_time = h->start_time;
     p->created_unix_ns = h->created_unix_ns;
     for (int i = 0; i < 4; i++) p->window_peak[i] = h->window_peak[i] > 0 ? (uint64_t)h->window_peak[i] : 0;
+    memcpy(p->wsteps, h->wsteps, sizeof p->wsteps);
+    memcpy(p->claimed, h->claimed, sizeof p->claimed);
+}
+
+/* CLOCK_MONOTONIC_COARSE, the clock of the window steps (live.h) */
+uint64_t live_wclock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Read an open, checked file (fd stays open): the body of live_read_at
@@ -395,12 +406,14 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
     const char *why = NULL;
     const char *dp = d ? d->path : "(kept)", *nm = name ? name : "?";
     char *a;
+    uint64_t t0 = live_wclock_ns();  /* before the copy (live.h "Window steps") */
     if (read_region(d, name, fd, st, &rwfd, &a, &p->snap, &why) != 0) {
         snprintf(err, cap, "%s/%s: %s", dp, nm, why);
         if (rwfd >= 0) close(rwfd);
         return LIVE_BAD;
     }
     view_from_header(p, (const struct hs_live_header *)a);
+    p->wread_ns = t0;
     free(a);
     if (expect_pid >= 0 && p->pid != expect_pid) {
         if (rwfd >= 0) close(rwfd);

@@ -54,6 +54,8 @@ int live_read_kept(const struct live_dirh *d, const char *name, int fd, int flag
  * 0, or -1 with the reason in err. */
 int live_unlink_stale(const struct live_dirh *d, const char *name, const struct stat *was,
                       char *err, size_t cap);
+/* CLOCK_MONOTONIC_COARSE in ns: the clock of the window steps (live.h) */
+uint64_t live_wclock_ns(void);
 /* a live file name: the pid, or -1 */
 int live_pid_name(const char *name);
 /* /proc/<pid>/stat field 22 (clock ticks); 0 if gone. The command's only parser of it. */

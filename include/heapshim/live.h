@@ -1,5 +1,5 @@
 /*
- * heapshim/live.h - layout of the live counter region (version 3).
+ * heapshim/live.h - layout of the live counter region (version 4).
  *
  * Shared by the writer (the allocator, in every shimmed process) and by all
  * readers (heapshim top/export/run --timeline, the eBPF probe). Keep it plain
@@ -63,6 +63,41 @@
  *   (The grant used to be budget / 32 whatever the number of threads: the
  *   bound held for 32 of them, and a lone thread claimed 8x as often.) A reader
  *   resets window_peak[i] to claimed[i], never below live.
+ *
+ * Window steps (version 4)
+ *   window_peak[] is one mark per file, which a reader must reset to start
+ *   a new window: two readers steal each other's spikes, and a reader that
+ *   may not write (the eBPF probe) cannot use it. So the process also keeps
+ *   its peaks by time: wsteps[k][i] holds, packed (hs_live_wpack), the
+ *   highest value folded into index i (domain, or HS_LIVE_TOTAL) during
+ *   step number S = CLOCK_MONOTONIC_COARSE >> HS_LIVE_WSTEP_SHIFT (1.07 s),
+ *   k = S % HS_LIVE_WSTEPS, with S in the high bits: one atomic max both
+ *   opens a step (a later S beats any value of an earlier one) and raises
+ *   it. Nobody resets anything; any number of readers read the same marks.
+ *   What is folded (core/live.c): at a claim, the claimed[i] it leaves
+ *   (before + pending + grant); at a release or a slot given up, what the
+ *   peak gets (claimed before, or before + hwm when the slot is alone, see
+ *   "Peaks"); at an in-process consistent read, its live bytes. Each of
+ *   these is >= live from that event until the next one, and every value of
+ *   claimed[i] is <= live + 2G. The step a fold goes to is the one of the
+ *   process's latest clock look (every tick, publication and in-process
+ *   read, and a claim by a thread that claimed HS_LIVE_WSTEP_LOOK bytes
+ *   since its own last look), not a clock read per claim: a fold can carry
+ *   an older step than its own only while no thread looked at the clock
+ *   since, each having claimed less than HS_LIVE_WSTEP_LOOK meanwhile. So a
+ *   reader that copied the header at T0 and again at T1 (reading the clock
+ *   just before each copy) bounds the true peak P of (T0, T1] by
+ *       M = max(claimed[i] at T0, live at T1, the marks of steps S(T0)..S(T1))
+ *       P - W <= M <= the highest live + 2G over (T0 - 1.07 s, T1]
+ *   with W = 0, or up to HS_LIVE_WSTEP_LOOK per allocating thread when no
+ *   thread of the process looked at the clock between T0 and the peak (the
+ *   step holding T0 may carry a value from before T0), provided
+ *   S(T1) - S(T0) < HS_LIVE_WSTEPS (17 s): a reader that copies less often
+ *   has lost the oldest steps (hs_live_step_mark says so). Marks count
+ *   64-byte units, rounded up, at most 2^36 of them (4 TiB; more saturates);
+ *   step numbers wrap every 2^28 steps (9 years of uptime). CLOCK_MONOTONIC
+ *   is offset by time namespaces: a reader in another time namespace than
+ *   the process (a container with its own) would see wrong steps.
  *
  * Consistent reads
  *   A sum of slots read one after the other while threads allocate is not a
@@ -152,7 +187,7 @@
 #endif
 
 #define HS_LIVE_MAGIC        0x314556494c534848ull   /* "HHSLIVE1" little-endian */
-#define HS_LIVE_VERSION      3u
+#define HS_LIVE_VERSION      4u
 #define HS_LIVE_NDOM         3          /* raw, mem, obj */
 #define HS_LIVE_TOTAL        3          /* index of the all-domain total in [4] arrays */
 #define HS_LIVE_NCLASSES     32
@@ -160,6 +195,11 @@
 #define HS_LIVE_PEAK_SLACK   (64 * 1024)   /* absolute part of the peak bound */
 #define HS_LIVE_PEAK_THREADS 32          /* unused since grants come from a budget ("Peaks"); kept for sources that name it */
 #define HS_LIVE_TICK_OPS     4096        /* counting operations between clock looks */
+#define HS_LIVE_WSTEPS       16          /* window steps kept (version 4) */
+#define HS_LIVE_WSTEP_SHIFT  30          /* a step: 2^30 ns of CLOCK_MONOTONIC_COARSE */
+#define HS_LIVE_WSTEP_BITS   28          /* step number bits of a packed mark */
+#define HS_LIVE_WUNIT_SHIFT  6           /* marks count 64-byte units */
+#define HS_LIVE_WSTEP_LOOK   (128 * 1024) /* bytes a thread claims between clock looks, at most */
 
 #define HS_LIVE_STATE_RUNNING 1u
 #define HS_LIVE_STATE_EXITED  2u
@@ -273,14 +313,58 @@ struct hs_live_header {
     /* ... and as of the published snapshot (under seq, like snap[]) */
     struct hs_live_mapped snap_mapped;
 
+    /* window steps (version 4) -- atomics, see "Window steps" */
+    uint64_t wsteps[HS_LIVE_WSTEPS][4];
+
     uint64_t _reserved[11];
-};   /* 1472 bytes */
+};   /* 1984 bytes */
 
 #define HS_LIVE_PUBLISH_MS 50
 
 #ifndef __BPF__
 _Static_assert(offsetof(struct hs_live_header, poke) % 64 == 0, "poke on a cache line of its own");
-_Static_assert(sizeof(struct hs_live_header) == 1472, "version 3 header size");
+_Static_assert(sizeof(struct hs_live_header) == 1984, "version 4 header size");
+
+/* A window mark: the step number (its low HS_LIVE_WSTEP_BITS bits) above
+ * the value in 64-byte units (rounded up, saturating). */
+static inline uint64_t hs_live_wpack(uint64_t step, int64_t bytes)
+{
+    const uint64_t vbits = 64 - HS_LIVE_WSTEP_BITS, vmax = (1ull << vbits) - 1;
+    uint64_t u = bytes <= 0 ? 0 : ((uint64_t)bytes + (1u << HS_LIVE_WUNIT_SHIFT) - 1) >> HS_LIVE_WUNIT_SHIFT;
+    if (u > vmax) u = vmax;
+    return ((step & ((1ull << HS_LIVE_WSTEP_BITS) - 1)) << vbits) | u;
+}
+static inline uint64_t hs_live_wstep_of(uint64_t packed) { return packed >> (64 - HS_LIVE_WSTEP_BITS); }
+static inline uint64_t hs_live_wbytes_of(uint64_t packed)
+{
+    return (packed & ((1ull << (64 - HS_LIVE_WSTEP_BITS)) - 1)) << HS_LIVE_WUNIT_SHIFT;
+}
+/* The step number of a CLOCK_MONOTONIC(_COARSE) time in ns. */
+static inline uint64_t hs_live_step_at(uint64_t mono_ns) { return mono_ns >> HS_LIVE_WSTEP_SHIFT; }
+
+/* The highest mark of index i (a domain or HS_LIVE_TOTAL) over the steps
+ * from..to (step numbers) in a copy of wsteps, in bytes. *lost (may be
+ * NULL) is set to 1 when the range is longer than the steps kept (its
+ * oldest steps are gone; the rest is used), else 0. A hostile copy can only
+ * make the answer wrong, never make it read outside the copy. */
+static inline uint64_t hs_live_step_mark(const uint64_t ws[HS_LIVE_WSTEPS][4], uint64_t from, uint64_t to,
+                                         unsigned i, int *lost)
+{
+    const uint64_t smask = (1ull << HS_LIVE_WSTEP_BITS) - 1;
+    uint64_t best = 0;
+    if (lost) *lost = 0;
+    if (i > 3 || from > to) return 0;
+    if (to - from >= HS_LIVE_WSTEPS) {
+        if (lost) *lost = 1;
+        from = to - (HS_LIVE_WSTEPS - 1);
+    }
+    for (uint64_t s = from; s <= to; s++) {
+        uint64_t m = ws[s % HS_LIVE_WSTEPS][i];
+        if (hs_live_wstep_of(m) == (s & smask) && hs_live_wbytes_of(m) > best) best = hs_live_wbytes_of(m);
+    }
+    return best;
+}
+
 /* Result of summing a region (what a reader wants). */
 struct hs_live_snapshot {
     struct hs_live_domain dom[4];   /* raw, mem, obj, total */

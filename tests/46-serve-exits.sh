@@ -1,0 +1,56 @@
+#!/bin/bash
+# tests/46-serve-exits.sh - `heapshim serve` folds every short-lived worker
+# into its service, also while its main thread is busy reading (issue 14:
+# a scrape or a step reads every file, and under load that took longer than
+# a worker lives, so 1-4 workers of 5 were folded). A slow reader is made on
+# demand (HEAPSHIM_SERVE_FAULT=slow-read: 50 ms before every file read, so
+# with 8 processes a scrape and a step each take > 0.4 s) while a client
+# scrapes without pause; each worker lives ~40 ms, a tenth of a read. Every
+# one must be folded, with its final counters.
+source "$(dirname "$0")/lib.sh"
+HS="$ROOT/$B/heapshim"
+PH="$ROOT/$B/tests/prog_phases"
+[ -x "$HS" ] && [ -x "$PH" ] || { skip serve-exits "build/heapshim or build/tests/prog_phases not built"; exit 0; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMPD"; }
+trap cleanup EXIT
+metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
+
+# the fault's own argument check: one line, exit 2
+out=$(HEAPSHIM_SERVE_FAULT=slow "$HS" serve --listen 127.0.0.1:0 2>&1); rc=$?
+[ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "accepted: slow-read" \
+  && pass serve-fault-bad || fail serve-fault-bad "rc $rc: $out"
+
+for i in 1 2 3 4 5 6 7 8; do LD_PRELOAD="$SHIM" "$PH" n100x64 s60000 & pids+=($!); done
+sleep 0.3
+HEAPSHIM_SERVE_FAULT=slow-read "$HS" serve --listen 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/s.log" & S=$!; pids+=($S)
+port=
+for _ in $(seq 50); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log" 2>/dev/null)
+    [ -n "$port" ] && break; sleep 0.1
+done
+[ -n "$port" ] || { fail serve-start "$(cat "$TMPD/s.log")"; finish; }
+# how long one scrape takes now
+t0=$(date +%s%N); curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null; t1=$(date +%s%N)
+scrape_ms=$(( (t1 - t0) / 1000000 ))
+# a client that keeps the main thread reading
+( while :; do curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null; done ) & CL=$!; pids+=($CL)
+N=10
+life=()
+for i in $(seq $N); do
+    a=$(date +%s%N)
+    HEAPSHIM_LABELS=service=shortw LD_PRELOAD="$SHIM" "$PH" n3000x100 s10 f
+    b=$(date +%s%N); life+=($(( (b - a) / 1000000 )))
+    sleep 0.1
+done
+kill $CL; wait $CL 2>/dev/null
+sleep 2.5                          # two steps after the last exit
+curl -s -m 20 "http://127.0.0.1:$port/metrics" > "$TMPD/m"
+ex=$(metric 'heapshim_service_exited_processes_total\{service="shortw"\}' "$TMPD/m")
+al=$(metric 'heapshim_service_allocs_total\{service="shortw",domain="total"\}' "$TMPD/m")
+echo "# one scrape ${scrape_ms} ms; worker lifetimes (ms, as run): ${life[*]}; folded ${ex:-0} of $N"
+# each worker made 3000 allocations of its own (plus the shim's and libc's start)
+[ "$scrape_ms" -ge 400 ] && [ "${ex:-0}" = $N ] && [ "${al:-0}" -ge $((N * 3000)) ] && pass serve-short-workers-folded \
+  || fail serve-short-workers-folded "scrape ${scrape_ms} ms (want >= 400), exited '${ex}' (want $N), allocs '${al}' (want >= $((N * 3000)))"
+kill $S; wait $S 2>/dev/null
+finish
