@@ -1,0 +1,478 @@
+/*
+ * core/unwind.c - the sampler's cached stack walk (core/unwind.h).
+ *
+ * Room: reads the calling thread's stack (only within its bounds), the
+ * unwind tables of loaded objects (through _Unwind_Find_FDE of the shim's
+ * private libgcc, which finds them with _dl_find_object) and its own rule
+ * cache (an anonymous mapping, made at the first sample). No allocation; its
+ * one lock is only ever try-locked.
+ *
+ * Why: libgcc's _Unwind_Backtrace interprets every frame's CFI again on
+ * every sample (about 1,700 instructions a frame, docs/profiling.md "Cost").
+ * Most frames of compiled code have a rule that is two numbers: the CFA is
+ * rsp or rbp plus a constant, the return address is at CFA-8, and rbp is
+ * either untouched or saved at a constant offset from the CFA. That rule is
+ * computed once per return address, by a small interpreter of the CFI
+ * subset below, and cached; a walk through cached frames is a few loads a
+ * frame. A frame outside that subset (signal frames, CFA expressions, a CFA
+ * on another register, unknown instructions) is marked so, and a sample
+ * that meets one is walked by _Unwind_Backtrace instead (the caller does
+ * that): the cached walk records exactly what libgcc records, or nothing.
+ *
+ * What libgcc does that is copied here (unwind-dw2.c): the FDE of a return
+ * address ra is the one covering ra - 1; its rows apply while their location
+ * is below ra; DW_CFA_restore makes a register "unsaved" (not its CIE rule);
+ * the caller's sp is the CFA; a frame whose return-address rule is
+ * "undefined" is reported and ends the walk (glibc's _start); a pc without
+ * an FDE is reported and ends the walk (libgcc's fallback then looks for
+ * the rt_sigreturn code bytes: inside a loaded object we let libgcc do it,
+ * outside every object it could only read unmapped memory).
+ *
+ * Never trusted: every load from the stack is within the thread's stack
+ * bounds, each CFA is above the previous one, and a frame that breaks either
+ * ends the walk there (libgcc would read whatever the corrupt frame points
+ * at).
+ */
+#include "internal.h"
+#include "unwind.h"
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+
+/* ---- the thread's stack --------------------------------------------------- */
+
+static HS_TLS uintptr_t tls_stack_lo, tls_stack_hi;
+extern void *__libc_stack_end;
+
+void hs_unwind_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    if (!tls_stack_hi) {
+        uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+        if (hs_os_tid() == (uint64_t)getpid()) {
+            tls_stack_lo = here - ((uintptr_t)64 << 20);
+            tls_stack_hi = (uintptr_t)__libc_stack_end;
+        } else {
+            pthread_attr_t a;
+            void *addr;
+            size_t sz;
+            if (pthread_getattr_np(pthread_self(), &a) == 0) {
+                if (pthread_attr_getstack(&a, &addr, &sz) == 0) {
+                    tls_stack_lo = (uintptr_t)addr;
+                    tls_stack_hi = (uintptr_t)addr + sz;
+                }
+                pthread_attr_destroy(&a);
+            }
+        }
+        if (!tls_stack_hi || here < tls_stack_lo || here >= tls_stack_hi) {
+            tls_stack_lo = here;         /* unknown: nothing above this frame is trusted */
+            tls_stack_hi = here + 1;
+        }
+    }
+    *lo = tls_stack_lo;
+    *hi = tls_stack_hi;
+}
+
+#if defined(__x86_64__)
+
+/* ---- rules ------------------------------------------------------------------- */
+
+/*
+ * One return address's rule, packed in a word (0 = none):
+ *   bits 0-1   kind: RULE_WALK, RULE_END (report this frame, stop), RULE_FALLBACK
+ *   bit  2     the CFA is rbp + cfa_off (else rsp + cfa_off)
+ *   bit  3     rbp is saved at CFA + bp_off (else unchanged)
+ *   bits 4-31  cfa_off, signed
+ *   bits 32-47 bp_off, signed
+ *   bits 48-63 ra_off, signed (where the return address is, from the CFA)
+ */
+#define RULE_WALK     1u
+#define RULE_END      2u
+#define RULE_FALLBACK 3u
+#define R_CFA_BP      4u
+#define R_BP_SAVED    8u
+
+HS_INLINE uint64_t rule_pack(unsigned flags, int64_t cfa_off, int64_t bp_off, int64_t ra_off)
+{
+    return (uint64_t)flags | ((uint64_t)cfa_off & 0xfffffffull) << 4 | ((uint64_t)bp_off & 0xffff) << 32 |
+           ((uint64_t)ra_off & 0xffff) << 48;
+}
+HS_INLINE int64_t rule_cfa_off(uint64_t r) { return (int64_t)(r << 32) >> 36; }
+HS_INLINE int64_t rule_bp_off(uint64_t r) { return (int64_t)(r << 16) >> 48; }
+HS_INLINE int64_t rule_ra_off(uint64_t r) { return (int64_t)r >> 48; }
+
+/* ---- the CFI subset ------------------------------------------------------------ */
+
+struct dwarf_eh_bases { void *tbase, *dbase, *func; };
+/* libgcc (the shim's private copy, interpose/interpose.mk) */
+extern const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
+
+#define REG_BP 6
+#define REG_SP 7
+#define REG_RA 16
+enum { HOW_SAME, HOW_OFFSET, HOW_UNDEF, HOW_OTHER };
+
+struct cfi {
+    int64_t cfa_off, bp_off, ra_off;
+    uint64_t cfa_reg;
+    bool cfa_expr;
+    uint8_t bp_how, ra_how, sp_how;
+};
+
+struct cur { const uint8_t *p, *end; bool bad; };
+
+static uint64_t rd_uleb(struct cur *c)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; c->p < c->end; shift += 7) {
+        uint8_t b = *c->p++;
+        if (shift < 64) v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    c->bad = true;
+    return 0;
+}
+
+static int64_t rd_sleb(struct cur *c)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    while (c->p < c->end) {
+        uint8_t b = *c->p++;
+        if (shift < 64) v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+        if (!(b & 0x80)) {
+            if (shift < 64 && (b & 0x40)) v |= ~(uint64_t)0 << shift;
+            return (int64_t)v;
+        }
+    }
+    c->bad = true;
+    return 0;
+}
+
+static uint64_t rd_fixed(struct cur *c, unsigned n)
+{
+    if ((size_t)(c->end - c->p) < n) {
+        c->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    memcpy(&v, c->p, n);         /* little-endian */
+    c->p += n;
+    return v;
+}
+
+/* skip a value of pointer encoding enc (DW_EH_PE_*); false when unsupported */
+static bool skip_enc(struct cur *c, uint8_t enc)
+{
+    if (enc == 0xff) return true;                 /* omit */
+    switch (enc & 0x0f) {
+    case 0x00: case 0x04: case 0x0c: rd_fixed(c, 8); break;
+    case 0x02: case 0x0a: rd_fixed(c, 2); break;
+    case 0x03: case 0x0b: rd_fixed(c, 4); break;
+    case 0x01: rd_uleb(c); break;
+    case 0x09: rd_sleb(c); break;
+    default: return false;
+    }
+    return (enc & 0x70) != 0x50 && !c->bad;       /* DW_EH_PE_aligned: not in .eh_frame */
+}
+
+static void set_how(struct cfi *s, uint64_t reg, uint8_t how, int64_t off)
+{
+    if (reg == REG_BP) s->bp_how = how, s->bp_off = off;
+    else if (reg == REG_RA) s->ra_how = how, s->ra_off = off;
+    else if (reg == REG_SP) s->sp_how = how;
+}
+
+#define STATE_DEPTH 8
+
+/* run CFI instructions [c) while loc < target; false: outside the subset */
+static bool cfi_run(struct cur *c, uint64_t *loc, uint64_t target, struct cfi *s, struct cfi *stack,
+                    unsigned *depth, uint64_t code_align, int64_t data_align)
+{
+    while (c->p < c->end && *loc < target) {
+        uint8_t op = *c->p++;
+        uint64_t reg;
+        switch (op >> 6) {
+        case 1: *loc += (uint64_t)(op & 0x3f) * code_align; continue;
+        case 2: reg = op & 0x3f; set_how(s, reg, HOW_OFFSET, (int64_t)rd_uleb(c) * data_align); goto next;
+        case 3: set_how(s, op & 0x3f, HOW_SAME, 0); continue;
+        default: break;
+        }
+        switch (op) {
+        case 0x00: break;                                            /* nop */
+        case 0x02: *loc += rd_fixed(c, 1) * code_align; break;       /* advance_loc1 */
+        case 0x03: *loc += rd_fixed(c, 2) * code_align; break;
+        case 0x04: *loc += rd_fixed(c, 4) * code_align; break;
+        case 0x05: reg = rd_uleb(c); set_how(s, reg, HOW_OFFSET, (int64_t)rd_uleb(c) * data_align); break;
+        case 0x06: case 0x08: set_how(s, rd_uleb(c), HOW_SAME, 0); break;   /* restore_ext, same_value */
+        case 0x07: set_how(s, rd_uleb(c), HOW_UNDEF, 0); break;
+        case 0x09: reg = rd_uleb(c); rd_uleb(c); set_how(s, reg, HOW_OTHER, 0); break;  /* register */
+        case 0x0a:                                                    /* remember_state */
+            if (*depth >= STATE_DEPTH) return false;
+            stack[(*depth)++] = *s;
+            break;
+        case 0x0b:                                                    /* restore_state */
+            if (!*depth) return false;
+            *s = stack[--*depth];
+            break;
+        case 0x0c: s->cfa_reg = rd_uleb(c); s->cfa_off = (int64_t)rd_uleb(c); s->cfa_expr = false; break;
+        case 0x0d: s->cfa_reg = rd_uleb(c); s->cfa_expr = false; break;
+        case 0x0e: s->cfa_off = (int64_t)rd_uleb(c); break;
+        case 0x0f: {                                                  /* def_cfa_expression */
+            uint64_t n = rd_uleb(c);
+            if (n > (uint64_t)(c->end - c->p)) return false;
+            c->p += n;
+            s->cfa_expr = true;
+            break;
+        }
+        case 0x10: case 0x16: {                                       /* (val_)expression */
+            reg = rd_uleb(c);
+            uint64_t n = rd_uleb(c);
+            if (n > (uint64_t)(c->end - c->p)) return false;
+            c->p += n;
+            set_how(s, reg, HOW_OTHER, 0);
+            break;
+        }
+        case 0x11: reg = rd_uleb(c); set_how(s, reg, HOW_OFFSET, rd_sleb(c) * data_align); break;
+        case 0x12: s->cfa_reg = rd_uleb(c); s->cfa_off = rd_sleb(c) * data_align; s->cfa_expr = false; break;
+        case 0x13: s->cfa_off = rd_sleb(c) * data_align; break;
+        case 0x14: reg = rd_uleb(c); rd_uleb(c); set_how(s, reg, HOW_OTHER, 0); break;   /* val_offset */
+        case 0x15: reg = rd_uleb(c); rd_sleb(c); set_how(s, reg, HOW_OTHER, 0); break;
+        case 0x2e: rd_uleb(c); break;                                 /* GNU_args_size */
+        case 0x2f: reg = rd_uleb(c); set_how(s, reg, HOW_OFFSET, -(int64_t)rd_uleb(c) * data_align); break;
+        default: return false;       /* set_loc, advance_loc8, window_save, vendor ops */
+        }
+    next:
+        if (c->bad) return false;
+    }
+    return !c->bad;
+}
+
+/* The rule of return address ra, from its FDE. */
+static uint64_t rule_compute(uintptr_t ra)
+{
+    struct dwarf_eh_bases b;
+    const uint8_t *fde = _Unwind_Find_FDE((void *)(ra - 1), &b);
+    if (!fde) {
+        struct dl_find_object o;
+        return _dl_find_object((void *)(ra - 1), &o) == 0 ? RULE_FALLBACK : RULE_END;
+    }
+    uint32_t flen, clen;
+    int32_t cie_delta;
+    memcpy(&flen, fde, 4);
+    memcpy(&cie_delta, fde + 4, 4);
+    if (flen < 8 || flen == 0xffffffffu) return RULE_FALLBACK;
+    const uint8_t *cie = fde + 4 - cie_delta;
+    memcpy(&clen, cie, 4);
+    if (clen < 8 || clen == 0xffffffffu) return RULE_FALLBACK;
+
+    /* the CIE */
+    struct cur c = { cie + 8, cie + 4 + clen, false };
+    uint64_t version = rd_fixed(&c, 1);
+    if (version != 1 && version != 3) return RULE_FALLBACK;
+    const char *aug = (const char *)c.p;
+    size_t alen = strnlen(aug, (size_t)(c.end - c.p));
+    if (c.p + alen >= c.end) return RULE_FALLBACK;
+    c.p += alen + 1;
+    uint64_t code_align = rd_uleb(&c);
+    int64_t data_align = rd_sleb(&c);
+    uint64_t ra_reg = version == 1 ? rd_fixed(&c, 1) : rd_uleb(&c);
+    uint8_t fde_enc = 0;
+    bool z = aug[0] == 'z';
+    if (alen && !z) return RULE_FALLBACK;               /* "eh" and other old forms */
+    if (z) {
+        uint64_t n = rd_uleb(&c);
+        if (c.bad || n > (uint64_t)(c.end - c.p)) return RULE_FALLBACK;
+        struct cur a = { c.p, c.p + n, false };
+        for (size_t i = 1; i < alen; i++) {
+            switch (aug[i]) {
+            case 'R': fde_enc = (uint8_t)rd_fixed(&a, 1); break;
+            case 'L': rd_fixed(&a, 1); break;
+            case 'P': if (!skip_enc(&a, (uint8_t)(rd_fixed(&a, 1) & 0x7f))) return RULE_FALLBACK; break;
+            case 'B': case 'G': break;
+            default: return RULE_FALLBACK;           /* 'S' (a signal frame) and unknown ones */
+            }
+        }
+        if (a.bad) return RULE_FALLBACK;
+        c.p += n;
+    }
+    if (c.bad || ra_reg != REG_RA || code_align == 0) return RULE_FALLBACK;
+
+    /* the FDE's instructions */
+    struct cur f = { fde + 8, fde + 4 + flen, false };
+    if (!skip_enc(&f, fde_enc) || !skip_enc(&f, fde_enc & 0x0f)) return RULE_FALLBACK;
+    if (z) {
+        uint64_t n = rd_uleb(&f);
+        if (f.bad || n > (uint64_t)(f.end - f.p)) return RULE_FALLBACK;
+        f.p += n;
+    }
+
+    struct cfi s = { .cfa_reg = REG_SP, .cfa_off = 8, .bp_how = HOW_SAME, .ra_how = HOW_SAME, .sp_how = HOW_SAME };
+    struct cfi stack[STATE_DEPTH];
+    unsigned depth = 0;
+    uint64_t loc = (uint64_t)(uintptr_t)b.func;
+    if (!cfi_run(&c, &loc, ra, &s, stack, &depth, code_align, data_align)) return RULE_FALLBACK;
+    if (!cfi_run(&f, &loc, ra, &s, stack, &depth, code_align, data_align)) return RULE_FALLBACK;
+
+    if (s.cfa_expr || (s.cfa_reg != REG_SP && s.cfa_reg != REG_BP) || s.sp_how != HOW_SAME) return RULE_FALLBACK;
+    if (s.ra_how == HOW_UNDEF) return RULE_END;
+    if (s.ra_how != HOW_OFFSET || (s.bp_how != HOW_SAME && s.bp_how != HOW_OFFSET)) return RULE_FALLBACK;
+    if (s.cfa_off < -(1 << 27) || s.cfa_off >= (1 << 27) || s.ra_off < -32768 || s.ra_off > 32767 ||
+        s.bp_off < -32768 || s.bp_off > 32767)
+        return RULE_FALLBACK;
+    unsigned flags = RULE_WALK | (s.cfa_reg == REG_BP ? R_CFA_BP : 0) | (s.bp_how == HOW_OFFSET ? R_BP_SAVED : 0);
+    return rule_pack(flags, s.cfa_off, s.bp_how == HOW_OFFSET ? s.bp_off : 0, s.ra_off);
+}
+
+/* ---- the cache --------------------------------------------------------------------- */
+
+/*
+ * Direct-mapped, shared by all threads, read without a lock: an entry is
+ * (key = return address, rule). One writer at a time (fill_lock, try-locked;
+ * a thread that does not get it uses the rule it computed without storing
+ * it) clears the key, writes the rule, then the key; a reader loads the key,
+ * the rule, then the key again, and takes the rule only when both loads of
+ * the key are its address. Emptied when the loader's generation moves (a
+ * dlclose can put other code at a cached address).
+ */
+#define CACHE_BITS 13
+#define CACHE_SIZE (1u << CACHE_BITS)
+struct centry { uint64_t key, rule; };
+static struct centry *cache;
+static uint64_t cache_gen;
+static hs_lock_t fill_lock = HS_LOCK_INIT;
+
+HS_INLINE unsigned slot_of(uintptr_t ra)
+{
+    return (unsigned)(((uint64_t)ra * 0x9e3779b97f4a7c15ull) >> (64 - CACHE_BITS));
+}
+
+HS_INLINE uint64_t cache_get(uintptr_t ra)
+{
+    struct centry *e = &cache[slot_of(ra)];
+    if (__atomic_load_n(&e->key, __ATOMIC_ACQUIRE) != ra) return 0;
+    uint64_t r = __atomic_load_n(&e->rule, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&e->key, __ATOMIC_RELAXED) == ra ? r : 0;
+}
+
+static HS_NOINLINE uint64_t cache_fill(uintptr_t ra)
+{
+    uint64_t r = rule_compute(ra);
+    if (hs_trylock(&fill_lock)) {
+        struct centry *e = &cache[slot_of(ra)];
+        __atomic_store_n(&e->key, 0, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(&e->rule, r, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->key, (uint64_t)ra, __ATOMIC_RELEASE);
+        hs_unlock(&fill_lock);
+    }
+    return r;
+}
+
+/* the cache exists and belongs to loader generation gen; false: not now */
+static bool cache_ready(uint64_t gen)
+{
+    if (HS_LIKELY(__atomic_load_n(&cache, __ATOMIC_ACQUIRE) != NULL) &&
+        HS_LIKELY(HS_LOAD(&cache_gen) == gen))
+        return true;
+    if (!hs_trylock(&fill_lock)) return false;
+    bool ok = true;
+    if (!cache) {
+        struct centry *c = hs_os_map(CACHE_SIZE * sizeof *c);
+        if (c) __atomic_store_n(&cache, c, __ATOMIC_RELEASE);
+        else ok = false;
+        HS_STORE(&cache_gen, gen);
+    } else if (HS_LOAD(&cache_gen) != gen) {
+        for (unsigned i = 0; i < CACHE_SIZE; i++) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        HS_STORE(&cache_gen, gen);
+    }
+    hs_unlock(&fill_lock);
+    return ok;
+}
+
+/* ---- the walk ------------------------------------------------------------------------- */
+
+struct walk {
+    uint64_t *frames;
+    unsigned max;
+    uintptr_t self_lo, self_hi, lo, hi;
+};
+
+/* called by unw_start (below) with the registers of unw_start's caller:
+ * its pc (a return address into it), its sp and its rbp */
+__attribute__((used, visibility("hidden"))) unsigned hs__unwind_walk(struct walk *w, uintptr_t ip, uintptr_t sp,
+                                                                     uintptr_t bp);
+
+/* reads other functions' frames: not instrumented (SAN=1) */
+__attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, uintptr_t ip, uintptr_t sp, uintptr_t bp)
+{
+    const uintptr_t lo = w->lo, hi = w->hi;
+    if (sp < lo || sp >= hi) return HS_UNWIND_FALLBACK;     /* not on the stack we know (sigaltstack) */
+    unsigned n = 0;
+    bool lead = true;
+    while (ip) {
+        if (!lead || ip < w->self_lo || ip >= w->self_hi) {
+            lead = false;
+            w->frames[n++] = ip;
+            if (n >= w->max) break;
+        }
+        uint64_t r = cache_get(ip);
+        if (HS_UNLIKELY(!r)) r = cache_fill(ip);
+        unsigned kind = (unsigned)r & 3;
+        if (kind != RULE_WALK) {
+            if (kind == RULE_END) break;
+            return HS_UNWIND_FALLBACK;
+        }
+        uintptr_t cfa = ((r & R_CFA_BP) ? bp : sp) + (uintptr_t)rule_cfa_off(r);
+        if (cfa <= sp || cfa > hi) break;                   /* corrupt, or the stack's end */
+        uintptr_t ra_at = cfa + (uintptr_t)rule_ra_off(r);
+        if (ra_at < lo || ra_at > hi - 8) break;
+        if (r & R_BP_SAVED) {
+            uintptr_t bp_at = cfa + (uintptr_t)rule_bp_off(r);
+            if (bp_at < lo || bp_at > hi - 8) break;
+            bp = *(const uintptr_t *)bp_at;
+        }
+        ip = *(const uintptr_t *)ra_at;
+        sp = cfa;
+    }
+    return n;
+}
+
+/* unw_start(w): the caller's return address, its sp after the return, and
+ * its rbp as they are, then on to hs__unwind_walk (a tail jump: the walk
+ * starts at the caller's frame) */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type hs__unwind_start, @function\n"
+        ".hidden hs__unwind_start\n"
+        ".globl hs__unwind_start\n"
+        "hs__unwind_start:\n"
+        ".cfi_startproc\n"
+        "\tmovq (%rsp), %rsi\n"
+        "\tleaq 8(%rsp), %rdx\n"
+        "\tmovq %rbp, %rcx\n"
+        "\tjmp hs__unwind_walk\n"
+        ".cfi_endproc\n"
+        ".size hs__unwind_start, .-hs__unwind_start\n");
+unsigned hs__unwind_start(struct walk *w);
+
+unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
+{
+    if (!max || !cache_ready(gen)) return HS_UNWIND_FALLBACK;
+    struct walk w = { frames, max, self_lo, self_hi, 0, 0 };
+    hs_unwind_stack_bounds(&w.lo, &w.hi);
+    return hs__unwind_start(&w);
+}
+
+#else  /* not x86-64: libgcc's unwinder for every sample */
+
+unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
+{
+    (void)frames, (void)max, (void)self_lo, (void)self_hi, (void)gen;
+    return HS_UNWIND_FALLBACK;
+}
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * core/unwind.h - the sampler's stack walk with a cache of unwind rules.
+ *
+ * Room: walking the calling thread's stack for core/sample.c, reading only
+ * that stack (within its bounds), the unwind tables (.eh_frame, through the
+ * shim's private libgcc's _Unwind_Find_FDE) and its own rule cache. It never
+ * allocates and takes no lock that anyone waits for.
+ *
+ * x86-64: each return address's unwind rule (CFA = rsp+k or rbp+k, return
+ * address and saved rbp at fixed offsets from the CFA) is computed once from
+ * its FDE and kept in a table shared by all threads; a sample whose frames
+ * all have such rules is walked with plain loads. Anything else (a signal
+ * frame, a CFA expression, a CFA on another register, an unknown CFI
+ * instruction) makes that sample fall back to libgcc's _Unwind_Backtrace,
+ * which records the same stack. Other architectures: always the fallback.
+ */
+#ifndef HS_CORE_UNWIND_H
+#define HS_CORE_UNWIND_H
+#include "internal.h"
+
+/* what hs_unwind_cached returns when this sample needs the full unwinder */
+#define HS_UNWIND_FALLBACK 0xffffffffu
+
+/*
+ * The return addresses of the calling thread's stack, up to max, without the
+ * leading frames inside [self_lo, self_hi) (the shim); gen is the loader's
+ * dlpi_adds + dlpi_subs now (the cache is emptied when it moves). The number
+ * of frames, or HS_UNWIND_FALLBACK.
+ */
+unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen);
+
+/* the calling thread's stack, [*lo, *hi) (computed once per thread) */
+void hs_unwind_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+
+#endif
