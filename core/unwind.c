@@ -335,22 +335,33 @@ static uint64_t rule_compute(uintptr_t ra)
  * the rule, then the key again, and takes the rule only when both loads of
  * the key are its address. Emptied when the loader's generation moves (a
  * dlclose can put other code at a cached address).
+ *
+ * Sized by use, for resident memory: the mapping holds CACHE_MAX entries
+ * (256 KiB of address space) but only its first cache_mask + 1 are used,
+ * from 256 (one page), four times more each time the fills since the last
+ * growth pass half of them (a hash touches every page of what it uses:
+ * python3 touched 132 KiB of a fixed 8192-entry table). An entry placed
+ * under a smaller mask is simply not found under the new one (filled
+ * again); any mask indexes inside the mapping.
  */
-#define CACHE_BITS 13
-#define CACHE_SIZE (1u << CACHE_BITS)
+#define CACHE_MIN 256u
+#define CACHE_MAX 16384u
 struct centry { uint64_t key, rule; };
 static struct centry *cache;
+static uint32_t cache_mask = CACHE_MIN - 1;
+static uint32_t cache_fills;               /* stored since the last growth (fill_lock) */
 static uint64_t cache_gen;
 static hs_lock_t fill_lock = HS_LOCK_INIT;
 
-HS_INLINE unsigned slot_of(uintptr_t ra)
+HS_INLINE struct centry *slot_of(uintptr_t ra)
 {
-    return (unsigned)(((uint64_t)ra * 0x9e3779b97f4a7c15ull) >> (64 - CACHE_BITS));
+    uint32_t h = (uint32_t)(((uint64_t)ra * 0x9e3779b97f4a7c15ull) >> 32);
+    return &cache[h & HS_LOAD(&cache_mask)];
 }
 
 HS_INLINE uint64_t cache_get(uintptr_t ra)
 {
-    struct centry *e = &cache[slot_of(ra)];
+    struct centry *e = slot_of(ra);
     if (__atomic_load_n(&e->key, __ATOMIC_ACQUIRE) != ra) return 0;
     uint64_t r = __atomic_load_n(&e->rule, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -361,7 +372,12 @@ static HS_NOINLINE uint64_t cache_fill(uintptr_t ra)
 {
     uint64_t r = rule_compute(ra);
     if (hs_trylock(&fill_lock)) {
-        struct centry *e = &cache[slot_of(ra)];
+        uint32_t mask = HS_LOAD(&cache_mask);
+        if (++cache_fills > (mask + 1) / 2 && mask + 1 < CACHE_MAX) {
+            HS_STORE(&cache_mask, (mask + 1) * 4 - 1);
+            cache_fills = 0;
+        }
+        struct centry *e = slot_of(ra);
         __atomic_store_n(&e->key, 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         __atomic_store_n(&e->rule, r, __ATOMIC_RELAXED);
@@ -380,12 +396,13 @@ static bool cache_ready(uint64_t gen)
     if (!hs_trylock(&fill_lock)) return false;
     bool ok = true;
     if (!cache) {
-        struct centry *c = hs_os_map(CACHE_SIZE * sizeof *c);
+        struct centry *c = hs_os_map(CACHE_MAX * sizeof *c);
         if (c) __atomic_store_n(&cache, c, __ATOMIC_RELEASE);
         else ok = false;
         HS_STORE(&cache_gen, gen);
     } else if (HS_LOAD(&cache_gen) != gen) {
-        for (unsigned i = 0; i < CACHE_SIZE; i++) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
+        uint32_t used = HS_LOAD(&cache_mask) + 1;
+        for (uint32_t i = 0; i < used; i++) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         HS_STORE(&cache_gen, gen);
     }
