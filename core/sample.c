@@ -420,7 +420,7 @@ static void verify_report(const uint64_t *a, unsigned na, const uint64_t *b, uns
 __attribute__((destructor)) static void verify_summary(void)
 {
     if (cfg_unwind != HS_UNWIND_VERIFY || !cfg_rate) return;
-    char buf[160];
+    char buf[240];
     size_t at = 0;
     put_str(buf, &at, sizeof buf, "heapshim: unwind verify: ");
     put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_samples));
@@ -428,7 +428,13 @@ __attribute__((destructor)) static void verify_summary(void)
     put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_cached));
     put_str(buf, &at, sizeof buf, " walked by the cache, ");
     put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_diff));
-    put_str(buf, &at, sizeof buf, " differ\n");
+    uint64_t ff, fm;
+    hs_unwind_stats(&ff, &fm);
+    put_str(buf, &at, sizeof buf, " differ; rules: ");
+    put_dec(buf, &at, sizeof buf, ff);
+    put_str(buf, &at, sizeof buf, " from files, ");
+    put_dec(buf, &at, sizeof buf, fm);
+    put_str(buf, &at, sizeof buf, " in memory\n");
     (void)!write(2, buf, at);
 }
 
@@ -746,6 +752,7 @@ void hs_sample_fork(int phase)
         return;
     }
     if (phase == 2) {
+        hs_unwind_fork_child();
         hs_lock_reset(&prof_lock);
         hs_lock_reset(&mod_lock);
         if (region) region->pid = (int32_t)getpid(), region->start_time = read_start_time();

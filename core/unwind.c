@@ -2,10 +2,11 @@
  * core/unwind.c - the sampler's cached stack walk (core/unwind.h).
  *
  * Room: reads the calling thread's stack (only within its bounds), the
- * unwind tables of loaded objects (through _Unwind_Find_FDE of the shim's
- * private libgcc, which finds them with _dl_find_object) and its own rule
- * cache (an anonymous mapping, made at the first sample). No allocation; its
- * one lock is only ever try-locked.
+ * unwind tables of loaded objects (from their files with pread, else in
+ * memory through _Unwind_Find_FDE of the shim's private libgcc), and keeps
+ * its own rule cache and per-object records (anonymous mappings and
+ * statics, made at the first sample). No allocation; its locks are only
+ * ever try-locked. Opens object files only for the length of one walk.
  *
  * Why: libgcc's _Unwind_Backtrace interprets every frame's CFI again on
  * every sample (about 1,700 instructions a frame, docs/profiling.md "Cost").
@@ -36,6 +37,9 @@
 #include "internal.h"
 #include "unwind.h"
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
@@ -249,23 +253,41 @@ static bool cfi_run(struct cur *c, uint64_t *loc, uint64_t target, struct cfi *s
     return !c->bad;
 }
 
-/* The rule of return address ra, from its FDE. */
-static uint64_t rule_compute(uintptr_t ra)
+/* a pointer of encoding enc at c (the operand's own address is at_addr):
+ * only what pc_begin uses in .eh_frame (absolute or pc-relative) */
+static bool read_enc(struct cur *c, uint8_t enc, uint64_t at_addr, uint64_t *v)
 {
-    struct dwarf_eh_bases b;
-    const uint8_t *fde = _Unwind_Find_FDE((void *)(ra - 1), &b);
-    if (!fde) {
-        struct dl_find_object o;
-        return _dl_find_object((void *)(ra - 1), &o) == 0 ? RULE_FALLBACK : RULE_END;
+    int64_t x;
+    switch (enc & 0x0f) {
+    case 0x00: case 0x04: x = (int64_t)rd_fixed(c, 8); break;
+    case 0x0c: x = (int64_t)rd_fixed(c, 8); break;
+    case 0x03: x = (int64_t)(uint32_t)rd_fixed(c, 4); break;
+    case 0x0b: x = (int32_t)(uint32_t)rd_fixed(c, 4); break;
+    default: return false;
     }
+    switch (enc & 0x70) {
+    case 0x00: break;
+    case 0x10: x += (int64_t)at_addr; break;
+    default: return false;
+    }
+    *v = (uint64_t)x;
+    return !c->bad;
+}
+
+/*
+ * The rule of return address ra from its FDE: fde[0, favail) at address
+ * fde_addr, its CIE cie[0, cavail). *func: the function's start, or 0 when
+ * the caller does not know it (read from the FDE, which must cover ra - 1).
+ */
+static uint64_t rule_of_fde(const uint8_t *fde, size_t favail, uint64_t fde_addr, const uint8_t *cie,
+                            size_t cavail, uint64_t func, uintptr_t ra)
+{
     uint32_t flen, clen;
-    int32_t cie_delta;
+    if (favail < 8 || cavail < 8) return RULE_FALLBACK;
     memcpy(&flen, fde, 4);
-    memcpy(&cie_delta, fde + 4, 4);
-    if (flen < 8 || flen == 0xffffffffu) return RULE_FALLBACK;
-    const uint8_t *cie = fde + 4 - cie_delta;
     memcpy(&clen, cie, 4);
-    if (clen < 8 || clen == 0xffffffffu) return RULE_FALLBACK;
+    if (flen < 8 || flen == 0xffffffffu || flen > favail - 4) return RULE_FALLBACK;
+    if (clen < 8 || clen == 0xffffffffu || clen > cavail - 4) return RULE_FALLBACK;
 
     /* the CIE */
     struct cur c = { cie + 8, cie + 4 + clen, false };
@@ -301,7 +323,15 @@ static uint64_t rule_compute(uintptr_t ra)
 
     /* the FDE's instructions */
     struct cur f = { fde + 8, fde + 4 + flen, false };
-    if (!skip_enc(&f, fde_enc) || !skip_enc(&f, fde_enc & 0x0f)) return RULE_FALLBACK;
+    if (func) {
+        if (!skip_enc(&f, fde_enc) || !skip_enc(&f, fde_enc & 0x0f)) return RULE_FALLBACK;
+    } else {
+        uint64_t begin, range;
+        if (!read_enc(&f, fde_enc, fde_addr + 8, &begin) || !read_enc(&f, fde_enc & 0x0f, 0, &range))
+            return RULE_FALLBACK;
+        if (ra - 1 < begin || ra - 1 - begin >= range) return RULE_FALLBACK;   /* not this pc's FDE */
+        func = begin;
+    }
     if (z) {
         uint64_t n = rd_uleb(&f);
         if (f.bad || n > (uint64_t)(f.end - f.p)) return RULE_FALLBACK;
@@ -311,7 +341,7 @@ static uint64_t rule_compute(uintptr_t ra)
     struct cfi s = { .cfa_reg = REG_SP, .cfa_off = 8, .bp_how = HOW_SAME, .ra_how = HOW_SAME, .sp_how = HOW_SAME };
     struct cfi stack[STATE_DEPTH];
     unsigned depth = 0;
-    uint64_t loc = (uint64_t)(uintptr_t)b.func;
+    uint64_t loc = func;
     if (!cfi_run(&c, &loc, ra, &s, stack, &depth, code_align, data_align)) return RULE_FALLBACK;
     if (!cfi_run(&f, &loc, ra, &s, stack, &depth, code_align, data_align)) return RULE_FALLBACK;
 
@@ -325,10 +355,262 @@ static uint64_t rule_compute(uintptr_t ra)
     return rule_pack(flags, s.cfa_off, s.bp_how == HOW_OFFSET ? s.bp_off : 0, s.ra_off);
 }
 
+/* The rule of ra from the tables in memory (libgcc finds the FDE). */
+static uint64_t rule_from_memory(uintptr_t ra)
+{
+    struct dwarf_eh_bases b;
+    const uint8_t *fde = _Unwind_Find_FDE((void *)(ra - 1), &b);
+    if (!fde) {
+        struct dl_find_object o;
+        return _dl_find_object((void *)(ra - 1), &o) == 0 ? RULE_FALLBACK : RULE_END;
+    }
+    uint32_t flen, clen;
+    int32_t cie_delta;
+    memcpy(&flen, fde, 4);
+    memcpy(&cie_delta, fde + 4, 4);
+    const uint8_t *cie = fde + 4 - cie_delta;
+    memcpy(&clen, cie, 4);
+    return rule_of_fde(fde, (size_t)flen + 4, (uint64_t)(uintptr_t)fde, cie, (size_t)clen + 4,
+                       (uint64_t)(uintptr_t)b.func, ra);
+}
+
+/* ---- the tables read from the object's file --------------------------------------- */
+
+/*
+ * Reading .eh_frame through the mapping makes its pages resident in the
+ * program (file pages, and the kernel maps up to 16 neighbours of each page
+ * faulted): on gcc's cc1 that was +1.8 MiB of RSS (4.5%), the whole cost of
+ * sampling in memory. So the FDE and its CIE are read from the object's
+ * file with pread into the stack, and the search table of .eh_frame_hdr
+ * too: once per object a sparse index (every SPARSE-th entry's start, in
+ * private memory: 1.4 KiB for cc1's 45,000 FDEs), then per fill one read of
+ * SPARSE entries. Nothing of the tables is touched in memory. The file is
+ * the loaded one: its GNU build-id (read in memory from the loaded note,
+ * which the loader and the profile's module list read anyway) must equal
+ * the file's; an object without one, without a file (the vDSO) or with
+ * unusual encodings keeps the in-memory lookup (libgcc's _Unwind_Find_FDE).
+ * A walk opens each object's file at most once (closed when it ends), with
+ * errno kept.
+ */
+#define SPARSE     128u
+#define NOBJ       64u
+#define POOL_WORDS 16384u             /* sparse entries for all objects (64 KiB) */
+
+struct uobj {
+    uintptr_t start, end;             /* the object's mapping */
+    uintptr_t hdr;                    /* .eh_frame_hdr's address */
+    uintptr_t seg_lo, seg_hi;         /* file-backed part of the segment holding the tables */
+    uint64_t delta;                   /* file offset = address - delta */
+    uint32_t count;                   /* entries of the search table */
+    uint32_t sparse_at, nsparse;      /* pool[sparse_at + k]: start of entry k * SPARSE */
+    uint64_t id_off;                  /* file offset of the build-id's bytes */
+    uint32_t id_len;
+    uint8_t id[20];
+    const char *path;                 /* the loader's l_name ("" = the program) */
+    bool file;                        /* false: in memory */
+};
+static struct uobj objs[NOBJ];
+static uint32_t nobjs;
+static int32_t *pool;
+static uint32_t pool_used;
+static hs_lock_t obj_lock = HS_LOCK_INIT;
+
+struct fdslot { int fd; uint32_t obj; };
+#define WALK_FDS 4
+
+struct walk {
+    uint64_t *frames;
+    unsigned max;
+    uintptr_t self_lo, self_hi, lo, hi;
+    struct fdslot fds[WALK_FDS];
+    unsigned nfds;
+};
+
+static bool pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    ssize_t r = pread(fd, buf, n, (off_t)off);
+    return r == (ssize_t)n;
+}
+
+struct phdr_find { uintptr_t base, hdr; struct uobj *o; bool found; };
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct phdr_find *f = arg;
+    if (info->dlpi_addr != f->base) return 0;
+    bool seg = false;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && f->hdr >= lo && f->hdr < lo + ph->p_filesz) {
+            f->o->seg_lo = lo;
+            f->o->seg_hi = lo + ph->p_filesz;
+            f->o->delta = lo - ph->p_offset;
+            seg = true;
+        } else if (ph->p_type == PT_NOTE && !f->o->id_len) {
+            const uint8_t *p = (const uint8_t *)lo, *end = p + ph->p_filesz;
+            while (p + sizeof(ElfW(Nhdr)) <= end) {
+                const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+                size_t nsz = (nh->n_namesz + 3) & ~3u, dsz = (nh->n_descsz + 3) & ~3u;
+                const uint8_t *name = p + sizeof *nh, *desc = name + nsz;
+                if (desc + dsz > end) break;
+                if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
+                    nh->n_descsz >= 8 && nh->n_descsz <= 20) {
+                    f->o->id_len = nh->n_descsz;
+                    memcpy(f->o->id, desc, nh->n_descsz);
+                    f->o->id_off = ph->p_offset + (uint64_t)(desc - (const uint8_t *)lo);
+                    break;
+                }
+                p = desc + dsz;
+            }
+        }
+    }
+    f->found = seg;
+    return 1;
+}
+
+/* the file of object k, opened for this walk (build-id checked); -1: none */
+static int obj_fd(struct walk *w, uint32_t k)
+{
+    for (unsigned i = 0; i < w->nfds; i++)
+        if (w->fds[i].obj == k) return w->fds[i].fd;
+    if (w->nfds >= WALK_FDS) return -1;
+    const struct uobj *o = &objs[k];
+    int fd = open(o->path[0] ? o->path : "/proc/self/exe", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0) {
+        uint8_t id[20];
+        if (!pread_all(fd, id, o->id_len, o->id_off) || memcmp(id, o->id, o->id_len) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    w->fds[w->nfds].fd = fd;          /* -1 remembered too: not tried again in this walk */
+    w->fds[w->nfds++].obj = k;
+    return fd;
+}
+
+/* object k made ready for reading from its file; false: in memory from now on */
+static bool obj_setup(struct walk *w, struct uobj *o, uint32_t k)
+{
+    if (!o->path || (o->path[0] && !strchr(o->path, '/')) || !o->id_len) return false;
+    if (!pool) {
+        pool = hs_os_map(POOL_WORDS * sizeof *pool);
+        if (!pool) return false;
+    }
+    int fd = obj_fd(w, k);
+    if (fd < 0) return false;
+    /* the header: version 1, eh_frame_ptr pcrel|sdata4, fde_count udata4,
+     * table datarel|sdata4 (what ld writes) */
+    uint8_t h[12];
+    if (!pread_all(fd, h, sizeof h, o->hdr - o->delta) || h[0] != 1 || h[1] != 0x1b || h[2] != 0x03 ||
+        h[3] != 0x3b)
+        return false;
+    uint32_t count;
+    memcpy(&count, h + 8, 4);
+    if (!count || count > (uint32_t)((o->seg_hi - o->hdr - 12) / 8)) return false;
+    uint32_t ns = (count + SPARSE - 1) / SPARSE;
+    if (pool_used + ns > POOL_WORDS) return false;
+    int32_t buf[1024];                /* 512 entries */
+    uint64_t off = o->hdr - o->delta + 12;
+    for (uint32_t i = 0; i < count; i += 512) {
+        uint32_t m = count - i < 512 ? count - i : 512;
+        if (!pread_all(fd, buf, (size_t)m * 8, off + (uint64_t)i * 8)) return false;
+        for (uint32_t j = (SPARSE - i % SPARSE) % SPARSE; j < m; j += SPARSE) pool[pool_used + (i + j) / SPARSE] = buf[2 * j];
+    }
+    o->count = count;
+    o->sparse_at = pool_used;
+    o->nsparse = ns;
+    pool_used += ns;
+    return true;
+}
+
+/* the object holding ra (found or made); NULL: not in one we can read from its file */
+static struct uobj *obj_for(struct walk *w, uintptr_t ra, uint32_t *kp)
+{
+    uint32_t n = __atomic_load_n(&nobjs, __ATOMIC_ACQUIRE);
+    for (uint32_t k = 0; k < n; k++)
+        if (ra - 1 >= objs[k].start && ra - 1 < objs[k].end) {
+            *kp = k;
+            return objs[k].file ? &objs[k] : NULL;
+        }
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)(ra - 1), &fo) != 0 || !fo.dlfo_eh_frame || !fo.dlfo_link_map) return NULL;
+    if (!hs_trylock(&obj_lock)) return NULL;
+    struct uobj *o = NULL;
+    n = nobjs;
+    if (n < NOBJ) {
+        o = &objs[n];
+        memset(o, 0, sizeof *o);
+        o->start = (uintptr_t)fo.dlfo_map_start;
+        o->end = (uintptr_t)fo.dlfo_map_end;
+        o->hdr = (uintptr_t)fo.dlfo_eh_frame;
+        o->path = fo.dlfo_link_map->l_name;
+        struct phdr_find f = { fo.dlfo_link_map->l_addr, o->hdr, o, false };
+        dl_iterate_phdr(phdr_cb, &f);
+        o->file = f.found && obj_setup(w, o, n);
+        __atomic_store_n(&nobjs, n + 1, __ATOMIC_RELEASE);
+        *kp = n;
+    }
+    hs_unlock(&obj_lock);
+    return o && o->file ? o : NULL;
+}
+
+/* The rule of ra read from its object's file; 0: not possible here (the
+ * caller reads it in memory) */
+static uint64_t rule_from_file(struct walk *w, uintptr_t ra)
+{
+    uint32_t k;
+    const struct uobj *o = obj_for(w, ra, &k);
+    if (!o) return 0;
+    int64_t rel = (int64_t)(ra - 1) - (int64_t)o->hdr;
+    if (rel < INT32_MIN || rel > INT32_MAX) return 0;
+    const int32_t *sp = pool + o->sparse_at;
+    if (o->sparse_at + o->nsparse > POOL_WORDS || sp[0] > rel) return 0;
+    uint32_t lo = 0, hi = o->nsparse;             /* the last sparse start <= rel */
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (sp[mid] <= rel) lo = mid;
+        else hi = mid;
+    }
+    int fd = obj_fd(w, k);
+    if (fd < 0) return 0;
+    uint32_t first = lo * SPARSE, m = o->count - first < SPARSE ? o->count - first : SPARSE;
+    int32_t t[2 * SPARSE];
+    if (!pread_all(fd, t, (size_t)m * 8, o->hdr - o->delta + 12 + (uint64_t)first * 8) || t[0] > rel) return 0;
+    uint32_t a = 0, b = m;
+    while (b - a > 1) {
+        uint32_t mid = (a + b) / 2;
+        if (t[2 * mid] <= rel) a = mid;
+        else b = mid;
+    }
+    uintptr_t fde_addr = o->hdr + (uintptr_t)(intptr_t)t[2 * a + 1];
+    uint8_t fb[512], cb[256];
+    if (fde_addr < o->seg_lo || fde_addr + 8 > o->seg_hi) return 0;
+    size_t fn = o->seg_hi - fde_addr < sizeof fb ? o->seg_hi - fde_addr : sizeof fb;
+    if (!pread_all(fd, fb, fn, fde_addr - o->delta)) return 0;
+    int32_t cie_delta;
+    memcpy(&cie_delta, fb + 4, 4);
+    uintptr_t cie_addr = fde_addr + 4 - (uintptr_t)(intptr_t)cie_delta;
+    if (cie_delta <= 0 || cie_addr < o->seg_lo || cie_addr + 8 > o->seg_hi) return 0;
+    size_t cn = o->seg_hi - cie_addr < sizeof cb ? o->seg_hi - cie_addr : sizeof cb;
+    if (!pread_all(fd, cb, cn, cie_addr - o->delta)) return 0;
+    uint64_t r = rule_of_fde(fb, fn, fde_addr, cb, cn, 0, ra);
+    /* an FDE longer than what was read, or not this pc's: in memory */
+    return r == RULE_FALLBACK ? 0 : r;
+}
+
+static void walk_close(struct walk *w)
+{
+    for (unsigned i = 0; i < w->nfds; i++)
+        if (w->fds[i].fd >= 0) close(w->fds[i].fd);
+    w->nfds = 0;
+}
+
 /* ---- the cache --------------------------------------------------------------------- */
 
 /*
- * Direct-mapped, shared by all threads, read without a lock: an entry is
+ * Two-way, shared by all threads, read without a lock: an entry is
  * (key = return address, rule). One writer at a time (fill_lock, try-locked;
  * a thread that does not get it uses the rule it computed without storing
  * it) clears the key, writes the rule, then the key; a reader loads the key,
@@ -338,13 +620,13 @@ static uint64_t rule_compute(uintptr_t ra)
  *
  * Sized by use, for resident memory: the mapping holds CACHE_MAX entries
  * (256 KiB of address space) but only its first cache_mask + 1 are used,
- * from 256 (one page), four times more each time the fills since the last
+ * from 1024 (four pages), four times more each time the fills since the last
  * growth pass half of them (a hash touches every page of what it uses:
  * python3 touched 132 KiB of a fixed 8192-entry table). An entry placed
  * under a smaller mask is simply not found under the new one (filled
  * again); any mask indexes inside the mapping.
  */
-#define CACHE_MIN 256u
+#define CACHE_MIN 1024u
 #define CACHE_MAX 16384u
 struct centry { uint64_t key, rule; };
 static struct centry *cache;
@@ -353,31 +635,57 @@ static uint32_t cache_fills;               /* stored since the last growth (fill
 static uint64_t cache_gen;
 static hs_lock_t fill_lock = HS_LOCK_INIT;
 
-HS_INLINE struct centry *slot_of(uintptr_t ra)
+/* the set of ra: two entries (a pair of return addresses that collide stay
+ * both; direct-mapped, such a pair refilled each other on every sample, and
+ * in about one run in fifty of a small C++ program it collided at every
+ * table size) */
+HS_INLINE struct centry *set_of(uintptr_t ra)
 {
     uint32_t h = (uint32_t)(((uint64_t)ra * 0x9e3779b97f4a7c15ull) >> 32);
-    return &cache[h & HS_LOAD(&cache_mask)];
+    return &cache[h & HS_LOAD(&cache_mask) & ~1u];
 }
 
-HS_INLINE uint64_t cache_get(uintptr_t ra)
+HS_INLINE uint64_t entry_get(struct centry *e, uintptr_t ra)
 {
-    struct centry *e = slot_of(ra);
     if (__atomic_load_n(&e->key, __ATOMIC_ACQUIRE) != ra) return 0;
     uint64_t r = __atomic_load_n(&e->rule, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return __atomic_load_n(&e->key, __ATOMIC_RELAXED) == ra ? r : 0;
 }
 
-static HS_NOINLINE uint64_t cache_fill(uintptr_t ra)
+HS_INLINE uint64_t cache_get(uintptr_t ra)
 {
-    uint64_t r = rule_compute(ra);
+    struct centry *e = set_of(ra);
+    uint64_t r = entry_get(e, ra);
+    return r ? r : entry_get(e + 1, ra);
+}
+
+/* rules computed, from files and in memory (for the verify summary) */
+static uint64_t fills_file, fills_mem;
+
+void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory)
+{
+    *from_files = HS_LOAD(&fills_file);
+    *in_memory = HS_LOAD(&fills_mem);
+}
+
+static HS_NOINLINE uint64_t cache_fill(struct walk *w, uintptr_t ra)
+{
+    uint64_t r = rule_from_file(w, ra);
+    if (r) HS_ADD(&fills_file, 1);
+    else {
+        r = rule_from_memory(ra);
+        HS_ADD(&fills_mem, 1);
+    }
     if (hs_trylock(&fill_lock)) {
         uint32_t mask = HS_LOAD(&cache_mask);
         if (++cache_fills > (mask + 1) / 2 && mask + 1 < CACHE_MAX) {
             HS_STORE(&cache_mask, (mask + 1) * 4 - 1);
             cache_fills = 0;
         }
-        struct centry *e = slot_of(ra);
+        struct centry *e = set_of(ra);
+        /* an empty way, else the two in turn */
+        if (HS_LOAD(&e[0].key) && (!HS_LOAD(&e[1].key) || (cache_fills & 1))) e++;
         __atomic_store_n(&e->key, 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         __atomic_store_n(&e->rule, r, __ATOMIC_RELAXED);
@@ -401,6 +709,14 @@ static bool cache_ready(uint64_t gen)
         else ok = false;
         HS_STORE(&cache_gen, gen);
     } else if (HS_LOAD(&cache_gen) != gen) {
+        /* the objects' records go too (a dlclosed object's name is freed) */
+        if (!hs_trylock(&obj_lock)) {
+            hs_unlock(&fill_lock);
+            return false;
+        }
+        __atomic_store_n(&nobjs, 0, __ATOMIC_RELEASE);
+        pool_used = 0;
+        hs_unlock(&obj_lock);
         uint32_t used = HS_LOAD(&cache_mask) + 1;
         for (uint32_t i = 0; i < used; i++) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -411,12 +727,6 @@ static bool cache_ready(uint64_t gen)
 }
 
 /* ---- the walk ------------------------------------------------------------------------- */
-
-struct walk {
-    uint64_t *frames;
-    unsigned max;
-    uintptr_t self_lo, self_hi, lo, hi;
-};
 
 /* called by unw_start (below) with the registers of unw_start's caller:
  * its pc (a return address into it), its sp and its rbp */
@@ -437,7 +747,7 @@ __attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, ui
             if (n >= w->max) break;
         }
         uint64_t r = cache_get(ip);
-        if (HS_UNLIKELY(!r)) r = cache_fill(ip);
+        if (HS_UNLIKELY(!r)) r = cache_fill(w, ip);
         unsigned kind = (unsigned)r & 3;
         if (kind != RULE_WALK) {
             if (kind == RULE_END) break;
@@ -476,15 +786,29 @@ __asm__(".text\n"
         ".size hs__unwind_start, .-hs__unwind_start\n");
 unsigned hs__unwind_start(struct walk *w);
 
+void hs_unwind_fork_child(void)
+{
+    hs_lock_reset(&fill_lock);
+    hs_lock_reset(&obj_lock);
+}
+
 unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
 {
     if (!max || !cache_ready(gen)) return HS_UNWIND_FALLBACK;
-    struct walk w = { frames, max, self_lo, self_hi, 0, 0 };
+    struct walk w = { frames, max, self_lo, self_hi, 0, 0, { { 0, 0 } }, 0 };
     hs_unwind_stack_bounds(&w.lo, &w.hi);
-    return hs__unwind_start(&w);
+    int err = errno;
+    unsigned n = hs__unwind_start(&w);
+    if (w.nfds) walk_close(&w);
+    errno = err;
+    return n;
 }
 
 #else  /* not x86-64: libgcc's unwinder for every sample */
+
+void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory) { *from_files = *in_memory = 0; }
+
+void hs_unwind_fork_child(void) {}
 
 unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
 {

@@ -2,8 +2,9 @@
  * core/unwind.h - the sampler's stack walk with a cache of unwind rules.
  *
  * Room: walking the calling thread's stack for core/sample.c, reading only
- * that stack (within its bounds), the unwind tables (.eh_frame, through the
- * shim's private libgcc's _Unwind_Find_FDE) and its own rule cache. It never
+ * that stack (within its bounds), the unwind tables (.eh_frame_hdr and
+ * .eh_frame, from the objects' files, else in memory through the shim's
+ * private libgcc's _Unwind_Find_FDE) and its own rule cache. It never
  * allocates and takes no lock that anyone waits for.
  *
  * x86-64: each return address's unwind rule (CFA = rsp+k or rbp+k, return
@@ -28,6 +29,12 @@
  * of frames, or HS_UNWIND_FALLBACK.
  */
 unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen);
+
+/* rules computed so far: read from the objects' files, read in memory */
+void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory);
+
+/* a fork child: the cache's try-locks, held by a thread that is gone, released */
+void hs_unwind_fork_child(void);
 
 /* the calling thread's stack, [*lo, *hi) (computed once per thread) */
 void hs_unwind_stack_bounds(uintptr_t *lo, uintptr_t *hi);
