@@ -620,13 +620,13 @@ static void walk_close(struct walk *w)
  *
  * Sized by use, for resident memory: the mapping holds CACHE_MAX entries
  * (256 KiB of address space) but only its first cache_mask + 1 are used,
- * from 1024 (four pages), four times more each time the fills since the last
+ * from 256 (one page), four times more each time the fills since the last
  * growth pass half of them (a hash touches every page of what it uses:
  * python3 touched 132 KiB of a fixed 8192-entry table). An entry placed
  * under a smaller mask is simply not found under the new one (filled
  * again); any mask indexes inside the mapping.
  */
-#define CACHE_MIN 1024u
+#define CACHE_MIN 256u
 #define CACHE_MAX 16384u
 struct centry { uint64_t key, rule; };
 static struct centry *cache;
