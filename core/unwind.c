@@ -760,9 +760,9 @@ __attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, ui
         if (r & R_BP_SAVED) {
             uintptr_t bp_at = cfa + (uintptr_t)rule_bp_off(r);
             if (bp_at < lo || bp_at > hi - 8) break;
-            bp = *(const uintptr_t *)bp_at;
+            memcpy(&bp, (const void *)bp_at, sizeof bp);    /* a corrupt frame may be misaligned */
         }
-        ip = *(const uintptr_t *)ra_at;
+        memcpy(&ip, (const void *)ra_at, sizeof ip);
         sp = cfa;
     }
     return n;
