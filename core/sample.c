@@ -348,8 +348,8 @@ static _Unwind_Reason_Code fp_start_cb(struct _Unwind_Context *ctx, void *arg)
 
 static HS_NOINLINE unsigned walk_fp(uint64_t *frames, unsigned max)
 {
-    uintptr_t lo, hi;
-    hs_unwind_stack_bounds(&lo, &hi);
+    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = hs_unwind_stack_top();
+    if (lo >= hi || hi - lo > HS_STACK_SPAN) hi = lo;        /* not a stack we know: no chain */
     struct fp_start s = { 0, 0 };
     _Unwind_Backtrace(fp_start_cb, &s);
     if (!s.ip || !max) return 0;

@@ -46,35 +46,26 @@
 
 /* ---- the thread's stack --------------------------------------------------- */
 
-static HS_TLS uintptr_t tls_stack_lo, tls_stack_hi;
+/*
+ * The top of the calling thread's stack, once per thread, without
+ * allocating (pthread_getattr_np mallocs its cpuset, and an allocation here
+ * would be counted as the program's: tests/26-counters.sh counts exactly):
+ * the main thread's is __libc_stack_end; another glibc thread's frames are
+ * all below its thread descriptor, which sits at the top of its stack block
+ * (x86-64 keeps the TCB above the TLS, above the stack), so pthread_self().
+ * A walk reads only between its own stack pointer and this top, and only
+ * when they are less than HS_STACK_SPAN apart (a handler on a sigaltstack,
+ * which may be anywhere, is walked by libgcc; its frames lead to a signal
+ * frame anyway).
+ */
+static HS_TLS uintptr_t tls_stack_top;
 extern void *__libc_stack_end;
 
-void hs_unwind_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+uintptr_t hs_unwind_stack_top(void)
 {
-    if (!tls_stack_hi) {
-        uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-        if (hs_os_tid() == (uint64_t)getpid()) {
-            tls_stack_lo = here - ((uintptr_t)64 << 20);
-            tls_stack_hi = (uintptr_t)__libc_stack_end;
-        } else {
-            pthread_attr_t a;
-            void *addr;
-            size_t sz;
-            if (pthread_getattr_np(pthread_self(), &a) == 0) {
-                if (pthread_attr_getstack(&a, &addr, &sz) == 0) {
-                    tls_stack_lo = (uintptr_t)addr;
-                    tls_stack_hi = (uintptr_t)addr + sz;
-                }
-                pthread_attr_destroy(&a);
-            }
-        }
-        if (!tls_stack_hi || here < tls_stack_lo || here >= tls_stack_hi) {
-            tls_stack_lo = here;         /* unknown: nothing above this frame is trusted */
-            tls_stack_hi = here + 1;
-        }
-    }
-    *lo = tls_stack_lo;
-    *hi = tls_stack_hi;
+    if (HS_UNLIKELY(!tls_stack_top))
+        tls_stack_top = hs_os_tid() == (uint64_t)getpid() ? (uintptr_t)__libc_stack_end : (uintptr_t)pthread_self();
+    return tls_stack_top;
 }
 
 #if defined(__x86_64__)
@@ -384,7 +375,8 @@ static uint64_t rule_from_memory(uintptr_t ra)
  * file with pread into the stack, and the search table of .eh_frame_hdr
  * too: once per object a sparse index (every SPARSE-th entry's start, in
  * private memory: 1.4 KiB for cc1's 45,000 FDEs), then per fill one read of
- * SPARSE entries. Nothing of the tables is touched in memory. The file is
+ * SPARSE entries, one of the FDE (its CIE is usually kept). Nothing of the
+ * tables is touched in memory. The file is
  * the loaded one: its GNU build-id (read in memory from the loaded note,
  * which the loader and the profile's module list read anyway) must equal
  * the file's; an object without one, without a file (the vDSO) or with
@@ -408,6 +400,9 @@ struct uobj {
     uint8_t id[20];
     const char *path;                 /* the loader's l_name ("" = the program) */
     bool file;                        /* false: in memory */
+    /* two CIEs kept (an object has one or two that its FDEs share): one
+     * pread less per fill; written under obj_lock, read like the cache */
+    struct ciekeep { uint64_t addr, len, w[8]; } cies[2];
 };
 static struct uobj objs[NOBJ];
 static uint32_t nobjs;
@@ -421,7 +416,7 @@ struct fdslot { int fd; uint32_t obj; };
 struct walk {
     uint64_t *frames;
     unsigned max;
-    uintptr_t self_lo, self_hi, lo, hi;
+    uintptr_t self_lo, self_hi, hi;  /* the shim's code; the stack's top */
     struct fdslot fds[WALK_FDS];
     unsigned nfds;
 };
@@ -556,12 +551,40 @@ static struct uobj *obj_for(struct walk *w, uintptr_t ra, uint32_t *kp)
     return o && o->file ? o : NULL;
 }
 
+/* the CIE at address a, if kept: its bytes into out (64), their number */
+static size_t cie_get(struct uobj *o, uintptr_t a, uint8_t *out)
+{
+    struct ciekeep *c = &o->cies[(a >> 3) & 1];
+    if (__atomic_load_n(&c->addr, __ATOMIC_ACQUIRE) != a) return 0;
+    uint64_t w[8];
+    size_t n = HS_LOAD(&c->len);
+    for (int i = 0; i < 8; i++) w[i] = HS_LOAD(&c->w[i]);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (HS_LOAD(&c->addr) != a || n > sizeof w) return 0;
+    memcpy(out, w, sizeof w);
+    return n;
+}
+
+static void cie_keep(struct uobj *o, uintptr_t a, const uint8_t *bytes, size_t n)
+{
+    if (n > 64 || !hs_trylock(&obj_lock)) return;
+    struct ciekeep *c = &o->cies[(a >> 3) & 1];
+    uint64_t w[8] = { 0 };
+    memcpy(w, bytes, n);
+    HS_STORE(&c->addr, 0);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (int i = 0; i < 8; i++) HS_STORE(&c->w[i], w[i]);
+    HS_STORE(&c->len, n);
+    __atomic_store_n(&c->addr, (uint64_t)a, __ATOMIC_RELEASE);
+    hs_unlock(&obj_lock);
+}
+
 /* The rule of ra read from its object's file; 0: not possible here (the
  * caller reads it in memory) */
 static uint64_t rule_from_file(struct walk *w, uintptr_t ra)
 {
     uint32_t k;
-    const struct uobj *o = obj_for(w, ra, &k);
+    struct uobj *o = obj_for(w, ra, &k);
     if (!o) return 0;
     int64_t rel = (int64_t)(ra - 1) - (int64_t)o->hdr;
     if (rel < INT32_MIN || rel > INT32_MAX) return 0;
@@ -593,8 +616,14 @@ static uint64_t rule_from_file(struct walk *w, uintptr_t ra)
     memcpy(&cie_delta, fb + 4, 4);
     uintptr_t cie_addr = fde_addr + 4 - (uintptr_t)(intptr_t)cie_delta;
     if (cie_delta <= 0 || cie_addr < o->seg_lo || cie_addr + 8 > o->seg_hi) return 0;
-    size_t cn = o->seg_hi - cie_addr < sizeof cb ? o->seg_hi - cie_addr : sizeof cb;
-    if (!pread_all(fd, cb, cn, cie_addr - o->delta)) return 0;
+    size_t cn = cie_get(o, cie_addr, cb);
+    if (!cn) {
+        cn = o->seg_hi - cie_addr < sizeof cb ? o->seg_hi - cie_addr : sizeof cb;
+        if (!pread_all(fd, cb, cn, cie_addr - o->delta)) return 0;
+        uint32_t clen;
+        memcpy(&clen, cb, 4);
+        if (clen <= 60) cie_keep(o, cie_addr, cb, clen + 4);
+    }
     uint64_t r = rule_of_fde(fb, fn, fde_addr, cb, cn, 0, ra);
     /* an FDE longer than what was read, or not this pc's: in memory */
     return r == RULE_FALLBACK ? 0 : r;
@@ -736,8 +765,8 @@ __attribute__((used, visibility("hidden"))) unsigned hs__unwind_walk(struct walk
 /* reads other functions' frames: not instrumented (SAN=1) */
 __attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, uintptr_t ip, uintptr_t sp, uintptr_t bp)
 {
-    const uintptr_t lo = w->lo, hi = w->hi;
-    if (sp < lo || sp >= hi) return HS_UNWIND_FALLBACK;     /* not on the stack we know (sigaltstack) */
+    const uintptr_t lo = sp, hi = w->hi;
+    if (sp >= hi || hi - sp > HS_STACK_SPAN) return HS_UNWIND_FALLBACK;   /* not on the stack we know */
     unsigned n = 0;
     bool lead = true;
     while (ip) {
@@ -795,8 +824,7 @@ void hs_unwind_fork_child(void)
 unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
 {
     if (!max || !cache_ready(gen)) return HS_UNWIND_FALLBACK;
-    struct walk w = { frames, max, self_lo, self_hi, 0, 0, { { 0, 0 } }, 0 };
-    hs_unwind_stack_bounds(&w.lo, &w.hi);
+    struct walk w = { frames, max, self_lo, self_hi, hs_unwind_stack_top(), { { 0, 0 } }, 0 };
     int err = errno;
     unsigned n = hs__unwind_start(&w);
     if (w.nfds) walk_close(&w);

@@ -36,7 +36,10 @@ void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory);
 /* a fork child: the cache's try-locks, held by a thread that is gone, released */
 void hs_unwind_fork_child(void);
 
-/* the calling thread's stack, [*lo, *hi) (computed once per thread) */
-void hs_unwind_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+/* the top of the calling thread's stack (once per thread, no allocation);
+ * the walks read the stack only between their own frame and this top, when
+ * the two are at most HS_STACK_SPAN apart */
+uintptr_t hs_unwind_stack_top(void);
+#define HS_STACK_SPAN ((uintptr_t)64 << 20)
 
 #endif
