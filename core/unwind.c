@@ -43,6 +43,8 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* ---- the thread's stack --------------------------------------------------- */
 
@@ -421,10 +423,19 @@ struct walk {
     unsigned nfds;
 };
 
+/* raw system calls, not libc's symbols: another preloaded library that
+ * wraps open or pread (and may allocate, which would be counted as the
+ * program's) is not entered from inside malloc */
+static int sys_open(const char *path)
+{
+    return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+static void sys_close(int fd) { (void)syscall(SYS_close, fd); }
+
 static bool pread_all(int fd, void *buf, size_t n, uint64_t off)
 {
-    ssize_t r = pread(fd, buf, n, (off_t)off);
-    return r == (ssize_t)n;
+    long r = syscall(SYS_pread64, fd, buf, n, (long)off);
+    return r == (long)n;
 }
 
 struct phdr_find { uintptr_t base, hdr; struct uobj *o; bool found; };
@@ -472,11 +483,11 @@ static int obj_fd(struct walk *w, uint32_t k)
         if (w->fds[i].obj == k) return w->fds[i].fd;
     if (w->nfds >= WALK_FDS) return -1;
     const struct uobj *o = &objs[k];
-    int fd = open(o->path[0] ? o->path : "/proc/self/exe", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = sys_open(o->path[0] ? o->path : "/proc/self/exe");
     if (fd >= 0) {
         uint8_t id[20];
         if (!pread_all(fd, id, o->id_len, o->id_off) || memcmp(id, o->id, o->id_len) != 0) {
-            close(fd);
+            sys_close(fd);
             fd = -1;
         }
     }
@@ -632,7 +643,7 @@ static uint64_t rule_from_file(struct walk *w, uintptr_t ra)
 static void walk_close(struct walk *w)
 {
     for (unsigned i = 0; i < w->nfds; i++)
-        if (w->fds[i].fd >= 0) close(w->fds[i].fd);
+        if (w->fds[i].fd >= 0) sys_close(w->fds[i].fd);
     w->nfds = 0;
 }
 
