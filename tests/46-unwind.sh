@@ -8,9 +8,9 @@
 # made it resident, +1.8 MiB for cc1). Programs: deep
 # chains through plain, alloca (rbp-based CFA) and 64 KiB frames past the
 # 32-frame cap, every entry point (tests/shim/prog_unwind.c); the same in 4
-# threads; allocations in signal handlers, on the thread's stack and on a
-# sigaltstack (these must fall back: a signal frame is outside the cache's
-# rules); a C++ program throwing exceptions; python3 and gcc. Then: a
+# threads; a library dlopened and dlclosed between samples; allocations in
+# signal handlers, on the thread's stack and on a sigaltstack (these must
+# fall back: a signal frame is outside the cache's rules); a C++ program throwing exceptions; python3 and gcc. Then: a
 # hostile stack (callers' frames overwritten with garbage, stack and code
 # addresses) must not crash the default walk; a bad HEAPSHIM_PROFILE_UNWIND
 # warns and names the accepted values; and, with valgrind, a sample costs
@@ -66,6 +66,20 @@ for mode in chains threads signal; do
         verify_check "unwind-verify-$mode" "$TMPD/$mode.err" "$n" 995
     fi
 done
+
+# 1b. objects loaded and unloaded between samples (the cache is emptied at
+# each change, a new object may sit where the last one was)
+LIBRT="$ROOT/$B/tests/libroutetest.so"
+if [ ! -f "$LIBRT" ]; then
+    fail unwind-verify-dlclose "no $LIBRT (run make test-bins)"
+else
+    out=$(HEAPSHIM_PROFILE_UNWIND=verify HEAPSHIM_PROFILE_RATE=1 LD_PRELOAD="$SHIM" "$P" dlclose "$LIBRT" 2> "$TMPD/dl.err")
+    if [ "$out" != "dlclose 15000" ]; then
+        fail unwind-verify-dlclose "program said '$out': $(head -c 300 "$TMPD/dl.err")"
+    else
+        verify_check unwind-verify-dlclose "$TMPD/dl.err" 15000 995
+    fi
+fi
 
 # 2. C++: exceptions thrown while every allocation is sampled (frames of
 # libstdc++ and of the program's libgcc_s on the stacks)

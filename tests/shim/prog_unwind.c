@@ -11,6 +11,9 @@
  *   threads   the same in 4 threads at once
  *   signal    allocations inside signal handlers (raised inside a chain),
  *             on the thread's stack and on a sigaltstack
+ *   dlclose LIB  300 rounds of dlopen LIB, 50 allocations through its
+ *             routetest_alloc, dlclose, dlopen/dlclose of libz (the unwind
+ *             cache is emptied at each change of the loaded objects)
  *   hostile N the callers' frames (the stack above one function, up to the
  *             stack's top) overwritten with garbage, stack addresses and
  *             addresses inside this program's functions, then malloc; N
@@ -18,6 +21,7 @@
  * Prints "MODE COUNT" (allocations made) on success.
  */
 #include <alloca.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -205,11 +209,22 @@ int main(int argc, char **argv)
         if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGUSR2, &sa, NULL) != 0) return 1;
         for (int i = 0; i < 200; i++) n += raise_at(i % 20, i % 2 ? SIGUSR2 : SIGUSR1);
         n += in_handler;
+    } else if (!strcmp(mode, "dlclose") && argc > 2) {
+        for (int r = 0; r < 300; r++) {
+            void *h = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
+            if (!h) return 1;
+            void *(*f)(size_t) = (void *(*)(size_t))dlsym(h, "routetest_alloc");
+            if (!f) return 1;
+            for (int i = 0; i < 50; i++, n++) free(f(64 + (size_t)i));
+            dlclose(h);
+            void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+            if (z) dlclose(z);
+        }
     } else if (!strcmp(mode, "hostile")) {
         long rounds = argc > 2 ? atol(argv[2]) : 1000;
         for (long i = 0; i < rounds; i++) n += hostile_mid();
     } else {
-        fprintf(stderr, "prog_unwind: unknown mode %s (chains, threads, signal, hostile N)\n", mode);
+        fprintf(stderr, "prog_unwind: unknown mode %s (chains, threads, signal, dlclose LIB, hostile N)\n", mode);
         return 2;
     }
     allocs = n;
