@@ -768,7 +768,7 @@ static bool cache_ready(uint64_t gen)
 
 /* ---- the walk ------------------------------------------------------------------------- */
 
-/* called by unw_start (below) with the registers of unw_start's caller:
+/* called by hs__unwind_start (below) with the registers of its caller:
  * its pc (a return address into it), its sp and its rbp */
 __attribute__((used, visibility("hidden"))) unsigned hs__unwind_walk(struct walk *w, uintptr_t ip, uintptr_t sp,
                                                                      uintptr_t bp);
@@ -808,7 +808,7 @@ __attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, ui
     return n;
 }
 
-/* unw_start(w): the caller's return address, its sp after the return, and
+/* hs__unwind_start(w): the caller's return address, its sp after the return, and
  * its rbp as they are, then on to hs__unwind_walk (a tail jump: the walk
  * starts at the caller's frame) */
 __asm__(".text\n"
