@@ -20,6 +20,7 @@
 #include "count.h"
 #include "large.h"
 #include "usdt.h"
+#include "unwind.h"
 #include <heapshim/profile.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -33,16 +34,17 @@
 
 static uint64_t cfg_rate;              /* 0 = off until configured */
 static uint64_t cfg_seed;
-static bool cfg_seeded, cfg_fp;
+static bool cfg_seeded;
+static int cfg_unwind;                 /* HS_UNWIND_* (sample.h) */
 static uint32_t thread_counter;       /* per-thread seeds from one fixed seed */
 
-void hs_sample_configure(uint64_t rate, uint64_t seed, bool seeded, bool frame_pointers)
+void hs_sample_configure(uint64_t rate, uint64_t seed, bool seeded, int unwind)
 {
     if (rate > ((uint64_t)1 << 40)) rate = (uint64_t)1 << 40;
     cfg_rate = rate;
     cfg_seed = seed;
     cfg_seeded = seeded;
-    cfg_fp = frame_pointers;
+    cfg_unwind = unwind;
 }
 
 uint64_t hs_sample_rate(void) { return cfg_rate; }
@@ -312,35 +314,9 @@ static _Unwind_Reason_Code unw_cb(struct _Unwind_Context *ctx, void *arg)
     return st->n >= st->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
-/* frame-pointer walk: bounded by the thread's stack, each frame above the
- * last, aligned, and at most 1 MiB above it; stops at the first that is not */
-static HS_TLS uintptr_t tls_stack_lo, tls_stack_hi;
-extern void *__libc_stack_end;
-
-static void stack_bounds(void)
-{
-    if (tls_stack_hi) return;
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    if (hs_os_tid() == (uint64_t)getpid()) {
-        tls_stack_lo = here - ((uintptr_t)64 << 20);
-        tls_stack_hi = (uintptr_t)__libc_stack_end;
-    } else {
-        pthread_attr_t a;
-        void *addr;
-        size_t sz;
-        if (pthread_getattr_np(pthread_self(), &a) == 0) {
-            if (pthread_attr_getstack(&a, &addr, &sz) == 0) {
-                tls_stack_lo = (uintptr_t)addr;
-                tls_stack_hi = (uintptr_t)addr + sz;
-            }
-            pthread_attr_destroy(&a);
-        }
-    }
-    if (!tls_stack_hi || here < tls_stack_lo || here >= tls_stack_hi) {
-        tls_stack_lo = here;             /* unknown: nothing above this frame is trusted */
-        tls_stack_hi = here + 1;
-    }
-}
+/* frame-pointer walk: bounded by the thread's stack (core/unwind.c), each
+ * frame above the last, aligned, and at most 1 MiB above it; stops at the
+ * first that is not */
 
 /* The shim is built without frame pointers, and its functions may use the
  * frame-pointer register for data, so the chain cannot start in the shim:
@@ -372,7 +348,8 @@ static _Unwind_Reason_Code fp_start_cb(struct _Unwind_Context *ctx, void *arg)
 
 static HS_NOINLINE unsigned walk_fp(uint64_t *frames, unsigned max)
 {
-    stack_bounds();
+    uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi = hs_unwind_stack_top();
+    if (lo >= hi || hi - lo > HS_STACK_SPAN) hi = lo;        /* not a stack we know: no chain */
     struct fp_start s = { 0, 0 };
     _Unwind_Backtrace(fp_start_cb, &s);
     if (!s.ip || !max) return 0;
@@ -380,7 +357,7 @@ static HS_NOINLINE unsigned walk_fp(uint64_t *frames, unsigned max)
     frames[n++] = s.ip;
     uintptr_t fp = s.fp;
     while (n < max) {
-        if (fp < tls_stack_lo || fp + 16 > tls_stack_hi || (fp & 7)) break;
+        if (fp < lo || fp + 16 > hi || (fp & 7)) break;
         uintptr_t next = ((uintptr_t *)fp)[0], ra = ((uintptr_t *)fp)[1];
         if (!ra) break;
         frames[n++] = ra;
@@ -390,15 +367,107 @@ static HS_NOINLINE unsigned walk_fp(uint64_t *frames, unsigned max)
     return n;
 }
 
-/* inline, as are its callers down to the entry point: every frame of the
- * shim's own is unwound (and dropped) at about 1,700 instructions */
-HS_INLINE unsigned capture(uint64_t *frames, unsigned max)
+/* libgcc's _Unwind_Backtrace: the reference walk, and the fallback of the
+ * cached one */
+HS_INLINE unsigned walk_libgcc(uint64_t *frames, unsigned max)
 {
-    self_range();
-    if (cfg_fp) return walk_fp(frames, max);
     struct unw_state st = { frames, 0, max };
     _Unwind_Backtrace(unw_cb, &st);
     return st.n;
+}
+
+/* HEAPSHIM_PROFILE_UNWIND=verify: every sample walked both ways; the
+ * libgcc walk is recorded, a difference is reported on stderr (the first
+ * few in full), and a summary line at exit (tests/46-unwind.sh) */
+static uint64_t ver_samples, ver_cached, ver_diff;
+
+static void put_hex(char *buf, size_t *at, size_t cap, uint64_t v)
+{
+    char t[17];
+    int k = 0;
+    do t[k++] = "0123456789abcdef"[v & 15], v >>= 4; while (v);
+    if (*at + (size_t)k + 3 > cap) return;
+    buf[(*at)++] = ' ', buf[(*at)++] = '0', buf[(*at)++] = 'x';
+    while (k) buf[(*at)++] = t[--k];
+}
+
+static void put_str(char *buf, size_t *at, size_t cap, const char *s)
+{
+    for (; *s && *at < cap; s++) buf[(*at)++] = *s;
+}
+
+static void put_dec(char *buf, size_t *at, size_t cap, uint64_t v)
+{
+    char t[21];
+    int k = 0;
+    do t[k++] = (char)('0' + v % 10), v /= 10; while (v);
+    while (k && *at < cap) buf[(*at)++] = t[--k];
+}
+
+static void verify_report(const uint64_t *a, unsigned na, const uint64_t *b, unsigned nb)
+{
+    char buf[1600];
+    size_t at = 0;
+    put_str(buf, &at, sizeof buf, "heapshim: unwind verify: differ; libgcc:");
+    for (unsigned i = 0; i < na; i++) put_hex(buf, &at, sizeof buf - 1, a[i]);
+    put_str(buf, &at, sizeof buf, "; cached:");
+    for (unsigned i = 0; i < nb; i++) put_hex(buf, &at, sizeof buf - 1, b[i]);
+    if (at >= sizeof buf) at = sizeof buf - 1;
+    buf[at++] = '\n';
+    (void)!write(2, buf, at);
+}
+
+__attribute__((destructor)) static void verify_summary(void)
+{
+    if (cfg_unwind != HS_UNWIND_VERIFY || !cfg_rate) return;
+    char buf[240];
+    size_t at = 0;
+    put_str(buf, &at, sizeof buf, "heapshim: unwind verify: ");
+    put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_samples));
+    put_str(buf, &at, sizeof buf, " samples, ");
+    put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_cached));
+    put_str(buf, &at, sizeof buf, " walked by the cache, ");
+    put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_diff));
+    uint64_t ff, fm;
+    hs_unwind_stats(&ff, &fm);
+    put_str(buf, &at, sizeof buf, " differ; rules: ");
+    put_dec(buf, &at, sizeof buf, ff);
+    put_str(buf, &at, sizeof buf, " from files, ");
+    put_dec(buf, &at, sizeof buf, fm);
+    put_str(buf, &at, sizeof buf, " in memory\n");
+    (void)!write(2, buf, at);
+}
+
+static HS_NOINLINE unsigned walk_verify(uint64_t *frames, unsigned max, uint64_t gen)
+{
+    uint64_t other[HS_PROF_DEPTH];
+    unsigned nc = hs_unwind_cached(other, max, self_lo, self_hi, gen);
+    unsigned n = walk_libgcc(frames, max);
+    HS_ADD(&ver_samples, 1);
+    if (nc != HS_UNWIND_FALLBACK) {
+        HS_ADD(&ver_cached, 1);
+        /* the two walks start in different functions of the shim: only
+         * the program's frames (the recorded ones) must be equal */
+        if (nc != n || memcmp(other, frames, n * sizeof *frames) != 0) {
+            if (HS_ADD(&ver_diff, 1) < 5) verify_report(frames, n, other, nc);
+        }
+    }
+    return n;
+}
+
+/* inline, as are its callers down to the entry point (the shim's frames
+ * are walked and dropped); gen: the loader's generation now */
+HS_INLINE unsigned capture(uint64_t *frames, unsigned max, uint64_t gen)
+{
+    self_range();
+    switch (cfg_unwind) {
+    case HS_UNWIND_FP: return walk_fp(frames, max);
+    case HS_UNWIND_LIBGCC: return walk_libgcc(frames, max);
+    case HS_UNWIND_VERIFY: return walk_verify(frames, max, gen);
+    default: break;
+    }
+    unsigned n = hs_unwind_cached(frames, max, self_lo, self_hi, gen);
+    return n != HS_UNWIND_FALLBACK ? n : walk_libgcc(frames, max);
 }
 
 static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
@@ -580,8 +649,12 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
     uint64_t weight = (uint64_t)(wc * HS_PROF_WEIGHT_ONE + 0.5);
     uint64_t est = (uint64_t)(wc * (double)n + 0.5);
 
+    /* the loader's generation, looked at on every sample (the module list
+     * and the unwind cache follow it) */
+    uint64_t gen = 0;
+    dl_iterate_phdr(gen_cb, &gen);
     uint64_t frames[HS_PROF_DEPTH];
-    unsigned depth = capture(frames, HS_PROF_DEPTH);
+    unsigned depth = capture(frames, HS_PROF_DEPTH, gen);
     uint64_t now = hs_unix_ns();
 
     hs_lock(&prof_lock);
@@ -618,12 +691,7 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
     hs_unlock(&prof_lock);
     /* the loader is asked outside prof_lock (see the top of the file); a
      * cheap look at its counters on a share of the samples */
-    if (r && fresh_modules) modules_refresh(r);
-    else if (r) {
-        uint64_t gen = 0;
-        dl_iterate_phdr(gen_cb, &gen);
-        if (gen != HS_LOAD(&mod_gen_seen)) modules_refresh(r);
-    }
+    if (r && (fresh_modules || gen != HS_LOAD(&mod_gen_seen))) modules_refresh(r);
     usdt_alloc(p, n, est);
     tls_busy = false;
 }
@@ -684,6 +752,7 @@ void hs_sample_fork(int phase)
         return;
     }
     if (phase == 2) {
+        hs_unwind_fork_child();
         hs_lock_reset(&prof_lock);
         hs_lock_reset(&mod_lock);
         if (region) region->pid = (int32_t)getpid(), region->start_time = read_start_time();

@@ -67,11 +67,15 @@ HS_INLINE void *hs_sample_try(unsigned dom, size_t n, bool zero, size_t align)
 /* a sampled block is being released (large.h, from hs_large_release_fast) */
 void hs_sample_release(void *p);
 
-/* Settings (interpose/env.c): mean interval in bytes (0 = off), the seed of
- * every thread's generator (seeded = false: random), the unwinder
- * (false: DWARF unwind tables through _Unwind_Backtrace, true: frame
- * pointers). Called once before the first allocation is served. */
-void hs_sample_configure(uint64_t rate, uint64_t seed, bool seeded, bool frame_pointers);
+/* The stack walks (HEAPSHIM_PROFILE_UNWIND): the unwind tables through the
+ * cache of rules (core/unwind.c), libgcc's _Unwind_Backtrace where it cannot;
+ * _Unwind_Backtrace for every sample; frame pointers; both table walks on
+ * every sample, compared (a test mode). */
+enum { HS_UNWIND_DWARF, HS_UNWIND_LIBGCC, HS_UNWIND_FP, HS_UNWIND_VERIFY };
+/* Settings (interpose/proffile.c): mean interval in bytes (0 = off), the
+ * seed of every thread's generator (seeded = false: random), the walk
+ * (HS_UNWIND_*). Called once before the first allocation is served. */
+void hs_sample_configure(uint64_t rate, uint64_t seed, bool seeded, int unwind);
 uint64_t hs_sample_rate(void);
 
 /* The region the profile lives in (include/heapshim/profile.h): made by the

@@ -59,7 +59,8 @@ static int parse_rate(const char *v, uint64_t *out)
 void hs_profile_setup(void)
 {
     uint64_t rate = DEFAULT_RATE, seed = 0;
-    bool seeded = false, fp = false;
+    bool seeded = false;
+    int unwind = HS_UNWIND_DWARF;
     const char *v = hs_shim_getenv("HEAPSHIM_PROFILE_RATE");
     /* malloc mode promises the program glibc's own blocks: a sampled block
      * (behind a header) would break that, so there sampling is asked for */
@@ -79,9 +80,12 @@ void hs_profile_setup(void)
     }
     v = hs_shim_getenv("HEAPSHIM_PROFILE_UNWIND");
     if (v && *v) {
-        if (!strcmp(v, "fp")) fp = true;
+        if (!strcmp(v, "fp")) unwind = HS_UNWIND_FP;
+        else if (!strcmp(v, "libgcc")) unwind = HS_UNWIND_LIBGCC;
+        else if (!strcmp(v, "verify")) unwind = HS_UNWIND_VERIFY;
         else if (strcmp(v, "dwarf") != 0)
-            hs_shim_warn("HEAPSHIM_PROFILE_UNWIND=", v, ": unknown (accepted: dwarf, fp); using dwarf");
+            hs_shim_warn("HEAPSHIM_PROFILE_UNWIND=", v,
+                         ": unknown (accepted: dwarf, libgcc, fp, verify); using dwarf");
     }
     v = hs_shim_getenv("HEAPSHIM_PROFILE_OUT");
     if (v && *v) {
@@ -90,7 +94,7 @@ void hs_profile_setup(void)
         else
             strcpy(out_dir, v);
     }
-    hs_sample_configure(rate, seed, seeded, fp);
+    hs_sample_configure(rate, seed, seeded, unwind);
 }
 
 /* the live directory, opened and checked again: private and ours */
