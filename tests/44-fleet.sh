@@ -44,9 +44,11 @@ start_serve() {    # start_serve LOG ARGS...: sets SERVE and port
 metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 
 # ---- labels, info, services, a refused label set
-HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(20000)]; time.sleep(60)' & pids+=($!); A1=$!
-HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(10000)]; time.sleep(60)' & pids+=($!); A2=$!
-HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 60 2>"$TMPD/badl.err" & pids+=($!); BADL=$!
+# (the programs below sleep 900 s and are killed at the end: under heavy load the
+# suite has taken more than 60 s to reach the Prometheus checks, which need them)
+HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(20000)]; time.sleep(900)' & pids+=($!); A1=$!
+HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(10000)]; time.sleep(900)' & pids+=($!); A2=$!
+HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 900 2>"$TMPD/badl.err" & pids+=($!); BADL=$!
 sleep 0.5
 start_serve "$TMPD/s1.log" --window 5 --window-step 1
 [ -n "$port" ] || fail serve-start "$(cat "$TMPD/s1.log")"
@@ -57,7 +59,7 @@ grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=
   && grep -q "^heapshim_mapped_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"mem\"} " "$TMPD/m1" \
   && grep -q "^heapshim_rss_anon_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\"} " "$TMPD/m1" \
   && pass labels-from-environ || fail labels-from-environ "$(grep -E "^heapshim_(live_bytes.*obj|mapped_live_bytes|rss_anon)" "$TMPD/m1" | head -6)"
-grep -q "^heapshim_process_info{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",cmdline=\"$PY -c import time; x=\[bytearray(64) for _ in range(20000)\]; time.sleep(60)\",unit=\"[^\"]*\",container_id=\"[^\"]*\",uid=\"$(id -u)\",allocator=\"pymalloc\"} 1" "$TMPD/m1" \
+grep -q "^heapshim_process_info{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",cmdline=\"$PY -c import time; x=\[bytearray(64) for _ in range(20000)\]; time.sleep(900)\",unit=\"[^\"]*\",container_id=\"[^\"]*\",uid=\"$(id -u)\",allocator=\"pymalloc\"} 1" "$TMPD/m1" \
   && pass info-metric || fail info-metric "$(grep process_info "$TMPD/m1" | head -2)"
 grep -q "^heapshim_live_bytes{pid=\"$BADL\",comm=\"sleep\",service=\"sleep\",domain=\"mem\"}" "$TMPD/m1" \
   && [ "$(metric heapshim_label_errors_total "$TMPD/m1")" = 1 ] && pass labels-refused \
@@ -131,7 +133,7 @@ import sys, time, os
 while not os.path.exists(sys.argv[1]): time.sleep(0.01)
 x = bytearray(40 << 20); del x
 open(sys.argv[1] + ".done", "w").close()
-time.sleep(60)' "$SPK" & pids+=($!)
+time.sleep(900)' "$SPK" & pids+=($!)
 sleep 1.2
 touch "$SPK"; for _ in $(seq 100); do [ -e "$SPK.done" ] && break; sleep 0.02; done
 sleep 1.2
@@ -234,7 +236,7 @@ import sys, time
 time.sleep(1.4)
 x = bytearray(48 << 20); time.sleep(0.02); del x
 open(sys.argv[1], "w").close()
-time.sleep(60)' "$TMPD/burst.done" & pids+=($!)
+time.sleep(900)' "$TMPD/burst.done" & pids+=($!)
 ( for _ in $(seq 30); do curl -s -m 2 "http://127.0.0.1:$port/metrics" > /dev/null; sleep 0.2; done ) & CURLS=$!
 wk=(); for i in 1 2 3; do HEAPSHIM_LABELS=service=worker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]' & wk+=($!); done
 wait "${wk[@]}"
