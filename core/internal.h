@@ -267,6 +267,8 @@ typedef struct hs_pool {
 } hs_pool_t;
 #define HS_POOL_HDR 48u
 _Static_assert(sizeof(hs_pool_t) <= HS_POOL_HDR, "pool header grew");
+_Static_assert(HS_NCLASSES == HS_LIVE_NCLASSES, "live file classes are the allocator's");
+_Static_assert(1u + HS_NSMALLDOM * HS_NCLASSES < HS_PM_OWNED, "page-map tags fit a byte");
 
 HS_INLINE hs_pool_t *hs_pool_of(const void *p) {
     return (hs_pool_t *)((uintptr_t)p & ~HS_POOL_MASK);

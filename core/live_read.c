@@ -34,15 +34,15 @@ int hs_live_check_header(const void *region, size_t len, const char **why)
         return -1;
     }
     if (h->version != HS_LIVE_VERSION) {
-        *why = "unsupported live file version (this reader knows version 4)";
+        *why = "unsupported live file version (this reader knows version 5)";
         return -1;
     }
     if (len < sizeof(*h)) {
-        *why = "truncated: shorter than the version 4 header";
+        *why = "truncated: shorter than the version 5 header";
         return -1;
     }
     if (h->header_size != sizeof(*h) || h->slot_size != sizeof(struct hs_live_slot)) {
-        *why = "corrupt header: header or slot size does not match version 4";
+        *why = "corrupt header: header or slot size does not match version 5";
         return -1;
     }
     if (h->slots_offset < sizeof(*h) || h->slots_offset % 8 || h->nslots == 0 ||

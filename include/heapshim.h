@@ -41,8 +41,8 @@ extern "C" {
 #define HS_VERSION_STRING "0.1.0"
 
 #define HS_ALIGNMENT   16u
-#define HS_SMALL_MAX   512u          /* largest request served from arenas */
-#define HS_NCLASSES    (HS_SMALL_MAX / HS_ALIGNMENT)   /* 32 size classes */
+#define HS_SMALL_MAX   1024u         /* largest request served from arenas */
+#define HS_NCLASSES    (HS_SMALL_MAX / HS_ALIGNMENT)   /* 64 size classes */
 #define HS_ARENA_SIZE  (256u * 1024u)
 #define HS_POOL_SIZE   (16u * 1024u)
 

@@ -89,8 +89,8 @@ t = r["total"]
 assert t["peak_bytes"] >= max(r["domains"][d]["peak_bytes"] for d in ("raw", "mem", "obj"))
 assert t["peak_bytes"] <= sum(r["domains"][d]["peak_bytes"] for d in ("raw", "mem", "obj"))
 a = r["arenas"]
-assert a["arena_size"] == 262144 and len(a["size_classes"]) == 32
-assert a["size_classes"][0]["size"] == 16 and a["size_classes"][31]["size"] == 512
+assert a["arena_size"] == 262144 and len(a["size_classes"]) == 64
+assert a["size_classes"][0]["size"] == 16 and a["size_classes"][63]["size"] == 1024
 assert r["rss_peak_bytes"] > 0
 PYEOF
     then pass report-json; else fail report-json "schema check failed"; fi
@@ -188,7 +188,7 @@ fi
 CF="$ROOT/$B/tests/prog_cfree"
 for mode in pymalloc malloc debug malloc_debug; do
     out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" "$CF" 2>&1); rc=$?
-    [ $rc = 0 ] && [ "$out" = 700 ] && pass "cfree-$mode" || fail "cfree-$mode" "rc $rc: $out"
+    [ $rc = 0 ] && [ "$out" = 900 ] && pass "cfree-$mode" || fail "cfree-$mode" "rc $rc: $out"
 done
 
 finish

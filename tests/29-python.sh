@@ -136,7 +136,7 @@ for lib in (ctypes.CDLL("libc.so.6"), ctypes.CDLL(None)):
     lib.realloc.restype = ctypes.c_void_p; lib.realloc.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.free.argtypes = [ctypes.c_void_p]
     ps = []
-    for n in (1, 16, 100, 511, 512, 513, 4096, 1 << 20):
+    for n in (1, 16, 100, 511, 512, 513, 1024, 1025, 4096, 1 << 20):
         p = lib.malloc(n)
         ctypes.memset(p, 0x5a, n)
         ps.append((p, n))

@@ -81,7 +81,7 @@ livebad() { local name=$1 pat=$2; shift 2; gen "$@"; expect_bad "live-$name" "$L
 livebad magic "not a heapshim live file \(bad magic\)" magic=0x1234
 livebad version "unsupported live file version" version=7
 livebad truncated-header "truncated" truncate=100
-livebad truncated-slots "truncated: slot table" truncate=2000
+livebad truncated-slots "truncated: slot table" truncate=2600
 livebad tiny "truncated: shorter than the magic" truncate=3
 livebad header-size "corrupt header: header or slot size" header_size=12
 livebad slot-offset "corrupt header: bad slot table" slots_offset=3

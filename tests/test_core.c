@@ -5,7 +5,7 @@
  *
  * Room: this program only; it uses the public API and nothing from core/.
  * Every check runs for hs_raw_*, hs_mem_* and hs_obj_* through the tables
- * below, on sizes on both sides of the small/large boundary (512 bytes).
+ * below, on sizes on both sides of the small/large boundary (HS_SMALL_MAX, 1024 bytes; 512 before).
  */
 #include "testutil.h"
 #include <heapshim.h>
@@ -84,7 +84,7 @@ static void test_zero_bytes_distinct(void)
 
 /* ---- calloc ------------------------------------------------------------------ */
 
-static const size_t csizes[] = { 1, 15, 16, 24, 64, 100, 511, 512, 513, 1000, 4096, 70000, 300000 };
+static const size_t csizes[] = { 1, 15, 16, 24, 64, 100, 511, 512, 513, 1000, 1024, 1025, 4096, 70000, 300000 };
 #define NCSIZES (sizeof csizes / sizeof *csizes)
 
 static int all_zero(const void *p, size_t n)
@@ -155,7 +155,7 @@ static void test_calloc_overflow_null(void)
 
 static void test_realloc_null_is_malloc(void)
 {
-    static const size_t sizes[] = { 0, 1, 20, 512, 513, 3000, 200000 };
+    static const size_t sizes[] = { 0, 1, 20, 512, 513, 1024, 1025, 3000, 200000 };
     for (int d = 0; d < 3; d++) {
         for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
             size_t n = sizes[k];
@@ -215,7 +215,7 @@ static void test_realloc_to_zero(void)
 /* A request no allocator can satisfy (but no size_t overflow either). */
 static void test_realloc_failure_keeps_block(void)
 {
-    static const size_t sizes[] = { 1, 16, 100, 512, 513, 3000, 200000 };
+    static const size_t sizes[] = { 1, 16, 100, 512, 513, 1024, 1025, 3000, 200000 };
     static const size_t huge[] = { SIZE_MAX / 2, SIZE_MAX - 4096, (size_t)1 << 62 };
     for (int d = 0; d < 3; d++) {
         for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {

@@ -37,7 +37,7 @@ static void (*const d_free[3])(void *) = { hs_raw_free, hs_mem_free, hs_obj_free
 
 /* sizes on both sides of the small/large boundary, glibc's tcache limit and
  * its mmap threshold */
-static const size_t sizes[] = { 0, 1, 15, 16, 17, 100, 511, 512, 513, 1000, 1100, 5000, 200000 };
+static const size_t sizes[] = { 0, 1, 15, 16, 17, 100, 511, 512, 513, 1000, 1024, 1025, 1100, 5000, 200000 };
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
 static int all_bytes(const byte *p, size_t n, byte v)

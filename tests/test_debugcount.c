@@ -29,7 +29,7 @@ static volatile size_t size_max = SIZE_MAX, ptrdiff_max = PTRDIFF_MAX;
 
 /* small classes, the small/large boundary with and without the 24 bytes
  * of the hooks, glibc's mmap threshold */
-static const size_t sizes[] = { 0, 1, 9, 16, 100, 488, 489, 512, 513, 1000, 5000, 200000 };
+static const size_t sizes[] = { 0, 1, 9, 16, 100, 488, 489, 512, 513, 1000, 1001, 1024, 1025, 5000, 200000 };
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
 static hs_domain_stats_t st(int d)

@@ -1,5 +1,5 @@
 /*
- * heapshim/live.h - layout of the live counter region (version 4).
+ * heapshim/live.h - layout of the live counter region (version 5).
  *
  * Shared by the writer (the allocator, in every shimmed process) and by all
  * readers (heapshim top/export/run --timeline, the eBPF probe). Keep it plain
@@ -187,10 +187,10 @@
 #endif
 
 #define HS_LIVE_MAGIC        0x314556494c534848ull   /* "HHSLIVE1" little-endian */
-#define HS_LIVE_VERSION      4u
+#define HS_LIVE_VERSION      5u
 #define HS_LIVE_NDOM         3          /* raw, mem, obj */
 #define HS_LIVE_TOTAL        3          /* index of the all-domain total in [4] arrays */
-#define HS_LIVE_NCLASSES     32
+#define HS_LIVE_NCLASSES     64         /* 16-byte classes up to 1024 B (version 5; 32, up to 512 B, before) */
 #define HS_LIVE_MAX_SLOTS    1024       /* file is sized for this many (sparse) */
 #define HS_LIVE_PEAK_SLACK   (64 * 1024)   /* absolute part of the peak bound */
 #define HS_LIVE_PEAK_THREADS 32          /* unused since grants come from a budget ("Peaks"); kept for sources that name it */
@@ -237,7 +237,7 @@ struct hs_live_slot {
     struct hs_live_counters dom[HS_LIVE_NDOM];
     uint64_t small_allocs[HS_LIVE_SMALLDOM][HS_LIVE_NCLASSES];
     uint64_t small_frees[HS_LIVE_SMALLDOM][HS_LIVE_NCLASSES];
-};   /* 1408 bytes */
+};   /* 2432 bytes */
 
 /* A published, self-consistent snapshot (one hs_domain_stats_t per domain). */
 struct hs_live_domain {
@@ -297,7 +297,7 @@ struct hs_live_header {
     struct hs_live_domain snap[4];  /* raw, mem, obj, total */
     uint64_t snap_arenas_mapped, snap_bytes_mapped;
 
-    /* requests -- a cache line of their own (offset 1088; the region starts
+    /* requests -- a cache line of their own (offset 1344; the region starts
      * on a page): every counting operation of the process reads `poke`, and
      * only readers write here. Padding instead of an alignment attribute, so
      * that a copy of the header at any address is plain bytes to read. */
@@ -317,13 +317,14 @@ struct hs_live_header {
     uint64_t wsteps[HS_LIVE_WSTEPS][4];
 
     uint64_t _reserved[11];
-};   /* 1984 bytes */
+};   /* 2240 bytes */
 
 #define HS_LIVE_PUBLISH_MS 50
 
 #ifndef __BPF__
 _Static_assert(offsetof(struct hs_live_header, poke) % 64 == 0, "poke on a cache line of its own");
-_Static_assert(sizeof(struct hs_live_header) == 1984, "version 4 header size");
+_Static_assert(sizeof(struct hs_live_header) == 2240, "version 5 header size");
+_Static_assert(sizeof(struct hs_live_slot) == 2432, "version 5 slot size");
 
 /* A window mark: the step number (its low HS_LIVE_WSTEP_BITS bits) above
  * the value in 64-byte units (rounded up, saturating). */

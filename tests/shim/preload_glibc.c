@@ -126,7 +126,7 @@ static void test_realloc_glibc_rules(void)
     CU_ASSERT_EQUAL(after.frees, mid.frees + 1);
 
     /* contents survive small -> large -> small -> large */
-    size_t sizes[] = { 8, 100, 512, 513, 4000, 200000, 300, 16, 70000 };
+    size_t sizes[] = { 8, 100, 512, 513, 1024, 1025, 4000, 200000, 300, 16, 70000 };
     unsigned char *q = NULL;
     size_t have = 0;
     for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++) {
@@ -190,7 +190,7 @@ static void test_memalign_family(void)
 static void test_foreign_pointer(void)
 {
     /* A pointer glibc handed out without us (as before the shim loaded).
-     * Blocks above 512 bytes that the shim asks glibc for in the MEM domain
+     * Blocks above HS_SMALL_MAX (1024 bytes) that the shim asks glibc for in the MEM domain
      * are bare glibc blocks (no header: glibc's layout and heuristics stay
      * its own), so the shim cannot tell this one from them: its realloc and
      * free are glibc's, counted in MEM (docs/report-schema.md, "Foreign

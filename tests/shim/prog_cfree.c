@@ -14,7 +14,7 @@ __asm__(".symver old_cfree,cfree@GLIBC_2.2.5");
 
 int main(void)
 {
-    static const size_t sizes[] = { 1, 24, 100, 512, 600, 5000, 1 << 20 };
+    static const size_t sizes[] = { 1, 24, 100, 512, 600, 1024, 1025, 5000, 1 << 20 };
     unsigned n = 0;
     for (int round = 0; round < 100; round++)
         for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {

@@ -103,7 +103,7 @@ static void *open_plugin(const char *dir, const char *file, int mode)
     return h;
 }
 
-static const size_t sizes[] = { 0, 1, 24, 200, 512, 513, 4000, 100000, 300000 };
+static const size_t sizes[] = { 0, 1, 24, 200, 512, 513, 1024, 1025, 4000, 100000, 300000 };
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
 static int filled(const unsigned char *p, size_t n, unsigned char c)

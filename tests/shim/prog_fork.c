@@ -38,7 +38,7 @@
 #define W 3
 #define N 256
 #define PARENT_BLOCKS 2000
-#define MAXSZ 2048
+#define MAXSZ 3072
 
 typedef int (*total_fn)(hs_domain_stats_t *);
 typedef int (*domain_fn)(hs_domain_t, hs_domain_stats_t *);
@@ -81,7 +81,8 @@ static void *worker(void *arg)
             table[w][j] = NULL;        /* out of the table before free: +-1 in flight */
             free(p);
         } else {
-            size_t n = (r >> 20) % 4 ? 16 + (r >> 24) % 497 : 513 + (r >> 24) % (MAXSZ - 512);
+            size_t n = (r >> 20) % 4 ? 16 + (r >> 24) % (HS_SMALL_MAX - 15)
+                                     : HS_SMALL_MAX + 1 + (r >> 24) % (MAXSZ - HS_SMALL_MAX);
             p = malloc(n);
             if (!p) abort();
             table[w][j] = p;

@@ -2,8 +2,8 @@
  * tests/shim/prog_torn.c - in-process reads must be states that existed.
  *
  * Run under LD_PRELOAD=libheapshim.so (tests/26-counters.sh). Four worker
- * threads churn: malloc/calloc/free of small (16..512 B) and large
- * (513..2048 B) blocks, realloc that moves small->small, small->large,
+ * threads churn: malloc/calloc/free of small (16..HS_SMALL_MAX B) and large
+ * (HS_SMALL_MAX+1..3072 B) blocks, realloc that moves small->small, small->large,
  * large->large (and large->small requests), and cross-thread frees through
  * a bounded queue to the next worker. Worker 3 allocates in the obj domain
  * (hs_tag_push), the others in mem. Each worker holds at most H blocks in
@@ -45,7 +45,7 @@
 #define MAXH 256
 #define MAXQ 256
 static int H = 16, Q = 16;             /* slots per worker, queue depth (argv[2], argv[3]) */
-#define MAXSZ 2048
+#define MAXSZ 3072
 #define NMON 2                          /* monitor threads, reading at the same time */
 
 typedef int (*total_fn)(hs_domain_stats_t *);
