@@ -89,6 +89,8 @@ add_wl logic 0 /dev/null "$W/wl_logic $s_log" \
     "logic minimiser: Quine-McCluskey cubes, hash sets, realloc'd families (wl_logic)"
 add_wl threads 0 /dev/null "$W/wl_threads $s_thr" \
     "threads created and destroyed while allocating, 4 at once (wl_threads)"
+add_wl threads1k 0 /dev/null "$W/wl_threads $s_thr 3000 1000" \
+    "the same with blocks of 16-1000 B, larson's range (wl_threads ... 1000)"
 add_wl prodcons 0 /dev/null "$W/wl_prodcons $s_pc" \
     "producer/consumer rings, every free cross-thread, 2 pairs (wl_prodcons)"
 add_wl batches 0 /dev/null "$W/wl_batches 2 $s_bat" \

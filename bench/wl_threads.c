@@ -6,7 +6,8 @@
  * thread-churn tests.
  *
  * LANES lanes run at once (default 4); each lane owns an array of 1000 live
- * blocks (16..512 B, skewed small). A lane runs GENERATIONS threads one after
+ * blocks (16..MAXSIZE B, skewed small; MAXSIZE 512 by default, 1000 for
+ * larson's own sizes of 8..1000 B, half of them above 512). A lane runs GENERATIONS threads one after
  * the other: each thread makes OPS thread-local blocks, each living for the
  * next 200 steps (a FIFO window, whatever is left freed before the thread
  * exits), and every other step replaces a random block of its lane's array
@@ -20,6 +21,7 @@
  * allocator wrote.
  *
  * Usage: wl_threads [LANES (1..64, default 4)] [GENERATIONS (1..100000, default 500)] [OPS (1..1000000, default 3000)]
+ *                   [MAXSIZE (129..65536, default 512)]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -39,15 +41,16 @@ typedef struct {
 } lane_t;
 
 static long ops = 3000;
+static size_t maxsize = 512;
 
-/* 16..512 B, mostly small: half in 16..64, a quarter in 64..128, the rest up to 512 */
+/* 16..maxsize B, mostly small: half in 16..64, a quarter in 64..128, the rest up to maxsize */
 static size_t pick_size(uint64_t *seed)
 {
     uint64_t x = bu_rand(seed);
     switch ((x >> 60) & 3) {
     case 0: case 1: return 16 + (size_t)(x & 0xffff) % 49;
     case 2: return 64 + (size_t)(x & 0xffff) % 65;
-    default: return 128 + (size_t)(x & 0xffff) % 385;
+    default: return 128 + (size_t)(x & 0xffff) % (maxsize - 127);
     }
 }
 
@@ -103,8 +106,9 @@ int main(int argc, char **argv)
     long nlanes = argc > 1 ? bu_parse_count(argv[0], "lane count", argv[1], 1, 64) : 4;
     long ngen = argc > 2 ? bu_parse_count(argv[0], "generation count", argv[2], 1, 100000) : 500;
     if (argc > 3) ops = bu_parse_count(argv[0], "op count", argv[3], 1, 1000000);
-    if (argc > 4) {
-        fprintf(stderr, "%s: too many arguments: expected [LANES] [GENERATIONS] [OPS]\n", argv[0]);
+    if (argc > 4) maxsize = (size_t)bu_parse_count(argv[0], "largest block size", argv[4], 129, 65536);
+    if (argc > 5) {
+        fprintf(stderr, "%s: too many arguments: expected [LANES] [GENERATIONS] [OPS] [MAXSIZE]\n", argv[0]);
         return 2;
     }
     lane_t *lane = calloc((size_t)nlanes, sizeof *lane);
@@ -142,7 +146,7 @@ int main(int argc, char **argv)
                 (unsigned long long)bad);
         return 1;
     }
-    printf("wl_threads: %ld lanes x %ld thread generations x %ld ops, checksum %llu\n",
-           nlanes, ngen, ops, (unsigned long long)sum);
+    printf("wl_threads: %ld lanes x %ld thread generations x %ld ops, blocks up to %zu B, checksum %llu\n",
+           nlanes, ngen, ops, maxsize, (unsigned long long)sum);
     return 0;
 }
