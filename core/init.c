@@ -65,7 +65,8 @@ void hs__init_slow(void)
          * first glibc call can come from worker threads starting together,
          * two of them end up on main_arena counted once, and the second to
          * exit aborts in __malloc_arena_thread_freeres. */
-        hs_sys_free(hs_sys_malloc(1));
+        void *first = hs_sys_malloc(1);
+        if (first) hs_sys_free(first);
         hs_large_init();
         hs_heap_setup();
         pthread_atfork(fork_prepare, fork_parent, fork_child);

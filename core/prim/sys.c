@@ -12,6 +12,7 @@
  */
 #include "../internal.h"
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -72,4 +73,25 @@ uint64_t hs_unix_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- glibc's mmap threshold (internal.h, hs_sys_free) ------------------------ */
+
+extern int __libc_mallopt(int param, int value);   /* glibc's; the shim exports mallopt (interpose/lifecycle.c) */
+#define HS_SYS_MMAP_MAX (32u * 1024u * 1024u)   /* glibc's DEFAULT_MMAP_THRESHOLD_MAX (64-bit) */
+size_t hs_sys_mmap_dyn;
+static hs_lock_t mmap_dyn_lock = HS_LOCK_INIT;
+
+/* A mapped glibc block freed: glibc's own rule, applied by the shim because
+ * its trim threshold turned glibc's off. mallopt only after the free, which
+ * holds glibc's locks; under our lock, so that two raises cannot land out
+ * of order. */
+void hs_sys_free_mapped(void *p)
+{
+    size_t chunk = ((const size_t *)p)[-1] & ~(size_t)7;
+    __libc_free(p);
+    if (chunk <= HS_LOAD(&hs_sys_mmap_dyn) || chunk > HS_SYS_MMAP_MAX) return;
+    hs_lock(&mmap_dyn_lock);
+    if (chunk > hs_sys_mmap_dyn && __libc_mallopt(M_MMAP_THRESHOLD, (int)chunk)) HS_STORE(&hs_sys_mmap_dyn, chunk);
+    hs_unlock(&mmap_dyn_lock);
 }

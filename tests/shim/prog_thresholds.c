@@ -1,29 +1,50 @@
 /*
- * tests/shim/prog_thresholds.c - for tests/20-shim-env.sh: where glibc put
- * a 1 MiB and a 40 MiB malloc block: "mapped" (a chunk of its own, the
- * IS_MMAPPED bit of glibc's chunk header) or "heap". Under the shim's default
- * mode glibc starts at a 32 MiB mmap threshold (interpose/lifecycle.c);
- * plain glibc, malloc mode and a GLIBC_TUNABLES malloc setting keep 128 KiB.
+ * tests/shim/prog_thresholds.c - for tests/20-shim-env.sh: which large
+ * blocks glibc maps must not change under the shim (interpose/lifecycle.c,
+ * core/internal.h hs_sys_free). glibc maps blocks above its mmap threshold
+ * (128 KiB at first) and raises the threshold to the size of each larger
+ * mapped block the program frees; a program's own mallopt turns that off.
+ *
+ * Prints one letter per block: M if glibc mapped it (the IS_MMAPPED bit, 2,
+ * of the chunk header word before the block: glibc's layout since 2.0, the
+ * same word the shim reads for usable sizes), H if it came from the heap.
+ * Plain glibc prints "MHMHM MM"; the shim must print the same.
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *where(void *p)
+static char out[64];
+static int nout;
+
+static void *take(size_t n)
 {
+    char *p = malloc(n);
+    if (!p) exit(2);
+    memset(p, 1, n);
     size_t word;     /* glibc's size word, just below the block */
     memcpy(&word, (const char *)(uintptr_t)((uintptr_t)p - sizeof word), sizeof word);
-    return (word & 2) ? "mapped" : "heap";
+    out[nout++] = (word & 2) ? 'M' : 'H';
+    return p;
 }
 
 int main(void)
 {
-    void *a = malloc(1 << 20), *b = malloc(40 << 20);
-    if (!a || !b) return 1;
-    memset(a, 1, 1 << 20);
-    printf("%s %s\n", where(a), where(b));
-    free(a);
-    free(b);
+    void *a = take(200 << 10);     /* above 128 KiB: mapped */
+    free(a);                        /* threshold -> about 200 KiB */
+    void *b = take(200 << 10);     /* heap */
+    void *c = take(1 << 20);       /* mapped */
+    free(c);                        /* threshold -> about 1 MiB */
+    void *d = take(600 << 10);     /* heap */
+    void *e = take(2 << 20);       /* mapped */
+    out[nout++] = ' ';
+    mallopt(M_MMAP_THRESHOLD, 256 << 10);   /* the program's choice: the rule stops */
+    free(e);                        /* no raise now */
+    void *f = take(1 << 20);       /* mapped: above the program's 256 KiB */
+    void *g = take(300 << 10);     /* mapped */
+    puts(out);
+    free(b); free(d); free(f); free(g);
     return 0;
 }
