@@ -193,7 +193,7 @@ HS_INLINE void *hs_sys_realloc(void *p, size_t n) { hs_sys_note(n); return __lib
  * threshold, or 0 while the shim leaves glibc's thresholds alone (malloc and
  * debug modes, GLIBC_TUNABLES naming a malloc tunable).
  */
-extern size_t hs_sys_mmap_dyn;
+extern HS_HIDDEN size_t hs_sys_mmap_dyn;
 void hs_sys_free_mapped(void *p);          /* prim/sys.c */
 /* p non-NULL, from hs_sys_* (or glibc's own, from before the shim) */
 HS_INLINE void  hs_sys_free(void *p)
