@@ -219,7 +219,7 @@ uint64_t hs_os_tid(void);
  * of from the pool header: pool headers sit at 16 KiB-aligned addresses, all
  * in the same few cache sets, and reading them missed the cache on most
  * frees of a program with more than a few dozen pools. */
-extern uint8_t *hs_pagemap_root[];         /* 2^17 leaves of 2^17 bytes */
+extern HS_HIDDEN uint8_t *hs_pagemap_root[];         /* 2^17 leaves of 2^17 bytes */
 /*
  * Set (and never cleared) before the core first hands out a block of its
  * own: when a pool is marked here, or a large block's header is sealed
@@ -342,7 +342,7 @@ extern struct hs_live_slot *hs_slot0;
 extern hs_lock_t hs_slot0_lock;
 
 /* ---- live region and counting (live.c, stats.h) --------------------------- */
-extern struct hs_live_header *hs_live;     /* never NULL after hs__init() */
+extern HS_HIDDEN struct hs_live_header *hs_live;     /* never NULL after hs__init() */
 extern size_t hs_live_size;
 struct hs_live_slot *hs_live_slot_at(uint32_t i);
 int  hs_live_setup(void *region, size_t size, const char *allocator_name);
@@ -417,8 +417,8 @@ void hs_count_failed(unsigned dom);
 void hs_count_overhead(unsigned dom, size_t bytes, bool on);
 
 /* ---- domain table (domain.c) ---------------------------------------------- */
-extern hs_allocator_t hs_domain_table[HS_NDOMAINS];
-extern bool hs_domain_default[HS_NDOMAINS];    /* true while the default is installed */
+extern HS_HIDDEN hs_allocator_t hs_domain_table[HS_NDOMAINS];
+extern HS_HIDDEN bool hs_domain_default[HS_NDOMAINS];    /* true while the default is installed */
 
 /* ---- initialisation (init.c) ---------------------------------------------- */
 /* What the embedding layer (interpose/) may decide before the core starts. */
@@ -433,7 +433,7 @@ void hs__platform_config(struct hs_core_config *cfg) __attribute__((weak));
 void hs__platform_fork(int phase) __attribute__((weak));
 void hs__platform_ready(void) __attribute__((weak));
 
-extern int hs_initialized;         /* 0 no, 1 in progress, 2 done */
+extern HS_HIDDEN int hs_initialized;         /* 0 no, 1 in progress, 2 done */
 void hs__init_slow(void);
 HS_INLINE void hs__init(void) { if (HS_UNLIKELY(hs_initialized != 2)) hs__init_slow(); }
 
