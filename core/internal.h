@@ -239,9 +239,10 @@ HS_INLINE void hs_note_core_block(void)
 #define HS_PM_OWNED     0xffu
 HS_INLINE unsigned hs_pm_tag(unsigned sd, unsigned cls) { return 1u + sd * HS_NCLASSES + cls; }
 HS_INLINE unsigned hs_pagemap_get(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (HS_UNLIKELY(a >> 48)) return 0;
-    const uint8_t *leaf = __atomic_load_n(&hs_pagemap_root[a >> 31], __ATOMIC_ACQUIRE);
+    uintptr_t a = (uintptr_t)p, i = a >> (14 + HS_PM_LEAF_BITS);
+    /* (the root covers 48 bits of address space: 14 + 17 + 17) */
+    if (HS_UNLIKELY(i >= (1ul << HS_PM_ROOT_BITS))) return 0;
+    const uint8_t *leaf = __atomic_load_n(&hs_pagemap_root[i], __ATOMIC_ACQUIRE);
     if (!leaf) return 0;
     return __atomic_load_n(&leaf[(a >> 14) & ((1u << HS_PM_LEAF_BITS) - 1)], __ATOMIC_RELAXED);
 }

@@ -245,7 +245,13 @@ HS_INLINE void py_free(unsigned D, void *p)
     if (D != HS_DOMAIN_RAW) {
         unsigned base = HS_SMALLDOM(D) * HS_NCLASSES, cls = tag - 1u - base;
         if (HS_LIKELY(cls < HS_NCLASSES)) {
-            hs_small_free_tagged(p, base + cls + 1u);
+            hs_heap_t *h = hs_tls_heap;
+            bool due;
+            if (HS_LIKELY(h != NULL) && HS_LIKELY(hs_fast_small_free_cls(h, p, HS_SMALLDOM(D), cls, &due))) {
+                if (HS_UNLIKELY(due)) hs_release_then(h->slot, D);
+                return;
+            }
+            hs_small_free_slow(p, D, cls);
             return;
         }
     }
