@@ -420,6 +420,9 @@ void hs_count_overhead(unsigned dom, size_t bytes, bool on);
 /* ---- domain table (domain.c) ---------------------------------------------- */
 extern HS_HIDDEN hs_allocator_t hs_domain_table[HS_NDOMAINS];
 extern HS_HIDDEN bool hs_domain_default[HS_NDOMAINS];    /* true while the default is installed */
+/* HS_SMALL_MAX while the default is installed, else 0: one compare tells
+ * "small and default" (n - 1 < hs_domain_small_max[d] for n >= 1) */
+extern HS_HIDDEN size_t hs_domain_small_max[HS_NDOMAINS];
 
 /* ---- initialisation (init.c) ---------------------------------------------- */
 /* What the embedding layer (interpose/) may decide before the core starts. */

@@ -187,15 +187,19 @@ static int owner_domain(const void *p)
 HS_INLINE void *small_malloc(unsigned D, size_t n)
 {
     hs_heap_t *h = hs_tls_heap;
-    /* 1..HS_SMALL_MAX: the size class is then (n - 1) >> 4 (0 bytes, rare,
-     * take the call) */
-    if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_SMALL_MAX) && HS_LIKELY(hs_domain_default[D])) {
+    /* 1..HS_SMALL_MAX with the domain's default in place (one compare,
+     * hs_domain_small_max): the size class is then (n - 1) >> 4 (0 bytes,
+     * rare, take the call) */
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_LOAD(&hs_domain_small_max[D]))) {
         bool due;
         void *p = hs_fast_small_malloc_cls(h, D, (n - 1) >> 4, n, &due);
         if (HS_LIKELY(p != NULL)) {
             if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, D, p);
             return p;
         }
+        /* an empty bin, the slot's enter check or a sample: the core's
+         * small slow path itself, not through the domain's entry point */
+        return hs_small_malloc_slow(D, n);
     }
     /* above HS_SMALL_MAX, the domain's default allocator in place: the core's
      * counted large block, without the domain table's two calls */
