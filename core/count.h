@@ -101,16 +101,18 @@ HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t 
     int64_t t = HS_OWN(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
     HS_STORE(&s->pending[dom], p);
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
-    bool due = false;
-    if (HS_UNLIKELY(p > HS_OWN(&s->hwm[dom]))) {
+    if (p > HS_OWN(&s->hwm[dom])) {
+        /* a new high of the domain: in a growing program usually of the
+         * total too, so both are settled on this branch */
         HS_STORE(&s->hwm[dom], p);
-        due = p > 0;
+        if (t > HS_OWN(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
+        return HS_UNLIKELY((int)(p > 0) | (int)(t > 0));
     }
-    if (HS_UNLIKELY(t > HS_OWN(&s->hwm[HS_LIVE_TOTAL]))) {
+    if (t > HS_OWN(&s->hwm[HS_LIVE_TOTAL])) {
         HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
-        due |= t > 0;
+        return HS_UNLIKELY(t > 0);
     }
-    return HS_UNLIKELY(due);
+    return false;
 }
 
 /* pending bytes down (a free): true when a release is due */
