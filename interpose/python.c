@@ -191,6 +191,9 @@ HS_INLINE void *small_malloc(unsigned D, size_t n)
      * hs_domain_small_max): the size class is then (n - 1) >> 4 (0 bytes,
      * rare, take the call) */
     if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_LOAD(&hs_domain_small_max[D]))) {
+        /* hs_domain_small_max is HS_SMALL_MAX or 0: tell the compiler, so
+         * that the class needs no widening */
+        if (n - 1 >= HS_SMALL_MAX) __builtin_unreachable();
         bool due;
         void *p = hs_fast_small_malloc_cls(h, D, (n - 1) >> 4, n, &due);
         if (HS_LIKELY(p != NULL)) {
