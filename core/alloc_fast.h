@@ -1,7 +1,7 @@
 /*
  * core/alloc_fast.h - the small-block fast paths, inline.
  *
- * Room: what runs on nearly every malloc and free of <= 512 bytes: a bin pop
+ * Room: what runs on nearly every malloc and free of <= HS_SMALL_MAX (1024) bytes: a bin pop
  * or push on the calling thread's heap and a per-class count. Anything else
  * (no heap yet, empty or full bin) leaves for the out-of-line slow paths in
  * alloc.c. Included by alloc.c, domain.c and the interposer, so the common
@@ -61,6 +61,24 @@ HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool 
  * pool without a class, the enter check): nothing has changed then. *due:
  * a release is due now (hs_release_then).
  */
+/* the same for a caller that knows the block's small domain sd (0, 1) and
+ * class, for instance from a page map byte it has already tested against
+ * its own domain: the bin, the counter and the class size all come from
+ * cls without re-deriving them from the tag */
+HS_INLINE bool hs_fast_small_free_cls(hs_heap_t *h, void *p, unsigned sd, unsigned cls, bool *due)
+{
+    hs_bin_t *b = &h->bins[sd][cls];
+    struct hs_live_slot *s = h->slot;
+    *due = false;
+    if (HS_UNLIKELY(b->count >= b->cap) || HS_UNLIKELY(!hs_slot_enter_quick_free(s))) return false;
+    *(void **)p = b->head;
+    b->head = p;
+    b->count++;
+    HS_BUMP(&s->small_frees[sd][cls], 1);
+    *due = hs_pending_down_quiet(s, sd + 1, hs_class_size(cls));
+    return true;
+}
+
 HS_INLINE bool hs_fast_small_free(hs_heap_t *h, void *p, unsigned tag, bool *due)
 {
     *due = false;

@@ -37,7 +37,7 @@ struct hs_epoch_line {
     uint64_t epoch;
     char pad[64 - sizeof(uint64_t)];
 } __attribute__((aligned(64)));
-extern struct hs_epoch_line hs_epoch_line;
+extern HS_HIDDEN struct hs_epoch_line hs_epoch_line;
 #define hs_snap_epoch (hs_epoch_line.epoch)
 void hs_slot_enter_slow(struct hs_live_slot *s);     /* freeze, fork wait, tick */
 void hs_claim(struct hs_live_slot *s, unsigned dom);   /* pending > 0 somewhere */
@@ -90,16 +90,29 @@ HS_INLINE void hs_seq_end(struct hs_live_slot *s)
 }
 
 /* pending bytes up (an allocation), and their high-water marks: true when a
- * claim is due */
+ * claim is due. A claim is due only at a new high: hwm <= 0 whenever no
+ * claim is due (a claim or release leaves hwm = pending = -grant <= 0, and
+ * pending > 0 is claimed at once), so p > 0 implies p > hwm, and an
+ * allocation below the mark (the common case of a thread that also frees)
+ * tests nothing else. */
 HS_INLINE bool hs_pending_up_quiet(struct hs_live_slot *s, unsigned dom, size_t sz)
 {
     int64_t p = HS_OWN(&s->pending[dom]) + (int64_t)sz;
-    HS_STORE(&s->pending[dom], p);
-    if (p > HS_OWN(&s->hwm[dom])) HS_STORE(&s->hwm[dom], p);
     int64_t t = HS_OWN(&s->pending[HS_LIVE_TOTAL]) + (int64_t)sz;
+    HS_STORE(&s->pending[dom], p);
     HS_STORE(&s->pending[HS_LIVE_TOTAL], t);
-    if (t > HS_OWN(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
-    return HS_UNLIKELY((int)(p > 0) | (int)(t > 0));
+    if (p > HS_OWN(&s->hwm[dom])) {
+        /* a new high of the domain: in a growing program usually of the
+         * total too, so both are settled on this branch */
+        HS_STORE(&s->hwm[dom], p);
+        if (t > HS_OWN(&s->hwm[HS_LIVE_TOTAL])) HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
+        return HS_UNLIKELY((int)(p > 0) | (int)(t > 0));
+    }
+    if (t > HS_OWN(&s->hwm[HS_LIVE_TOTAL])) {
+        HS_STORE(&s->hwm[HS_LIVE_TOTAL], t);
+        return HS_UNLIKELY(t > 0);
+    }
+    return false;
 }
 
 /* pending bytes down (a free): true when a release is due */

@@ -32,6 +32,7 @@ hs_allocator_t hs_domain_table[HS_NDOMAINS] = {
     { (void *)(uintptr_t)HS_DOMAIN_OBJ, py_malloc, py_calloc, py_realloc, py_free },
 };
 bool hs_domain_default[HS_NDOMAINS] = { true, true, true };
+size_t hs_domain_small_max[HS_NDOMAINS] = { HS_SMALL_MAX, HS_SMALL_MAX, HS_SMALL_MAX };
 
 void hs_get_allocator(hs_domain_t d, hs_allocator_t *out)
 {
@@ -52,6 +53,7 @@ void hs_set_allocator(hs_domain_t d, const hs_allocator_t *a)
                       a->realloc == def->realloc && a->free == def->free;
     hs_domain_table[d] = *a;
     __atomic_store_n(&hs_domain_default[d], is_default, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_domain_small_max[d], is_default ? (size_t)HS_SMALL_MAX : 0, __ATOMIC_RELEASE);
 }
 
 /* While a domain has its default allocator, its small requests take the

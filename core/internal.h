@@ -240,7 +240,7 @@ uint64_t hs_os_tid(void);
  * of from the pool header: pool headers sit at 16 KiB-aligned addresses, all
  * in the same few cache sets, and reading them missed the cache on most
  * frees of a program with more than a few dozen pools. */
-extern uint8_t *hs_pagemap_root[];         /* 2^17 leaves of 2^17 bytes */
+extern HS_HIDDEN uint8_t *hs_pagemap_root[];         /* 2^17 leaves of 2^17 bytes */
 /*
  * Set (and never cleared) before the core first hands out a block of its
  * own: when a pool is marked here, or a large block's header is sealed
@@ -260,9 +260,10 @@ HS_INLINE void hs_note_core_block(void)
 #define HS_PM_OWNED     0xffu
 HS_INLINE unsigned hs_pm_tag(unsigned sd, unsigned cls) { return 1u + sd * HS_NCLASSES + cls; }
 HS_INLINE unsigned hs_pagemap_get(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (HS_UNLIKELY(a >> 48)) return 0;
-    const uint8_t *leaf = __atomic_load_n(&hs_pagemap_root[a >> 31], __ATOMIC_ACQUIRE);
+    uintptr_t a = (uintptr_t)p, i = a >> (14 + HS_PM_LEAF_BITS);
+    /* (the root covers 48 bits of address space: 14 + 17 + 17) */
+    if (HS_UNLIKELY(i >= (1ul << HS_PM_ROOT_BITS))) return 0;
+    const uint8_t *leaf = __atomic_load_n(&hs_pagemap_root[i], __ATOMIC_ACQUIRE);
     if (!leaf) return 0;
     return __atomic_load_n(&leaf[(a >> 14) & ((1u << HS_PM_LEAF_BITS) - 1)], __ATOMIC_RELAXED);
 }
@@ -365,7 +366,7 @@ extern struct hs_live_slot *hs_slot0;
 extern hs_lock_t hs_slot0_lock;
 
 /* ---- live region and counting (live.c, stats.h) --------------------------- */
-extern struct hs_live_header *hs_live;     /* never NULL after hs__init() */
+extern HS_HIDDEN struct hs_live_header *hs_live;     /* never NULL after hs__init() */
 extern size_t hs_live_size;
 struct hs_live_slot *hs_live_slot_at(uint32_t i);
 int  hs_live_setup(void *region, size_t size, const char *allocator_name);
@@ -440,8 +441,11 @@ void hs_count_failed(unsigned dom);
 void hs_count_overhead(unsigned dom, size_t bytes, bool on);
 
 /* ---- domain table (domain.c) ---------------------------------------------- */
-extern hs_allocator_t hs_domain_table[HS_NDOMAINS];
-extern bool hs_domain_default[HS_NDOMAINS];    /* true while the default is installed */
+extern HS_HIDDEN hs_allocator_t hs_domain_table[HS_NDOMAINS];
+extern HS_HIDDEN bool hs_domain_default[HS_NDOMAINS];    /* true while the default is installed */
+/* HS_SMALL_MAX while the default is installed, else 0: one compare tells
+ * "small and default" (n - 1 < hs_domain_small_max[d] for n >= 1) */
+extern HS_HIDDEN size_t hs_domain_small_max[HS_NDOMAINS];
 
 /* ---- initialisation (init.c) ---------------------------------------------- */
 /* What the embedding layer (interpose/) may decide before the core starts. */
@@ -456,7 +460,7 @@ void hs__platform_config(struct hs_core_config *cfg) __attribute__((weak));
 void hs__platform_fork(int phase) __attribute__((weak));
 void hs__platform_ready(void) __attribute__((weak));
 
-extern int hs_initialized;         /* 0 no, 1 in progress, 2 done */
+extern HS_HIDDEN int hs_initialized;         /* 0 no, 1 in progress, 2 done */
 void hs__init_slow(void);
 HS_INLINE void hs__init(void) { if (HS_UNLIKELY(hs_initialized != 2)) hs__init_slow(); }
 

@@ -429,9 +429,19 @@ HS_INLINE void free_at(void *p)
             bare_free(h, p);
             return;
         }
-        if (HS_LIKELY(hs_fast_small_free(h, p, tag, &due))) {
-            if (HS_UNLIKELY(due)) hs_release_then(h->slot, (tag - 1) / HS_NCLASSES + 1);
-            return;
+        /* the domain as a constant on each branch (mem first: plain malloc's
+         * default), so that the bin, counter and size come from the class */
+        unsigned cls = tag - 1;
+        if (HS_LIKELY(cls < HS_NCLASSES)) {
+            if (HS_LIKELY(hs_fast_small_free_cls(h, p, HS_SMALLDOM(HS_DOMAIN_MEM), cls, &due))) {
+                if (HS_UNLIKELY(due)) hs_release_then(h->slot, HS_DOMAIN_MEM);
+                return;
+            }
+        } else if ((cls -= HS_NCLASSES) < HS_NCLASSES) {
+            if (HS_LIKELY(hs_fast_small_free_cls(h, p, HS_SMALLDOM(HS_DOMAIN_OBJ), cls, &due))) {
+                if (HS_UNLIKELY(due)) hs_release_then(h->slot, HS_DOMAIN_OBJ);
+                return;
+            }
         }
     }
     free_other(p);

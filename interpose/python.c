@@ -10,8 +10,8 @@
  * the program:
  *
  *   PyMem_RawMalloc & co. -> hs_py_raw_*  -> hs_raw_*   raw: glibc, counted in raw
- *   PyMem_Malloc & co.    -> hs_py_mem_*  -> heapshim's arenas (<= 512 B), counted in mem
- *   PyObject_Malloc & co. -> hs_py_obj_*  -> heapshim's arenas (<= 512 B), counted in obj
+ *   PyMem_Malloc & co.    -> hs_py_mem_*  -> heapshim's arenas (<= 1024 B), counted in mem
+ *   PyObject_Malloc & co. -> hs_py_obj_*  -> heapshim's arenas (<= 1024 B), counted in obj
  *
  * CPython's semantics are the hs_ API's own (0 bytes -> a distinct block,
  * realloc(p, 0) keeps a block). Plain malloc calls (C extensions, libc,
@@ -187,15 +187,22 @@ static int owner_domain(const void *p)
 HS_INLINE void *small_malloc(unsigned D, size_t n)
 {
     hs_heap_t *h = hs_tls_heap;
-    /* 1..HS_SMALL_MAX: the size class is then (n - 1) >> 4 (0 bytes, rare,
-     * take the call) */
-    if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_SMALL_MAX) && HS_LIKELY(hs_domain_default[D])) {
+    /* 1..HS_SMALL_MAX with the domain's default in place (one compare,
+     * hs_domain_small_max): the size class is then (n - 1) >> 4 (0 bytes,
+     * rare, take the call) */
+    if (HS_LIKELY(h != NULL) && HS_LIKELY(n - 1 < HS_LOAD(&hs_domain_small_max[D]))) {
+        /* hs_domain_small_max is HS_SMALL_MAX or 0: tell the compiler, so
+         * that the class needs no widening */
+        if (n - 1 >= HS_SMALL_MAX) __builtin_unreachable();
         bool due;
         void *p = hs_fast_small_malloc_cls(h, D, (n - 1) >> 4, n, &due);
         if (HS_LIKELY(p != NULL)) {
             if (HS_UNLIKELY(due)) return hs_claim_then(h->slot, D, p);
             return p;
         }
+        /* an empty bin, the slot's enter check or a sample: the core's
+         * small slow path itself, not through the domain's entry point */
+        return hs_small_malloc_slow(D, n);
     }
     /* above HS_SMALL_MAX, the domain's default allocator in place: the core's
      * counted large block, without the domain table's two calls */
@@ -245,7 +252,13 @@ HS_INLINE void py_free(unsigned D, void *p)
     if (D != HS_DOMAIN_RAW) {
         unsigned base = HS_SMALLDOM(D) * HS_NCLASSES, cls = tag - 1u - base;
         if (HS_LIKELY(cls < HS_NCLASSES)) {
-            hs_small_free_tagged(p, base + cls + 1u);
+            hs_heap_t *h = hs_tls_heap;
+            bool due;
+            if (HS_LIKELY(h != NULL) && HS_LIKELY(hs_fast_small_free_cls(h, p, HS_SMALLDOM(D), cls, &due))) {
+                if (HS_UNLIKELY(due)) hs_release_then(h->slot, D);
+                return;
+            }
+            hs_small_free_slow(p, D, cls);
             return;
         }
     }

@@ -57,7 +57,7 @@ struct hs_shim_config {
     struct hs_route_rule rules[HS_ROUTE_MAX];
 };
 
-extern struct hs_shim_config hs_shim;
+extern HS_HIDDEN struct hs_shim_config hs_shim;
 
 /* env.c: getenv() that also works before glibc has set `environ` (a first
  * malloc from a .preinit_array function) */
