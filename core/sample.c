@@ -696,26 +696,51 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
     tls_busy = false;
 }
 
+/*
+ * A realloc the sampler took: p (a bare glibc block, or behind our header at
+ * an offset of at most 32) becomes a sampled block of n bytes, at most one
+ * copy of its contents, as the unsampled realloc would cost:
+ * - at offset 32 already (a sampled block, a once sampled one, one aligned
+ *   to 32): resized by glibc with the header in place -- in place, by
+ *   mremap, or by glibc's own copy, exactly the unsampled realloc's work;
+ * - elsewhere the contents must move behind the 32-byte header. A block
+ *   glibc mapped (mremap keeps its pages) or one that shrinks (glibc splits
+ *   it in place) is resized by glibc and shifted; one that grows goes to a
+ *   fresh block with one copy (resizing it first would copy it twice when
+ *   glibc cannot grow it in place).
+ * The new size gets the same room for a growth chain as any realloc
+ * (hs_grow_room). NULL: not sampled after all, p intact.
+ */
 void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n)
 {
     if (!sample_decide(h, n)) return NULL;
     size_t off = bare ? 0 : hs_large_offset(p);
-    size_t keep = bare ? hs_sys_usable_size(p) : hs_large_usable_fast(p);
+    size_t old = bare ? hs_sys_usable_size(p) : hs_large_usable_fast(p);
     unsigned dom = bare ? HS_DOMAIN_MEM : hs_large_dom(p);
-    if (keep > n) keep = n;
-    if (n > PTRDIFF_MAX - 64 || off > 32) {
+    size_t want = hs_grow_room(old, n), keep = old < n ? old : n;
+    if (want > PTRDIFF_MAX - 64 || off > 32) {
         tls_busy = false;
         return NULL;
     }
-    /* the old sample (if any) ends here, whatever happens next; a flagged
-     * block without its live word is ignored at its release */
-    if (!bare && (hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
-    char *nb = hs_sys_realloc((char *)p - off, n + 32);
+    char *base = (char *)p - off, *nb;
+    if (off == 32 || hs_sys_mmapped(base) || want + 32 <= old + off) {
+        /* the old sample (if any) ends here, whatever happens next; a
+         * flagged block without its live word is ignored at its release */
+        if (!bare && (hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
+        nb = hs_sys_realloc(base, want + 32);
+        if (nb && off != 32) memmove(nb + 32, nb + off, keep);
+    } else {
+        nb = hs_sys_malloc(want + 32);
+        if (nb) {
+            memcpy(nb + 32, p, keep);
+            if (!bare) hs_large_hdr(p)->tag = 0;       /* as hs_large_release_fast */
+            hs_sys_free(base);
+        }
+    }
     if (!nb) {
         tls_busy = false;
         return NULL;
     }
-    if (off != 32) memmove(nb + 32, nb + off, keep);
     void *q = hs_large_seal_flags(nb, 32, dom, HS_LARGE_SAMPLED);
     *live_word(q) = TAG_MAGIC << 32 | UINT32_MAX;
     sample_record(q, dom, n);

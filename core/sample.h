@@ -51,9 +51,10 @@ void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n);
  */
 void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n);
 /* for hs_sample_realloc: p (a bare glibc block, or behind our header at an
- * offset of at most 32) resized in place by glibc into a sampled block of n
- * bytes (glibc's realloc: mremap for big blocks, no copy), uncounted; NULL:
- * not sampled, p intact */
+ * offset of at most 32) into a sampled block of n bytes, uncounted, with at
+ * most one copy of its contents (none at offset 32: glibc resizes the block
+ * behind its header, as it would unsampled; sample.c says which); NULL: not
+ * sampled, p intact */
 void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n);
 
 /* charge a request that did not take the small fast path; a sampled block or NULL */
