@@ -117,9 +117,23 @@ static hs_lock_t prof_lock = HS_LOCK_INIT;
 static hs_lock_t mod_lock = HS_LOCK_INIT;
 static struct hs_prof_header *region;      /* NULL until the first sample */
 static bool region_failed;
-/* free entries of the live table (this process's own bookkeeping) */
-static uint32_t live_free[HS_PROF_LIVE];
-static uint32_t live_nfree;
+/* free entries of the live table: a list threaded through the free entries
+ * themselves (an entry with addr 0 is free; readers skip it whole, so its
+ * `stack` field holds the next free entry + 1, 0 ending the list). A table
+ * of its own (128 KiB of statics) cost a page of RSS of its own. */
+static uint32_t live_free_head;            /* first free entry + 1; 0 = none */
+
+/* What every sample touches of this process's own statics, in one page: the
+ * shim's code range (its frames are dropped), the module staging count, and
+ * the stack table's hash index, used from its start (below, "stacks").
+ * Spread over the file's statics they were four pages of RSS. */
+#define INDEX_MIN 512u
+static struct {
+    uintptr_t self_lo, self_hi;
+    bool self_known;
+    uint32_t mod_nstage;
+    uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
+} hot __attribute__((aligned(4096)));
 
 size_t hs_sample_region_size(void) { return REGION_SIZE; }
 void *hs_sample_region(void) { return region; }
@@ -198,8 +212,9 @@ static struct hs_prof_header *region_get(void)
 
 /* ---- modules ---------------------------------------------------------------------- */
 
-static struct hs_prof_module mod_stage[HS_PROF_MODULES];
-static uint32_t mod_nstage;
+/* page-aligned: a program's first few modules (392 bytes each) stay in one
+ * page rather than straddling two */
+static struct hs_prof_module mod_stage[HS_PROF_MODULES] __attribute__((aligned(4096)));
 static uint64_t mod_gen_seen = UINT64_MAX;
 
 static int gen_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -235,8 +250,8 @@ static int mod_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     (void)arg;
-    if (mod_nstage >= HS_PROF_MODULES) return 1;
-    struct hs_prof_module *m = &mod_stage[mod_nstage];
+    if (hot.mod_nstage >= HS_PROF_MODULES) return 1;
+    struct hs_prof_module *m = &mod_stage[hot.mod_nstage];
     memset(m, 0, sizeof *m);
     m->base = info->dlpi_addr;
     for (unsigned i = 0; i < info->dlpi_phnum && m->nsegs < HS_PROF_SEGS; i++) {
@@ -255,7 +270,7 @@ static int mod_cb(struct dl_phdr_info *info, size_t size, void *arg)
     memcpy(m->path, name, len);
     m->path[len] = 0;
     build_id_of(info, m);
-    mod_nstage++;
+    hot.mod_nstage++;
     return 0;
 }
 
@@ -267,12 +282,12 @@ static void modules_refresh(struct hs_prof_header *r)
     dl_iterate_phdr(gen_cb, &gen);
     if (gen == HS_LOAD(&mod_gen_seen)) return;
     if (__atomic_exchange_n(&mod_lock.v, 1, __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
-    mod_nstage = 0;
+    hot.mod_nstage = 0;
     dl_iterate_phdr(mod_cb, NULL);
     hs_lock(&prof_lock);
     seq_begin(r);
-    memcpy(modules_of(r), mod_stage, (size_t)mod_nstage * sizeof *mod_stage);
-    r->nmodules = mod_nstage;
+    memcpy(modules_of(r), mod_stage, (size_t)hot.mod_nstage * sizeof *mod_stage);
+    r->nmodules = hot.mod_nstage;
     r->module_gen = gen;
     seq_end(r);
     hs_unlock(&prof_lock);
@@ -283,24 +298,22 @@ static void modules_refresh(struct hs_prof_header *r)
 /* ---- stacks ----------------------------------------------------------------------- */
 
 /* the shim's own code: frames inside it are not the program's */
-static uintptr_t self_lo, self_hi;
-static bool self_known;
 
 static void self_range(void)
 {
-    if (HS_LIKELY(self_known)) return;
+    if (HS_LIKELY(hot.self_known)) return;
     struct dl_find_object obj;
     if (_dl_find_object((void *)(uintptr_t)&hs_sample_alloc, &obj) == 0 && obj.dlfo_link_map &&
         obj.dlfo_link_map->l_name && obj.dlfo_link_map->l_name[0]) {
         /* a shared object of its own (the preloaded shim); linked into the
          * program statically, there is no range to skip by */
-        self_lo = (uintptr_t)obj.dlfo_map_start;
-        self_hi = (uintptr_t)obj.dlfo_map_end;
+        hot.self_lo = (uintptr_t)obj.dlfo_map_start;
+        hot.self_hi = (uintptr_t)obj.dlfo_map_end;
     }
-    self_known = true;
+    hot.self_known = true;
 }
 
-HS_INLINE bool in_self(uintptr_t ip) { return ip >= self_lo && ip < self_hi; }
+HS_INLINE bool in_self(uintptr_t ip) { return ip >= hot.self_lo && ip < hot.self_hi; }
 
 struct unw_state { uint64_t *frames; unsigned n, max; };
 
@@ -441,7 +454,7 @@ __attribute__((destructor)) static void verify_summary(void)
 static HS_NOINLINE unsigned walk_verify(uint64_t *frames, unsigned max, uint64_t gen)
 {
     uint64_t other[HS_PROF_DEPTH];
-    unsigned nc = hs_unwind_cached(other, max, self_lo, self_hi, gen);
+    unsigned nc = hs_unwind_cached(other, max, hot.self_lo, hot.self_hi, gen);
     unsigned n = walk_libgcc(frames, max);
     HS_ADD(&ver_samples, 1);
     if (nc != HS_UNWIND_FALLBACK) {
@@ -466,7 +479,7 @@ HS_INLINE unsigned capture(uint64_t *frames, unsigned max, uint64_t gen)
     case HS_UNWIND_VERIFY: return walk_verify(frames, max, gen);
     default: break;
     }
-    unsigned n = hs_unwind_cached(frames, max, self_lo, self_hi, gen);
+    unsigned n = hs_unwind_cached(frames, max, hot.self_lo, hot.self_hi, gen);
     return n != HS_UNWIND_FALLBACK ? n : walk_libgcc(frames, max);
 }
 
@@ -477,16 +490,14 @@ static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
     return h ? h : 1;
 }
 
-/* The hash index of the stack table, in this process's memory: the entries
- * themselves are appended in order, so that a process with a few hundred
+/* The hash index of the stack table (hot.stack_index), in this process's
+ * memory: the entries themselves are appended in order, so that a process with a few hundred
  * stacks touches a few pages of the shared file, not one page per stack (the
  * file is resident memory of the process: shmem). The index is used from its
  * start only as far as the stacks need (index_size slots, kept at most 3/4
  * full, doubled and rebuilt from the entries' hashes), so that a process with
  * a few stacks touches 2 KiB of it rather than all 32 KiB (a hash spreads
  * them over every page). */
-#define INDEX_MIN 512u
-static uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
 static uint32_t index_size = INDEX_MIN;           /* power of two, <= HS_PROF_STACKS */
 
 /* prof_lock held: index_size doubled, the entries placed again */
@@ -495,11 +506,11 @@ static void index_grow(const struct hs_prof_header *r)
     const struct hs_prof_stack *t = stacks_of((struct hs_prof_header *)r);
     index_size *= 2;
     uint32_t mask = index_size - 1;
-    memset(stack_index, 0, index_size * sizeof *stack_index);
+    memset(hot.stack_index, 0, index_size * sizeof *hot.stack_index);
     for (uint32_t k = 0; k < r->nstacks; k++) {
         uint32_t i = (uint32_t)t[k].hash & mask;
-        while (stack_index[i]) i = (i + 1) & mask;
-        stack_index[i] = k + 1;
+        while (hot.stack_index[i]) i = (i + 1) & mask;
+        hot.stack_index[i] = k + 1;
     }
 }
 
@@ -511,7 +522,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
     if (r->nstacks >= index_size / 4 * 3 && index_size < HS_PROF_STACKS) index_grow(r);
     uint32_t mask = index_size - 1;
     for (uint32_t i = (uint32_t)h & mask, probes = 0; probes < index_size; i = (i + 1) & mask, probes++) {
-        uint32_t e = stack_index[i];
+        uint32_t e = hot.stack_index[i];
         if (e) {
             struct hs_prof_stack *s = &t[e - 1];
             if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f))
@@ -526,7 +537,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
         memcpy(s->frames, f, n * sizeof *f);
         s->hash = h;
         r->nstacks = k + 1;
-        stack_index[i] = k + 1;
+        hot.stack_index[i] = k + 1;
         return k;
     }
     return UINT32_MAX;
@@ -664,8 +675,13 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
         seq_begin(r);
         uint32_t si = stack_intern(r, frames, depth, dom), li = UINT32_MAX;
         if (si != UINT32_MAX) {
-            if (live_nfree) li = live_free[--live_nfree];
-            else if (r->live_hwm < HS_PROF_LIVE) li = r->live_hwm++;
+            if (live_free_head) {
+                li = live_free_head - 1;
+                uint32_t next = live_of(r)[li].stack;
+                live_free_head = next <= HS_PROF_LIVE ? next : 0;
+            } else if (r->live_hwm < HS_PROF_LIVE) {
+                li = r->live_hwm++;
+            }
         }
         if (li != UINT32_MAX) {
             struct hs_prof_stack *s = &stacks_of(r)[si];
@@ -760,9 +776,10 @@ void hs_sample_release(void *p)
         if (e->addr == (uint64_t)(uintptr_t)p) {
             seq_begin(r);
             e->addr = 0;
+            e->stack = live_free_head;
             r->sampled_frees++;
             seq_end(r);
-            if (live_nfree < HS_PROF_LIVE) live_free[live_nfree++] = li;
+            live_free_head = li + 1;
         }
     }
     hs_unlock(&prof_lock);

@@ -37,6 +37,13 @@
  *       (pages are not touched: the copies are what is measured). Prints a
  *       checksum.
  *
+ *   prog_samplerealloc pages [N]   N small blocks (16 B-1 KiB; every third
+ *       realloc'd, every second freed), then the resident KiB of the
+ *       shim's writable data (its rw-p segment and .bss, from
+ *       /proc/self/smaps) and of the profile file: "shim-data-kib D
+ *       profile-file-kib F". Run at rate 0 and at a sampling rate with
+ *       ASLR off, the difference is what the sampler's statics cost.
+ *
  * Run under LD_PRELOAD=libheapshim.so with HEAPSHIM_PROFILE_RATE set.
  */
 #include <dlfcn.h>
@@ -356,14 +363,70 @@ static int cost(long steps)
     return 0;
 }
 
+/* ---- pages ------------------------------------------------------------------------- */
+
+/* Rss (KiB) of the shim's writable data (its rw-p mapping and the anonymous
+ * one right after it: .bss) and of this process's profile file, from
+ * /proc/self/smaps (exact: counted from the page tables) */
+static int pages(long n)
+{
+    /* small blocks, some kept, some reallocs: samples and sampled frees */
+    void **keep = calloc((size_t)n, sizeof *keep);
+    if (!keep) die("out of memory");
+    for (long k = 0; k < n; k++) {
+        size_t m = 16 + (size_t)(rnd() >> 40) % 1000;
+        unsigned char *p = malloc(m);
+        if (!p) die("out of memory");
+        p[0] = p[m - 1] = 1;
+        if (k % 3 == 0) {
+            unsigned char *q = realloc(p, m * 3);
+            if (!q) die("out of memory");
+            p = q;
+        }
+        if (k % 2) free(p);
+        else keep[k] = p;
+    }
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) die("cannot read /proc/self/smaps");
+    char line[4400];
+    long data = 0, prof = 0;
+    int in = 0, after = 0;             /* in: counting this mapping; after: the shim's rw-p was the last */
+    unsigned long prev_end = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        char perm[8], name[4200] = "";
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %4199[^\n]", &a, &b, perm, name) >= 3) {
+            int shim = strstr(name, "libheapshim") != NULL;
+            in = 0;
+            if (shim && perm[1] == 'w') in = 1, after = 1;
+            else if (after && !name[0] && a == prev_end && perm[1] == 'w') in = 1, after = 0;
+            else if (strstr(name, ".prof")) in = 2, after = 0;
+            else after = 0;
+            prev_end = b;
+            continue;
+        }
+        long kb;
+        if (in && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            if (in == 1) data += kb;
+            else prof += kb;
+        }
+    }
+    fclose(f);
+    for (long k = 0; k < n; k++) free(keep[k]);
+    free(keep);
+    printf("shim-data-kib %ld profile-file-kib %ld\n", data, prof);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) die("usage: prog_samplerealloc chains|cost [COUNT]");
+    if (argc < 2 || argc > 3) die("usage: prog_samplerealloc chains|cost|pages [COUNT]");
     real_memcpy = (void *(*)(void *, const void *, size_t))dlsym(RTLD_NEXT, "memcpy");
     real_memmove = (void *(*)(void *, const void *, size_t))dlsym(RTLD_NEXT, "memmove");
     long count = argc > 2 ? strtol(argv[2], NULL, 10) : 300;
     if (count < 1) die("COUNT must be a positive number");
     if (!strcmp(argv[1], "chains")) return chains(count);
     if (!strcmp(argv[1], "cost")) return cost(count);
-    die("unknown mode (accepted: chains, cost)");
+    if (!strcmp(argv[1], "pages")) return pages(count);
+    die("unknown mode (accepted: chains, cost, pages)");
 }
