@@ -15,6 +15,7 @@
 #include "count.h"
 #include "alloc_fast.h"
 #include "large.h"
+#include "sample.h"
 #include <string.h>
 
 /* ---- small blocks: take / put (uncounted, for realloc) -------------------- */
@@ -201,10 +202,10 @@ void hs_pymalloc_free(void *p)
 
 /* A large block resized: it stays large, behind its header (glibc shrinks
  * or grows it in place when it can, by mremap when it mapped it); counted. */
-static void *large_realloc(void *p, size_t n)
+HS_INLINE void *large_realloc(void *p, size_t n)
 {
-    unsigned bdom = hs_large_domain(p);
-    size_t old = hs_large_usable(p);
+    unsigned bdom = hs_large_dom(p);
+    size_t old = hs_large_usable_fast(p);
     if (hs_realloc_stays(old, n)) {
         hs_count_realloc(bdom, old, old);
         return p;
@@ -214,7 +215,7 @@ static void *large_realloc(void *p, size_t n)
         hs_count_failed(bdom);
         return NULL;
     }
-    hs_count_realloc(bdom, old, hs_large_usable(q));
+    hs_count_realloc(bdom, old, hs_large_usable_fast(q));
     hs_live_tick();
     return q;
 }
@@ -285,20 +286,20 @@ void *hs_small_realloc_to_sys(void *p, size_t n)
 }
 
 /* A MEM block behind our header (a sampled block, a once sampled one, an
- * aligned one) resized in the interposer's default mode. At an offset of at
- * most 32 (sampled blocks, blocks aligned to 32) it stays behind its header
- * and glibc resizes it as it would the bare block -- in place when it can,
- * by mremap when it mapped it -- so that a sampled block's realloc costs
- * what an unsampled one does (moving it out to a bare block cost a copy of
- * the whole block on every such realloc: bench/wl_large +52% instructions
- * at the default sampling rate). For the profile it is a free of the
- * sample (hs_large_resize), as any realloc that is not sampled. An aligned
- * block (offset > 32, which realloc need not keep) moves to a bare system
- * block like every other MEM block above HS_SMALL_MAX, one copy as glibc's
- * realloc would make. Counted as one realloc. */
+ * aligned one) resized in the interposer's default mode. Above
+ * HS_SAMPLE_REJOIN_MAX at an offset of at most 32 (sampled blocks, blocks
+ * aligned to 32) it stays behind its header and glibc resizes it as it would
+ * the bare block -- in place when it can, by mremap when it mapped it -- so
+ * that a big sampled block's realloc costs what an unsampled one does
+ * (core/sample.h says why the limit). For the profile it is a free of the
+ * sample (hs_large_resize), as any realloc that is not sampled. Otherwise
+ * (smaller, or aligned beyond 32, which realloc need not keep) it moves to a
+ * bare system block like every other MEM block above HS_SMALL_MAX, one copy
+ * as glibc's realloc would make when it moves a block. Counted as one
+ * realloc. */
 void *hs_large_realloc_mem(void *p, size_t n)
 {
-    if (hs_large_offset(p) <= 32) return large_realloc(p, n);
+    if (hs_large_offset(p) <= 32 && hs_large_usable_fast(p) > HS_SAMPLE_REJOIN_MAX) return large_realloc(p, n);
     unsigned bdom = hs_large_domain(p);
     size_t old = hs_large_usable(p);
     if (hs_realloc_stays(old, n)) {

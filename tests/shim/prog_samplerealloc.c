@@ -14,7 +14,10 @@
  *       (read from this process's own profile file, $HEAPSHIM_DIR/<pid>.prof,
  *       include/heapshim/profile.h):
  *         - a block behind the sampling header (sampled now or once): no
- *           copy by the shim, whatever the realloc does (glibc resizes it);
+ *           copy by the shim, whatever the realloc does (glibc resizes it),
+ *           except one of at most HS_SAMPLE_REJOIN_MAX usable bytes whose
+ *           realloc is not sampled: one copy of its usable bytes, and it
+ *           is a bare block again (core/sample.h; the default mode only);
  *         - a bare block whose realloc is sampled: exactly one copy of the
  *           kept bytes (the move behind the header);
  *         - a bare block whose realloc is not sampled: no copy by the shim.
@@ -28,7 +31,8 @@
  *       are checked after every step.
  *       Prints "sampled-kept S sampled-resampled R sampled-stays T
  *       bare-sampled B bare-plain P copied-sampled C copied-bare-sampled X
- *       kept-bare-sampled K"; exits 1 with a message on any violation.
+ *       kept-bare-sampled K sampled-rejoined J"; exits 1 with a message on
+ *       any violation.
  *   prog_samplerealloc cost [STEPS]   the shape of bench/wl_large: 24 slots,
  *       each step replaces a random slot by a new block of 4 HS_SMALL_MAX to
  *       4 MiB (log-uniform), every fourth step also reallocs a random slot
@@ -59,6 +63,7 @@
 #include <unistd.h>
 #include <heapshim.h>
 #include <heapshim/profile.h>
+#include "../../core/sample.h"          /* HS_SAMPLE_REJOIN_MAX */
 
 /* ---- the copy log: memcpy and memmove of the whole process -------------- */
 
@@ -224,7 +229,7 @@ static int chains(long rounds)
     if (!(rate > 0)) die("HEAPSHIM_PROFILE_RATE must be a plain number of bytes here");
     snprintf(prof_path, sizeof prof_path, "%s/%d.prof", dir, (int)getpid());
 
-    unsigned long long n_kept = 0, n_resampled = 0, n_stays = 0, n_bare_sampled = 0, n_bare_plain = 0;
+    unsigned long long n_kept = 0, n_resampled = 0, n_stays = 0, n_bare_sampled = 0, n_bare_plain = 0, n_rejoined = 0;
     unsigned long long c_sampled = 0, c_bare_sampled = 0, k_bare_sampled = 0;
     for (long k = 0; k < rounds; k++) {
         unsigned salt = (unsigned)k;
@@ -282,7 +287,19 @@ static int chains(long rounds)
                 return 1;
             }
             if (f) expect_weight(f, m, what);
-            if (header) {
+            /* (in malloc mode every block of ours stays behind its header) */
+            int rejoin = !malloc_mode && header && !f && usable <= HS_SAMPLE_REJOIN_MAX;
+            if (rejoin) {
+                /* a small block behind the header, not sampled again: back
+                 * to a bare block, one copy of its usable bytes */
+                size_t once = usable < m ? usable : m;
+                if (c != once) {
+                    fprintf(stderr, "prog_samplerealloc: %s: the shim copied %zu bytes, expected one copy of %zu (a block of at most %zu bytes leaving the header)\n",
+                            what, c, once, (size_t)HS_SAMPLE_REJOIN_MAX);
+                    return 1;
+                }
+                n_rejoined++;
+            } else if (header) {
                 /* behind the header: glibc resizes the block, the shim copies nothing */
                 if (c) {
                     fprintf(stderr, "prog_samplerealloc: %s: the shim copied %zu bytes of a block behind the sampling header\n", what, c);
@@ -309,7 +326,7 @@ static int chains(long rounds)
                 }
                 n_bare_plain++;
             }
-            header |= f != NULL;
+            header = (header && !rejoin) || f != NULL;
             sampled = f != NULL;
             e = f;
             fill(q, keep, m, salt);
@@ -322,8 +339,9 @@ static int chains(long rounds)
         if (entry_at(pa)) die("a freed block is still in the live profile");
     }
     printf("sampled-kept %llu sampled-resampled %llu sampled-stays %llu bare-sampled %llu bare-plain %llu "
-           "copied-sampled %llu copied-bare-sampled %llu kept-bare-sampled %llu\n",
-           n_kept, n_resampled, n_stays, n_bare_sampled, n_bare_plain, c_sampled, c_bare_sampled, k_bare_sampled);
+           "copied-sampled %llu copied-bare-sampled %llu kept-bare-sampled %llu sampled-rejoined %llu\n",
+           n_kept, n_resampled, n_stays, n_bare_sampled, n_bare_plain, c_sampled, c_bare_sampled, k_bare_sampled,
+           n_rejoined);
     return 0;
 }
 
