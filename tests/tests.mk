@@ -72,8 +72,9 @@ test-bins: $(PROG_BINS)
 # the frame-pointer walk's test program keeps its frame pointers
 $(B)/tests/prog_fpchain: BASE_CFLAGS += -fno-omit-frame-pointer
 # counts the shim's copies with memcpy/memmove of its own (exported), and
-# checks the profile's weights with libm
-$(B)/tests/prog_samplerealloc: tests/shim/prog_samplerealloc.c $(B)/build-flags $(wildcard include/*.h include/heapshim/*.h)
+# checks the profile's weights with libm; HS_SAMPLE_REJOIN_MAX from core/sample.h
+$(B)/tests/prog_samplerealloc: tests/shim/prog_samplerealloc.c $(B)/build-flags $(wildcard include/*.h include/heapshim/*.h) \
+                               core/sample.h core/internal.h
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -rdynamic -Iinclude -o $@ $< -lm
