@@ -15,6 +15,7 @@
 #include "count.h"
 #include "alloc_fast.h"
 #include "large.h"
+#include "sample.h"
 #include <string.h>
 
 /* ---- small blocks: take / put (uncounted, for realloc) -------------------- */
@@ -199,6 +200,26 @@ void hs_pymalloc_free(void *p)
     hs_live_tick();
 }
 
+/* A large block resized: it stays large, behind its header (glibc shrinks
+ * or grows it in place when it can, by mremap when it mapped it); counted. */
+HS_INLINE void *large_realloc(void *p, size_t n)
+{
+    unsigned bdom = hs_large_dom(p);
+    size_t old = hs_large_usable_fast(p);
+    if (hs_realloc_stays(old, n)) {
+        hs_count_realloc(bdom, old, old);
+        return p;
+    }
+    void *q = hs_large_resize(p, hs_grow_room(old, n));
+    if (!q) {
+        hs_count_failed(bdom);
+        return NULL;
+    }
+    hs_count_realloc(bdom, old, hs_large_usable_fast(q));
+    hs_live_tick();
+    return q;
+}
+
 /* realloc keeps the block in its own domain (the one that allocated it). */
 void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
 {
@@ -238,21 +259,7 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
         hs_slot_release(locked);
         return q;
     }
-    /* large: stays large (glibc shrinks or grows it in place when it can) */
-    unsigned bdom = hs_large_domain(p);
-    size_t old = hs_large_usable(p);
-    if (hs_realloc_stays(old, n)) {
-        hs_count_realloc(bdom, old, old);
-        return p;
-    }
-    void *q = hs_large_resize(p, hs_grow_room(old, n));
-    if (!q) {
-        hs_count_failed(bdom);
-        return NULL;
-    }
-    hs_count_realloc(bdom, old, hs_large_usable(q));
-    hs_live_tick();
-    return q;
+    return large_realloc(p, n);
 }
 
 /* A small block grown past HS_SMALL_MAX into a bare system block (the
@@ -278,14 +285,21 @@ void *hs_small_realloc_to_sys(void *p, size_t n)
     return q;
 }
 
-/* A MEM block behind our header (a sampled or an aligned one) resized in
- * the interposer's default mode: it stays while it fits (shrinking by less
- * than a quarter), else it becomes a bare system block like every other MEM
- * block above 512 B, so the rest of a realloc chain is glibc's again (and
- * takes the interposer's inline paths) instead of staying behind a header.
- * Counted as one realloc. */
-void *hs_large_realloc_to_sys(void *p, size_t n)
+/* A MEM block behind our header (a sampled block, a once sampled one, an
+ * aligned one) resized in the interposer's default mode. Above
+ * HS_SAMPLE_REJOIN_MAX at an offset of at most 32 (sampled blocks, blocks
+ * aligned to 32) it stays behind its header and glibc resizes it as it would
+ * the bare block -- in place when it can, by mremap when it mapped it -- so
+ * that a big sampled block's realloc costs what an unsampled one does
+ * (core/sample.h says why the limit). For the profile it is a free of the
+ * sample (hs_large_resize), as any realloc that is not sampled. Otherwise
+ * (smaller, or aligned beyond 32, which realloc need not keep) it moves to a
+ * bare system block like every other MEM block above HS_SMALL_MAX, one copy
+ * as glibc's realloc would make when it moves a block. Counted as one
+ * realloc. */
+void *hs_large_realloc_mem(void *p, size_t n)
 {
+    if (hs_large_offset(p) <= 32 && hs_large_usable_fast(p) > HS_SAMPLE_REJOIN_MAX) return large_realloc(p, n);
     unsigned bdom = hs_large_domain(p);
     size_t old = hs_large_usable(p);
     if (hs_realloc_stays(old, n)) {

@@ -218,6 +218,9 @@ HS_INLINE size_t hs_sys_usable_size(const void *p)
     size_t chunk = word & ~(size_t)7;
     return (word & 2) ? chunk - 2 * sizeof(size_t) : chunk - sizeof(size_t);
 }
+/* the same header's IS_MMAPPED bit: glibc resizes such a block with mremap
+ * (no copy, its pages kept) */
+HS_INLINE bool hs_sys_mmapped(const void *p) { return (((const size_t *)p)[-1] & 2) != 0; }
 void  *hs_os_map(size_t n);                /* anonymous RW mapping or NULL */
 /* raw system calls, never libc's exported symbols (prim/sys.c says why);
  * like libc's: MAP_FAILED / -1 with errno set on failure */
@@ -422,7 +425,7 @@ void  *hs_pymalloc_malloc(unsigned dom, size_t n);
 void  *hs_pymalloc_calloc(unsigned dom, size_t ne, size_t es);
 void  *hs_pymalloc_realloc(unsigned dom, void *p, size_t n);   /* keeps p's domain */
 void  *hs_small_realloc_to_sys(void *p, size_t n);       /* small -> bare system block */
-void  *hs_large_realloc_to_sys(void *p, size_t n);       /* MEM behind a header -> bare */
+void  *hs_large_realloc_mem(void *p, size_t n);          /* MEM behind a header, default mode */
 void   hs_pymalloc_free(void *p);
 /* large blocks, counted (for interpose/: glibc-style aligned requests) */
 void  *hs_counted_large(unsigned dom, size_t n, bool zero, size_t align);

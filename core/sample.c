@@ -69,8 +69,11 @@ static uint64_t rng_next(uint64_t *s)      /* xorshift64* */
     return x * 0x2545f4914f6cdd1dull;
 }
 
+#define LN2 0.69314718055994531
+
 /* natural logarithm of x > 0: x = m 2^e, m in [sqrt(1/2), sqrt(2)),
- * ln m = 2 atanh((m-1)/(m+1)), |s| < 0.172: 8 odd terms reach 1e-13 */
+ * ln m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172: the series to s^15
+ * (Horner, constant coefficients) reaches 1e-13 */
 static double ln(double x)
 {
     union { double d; uint64_t u; } v = { x };
@@ -78,22 +81,42 @@ static double ln(double x)
     v.u = (v.u & 0x000fffffffffffffull) | 0x3ff0000000000000ull;   /* m in [1, 2) */
     double m = v.d;
     if (m > 1.41421356237309515) { m *= 0.5; e++; }
-    double s = (m - 1) / (m + 1), s2 = s * s, t = s, sum = 0;
-    for (int k = 1; k <= 15; k += 2) { sum += t / k; t *= s2; }
-    return 2 * sum + e * 0.69314718055994531;
+    double s = (m - 1) / (m + 1), s2 = s * s;
+    double p = 1.0 / 15;
+    p = p * s2 + 1.0 / 13;
+    p = p * s2 + 1.0 / 11;
+    p = p * s2 + 1.0 / 9;
+    p = p * s2 + 1.0 / 7;
+    p = p * s2 + 1.0 / 5;
+    p = p * s2 + 1.0 / 3;
+    p = p * s2 + 1;
+    return 2 * s * p + e * LN2;
 }
 
-/* 1 - exp(-x) for x >= 0, accurate for small x too */
+/* 1 - exp(-x) for x >= 0, accurate for small x too: exp(-x) = 2^-k exp(-r),
+ * r in [0, ln 2); 1 - exp(-r) = r (1 - r/2 (1 - r/3 (... (1 - r/14)))),
+ * the rest below 3e-15, with no cancellation when k = 0 (x < ln 2) */
 static double one_minus_exp_neg(double x)
 {
-    if (x < 1e-3) return x * (1 - x * (0.5 - x / 6));
     if (x > 40) return 1;
-    /* exp(-x) = 2^-k exp(-r), r in [0, ln 2) */
-    int k = (int)(x / 0.69314718055994531);
-    double r = x - k * 0.69314718055994531, term = 1, e = 1;
-    for (int i = 1; i < 20; i++) { term *= -r / i; e += term; }
-    while (k-- > 0) e *= 0.5;
-    return 1 - e;
+    int k = (int)(x / LN2);
+    double r = x - k * LN2, q = 1 - r * (1.0 / 14);
+    q = 1 - r * (1.0 / 13) * q;
+    q = 1 - r * (1.0 / 12) * q;
+    q = 1 - r * (1.0 / 11) * q;
+    q = 1 - r * (1.0 / 10) * q;
+    q = 1 - r * (1.0 / 9) * q;
+    q = 1 - r * (1.0 / 8) * q;
+    q = 1 - r * (1.0 / 7) * q;
+    q = 1 - r * (1.0 / 6) * q;
+    q = 1 - r * (1.0 / 5) * q;
+    q = 1 - r * (1.0 / 4) * q;
+    q = 1 - r * (1.0 / 3) * q;
+    q = 1 - r * (1.0 / 2) * q;
+    double s = r * q;                               /* 1 - exp(-r) */
+    if (!k) return s;
+    union { uint64_t u; double d; } scale = { (uint64_t)(1023 - k) << 52 };   /* 2^-k, k <= 57 */
+    return 1 - (1 - s) * scale.d;
 }
 
 /* exponential distance of mean cfg_rate, at least 1 */
@@ -117,9 +140,23 @@ static hs_lock_t prof_lock = HS_LOCK_INIT;
 static hs_lock_t mod_lock = HS_LOCK_INIT;
 static struct hs_prof_header *region;      /* NULL until the first sample */
 static bool region_failed;
-/* free entries of the live table (this process's own bookkeeping) */
-static uint32_t live_free[HS_PROF_LIVE];
-static uint32_t live_nfree;
+/* free entries of the live table: a list threaded through the free entries
+ * themselves (an entry with addr 0 is free; readers skip it whole, so its
+ * `stack` field holds the next free entry + 1, 0 ending the list). A table
+ * of its own (128 KiB of statics) cost a page of RSS of its own. */
+static uint32_t live_free_head;            /* first free entry + 1; 0 = none */
+
+/* What every sample touches of this process's own statics, in one page: the
+ * shim's code range (its frames are dropped), the module staging count, and
+ * the stack table's hash index, used from its start (below, "stacks").
+ * Spread over the file's statics they were four pages of RSS. */
+#define INDEX_MIN 512u
+static struct {
+    uintptr_t self_lo, self_hi;
+    bool self_known;
+    uint32_t mod_nstage;
+    uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
+} hot __attribute__((aligned(4096)));
 
 size_t hs_sample_region_size(void) { return REGION_SIZE; }
 void *hs_sample_region(void) { return region; }
@@ -198,8 +235,9 @@ static struct hs_prof_header *region_get(void)
 
 /* ---- modules ---------------------------------------------------------------------- */
 
-static struct hs_prof_module mod_stage[HS_PROF_MODULES];
-static uint32_t mod_nstage;
+/* page-aligned: a program's first few modules (392 bytes each) stay in one
+ * page rather than straddling two */
+static struct hs_prof_module mod_stage[HS_PROF_MODULES] __attribute__((aligned(4096)));
 static uint64_t mod_gen_seen = UINT64_MAX;
 
 static int gen_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -235,8 +273,8 @@ static int mod_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     (void)arg;
-    if (mod_nstage >= HS_PROF_MODULES) return 1;
-    struct hs_prof_module *m = &mod_stage[mod_nstage];
+    if (hot.mod_nstage >= HS_PROF_MODULES) return 1;
+    struct hs_prof_module *m = &mod_stage[hot.mod_nstage];
     memset(m, 0, sizeof *m);
     m->base = info->dlpi_addr;
     for (unsigned i = 0; i < info->dlpi_phnum && m->nsegs < HS_PROF_SEGS; i++) {
@@ -255,7 +293,7 @@ static int mod_cb(struct dl_phdr_info *info, size_t size, void *arg)
     memcpy(m->path, name, len);
     m->path[len] = 0;
     build_id_of(info, m);
-    mod_nstage++;
+    hot.mod_nstage++;
     return 0;
 }
 
@@ -267,12 +305,12 @@ static void modules_refresh(struct hs_prof_header *r)
     dl_iterate_phdr(gen_cb, &gen);
     if (gen == HS_LOAD(&mod_gen_seen)) return;
     if (__atomic_exchange_n(&mod_lock.v, 1, __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
-    mod_nstage = 0;
+    hot.mod_nstage = 0;
     dl_iterate_phdr(mod_cb, NULL);
     hs_lock(&prof_lock);
     seq_begin(r);
-    memcpy(modules_of(r), mod_stage, (size_t)mod_nstage * sizeof *mod_stage);
-    r->nmodules = mod_nstage;
+    memcpy(modules_of(r), mod_stage, (size_t)hot.mod_nstage * sizeof *mod_stage);
+    r->nmodules = hot.mod_nstage;
     r->module_gen = gen;
     seq_end(r);
     hs_unlock(&prof_lock);
@@ -283,24 +321,22 @@ static void modules_refresh(struct hs_prof_header *r)
 /* ---- stacks ----------------------------------------------------------------------- */
 
 /* the shim's own code: frames inside it are not the program's */
-static uintptr_t self_lo, self_hi;
-static bool self_known;
 
 static void self_range(void)
 {
-    if (HS_LIKELY(self_known)) return;
+    if (HS_LIKELY(hot.self_known)) return;
     struct dl_find_object obj;
     if (_dl_find_object((void *)(uintptr_t)&hs_sample_alloc, &obj) == 0 && obj.dlfo_link_map &&
         obj.dlfo_link_map->l_name && obj.dlfo_link_map->l_name[0]) {
         /* a shared object of its own (the preloaded shim); linked into the
          * program statically, there is no range to skip by */
-        self_lo = (uintptr_t)obj.dlfo_map_start;
-        self_hi = (uintptr_t)obj.dlfo_map_end;
+        hot.self_lo = (uintptr_t)obj.dlfo_map_start;
+        hot.self_hi = (uintptr_t)obj.dlfo_map_end;
     }
-    self_known = true;
+    hot.self_known = true;
 }
 
-HS_INLINE bool in_self(uintptr_t ip) { return ip >= self_lo && ip < self_hi; }
+HS_INLINE bool in_self(uintptr_t ip) { return ip >= hot.self_lo && ip < hot.self_hi; }
 
 struct unw_state { uint64_t *frames; unsigned n, max; };
 
@@ -441,7 +477,7 @@ __attribute__((destructor)) static void verify_summary(void)
 static HS_NOINLINE unsigned walk_verify(uint64_t *frames, unsigned max, uint64_t gen)
 {
     uint64_t other[HS_PROF_DEPTH];
-    unsigned nc = hs_unwind_cached(other, max, self_lo, self_hi, gen);
+    unsigned nc = hs_unwind_cached(other, max, hot.self_lo, hot.self_hi, gen);
     unsigned n = walk_libgcc(frames, max);
     HS_ADD(&ver_samples, 1);
     if (nc != HS_UNWIND_FALLBACK) {
@@ -466,7 +502,7 @@ HS_INLINE unsigned capture(uint64_t *frames, unsigned max, uint64_t gen)
     case HS_UNWIND_VERIFY: return walk_verify(frames, max, gen);
     default: break;
     }
-    unsigned n = hs_unwind_cached(frames, max, self_lo, self_hi, gen);
+    unsigned n = hs_unwind_cached(frames, max, hot.self_lo, hot.self_hi, gen);
     return n != HS_UNWIND_FALLBACK ? n : walk_libgcc(frames, max);
 }
 
@@ -477,16 +513,14 @@ static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
     return h ? h : 1;
 }
 
-/* The hash index of the stack table, in this process's memory: the entries
- * themselves are appended in order, so that a process with a few hundred
+/* The hash index of the stack table (hot.stack_index), in this process's
+ * memory: the entries themselves are appended in order, so that a process with a few hundred
  * stacks touches a few pages of the shared file, not one page per stack (the
  * file is resident memory of the process: shmem). The index is used from its
  * start only as far as the stacks need (index_size slots, kept at most 3/4
  * full, doubled and rebuilt from the entries' hashes), so that a process with
  * a few stacks touches 2 KiB of it rather than all 32 KiB (a hash spreads
  * them over every page). */
-#define INDEX_MIN 512u
-static uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
 static uint32_t index_size = INDEX_MIN;           /* power of two, <= HS_PROF_STACKS */
 
 /* prof_lock held: index_size doubled, the entries placed again */
@@ -495,11 +529,11 @@ static void index_grow(const struct hs_prof_header *r)
     const struct hs_prof_stack *t = stacks_of((struct hs_prof_header *)r);
     index_size *= 2;
     uint32_t mask = index_size - 1;
-    memset(stack_index, 0, index_size * sizeof *stack_index);
+    memset(hot.stack_index, 0, index_size * sizeof *hot.stack_index);
     for (uint32_t k = 0; k < r->nstacks; k++) {
         uint32_t i = (uint32_t)t[k].hash & mask;
-        while (stack_index[i]) i = (i + 1) & mask;
-        stack_index[i] = k + 1;
+        while (hot.stack_index[i]) i = (i + 1) & mask;
+        hot.stack_index[i] = k + 1;
     }
 }
 
@@ -511,7 +545,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
     if (r->nstacks >= index_size / 4 * 3 && index_size < HS_PROF_STACKS) index_grow(r);
     uint32_t mask = index_size - 1;
     for (uint32_t i = (uint32_t)h & mask, probes = 0; probes < index_size; i = (i + 1) & mask, probes++) {
-        uint32_t e = stack_index[i];
+        uint32_t e = hot.stack_index[i];
         if (e) {
             struct hs_prof_stack *s = &t[e - 1];
             if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f))
@@ -526,7 +560,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
         memcpy(s->frames, f, n * sizeof *f);
         s->hash = h;
         r->nstacks = k + 1;
-        stack_index[i] = k + 1;
+        hot.stack_index[i] = k + 1;
         return k;
     }
     return UINT32_MAX;
@@ -664,8 +698,13 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
         seq_begin(r);
         uint32_t si = stack_intern(r, frames, depth, dom), li = UINT32_MAX;
         if (si != UINT32_MAX) {
-            if (live_nfree) li = live_free[--live_nfree];
-            else if (r->live_hwm < HS_PROF_LIVE) li = r->live_hwm++;
+            if (live_free_head) {
+                li = live_free_head - 1;
+                uint32_t next = live_of(r)[li].stack;
+                live_free_head = next <= HS_PROF_LIVE ? next : 0;
+            } else if (r->live_hwm < HS_PROF_LIVE) {
+                li = r->live_hwm++;
+            }
         }
         if (li != UINT32_MAX) {
             struct hs_prof_stack *s = &stacks_of(r)[si];
@@ -696,26 +735,51 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
     tls_busy = false;
 }
 
+/*
+ * A realloc the sampler took: p (a bare glibc block, or behind our header at
+ * an offset of at most 32) becomes a sampled block of n bytes, at most one
+ * copy of its contents, as the unsampled realloc would cost:
+ * - at offset 32 already (a sampled block, a once sampled one, one aligned
+ *   to 32): resized by glibc with the header in place -- in place, by
+ *   mremap, or by glibc's own copy, exactly the unsampled realloc's work;
+ * - elsewhere the contents must move behind the 32-byte header. A block
+ *   glibc mapped (mremap keeps its pages) or one that shrinks (glibc splits
+ *   it in place) is resized by glibc and shifted; one that grows goes to a
+ *   fresh block with one copy (resizing it first would copy it twice when
+ *   glibc cannot grow it in place).
+ * The new size gets the same room for a growth chain as any realloc
+ * (hs_grow_room). NULL: not sampled after all, p intact.
+ */
 void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n)
 {
     if (!sample_decide(h, n)) return NULL;
     size_t off = bare ? 0 : hs_large_offset(p);
-    size_t keep = bare ? hs_sys_usable_size(p) : hs_large_usable_fast(p);
+    size_t old = bare ? hs_sys_usable_size(p) : hs_large_usable_fast(p);
     unsigned dom = bare ? HS_DOMAIN_MEM : hs_large_dom(p);
-    if (keep > n) keep = n;
-    if (n > PTRDIFF_MAX - 64 || off > 32) {
+    size_t want = hs_grow_room(old, n), keep = old < n ? old : n;
+    if (want > PTRDIFF_MAX - 64 || off > 32) {
         tls_busy = false;
         return NULL;
     }
-    /* the old sample (if any) ends here, whatever happens next; a flagged
-     * block without its live word is ignored at its release */
-    if (!bare && (hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
-    char *nb = hs_sys_realloc((char *)p - off, n + 32);
+    char *base = (char *)p - off, *nb;
+    if (off == 32 || hs_sys_mmapped(base) || want + 32 <= old + off) {
+        /* the old sample (if any) ends here, whatever happens next; a
+         * flagged block without its live word is ignored at its release */
+        if (!bare && (hs_large_hdr(p)->info & HS_LARGE_SAMPLED)) hs_sample_release(p);
+        nb = hs_sys_realloc(base, want + 32);
+        if (nb && off != 32) memmove(nb + 32, nb + off, keep);
+    } else {
+        nb = hs_sys_malloc(want + 32);
+        if (nb) {
+            memcpy(nb + 32, p, keep);
+            if (!bare) hs_large_hdr(p)->tag = 0;       /* as hs_large_release_fast */
+            hs_sys_free(base);
+        }
+    }
     if (!nb) {
         tls_busy = false;
         return NULL;
     }
-    if (off != 32) memmove(nb + 32, nb + off, keep);
     void *q = hs_large_seal_flags(nb, 32, dom, HS_LARGE_SAMPLED);
     *live_word(q) = TAG_MAGIC << 32 | UINT32_MAX;
     sample_record(q, dom, n);
@@ -735,9 +799,10 @@ void hs_sample_release(void *p)
         if (e->addr == (uint64_t)(uintptr_t)p) {
             seq_begin(r);
             e->addr = 0;
+            e->stack = live_free_head;
             r->sampled_frees++;
             seq_end(r);
-            if (live_nfree < HS_PROF_LIVE) live_free[live_nfree++] = li;
+            live_free_head = li + 1;
         }
     }
     hs_unlock(&prof_lock);

@@ -51,10 +51,27 @@ void *hs_sample_alloc_uncounted(hs_heap_t *h, unsigned dom, size_t n);
  */
 void *hs_sample_realloc(hs_heap_t *h, void *p, int kind, size_t n);
 /* for hs_sample_realloc: p (a bare glibc block, or behind our header at an
- * offset of at most 32) resized in place by glibc into a sampled block of n
- * bytes (glibc's realloc: mremap for big blocks, no copy), uncounted; NULL:
- * not sampled, p intact */
+ * offset of at most 32) into a sampled block of n bytes, uncounted, with at
+ * most one copy of its contents (none at offset 32: glibc resizes the block
+ * behind its header, as it would unsampled; sample.c says which); NULL: not
+ * sampled, p intact */
 void *hs_sample_move(hs_heap_t *h, void *p, bool bare, size_t n);
+
+/*
+ * A MEM block behind the sampling header (sampled, or sampled once) that a
+ * realloc resizes without sampling it, in the default mode
+ * (hs_large_realloc_mem): up to this usable size it is copied out to a
+ * bare block, so that the rest of its realloc chain takes the interposer's
+ * inline paths for bare blocks again (a block behind a header takes the
+ * generic realloc path, about 170 instructions more a call: a chain of
+ * 42,000 reallocs growing such a block from 4 KiB to 4 MiB cost 12.2 M
+ * instructions against 5.2 M); above it glibc resizes it behind its header,
+ * no copy by the shim (in place, by mremap, or glibc's own copy, as it
+ * would a bare block: copying every sampled block out cost bench/wl_large
+ * +52% instructions). A copy of 64 KiB costs a few microseconds, about as
+ * much as 50 such calls.
+ */
+#define HS_SAMPLE_REJOIN_MAX ((size_t)64 * 1024)
 
 /* charge a request that did not take the small fast path; a sampled block or NULL */
 HS_INLINE void *hs_sample_try(unsigned dom, size_t n, bool zero, size_t align)

@@ -566,11 +566,12 @@ static void *realloc_impl(void *p, size_t n, const void *ra)
         }
         /* fall through */
     case OWN_LARGE:
-        /* default mode: a MEM block behind our header (sampled, aligned)
-         * rejoins the bare MEM blocks */
+        /* default mode: a MEM block behind our header (sampled, aligned):
+         * a big one resized behind it, the others rejoin the bare MEM
+         * blocks (core/alloc.c decides) */
         if (own == OWN_LARGE && hs_shim.mode == HS_MODE_PYMALLOC && hs_shim.bare_mem &&
             hs_large_dom(p) == HS_DOMAIN_MEM) {
-            q = hs_large_realloc_to_sys(p, n);
+            q = hs_large_realloc_mem(p, n);
             break;
         }
         q = hs_pymalloc_realloc(HS_DOMAIN_MEM, p, n);   /* keeps the block's domain */

@@ -71,6 +71,13 @@ $(B)/tests/prog_%: tests/shim/prog_%.c $(B)/build-flags $(wildcard include/*.h i
 test-bins: $(PROG_BINS)
 # the frame-pointer walk's test program keeps its frame pointers
 $(B)/tests/prog_fpchain: BASE_CFLAGS += -fno-omit-frame-pointer
+# counts the shim's copies with memcpy/memmove of its own (exported), and
+# checks the profile's weights with libm; HS_SAMPLE_REJOIN_MAX from core/sample.h
+$(B)/tests/prog_samplerealloc: tests/shim/prog_samplerealloc.c $(B)/build-flags $(wildcard include/*.h include/heapshim/*.h) \
+                               core/sample.h core/internal.h
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -rdynamic -Iinclude -o $@ $< -lm
 
 # a reader of live files in another process (tests/26-counters.sh)
 $(B)/tests/filereader: tests/shim/filereader.c $(B)/core/live_read.o

@@ -93,7 +93,7 @@ struct hs_prof_stack {
 };
 
 struct hs_prof_live {
-    uint64_t addr;                    /* the block; 0 = free entry */
+    uint64_t addr;                    /* the block; 0 = free entry (its other fields are the writer's) */
     uint64_t size;                    /* requested size */
     uint64_t weight;                  /* allocations it stands for, fixed point */
     uint64_t est_bytes;               /* bytes it stands for */
