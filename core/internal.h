@@ -182,28 +182,6 @@ HS_INLINE void hs_sys_note(size_t n)
 HS_INLINE void *hs_sys_malloc(size_t n) { hs_sys_note(n); return __libc_malloc(n); }
 HS_INLINE void *hs_sys_calloc(size_t ne, size_t es) { hs_sys_note(ne * es); return __libc_calloc(ne, es); }
 HS_INLINE void *hs_sys_realloc(void *p, size_t n) { hs_sys_note(n); return __libc_realloc(p, n); }
-/*
- * glibc's mmap threshold, raised the way glibc raises it itself. glibc
- * starts at 128 KiB and, each time the program frees a mapped block larger
- * than the threshold, moves it up to that block's size (at most 32 MiB) and
- * the trim threshold to twice that; but a program (or the shim) that sets
- * either threshold with mallopt turns that rule off for both. The shim keeps
- * glibc's heap top (a trim threshold of 64 MiB, interpose/lifecycle.c) and
- * applies glibc's rule to the mmap threshold here: hs_sys_mmap_dyn is that
- * threshold, or 0 while the shim leaves glibc's thresholds alone (malloc and
- * debug modes, GLIBC_TUNABLES naming a malloc tunable).
- */
-extern HS_HIDDEN size_t hs_sys_mmap_dyn;
-void hs_sys_free_mapped(void *p);          /* prim/sys.c */
-/* p non-NULL, from hs_sys_* (or glibc's own, from before the shim) */
-HS_INLINE void  hs_sys_free(void *p)
-{
-    if (HS_UNLIKELY(((const size_t *)p)[-1] & 2) && HS_LOAD(&hs_sys_mmap_dyn) != 0) {
-        hs_sys_free_mapped(p);
-        return;
-    }
-    __libc_free(p);
-}
 HS_INLINE void *hs_sys_memalign(size_t align, size_t n) { hs_sys_note(n); return __libc_memalign(align, n); }
 /*
  * Usable size of a block from glibc's allocator, read from its chunk header
@@ -221,6 +199,28 @@ HS_INLINE size_t hs_sys_usable_size(const void *p)
 /* the same header's IS_MMAPPED bit: glibc resizes such a block with mremap
  * (no copy, its pages kept) */
 HS_INLINE bool hs_sys_mmapped(const void *p) { return (((const size_t *)p)[-1] & 2) != 0; }
+/*
+ * glibc's mmap threshold, raised the way glibc raises it itself. glibc
+ * starts at 128 KiB and, each time the program frees a mapped block larger
+ * than the threshold, moves it up to that block's size (at most 32 MiB) and
+ * the trim threshold to twice that; but a program (or the shim) that sets
+ * either threshold with mallopt turns that rule off for both. The shim keeps
+ * glibc's heap top (a trim threshold of 64 MiB, interpose/lifecycle.c) and
+ * applies glibc's rule to the mmap threshold here: hs_sys_mmap_dyn is that
+ * threshold, or 0 while the shim leaves glibc's thresholds alone (malloc and
+ * debug modes, GLIBC_TUNABLES naming a malloc tunable).
+ */
+extern HS_HIDDEN size_t hs_sys_mmap_dyn;
+void hs_sys_free_mapped(void *p);          /* prim/sys.c */
+/* p non-NULL, from hs_sys_* (or glibc's own, from before the shim) */
+HS_INLINE void  hs_sys_free(void *p)
+{
+    if (HS_UNLIKELY(hs_sys_mmapped(p)) && HS_LOAD(&hs_sys_mmap_dyn) != 0) {
+        hs_sys_free_mapped(p);
+        return;
+    }
+    __libc_free(p);
+}
 void  *hs_os_map(size_t n);                /* anonymous RW mapping or NULL */
 /* raw system calls, never libc's exported symbols (prim/sys.c says why);
  * like libc's: MAP_FAILED / -1 with errno set on failure */
