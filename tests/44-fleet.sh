@@ -10,8 +10,7 @@ source "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
 [ -x "$HS" ] || { skip fleet "build/heapshim not built"; exit 0; }
 D="$ROOT/deploy"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; declare -F cgclean >/dev/null && cgclean; rm -rf "$TMPD"; }
+cleanup() { reap_pids; declare -F cgclean >/dev/null && cgclean; rm -rf "$TMPD"; }
 trap cleanup EXIT
 [ -n "$KEEP" ] && trap "cp -r \"$TMPD\" /tmp/fl/keep; cleanup" EXIT
 
@@ -41,7 +40,6 @@ start_serve() {    # start_serve LOG ARGS...: sets SERVE and port
         [ -n "$port" ] && break; sleep 0.1
     done
 }
-metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 
 # ---- labels, info, services, a refused label set
 # (the programs below sleep 900 s and are killed at the end: under heavy load the

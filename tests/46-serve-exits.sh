@@ -11,10 +11,8 @@ source "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
 PH="$ROOT/$B/tests/prog_phases"
 [ -x "$HS" ] && [ -x "$PH" ] || { skip serve-exits "build/heapshim or build/tests/prog_phases not built"; exit 0; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMPD"; }
+cleanup() { reap_pids; rm -rf "$TMPD"; }
 trap cleanup EXIT
-metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 
 # the fault's own argument check: one line, exit 2
 out=$(HEAPSHIM_SERVE_FAULT=slow "$HS" serve --listen 127.0.0.1:0 2>&1); rc=$?

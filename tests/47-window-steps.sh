@@ -20,10 +20,8 @@ HS="$ROOT/$B/heapshim"
 PH="$ROOT/$B/tests/prog_phases"
 PROBE="$ROOT/$B/heapshim-probe"
 [ -x "$HS" ] && [ -x "$PH" ] || { skip window-steps "build/heapshim or build/tests/prog_phases not built"; exit 0; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMPD"; }
+cleanup() { reap_pids; rm -rf "$TMPD"; }
 trap cleanup EXIT
-metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 BOUND=$((400 << 10))
 
 

@@ -17,3 +17,9 @@ mkdir -p "$HEAPSHIM_DIR" && chmod 700 "$HEAPSHIM_DIR"
 # python3 of the system (Debian's), for JSON checks
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
+# suites that start servers and workers in the background keep their pids
+# here; reap_pids (from their cleanup) kills them and waits for them
+pids=()
+reap_pids() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+# the value of the first exposition line matching regex $1 in file $2
+metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
