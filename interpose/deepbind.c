@@ -258,6 +258,37 @@ static unsigned lookup(const struct object *o, const struct symtab *t, const cha
     return n;
 }
 
+/* ---- is a name defined anywhere (for python.c) ------------------------------------ */
+
+struct defined_query {
+    const char *name;
+    uintptr_t inside;               /* 0: any object; else the object holding it */
+    bool found;
+};
+
+static int defined_in(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct defined_query *q = data;
+    struct object o = { .inside = q->inside, .base = info->dlpi_addr, .phdr = info->dlpi_phdr,
+                        .phnum = info->dlpi_phnum, .found = true };
+    if (q->inside && !segment_of(&o, q->inside, 1)) return 0;
+    struct symtab t;
+    const ElfW(Sym) *hits[4];
+    if (!read_dynamic(&o, &t)) return 0;
+    unsigned n = lookup(&o, &t, q->name, hits, 4);
+    for (unsigned i = 0; i < n; i++)
+        if (hits[i]->st_shndx != SHN_UNDEF) q->found = true;
+    return q->found || q->inside;   /* stop at the first definition, or at the one object asked */
+}
+
+bool hs_elf_defines(const void *inside, const char *name)
+{
+    struct defined_query q = { name, (uintptr_t)inside, false };
+    dl_iterate_phdr(defined_in, &q);
+    return q.found;
+}
+
 /* ---- the redirection ------------------------------------------------------------- */
 
 struct slot {

@@ -20,4 +20,16 @@ void hs_deepbind_setup(void);
  * 3 not needed (the shim is not the process's malloc), 4 failed (warned) */
 int hs_deepbind_state(void);
 
+/*
+ * True when a loaded object defines `name` in its dynamic symbol table
+ * (inside == NULL: any object; else only the object holding that address),
+ * read through the loader's own hash tables, without dlsym. For a caller
+ * that would otherwise learn it from a dlsym that fails: a failed dlsym
+ * leaves an error that only dlerror() clears, and dlerror() formats it with
+ * asprintf, which makes printf's code pages resident in the process (see
+ * interpose/strbuf.h). Any thread; takes the loader's dl_iterate_phdr lock.
+ */
+#include <stdbool.h>
+bool hs_elf_defines(const void *inside, const char *name);
+
 #endif

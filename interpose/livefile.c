@@ -3,9 +3,11 @@
  *
  * Room: the file-system side of publishing (layout: include/heapshim/live.h,
  * contents: core/live.c). Runs inside the first malloc() of the process and
- * in fork children, so only system calls, stack buffers, static buffers and
- * snprintf with plain integer/string conversions (glibc does not allocate
- * for those). strerror() is avoided: with a locale loaded it may allocate.
+ * in fork children, so only system calls, stack buffers and static buffers.
+ * Names are built with strbuf.h, not stdio (see there: printf's code pages
+ * cost every process RSS); only error paths format with snprintf (plain
+ * integer/string conversions, which do not allocate). strerror() is
+ * avoided: with a locale loaded it may allocate.
  *
  * Safety: the directory is opened with O_NOFOLLOW|O_DIRECTORY and checked on
  * the open descriptor (owner, mode), and the file is created relative to
@@ -15,6 +17,7 @@
  * (same directory and file inode as at creation).
  */
 #include "livefile.h"
+#include "strbuf.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -48,7 +51,15 @@ static void lf_remember(int dirfd, int fd, const char *name)
     lf_dir_ino = ds.st_ino;
     lf_file_dev = fs.st_dev;
     lf_file_ino = fs.st_ino;
-    snprintf(lf_file_name, sizeof lf_file_name, "%s", name);
+    struct hs_sb b = HS_SB(lf_file_name, sizeof lf_file_name);
+    hs_sb_str(&b, name);
+}
+
+/* this process's file name in the live directory: its pid in decimal */
+static void lf_pid_name(char name[16])
+{
+    struct hs_sb b = HS_SB(name, 16);
+    hs_sb_u64(&b, (uint64_t)getpid());
 }
 
 static const char *lf_err_text(int e)
@@ -86,20 +97,22 @@ static const char *lf_say(const char *what, const char *path, const char *proble
 static int lf_choose_dir(char *out, size_t cap, const char **why)
 {
     const char *env = hs_shim_getenv ? hs_shim_getenv("HEAPSHIM_DIR") : getenv("HEAPSHIM_DIR");
-    int n;
+    struct hs_sb b = HS_SB(out, cap);
     if (env && *env) {
         if (env[0] != '/') {
             *why = lf_say("HEAPSHIM_DIR", env, "not an absolute path (accepted: /absolute/dir)");
             return -1;
         }
-        n = snprintf(out, cap, "%s", env);
+        hs_sb_str(&b, env);
     } else {
-        n = snprintf(out, cap, "/dev/shm/heapshim-%u", (unsigned)geteuid());
+        hs_sb_str(&b, "/dev/shm/heapshim-");
+        hs_sb_u64(&b, (unsigned)geteuid());
     }
-    if (n < 0 || (size_t)n >= cap) {
+    if (!hs_sb_ok(&b)) {
         *why = lf_say("live file directory", env ? env : "", "path too long");
         return -1;
     }
+    size_t n = b.len;
     while (n > 1 && out[n - 1] == '/') out[--n] = 0;   /* "dir/" -> "dir" */
     return 0;
 }
@@ -162,9 +175,13 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
                        char *path_out, size_t path_cap, const char **why)
 {
     char name[16], path[PATH_MAX + 16];
-    snprintf(name, sizeof name, "%d", (int)getpid());
-    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= path_cap || (size_t)n >= sizeof path) {
+    struct hs_sb pb = HS_SB(path, sizeof path);
+    lf_pid_name(name);
+    hs_sb_str(&pb, dir);
+    hs_sb_chr(&pb, '/');
+    hs_sb_str(&pb, name);
+    size_t n = pb.len;
+    if (!hs_sb_ok(&pb) || n >= path_cap) {
         *why = lf_say("live file", dir, "path too long");
         return -1;
     }
@@ -201,7 +218,7 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
 static void lf_remove_created(int dirfd)
 {
     char name[16];
-    snprintf(name, sizeof name, "%d", (int)getpid());
+    lf_pid_name(name);
     unlinkat(dirfd, name, 0);
 }
 
@@ -229,7 +246,7 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
     } else {
         memcpy(lf_live_dir, dir, strlen(dir) + 1);
         char name[16];
-        snprintf(name, sizeof name, "%d", (int)getpid());
+        lf_pid_name(name);
         lf_remember(dirfd, fd, name);
     }
     close(fd);
@@ -314,7 +331,7 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
         goto fail;
     }
     char name[16];
-    snprintf(name, sizeof name, "%d", (int)getpid());
+    lf_pid_name(name);
     lf_remember(dirfd, fd, name);
     close(fd);
     close(dirfd);

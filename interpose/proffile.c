@@ -17,6 +17,7 @@
 #include "shim.h"
 #include "livefile.h"
 #include "proffile.h"
+#include "strbuf.h"
 #include "../core/sample.h"
 #include <heapshim/profile.h>
 #include <errno.h>
@@ -118,7 +119,9 @@ static int open_dir(void)
 static int create_file(int dirfd, size_t size)
 {
     char name[32];
-    snprintf(name, sizeof name, "%d.prof", (int)getpid());
+    struct hs_sb b = HS_SB(name, sizeof name);
+    hs_sb_u64(&b, (uint64_t)getpid());
+    hs_sb_str(&b, ".prof");
     int fd = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
         fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -88,6 +88,7 @@
 #include "shim.h"
 #include "../core/owner.h"
 #include "python.h"
+#include "deepbind.h"
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
 #include "../core/debug.h"
@@ -631,9 +632,13 @@ extern uint32_t hs_db_opens;   /* deepbind.c */
 void hs_python_start(void)
 {
     if (hs_initialized != 2) return;
-    api.set = (void (*)(int, py_allocator_t *))sym("PyMem_SetAllocator");
+    /* asked of the symbol tables first: a process without CPython (nearly
+     * every one) then makes no failing dlsym, whose error only dlerror()
+     * clears, and dlerror() formats with asprintf (deepbind.h) */
+    bool listed = hs_elf_defines(NULL, "PyMem_SetAllocator");
+    api.set = listed ? (void (*)(int, py_allocator_t *))sym("PyMem_SetAllocator") : NULL;
     if (!api.set) {
-        (void)dlerror();       /* leave no error behind for the program's dlerror() */
+        if (listed) (void)dlerror();   /* leave no error behind for the program's dlerror() */
         state = HS_PY_ABSENT;
 #if defined(__x86_64__)
         if (py_scope == RTLD_DEFAULT && wanted_quiet()) __atomic_store_n(&hs_python_watch, 1, __ATOMIC_RELAXED);
@@ -710,7 +715,7 @@ void hs_python_late(const void *ra)
         for (unsigned i = 0; i < nseen && i < 8; i++) known |= seen[i] == base;
         if (!known) {
             seen[nseen++ % 8] = base;
-            void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+            void *h = hs_elf_defines(ra, "PyMem_SetAllocator") ? dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD) : NULL;
             if (h && dlsym(h, "PyMem_SetAllocator")) {
                 py_scope = h;           /* kept open: CPython's functions are called from now on */
                 hs_python_start();
