@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/51-quiet-pages.sh - the shim does not make glibc's printf code
+# tests/53-quiet-pages.sh - the shim does not make glibc's printf code
 # resident in a program that never prints (interpose/strbuf.h). The kernel
 # maps a file's pages around a fault by 64 KiB windows, so one snprintf or
 # dlerror() (which formats with asprintf) at start-up made the windows of
