@@ -150,6 +150,11 @@ HS_INLINE bool hs_small_realloc_stays(unsigned tag, size_t n)
     return hs_size_class(n) == cls || hs_realloc_stays(hs_class_size(cls), n);
 }
 
+/* libc's memcpy called, not expanded inline: GCC expands memcpy of a
+ * size it cannot see as rep movsq, slower than libc's few vector moves for
+ * the tens of bytes a small realloc copies (test: alloc_churn.py) */
+extern void *hs_libc_memcpy(void *dst, const void *src, size_t n) __asm__("memcpy");
+
 HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_t n)
 {
     unsigned idx = tag - 1;
@@ -173,7 +178,7 @@ HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_
     } else if ((q = hs_heap_refill(h, sd, nc)) == NULL) {
         return NULL;            /* no memory: the slow path counts the failure */
     }
-    memcpy(q, p, old < n ? old : n);
+    hs_libc_memcpy(q, p, old < n ? old : n);
     *(void **)p = from->head;
     from->head = p;
     if (HS_UNLIKELY(++from->count > from->cap)) hs_heap_overflow(h, sd, cls);
