@@ -14,6 +14,9 @@
 #include <string.h>
 #include "sample.h"
 
+/* bins are 16 bytes: a bin's offset in its row is its class's size less 16 */
+_Static_assert(sizeof(hs_bin_t) == 16, "hs_bin_t is 16 bytes");
+
 void *hs_small_malloc_slow(unsigned dom, size_t n);
 void  hs_small_free_slow(void *p, unsigned dom, unsigned cls);
 void  hs_small_free_stray(void *p);
@@ -34,7 +37,10 @@ void  hs_release_then(struct hs_live_slot *s, unsigned dom);
 HS_INLINE void *hs_fast_small_malloc_cls(hs_heap_t *h, unsigned dom, size_t cls, size_t n, bool *due)
 {
     *due = false;
-    hs_bin_t *b = &h->bins[HS_SMALLDOM(dom)][cls];
+    /* the bin's offset, cls * 16, is also the class size less 16: one
+     * shift for both (GCC does not see it through hs_class_size) */
+    size_t off = cls * sizeof(hs_bin_t);
+    hs_bin_t *b = (hs_bin_t *)((char *)h->bins[HS_SMALLDOM(dom)] + off);
     void *p = b->head;
     struct hs_live_slot *s = h->slot;
     /* the epoch check only: this path's clock tick is the sampling
@@ -46,7 +52,7 @@ HS_INLINE void *hs_fast_small_malloc_cls(hs_heap_t *h, unsigned dom, size_t cls,
     b->head = *(void **)p;
     b->count--;
     HS_BUMP(&s->small_allocs[HS_SMALLDOM(dom)][cls], 1);
-    *due = hs_pending_up_quiet(s, dom, hs_class_size(cls));
+    *due = hs_pending_up_quiet(s, dom, off + 16);
     return p;
 }
 
@@ -67,7 +73,8 @@ HS_INLINE void *hs_fast_small_malloc(hs_heap_t *h, unsigned dom, size_t n, bool 
  * cls without re-deriving them from the tag */
 HS_INLINE bool hs_fast_small_free_cls(hs_heap_t *h, void *p, unsigned sd, unsigned cls, bool *due)
 {
-    hs_bin_t *b = &h->bins[sd][cls];
+    size_t off = (size_t)cls * sizeof(hs_bin_t);      /* and the class size less 16 */
+    hs_bin_t *b = (hs_bin_t *)((char *)h->bins[sd] + off);
     struct hs_live_slot *s = h->slot;
     *due = false;
     if (HS_UNLIKELY(b->count >= b->cap) || HS_UNLIKELY(!hs_slot_enter_quick_free(s))) return false;
@@ -75,7 +82,7 @@ HS_INLINE bool hs_fast_small_free_cls(hs_heap_t *h, void *p, unsigned sd, unsign
     b->head = p;
     b->count++;
     HS_BUMP(&s->small_frees[sd][cls], 1);
-    *due = hs_pending_down_quiet(s, sd + 1, hs_class_size(cls));
+    *due = hs_pending_down_quiet(s, sd + 1, off + 16);
     return true;
 }
 
@@ -150,6 +157,11 @@ HS_INLINE bool hs_small_realloc_stays(unsigned tag, size_t n)
     return hs_size_class(n) == cls || hs_realloc_stays(hs_class_size(cls), n);
 }
 
+/* libc's memcpy called, not expanded inline: GCC expands memcpy of a
+ * size it cannot see as rep movsq, slower than libc's few vector moves for
+ * the tens of bytes a small realloc copies (test: alloc_churn.py) */
+extern void *hs_libc_memcpy(void *dst, const void *src, size_t n) __asm__("memcpy");
+
 HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_t n)
 {
     unsigned idx = tag - 1;
@@ -173,7 +185,7 @@ HS_INLINE void *hs_fast_small_realloc(hs_heap_t *h, void *p, unsigned tag, size_
     } else if ((q = hs_heap_refill(h, sd, nc)) == NULL) {
         return NULL;            /* no memory: the slow path counts the failure */
     }
-    memcpy(q, p, old < n ? old : n);
+    hs_libc_memcpy(q, p, old < n ? old : n);
     *(void **)p = from->head;
     from->head = p;
     if (HS_UNLIKELY(++from->count > from->cap)) hs_heap_overflow(h, sd, cls);

@@ -93,8 +93,12 @@ static void bin_set_cap(hs_bin_t *b, unsigned cls, uint32_t cap)
 
 /* 8 before: a python3 script freeing a 200k-entry dict then overflowed
  * every 8 frees; 32 takes 1.2% of its instructions off (cachegrind) with
- * the same peak RSS on the bench workloads (within 0.5%). */
-#define HS_BIN_DRAIN_CAP 32
+ * the same peak RSS on the bench workloads (within 0.5%). 64: python3
+ * alloc_churn.py 2 566.5M -> 565.3M instructions (its bursts of dict
+ * deletions overflow half as often), peak RSS of alloc_churn, py_objects,
+ * wl_churn and wl_mt unchanged (medians of 5, within 0.3%). Only classes
+ * below 128 B have a base cap above it. */
+#define HS_BIN_DRAIN_CAP 64
 
 /* Heap objects come from 64 KiB mappings, carved one at a time: threading
  * a free list through a whole new mapping would touch all of its pages, 64
