@@ -477,7 +477,8 @@ __attribute__((destructor)) static void verify_summary(void)
 static HS_NOINLINE unsigned walk_verify(uint64_t *frames, unsigned max, uint64_t gen)
 {
     uint64_t other[HS_PROF_DEPTH];
-    unsigned nc = hs_unwind_cached(other, max, hot.self_lo, hot.self_hi, gen);
+    struct hs_unwind_req rq = { other, max, hot.self_lo, hot.self_hi, gen };
+    unsigned nc = hs_unwind_cached(&rq);
     unsigned n = walk_libgcc(frames, max);
     HS_ADD(&ver_samples, 1);
     if (nc != HS_UNWIND_FALLBACK) {
@@ -502,15 +503,30 @@ HS_INLINE unsigned capture(uint64_t *frames, unsigned max, uint64_t gen)
     case HS_UNWIND_VERIFY: return walk_verify(frames, max, gen);
     default: break;
     }
-    unsigned n = hs_unwind_cached(frames, max, hot.self_lo, hot.self_hi, gen);
+    struct hs_unwind_req rq = { frames, max, hot.self_lo, hot.self_hi, gen };
+    unsigned n = hs_unwind_cached(&rq);
     return n != HS_UNWIND_FALLBACK ? n : walk_libgcc(frames, max);
 }
 
-static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
+/* a multiply and a shift a frame (splitmix per frame was about 15
+ * instructions a frame); the index uses the low bits, after a last mix */
+HS_INLINE uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
 {
     uint64_t h = 0x84222325cbf29ce4ull ^ dom;
-    for (unsigned i = 0; i < n; i++) h = splitmix(h ^ f[i]);
+    for (unsigned i = 0; i < n; i++) {
+        h = (h ^ f[i]) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    h = (h ^ (h >> 32)) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
     return h ? h : 1;
+}
+
+HS_INLINE bool frames_equal(const uint64_t *a, const uint64_t *b, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
 }
 
 /* The hash index of the stack table (hot.stack_index), in this process's
@@ -548,7 +564,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
         uint32_t e = hot.stack_index[i];
         if (e) {
             struct hs_prof_stack *s = &t[e - 1];
-            if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f))
+            if (s->hash == h && s->depth == n && s->dom == dom && frames_equal(s->frames, f, n))
                 return e - 1;
             continue;
         }
