@@ -23,6 +23,7 @@
 #include "unwind.h"
 #include <heapshim/profile.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <elf.h>
 #include <link.h>
@@ -217,20 +218,29 @@ static void region_init(struct hs_prof_header *r)
     __atomic_store_n(&r->magic, HS_PROF_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* prof_lock held: the region, made at the first sample */
+/* prof_lock held: the region, made at the first sample (with errno kept:
+ * the file, /proc/self/stat and the exe link may fail to open, EMFILE in a
+ * program at its descriptor limit, inside that program's malloc) */
+static HS_NOINLINE struct hs_prof_header *region_make(void)
+{
+    int err = errno;
+    void *r = hs__platform_profile_region ? hs__platform_profile_region(REGION_SIZE) : NULL;
+    if (!r) r = hs_os_map(REGION_SIZE);
+    if (r) {
+        region_init(r);
+        __atomic_store_n(&region, (struct hs_prof_header *)r, __ATOMIC_RELEASE);
+    } else {
+        region_failed = true;
+    }
+    errno = err;
+    return r;
+}
+
 static struct hs_prof_header *region_get(void)
 {
     if (HS_LIKELY(region != NULL)) return region;
     if (region_failed) return NULL;
-    void *r = hs__platform_profile_region ? hs__platform_profile_region(REGION_SIZE) : NULL;
-    if (!r) r = hs_os_map(REGION_SIZE);
-    if (!r) {
-        region_failed = true;
-        return NULL;
-    }
-    region_init(r);
-    __atomic_store_n(&region, (struct hs_prof_header *)r, __ATOMIC_RELEASE);
-    return region;
+    return region_make();
 }
 
 /* ---- modules ---------------------------------------------------------------------- */
