@@ -23,6 +23,7 @@
 #include "unwind.h"
 #include <heapshim/profile.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <elf.h>
 #include <link.h>
@@ -217,20 +218,29 @@ static void region_init(struct hs_prof_header *r)
     __atomic_store_n(&r->magic, HS_PROF_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* prof_lock held: the region, made at the first sample */
+/* prof_lock held: the region, made at the first sample (with errno kept:
+ * the file, /proc/self/stat and the exe link may fail to open, EMFILE in a
+ * program at its descriptor limit, inside that program's malloc) */
+static HS_NOINLINE struct hs_prof_header *region_make(void)
+{
+    int err = errno;
+    void *r = hs__platform_profile_region ? hs__platform_profile_region(REGION_SIZE) : NULL;
+    if (!r) r = hs_os_map(REGION_SIZE);
+    if (r) {
+        region_init(r);
+        __atomic_store_n(&region, (struct hs_prof_header *)r, __ATOMIC_RELEASE);
+    } else {
+        region_failed = true;
+    }
+    errno = err;
+    return r;
+}
+
 static struct hs_prof_header *region_get(void)
 {
     if (HS_LIKELY(region != NULL)) return region;
     if (region_failed) return NULL;
-    void *r = hs__platform_profile_region ? hs__platform_profile_region(REGION_SIZE) : NULL;
-    if (!r) r = hs_os_map(REGION_SIZE);
-    if (!r) {
-        region_failed = true;
-        return NULL;
-    }
-    region_init(r);
-    __atomic_store_n(&region, (struct hs_prof_header *)r, __ATOMIC_RELEASE);
-    return region;
+    return region_make();
 }
 
 /* ---- modules ---------------------------------------------------------------------- */
@@ -477,7 +487,8 @@ __attribute__((destructor)) static void verify_summary(void)
 static HS_NOINLINE unsigned walk_verify(uint64_t *frames, unsigned max, uint64_t gen)
 {
     uint64_t other[HS_PROF_DEPTH];
-    unsigned nc = hs_unwind_cached(other, max, hot.self_lo, hot.self_hi, gen);
+    struct hs_unwind_req rq = { other, max, hot.self_lo, hot.self_hi, gen };
+    unsigned nc = hs_unwind_cached(&rq);
     unsigned n = walk_libgcc(frames, max);
     HS_ADD(&ver_samples, 1);
     if (nc != HS_UNWIND_FALLBACK) {
@@ -502,15 +513,30 @@ HS_INLINE unsigned capture(uint64_t *frames, unsigned max, uint64_t gen)
     case HS_UNWIND_VERIFY: return walk_verify(frames, max, gen);
     default: break;
     }
-    unsigned n = hs_unwind_cached(frames, max, hot.self_lo, hot.self_hi, gen);
+    struct hs_unwind_req rq = { frames, max, hot.self_lo, hot.self_hi, gen };
+    unsigned n = hs_unwind_cached(&rq);
     return n != HS_UNWIND_FALLBACK ? n : walk_libgcc(frames, max);
 }
 
-static uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
+/* a multiply and a shift a frame (splitmix per frame was about 15
+ * instructions a frame); the index uses the low bits, after a last mix */
+HS_INLINE uint64_t stack_hash(const uint64_t *f, unsigned n, unsigned dom)
 {
     uint64_t h = 0x84222325cbf29ce4ull ^ dom;
-    for (unsigned i = 0; i < n; i++) h = splitmix(h ^ f[i]);
+    for (unsigned i = 0; i < n; i++) {
+        h = (h ^ f[i]) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    h = (h ^ (h >> 32)) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
     return h ? h : 1;
+}
+
+HS_INLINE bool frames_equal(const uint64_t *a, const uint64_t *b, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
 }
 
 /* The hash index of the stack table (hot.stack_index), in this process's
@@ -548,7 +574,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
         uint32_t e = hot.stack_index[i];
         if (e) {
             struct hs_prof_stack *s = &t[e - 1];
-            if (s->hash == h && s->depth == n && s->dom == dom && !memcmp(s->frames, f, n * sizeof *f))
+            if (s->hash == h && s->depth == n && s->dom == dom && frames_equal(s->frames, f, n))
                 return e - 1;
             continue;
         }

@@ -642,9 +642,11 @@ static uint64_t rule_from_file(struct walk *w, uintptr_t ra)
 
 static void walk_close(struct walk *w)
 {
+    int err = errno;
     for (unsigned i = 0; i < w->nfds; i++)
         if (w->fds[i].fd >= 0) sys_close(w->fds[i].fd);
     w->nfds = 0;
+    errno = err;
 }
 
 /* ---- the cache --------------------------------------------------------------------- */
@@ -709,14 +711,18 @@ void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory)
     *in_memory = HS_LOAD(&fills_mem);
 }
 
+/* errno is kept here and in walk_close, the only places that make system
+ * calls: a walk whose rules are all cached does not touch it */
 static HS_NOINLINE uint64_t cache_fill(struct walk *w, uintptr_t ra)
 {
+    int err = errno;
     uint64_t r = rule_from_file(w, ra);
     if (r) HS_ADD(&fills_file, 1);
     else {
         r = rule_from_memory(ra);
         HS_ADD(&fills_mem, 1);
     }
+    errno = err;
     if (hs_trylock(&fill_lock)) {
         uint32_t mask = HS_LOAD(&cache_mask);
         if (++cache_fills > (mask + 1) / 2 && mask + 1 < CACHE_MAX) {
@@ -744,7 +750,9 @@ static bool cache_ready(uint64_t gen)
     if (!hs_trylock(&fill_lock)) return false;
     bool ok = true;
     if (!cache) {
+        int err = errno;
         struct centry *c = hs_os_map(CACHE_MAX * sizeof *c);
+        errno = err;
         if (c) __atomic_store_n(&cache, c, __ATOMIC_RELEASE);
         else ok = false;
         HS_STORE(&cache_gen, gen);
@@ -768,24 +776,34 @@ static bool cache_ready(uint64_t gen)
 
 /* ---- the walk ------------------------------------------------------------------------- */
 
-/* called by hs__unwind_start (below) with the registers of its caller:
- * its pc (a return address into it), its sp and its rbp */
-__attribute__((used, visibility("hidden"))) unsigned hs__unwind_walk(struct walk *w, uintptr_t ip, uintptr_t sp,
-                                                                     uintptr_t bp);
-
+/* the walk from ip, sp, bp (the registers of the frame it starts in) */
 /* reads other functions' frames: not instrumented (SAN=1) */
-__attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, uintptr_t ip, uintptr_t sp, uintptr_t bp)
+__attribute__((no_sanitize_address)) static unsigned walk_from(struct walk *w, uintptr_t ip, uintptr_t sp, uintptr_t bp)
 {
     const uintptr_t lo = sp, hi = w->hi;
     if (sp >= hi || hi - sp > HS_STACK_SPAN) return HS_UNWIND_FALLBACK;   /* not on the stack we know */
     unsigned n = 0;
-    bool lead = true;
-    while (ip) {
-        if (!lead || ip < w->self_lo || ip >= w->self_hi) {
-            lead = false;
-            w->frames[n++] = ip;
-            if (n >= w->max) break;
+    /* the shim's leading frames: walked, not recorded */
+    while (ip >= w->self_lo && ip < w->self_hi) {
+        uint64_t r = cache_get(ip);
+        if (HS_UNLIKELY(!r)) r = cache_fill(w, ip);
+        unsigned kind = (unsigned)r & 3;
+        if (kind != RULE_WALK) return kind == RULE_END ? 0 : HS_UNWIND_FALLBACK;
+        uintptr_t cfa = ((r & R_CFA_BP) ? bp : sp) + (uintptr_t)rule_cfa_off(r);
+        if (cfa <= sp || cfa > hi) return 0;
+        uintptr_t ra_at = cfa + (uintptr_t)rule_ra_off(r);
+        if (ra_at < lo || ra_at > hi - 8) return 0;
+        if (r & R_BP_SAVED) {
+            uintptr_t bp_at = cfa + (uintptr_t)rule_bp_off(r);
+            if (bp_at < lo || bp_at > hi - 8) return 0;
+            memcpy(&bp, (const void *)bp_at, sizeof bp);
         }
+        memcpy(&ip, (const void *)ra_at, sizeof ip);
+        sp = cfa;
+    }
+    while (ip) {
+        w->frames[n++] = ip;
+        if (n >= w->max) break;
         uint64_t r = cache_get(ip);
         if (HS_UNLIKELY(!r)) r = cache_fill(w, ip);
         unsigned kind = (unsigned)r & 3;
@@ -808,39 +826,47 @@ __attribute__((no_sanitize_address)) unsigned hs__unwind_walk(struct walk *w, ui
     return n;
 }
 
-/* hs__unwind_start(w): the caller's return address, its sp after the return, and
- * its rbp as they are, then on to hs__unwind_walk (a tail jump: the walk
- * starts at the caller's frame) */
+/* called by hs_unwind_cached (below) with the registers of its caller:
+ * its pc (a return address into it), its sp and its rbp */
+__attribute__((used, visibility("hidden"))) unsigned hs__unwind_cached(const struct hs_unwind_req *rq, uintptr_t ip,
+                                                                       uintptr_t sp, uintptr_t bp);
+
+unsigned hs__unwind_cached(const struct hs_unwind_req *rq, uintptr_t ip, uintptr_t sp, uintptr_t bp)
+{
+    if (!rq->max || !cache_ready(rq->gen)) return HS_UNWIND_FALLBACK;
+    struct walk w;
+    w.frames = rq->frames;
+    w.max = rq->max;
+    w.self_lo = rq->self_lo;
+    w.self_hi = rq->self_hi;
+    w.hi = hs_unwind_stack_top();
+    w.nfds = 0;                       /* fds[] is used below nfds only */
+    unsigned n = walk_from(&w, ip, sp, bp);
+    if (w.nfds) walk_close(&w);
+    return n;
+}
+
+/* hs_unwind_cached(rq): the caller's return address, its sp after the
+ * return, and its rbp as they are, then on to hs__unwind_cached (a tail
+ * jump: the walk starts at the caller's frame, and this entry has none) */
 __asm__(".text\n"
         ".p2align 4\n"
-        ".type hs__unwind_start, @function\n"
-        ".hidden hs__unwind_start\n"
-        ".globl hs__unwind_start\n"
-        "hs__unwind_start:\n"
+        ".type hs_unwind_cached, @function\n"
+        ".hidden hs_unwind_cached\n"
+        ".globl hs_unwind_cached\n"
+        "hs_unwind_cached:\n"
         ".cfi_startproc\n"
         "\tmovq (%rsp), %rsi\n"
         "\tleaq 8(%rsp), %rdx\n"
         "\tmovq %rbp, %rcx\n"
-        "\tjmp hs__unwind_walk\n"
+        "\tjmp hs__unwind_cached\n"
         ".cfi_endproc\n"
-        ".size hs__unwind_start, .-hs__unwind_start\n");
-unsigned hs__unwind_start(struct walk *w);
+        ".size hs_unwind_cached, .-hs_unwind_cached\n");
 
 void hs_unwind_fork_child(void)
 {
     hs_lock_reset(&fill_lock);
     hs_lock_reset(&obj_lock);
-}
-
-unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
-{
-    if (!max || !cache_ready(gen)) return HS_UNWIND_FALLBACK;
-    struct walk w = { frames, max, self_lo, self_hi, hs_unwind_stack_top(), { { 0, 0 } }, 0 };
-    int err = errno;
-    unsigned n = hs__unwind_start(&w);
-    if (w.nfds) walk_close(&w);
-    errno = err;
-    return n;
 }
 
 #else  /* not x86-64: libgcc's unwinder for every sample */
@@ -849,9 +875,9 @@ void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory) { *from_files = 
 
 void hs_unwind_fork_child(void) {}
 
-unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen)
+unsigned hs_unwind_cached(const struct hs_unwind_req *rq)
 {
-    (void)frames, (void)max, (void)self_lo, (void)self_hi, (void)gen;
+    (void)rq;
     return HS_UNWIND_FALLBACK;
 }
 

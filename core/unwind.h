@@ -22,13 +22,24 @@
 /* what hs_unwind_cached returns when this sample needs the full unwinder */
 #define HS_UNWIND_FALLBACK 0xffffffffu
 
+/* what a walk is asked for: up to max return addresses into frames, without
+ * the leading frames inside [self_lo, self_hi) (the shim); gen is the
+ * loader's dlpi_adds + dlpi_subs now (the cache is emptied when it moves) */
+struct hs_unwind_req {
+    uint64_t *frames;
+    unsigned max;
+    uintptr_t self_lo, self_hi;
+    uint64_t gen;
+};
+
 /*
- * The return addresses of the calling thread's stack, up to max, without the
- * leading frames inside [self_lo, self_hi) (the shim); gen is the loader's
- * dlpi_adds + dlpi_subs now (the cache is emptied when it moves). The number
- * of frames, or HS_UNWIND_FALLBACK.
+ * The return addresses of the calling thread's stack, from the frame of the
+ * function that calls this one: the number of frames, or HS_UNWIND_FALLBACK.
+ * On x86-64 an assembly entry that takes its caller's pc, sp and rbp and
+ * jumps on: the walk starts in the caller's frame, none of its own is
+ * walked (core/unwind.c).
  */
-unsigned hs_unwind_cached(uint64_t *frames, unsigned max, uintptr_t self_lo, uintptr_t self_hi, uint64_t gen);
+unsigned hs_unwind_cached(const struct hs_unwind_req *rq);
 
 /* rules computed so far: read from the objects' files, read in memory */
 void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory);
