@@ -11,13 +11,15 @@
  * Usage: rusage_run OUTFILE COMMAND [ARG...]
  *   writes "<wall_ns> <maxrss_kib> <status> <cpu_ns>" to OUTFILE, where status
  *   is the exit code, or 128+signal, and cpu_ns the user + system CPU time of
- *   what it waited for; exits with that status.
+ *   what it waited for; exits with that status. OUTFILE must not be an
+ *   executable or a non-regular file (exit 2: see main).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,16 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "rusage_run: expected: rusage_run OUTFILE COMMAND [ARG...]\n");
+        return 2;
+    }
+    /* OUTFILE comes first: called with the command first by mistake
+     * (rusage_run build/bench/wl_mt 4 15000), it would truncate the program
+     * it was meant to run. An existing executable is never overwritten. */
+    struct stat st_out;
+    if (stat(argv[1], &st_out) == 0 && (!S_ISREG(st_out.st_mode) || (st_out.st_mode & 0111))) {
+        fprintf(stderr, "rusage_run: '%s' is %s; refusing to write its rusage there"
+                        " (expected: rusage_run OUTFILE COMMAND [ARG...])\n",
+                argv[1], S_ISREG(st_out.st_mode) ? "an executable" : "not a regular file");
         return 2;
     }
     FILE *out = fopen(argv[1], "w");
