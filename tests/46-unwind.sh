@@ -143,8 +143,8 @@ fi
 # 6. the cost: instructions per sample (callgrind, whole process, minus the
 # same run with sampling off) of the cached walk against libgcc's
 FP="$ROOT/$B/tests/prog_fpchain"
-if ! command -v valgrind > /dev/null; then
-    skip unwind-cost "no valgrind"
+if vg_why=$(valgrind_why) && [ -n "$vg_why" ]; then
+    skip unwind-cost "$vg_why"
 elif [ ! -x "$FP" ]; then
     fail unwind-cost "no $FP"
 else

@@ -37,8 +37,8 @@ HS_PY_PAIR_BUDGET=49
 HS_PY_PAIR_BUDGET_MALLOC=58
 HS_PY_BATCH_BUDGET=80
 PYBIN=/usr/bin/python3
-if ! command -v valgrind > /dev/null; then
-    skip python-cost "no valgrind"; finish
+if vg_why=$(valgrind_why) && [ -n "$vg_why" ]; then
+    skip python-cost "$vg_why"; finish
 fi
 if [ ! -x "$PYBIN" ] || ! "$PYBIN" -c 'import itertools' 2>/dev/null; then
     skip python-cost "no $PYBIN"; finish

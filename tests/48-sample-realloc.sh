@@ -64,8 +64,8 @@ for mode in pymalloc malloc; do
     done
 done
 
-if ! command -v valgrind > /dev/null; then
-    skip sample-realloc-cost "no valgrind"
+if vg_why=$(valgrind_why) && [ -n "$vg_why" ]; then
+    skip sample-realloc-cost "$vg_why"
 else
     irefs() {   # rate
         HEAPSHIM_PROFILE_SEED=1 HEAPSHIM_PROFILE_RATE=$1 valgrind --tool=cachegrind --cache-sim=no --trace-children=yes \

@@ -9,6 +9,22 @@ pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
 skip() { echo "SKIP $1: $2"; }
 finish() { [ "$FAILS" = 0 ]; exit $?; }
+# valgrind_why: nothing when valgrind runs here and can read the shim's
+# debug information; else why not, in one line: no valgrind, or a shim whose
+# DWARF valgrind cannot read (a clang build: valgrind 3.19 gives up on its
+# DWARF 5, and every run under it fails). For the suites that count
+# instructions under valgrind, which then SKIP rather than fail.
+valgrind_why() {
+    command -v valgrind > /dev/null || { echo "no valgrind"; return; }
+    local out
+    out=$(LD_PRELOAD="$SHIM" valgrind --tool=none /bin/true 2>&1) && return
+    if grep -q "debuginfo reader\|unhandled dwarf2" <<< "$out"; then
+        echo "valgrind cannot read the shim's debug information: $(grep -m1 'Valgrind: debuginfo' <<< "$out")"
+    else
+        echo "valgrind does not run here: $(tail -n 2 <<< "$out" | head -c 200)"
+    fi
+}
+
 TMPD=$(mktemp -d /tmp/heapshim-test.XXXXXX)
 trap 'rm -rf "$TMPD"' EXIT
 # a private live-file directory so tests never see other users' processes
