@@ -6,7 +6,10 @@
 # demand (HEAPSHIM_SERVE_FAULT=slow-read: 50 ms before every file read, so
 # with 8 processes a scrape and a step each take > 0.4 s) while a client
 # scrapes without pause; each worker lives ~40 ms, a tenth of a read. Every
-# one must be folded, with its final counters.
+# one must be folded, with its final counters. The count is scraped until
+# all ten show, for at most 15 s: the fold happens at a step after the exit,
+# and a fixed 2.5 s wait read 9 of 10 now and then under load (the last
+# worker's step still running).
 source "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
 PH="$ROOT/$B/tests/prog_phases"
@@ -42,9 +45,15 @@ for i in $(seq $N); do
     sleep 0.1
 done
 kill $CL; wait $CL 2>/dev/null
-sleep 2.5                          # two steps after the last exit
-curl -s -m 20 "http://127.0.0.1:$port/metrics" > "$TMPD/m"
-ex=$(metric 'heapshim_service_exited_processes_total\{service="shortw"\}' "$TMPD/m")
+# folded at a step after its exit: a step reads every kept file (50 ms
+# each here), so under load the last exit may take a few steps to show;
+# scraped until all are folded, for at most 15 s
+for _ in $(seq 30); do
+    sleep 0.5
+    curl -s -m 20 "http://127.0.0.1:$port/metrics" > "$TMPD/m"
+    ex=$(metric 'heapshim_service_exited_processes_total\{service="shortw"\}' "$TMPD/m")
+    [ "${ex:-0}" = $N ] && break
+done
 al=$(metric 'heapshim_service_allocs_total\{service="shortw",domain="total"\}' "$TMPD/m")
 echo "# one scrape ${scrape_ms} ms; worker lifetimes (ms, as run): ${life[*]}; folded ${ex:-0} of $N"
 # each worker made 3000 allocations of its own (plus the shim's and libc's start)
