@@ -56,7 +56,7 @@ static void put(void *p, unsigned dom, unsigned cls)
     }
     hs_lock(&hs_slot0_lock);
     *(void **)p = NULL;
-    hs_central_give(dom, cls, p, 1);
+    hs_central_give(dom, cls, p);
     hs_unlock(&hs_slot0_lock);
 }
 

@@ -472,7 +472,7 @@ unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain
     return n;
 }
 
-void hs_central_give(unsigned dom, unsigned cls, void *chain, unsigned n)
+void hs_central_give(unsigned dom, unsigned cls, void *chain)
 {
     hs_central_t *c = &central[HS_SMALLDOM(dom)][cls];
     hs_lock(&c->lock);
@@ -498,7 +498,6 @@ void hs_central_give(unsigned dom, unsigned cls, void *chain, unsigned n)
             hs_unlock(&arena_lock);
         }
     }
-    (void)n;
     hs_unlock(&c->lock);
 }
 

@@ -234,7 +234,7 @@ void hs_heap_flush_all(hs_heap_t *h)
     for (unsigned d = 0; d < HS_NSMALLDOM; d++) {
         for (unsigned c = 0; c < HS_NCLASSES; c++) {
             hs_bin_t *b = &h->bins[d][c];
-            if (b->count) hs_central_give(d + 1, c, b->head, b->count);
+            if (b->count) hs_central_give(d + 1, c, b->head);
             b->head = NULL;
             b->count = 0;
             if (b->cap > bin_cap(c)) bin_set_cap(b, c, bin_cap(c));   /* the heap is done */
@@ -321,7 +321,7 @@ void hs_heap_overflow(hs_heap_t *h, unsigned sd, unsigned cls)
     } else {
         b->head = NULL;
     }
-    hs_central_give(sd + 1, cls, rest, b->count - keep);
+    hs_central_give(sd + 1, cls, rest);
     b->count = (uint16_t)keep;
     hs_live_tick_every(8);
 }

@@ -302,9 +302,9 @@ HS_INLINE hs_pool_t *hs_pool_of(const void *p) {
 /* Take up to `want` blocks of (dom, cls) from the central pools as a chain
  * linked through their first word; returns how many (0 = out of memory). */
 unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain);
-/* Give back the n blocks of (dom, cls) of chain, linked through their first
- * word and ending in NULL (the end is what give goes by). */
-void     hs_central_give(unsigned dom, unsigned cls, void *chain, unsigned n);
+/* Give back the blocks of (dom, cls) of chain, linked through their first
+ * word and ending in NULL. */
+void     hs_central_give(unsigned dom, unsigned cls, void *chain);
 void     hs_arena_fork_prepare(void);
 void     hs_arena_fork_parent(void);
 void     hs_arena_fork_child(void);
