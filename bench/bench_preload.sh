@@ -26,10 +26,12 @@
 #             "heapshim malloc", jemalloc, tcmalloc, mimalloc, "py:malloc glibc",
 #             "py:malloc heapshim", "py:malloc mimalloc"); the targets that need
 #             a config left out say SKIP
+#   -a NAME=LIB  also run under another build of the shim (an A/B of two
+#             builds in one interleaved run), as config NAME; may be repeated
 #   -l        list the workloads and exit
 set -u
 B=${B:-build}
-rounds= quick=0 strict=0 only= only_cfg= list=0
+rounds= quick=0 strict=0 only= only_cfg= list=0 extra=()
 while [ $# -gt 0 ]; do
     case $1 in
         -r) if ! [[ ${2:-} =~ ^[0-9]{1,2}$ ]] || [ "$2" -lt 1 ]; then
@@ -43,8 +45,13 @@ while [ $# -gt 0 ]; do
             only=$2; shift ;;
         -c) [ -n "${2:-}" ] || { echo "bench_preload: -c needs a comma-separated list of allocator configs" >&2; exit 2; }
             only_cfg=$2; shift ;;
+        -a) if ! [[ ${2:-} =~ ^[A-Za-z0-9_.-]+=.+$ ]] || [ ! -f "${2#*=}" ]; then
+                echo "bench_preload: bad -a '${2:-}': expected NAME=LIB, NAME of letters, digits, '_', '.', '-', and LIB an existing file" >&2
+                exit 2
+            fi
+            extra+=("$2"); shift ;;
         -l) list=1 ;;
-        *) echo "bench_preload: unknown argument '$1': accepted: -r ROUNDS (1..99), -q, --strict, -w NAMES, -c NAMES, -l" >&2
+        *) echo "bench_preload: unknown argument '$1': accepted: -r ROUNDS (1..99), -q, --strict, -w NAMES, -c NAMES, -a NAME=LIB, -l" >&2
            exit 2 ;;
     esac
     shift
@@ -178,6 +185,11 @@ done
 add_cfg "py:malloc glibc" "" "PYTHONMALLOC=malloc" py
 [ -n "$shim" ] && add_cfg "py:malloc heapshim" "$shim" "PYTHONMALLOC=malloc" py
 [ -n "$mimalloc" ] && add_cfg "py:malloc mimalloc" "$mimalloc" "PYTHONMALLOC=malloc" py
+for x in ${extra[@]+"${extra[@]}"}; do
+    so=$(cd "$(dirname "${x#*=}")" && pwd)/$(basename "${x#*=}")
+    add_cfg "${x%%=*}" "$so" "" all
+    [ -z "$only_cfg" ] || only_cfg=$only_cfg,${x%%=*}   # -c named the others
+done
 if [ -n "$only_cfg" ]; then  # glibc (the baseline) and the named configs
     IFS=, read -r -a want <<< "$only_cfg"
     for n in "${want[@]}"; do

@@ -38,7 +38,7 @@ static void *take(unsigned dom, unsigned cls)
     }
     void *p = NULL;
     hs_lock(&hs_slot0_lock);
-    if (!hs_central_take(dom, cls, 1, &p)) p = NULL;
+    if (!hs_central_take(dom, cls, 1, 1, &p)) p = NULL;
     hs_unlock(&hs_slot0_lock);
     return p;
 }

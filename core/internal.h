@@ -287,9 +287,11 @@ typedef struct hs_pool {
     void    *freeblock;        /* free blocks returned to the pool */
     struct hs_pool *next, *prev;   /* usedpools ring, or arena free list (next) */
     struct hs_arena *arena;
-    uint32_t nextoffset;       /* first never-used block */
-    uint32_t maxnextoffset;    /* last offset where a whole block fits */
+    uint16_t nextoffset;       /* first never-used block */
+    uint16_t maxnextoffset;    /* last offset where a whole block fits */
+    uint32_t nfree;            /* blocks on freeblock */
 } hs_pool_t;
+_Static_assert(HS_POOL_SIZE <= 65536u, "pool offsets fit 16 bits");
 #define HS_POOL_HDR 48u
 _Static_assert(sizeof(hs_pool_t) <= HS_POOL_HDR, "pool header grew");
 _Static_assert(HS_NCLASSES == HS_LIVE_NCLASSES, "live file classes are the allocator's");
@@ -299,9 +301,11 @@ HS_INLINE hs_pool_t *hs_pool_of(const void *p) {
     return (hs_pool_t *)((uintptr_t)p & ~HS_POOL_MASK);
 }
 
-/* Take up to `want` blocks of (dom, cls) from the central pools as a chain
- * linked through their first word; returns how many (0 = out of memory). */
-unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, void **chain);
+/* Take blocks of (dom, cls) from the central pools as a chain linked
+ * through their first word; returns how many (0 = out of memory): up to
+ * `want`, or, when a pool's free list comes first and holds at most `most`
+ * blocks, that whole list (taken without walking it: see arena.c). */
+unsigned hs_central_take(unsigned dom, unsigned cls, unsigned want, unsigned most, void **chain);
 /* Give back the blocks of (dom, cls) of chain, linked through their first
  * word and ending in NULL. */
 void     hs_central_give(unsigned dom, unsigned cls, void *chain);
