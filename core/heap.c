@@ -10,7 +10,10 @@
  * blocks, up to twice that for a bin that keeps running over and then dry,
  * within a process-wide allowance).
  * Refill takes a batch from the central pools under the class lock
- * (4 blocks at first, doubling up to cap/2); overflow gives half back. A
+ * (4 blocks at first, doubling up to cap/2), or a pool's whole free list
+ * when one comes first and the cap can follow it (hs_central_take: its
+ * blocks are cold, and walking them to cut a batch stalled on each one);
+ * overflow gives half back. A
  * block freed by another thread simply goes into the freeing thread's bin,
  * so cross-thread frees need no atomic operation; the block's pool finds its
  * way back through the central lists.
