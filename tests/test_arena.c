@@ -229,6 +229,68 @@ static void test_burst_in_order(void) { burst_and_free(0); }
 static void test_burst_reverse(void) { burst_and_free(1); }
 static void test_burst_random(void) { burst_and_free(2); }
 
+/* Holes: every other block of 64 pools' worth freed, then as many blocks
+ * allocated again. A refill takes a pool's free list whole when it fits the
+ * bin's largest cap, and walks a run off it otherwise (core/arena.c); 48 B
+ * leaves 170 holes a pool (whole, the cap raised), 16 B 510 (walked), 256 B
+ * 31 (whole). Either way the holes are found again: no new pool, the
+ * class's blocks back where they were, every block handed out distinct and
+ * its own, and the pools all given back when everything is freed. */
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void holes_refilled(size_t sz)
+{
+    const unsigned cls = cls_of(sz);
+    const size_t n = 64 * per_pool(sz);
+    hs_arena_stats_t a0 = ast();
+    void **v = burst(n, sz);
+    void **holes = malloc(n / 2 * sizeof *holes);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(holes);
+    for (size_t i = 0; i < n / 2; i++) {
+        holes[i] = v[2 * i];
+        hs_obj_free(v[2 * i]);
+    }
+    qsort(holes, n / 2, sizeof *holes, cmp_ptr);
+    hs_arena_stats_t a1 = ast();
+    size_t mine = 0, dup = 0;
+    for (size_t i = 0; i < n / 2; i++) {
+        v[2 * i] = hs_obj_malloc(sz);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v[2 * i]);
+        mine += bsearch(&v[2 * i], holes, n / 2, sizeof *holes, cmp_ptr) != NULL;
+        memset(v[2 * i], 0xa5, sz);
+    }
+    hs_arena_stats_t a2 = ast();
+    check_relations(&a2, "after the holes were refilled");
+    qsort(v, n, sizeof *v, cmp_ptr);
+    for (size_t i = 1; i < n; i++) dup += v[i] == v[i - 1];
+    CU_ASSERT_EQUAL(dup, 0);
+    CU_ASSERT_EQUAL(a2.classes[cls].pools, a1.classes[cls].pools);
+    CU_ASSERT_EQUAL(a2.classes[cls].blocks_in_use, a0.classes[cls].blocks_in_use + n);
+    /* a bin may hand out a few blocks it held before the holes were made */
+    if (mine + 255 < n / 2) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%zu B: %zu of %zu blocks allocated into holes came from them",
+                 sz, mine, n / 2);
+        FAIL_MSG(msg);
+    }
+    for (size_t i = 0; i < n; i++) hs_obj_free(v[i]);
+    free(v);
+    free(holes);
+    hs_arena_stats_t a3 = ast();
+    check_relations(&a3, "after the holes test freed everything");
+    CU_ASSERT_EQUAL(a3.classes[cls].blocks_in_use, a0.classes[cls].blocks_in_use);
+    /* the thread's bin may keep up to its cap, pinning a few pools */
+    CU_ASSERT(a3.classes[cls].pools <= a0.classes[cls].pools + 8);
+}
+
+static void test_holes_whole(void) { holes_refilled(48); }
+static void test_holes_walked(void) { holes_refilled(16); }
+static void test_holes_few(void) { holes_refilled(256); }
+
 /* A phase still made of small blocks keeps its kept arenas while it also
  * asks glibc for memory: a producer that fills 256 KiB of small blocks and
  * one 64 KiB array per step (xmalloc-test's shape) refills a freed 8 MiB
@@ -519,6 +581,9 @@ int main(void)
         { "50 MiB burst freed at random returns arenas", test_burst_random },
         { "arena hook asking glibc for memory under the lock", test_hook_allocating_under_lock },
         { "kept arenas stay through a phase mixing small blocks and glibc", test_kept_through_mixed_phase },
+        { "holes of 48 B refilled (free lists taken whole)", test_holes_whole },
+        { "holes of 16 B refilled (free lists walked)", test_holes_walked },
+        { "holes of 256 B refilled", test_holes_few },
         { NULL, NULL },
     };
     hs_test_add_suite("arena", tests);
