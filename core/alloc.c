@@ -250,7 +250,7 @@ void *hs_pymalloc_realloc(unsigned dom, void *p, size_t n)
             hs_count_failed(bdom);
             return NULL;
         }
-        memcpy(q, p, old < n ? old : n);
+        hs_libc_memcpy(q, p, old < n ? old : n);   /* not rep movsq: alloc_fast.h */
         put(p, bdom, cls);
         bool locked;
         struct hs_live_slot *s = hs_slot_acquire(&locked);
