@@ -291,7 +291,7 @@ typedef struct hs_pool {
     uint16_t maxnextoffset;    /* last offset where a whole block fits */
     uint32_t nfree;            /* blocks on freeblock */
 } hs_pool_t;
-_Static_assert(HS_POOL_SIZE <= 65536u, "pool offsets fit 16 bits");
+_Static_assert(HS_POOL_SIZE < 65536u, "pool offsets (up to HS_POOL_SIZE) fit 16 bits");
 #define HS_POOL_HDR 48u
 _Static_assert(sizeof(hs_pool_t) <= HS_POOL_HDR, "pool header grew");
 _Static_assert(HS_NCLASSES == HS_LIVE_NCLASSES, "live file classes are the allocator's");
