@@ -7,6 +7,7 @@
  * malloc: everything it needs comes from mmap.
  */
 #include "internal.h"
+#include <errno.h>
 
 int hs_initialized;
 static hs_lock_t init_lock = HS_LOCK_INIT;
@@ -24,20 +25,27 @@ static void fork_prepare(void)
     hs_live_fork_snapshot();
 }
 
+/* The parent's and the child's handlers run after fork() has set its result:
+ * what they do (the child's own live and profile files: open, read, close)
+ * must not show in the errno the program sees. */
 static void fork_parent(void)
 {
+    int saved = errno;
     if (hs__platform_fork) hs__platform_fork(1);
     hs_arena_fork_parent();
     hs_heap_fork_parent();
     hs_live_fork_parent();
+    errno = saved;
 }
 
 static void fork_child(void)
 {
+    int saved = errno;
     if (hs__platform_fork) hs__platform_fork(2);
     hs_arena_fork_child();
     hs_heap_fork_child();
     hs_live_fork_child();
+    errno = saved;
 }
 
 void hs__init_slow(void)

@@ -21,6 +21,7 @@
 #include "large.h"
 #include "usdt.h"
 #include "unwind.h"
+#include "prim/proc.h"
 #include <heapshim/profile.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -176,25 +177,6 @@ HS_INLINE void seq_end(struct hs_prof_header *r)
     __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELEASE);
 }
 
-static uint64_t read_start_time(void)
-{
-    /* field 22 of /proc/self/stat, without stdio */
-    char buf[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p) return 0;
-    int field = 2;
-    for (; *p && field < 22; p++)
-        if (*p == ' ') field++;
-    uint64_t v = 0;
-    while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
-    return v;
-}
 
 /* prof_lock held */
 static void region_init(struct hs_prof_header *r)
@@ -202,7 +184,7 @@ static void region_init(struct hs_prof_header *r)
     r->header_size = sizeof *r;
     r->file_size = REGION_SIZE;
     r->pid = (int32_t)getpid();
-    r->start_time = read_start_time();
+    r->start_time = hs_proc_start_time(getpid());
     r->rate = cfg_rate;
     r->created_unix_ns = hs_unix_ns();
     r->modules_off = OFF_MODULES;
@@ -846,7 +828,7 @@ void hs_sample_fork(int phase)
         hs_unwind_fork_child();
         hs_lock_reset(&prof_lock);
         hs_lock_reset(&mod_lock);
-        if (region) region->pid = (int32_t)getpid(), region->start_time = read_start_time();
+        if (region) region->pid = (int32_t)getpid(), region->start_time = hs_proc_start_time(getpid());
         return;
     }
     hs_unlock(&prof_lock);

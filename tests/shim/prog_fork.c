@@ -15,13 +15,15 @@
  *                      tables hold, +-1 block in flight per worker; its
  *                      cumulative counters must lie between the parent's
  *                      reads just before and just after fork().
- * Both: the child reads again after 50 ms, during which the parent
+ * Both: errno, set to EDOM before fork(), is EDOM after it in the parent
+ * and the child (the shim's fork handlers open and read files). The child reads again after 50 ms, during which the parent
  * allocates 2,000 blocks (and keeps them until the child is gone); the
  * second read must equal the first exactly. 20 forks (or argv[2]).
  * exit 0 all checks passed, 1 a check failed, 2 cannot run
  */
 #include <heapshim.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -53,6 +55,7 @@ static void *parent_blocks[PARENT_BLOCKS];
 struct child_result {
     int done;
     int read_ok;
+    int fork_errno;                    /* errno as fork() returned 0 */
     hs_domain_stats_t c1[4], c2[4];    /* raw, mem, obj, total */
     uint64_t held_blocks, held_bytes;  /* counted in the child's copy of the tables */
 };
@@ -210,9 +213,16 @@ int main(int argc, char **argv)
         hs_domain_stats_t p0[4], p1[4];
         if (threads) sleep_ms(10);
         read_all(p0);
+        errno = EDOM;                  /* nothing in a fork sets it: the shim's handlers must not */
         pid_t pid = fork();
+        int fork_errno = errno;
         if (pid < 0) return 2;
-        if (pid == 0) child(k, threads);
+        if (pid == 0) {
+            res[k].fork_errno = fork_errno;
+            child(k, threads);
+        }
+        if (fork_errno != EDOM)
+            fail("fork %d: errno in the parent %d (%s) after fork(), was EDOM", k, fork_errno, strerror(fork_errno));
         read_all(p1);
         for (int i = 0; i < PARENT_BLOCKS; i++) {
             parent_blocks[i] = malloc(40);
@@ -232,6 +242,9 @@ int main(int argc, char **argv)
             fail("fork %d: child could not read its counters", k);
             continue;
         }
+        if (cr->fork_errno != EDOM)
+            fail("fork %d: errno in the child %d (%s) after fork(), was EDOM", k, cr->fork_errno,
+                 strerror(cr->fork_errno));
         /* nothing changes in a child that does nothing */
         if (compare_exact(k, "child's read after 50 ms differs from its first read (parent allocated meanwhile)",
                           cr->c1, cr->c2))
