@@ -192,4 +192,14 @@ for mode in pymalloc malloc debug malloc_debug; do
     [ $rc = 0 ] && [ "$out" = 900 ] && pass "cfree-$mode" || fail "cfree-$mode" "rc $rc: $out"
 done
 
+# a call that succeeds leaves errno as it was, in every mode (the shim's
+# own set-up and profile files open files that may not exist yet)
+EP="$ROOT/$B/tests/prog_errno"
+for mode in pymalloc malloc debug malloc_debug; do
+    d=$(mktemp -d /tmp/hs-errno.XXXXXX)
+    out=$(HEAPSHIM_DIR="$d" HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" "$EP" 2>&1); rc=$?
+    rm -rf "$d"
+    [ $rc = 0 ] && [ "$out" = "errno kept" ] && pass "errno-kept-$mode" || fail "errno-kept-$mode" "rc $rc: $(echo "$out" | head -3 | tr '\n' ' ')"
+done
+
 finish
