@@ -186,6 +186,9 @@ add_cfg "py:malloc glibc" "" "PYTHONMALLOC=malloc" py
 [ -n "$shim" ] && add_cfg "py:malloc heapshim" "$shim" "PYTHONMALLOC=malloc" py
 [ -n "$mimalloc" ] && add_cfg "py:malloc mimalloc" "$mimalloc" "PYTHONMALLOC=malloc" py
 for x in ${extra[@]+"${extra[@]}"}; do
+    for c in "${cfg_name[@]}"; do
+        [ "$c" = "${x%%=*}" ] && { echo "bench_preload: -a '$x': the name '$c' is taken; accepted: any name but ${cfg_name[*]}" >&2; exit 2; }
+    done
     so=$(cd "$(dirname "${x#*=}")" && pwd)/$(basename "${x#*=}")
     add_cfg "${x%%=*}" "$so" "" all
     [ -z "$only_cfg" ] || only_cfg=$only_cfg,${x%%=*}   # -c named the others

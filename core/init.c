@@ -18,16 +18,18 @@ static HS_TLS int tls_in_init;
  * counters are copied last; the child's live file starts from that copy. */
 static void fork_prepare(void)
 {
+    int saved = errno;
     hs_live_fork_prepare();
     hs_heap_fork_prepare();
     hs_arena_fork_prepare();
     if (hs__platform_fork) hs__platform_fork(0);
     hs_live_fork_snapshot();
+    errno = saved;
 }
 
-/* The parent's and the child's handlers run after fork() has set its result:
- * what they do (the child's own live and profile files: open, read, close)
- * must not show in the errno the program sees. */
+/* None of the three handlers shows in the errno the program sees after a
+ * fork() that succeeded: the child's handler creates its own live and
+ * profile files (open, read, close). */
 static void fork_parent(void)
 {
     int saved = errno;
