@@ -47,6 +47,8 @@ $(B)/tests/mt_workload: tests/shim/mt_workload.c $(B)/build-flags
 	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lpthread
 test-bins: $(B)/tests/mt_workload
 TEST_DEPS += python3 perl git gcc xz-utils coreutils bpftrace python3-dev gdb redis-server nginx-light sqlite3
+# CPython's own test modules (tests/29-cpython-suite.sh), for Debian 12's python3.11
+TEST_DEPS += libpython3.11-testsuite
 $(B)/tests/buggy: tests/shim/buggy.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
