@@ -77,14 +77,19 @@ static void atomic_max64(int64_t *p, int64_t v)
 /* Grants, per index: the sum of the grants the slots hold (granted[i]) is
  * kept within the budget max(64 KiB, peak[i] / 100) / 2, so that the slack
  * of claimed[] (at most twice the grants held) stays within the bound of
- * live.h ("Peaks") for any number of threads. A slot taking a grant gets a
- * quarter of what the others leave: a single thread holds a quarter of the
- * budget (8 KiB below 6.4 MiB of peak), n threads that keep claiming settle
- * at budget / (n + 3) each. A grant is at least one byte (a slot that took
- * one holds one: release_at < 0), so past the budget each slot adds a byte. The old fixed share, budget / 32, made a thread
- * whose blocks are a few hundred bytes claim every few allocations: an
- * atomic add on a line every thread writes (larson from mimalloc-bench,
- * 8-1000 B blocks in 2 threads: claims and releases 6.5% of its profile). */
+ * live.h ("Peaks") for any number of threads. A slot taking a grant gets
+ * half of what the others leave: a single thread holds half the budget
+ * (16 KiB below 6.4 MiB of peak), n threads that keep claiming settle at
+ * budget / (n + 1) each, and a newcomer beside a lone holder gets a quarter
+ * of the budget. A grant is at least one byte (a slot that took one holds
+ * one: release_at < 0), so past the budget each slot adds a byte.
+ * A thread whose calls move its pending bytes by more than its grant claims
+ * or releases at every call (about 300 instructions and two locked adds
+ * each): the old fixed share, budget / 32, did that to a thread whose blocks
+ * are a few hundred bytes (larson from mimalloc-bench, 8-1000 B blocks in 2
+ * threads: claims and releases 6.5% of its profile), a quarter to a thread
+ * freeing and allocating blocks of 8-16 KiB (a ring of 12,000-byte blocks:
+ * 1,160 instructions a malloc+free pair, 528 with half). */
 static int64_t granted[4];
 
 static int64_t grant_budget(unsigned i)
@@ -101,7 +106,11 @@ static int64_t grant_renew(unsigned i, int64_t held)
     int64_t cur = __atomic_load_n(&granted[i], __ATOMIC_RELAXED), g;
     do {
         int64_t left = budget - (cur - held);
-        g = left > 4 ? left / 4 : 1;     /* >= 1: a slot that took one holds one */
+        g = left > 2 ? left / 2 : 1;     /* >= 1: a slot that took one holds one */
+        /* the same grant again (a thread claiming alone, or at its share):
+         * granted[i] does not change, so no locked write of a line that
+         * every claiming thread writes */
+        if (g == held) return g;
     } while (!__atomic_compare_exchange_n(&granted[i], &cur, cur - held + g, true,
                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     return g;
@@ -128,7 +137,7 @@ static void fold_peak(unsigned i, int64_t v)
  *
  * Which step: reading the clock at every claim and release cost ~5% of
  * the instructions of an allocation-heavy program (measured when grants
- * were 1 KiB below 6.4 MiB of peak; a lone thread's are 8 KiB now), so the step is the one of the process's latest clock
+ * were 1 KiB below 6.4 MiB of peak; a lone thread's are 16 KiB now), so the step is the one of the process's latest clock
  * look (wstep_now: the ticks, every publication, and the claims below), and
  * a thread reads the clock itself at a claim once it has claimed
  * HS_LIVE_WSTEP_LOOK since its own last look. A fold can thus carry an

@@ -54,14 +54,16 @@
  *       true peak <= V <= true peak + 2G
  *   and V is exact while one thread at a time holds a grant. The grants
  *   come from a budget per index, max(64 KiB, peak[i] / 100) / 2: a slot
- *   taking or renewing one (at each claim) gets a quarter of what the
- *   other slots' grants leave of it, and at least one byte (a slot alone:
- *   8 KiB below 6.4 MiB of peak; n slots that keep claiming settle at
- *   budget / (n + 3) each). So G <= budget + (slots holding a grant) bytes
+ *   taking or renewing one (at each claim) gets half of what the other
+ *   slots' grants leave of it, and at least one byte (a slot alone: 16 KiB
+ *   below 6.4 MiB of peak; n slots that keep claiming settle at
+ *   budget / (n + 1) each). So G <= budget + (slots holding a grant) bytes
  *   and, for any number of threads (slot 0 holds none),
  *       true peak <= V < true peak + max(64 KiB, 1% of V) + 2 * slots.
  *   (The grant used to be budget / 32 whatever the number of threads: the
- *   bound held for 32 of them, and a lone thread claimed 8x as often.) A reader
+ *   bound held for 32 of them, and a lone thread claimed 16x as often; then
+ *   a quarter of what is left: a thread freeing and allocating blocks of
+ *   8-16 KiB claimed and released at every call.) A reader
  *   resets window_peak[i] to claimed[i], never below live.
  *
  * Window steps (version 4)
