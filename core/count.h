@@ -259,8 +259,9 @@ HS_INLINE void hs_count_free_fast(unsigned dom, size_t usable)
  * Counting with no call on the common path, for paths where this is all the
  * work besides glibc's (the interposer in malloc mode): they end in a tail
  * call to glibc and should keep nothing in registers across a call of their
- * own. Returns true when hs_slot_catch_up(s, dom) is due (a claim or a
- * release). The enter check may still call out (a snapshot or a tick).
+ * own. Returns true when a claim (after an allocation: hs_claim) or a
+ * release (after a free: hs_release) is due; nothing else can be. The enter
+ * check may still call out (a snapshot or a tick).
  */
 HS_INLINE bool hs_slot_alloc_quiet_as(struct hs_live_slot *s, unsigned dom, size_t sz, bool ticks)
 {
@@ -300,16 +301,13 @@ HS_INLINE bool hs_slot_free_quiet(struct hs_live_slot *s, unsigned dom, size_t s
     return hs_slot_free_quiet_entered(s, dom, sz);
 }
 
-/* what a *_quiet function found due (live.c): a claim or a release */
-void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom);
-
 HS_INLINE void hs_slot_alloc_ticked(struct hs_live_slot *s, unsigned dom, size_t usable)
 {
-    if (HS_UNLIKELY(hs_slot_alloc_quiet(s, dom, usable))) hs_slot_catch_up(s, dom);
+    if (HS_UNLIKELY(hs_slot_alloc_quiet(s, dom, usable))) hs_claim(s, dom);
 }
 HS_INLINE void hs_slot_free_ticked(struct hs_live_slot *s, unsigned dom, size_t usable)
 {
-    if (HS_UNLIKELY(hs_slot_free_quiet(s, dom, usable))) hs_slot_catch_up(s, dom);
+    if (HS_UNLIKELY(hs_slot_free_quiet(s, dom, usable))) hs_release(s, dom);
 }
 /* The same for callers without the slot at hand; a thread without a heap
  * counts in slot 0. */

@@ -251,12 +251,6 @@ void hs_release_then(struct hs_live_slot *s, unsigned dom)
     hs_release(s, dom);
 }
 
-void hs_slot_catch_up(struct hs_live_slot *s, unsigned dom)
-{
-    hs_claim(s, dom);
-    hs_release(s, dom);
-}
-
 /* A slot whose thread is gone keeps no claim: claimed[] drops to exactly
  * what the slot counted. (Its owner, or the fork child, calls this.) */
 void hs_slot_settle(struct hs_live_slot *s)

@@ -195,15 +195,13 @@ static HS_NOINLINE void *plain_malloc_slow(size_t n)
     return plain_serve(n, false);
 }
 
-static HS_NOINLINE void *plain_catch_up(struct hs_live_slot *s, void *p)
-{
-    hs_slot_catch_up(s, HS_DOMAIN_MEM);
-    return p;
-}
+/* a claim after an allocation (hs_claim_then returns p), a release after
+ * a free: what hs_slot_*_quiet found due */
+#define plain_catch_up(s, p) hs_claim_then((s), HS_DOMAIN_MEM, (p))
 
 static HS_NOINLINE void plain_free_catch_up(struct hs_live_slot *s, void *p)
 {
-    hs_slot_catch_up(s, HS_DOMAIN_MEM);
+    hs_release(s, HS_DOMAIN_MEM);
     hs_sys_free(p);
 }
 
@@ -284,7 +282,7 @@ static HS_NOINLINE void plain_free_enter(struct hs_live_slot *s, void *p)
 {
     hs_slot_enter_slow(s);
     if (HS_UNLIKELY(hs_slot_free_quiet_entered(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
-        hs_slot_catch_up(s, HS_DOMAIN_MEM);
+        hs_release(s, HS_DOMAIN_MEM);
     hs_sys_free(p);
 }
 /* the counting and the release of a bare MEM block p into the armed slot s */
