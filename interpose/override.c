@@ -195,10 +195,8 @@ static HS_NOINLINE void *plain_malloc_slow(size_t n)
     return plain_serve(n, false);
 }
 
-/* a claim after an allocation (hs_claim_then returns p), a release after
- * a free: what hs_slot_*_quiet found due */
-#define plain_catch_up(s, p) hs_claim_then((s), HS_DOMAIN_MEM, (p))
-
+/* what hs_slot_free_quiet* found due after a free: a release (after an
+ * allocation only a claim can be due: hs_claim_then, which returns p) */
 static HS_NOINLINE void plain_free_catch_up(struct hs_live_slot *s, void *p)
 {
     hs_release(s, HS_DOMAIN_MEM);
@@ -219,7 +217,7 @@ static HS_NOINLINE void *plain_malloc(size_t n)
     if (HS_UNLIKELY(!p)) return plain_failed();
     /* armed means a heap, so hs_sample_try charged its countdown: the tick */
     if (HS_UNLIKELY(hs_slot_alloc_quiet_charged(s, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
-        return plain_catch_up(s, p);
+        return hs_claim_then(s, HS_DOMAIN_MEM, p);
     return p;
 }
 
@@ -361,7 +359,7 @@ static HS_NOINLINE void *bare_malloc(hs_heap_t *h, size_t n)
     if (HS_UNLIKELY(!p)) return plain_failed();
     /* the countdown was charged above: that is the tick (plain_malloc) */
     if (HS_UNLIKELY(hs_slot_alloc_quiet_charged(h->slot, HS_DOMAIN_MEM, hs_sys_usable_size(p))))
-        return plain_catch_up(h->slot, p);
+        return hs_claim_then(h->slot, HS_DOMAIN_MEM, p);
     return p;
 }
 
