@@ -372,6 +372,17 @@ if [ "$HAVE_DW" = 1 ]; then
         && pass profile-report-top || fail profile-report-top "$out"
 fi
 
+# 8c. run --profile (not -q): the main process's table, then its top stacks;
+# sampling off: the table alone
+if [ "$HAVE_DW" = 1 ]; then
+    rm -rf "$W/runtop" "$W/runtop0"
+    HEAPSHIM_PROFILE_RATE=64k "$HS" run --profile "$W/runtop" -- "$PROG" leak > /dev/null 2> "$W/runtop.err"
+    HEAPSHIM_PROFILE_RATE=0 "$HS" run --profile "$W/runtop0" -- "$PROG" leak > /dev/null 2> "$W/runtop0.err"
+    grep -A20 '^  total ' "$W/runtop.err" | grep -A3 '^heap profile of pid .*live (estimated)' | grep -q 'hold_8m < main' &&
+        grep -q '^  total ' "$W/runtop0.err" && ! grep -q 'heap profile of pid' "$W/runtop0.err" \
+        && pass profile-run-top || fail profile-run-top "$(cat "$W/runtop.err" "$W/runtop0.err")"
+fi
+
 # 9. fork: the child writes a profile of its own, with its own pid
 rm -rf "$W/fork"
 "$HS" run -q --profile "$W/fork" -- sh -c "'$PROG' sites > /dev/null; '$PROG' leak" > /dev/null 2>&1

@@ -44,7 +44,8 @@ static const char usage[] =
     "  --interval MS      reading period of the live counters (default 100, 1..60000)\n"
     "  --profile DIR      sampled heap profile of every process into DIR: PID.prof (raw),\n"
     "                     PID.heap (google-pprof text), PID.collapsed, PID.svg (flame graph);\n"
-    "                     at exit, or the last state of a process killed by a signal\n"
+    "                     at exit, or the last state of a process killed by a signal;\n"
+    "                     the main process's top 10 stacks are printed after its table\n"
     "  -q                 no table and no progress line (the reports are still written)\n"
     "  On a terminal, a one-line progress is shown after the first second.\n"
     "  The library is $HEAPSHIM_LIB, else libheapshim.so next to this binary,\n"
@@ -327,6 +328,27 @@ static int cmp_trk_peak(const void *a, const void *b)
     const struct tproc *x = a, *y = b;
     uint64_t px = x->r.dom[D_TOTAL].peak_bytes, py = y->r.dom[D_TOTAL].peak_bytes;
     return (px < py) - (px > py);
+}
+
+/* --profile: after the main process's table, its 10 stacks holding the
+ * most live bytes at exit, as `heapshim report --profile` shows them; a
+ * program that freed everything it sampled gets its stacks by bytes
+ * allocated since start instead (the header line says which). No profile
+ * (sampling off): nothing. */
+static void print_main_top(const char *dir, int pid)
+{
+    char path[4400], err[4400];
+    snprintf(path, sizeof path, "%s/%d.prof", dir, pid);
+    if (access(path, F_OK) != 0) return;
+    struct profile p;
+    if (profile_load(path, NULL, &p, err, sizeof err)) {
+        warnx_("--profile: %s", err);
+        return;
+    }
+    double live = 0;
+    for (uint32_t i = 0; i < p.nst; i++) live += p.st[i].live_bytes;
+    profile_write(&p, "top", !(live > 0), NULL, 10, stderr);
+    profile_free(&p);
 }
 
 int cmd_run(int argc, char **argv)
@@ -613,6 +635,7 @@ int cmd_run(int argc, char **argv)
     int have_main = report_load(main_report, &r, err, sizeof err) == 0;
     if (have_main) {
         if (!quiet) table_print(stderr, &r);
+        if (!quiet && prof) print_main_top(prof_abs, (int)pid);
         if (!strcmp(r.exit_kind, "snapshot"))
             warnx_("pid %d was killed by signal %d: figures from its last live reading", (int)pid,
                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
