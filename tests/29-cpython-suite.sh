@@ -45,8 +45,8 @@ wait
 # compare NAME: every test of the plain run, same outcome
 compare() {
     local name=$1 msg
-    if msg=$("$PY" - "$TMPD" "$name" "$KNOWN" <<'EOF'
-import glob, json, sys
+    if msg=$("$PY" - "$TMPD" "$name" "$KNOWN" "$ROOT/tests" <<'EOF'
+import sys
 import xml.etree.ElementTree as ET
 d, name, known = sys.argv[1], sys.argv[2], set(sys.argv[3].split())
 def outcomes(run):
@@ -67,10 +67,10 @@ if len(plain) < 1000:
 diff = sorted(t for t in set(plain) | set(shim) if plain.get(t) != shim.get(t))
 unknown = [t for t in diff if t not in known]
 # the shim was CPython's allocator: the main process counted obj blocks
-reps = [json.load(open(f)) for f in glob.glob("%s/rep.%s.*.json" % (d, name))]
-pids = {r["pid"] for r in reps}
-main = [r for r in reps if r["ppid"] not in pids]
-obj = main[0]["domains"]["obj"]["allocs"] if len(main) == 1 else -1
+sys.path.insert(0, sys.argv[4])
+from reports import main_report
+main = main_report("%s/rep.%s.*.json" % (d, name))
+obj = main["domains"]["obj"]["allocs"] if main else -1
 summary = "%d tests, %d with the outcome of the plain run; obj allocs %d" % (len(plain), len(plain) - len(diff), obj)
 if diff:
     summary += "; differing: " + ", ".join("%s %s -> %s" % (t.split(".", 2)[-1], plain.get(t, "absent"),

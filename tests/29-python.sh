@@ -211,15 +211,16 @@ same() {
 # off = today's shim (raw 0, obj 0)
 domains() {
     local msg
-    if msg=$("$PY" - "$TMPD" "$1" "$2" <<'EOF'
-import glob, json, sys
-d, name, want = sys.argv[1:]
-reps = [json.load(open(f)) for f in glob.glob("%s/rep.%s.*.json" % (d, name))]
-pids = {r["pid"] for r in reps}
-main = [r for r in reps if r["ppid"] not in pids]
-if len(main) != 1:
-    print("%d main reports among %d" % (len(main), len(reps))); sys.exit(1)
-a = {k: main[0]["domains"][k]["allocs"] for k in ("raw", "mem", "obj")}
+    if msg=$("$PY" - "$TMPD" "$1" "$2" "$ROOT/tests" <<'EOF'
+import glob, sys
+sys.path.insert(0, sys.argv[4])
+from reports import main_report
+d, name, want = sys.argv[1:4]
+pattern = "%s/rep.%s.*.json" % (d, name)
+main = main_report(pattern)
+if main is None:
+    print("no single main report among %d" % len(glob.glob(pattern))); sys.exit(1)
+a = {k: main["domains"][k]["allocs"] for k in ("raw", "mem", "obj")}
 msg = "allocs raw %(raw)d, mem %(mem)d, obj %(obj)d" % a
 if want == "all": ok = all(a.values())
 elif want == "left": ok = a["obj"] == 0 and a["raw"] <= 50 and a["mem"] > 0
