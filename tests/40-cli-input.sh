@@ -213,6 +213,9 @@ run-empty-value	-o: empty value \(accepted: FILE\)	run -o '' -- true
 run-both-stdout	-o - and --timeline -: only one of them	run -o - --timeline - -- true
 run-o-unwritable	^heapshim run: -o $C/no/dir/x.json: cannot create: No such file	run -o $C/no/dir/x.json -- touch $C/ran
 run-reports-dir-file	--reports-dir $C/a.json/x: cannot create	run --reports-dir $C/a.json/x -- true
+run-reports-dir-notdir	--reports-dir $C/a.json: not a directory \(accepted: a directory you can write	run --reports-dir $C/a.json -- touch $C/ran
+run-profile-notdir	--profile $C/a.json: not a directory \(accepted: a directory you can write	run --profile $C/a.json -- touch $C/ran
+run-profile-unwritable	--profile /proc/self: cannot create files there	run --profile /proc/self -- touch $C/ran
 top-pid-word	bad pid 'abc' \(accepted: a process id	top --once abc
 top-pid-zero	bad pid '0'	top 0 --once
 top-sort	--sort: unknown key 'size' \(accepted: live, peak, growth, name, pid, rss\)	top --once --sort size

@@ -42,6 +42,10 @@ int is_help(const char *a);
 /* read a whole file (at most max bytes; "-" is standard input, read once and
  * kept for later calls); 0, or -1 with err set */
 int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t cap);
+/* DIR for output files: created with mode when missing; it must then be a
+ * directory the user can create files in. 0, or -1 with the reason in err
+ * ("not a directory", "cannot create files there: ...") */
+int output_dir(const char *dir, unsigned mode, char *err, size_t cap);
 uint64_t now_ns(void);           /* CLOCK_MONOTONIC */
 uint64_t unix_ns(void);          /* CLOCK_REALTIME */
 

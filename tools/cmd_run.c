@@ -407,10 +407,12 @@ int cmd_run(int argc, char **argv)
     char lib[4096];
     if (find_lib(lib, sizeof lib))
         die_bad("cannot find libheapshim.so (looked next to this binary and in ../lib; set HEAPSHIM_LIB=/path/to/libheapshim.so)");
-    if (keep && mkdir(keep, 0755) != 0 && errno != EEXIST)
-        die_bad("--reports-dir %s: cannot create: %s", keep, strerror(errno));
-    if (prof && ((mkdir(prof, 0700) != 0 && errno != EEXIST) || !realpath(prof, prof_abs)))
-        die_bad("--profile %s: cannot create or resolve it: %s", prof, strerror(errno));
+    char derr[512];
+    if (keep && output_dir(keep, 0755, derr, sizeof derr))
+        die_bad("--reports-dir %s: %s (accepted: a directory you can write, created if missing)", keep, derr);
+    if (prof && output_dir(prof, 0700, derr, sizeof derr))
+        die_bad("--profile %s: %s (accepted: a directory you can write, created if missing)", prof, derr);
+    if (prof && !realpath(prof, prof_abs)) die_bad("--profile %s: cannot resolve it: %s", prof, strerror(errno));
     /* -o: the file is created now (as OUT.tmp.PID, renamed at the end), so a
      * path that cannot be written fails before the workload runs */
     char out_tmp[4200];

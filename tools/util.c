@@ -210,6 +210,28 @@ int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, 
     return 0;
 }
 
+int output_dir(const char *dir, unsigned mode, char *err, size_t cap)
+{
+    struct stat st;
+    if (mkdir(dir, (mode_t)mode) != 0 && errno != EEXIST) {
+        snprintf(err, cap, "cannot create it: %s", strerror(errno));
+        return -1;
+    }
+    if (stat(dir, &st) != 0) {
+        snprintf(err, cap, "cannot read it: %s", strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, cap, "not a directory");
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, cap, "cannot create files there: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 uint64_t now_ns(void)
 {
     struct timespec ts;
