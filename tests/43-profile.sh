@@ -383,6 +383,22 @@ if [ "$HAVE_DW" = 1 ]; then
         && pass profile-run-top || fail profile-run-top "$(cat "$W/runtop.err" "$W/runtop0.err")"
 fi
 
+# 8d. a hostile profile: its module paths name a FIFO. The symbolizer opens
+# what the file names; a FIFO there must not block it (nothing writes to it)
+# (a short directory: the FIFO's path replaces the program's, no longer)
+if [ "$HAVE_DW" = 1 ] && [ -d "$W/runtop" ] && FD=$(mktemp -d /tmp/hsf.XXXXXX) && mkfifo "$FD/f"; then
+    "$PY" - "$W"/runtop/*.prof "$W/hostile.prof" "$PROG" "$FD/f" <<'PYEOF'
+import sys
+src, dst, old, new = sys.argv[1], sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode()
+b = open(src, "rb").read()
+assert len(new) <= len(old) and old in b
+open(dst, "wb").write(b.replace(old, new + b"\0" * (len(old) - len(new))))
+PYEOF
+    out=$(timeout 20 "$HS" profile "$W/hostile.prof" 2>&1); rc=$?
+    [ $rc = 0 ] && [[ $out == *"($FD/f)"* ]] && pass profile-hostile-fifo || fail profile-hostile-fifo "rc $rc (124: hung): $out"
+    rm -rf "$FD"
+fi
+
 # 9. fork: the child writes a profile of its own, with its own pid
 rm -rf "$W/fork"
 "$HS" run -q --profile "$W/fork" -- sh -c "'$PROG' sites > /dev/null; '$PROG' leak" > /dev/null 2>&1

@@ -16,6 +16,8 @@
 #include <string.h>
 #if HS_HAVE_DW
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -50,9 +52,13 @@ static int mod_of(const struct profile *p, uint64_t addr)
 }
 
 #if HS_HAVE_DW
+/* Separate debug information by build-id only (/usr/lib/debug/.build-id,
+ * where Debian's -dbgsym packages put it): the standard search also follows
+ * the file's .gnu_debuglink into its own directory, which a hostile
+ * profile's module path chooses (a FIFO named there would block the open). */
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = dwfl_build_id_find_debuginfo,
 };
 #endif
 
@@ -70,9 +76,21 @@ struct symbolizer *sym_open(const struct profile *p)
         const struct hs_prof_module *m = &p->mods[i];
         const char *path = mod_path(p, m);
         if (path[0] != '/') continue;                /* linux-vdso.so.1 and the like */
-        if (access(path, R_OK) != 0) continue;
-        Dwfl_Module *dm = dwfl_report_elf(s->dwfl, base_name(path), path, -1, m->base, false);
-        if (!dm) continue;
+        /* the path comes from the profile, a hostile file: opened without
+         * blocking (a FIFO there would wait for a writer forever) and used
+         * only if it is a regular file; libdwfl takes the descriptor */
+        int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0) continue;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            continue;
+        }
+        Dwfl_Module *dm = dwfl_report_elf(s->dwfl, base_name(path), path, fd, m->base, false);
+        if (!dm) {
+            close(fd);
+            continue;
+        }
         const unsigned char *bits;
         GElf_Addr vaddr;
         int n = dwfl_module_build_id(dm, &bits, &vaddr);
