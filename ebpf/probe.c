@@ -27,6 +27,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -308,23 +309,38 @@ static int calibrate(int k)
     return rc == 0 && skel->bss->libs[k].inode ? 0 : -1;
 }
 
+/* Why add_lib turned a file down, one line: warned at once for a replaced
+ * file (a later version); for the first, the caller exits with it. */
+static char lib_why[4600];
+
+__attribute__((format(printf, 2, 3))) static int lib_refuse(int quiet, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lib_why, sizeof lib_why, fmt, ap);
+    va_end(ap);
+    if (nlibs && !quiet) warnx_("%s", lib_why);
+    return -1;
+}
+
 /* Open, attach and calibrate one version of the library file. */
 static int add_lib(const char *path, int quiet)
 {
-    if (nlibs == HSP_MAX_LIBS) {
-        if (!quiet) warnx_("%s replaced more than %d times: new processes are not attached "
-                           "(restart heapshim-probe)", path, HSP_MAX_LIBS);
-        return -1;
-    }
+    if (nlibs == HSP_MAX_LIBS)
+        return lib_refuse(quiet, "%s replaced more than %d times: new processes are not attached "
+                                 "(restart heapshim-probe)", path, HSP_MAX_LIBS);
     struct libver *v = &libs[nlibs];
     memset(v, 0, sizeof *v);
     snprintf(v->path, sizeof v->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);   /* a FIFO put there must not block the probe */
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) {
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0) why = strerror(errno);
+    else if (!S_ISREG(st.st_mode)) why = "not a regular file";
+    else if (st.st_size < 64) why = "shorter than an ELF header";
+    if (why) {
         if (fd >= 0) close(fd);
-        if (!quiet) warnx_("%s: cannot open as a library: %s", path, strerror(errno ? errno : EINVAL));
-        return -1;
+        return lib_refuse(quiet, "%s: cannot open as a library: %s (accepted: libheapshim.so)", path, why);
     }
     v->dev = st.st_dev;
     v->ino = st.st_ino;
@@ -333,15 +349,13 @@ static int add_lib(const char *path, int quiet)
     close(fd);
     if (v->map == MAP_FAILED) {
         v->map = NULL;
-        if (!quiet) warnx_("%s: cannot map: %s", path, strerror(errno));
-        return -1;
+        return lib_refuse(quiet, "%s: cannot map: %s", path, strerror(errno));
     }
     struct hsp_elf_info ei;
     if (hsp_elf_inspect(v->map, v->len, &ei) != 0) {
         munmap(v->map, v->len);
         v->map = NULL;
-        if (!quiet) warnx_("%s: not an ELF64 little-endian file (accepted: libheapshim.so)", path);
-        return -1;
+        return lib_refuse(quiet, "%s: not an ELF64 little-endian file (accepted: libheapshim.so)", path);
     }
     v->sym_off = ei.sym_off;
     skel->bss->libs[nlibs].sym_off = v->sym_off;
@@ -358,9 +372,8 @@ static int add_lib(const char *path, int quiet)
         bpf_link__destroy(v->usdt[1]);
         munmap(v->map, v->len);
         v->map = NULL;
-        if (nlibs && !quiet)   /* the first one: the caller says it and exits */
-            warnx_("%s: not libheapshim.so (no heapshim USDT points, no hs_live symbol)", path);
-        return -1;
+        return lib_refuse(quiet, "%s: not a usable libheapshim.so (no heapshim USDT points to attach to, and "
+                                 "no hs_live symbol for the pull iterator)", path);
     }
     if (!have_usdt && !quiet) {
         if (!ei.usdt_publish || !ei.usdt_init)
@@ -463,9 +476,7 @@ static void setup(void)
             pull_ok = 0;
         }
     }
-    if (add_lib(lib_path, 0) != 0)
-        die_env("%s: not a usable libheapshim.so (no heapshim USDT points to attach to, and "
-                "no hs_live symbol for the pull iterator)", lib_path);
+    if (add_lib(lib_path, 0) != 0) die_env("%s", lib_why);
     if (pull_ok && !skel->bss->libs[0].inode) pull_ok = 0;
     if (opt.fault == FAULT_VMA_BUSY) skel->bss->fault_vma_busy = 1;
 }

@@ -242,7 +242,7 @@ kill "$EX" 2>/dev/null
 
 wait "$REPP"; rc=$?
 wait "$REP"
-nw=$(grep -c 'libheapshim.so: not libheapshim.so' "$TMPD/rep.err")
+nw=$(grep -c 'libheapshim.so: not a usable libheapshim.so' "$TMPD/rep.err")
 na=$(grep -c 'was replaced: attached to the new file too' "$TMPD/rep.err")
 [ $rc = 0 ] && [ "$nw" = 2 ] && [ "$na" = 1 ] && [ "$(grep -c '^heapshim-probe - ' "$TMPD/rep.txt")" -ge 10 ] \
     && pass probe-lib-replaced || fail probe-lib-replaced "rc $rc, $nw warnings, $na attached: $(sort "$TMPD/rep.err" | uniq -c | head -c 800)"
@@ -296,10 +296,13 @@ j=$(probe --once --json 2>/dev/null)
 echo "$j" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); ps=[p["pid"] for p in d["processes"]]; assert '"$IDLE"' not in ps and '"$BUSY"' in ps, ps' \
     && pass probe-exited-gone || fail probe-exited-gone "$(echo "$j" | head -c 400)"
 
-# 7. bad arguments: one line, exit 2 (no BPF is loaded for these)
+# 7. bad arguments: one line, exit 2 (no BPF is loaded for these); a FIFO
+#    given as the library is opened without blocking and refused
+mkfifo "$TMPD/fifo.so"; head -c 20 /dev/zero > "$TMPD/short.so"
 for args in "--bogus" "--interval 5" "--interval" "--pid 0" "--pid x" "--json --prometheus" \
-            "--wait 10" "--lib /nonexistent/libheapshim.so --once" "--lib /bin/sh --once"; do
-    out=$("$PROBE" $args 2>&1 >/dev/null); rc=$?
+            "--wait 10" "--lib /nonexistent/libheapshim.so --once" "--lib /bin/sh --once" \
+            "--lib $TMPD/fifo.so --once" "--lib $TMPD/short.so --once"; do
+    out=$(timeout 20 "$PROBE" $args 2>&1 >/dev/null); rc=$?
     if [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q '^heapshim-probe: '; then :
     else fail "probe-bad-args" "'$args': rc $rc: $out"; args=FAILED; break; fi
 done
