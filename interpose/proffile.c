@@ -209,7 +209,14 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
     char path[PATH_MAX + 48], tmp[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%d.prof", out_dir, (int)getpid());
     snprintf(tmp, sizeof tmp, "%s/.%d.prof.tmp", out_dir, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* only a new name or a regular file is replaced; the temporary is ours
+     * alone (O_EXCL: a file of that name is not truncated, nor removed) */
+    struct stat at;
+    if (lstat(path, &at) == 0 && !S_ISREG(at.st_mode)) {
+        hs_shim_warn("HEAPSHIM_PROFILE_OUT: ", path, " is not a regular file: not replaced; no profile written");
+        return;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot create ", tmp, "; no profile written");
         return;

@@ -326,6 +326,32 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
         *why = rp_fail(dir, "cannot open the report directory", errno);
         return -1;
     }
+    /* What is at the name now: nothing or a regular file is replaced (below);
+     * a character device or a FIFO (/dev/null, a pipe someone reads) is
+     * written into, opened without blocking (a FIFO nobody reads would hang
+     * the program at exit); anything else (a symbolic link, a directory, a
+     * block device) is left as it is. As root, renaming over /dev/null
+     * replaced the device with a file. */
+    struct stat at;
+    if (fstatat(dirfd, base, &at, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(at.st_mode)) {
+        int e = 0, dfd = -1;
+        if (S_ISCHR(at.st_mode) || S_ISFIFO(at.st_mode)) {
+            dfd = openat(dirfd, base, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+            if (dfd < 0) e = errno;
+            else if (fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) & ~O_NONBLOCK) != 0 || rp_write_all(dfd, rp_json, len) != 0)
+                e = errno ? errno : EIO;
+            if (dfd >= 0 && close(dfd) != 0 && !e) e = errno;
+        }
+        close(dirfd);
+        if (dfd < 0 && !e)
+            *why = rp_fail(path, S_ISLNK(at.st_mode) ? "is a symbolic link: not followed, not replaced (accepted: a regular "
+                                                       "file's path, a new name, /dev/null or a FIFO)"
+                                                     : "is not a regular file: not replaced (accepted: a regular file's "
+                                                       "path, a new name, /dev/null or a FIFO)", 0);
+        else if (e)
+            *why = rp_fail(path, e == ENXIO ? "is a FIFO nobody reads" : "cannot write the report", e == ENXIO ? 0 : e);
+        return e || dfd < 0 ? -1 : 0;
+    }
     int fd = -1, n = 0;
     for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
         uint64_t r = 0;

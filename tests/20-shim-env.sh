@@ -44,6 +44,33 @@ bad_case bad-labels-twice HEAPSHIM_LABELS 'a=1,a=2' 'given twice'
 bad_case bad-labels-many HEAPSHIM_LABELS 'a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9' 'more than 8 labels'
 bad_case bad-labels-trailing HEAPSHIM_LABELS 'a=1,' "HEAPSHIM_LABELS='a=1,'" 'name=value'
 
+# HEAPSHIM_REPORT naming what is not a regular file: a symbolic link is
+# neither followed nor replaced, a FIFO nobody reads does not hang the
+# program (both: one warning, the program unchanged); a character device is
+# written into, never replaced (as root the shim used to rename its report
+# over it: HEAPSHIM_REPORT=/dev/null replaced /dev/null), and so is a FIFO
+# that someone reads. A node of our own stands in for /dev/null.
+echo precious > "$TMPD/mine.json"; ln -s "$TMPD/mine.json" "$TMPD/link.json"
+bad_case report-symlink HEAPSHIM_REPORT "$TMPD/link.json" 'is a symbolic link: not followed, not replaced'
+[ -L "$TMPD/link.json" ] && [ "$(cat "$TMPD/mine.json")" = precious ] && pass report-symlink-kept \
+    || fail report-symlink-kept "$(ls -l "$TMPD/link.json") $(head -c 80 "$TMPD/mine.json")"
+mkfifo "$TMPD/nobody.fifo"
+out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/nobody.fifo" LD_PRELOAD="$SHIM" sh -c 'echo hello; exit 3' 2>"$TMPD/err"); rc=$?
+[ "$out" = hello ] && [ $rc = 3 ] && grep -q 'is a FIFO nobody reads' "$TMPD/err" && [ -p "$TMPD/nobody.fifo" ] \
+    && pass report-fifo-unread || fail report-fifo-unread "rc $rc (124: hung) out=$out err=$(head -c 300 "$TMPD/err")"
+mkfifo "$TMPD/read.fifo"; cat "$TMPD/read.fifo" > "$TMPD/fifo.out" & CATP=$!
+out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/read.fifo" LD_PRELOAD="$SHIM" true 2>"$TMPD/err"); rc=$?
+wait $CATP
+[ $rc = 0 ] && [ ! -s "$TMPD/err" ] && "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMPD/fifo.out" && [ -p "$TMPD/read.fifo" ] \
+    && pass report-fifo-read || fail report-fifo-read "rc $rc err=$(head -c 300 "$TMPD/err") out=$(head -c 100 "$TMPD/fifo.out")"
+if [ "$(id -u)" = 0 ] && mknod "$TMPD/null" c 1 3 2>/dev/null; then
+    out=$(env HEAPSHIM_REPORT="$TMPD/null" LD_PRELOAD="$SHIM" sh -c 'echo hello; exit 3' 2>"$TMPD/err"); rc=$?
+    [ "$out" = hello ] && [ $rc = 3 ] && [ ! -s "$TMPD/err" ] && [ -c "$TMPD/null" ] && pass report-device-kept \
+        || fail report-device-kept "rc $rc err=$(head -c 300 "$TMPD/err") $(ls -l "$TMPD/null")"
+else
+    skip report-device-kept "needs root for mknod"
+fi
+
 # a directory another user could write to is refused
 mkdir -p "$TMPD/open" && chmod 777 "$TMPD/open"
 bad_case world-writable-dir HEAPSHIM_DIR "$TMPD/open" HEAPSHIM_DIR

@@ -101,7 +101,7 @@ expect_bad top-interval "--interval: bad number '10'" "$HS" top --interval 10
 expect_bad top-option "unknown option '--color'" "$HS" top --color
 expect_bad export-format "--format: unknown format 'json' \(accepted: prometheus\)" "$HS" export --format json
 mkdir -p "$D/nolive"
-expect_bad export-out "$D/no/dir/m.prom.tmp.[0-9]+: cannot create" "$HS" export -o "$D/no/dir/m.prom" --dir "$D/nolive"
+expect_bad export-out "-o $D/no/dir/m.prom: cannot create" "$HS" export -o "$D/no/dir/m.prom" --dir "$D/nolive"
 
 # serve: addresses and ports
 expect_bad serve-no-listen "--listen ADDR:PORT is required" "$HS" serve
@@ -183,7 +183,7 @@ echo "# a 2,500-process run report ($(($(wc -c < "$P/tree.json") / 1024)) KiB): 
 # matches: the bad value, and what is accepted. Options may follow operands,
 # -- ends the options, a value-taking option never takes -- as its value.
 C="$TMPD/conv"; mkdir -p "$C"; chmod 700 "$C"
-mkreport "$C/a.json"; cp "$C/a.json" "$C/b.json"
+mkreport "$C/a.json"; cp "$C/a.json" "$C/b.json"; ln -s "$C/b.json" "$C/link.json"; ln -s "$C/b.json" "$C/link.svg"
 printf 'time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n0,1000,2000,3000,6000,1,90000\n0.1,1500,2500,3500,7500,1,95000\n' > "$C/t.csv"
 # run's rows reach the library lookup: the preloadable shim is the plain build
 [ -r "$SHIM" ] && export HEAPSHIM_LIB="$SHIM"
@@ -216,6 +216,9 @@ run-reports-dir-file	--reports-dir $C/a.json/x: cannot create	run --reports-dir 
 run-reports-dir-notdir	--reports-dir $C/a.json: not a directory \(accepted: a directory you can write	run --reports-dir $C/a.json -- touch $C/ran
 run-profile-notdir	--profile $C/a.json: not a directory \(accepted: a directory you can write	run --profile $C/a.json -- touch $C/ran
 run-profile-unwritable	--profile /proc/self: cannot create files there	run --profile /proc/self -- touch $C/ran
+run-o-symlink	-o $C/link.json: is a symbolic link: not followed, not replaced \(accepted: a regular file or a new name, a character device such as /dev/null, a FIFO, or - for standard output\)	run -o $C/link.json -- touch $C/ran
+export-o-symlink	-o $C/link.json: is a symbolic link: not followed, not replaced	export -o $C/link.json --dir $C
+plot-o-symlink	-o $C/link.svg: is a symbolic link: not followed, not replaced	plot $C/t.csv -o $C/link.svg
 top-pid-word	bad pid 'abc' \(accepted: a process id	top --once abc
 top-pid-zero	bad pid '0'	top 0 --once
 top-sort	--sort: unknown key 'size' \(accepted: live, peak, growth, name, pid, rss\)	top --once --sort size
@@ -248,7 +251,7 @@ diff-check-files	--check takes no files \(got '$C/a.json'\)	diff --check $C/a.js
 export-pid	bad pid '12x'	export 12x --no-reset
 export-format-eq	--format: unknown format 'json' \(accepted: prometheus\)	export --format=json
 export-o-dashdash	-o needs a value \(got '--'; accepted: FILE\)	export -o -- 1
-export-o-unwritable	$C/no/m.prom.tmp.[0-9]+: cannot create	export -o $C/no/m.prom --dir $C
+export-o-unwritable	-o $C/no/m.prom: cannot create	export -o $C/no/m.prom --dir $C
 serve-extra	unexpected argument 'extra' \(accepted: --listen ADDR:PORT, --dir DIR, --by WHAT, --window S, --window-step S, --help; no operands\)	serve --listen 127.0.0.1:0 extra
 serve-listen-dashdash	--listen needs a value \(got '--'; accepted: ADDR:PORT\)	serve --listen --
 serve-dir-bad	$C/a.json: .*(not a directory|Not a directory)	serve --listen 127.0.0.1:0 --dir $C/a.json
@@ -262,6 +265,18 @@ gc-dir-missing	--dir needs a value \(got nothing; accepted: DIR\)	gc --dir
 EOF
 cd "$ROOT" || exit 1
 [ ! -e "$C/ran" ] && pass opt-run-o-unwritable-not-run || fail opt-run-o-unwritable-not-run "the workload ran although -o could not be written"
+[ -L "$C/link.json" ] && cmp -s "$C/a.json" "$C/b.json" && pass opt-o-symlink-kept || fail opt-o-symlink-kept "$(ls -l "$C/link.json")"
+# -o naming a character device (as root: a node of our own standing in for
+# /dev/null) is written into, never replaced by a file
+if [ "$(id -u)" = 0 ] && mknod "$C/null" c 1 3 2>/dev/null && mknod "$C/null.svg" c 1 3 2>/dev/null; then
+    "$HS" run -q -o "$C/null" -- true; r1=$?
+    mkdir -p -m 700 "$C/nolive"; "$HS" export -o "$C/null" --dir "$C/nolive"; r2=$?
+    "$HS" plot "$C/t.csv" -o "$C/null.svg"; r3=$?
+    [ $r1 = 0 ] && [ $r2 = 0 ] && [ $r3 = 0 ] && [ -c "$C/null" ] && [ -c "$C/null.svg" ] && pass opt-o-device-kept \
+        || fail opt-o-device-kept "run $r1 export $r2 plot $r3: $(ls -l "$C/null" "$C/null.svg")"
+else
+    skip opt-o-device-kept "needs root for mknod"
+fi
 [ ! -e "$C/--" ] && [ ! -e "$C/-" ] && pass opt-no-file-named-dashdash || fail opt-no-file-named-dashdash "a file named -- was created"
 
 # what the conventions make work (each failed before): options after

@@ -46,6 +46,22 @@ int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, 
  * directory the user can create files in. 0, or -1 with the reason in err
  * ("not a directory", "cannot create files there: ...") */
 int output_dir(const char *dir, unsigned mode, char *err, size_t cap);
+/* An output file of a command, written whole. A new name or a regular file
+ * is written as a temporary next to it (a random name, O_EXCL, no symbolic
+ * link followed) and renamed over it by out_commit; a character device or a
+ * FIFO (/dev/null, a pipe that someone reads) is written directly; a
+ * symbolic link, a directory, a block device or a socket is refused.
+ * Nothing that is not a regular file is ever replaced (as root, `-o
+ * /dev/null` used to replace the device with a file). */
+struct outfile {
+    int fd, direct;
+    char path[4400], tmp[4480];
+};
+/* 0, or -1 with the reason in err (the path is not in it) */
+int out_create(struct outfile *o, const char *path, char *err, size_t cap);
+int out_write(struct outfile *o, const void *buf, size_t len);     /* 0 or -1 (errno) */
+int out_commit(struct outfile *o, char *err, size_t cap);          /* close, rename; 0 or -1 */
+void out_abort(struct outfile *o);                                 /* close, the temporary removed */
 uint64_t now_ns(void);           /* CLOCK_MONOTONIC */
 uint64_t unix_ns(void);          /* CLOCK_REALTIME */
 

@@ -69,29 +69,22 @@ int cmd_export(int argc, char **argv)
     live_dir_check(dir, dir_opt != NULL, 0);
     /* -o: created before the scan (which resets the window peaks), so a path
      * that cannot be written costs the exporter no window */
-    char tmp[4200];
-    FILE *f = NULL;
-    if (out) {
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid());
-        f = fopen(tmp, "we");
-        if (!f) die_bad("%s: cannot create: %s", tmp, strerror(errno));
-    }
+    struct outfile o;
+    char oerr[512];
+    if (out && out_create(&o, out, oerr, sizeof oerr)) die_bad("-o %s: %s", out, oerr);
     struct scan s;
     int rc = live_scan_opt(dir, dir_opt != NULL, pids, npids, flags, &s, 0);
     free(pids);
     if (rc && npids) {
         scan_free(&s);
-        if (f) {
-            fclose(f);
-            unlink(tmp);
-        }
+        if (out) out_abort(&o);
         return HS_EXIT_BAD;
     }
     size_t len;
     char *text = prom_render(&s, &len);
     scan_free(&s);
     if (!text) {
-        if (f) unlink(tmp);
+        if (out) out_abort(&o);
         die_bad("out of memory");
     }
     if (!out) {
@@ -99,13 +92,13 @@ int cmd_export(int argc, char **argv)
         free(text);
         return 0;
     }
-    int ok = fwrite(text, 1, len, f) == len;
-    ok &= fclose(f) == 0;
-    free(text);
-    if (!ok || rename(tmp, out) != 0) {
+    if (out_write(&o, text, len) != 0) {
         int e = errno;
-        unlink(tmp);
-        die_bad("%s: cannot write: %s", out, strerror(e));
+        out_abort(&o);
+        free(text);
+        die_bad("-o %s: cannot write: %s", out, strerror(e));
     }
+    free(text);
+    if (out_commit(&o, oerr, sizeof oerr) != 0) die_bad("-o %s: %s", out, oerr);
     return 0;
 }

@@ -295,17 +295,16 @@ static int copy_file(const char *from, const char *to)
     char *buf, err[512];
     size_t len;
     if (read_file(from, 64u << 20, &buf, &len, err, sizeof err)) return -1;
-    char tmp[9000];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", to, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    int ok = f && fwrite(buf, 1, len, f) == len;
-    if (f) ok &= fclose(f) == 0;
-    free(buf);
-    if (!ok || rename(tmp, to)) {
-        unlink(tmp);
-        return -1;
+    struct outfile o;
+    int rc = out_create(&o, to, err, sizeof err);
+    if (rc == 0 && out_write(&o, buf, len) != 0) {
+        out_abort(&o);
+        rc = -1;
+    } else if (rc == 0) {
+        rc = out_commit(&o, err, sizeof err);
     }
-    return 0;
+    free(buf);
+    return rc;
 }
 
 static void rm_tree(const char *dir)
@@ -413,21 +412,21 @@ int cmd_run(int argc, char **argv)
     if (prof && output_dir(prof, 0700, derr, sizeof derr))
         die_bad("--profile %s: %s (accepted: a directory you can write, created if missing)", prof, derr);
     if (prof && !realpath(prof, prof_abs)) die_bad("--profile %s: cannot resolve it: %s", prof, strerror(errno));
-    /* -o: the file is created now (as OUT.tmp.PID, renamed at the end), so a
-     * path that cannot be written fails before the workload runs */
-    char out_tmp[4200];
-    FILE *outf = NULL;
+    /* -o: the file is created now (a temporary renamed at the end, or
+     * /dev/null and the like opened: out_create), so a path that cannot be
+     * written fails before the workload runs */
+    static struct outfile ro;
+    int have_ro = 0;
     int out_std = out && !strcmp(out, "-");   /* -o -: the report on stdout at the end */
     if (out && !out_std) {
-        snprintf(out_tmp, sizeof out_tmp, "%s.tmp.%d", out, (int)getpid());
-        outf = fopen(out_tmp, "we");
-        if (!outf) die_bad("-o %s: cannot create: %s", out, strerror(errno));
+        if (out_create(&ro, out, derr, sizeof derr)) die_bad("-o %s: %s", out, derr);
+        have_ro = 1;
     }
     FILE *csv = NULL;
     if (timeline) {
         csv = !strcmp(timeline, "-") ? stdout : fopen(timeline, "w");
         if (!csv) {
-            if (outf) unlink(out_tmp);
+            if (have_ro) out_abort(&ro);
             die_bad("--timeline %s: cannot create: %s", timeline, strerror(errno));
         }
         fputs("time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n", csv);
@@ -610,29 +609,30 @@ int cmd_run(int argc, char **argv)
                                "peak_sum_bytes", (json_int_t)tree_peak_sum(&tr),
                                "concurrent_peak_bytes", (json_int_t)k.concurrent_peak,
                                "samples", (json_int_t)k.samples, "executables", exes);
-    int wrote = 0;
     if (root) {
         json_object_set_new(root, "tree", json_pack("{soso}", "processes", procs, "totals", totals));
-        if (outf) {
-            fclose(outf);
-            outf = NULL;
-            if (json_dump_file(root, out_tmp, JSON_INDENT(2)) != 0 || rename(out_tmp, out) != 0)
+        if (have_ro) {
+            char *txt = json_dumps(root, JSON_INDENT(2));
+            have_ro = 0;
+            if (!txt || out_write(&ro, txt, strlen(txt)) != 0 || out_write(&ro, "\n", 1) != 0) {
                 warnx_("-o %s: cannot write the report: %s", out, strerror(errno));
-            else wrote = 1;
+                out_abort(&ro);
+            } else if (out_commit(&ro, derr, sizeof derr) != 0) {
+                warnx_("-o %s: %s", out, derr);
+            }
+            free(txt);
         } else if (out_std) {
             fflush(stdout);
             if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF ||
                 fflush(stdout) != 0)
                 warnx_("-o -: cannot write the report to standard output: %s", strerror(errno));
-            else wrote = 1;
         }
         json_decref(root);
     } else {
         json_decref(procs);
         json_decref(totals);
     }
-    if (outf) fclose(outf);
-    if (out && !out_std && !wrote) unlink(out_tmp);
+    if (have_ro) out_abort(&ro);
 
     int have_main = report_load(main_report, &r, err, sizeof err) == 0;
     if (have_main) {

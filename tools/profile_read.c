@@ -286,15 +286,21 @@ int profile_copy_live(int pid, const char *live, const char *dest, char *err, si
     unsigned char *buf = malloc(len ? len : 1);
     int rc = buf && read_all(fd, buf, len) == 0 ? 0 : -1;
     close(fd);
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", dest);
-    FILE *f = rc == 0 ? fopen(tmp, "we") : NULL;
-    if (!f || fwrite(buf, 1, len, f) != len) rc = -1;
-    if (f && fclose(f) != 0) rc = -1;
-    if (rc == 0 && rename(tmp, dest) != 0) rc = -1;
     if (rc != 0) {
-        unlink(tmp);
-        say(err, cap, "%s: cannot write it%s", dest, "");
+        free(buf);
+        return say(err, cap, "%s: cannot read %s", live, name);
+    }
+    struct outfile o;
+    char why[512];
+    if (out_create(&o, dest, why, sizeof why) != 0) {
+        free(buf);
+        return say(err, cap, "%s: %s", dest, why);
+    }
+    if (out_write(&o, buf, len) != 0) {
+        out_abort(&o);
+        rc = say(err, cap, "%s: cannot write it: %s", dest, strerror(errno));
+    } else if (out_commit(&o, why, sizeof why) != 0) {
+        rc = say(err, cap, "%s: %s", dest, why);
     }
     free(buf);
     return rc;

@@ -256,21 +256,17 @@ int cmd_plot(int argc, char **argv)
     if (!in) die_bad("no timeline given (usage: heapshim plot FILE.csv -o OUT.svg)");
     if (!out) die_bad("no output given (usage: heapshim plot FILE.csv -o OUT.svg|OUT.png|-)");
     int kind = out_kind(out);
-    /* the output is created (as OUT.tmp.PID) before the input is read */
-    char tmp[4200];
+    /* the output is created (out_create) before the input is read */
+    struct outfile o;
+    char err[1024];
     int fd = 1;
     if (kind) {
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd < 0) die_bad("-o %s: cannot create: %s", out, strerror(errno));
+        if (out_create(&o, out, err, sizeof err)) die_bad("-o %s: %s", out, err);
+        fd = o.fd;
     }
     struct timeline t;
-    char err[1024];
     if (timeline_load(in, &t, err, sizeof err)) {
-        if (kind) {
-            close(fd);
-            unlink(tmp);
-        }
+        if (kind) out_abort(&o);
         die_bad("%s", err);
     }
     char deftitle[512];
@@ -297,11 +293,8 @@ int cmd_plot(int argc, char **argv)
         }
     }
     free(svg);
-    if (kind) {
-        rc |= close(fd);
-        if (!rc && rename(tmp, out) != 0) rc = -1;
-        if (rc) unlink(tmp);
-    }
+    if (kind && rc) out_abort(&o);
+    else if (kind) rc = out_commit(&o, err, sizeof err);
     if (rc) die_bad("-o %s: write error%s%s", out, err[0] ? ": " : "", err);
     return 0;
 }

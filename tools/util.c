@@ -232,6 +232,83 @@ int output_dir(const char *dir, unsigned mode, char *err, size_t cap)
     return 0;
 }
 
+int out_create(struct outfile *o, const char *path, char *err, size_t cap)
+{
+    memset(o, 0, sizeof *o);
+    o->fd = -1;
+    if (strlen(path) >= sizeof o->path) {
+        snprintf(err, cap, "path too long");
+        return -1;
+    }
+    snprintf(o->path, sizeof o->path, "%s", path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+            snprintf(err, cap, "%s, not replaced (accepted: a regular file or a new name, a character device "
+                     "such as /dev/null, a FIFO, or - for standard output)",
+                     S_ISLNK(st.st_mode) ? "is a symbolic link: not followed" : S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
+            return -1;
+        }
+        /* without blocking: a FIFO nobody reads is an error, not a hang */
+        o->fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (o->fd < 0) {
+            snprintf(err, cap, "cannot open it for writing: %s", errno == ENXIO ? "a FIFO nobody reads" : strerror(errno));
+            return -1;
+        }
+        fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK);
+        o->direct = 1;
+        return 0;
+    }
+    for (int attempt = 0; attempt < 16 && o->fd < 0; attempt++) {
+        snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%d.%08lx", path, (int)getpid(),
+                 (unsigned long)(now_ns() ^ ((uint64_t)attempt << 20)) & 0xffffffffUL);
+        o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (o->fd < 0 && errno != EEXIST) break;
+    }
+    if (o->fd < 0) {
+        snprintf(err, cap, "cannot create: %s", strerror(errno));
+        o->tmp[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int out_write(struct outfile *o, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(o->fd, p, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int out_commit(struct outfile *o, char *err, size_t cap)
+{
+    int rc = close(o->fd);
+    o->fd = -1;
+    if (rc == 0 && !o->direct && rename(o->tmp, o->path) != 0) rc = -1;
+    if (rc != 0) {
+        snprintf(err, cap, "cannot write: %s", strerror(errno));
+        if (!o->direct) unlink(o->tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void out_abort(struct outfile *o)
+{
+    if (o->fd >= 0) close(o->fd);
+    o->fd = -1;
+    if (!o->direct && o->tmp[0]) unlink(o->tmp);
+}
+
 uint64_t now_ns(void)
 {
     struct timespec ts;
