@@ -63,6 +63,22 @@ out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/read.fifo" LD_PRELOAD="$SHIM" true 2
 wait $CATP
 [ $rc = 0 ] && [ ! -s "$TMPD/err" ] && "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMPD/fifo.out" && [ -p "$TMPD/read.fifo" ] \
     && pass report-fifo-read || fail report-fifo-read "rc $rc err=$(head -c 300 "$TMPD/err") out=$(head -c 100 "$TMPD/fifo.out")"
+# a reader that goes away while the report is written (its pipe shrunk to
+# one page, smaller than the report): EPIPE, one warning, no SIGPIPE death
+mkfifo "$TMPD/gone.fifo"
+"$PY" - "$TMPD/gone.fifo" "$TMPD/gone.ready" <<'PYEOF' &
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)   # a reader from now on
+fcntl.fcntl(fd, 1031, 4096)          # F_SETPIPE_SZ: one page
+open(sys.argv[2], "w").close()
+time.sleep(1); os.close(fd)          # nothing read: the writer is blocked on a full pipe
+PYEOF
+GONE=$!
+for _ in $(seq 100); do [ -e "$TMPD/gone.ready" ] && break; sleep 0.05; done
+out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/gone.fifo" LD_PRELOAD="$SHIM" sh -c 'echo hello; exit 3' 2>"$TMPD/err"); rc=$?
+wait $GONE
+[ "$out" = hello ] && [ $rc = 3 ] && grep -q 'HEAPSHIM_REPORT' "$TMPD/err" && pass report-fifo-reader-gone \
+    || fail report-fifo-reader-gone "rc $rc (141: SIGPIPE) out=$out err=$(head -c 300 "$TMPD/err")"
 if [ "$(id -u)" = 0 ] && mknod "$TMPD/null" c 1 3 2>/dev/null; then
     out=$(env HEAPSHIM_REPORT="$TMPD/null" LD_PRELOAD="$SHIM" sh -c 'echo hello; exit 3' 2>"$TMPD/err"); rc=$?
     [ "$out" = hello ] && [ $rc = 3 ] && [ ! -s "$TMPD/err" ] && [ -c "$TMPD/null" ] && pass report-device-kept \

@@ -242,7 +242,8 @@ int out_create(struct outfile *o, const char *path, char *err, size_t cap)
     }
     snprintf(o->path, sizeof o->path, "%s", path);
     struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    int exists = lstat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
         if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
             snprintf(err, cap, "%s, not replaced (accepted: a regular file or a new name, a character device "
                      "such as /dev/null, a FIFO, or - for standard output)",
@@ -262,7 +263,7 @@ int out_create(struct outfile *o, const char *path, char *err, size_t cap)
     for (int attempt = 0; attempt < 16 && o->fd < 0; attempt++) {
         snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%d.%08lx", path, (int)getpid(),
                  (unsigned long)(now_ns() ^ ((uint64_t)attempt << 20)) & 0xffffffffUL);
-        o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (o->fd < 0 && errno != EEXIST) break;
     }
     if (o->fd < 0) {
@@ -270,6 +271,8 @@ int out_create(struct outfile *o, const char *path, char *err, size_t cap)
         o->tmp[0] = 0;
         return -1;
     }
+    /* a file replaced keeps its permissions (a private report stays private) */
+    if (exists) (void)fchmod(o->fd, st.st_mode & 07777);
     return 0;
 }
 
