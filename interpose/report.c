@@ -10,14 +10,12 @@
  * serves without allocating) and written with write(2).
  */
 #include "report.h"
+#include "shim.h"
 #include "../core/prim/proc.h"
 #include "../core/table.h"
 #include <heapshim.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -339,23 +337,12 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
     if (fstatat(dirfd, base, &at, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(at.st_mode)) {
         int e = 0, dfd = -1;
         if (S_ISCHR(at.st_mode) || S_ISFIFO(at.st_mode)) {
-            /* a reader that goes away must not kill the program with
-             * SIGPIPE: blocked while writing, and one raised here taken */
-            sigset_t pipe_set, old_set, pending;
-            sigemptyset(&pipe_set);
-            sigaddset(&pipe_set, SIGPIPE);
-            pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-            bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+            /* a reader that goes away gives EPIPE, not SIGPIPE (hs_shim_write) */
             dfd = openat(dirfd, base, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
             if (dfd < 0) e = errno;
-            else if (fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) & ~O_NONBLOCK) != 0 || rp_write_all(dfd, rp_json, len) != 0)
-                e = errno ? errno : EIO;
+            else if (fcntl(dfd, F_SETFL, fcntl(dfd, F_GETFL) & ~O_NONBLOCK) != 0) e = errno;
+            else e = hs_shim_write(dfd, rp_json, len);
             if (dfd >= 0 && close(dfd) != 0 && !e) e = errno;
-            if (e == EPIPE && !was_pending) {
-                struct timespec zero = { 0, 0 };
-                sigtimedwait(&pipe_set, NULL, &zero);
-            }
-            pthread_sigmask(SIG_SETMASK, &old_set, NULL);
         }
         close(dirfd);
         if (dfd < 0 && !e)
@@ -424,7 +411,7 @@ static void rp_line(int fd, const char *s, int n)
     if (n <= 0) return;
     size_t len = (size_t)n;
     if (len > strlen(s)) len = strlen(s);  /* snprintf cut it */
-    (void)!write(fd, s, len);
+    hs_shim_write(fd, s, len);
 }
 
 static void rp_table_row(int fd, const char *name, const hs_domain_stats_t *d)

@@ -69,7 +69,11 @@ void hs_shim_read_env(void);
  * when HEAPSHIM_STATS or HEAPSHIM_REPORT is set) */
 void hs_shim_keep_stderr(void);
 int  hs_shim_errfd(void);
-/* write one line to stderr without allocating */
+/* Write all of buf to fd as the shim must: a reader that went away (stderr
+ * piped into `head`, a FIFO) gives EPIPE, never a SIGPIPE that ends the
+ * program (blocked while writing; one raised here is taken). 0 or an errno. */
+int  hs_shim_write(int fd, const void *buf, size_t n);
+/* write one line to stderr without allocating (errno kept) */
 void hs_shim_warn(const char *a, const char *b, const char *c);
 void hs_shim_warn_value(const char *var, const char *value, const char *rest);   /* VAR='value'rest */
 

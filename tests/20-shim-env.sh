@@ -105,6 +105,11 @@ for v in 'service=api,team=payments' '' 'a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8'; do
     else fail "labels-good '$v'" "rc=$rc out=$out err=$(head -c 300 "$TMPD/err")"; fi
 done
 
+# HEAPSHIM_STATS=1 with stderr in a pipe whose reader has gone (`| head -1`):
+# the program's exit status, not a SIGPIPE death at exit (as plain)
+st=$(bash -c 'LD_PRELOAD="$1" HEAPSHIM_STATS=1 sh -c "echo one; sleep 0.3; exit 4" 2>&1 | (head -1 > /dev/null); echo ${PIPESTATUS[0]}' _ "$SHIM")
+[ "$st" = 4 ] && pass stats-reader-gone || fail stats-reader-gone "exit status $st (141: SIGPIPE; expected 4)"
+
 # HEAPSHIM_STATS=1 prints the table on stderr, stdout untouched
 out=$(HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" sh -c 'echo hello' 2>"$TMPD/err")
 if [ "$out" = hello ] && grep -q 'mem' "$TMPD/err" && grep -q 'obj' "$TMPD/err" && grep -q 'raw' "$TMPD/err"; then
