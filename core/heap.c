@@ -147,6 +147,9 @@ static struct hs_live_slot *slot_take(void)
     } else {
         uint32_t used = HS_LOAD(&hs_live->slots_used);
         if (used >= hs_live->nslots) return NULL;
+        /* a slot first used: its pages backed first (hs_os_back); none to
+         * be had, the thread counts in slot 0, as when slots run out */
+        if (!hs_os_back(hs_live_slot_at(used), sizeof(struct hs_live_slot))) return NULL;
         idx = used;
         __atomic_store_n(&hs_live->slots_used, used + 1, __ATOMIC_RELEASE);
     }

@@ -229,6 +229,13 @@ int    hs_os_munmap(void *p, size_t n);
 void  *hs_os_mremap(void *old, size_t old_n, size_t new_n, int flags, void *new_addr);
 int    hs_os_mprotect(void *p, size_t n, int prot);
 int    hs_os_madvise(void *p, size_t n, int advice);
+/* Back the pages of [p, p + n) of a shared mapping with memory now
+ * (MADV_POPULATE_WRITE, Linux 5.14+), so that no later store into them can
+ * raise SIGBUS: a tmpfs that is full (a small /dev/shm) cannot give a page
+ * of a file at its first store, and kills the process instead. false: not
+ * backed (no space); true when backed, or when the kernel cannot tell
+ * (EINVAL: before 5.14, the old risk). errno kept. */
+bool   hs_os_back(void *p, size_t n);
 void   hs_os_unmap(void *p, size_t n);
 uint64_t hs_os_random64(void);
 uint64_t hs_now_ns(void);                  /* CLOCK_MONOTONIC_COARSE */

@@ -167,6 +167,24 @@ static struct hs_prof_module *modules_of(struct hs_prof_header *r) { return (voi
 static struct hs_prof_stack *stacks_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_STACKS); }
 static struct hs_prof_live *live_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_LIVE); }
 
+/* The region is a file of the live directory (shared memory): a table's
+ * pages are backed before it first writes into them (hs_os_back), so that
+ * a full file system drops a sample (or keeps the old module list) instead
+ * of killing the program with SIGBUS. backed[k]: offset in the region up to
+ * which table k (modules, stacks, live) is backed; prof_lock held. Reset in
+ * a fork child, whose region is a new file. */
+static const size_t backed_from[3] = { OFF_MODULES, OFF_STACKS, OFF_LIVE };
+static size_t backed[3] = { OFF_MODULES, OFF_STACKS, OFF_LIVE };
+
+static bool back_upto(struct hs_prof_header *r, unsigned k, size_t end)
+{
+    if (HS_LIKELY(end <= backed[k])) return true;
+    size_t from = backed[k] & ~(size_t)4095, to = (end + 4095) & ~(size_t)4095;
+    if (!hs_os_back((char *)r + from, to - from)) return false;
+    backed[k] = to;
+    return true;
+}
+
 HS_INLINE void seq_begin(struct hs_prof_header *r)
 {
     __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELAXED);
@@ -300,13 +318,16 @@ static void modules_refresh(struct hs_prof_header *r)
     hot.mod_nstage = 0;
     dl_iterate_phdr(mod_cb, NULL);
     hs_lock(&prof_lock);
-    seq_begin(r);
-    memcpy(modules_of(r), mod_stage, (size_t)hot.mod_nstage * sizeof *mod_stage);
-    r->nmodules = hot.mod_nstage;
-    r->module_gen = gen;
-    seq_end(r);
+    bool backed_ok = back_upto(r, 0, OFF_MODULES + (size_t)hot.mod_nstage * sizeof *mod_stage);
+    if (backed_ok) {
+        seq_begin(r);
+        memcpy(modules_of(r), mod_stage, (size_t)hot.mod_nstage * sizeof *mod_stage);
+        r->nmodules = hot.mod_nstage;
+        r->module_gen = gen;
+        seq_end(r);
+    }
     hs_unlock(&prof_lock);
-    HS_STORE(&mod_gen_seen, gen);
+    if (backed_ok) HS_STORE(&mod_gen_seen, gen);
     hs_unlock(&mod_lock);
 }
 
@@ -562,6 +583,7 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
         }
         if (r->nstacks >= HS_PROF_STACKS / 4 * 3) return UINT32_MAX;
         uint32_t k = r->nstacks;
+        if (!back_upto(r, 1, OFF_STACKS + (size_t)(k + 1) * sizeof *t)) return UINT32_MAX;
         struct hs_prof_stack *s = &t[k];
         s->depth = n;
         s->dom = dom;
@@ -710,7 +732,8 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
                 li = live_free_head - 1;
                 uint32_t next = live_of(r)[li].stack;
                 live_free_head = next <= HS_PROF_LIVE ? next : 0;
-            } else if (r->live_hwm < HS_PROF_LIVE) {
+            } else if (r->live_hwm < HS_PROF_LIVE &&
+                       back_upto(r, 2, OFF_LIVE + (size_t)(r->live_hwm + 1) * sizeof(struct hs_prof_live))) {
                 li = r->live_hwm++;
             }
         }
@@ -826,6 +849,7 @@ void hs_sample_fork(int phase)
     }
     if (phase == 2) {
         hs_unwind_fork_child();
+        memcpy(backed, backed_from, sizeof backed);
         hs_lock_reset(&prof_lock);
         hs_lock_reset(&mod_lock);
         if (region) region->pid = (int32_t)getpid(), region->start_time = hs_proc_start_time(getpid());

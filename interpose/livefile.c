@@ -17,6 +17,7 @@
  * (same directory and file inode as at creation).
  */
 #include "livefile.h"
+#include "../core/internal.h"
 #include "strbuf.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -236,7 +237,16 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
         return NULL;
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
+    if (p != MAP_FAILED && !hs_os_back(p, HS_LIVE_REGION_SIZE(1))) {
+        /* the header and the shared slot backed now, each other slot when a
+         * thread first takes it (core/heap.c): a full file system gives no
+         * page for them, and a store would kill the program with SIGBUS */
+        munmap(p, size);
+        *why = lf_say("live file", path_out, "no space to back it (the file system is full)");
+        lf_remove_created(dirfd);
+        path_out[0] = 0;
+        p = NULL;
+    } else if (p == MAP_FAILED) {
         char msg[96];
         snprintf(msg, sizeof msg, "cannot map it: %s", lf_err_text(errno));
         *why = lf_say("live file", path_out, msg);

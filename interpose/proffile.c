@@ -149,6 +149,13 @@ void *hs__platform_profile_region(size_t size)
     void *p = NULL;
     if (fd >= 0) {
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        /* the header's page backed now (the tables' pages as they grow,
+         * core/sample.c): a full file system makes the profile private
+         * memory (the caller's fallback), not a SIGBUS at the first store */
+        if (p != MAP_FAILED && !hs_os_back(p, sizeof(struct hs_prof_header))) {
+            munmap(p, size);
+            p = MAP_FAILED;
+        }
         if (p == MAP_FAILED) {
             p = NULL;
             unlinkat(dirfd, file_name, 0);

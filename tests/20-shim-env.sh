@@ -58,7 +58,7 @@ mkfifo "$TMPD/nobody.fifo"
 out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/nobody.fifo" LD_PRELOAD="$SHIM" sh -c 'echo hello; exit 3' 2>"$TMPD/err"); rc=$?
 [ "$out" = hello ] && [ $rc = 3 ] && grep -q 'is a FIFO nobody reads' "$TMPD/err" && [ -p "$TMPD/nobody.fifo" ] \
     && pass report-fifo-unread || fail report-fifo-unread "rc $rc (124: hung) out=$out err=$(head -c 300 "$TMPD/err")"
-mkfifo "$TMPD/read.fifo"; cat "$TMPD/read.fifo" > "$TMPD/fifo.out" & CATP=$!
+mkfifo "$TMPD/read.fifo"; timeout 20 cat "$TMPD/read.fifo" > "$TMPD/fifo.out" & CATP=$!
 out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/read.fifo" LD_PRELOAD="$SHIM" true 2>"$TMPD/err"); rc=$?
 wait $CATP
 [ $rc = 0 ] && [ ! -s "$TMPD/err" ] && "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMPD/fifo.out" && [ -p "$TMPD/read.fifo" ] \
@@ -249,5 +249,28 @@ for mode in pymalloc malloc debug malloc_debug; do
     rm -rf "$d"
     [ $rc = 0 ] && [ "$out" = "errno kept" ] && pass "errno-kept-$mode" || fail "errno-kept-$mode" "rc $rc: $(echo "$out" | head -3 | tr '\n' ' ')"
 done
+
+# A live directory on a full file system (a small /dev/shm, a container's
+# 64 MiB): the live file and the profile are shared memory, and a store to a
+# page a full tmpfs cannot give raises SIGBUS. The shim backs each page
+# before its first store (MADV_POPULATE_WRITE): python3 with 4 threads and
+# sampling at 4k, in a 64 KiB tmpfs filled to each level, must run as plain.
+FULL="$TMPD/fullfs"
+if [ "$(id -u)" = 0 ] && mkdir -p "$FULL" && mount -t tmpfs -o size=64k,mode=0700 tmpfs "$FULL" 2>/dev/null; then
+    bad=""
+    for k in 0 4 8 10 12 13 14 15 16; do
+        rm -f "$FULL"/*; [ $k -gt 0 ] && head -c $((k * 4096)) /dev/zero > "$FULL/fill" 2>/dev/null
+        out=$(timeout 60 env LD_PRELOAD="$SHIM" HEAPSHIM_DIR="$FULL" HEAPSHIM_PROFILE_RATE=4k "$PY" -c '
+import threading
+x = [str(i) * 10 for i in range(200000)]
+t = [threading.Thread(target=lambda: [bytes(100) for _ in range(10000)]) for _ in range(4)]
+[a.start() for a in t]; [a.join() for a in t]; print("ok")' 2>"$TMPD/full.err"); rc=$?
+        [ $rc = 0 ] && [ "$out" = ok ] || bad="$bad fill=${k}x4KiB:rc=$rc($(head -c 120 "$TMPD/full.err"))"
+    done
+    umount "$FULL"
+    [ -z "$bad" ] && pass full-live-dir || fail full-live-dir "$bad (135: SIGBUS)"
+else
+    skip full-live-dir "needs root to mount a small tmpfs"
+fi
 
 finish

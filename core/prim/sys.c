@@ -36,6 +36,18 @@ int hs_os_mprotect(void *p, size_t n, int prot) { return (int)syscall(SYS_mprote
 
 int hs_os_madvise(void *p, size_t n, int advice) { return (int)syscall(SYS_madvise, p, n, advice); }
 
+bool hs_os_back(void *p, size_t n)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095, hi = ((uintptr_t)p + n + 4095) & ~(uintptr_t)4095;
+    int err = errno;
+    bool ok = hs_os_madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0 || errno == EINVAL;
+    errno = err;
+    return ok;
+}
+
 void *hs_os_map(size_t n)
 {
     void *p = hs_os_mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
