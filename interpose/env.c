@@ -12,10 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <pthread.h>
 #include <stdbool.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -49,33 +46,6 @@ int hs_shim_errfd(void)
     struct stat st;
     if (fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino) return 2;
     return err_copy;
-}
-
-int hs_shim_write(int fd, const void *buf, size_t n)
-{
-    sigset_t pipe_set, old_set, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-    int e = 0;
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            e = w < 0 ? errno : EIO;
-            break;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    if (e == EPIPE && !was_pending) {
-        struct timespec zero = { 0, 0 };
-        sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-    return e;
 }
 
 void hs_shim_warn(const char *a, const char *b, const char *c)

@@ -15,6 +15,9 @@
 #include "../core/table.h"
 #include <heapshim.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -264,6 +267,35 @@ static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
     rp_field_u(&b, ",\n  ", "rss_anon_peak_bytes", anon_peak);
     rp_puts(&b, "\n}\n");
     return b.overflow ? 0 : b.len;
+}
+
+/* declared in shim.h: the one way the shim writes its own output to a
+ * descriptor it does not own (stderr, a FIFO) */
+int hs_shim_write(int fd, const void *buf, size_t n)
+{
+    sigset_t pipe_set, old_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    int e = 0;
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (e == EPIPE && !was_pending) {
+        struct timespec zero = { 0, 0 };
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    return e;
 }
 
 static const char *rp_fail(const char *path, const char *what, int err)
