@@ -175,6 +175,18 @@ static int page_is_zero(const char *p)
     return 1;
 }
 
+/* Is the page at p worth reading? A page of the region's file that was
+ * never written is a hole, and reading it through the shared mapping makes
+ * tmpfs allocate it (a full file system: SIGBUS, in the program). mincore
+ * tells without touching it: not in memory, it is a hole, all zeros (or a
+ * page swapped out, read as zeros: a copy of the profile then lacks it).
+ * A private region (no file) is read as it is. */
+static bool page_readable(const char *p, bool shared)
+{
+    unsigned char v = 1;
+    return !shared || mincore((void *)p, 4096, &v) != 0 || (v & 1);
+}
+
 /* Fork child, single-threaded: the region is a shared mapping of the
  * parent's file. Give the child a file of its own with the same contents
  * (pages that are all zero stay holes), mapped at the same address. On any
@@ -182,13 +194,14 @@ static int page_is_zero(const char *p)
 static void fork_child(void)
 {
     void *r = hs_sample_region();
+    bool shared = file_name[0] != 0;  /* the region is the parent's file */
     file_name[0] = 0;
     if (!r) return;
     size_t size = hs_sample_region_size();
     int dirfd = open_dir(), fd = dirfd >= 0 ? create_file(dirfd, size) : -1;
     bool ok = fd >= 0;
     for (size_t off = 0; ok && off < size; off += 4096) {
-        if (page_is_zero((const char *)r + off)) continue;
+        if (!page_readable((const char *)r + off, shared) || page_is_zero((const char *)r + off)) continue;
         if (pwrite(fd, (const char *)r + off, 4096, (off_t)off) != 4096) ok = false;
     }
     if (ok && mmap(r, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) ok = false;
@@ -197,7 +210,8 @@ static void fork_child(void)
         file_name[0] = 0;
         void *tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (tmp != MAP_FAILED) {
-            memcpy(tmp, r, size);
+            for (size_t off = 0; off < size; off += 4096)
+                if (page_readable((const char *)r + off, shared)) memcpy((char *)tmp + off, (const char *)r + off, 4096);
             if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, r) == MAP_FAILED) munmap(tmp, size);
         }
     }
@@ -230,7 +244,7 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
     }
     bool ok = true;
     for (size_t off = 0; ok && off < size; off += 4096) {
-        if (page_is_zero((const char *)r + off)) continue;
+        if (!page_readable((const char *)r + off, file_name[0] != 0) || page_is_zero((const char *)r + off)) continue;
         if (pwrite(fd, (const char *)r + off, 4096, (off_t)off) != 4096) ok = false;
     }
     if (ok && ftruncate(fd, (off_t)size) != 0) ok = false;

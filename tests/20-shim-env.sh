@@ -254,17 +254,24 @@ done
 # 64 MiB): the live file and the profile are shared memory, and a store to a
 # page a full tmpfs cannot give raises SIGBUS. The shim backs each page
 # before its first store (MADV_POPULATE_WRITE): python3 with 4 threads and
-# sampling at 4k, in a 64 KiB tmpfs filled to each level, must run as plain.
+# sampling at 4k, and a fork child (whose profile is copied: the copy must
+# not read the parent file's holes, which a full tmpfs answers with SIGBUS),
+# in a 64 KiB tmpfs filled to each level, must run as plain.
 FULL="$TMPD/fullfs"
 if [ "$(id -u)" = 0 ] && mkdir -p "$FULL" && mount -t tmpfs -o size=64k,mode=0700 tmpfs "$FULL" 2>/dev/null; then
     bad=""
     for k in 0 4 8 10 12 13 14 15 16; do
         rm -f "$FULL"/*; [ $k -gt 0 ] && head -c $((k * 4096)) /dev/zero > "$FULL/fill" 2>/dev/null
         out=$(timeout 60 env LD_PRELOAD="$SHIM" HEAPSHIM_DIR="$FULL" HEAPSHIM_PROFILE_RATE=4k "$PY" -c '
-import threading
+import os, threading
 x = [str(i) * 10 for i in range(200000)]
 t = [threading.Thread(target=lambda: [bytes(100) for _ in range(10000)]) for _ in range(4)]
-[a.start() for a in t]; [a.join() for a in t]; print("ok")' 2>"$TMPD/full.err"); rc=$?
+[a.start() for a in t]; [a.join() for a in t]
+p = os.fork()
+if p == 0:
+    y = [bytes(100) for _ in range(20000)]; os._exit(7)
+st = os.waitpid(p, 0)[1]
+print("ok" if st == 7 << 8 else "child status %d" % st)' 2>"$TMPD/full.err"); rc=$?
         [ $rc = 0 ] && [ "$out" = ok ] || bad="$bad fill=${k}x4KiB:rc=$rc($(head -c 120 "$TMPD/full.err"))"
     done
     umount "$FULL"
