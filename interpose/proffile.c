@@ -187,6 +187,17 @@ static bool page_readable(const char *p, bool shared)
     return !shared || mincore((void *)p, 4096, &v) != 0 || (v & 1);
 }
 
+/* the region's pages that hold something, written at their offsets into
+ * fd (zero pages and holes stay holes); false on a write error */
+static bool copy_pages(int fd, const char *r, size_t size, bool shared)
+{
+    for (size_t off = 0; off < size; off += 4096) {
+        if (!page_readable(r + off, shared) || page_is_zero(r + off)) continue;
+        if (pwrite(fd, r + off, 4096, (off_t)off) != 4096) return false;
+    }
+    return true;
+}
+
 /* Fork child, single-threaded: the region is a shared mapping of the
  * parent's file. Give the child a file of its own with the same contents
  * (pages that are all zero stay holes), mapped at the same address. On any
@@ -199,11 +210,7 @@ static void fork_child(void)
     if (!r) return;
     size_t size = hs_sample_region_size();
     int dirfd = open_dir(), fd = dirfd >= 0 ? create_file(dirfd, size) : -1;
-    bool ok = fd >= 0;
-    for (size_t off = 0; ok && off < size; off += 4096) {
-        if (!page_readable((const char *)r + off, shared) || page_is_zero((const char *)r + off)) continue;
-        if (pwrite(fd, (const char *)r + off, 4096, (off_t)off) != 4096) ok = false;
-    }
+    bool ok = fd >= 0 && copy_pages(fd, r, size, shared);
     if (ok && mmap(r, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) ok = false;
     if (!ok) {
         if (fd >= 0 && file_name[0]) unlinkat(dirfd, file_name, 0);
@@ -242,11 +249,7 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
         hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot create ", tmp, "; no profile written");
         return;
     }
-    bool ok = true;
-    for (size_t off = 0; ok && off < size; off += 4096) {
-        if (!page_readable((const char *)r + off, file_name[0] != 0) || page_is_zero((const char *)r + off)) continue;
-        if (pwrite(fd, (const char *)r + off, 4096, (off_t)off) != 4096) ok = false;
-    }
+    bool ok = copy_pages(fd, (const char *)r, size, file_name[0] != 0);
     if (ok && ftruncate(fd, (off_t)size) != 0) ok = false;
     if (close(fd) != 0) ok = false;
     if (!ok || rename(tmp, path) != 0) {
