@@ -136,7 +136,8 @@ static int64_t draw(hs_heap_t *h)
 #define OFF_MODULES  ((sizeof(struct hs_prof_header) + 63) & ~(size_t)63)
 #define OFF_STACKS   (OFF_MODULES + (size_t)HS_PROF_MODULES * sizeof(struct hs_prof_module))
 #define OFF_LIVE     (OFF_STACKS + (size_t)HS_PROF_STACKS * sizeof(struct hs_prof_stack))
-#define REGION_SIZE  (((OFF_LIVE + (size_t)HS_PROF_LIVE * sizeof(struct hs_prof_live)) + 4095) & ~(size_t)4095)
+#define OFF_PYF      (OFF_LIVE + (size_t)HS_PROF_LIVE * sizeof(struct hs_prof_live))
+#define REGION_SIZE  (((OFF_PYF + (size_t)HS_PROF_PYFRAMES * sizeof(struct hs_prof_pyframe)) + 4095) & ~(size_t)4095)
 
 static hs_lock_t prof_lock = HS_LOCK_INIT;
 static hs_lock_t mod_lock = HS_LOCK_INIT;
@@ -166,15 +167,16 @@ void *hs_sample_region(void) { return region; }
 static struct hs_prof_module *modules_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_MODULES); }
 static struct hs_prof_stack *stacks_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_STACKS); }
 static struct hs_prof_live *live_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_LIVE); }
+static struct hs_prof_pyframe *pyf_of(struct hs_prof_header *r) { return (void *)((char *)r + OFF_PYF); }
 
 /* The region is a file of the live directory (shared memory): a table's
  * pages are backed before it first writes into them (hs_os_back), so that
  * a full file system drops a sample (or keeps the old module list) instead
  * of killing the program with SIGBUS. backed[k]: offset in the region up to
- * which table k (modules, stacks, live) is backed; prof_lock held. Reset in
- * a fork child, whose region is a new file. */
-static const size_t backed_from[3] = { OFF_MODULES, OFF_STACKS, OFF_LIVE };
-static size_t backed[3] = { OFF_MODULES, OFF_STACKS, OFF_LIVE };
+ * which table k (modules, stacks, live, interpreter frames) is backed;
+ * prof_lock held. Reset in a fork child, whose region is a new file. */
+static const size_t backed_from[4] = { OFF_MODULES, OFF_STACKS, OFF_LIVE, OFF_PYF };
+static size_t backed[4] = { OFF_MODULES, OFF_STACKS, OFF_LIVE, OFF_PYF };
 
 static bool back_upto(struct hs_prof_header *r, unsigned k, size_t end)
 {
@@ -212,6 +214,8 @@ static void region_init(struct hs_prof_header *r)
     r->stacks_cap = HS_PROF_STACKS;
     r->live_cap = HS_PROF_LIVE;
     r->depth_cap = HS_PROF_DEPTH;
+    r->pyframes_off = OFF_PYF;
+    r->pyframes_cap = HS_PROF_PYFRAMES;
     ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
     r->exe[n > 0 ? n : 0] = 0;
     r->version = HS_PROF_VERSION;
@@ -596,6 +600,75 @@ static uint32_t stack_intern(struct hs_prof_header *r, const uint64_t *f, unsign
     return UINT32_MAX;
 }
 
+/* ---- interpreter frames ------------------------------------------------------------ */
+
+static const struct hs_interp *interp;     /* set once (hs_sample_set_interp) */
+
+void hs_sample_set_interp(const struct hs_interp *in)
+{
+    __atomic_store_n(&interp, in, __ATOMIC_RELEASE);
+}
+
+/* the table's hash index (entry + 1; 0 = empty), twice its capacity; in
+ * .bss, so only a process that has interpreter frames touches it */
+#define PY_INDEX (2 * HS_PROF_PYFRAMES)
+static uint32_t py_index[PY_INDEX];
+
+/* prof_lock held: the table index of f, copied in if new; UINT32_MAX when
+ * the table is full or cannot grow */
+static uint32_t pyframe_intern(struct hs_prof_header *r, const struct hs_interp *in,
+                               const struct hs_interp_frame *f)
+{
+    struct hs_prof_pyframe *t = pyf_of(r);
+    for (uint32_t i = (uint32_t)f->hash & (PY_INDEX - 1), probes = 0; probes < PY_INDEX;
+         i = (i + 1) & (PY_INDEX - 1), probes++) {
+        uint32_t e = py_index[i];
+        if (e) {
+            if (t[e - 1].hash == f->hash) return e - 1;
+            continue;
+        }
+        uint32_t k = r->npyframes;
+        if (k >= HS_PROF_PYFRAMES || !back_upto(r, 3, OFF_PYF + (size_t)(k + 1) * sizeof *t)) return UINT32_MAX;
+        struct hs_prof_pyframe *d = &t[k];
+        d->line = f->line;
+        d->first_line = f->first_line;
+        in->describe(f, d->name, sizeof d->name, d->file, sizeof d->file);
+        d->name[sizeof d->name - 1] = 0;
+        d->file[sizeof d->file - 1] = 0;
+        d->hash = f->hash;
+        r->npyframes = k + 1;
+        py_index[i] = k + 1;
+        return k;
+    }
+    return UINT32_MAX;
+}
+
+/* prof_lock held: each run of the interpreter loop in frames[0, *depth)
+ * gets its interpreter frames (py, innermost first, a run ending at an
+ * entry frame) right before its native frame; what does not fit the depth
+ * is cut from the outer end, as for native frames */
+static void pyframes_splice(struct hs_prof_header *r, const struct hs_interp *in, uint64_t *frames,
+                            unsigned *depth, const struct hs_interp_frame *py, unsigned npy)
+{
+    uint64_t out[HS_PROF_DEPTH];
+    unsigned n = 0, k = 0;
+    for (unsigned i = 0; i < *depth && n < HS_PROF_DEPTH; i++) {
+        uint64_t ra = frames[i];
+        if (k < npy && ra > in->eval_lo && ra <= in->eval_hi) {
+            for (bool last = false; k < npy && !last; k++) {
+                last = py[k].entry;
+                if (!py[k].code) continue;
+                uint32_t id = pyframe_intern(r, in, &py[k]);
+                if (id != UINT32_MAX && n < HS_PROF_DEPTH) out[n++] = HS_PROF_FRAME_PY | id;
+            }
+            if (n >= HS_PROF_DEPTH) break;
+        }
+        out[n++] = ra;
+    }
+    memcpy(frames, out, n * sizeof *out);
+    *depth = n;
+}
+
 /* ---- USDT ---------------------------------------------------------------------- */
 
 #if HS_HAVE_SDT
@@ -719,6 +792,11 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
     dl_iterate_phdr(gen_cb, &gen);
     uint64_t frames[HS_PROF_DEPTH];
     unsigned depth = capture(frames, HS_PROF_DEPTH, gen);
+    /* the interpreter's frames, read now (they change as it runs), copied
+     * into the profile under the lock */
+    const struct hs_interp *in = __atomic_load_n(&interp, __ATOMIC_ACQUIRE);
+    struct hs_interp_frame py[HS_PROF_DEPTH];
+    unsigned npy = in ? in->walk(py, HS_PROF_DEPTH) : 0;
     uint64_t now = hs_unix_ns();
 
     hs_lock(&prof_lock);
@@ -726,6 +804,7 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
     bool fresh_modules = false;
     if (r) {
         seq_begin(r);
+        if (npy) pyframes_splice(r, in, frames, &depth, py, npy);
         uint32_t si = stack_intern(r, frames, depth, dom), li = UINT32_MAX;
         if (si != UINT32_MAX) {
             if (live_free_head) {

@@ -105,4 +105,30 @@ void *hs_sample_region(void);
 /* fork: 0 prepare (takes the profile's locks), 1 parent, 2 child (releases them) */
 void hs_sample_fork(int phase);
 
+/*
+ * An interpreter's own frames in the sampled stacks (interpose/pyframes.c
+ * registers CPython's). At a sample, walk() gives the calling thread's
+ * interpreter frames, innermost first, or 0 when it has none or may not
+ * read them (it does not hold the interpreter's lock); each frame's `entry`
+ * marks the outermost frame of one run of the interpreter loop, whose
+ * native frame has its return addresses in (eval_lo, eval_hi]. The sampler
+ * puts each run's frames before that native frame. describe() copies the
+ * name and file of a frame walk() has just returned (still running, so
+ * alive), only for one not seen before (`hash`: of name, file and line,
+ * never 0). Neither may allocate or take a lock the allocator may wait
+ * for. Set once, before or while threads run; never unset.
+ */
+struct hs_interp_frame {
+    uintptr_t code;                     /* 0: a frame with nothing to show (still only a boundary) */
+    uint64_t hash;
+    int32_t line, first_line;
+    bool entry;
+};
+struct hs_interp {
+    uintptr_t eval_lo, eval_hi;
+    unsigned (*walk)(struct hs_interp_frame *out, unsigned max);
+    void (*describe)(const struct hs_interp_frame *f, char *name, size_t name_cap, char *file, size_t file_cap);
+};
+void hs_sample_set_interp(const struct hs_interp *in);
+
 #endif

@@ -92,6 +92,7 @@
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
 #include "../core/debug.h"
+#include "pyframes.h"
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,9 +592,9 @@ static void fmt_version(char *buf, size_t size, const char *vs)
     buf[n] = 0;
 }
 
-/* Which CPython is this: true for a build we can take over, else false
- * with one warning line. */
-static bool supported(void)
+/* Which CPython is this: true for a build we can take over (its version
+ * in *major, *minor), else false with one warning line. */
+static bool supported(unsigned *major_out, unsigned *minor_out)
 {
     const char *(*get_version)(void) = (const char *(*)(void))sym("Py_GetVersion");
     const unsigned long *hexversion = sym("Py_Version");      /* 3.11+ */
@@ -621,6 +622,8 @@ static bool supported(void)
                   " is not one heapshim knows (3.8 to 3.13); CPython's allocators left alone");
         return false;
     }
+    *major_out = major;
+    *minor_out = minor;
     return true;
 }
 
@@ -656,7 +659,8 @@ void hs_python_start(void)
     api.is_initialized = (int (*)(void))sym("Py_IsInitialized");
     api.current_name = (const char *(*)(void))sym("_PyMem_GetCurrentAllocatorName");
     bool complete = api.get && api.setup_debug_hooks && api.get_arena && api.set_arena && api.is_initialized;
-    bool ok = complete && supported();
+    unsigned major = 0, minor = 0;
+    bool ok = complete && supported(&major, &minor);
     (void)dlerror();
     if (!complete)
         warn_once("python: CPython's allocator API is incomplete in this process (PyMem_GetAllocator,"
@@ -666,6 +670,8 @@ void hs_python_start(void)
         state = HS_PY_UNSUPPORTED;
         return;
     }
+    /* the profile's Python frames: whoever allocates, from here on */
+    hs_pyframes_start(sym, major, minor);
     if (api.is_initialized()) {
         state = HS_PY_RUNNING;
         return;

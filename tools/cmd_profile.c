@@ -109,7 +109,15 @@ static void print_top(FILE *f, const struct profile *p, const struct opts *o, st
             char buf[512];
             fprintf(f, "%s%s", k ? " < " : "", sym_name(sy, s->frames[k], buf, sizeof buf));
         }
-        if (s->depth > 6) fputs(" < ...", f);
+        /* the innermost interpreter frame (the Python line) when the first
+         * six did not show one */
+        unsigned py = 0;
+        while (py < s->depth && !(s->frames[py] & HS_PROF_FRAME_PY)) py++;
+        if (py >= 6 && py < s->depth) {
+            char buf[512];
+            fprintf(f, "%s < %s", py > 6 ? " < ..." : "", sym_name(sy, s->frames[py], buf, sizeof buf));
+        }
+        if (s->depth > 6 && !(py >= 6 && py + 1 == s->depth)) fputs(" < ...", f);
         fputc('\n', f);
     }
     if (!shown) fputs("  (no sampled allocations)\n", f);
@@ -130,7 +138,10 @@ static void print_pprof(FILE *f, const struct profile *p, const struct opts *o)
         const struct pstack *s = &p->st[i];
         if (!dom_ok(o, s) || !s->depth) continue;
         fprintf(f, "%6.0f: %8.0f [%6.0f: %8.0f] @", s->live_count, s->live_bytes, s->alloc_count, s->alloc_bytes);
-        for (unsigned k = 0; k < s->depth; k++) fprintf(f, " 0x%016" PRIx64, s->frames[k]);
+        /* interpreter frames have no address pprof could look up: the
+         * native stack only (the interpreter loop's frame stays) */
+        for (unsigned k = 0; k < s->depth; k++)
+            if (!(s->frames[k] & HS_PROF_FRAME_PY)) fprintf(f, " 0x%016" PRIx64, s->frames[k]);
         fputc('\n', f);
     }
     fputs("\nMAPPED_LIBRARIES:\n", f);

@@ -28,6 +28,8 @@ struct profile {
     uint32_t nmods;
     struct pstack *st;
     uint32_t nst;
+    struct hs_prof_pyframe *pyf;      /* interpreter frames (version 2), validated */
+    uint32_t npyf;
     int consistent;                   /* read at a moment no writer was inside */
     char source[4200];
 };

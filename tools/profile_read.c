@@ -154,8 +154,9 @@ int profile_parse(const unsigned char *buf, size_t len, struct profile *p, char 
     memcpy(&p->h, buf, sizeof p->h);
     struct hs_prof_header *h = &p->h;
     if (h->magic != HS_PROF_MAGIC) return say(err, cap, "profile: %s%s", "not a heapshim profile (bad magic)", "");
-    if (h->version != HS_PROF_VERSION || h->header_size != sizeof *h)
-        return say(err, cap, "profile: %s%s", "unsupported version or header size (this heapshim reads version 1)", "");
+    if ((h->version != 1 && h->version != HS_PROF_VERSION) || h->header_size != sizeof *h)
+        return say(err, cap, "profile: %s%s", "unsupported version or header size (this heapshim reads versions 1 and 2)", "");
+    if (h->version == 1) h->pyframes_off = h->pyframes_cap = h->npyframes = 0;
     if (h->depth_cap != HS_PROF_DEPTH) return say(err, cap, "profile: %s%s", "unexpected stack depth", "");
     if (h->modules_cap > 65536 || h->stacks_cap > (1u << 24) || h->live_cap > (1u << 26))
         return say(err, cap, "profile: %s%s", "table capacities out of range", "");
@@ -163,18 +164,22 @@ int profile_parse(const unsigned char *buf, size_t len, struct profile *p, char 
     uint64_t mend = h->modules_off + (uint64_t)h->modules_cap * sizeof(struct hs_prof_module);
     uint64_t send = h->stacks_off + (uint64_t)h->stacks_cap * sizeof(struct hs_prof_stack);
     uint64_t lend = h->live_off + (uint64_t)h->live_cap * sizeof(struct hs_prof_live);
-    if (h->modules_off > len || h->stacks_off > len || h->live_off > len || mend > len || send > len ||
-        lend > len || (h->modules_off | h->stacks_off | h->live_off) % 8)
+    if (h->pyframes_cap > (1u << 20)) return say(err, cap, "profile: %s%s", "table capacities out of range", "");
+    uint64_t pend = h->pyframes_off + (uint64_t)h->pyframes_cap * sizeof(struct hs_prof_pyframe);
+    if (h->modules_off > len || h->stacks_off > len || h->live_off > len || h->pyframes_off > len || mend > len ||
+        send > len || lend > len || pend > len || (h->modules_off | h->stacks_off | h->live_off | h->pyframes_off) % 8)
         return say(err, cap, "profile: %s%s", "a table lies outside the file", "");
-    if (h->nmodules > h->modules_cap || h->live_hwm > h->live_cap)
+    if (h->nmodules > h->modules_cap || h->live_hwm > h->live_cap || h->npyframes > h->pyframes_cap)
         return say(err, cap, "profile: %s%s", "counts above capacities", "");
     h->exe[sizeof h->exe - 1] = 0;
 
     p->nmods = h->nmodules;
     p->mods = calloc(p->nmods ? p->nmods : 1, sizeof *p->mods);
+    p->npyf = h->npyframes;
+    p->pyf = calloc(p->npyf ? p->npyf : 1, sizeof *p->pyf);
     uint32_t *map = malloc(((size_t)h->stacks_cap + 1) * sizeof *map);
     p->st = calloc((size_t)h->stacks_cap + 1, sizeof *p->st);
-    if (!p->mods || !map || !p->st) {
+    if (!p->mods || !p->pyf || !map || !p->st) {
         free(map);
         profile_free(p);
         return say(err, cap, "profile: %s%s", "out of memory", "");
@@ -185,6 +190,11 @@ int profile_parse(const unsigned char *buf, size_t len, struct profile *p, char 
         m->path[sizeof m->path - 1] = 0;
         if (m->nsegs > HS_PROF_SEGS) m->nsegs = 0;
         if (m->build_id_len > 20) m->build_id_len = 0;
+    }
+    memcpy(p->pyf, buf + h->pyframes_off, (size_t)p->npyf * sizeof *p->pyf);
+    for (uint32_t i = 0; i < p->npyf; i++) {
+        p->pyf[i].name[sizeof p->pyf[i].name - 1] = 0;
+        p->pyf[i].file[sizeof p->pyf[i].file - 1] = 0;
     }
     const struct hs_prof_stack *fs = (const void *)(buf + h->stacks_off);
     for (uint32_t i = 0; i < h->stacks_cap; i++) {
@@ -242,7 +252,8 @@ int profile_stale_at(const struct live_dirh *d, const char *name, struct stat *s
     close(fd);
     const char *why = NULL;
     if (r != (ssize_t)sizeof h || h.magic != HS_PROF_MAGIC) why = "not a heapshim profile (bad magic or short)";
-    else if (h.version != HS_PROF_VERSION || h.header_size != sizeof h) why = "unsupported profile version";
+    else if ((h.version != 1 && h.version != HS_PROF_VERSION) || h.header_size != sizeof h)
+        why = "unsupported profile version";
     else if (h.pid != pid) why = "its header names another pid";
     if (why) {
         snprintf(err, cap, "%s/%s: %s", d->path, name, why);
@@ -257,8 +268,10 @@ void profile_free(struct profile *p)
 {
     free(p->mods);
     free(p->st);
+    free(p->pyf);
     p->mods = NULL;
     p->st = NULL;
+    p->pyf = NULL;
 }
 
 /* Copy a pid's profile file from the live directory to dest (a killed

@@ -105,6 +105,17 @@ struct symbolizer *sym_open(const struct profile *p)
 
 const char *sym_name(struct symbolizer *s, uint64_t ra, char *buf, size_t cap)
 {
+    if (ra & HS_PROF_FRAME_PY) {                 /* an interpreter frame: the profile names it */
+        uint64_t id = ra & 0xffffffffu;
+        if (!s || id >= s->p->npyf) {
+            snprintf(buf, cap, "python frame #%" PRIu64 "?", id);
+            return buf;
+        }
+        const struct hs_prof_pyframe *f = &s->p->pyf[id];
+        if (f->line >= 0) snprintf(buf, cap, "%s (%s:%d)", f->name, f->file, f->line);
+        else snprintf(buf, cap, "%s (%s)", f->name, f->file);
+        return buf;
+    }
     /* a return address: the call is the instruction before it */
     uint64_t pc = ra ? ra - 1 : 0;
     int mi = s ? mod_of(s->p, pc) : -1;

@@ -5,8 +5,10 @@
  * what is sampled; this header is the layout and the read protocol.
  *
  * The file is a fixed-size region: header, module table, stack table, live
- * table, at the offsets the header gives. All integers are native-endian
- * (the file never leaves the machine as is). Version 1.
+ * table, interpreter-frame table, at the offsets the header gives. All
+ * integers are native-endian (the file never leaves the machine as is).
+ * Version 2; version 1 (before the interpreter frames: pyframes_off,
+ * pyframes_cap and npyframes were reserved, zero) is read the same way.
  *
  * Writers: the threads of the process, one at a time (an in-process lock
  * held for a few hundred instructions per sample or sampled free). Each
@@ -29,7 +31,7 @@
 #include <stdint.h>
 
 #define HS_PROF_MAGIC      0x31464f5250534823ull   /* "#HSPROF1" little-endian */
-#define HS_PROF_VERSION    1u
+#define HS_PROF_VERSION    2u
 #define HS_PROF_DEPTH      32u        /* frames kept per stack */
 #define HS_PROF_MODULES    256u
 #define HS_PROF_STACKS     8192u      /* power of two (the writer's hash index) */
@@ -37,6 +39,16 @@
 #define HS_PROF_SEGS       4u         /* loadable segments kept per module */
 #define HS_PROF_PATH       224u
 #define HS_PROF_WEIGHT_ONE 65536u
+#define HS_PROF_PYFRAMES   4096u      /* interpreter frames kept (distinct function + line) */
+#define HS_PROF_PYNAME     96u
+#define HS_PROF_PYFILE     152u
+
+/* A stack's frame with this bit set is not a return address but an
+ * interpreter's frame (a CPython function and line): its low 32 bits index
+ * the interpreter-frame table. No user-space address has the bit. In a
+ * stack such frames come right before (outside) the native frame of the
+ * interpreter loop that runs them, innermost first as every frame. */
+#define HS_PROF_FRAME_PY   (1ull << 63)
 
 /* flags */
 #define HS_PROF_F_EXITED   1u         /* the process exited normally (final copy) */
@@ -63,7 +75,10 @@ struct hs_prof_header {
     uint32_t live_hwm;                /* live entries [0, live_hwm) may be in use */
     uint32_t pad0;
     char     exe[256];                /* /proc/self/exe at creation */
-    uint64_t reserved[8];
+    uint64_t pyframes_off;            /* version 2: the interpreter-frame table */
+    uint32_t pyframes_cap;
+    uint32_t npyframes;               /* used entries: [0, npyframes) */
+    uint64_t reserved[6];
 };
 
 struct hs_prof_segment {
@@ -100,6 +115,17 @@ struct hs_prof_live {
     uint64_t time_ns;                 /* CLOCK_REALTIME of the allocation */
     uint32_t stack;                   /* index into the stack table */
     uint32_t dom;
+};
+
+/* One function and line of an interpreter (CPython: a code object's
+ * co_qualname and co_filename, and the line the frame was running), as
+ * copied by the process when a sample first met it. */
+struct hs_prof_pyframe {
+    uint64_t hash;                    /* of name, file and line; 0 = empty entry */
+    int32_t  line;                    /* -1: unknown */
+    int32_t  first_line;              /* the function's first line */
+    char     name[HS_PROF_PYNAME];    /* UTF-8, NUL-terminated, cut at a character boundary */
+    char     file[HS_PROF_PYFILE];    /* UTF-8, NUL-terminated; the start is dropped when too long */
 };
 
 #endif /* HEAPSHIM_PROFILE_H */

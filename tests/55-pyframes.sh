@@ -1,0 +1,225 @@
+#!/bin/bash
+# tests/55-pyframes.sh - Python-level frames in heap profiles (issue 16's
+# plus): CPython 3.11's frame layout that interpose/pyframes.h hard-codes,
+# against the installed python3.11-dev headers; estimated live bytes per
+# Python function against the exact sizes of a script with known sites
+# (within 10% for every site holding >= 5%, at exit and read live from the
+# running process), the lines named; a Python thread's own frames; frames of
+# a C call that released the GIL (os.listdir's opendir); HEAPSHIM_PYTHON=0
+# (no frames); the legacy pprof text keeps only native addresses; a profile
+# naming interpreter frames it does not hold is read without harm.
+. "$(dirname "$0")/lib.sh"
+HS="$ROOT/$B/heapshim"
+[ -x "$HS" ] || { fail pyframes-built "no $HS (run make)"; finish; }
+export HEAPSHIM_LIB="$SHIM"
+W="$TMPD/pyf"; mkdir -p "$W"
+PYBIN=/usr/bin/python3.11
+HAVE_DW=$(sed -n 's/^#define HS_HAVE_DW \([01]\).*/\1/p' "$ROOT/$B/config.h")
+
+# 1. the layout: every offset of pyframes.h from the headers
+if [ -r /usr/include/python3.11/internal/pycore_frame.h ]; then
+    if ${CC:-cc} -std=gnu11 -Wall -Werror -I/usr/include/python3.11 -I"$ROOT/interpose" \
+            -o "$W/layout" "$ROOT/tests/pyframes_layout.c" 2> "$W/layout.err" &&
+        out=$("$W/layout" 2>&1); then
+        pass pyframes-layout-3.11; echo "$out" | sed 's/^/    /'
+    else
+        fail pyframes-layout-3.11 "$(head -c 600 "$W/layout.err") $out"
+    fi
+else
+    skip pyframes-layout-3.11 "no python3.11-dev headers (/usr/include/python3.11/internal)"
+fi
+
+if [ ! -x "$PYBIN" ] || ! "$PYBIN" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    skip pyframes "no CPython 3.11 at $PYBIN (the layout heapshim reads)"
+    finish
+fi
+if [ "$HAVE_DW" != 1 ]; then
+    skip pyframes "heapshim built without libdw (libdw-dev): no symbol names"
+    finish
+fi
+
+# the script: sites whose live bytes are known exactly (sys.getsizeof of
+# what each keeps: the objects and the list holding them), a thread with a
+# site of its own, churn that keeps nothing; "wait" holds everything alive
+# until stdin closes
+cat > "$W/sites.py" <<'EOF'
+import os, sys, threading
+keep = {}
+def site_big():
+    l = keep["site_big"] = [None] * 6000            # site_big
+    for i in range(6000): l[i] = bytes(6000)        # site_big
+def site_mid():
+    l = keep["site_mid"] = [None] * 14000           # site_mid
+    for i in range(14000): l[i] = bytearray(700)    # site_mid
+def site_small_objs():
+    l = keep["site_small_objs"] = [None] * 60000    # site_small_objs
+    for i in range(60000): l[i] = (i, i + 0.5)      # site_small_objs
+def site_thread():
+    l = keep["site_thread"] = [None] * 5000         # site_thread
+    for i in range(5000): l[i] = bytes(3000)        # site_thread
+def churn():
+    for _ in range(200):
+        x = [bytes(2000) for _ in range(100)]
+def listing(d):
+    for _ in range(40):
+        os.listdir(d)
+site_big()
+site_mid()
+t = threading.Thread(target=site_thread)
+t.start(); t.join()
+site_small_objs()
+churn()
+listing(os.path.dirname(os.path.abspath(__file__)))
+def size(v):
+    n = sys.getsizeof(v)
+    for o in v:
+        n += sys.getsizeof(o)
+        if isinstance(o, tuple):
+            n += sum(sys.getsizeof(x) for x in o if not isinstance(x, int) or x > 256 or x < -5)
+    return n
+for k, v in keep.items():
+    print(k, size(v))
+sys.stdout.flush()
+if sys.argv[1:] == ["wait"]:
+    print("ready", flush=True)
+    sys.stdin.read()
+EOF
+# estimated live bytes per site: stacks whose innermost Python frame is the
+# site's function (or a comprehension inside it) against the truth; also
+# that each site's frame names the script's file and the right line
+check_py_sites() {   # truth collapsed
+    "$PY" - "$1" "$2" "$W/sites.py" <<'EOF'
+import re, sys
+truth = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[1]) if l.startswith("site_"))
+src = open(sys.argv[3]).read().splitlines()
+est, lines = {}, {}
+pyf = re.compile(r"^(.*) \((.*):(-?\d+)\)$")
+for l in open(sys.argv[2]):
+    stack, v = l.rsplit(" ", 1)
+    frames = stack.split(";")
+    inner = None
+    for f in reversed(frames):           # leaf last: the innermost Python frame
+        m = pyf.match(f)
+        if m:
+            inner = m
+            break
+    if not inner:
+        continue
+    name = inner.group(1).split(".")[0]
+    if inner.group(2) != sys.argv[3]:
+        continue
+    est[name] = est.get(name, 0) + float(v)
+    lines.setdefault(name, set()).add(int(inner.group(3)))
+total = sum(truth.values())
+bad = []
+for s, t in sorted(truth.items()):
+    e = est.get(s, 0)
+    err = (e - t) / t
+    want = [i + 1 for i, l in enumerate(src) if l.endswith("# " + s)]
+    print("%-16s truth %10d est %11.0f %+5.1f%%  lines %s (want %s)" % (s, t, e, 100 * err, sorted(lines.get(s, [])), want))
+    if t >= 0.05 * total and abs(err) > 0.10:
+        bad.append(s)
+    if lines.get(s) and set(lines[s]) != set(want):
+        bad.append(s + " lines")
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# 2. at exit (run --profile): CPython has freed everything by then, so the
+# bytes allocated since start (each site allocates what it keeps, and the
+# loop's int objects below 257 bytes each: under 0.5% of it)
+HEAPSHIM_PROFILE_RATE=8k HEAPSHIM_PROFILE_SEED=5 "$HS" run -q --profile "$W/exit" -- \
+    "$PYBIN" "$W/sites.py" > "$W/truth" 2> "$W/exit.err"
+p=$(ls "$W/exit"/*.prof 2>/dev/null | head -1)
+c="$W/exit.alloc.collapsed"
+[ -n "$p" ] && "$HS" profile "$p" --alloc --format collapsed > "$c" 2>> "$W/exit.err"
+if [ -n "$p" ] && out=$(check_py_sites "$W/truth" "$c" 2>&1); then
+    pass pyframes-accuracy-exit; echo "$out" | sed 's/^/    /'
+else
+    fail pyframes-accuracy-exit "$(head -c 400 "$W/exit.err") $out"
+fi
+
+# 3. the thread's site: its own stack (site_thread, no <module> frame:
+# the thread's interpreter run starts in threading's bootstrap)
+if [ -n "$c" ] && grep -q "site_thread ($W/sites.py:" "$c" &&
+    ! grep "site_thread ($W/sites.py:" "$c" | grep -q "<module> ($W/sites.py"; then
+    pass pyframes-thread
+else
+    fail pyframes-thread "$(grep -c site_thread "$c" 2>/dev/null) stacks name site_thread; $(grep site_thread "$c" 2>/dev/null | head -1 | head -c 400)"
+fi
+
+# 4. a C call that released the GIL: opendir's buffer (mem) under listing()
+if [ -n "$c" ] && grep -E "listing \($W/sites.py:[0-9]+\);.*opendir" "$c" > /dev/null; then
+    pass pyframes-gil-released
+else
+    fail pyframes-gil-released "no stack with listing() above opendir: $(grep opendir "$c" 2>/dev/null | head -2 | head -c 600)"
+fi
+
+# 5. read live from the running process (no attach): the same sites
+mkfifo "$W/fifo"
+HEAPSHIM_PROFILE_RATE=8k HEAPSHIM_PROFILE_SEED=9 LD_PRELOAD="$SHIM" "$PYBIN" "$W/sites.py" wait \
+    < "$W/fifo" > "$W/truth-live" &
+pid=$!
+exec 9> "$W/fifo"
+for _ in $(seq 200); do grep -q ready "$W/truth-live" 2>/dev/null && break; sleep 0.05; done
+"$HS" profile $pid --format collapsed > "$W/live.collapsed" 2> "$W/live.err"
+"$HS" profile $pid > "$W/live.top" 2>> "$W/live.err"
+exec 9>&-
+wait $pid
+if out=$(check_py_sites "$W/truth-live" "$W/live.collapsed" 2>&1); then
+    pass pyframes-accuracy-live; echo "$out" | sed 's/^/    /'
+else
+    fail pyframes-accuracy-live "$(cat "$W/live.err") $out"
+fi
+# the top view shows a Python line on each of its Python stacks
+if grep -q "site_big ($W/sites.py:5)" "$W/live.top"; then
+    pass pyframes-top-view
+else
+    fail pyframes-top-view "$(head -c 800 "$W/live.top")"
+fi
+
+# 6. the legacy pprof text: addresses only, none of them an interpreter frame
+h=$(ls "$W/exit"/*.heap 2>/dev/null | head -1)
+if [ -n "$h" ] && grep -q "@ 0x" "$h" && ! grep -Eq "0x8[0-9a-f]{15}" "$h"; then
+    pass pyframes-pprof-native-only
+else
+    fail pyframes-pprof-native-only "$(grep -m2 -E '0x8[0-9a-f]{15}' "$h" 2>/dev/null | head -c 300)"
+fi
+
+# 7. HEAPSHIM_PYTHON=0: CPython left alone, no Python frames
+HEAPSHIM_PYTHON=0 HEAPSHIM_PROFILE_RATE=8k "$HS" run -q --profile "$W/off" -- \
+    "$PYBIN" "$W/sites.py" > /dev/null 2> "$W/off.err"
+c0=$(ls "$W/off"/*.collapsed 2>/dev/null | head -1)
+if [ -n "$c0" ] && [ -s "$c0" ] && ! grep -q "($W/sites.py:" "$c0"; then
+    pass pyframes-off
+else
+    fail pyframes-off "$(head -c 300 "$W/off.err") $(grep -m1 "sites.py" "$c0" 2>/dev/null | head -c 300)"
+fi
+
+# 8. a hostile profile: stacks naming interpreter frames past the table, a
+# table outside the file; read with a clear result, never a crash
+if [ -n "$p" ]; then
+    "$PY" - "$p" "$W" <<'EOF'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+# header: pyframes_off at the offset after exe[256]; see profile.h
+off = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 8 + 8 + 8 + 8 * 3 + 4 * 4 + 4 + 4 + 8 * 4 + 4 + 4 + 256
+pyoff, cap, n = struct.unpack_from("<QII", b, off)
+bad = bytearray(b); struct.pack_into("<QII", bad, off, pyoff, cap, 0)          # names with no table
+open(sys.argv[2] + "/none.prof", "wb").write(bad)
+bad = bytearray(b); struct.pack_into("<QII", bad, off, len(b) - 8, cap, n)     # table outside the file
+open(sys.argv[2] + "/outside.prof", "wb").write(bad)
+EOF
+    "$HS" profile "$W/none.prof" --alloc > "$W/none.out" 2>&1; r1=$?
+    "$HS" profile "$W/outside.prof" > "$W/outside.out" 2>&1; r2=$?
+    if [ $r1 = 0 ] && grep -q "python frame #[0-9]*?" "$W/none.out" &&
+        [ $r2 != 0 ] && [ $r2 -lt 128 ] && [ "$(wc -l < "$W/outside.out")" = 1 ] &&
+        grep -q "outside the file" "$W/outside.out"; then
+        pass pyframes-hostile
+    else
+        fail pyframes-hostile "r1=$r1 r2=$r2: $(head -c 300 "$W/none.out") / $(head -c 300 "$W/outside.out")"
+    fi
+else
+    fail pyframes-hostile "no profile from step 2"
+fi
+finish
