@@ -146,6 +146,58 @@ const char *hs_shim_getenv(const char *name)
     return NULL;
 }
 
+/*
+ * Every HEAPSHIM_* name that some part of heapshim reads: the shim's
+ * settings, then those of the heapshim command, the probe and
+ * scripts/heapshim-ci, which reach the shim in the environment of the
+ * programs they run. Any other HEAPSHIM_* variable is a typo or a setting
+ * that does not exist (HEAPSHIM_MODE for HEAPSHIM_ALLOCATOR): one warning
+ * line each (at most four), and it is ignored, as before.
+ */
+static const char *const known_names[] = {
+    "HEAPSHIM_ALLOCATOR", "HEAPSHIM_STATS", "HEAPSHIM_PUBLISH", "HEAPSHIM_REPORT", "HEAPSHIM_ROUTE",
+    "HEAPSHIM_DIR", "HEAPSHIM_LABELS", "HEAPSHIM_PYTHON", "HEAPSHIM_PROFILE_RATE", "HEAPSHIM_PROFILE_SEED",
+    "HEAPSHIM_PROFILE_UNWIND", "HEAPSHIM_PROFILE_OUT",
+    "HEAPSHIM_LIB", "HEAPSHIM_PROBE_FAULT", "HEAPSHIM_PROBE_NO_PULL", "HEAPSHIM_SERVE_FAULT",
+    "HEAPSHIM_CI_OUT", "HEAPSHIM_CI_FAKE_REPORT", "HEAPSHIM_KEEP_PLOT", "HEAPSHIM_DEPS",
+    NULL,
+};
+
+static void check_name(const char *entry, size_t len, unsigned *warned)
+{
+    if (len < 9 || strncmp(entry, "HEAPSHIM_", 9) != 0) return;
+    size_t n = 0;
+    while (n < len && entry[n] != '=') n++;
+    for (const char *const *k = known_names; *k; k++)
+        if (strlen(*k) == n && !strncmp(*k, entry, n)) return;
+    if (++*warned > 4) return;
+    char name[72];
+    size_t m = 0;
+    for (; m < n && m < sizeof name - 4; m++) name[m] = (unsigned char)entry[m] < 0x20 ? '?' : entry[m];
+    if (m < n) name[m++] = '.', name[m++] = '.', name[m++] = '.';
+    name[m] = 0;
+    hs_shim_warn(name, ": not a heapshim setting, ignored (the shim reads HEAPSHIM_ALLOCATOR, _STATS, _PUBLISH,",
+                 " _REPORT, _ROUTE, _DIR, _LABELS, _PYTHON, _PROFILE_RATE, _PROFILE_SEED, _PROFILE_UNWIND, _PROFILE_OUT)");
+}
+
+/* the environment's HEAPSHIM_* names against known_names */
+static void check_names(void)
+{
+    extern char **environ;
+    unsigned warned = 0;
+    (void)hs_shim_getenv("HEAPSHIM_ALLOCATOR");     /* loads env_buf when environ is not set yet */
+    if (environ) {
+        for (char **e = environ; *e; e++) check_name(*e, strlen(*e), &warned);
+        return;
+    }
+    for (size_t off = 0; off < env_len;) {
+        const char *e = env_buf + off;
+        size_t l = strnlen(e, env_len - off);
+        check_name(e, l, &warned);
+        off += l + 1;
+    }
+}
+
 void hs_shim_read_env(void)
 {
     memset(&hs_shim, 0, sizeof hs_shim);
@@ -219,4 +271,5 @@ void hs_shim_read_env(void)
     hs_shim.fast_direct = hs_shim.mode == HS_MODE_PYMALLOC && !hs_shim.debug && hs_shim.nrules == 0;
     hs_shim.free_path = hs_shim.debug ? HS_FREE_DEBUG
                       : hs_shim.plain_direct ? HS_FREE_BARE : HS_FREE_OWNED;
+    check_names();
 }

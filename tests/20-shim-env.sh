@@ -44,6 +44,21 @@ bad_case bad-labels-twice HEAPSHIM_LABELS 'a=1,a=2' 'given twice'
 bad_case bad-labels-many HEAPSHIM_LABELS 'a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9' 'more than 8 labels'
 bad_case bad-labels-trailing HEAPSHIM_LABELS 'a=1,' "HEAPSHIM_LABELS='a=1,'" 'name=value'
 
+# a HEAPSHIM_* name that is no setting (a typo, HEAPSHIM_MODE for
+# HEAPSHIM_ALLOCATOR) says so and names the real ones; so does a name with
+# control characters, shown as '?'; every known one is silent (below, all
+# set at once)
+bad_case unknown-name HEAPSHIM_MODE malloc 'not a heapshim setting' 'HEAPSHIM_ALLOCATOR'
+bad_case unknown-name-lower HEAPSHIM_rate 1 'HEAPSHIM_rate: not a heapshim setting'
+out=$(env HEAPSHIM_ALLOCATOR=pymalloc HEAPSHIM_STATS=0 HEAPSHIM_PUBLISH=1 HEAPSHIM_REPORT= HEAPSHIM_ROUTE= \
+    HEAPSHIM_DIR="$HEAPSHIM_DIR" HEAPSHIM_LABELS= HEAPSHIM_PYTHON=1 HEAPSHIM_PROFILE_RATE=512k HEAPSHIM_PROFILE_SEED=1 \
+    HEAPSHIM_PROFILE_UNWIND=dwarf HEAPSHIM_PROFILE_OUT= HEAPSHIM_LIB="$SHIM" HEAPSHIM_CI_OUT=x HEAPSHIM_KEEP_PLOT= \
+    LD_PRELOAD="$SHIM" sh -c 'echo hello; ls / >/dev/null; exit 3' 2>"$TMPD/err"); rc=$?
+if [ "$out" = hello ] && [ $rc = 3 ] && [ ! -s "$TMPD/err" ]; then pass known-names-silent
+else fail known-names-silent "rc=$rc out=$out err=$(head -c 300 "$TMPD/err")"; fi
+n=$(env HEAPSHIM_A=1 HEAPSHIM_B=1 HEAPSHIM_C=1 HEAPSHIM_D=1 HEAPSHIM_E=1 HEAPSHIM_F=1 LD_PRELOAD="$SHIM" /bin/true 2>&1 | grep -c "not a heapshim setting")
+[ "$n" = 4 ] && pass unknown-names-at-most-4 || fail unknown-names-at-most-4 "$n warning lines for 6 unknown names"
+
 # HEAPSHIM_REPORT naming what is not a regular file: a symbolic link is
 # neither followed nor replaced, a FIFO nobody reads does not hang the
 # program (both: one warning, the program unchanged); a character device is
