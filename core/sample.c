@@ -609,10 +609,13 @@ void hs_sample_set_interp(const struct hs_interp *in)
     __atomic_store_n(&interp, in, __ATOMIC_RELEASE);
 }
 
-/* the table's hash index (entry + 1; 0 = empty), twice its capacity; in
- * .bss, so only a process that has interpreter frames touches it */
-#define PY_INDEX (2 * HS_PROF_PYFRAMES)
-static uint32_t py_index[PY_INDEX];
+/* the table's hash index (entry + 1; 0 = empty), in .bss: used from its
+ * start only as far as the entries need (py_index_size slots, at least
+ * twice the entries: doubled and rebuilt when half full), so that a process
+ * with a few hundred frames touches one page of it, as the stack index */
+#define PY_INDEX_MAX (2 * HS_PROF_PYFRAMES)
+static uint32_t py_index[PY_INDEX_MAX];
+static uint32_t py_index_size = 1024;
 
 /* prof_lock held: the table index of f, copied in if new; UINT32_MAX when
  * the table is full or cannot grow */
@@ -620,8 +623,17 @@ static uint32_t pyframe_intern(struct hs_prof_header *r, const struct hs_interp 
                                const struct hs_interp_frame *f)
 {
     struct hs_prof_pyframe *t = pyf_of(r);
-    for (uint32_t i = (uint32_t)f->hash & (PY_INDEX - 1), probes = 0; probes < PY_INDEX;
-         i = (i + 1) & (PY_INDEX - 1), probes++) {
+    if (r->npyframes >= py_index_size / 2 && py_index_size < PY_INDEX_MAX) {
+        py_index_size *= 2;
+        memset(py_index, 0, py_index_size * sizeof *py_index);
+        for (uint32_t k = 0; k < r->npyframes; k++) {
+            uint32_t i = (uint32_t)t[k].hash & (py_index_size - 1);
+            while (py_index[i]) i = (i + 1) & (py_index_size - 1);
+            py_index[i] = k + 1;
+        }
+    }
+    uint32_t mask = py_index_size - 1;
+    for (uint32_t i = (uint32_t)f->hash & mask, probes = 0; probes < py_index_size; i = (i + 1) & mask, probes++) {
         uint32_t e = py_index[i];
         if (e) {
             if (t[e - 1].hash == f->hash) return e - 1;

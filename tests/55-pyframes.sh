@@ -196,7 +196,30 @@ else
     fail pyframes-off "$(head -c 300 "$W/off.err") $(grep -m1 "sites.py" "$c0" 2>/dev/null | head -c 300)"
 fi
 
-# 8. a hostile profile: stacks naming interpreter frames past the table, a
+# 8. CPython's own tests of frames, generators and coroutines with nearly
+# every allocation above a few hundred bytes sampled (each sample walks the
+# Python frames): they pass as they do plain, and their frames are named
+if "$PY" -c 'import test.libregrtest' 2>/dev/null; then
+    mkdir -p "$W/suite" "$W/suite-prof"
+    (cd "$W/suite" && PYTHONHASHSEED=0 HEAPSHIM_PROFILE_RATE=512 HEAPSHIM_PROFILE_OUT="$W/suite-prof" \
+        LD_PRELOAD="$SHIM" timeout 300 "$PYBIN" -m test test_generators test_coroutines test_frame \
+        test_asyncgen test_contextlib > "$W/suite.log" 2>&1); rc=$?
+    named=0    # over the main process and the python3 subprocesses the tests start
+    for sp in "$W/suite-prof"/*.prof; do
+        [ -e "$sp" ] || continue
+        k=$("$HS" profile "$sp" --alloc --format collapsed 2>/dev/null | grep -c "test_generators.py:[0-9]*)")
+        named=$((named + k))
+    done
+    if [ $rc = 0 ] && grep -q "Tests result: SUCCESS" "$W/suite.log" && [ "$named" -gt 0 ]; then
+        pass "pyframes-cpython-tests ($named stacks in test_generators.py)"
+    else
+        fail pyframes-cpython-tests "rc=$rc, $named stacks named; $(tail -5 "$W/suite.log" | tr '\n' ' ')"
+    fi
+else
+    skip pyframes-cpython-tests "CPython's test suite is not installed (Debian: libpython3.11-testsuite)"
+fi
+
+# 9. a hostile profile: stacks naming interpreter frames past the table, a
 # table outside the file; read with a clear result, never a crash
 if [ -n "$p" ]; then
     "$PY" - "$p" "$W" <<'EOF'

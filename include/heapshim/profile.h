@@ -34,12 +34,12 @@
 #define HS_PROF_VERSION    2u
 #define HS_PROF_DEPTH      32u        /* frames kept per stack */
 #define HS_PROF_MODULES    256u
-#define HS_PROF_STACKS     8192u      /* power of two (the writer's hash index) */
+#define HS_PROF_STACKS     32768u     /* power of two (the writer's hash index) */
 #define HS_PROF_LIVE       32768u
 #define HS_PROF_SEGS       4u         /* loadable segments kept per module */
 #define HS_PROF_PATH       224u
 #define HS_PROF_WEIGHT_ONE 65536u
-#define HS_PROF_PYFRAMES   4096u      /* interpreter frames kept (distinct function + line) */
+#define HS_PROF_PYFRAMES   16384u     /* interpreter frames kept (distinct function + line) */
 #define HS_PROF_PYNAME     96u
 #define HS_PROF_PYFILE     152u
 
