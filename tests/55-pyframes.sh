@@ -6,7 +6,9 @@
 # (within 10% for every site holding >= 5%, at exit and read live from the
 # running process), the lines named; a Python thread's own frames; frames of
 # a C call that released the GIL (os.listdir's opendir); HEAPSHIM_PYTHON=0
-# (no frames); the legacy pprof text keeps only native addresses; a profile
+# (no frames); the legacy pprof text keeps only native addresses; CPython's
+# own frame, generator and coroutine tests pass with nearly every
+# allocation sampled; libpython3.11 dlopen()ed by a program; a profile
 # naming interpreter frames it does not hold is read without harm.
 . "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
@@ -219,7 +221,43 @@ else
     skip pyframes-cpython-tests "CPython's test suite is not installed (Debian: libpython3.11-testsuite)"
 fi
 
-# 9. a hostile profile: stacks naming interpreter frames past the table, a
+# 9. an interpreter a program loads itself (libpython3.11 dlopen()ed after
+# the shim started, RTLD_LOCAL): the same frames, from its own copy of
+# CPython ("<string>" is the code given to PyRun_SimpleString)
+LIBPY=$("$PYBIN" -c 'import sysconfig; print(sysconfig.get_config_var("INSTSONAME") or "")' 2>/dev/null)
+if [ -n "$LIBPY" ] && "$PYBIN" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$LIBPY" 2>/dev/null; then
+    cat > "$W/embed.c" <<'EOF2'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    void *h = argc == 2 ? dlopen(argv[1], RTLD_NOW | RTLD_LOCAL) : NULL;
+    void (*init)(void) = h ? (void (*)(void))dlsym(h, "Py_Initialize") : NULL;
+    int (*run)(const char *) = h ? (int (*)(const char *))dlsym(h, "PyRun_SimpleString") : NULL;
+    int (*fin)(void) = h ? (int (*)(void))dlsym(h, "Py_FinalizeEx") : NULL;
+    if (!init || !run || !fin) return 2;
+    init();
+    run("def embedded_site():\n    return [str(i) * 40 for i in range(40000)]\nx = embedded_site()\nprint(len(x))\n");
+    return fin() < 0 ? 1 : 0;
+}
+EOF2
+    if ${CC:-cc} -o "$W/embed" "$W/embed.c" -ldl 2> "$W/embed.cc"; then
+        HEAPSHIM_PROFILE_RATE=8k "$HS" run -q --profile "$W/embed-prof" -- "$W/embed" "$LIBPY" > "$W/embed.out" 2>&1
+        ep=$(ls "$W/embed-prof"/*.prof 2>/dev/null | head -1)
+        if [ -n "$ep" ] && "$HS" profile "$ep" --alloc --format collapsed 2>/dev/null |
+            grep -q "embedded_site (<string>:2);embedded_site.<locals>.<listcomp> (<string>:2)"; then
+            pass pyframes-embedded
+        else
+            fail pyframes-embedded "$(head -c 300 "$W/embed.out") $(ls "$W/embed-prof" 2>&1 | head -3)"
+        fi
+    else
+        fail pyframes-embedded "cannot build: $(head -c 300 "$W/embed.cc")"
+    fi
+else
+    skip pyframes-embedded "no loadable libpython3.11 ($LIBPY)"
+fi
+
+# 10. a hostile profile: stacks naming interpreter frames past the table, a
 # table outside the file; read with a clear result, never a crash
 if [ -n "$p" ]; then
     "$PY" - "$p" "$W" <<'EOF'
