@@ -180,6 +180,50 @@ else
     fail pyframes-top-view "$(head -c 800 "$W/live.top")"
 fi
 
+# 5b. --frames: python keeps a stack's Python frames only (a stack without
+# any keeps its native ones), native drops them; stacks made equal merge,
+# and the totals stay what they were
+if [ -n "$p" ]; then
+    for fr in all python native; do
+        "$HS" profile "$p" --alloc --frames $fr --format collapsed > "$W/fr-$fr.collapsed" 2> "$W/fr.err"
+    done
+    if out=$("$PY" - "$W" 2>&1 <<'EOF2'
+import re, sys
+w = sys.argv[1]
+pyf = re.compile(r"^.* \(.*:-?\d+\)$")
+tot, py = {}, {}
+for fr in ("all", "python", "native"):
+    lines = [l.rsplit(" ", 1) for l in open("%s/fr-%s.collapsed" % (w, fr))]
+    tot[fr] = sum(float(v) for _, v in lines)
+    stacks = [st.split(";") for st, _ in lines]
+    py[fr] = sum(1 for st in stacks for f in st if pyf.match(f))
+    if fr == "python":
+        mixed = [st for st in stacks if any(pyf.match(f) for f in st) and not all(pyf.match(f) for f in st)]
+        assert not mixed, "python view keeps native frames: %s" % ";".join(mixed[0])[:300]
+        # (a stack may repeat here once per domain: collapsed lines carry none)
+        assert len(stacks) < sum(1 for _ in open("%s/fr-all.collapsed" % w)), "nothing merged"
+print("totals all %.0f python %.0f native %.0f; python frames: all %d python %d native %d" %
+      (tot["all"], tot["python"], tot["native"], py["all"], py["python"], py["native"]))
+assert abs(tot["python"] - tot["all"]) <= 1e-6 * tot["all"] + 1 and abs(tot["native"] - tot["all"]) <= 1e-6 * tot["all"] + 1
+assert py["all"] > 0 and py["python"] > 0 and py["native"] == 0
+EOF2
+    ); then
+        pass pyframes-frames-option; echo "    $out"
+    else
+        fail pyframes-frames-option "$out $(head -c 300 "$W/fr.err")"
+    fi
+    e1=$("$HS" profile "$p" --frames pythn 2>&1); r1=$?
+    e2=$("$HS" profile "$p" --frames python --format pprof 2>&1); r2=$?
+    if [ $r1 = 2 ] && [ $r2 = 2 ] && [ "$(echo "$e1" | wc -l)" = 1 ] && grep -q "'pythn'.*all, python, native" <<< "$e1" &&
+        grep -q "addresses only" <<< "$e2"; then
+        pass pyframes-frames-bad
+    else
+        fail pyframes-frames-bad "r1=$r1 '$e1' r2=$r2 '$e2'"
+    fi
+else
+    fail pyframes-frames-option "no profile from step 2"
+fi
+
 # 6. the legacy pprof text: addresses only, none of them an interpreter frame
 h=$(ls "$W/exit"/*.heap 2>/dev/null | head -1)
 if [ -n "$h" ] && grep -q "@ 0x" "$h" && ! grep -Eq "0x8[0-9a-f]{15}" "$h"; then

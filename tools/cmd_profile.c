@@ -23,8 +23,9 @@
 
 static const char usage[] =
     "usage: heapshim profile PID|FILE.prof [--format top|pprof|pb|collapsed|svg] [-o OUT]\n"
-    "                        [--alloc] [--domain raw|mem|obj] [-n N] [--dir DIR]\n"
-    "       heapshim profile --diff BASE.prof NEW.prof [-n N] [--alloc]\n"
+    "                        [--alloc] [--domain raw|mem|obj] [--frames all|python|native]\n"
+    "                        [-n N] [--dir DIR]\n"
+    "       heapshim profile --diff BASE.prof NEW.prof [-n N] [--alloc] [--frames ...]\n"
     "       (the same: heapshim diff BASE.prof NEW.prof)\n"
     "  Sampled heap profile of a shimmed process (HEAPSHIM_PROFILE_RATE, default one\n"
     "  sample per 512 KiB allocated): estimated live bytes per call stack (--alloc:\n"
@@ -36,6 +37,8 @@ static const char usage[] =
     "           pb         pprof's protobuf, gzip'd (FILE.pb.gz): go tool pprof FILE.pb.gz\n"
     "           collapsed  one line per stack, root first: frame;frame;frame BYTES\n"
     "           svg        flame graph\n"
+    "  --frames python     a CPython process's Python functions and lines only (stacks\n"
+    "                      without any keep their native frames); native: C only\n"
     "  --diff              the stacks whose estimate grew the most from BASE to NEW\n";
 
 int profile_write(const struct profile *p0, const char *format, int alloc, const char *domain, long top,
@@ -47,7 +50,19 @@ struct opts {
     const char *format, *out, *dir, *domain;
     int alloc;
     long top;
+    int frames;                       /* PROFILE_FRAMES_* */
 };
+
+/* --frames VALUE */
+static int frames_opt(const char *v)
+{
+    if (!v) die_bad("--frames needs a value (accepted: all, python, native)");
+    if (!strcmp(v, "all")) return PROFILE_FRAMES_ALL;
+    if (!strcmp(v, "python")) return PROFILE_FRAMES_PYTHON;
+    if (!strcmp(v, "native")) return PROFILE_FRAMES_NATIVE;
+    die_bad("--frames '%s': unknown (accepted: all, python, native)", v);
+    return 0;
+}
 
 static double value_of(const struct pstack *s, int alloc) { return alloc ? s->alloc_bytes : s->live_bytes; }
 static double count_of(const struct pstack *s, int alloc) { return alloc ? s->alloc_count : s->live_count; }
@@ -198,7 +213,7 @@ int profile_write(const struct profile *p0, const char *format, int alloc, const
                   FILE *f)
 {
     struct profile p = *p0;
-    struct opts o = { format, NULL, NULL, domain, alloc, top };
+    struct opts o = { format, NULL, NULL, domain, alloc, top, PROFILE_FRAMES_ALL };
     g_alloc = alloc;
     qsort(p.st, p.nst, sizeof *p.st, by_value);
     struct symbolizer *sy = sym_open(&p);
@@ -275,6 +290,8 @@ static int do_diff(const char *a, const char *b, const struct opts *o)
     char err[4400];
     if (profile_load(a, o->dir, &pa, err, sizeof err) != 0) die_bad("%s", err);
     if (profile_load(b, o->dir, &pb, err, sizeof err) != 0) die_bad("%s", err);
+    profile_frames(&pa, o->frames);
+    profile_frames(&pb, o->frames);
     struct keyed *v = NULL;
     size_t n = 0, capn = 0;
     add_keys(&v, &n, &capn, &pa, o->alloc, 0);
@@ -315,7 +332,7 @@ int profile_diff_wanted(int argc, char **argv)
 
 int cmd_profile_diff(int argc, char **argv)
 {
-    struct opts o = { "top", NULL, NULL, NULL, 0, 10 };
+    struct opts o = { "top", NULL, NULL, NULL, 0, 10, PROFILE_FRAMES_ALL };
     const char *files[2];
     int nf = 0;
     for (int i = 1; i < argc; i++) {
@@ -324,11 +341,13 @@ int cmd_profile_diff(int argc, char **argv)
             uint64_t v;
             if (parse_u64(argv[++i], 1, 100000, &v)) die_bad("-n '%s': not a number (accepted: 1..100000)", argv[i]);
             o.top = (long)v;
+        } else if (!strcmp(argv[i], "--frames")) {
+            o.frames = frames_opt(i + 1 < argc ? argv[++i] : NULL);
         } else if (!strcmp(argv[i], "--diff")) {
         } else if (is_help(argv[i])) {
             fputs(usage, stdout);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' for a profile diff (accepted: --alloc, -n N)", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) die_bad("unknown option '%s' for a profile diff (accepted: --alloc, -n N, --frames F)", argv[i]);
         else if (nf < 2) files[nf++] = argv[i];
         else die_bad("too many profiles ('%s'): a profile diff takes BASE and NEW", argv[i]);
     }
@@ -338,7 +357,7 @@ int cmd_profile_diff(int argc, char **argv)
 
 int cmd_profile(int argc, char **argv)
 {
-    struct opts o = { "top", NULL, NULL, NULL, 0, 10 };
+    struct opts o = { "top", NULL, NULL, NULL, 0, 10, PROFILE_FRAMES_ALL };
     const char *what = NULL;
     if (argc < 2) {
         fputs(usage, stderr);
@@ -375,6 +394,8 @@ int cmd_profile(int argc, char **argv)
                 die_bad("--domain '%s': unknown (accepted: raw, mem, obj)", o.domain);
         } else if (!strcmp(a, "--alloc")) {
             o.alloc = 1;
+        } else if (!strcmp(a, "--frames")) {
+            o.frames = frames_opt(has_val ? argv[++i] : NULL);
         } else if (!strcmp(a, "-n")) {
             uint64_t v;
             if (!has_val || parse_u64(argv[++i], 1, 100000, &v))
@@ -389,11 +410,15 @@ int cmd_profile(int argc, char **argv)
         }
     }
     if (!what) die_bad("no PID or profile file given (see heapshim profile --help)");
+    if (o.frames == PROFILE_FRAMES_PYTHON && !strcmp(o.format, "pprof"))
+        die_bad("--frames python with --format pprof: google-pprof's text holds addresses only "
+                "(accepted: --frames python with top, pb, collapsed or svg)");
     if (!strcmp(o.format, "pb") && !o.out && isatty(STDOUT_FILENO))
         die_bad("--format pb writes compressed binary: give -o FILE.pb.gz or redirect standard output");
     struct profile p;
     char err[4400];
     if (profile_load(what, o.dir, &p, err, sizeof err) != 0) die_bad("%s", err);
+    profile_frames(&p, o.frames);
     FILE *f = stdout;
     if (o.out) {
         f = fopen(o.out, "w");

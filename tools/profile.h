@@ -41,6 +41,11 @@ int profile_load(const char *what, const char *dir, struct profile *p, char *err
 /* the same from a buffer (for the fuzzer and tests) */
 int profile_parse(const unsigned char *buf, size_t len, struct profile *p, char *err, size_t cap);
 void profile_free(struct profile *p);
+/* Which frames the stacks keep (`--frames`): all of them; the interpreter's
+ * only (a stack that has none keeps its native frames); the native ones
+ * only. Stacks made equal by it are merged (their estimates summed). */
+enum { PROFILE_FRAMES_ALL, PROFILE_FRAMES_PYTHON, PROFILE_FRAMES_NATIVE };
+void profile_frames(struct profile *p, int which);
 /* is this a file that starts with the profile magic */
 int profile_is_file(const char *path);
 

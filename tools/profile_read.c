@@ -264,6 +264,43 @@ int profile_stale_at(const struct live_dirh *d, const char *name, struct stat *s
     return LIVE_STALE;
 }
 
+static int by_frames(const void *a, const void *b)
+{
+    const struct pstack *x = a, *y = b;
+    if (x->dom != y->dom) return x->dom < y->dom ? -1 : 1;
+    if (x->depth != y->depth) return x->depth < y->depth ? -1 : 1;
+    return memcmp(x->frames, y->frames, x->depth * sizeof x->frames[0]);
+}
+
+void profile_frames(struct profile *p, int which)
+{
+    if (which == PROFILE_FRAMES_ALL) return;
+    for (uint32_t i = 0; i < p->nst; i++) {
+        struct pstack *s = &p->st[i];
+        unsigned n = 0, py = 0;
+        for (unsigned k = 0; k < s->depth; k++) py += (s->frames[k] & HS_PROF_FRAME_PY) != 0;
+        if (which == PROFILE_FRAMES_PYTHON && !py) continue;
+        for (unsigned k = 0; k < s->depth; k++)
+            if (((s->frames[k] & HS_PROF_FRAME_PY) != 0) == (which == PROFILE_FRAMES_PYTHON))
+                s->frames[n++] = s->frames[k];
+        memset(s->frames + n, 0, (HS_PROF_DEPTH - n) * sizeof s->frames[0]);
+        s->depth = n;
+    }
+    qsort(p->st, p->nst, sizeof *p->st, by_frames);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < p->nst; i++) {
+        if (m && !by_frames(&p->st[m - 1], &p->st[i])) {
+            struct pstack *d = &p->st[m - 1], *s = &p->st[i];
+            d->live_count += s->live_count, d->live_bytes += s->live_bytes;
+            d->alloc_count += s->alloc_count, d->alloc_bytes += s->alloc_bytes;
+            d->live_samples += s->live_samples;
+        } else {
+            p->st[m++] = p->st[i];
+        }
+    }
+    p->nst = m;
+}
+
 void profile_free(struct profile *p)
 {
     free(p->mods);
