@@ -141,6 +141,19 @@ else
     fail pyframes-accuracy-exit "$(head -c 400 "$W/exit.err") $out"
 fi
 
+# 2b. run --profile prints the main process's top stacks as Python frames,
+# by bytes allocated since start (at exit CPython has freed the objects)
+HEAPSHIM_PROFILE_RATE=8k HEAPSHIM_PROFILE_SEED=5 "$HS" run --profile "$W/exit2" -- \
+    "$PYBIN" "$W/sites.py" > /dev/null 2> "$W/run.err"
+top1=$(grep -m1 -E '^ +[0-9.]+ [KMG]?i?B +[0-9.]+%' "$W/run.err")
+if grep -q "allocated since start" "$W/run.err" && grep -q "site_big ($W/sites.py:5) < <module> ($W/sites.py:" "$W/run.err" &&
+    ! grep -q "_PyEval\|python3.11+" <<< "$top1" &&
+    grep -q "Python frames only; the C frames too: heapshim profile .*--frames all" "$W/run.err"; then
+    pass pyframes-run-top
+else
+    fail pyframes-run-top "first stack: '$top1'; $(tail -3 "$W/run.err")"
+fi
+
 # 3. the thread's site: its own stack (site_thread, no <module> frame:
 # the thread's interpreter run starts in threading's bootstrap)
 if [ -n "$c" ] && grep -q "site_thread ($W/sites.py:" "$c" &&

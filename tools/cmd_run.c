@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -330,7 +331,8 @@ static int cmp_trk_peak(const void *a, const void *b)
 }
 
 /* --profile: after the main process's table, its 10 stacks holding the
- * most live bytes at exit, as `heapshim report --profile` shows them; a
+ * most live bytes at exit, as `heapshim report --profile` shows them (a
+ * CPython process's as Python frames only, by bytes allocated: below); a
  * program that freed everything it sampled gets its stacks by bytes
  * allocated since start instead (the header line says which). No profile
  * (sampling off): nothing. */
@@ -346,7 +348,14 @@ static void print_main_top(const char *dir, int pid)
     }
     double live = 0;
     for (uint32_t i = 0; i < p.nst; i++) live += p.st[i].live_bytes;
-    profile_write(&p, "top", !(live > 0), NULL, 10, stderr);
+    /* a CPython process: its Python functions and lines, which is what its
+     * programmer reads (the C frames stay in the files), by bytes allocated
+     * since start: CPython frees its objects when it finalizes, so what is
+     * live at exit is the runtime's leftovers, not the program's */
+    bool python = p.npyf > 0;
+    if (python) profile_frames(&p, PROFILE_FRAMES_PYTHON);
+    profile_write(&p, "top", !(live > 0) || python, NULL, 10, stderr);
+    if (python) fprintf(stderr, "  (Python frames only; the C frames too: heapshim profile %s --frames all)\n", path);
     profile_free(&p);
 }
 
