@@ -101,6 +101,94 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 /* names longer than this hash by their start and their length */
 #define HASH_TEXT 512
 
+/*
+ * The line and hash of a frame position, kept: a sample meets the same
+ * positions again and again (the same call sites), and working them out
+ * costs thousands of instructions (PyCode_Addr2Line scans the code's
+ * location table from its start; the names are encoded and hashed): about
+ * 20 us a sample in CPython's own test suite at a 512-byte rate. Keyed by
+ * the code object and the instruction; a code object freed and another made
+ * at its address is told apart by its name and file objects, first line,
+ * size and first traceable instruction (a false hit needs all of them
+ * equal: then a frame could show another line of a function of the same
+ * name in the same file). Threads may walk at the same time (one holding
+ * the GIL, others that released it): each entry is a seqlock; a reader
+ * that meets a write in progress, or a writer that meets another, simply
+ * does without the entry.
+ */
+#define POS_CACHE 512           /* entries, power of two: 32 KiB, only in a python3 that samples */
+struct pos_entry {
+    uint64_t seq;               /* odd while written */
+    uintptr_t code, prev, qualname, filename;
+    long size;
+    int32_t line, first_line, traceable, pad;
+    uint64_t hash;
+};
+static struct pos_entry pos_cache[POS_CACHE];
+
+static struct pos_entry *pos_slot(uintptr_t code, uintptr_t prev)
+{
+    uint64_t k = (code ^ (prev * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+    return &pos_cache[(k >> 40) & (POS_CACHE - 1)];
+}
+
+/* the entry's line and hash when it holds this position of this code */
+static bool pos_get(const struct pos_entry *e, const struct pos_entry *want, int32_t *line, uint64_t *hash)
+{
+    uint64_t s0 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+    if (s0 & 1) return false;
+    bool same = __atomic_load_n(&e->code, __ATOMIC_RELAXED) == want->code &&
+                __atomic_load_n(&e->prev, __ATOMIC_RELAXED) == want->prev &&
+                __atomic_load_n(&e->qualname, __ATOMIC_RELAXED) == want->qualname &&
+                __atomic_load_n(&e->filename, __ATOMIC_RELAXED) == want->filename &&
+                __atomic_load_n(&e->size, __ATOMIC_RELAXED) == want->size &&
+                __atomic_load_n(&e->first_line, __ATOMIC_RELAXED) == want->first_line &&
+                __atomic_load_n(&e->traceable, __ATOMIC_RELAXED) == want->traceable;
+    int32_t l = __atomic_load_n(&e->line, __ATOMIC_RELAXED);
+    uint64_t h = __atomic_load_n(&e->hash, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!same || __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != s0) return false;
+    *line = l;
+    *hash = h;
+    return true;
+}
+
+static void pos_put(struct pos_entry *e, const struct pos_entry *v)
+{
+    uint64_t s0 = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+    if ((s0 & 1) || !__atomic_compare_exchange_n(&e->seq, &s0, s0 + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&e->code, v->code, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->prev, v->prev, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->qualname, v->qualname, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->filename, v->filename, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->size, v->size, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->first_line, v->first_line, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->traceable, v->traceable, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->line, v->line, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->hash, v->hash, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->seq, s0 + 2, __ATOMIC_RELEASE);
+}
+
+/* the line of a frame at prev in code, and the hash of its name, file and
+ * lines: worked out (outside the cache) */
+static void pos_work(const char *code, const char *prev, int32_t first_line, int32_t *line, uint64_t *hash)
+{
+    const char *first = code + HS_PY311_CO_CODE;
+    long off = prev - first;     /* bytes; -2 before the first instruction */
+    *line = off >= 0 && off < (1l << 30) ? addr2line((void *)code, (int)off) : first_line;
+    char text[HASH_TEXT];
+    uint64_t h = 0xcbf29ce484222325ull;
+    long chars;
+    size_t l = str_utf8(AT(code, HS_PY311_CO_QUALNAME, const void *), text, sizeof text, &chars);
+    h = fnv(fnv(h, text, l), &chars, sizeof chars);
+    l = str_utf8(AT(code, HS_PY311_CO_FILENAME, const void *), text, sizeof text, &chars);
+    h = fnv(fnv(h, text, l), &chars, sizeof chars);
+    h = fnv(fnv(h, line, sizeof *line), &first_line, sizeof first_line);
+    *hash = h ? h : 1;
+}
+
 static unsigned walk(struct hs_interp_frame *out, unsigned max)
 {
     unsigned long self = (unsigned long)pthread_self();
@@ -112,7 +200,6 @@ static unsigned walk(struct hs_interp_frame *out, unsigned max)
     const void *cf = AT(ts, HS_PY311_TS_CFRAME, const void *);
     const void *fr = cf ? AT(cf, HS_PY311_CF_CURRENT, const void *) : NULL;
     unsigned n = 0;
-    char text[HASH_TEXT];
     /* the chain ends at NULL; the bound only guards against a cycle */
     for (unsigned guard = 0; fr && n < max && guard < 100000; guard++) {
         const char *code = AT(fr, HS_PY311_FR_CODE, const char *);
@@ -132,16 +219,20 @@ static unsigned walk(struct hs_interp_frame *out, unsigned max)
             }
             f->code = (uintptr_t)code;
             f->first_line = AT(code, HS_PY311_CO_FIRSTLINENO, int);
-            long off = prev - first;     /* bytes; -2 before the first instruction */
-            f->line = off >= 0 && off < (1l << 30) ? addr2line((void *)code, (int)off) : f->first_line;
-            uint64_t h = 0xcbf29ce484222325ull;
-            long chars;
-            size_t l = str_utf8(AT(code, HS_PY311_CO_QUALNAME, const void *), text, sizeof text, &chars);
-            h = fnv(fnv(h, text, l), &chars, sizeof chars);
-            l = str_utf8(AT(code, HS_PY311_CO_FILENAME, const void *), text, sizeof text, &chars);
-            h = fnv(fnv(h, text, l), &chars, sizeof chars);
-            h = fnv(fnv(h, &f->line, sizeof f->line), &f->first_line, sizeof f->first_line);
-            f->hash = h ? h : 1;
+            struct pos_entry key = {
+                .code = (uintptr_t)code, .prev = (uintptr_t)prev,
+                .qualname = AT(code, HS_PY311_CO_QUALNAME, uintptr_t),
+                .filename = AT(code, HS_PY311_CO_FILENAME, uintptr_t),
+                .size = AT(code, HS_PY311_OB_SIZE, long),
+                .first_line = f->first_line, .traceable = traceable,
+            };
+            struct pos_entry *e = pos_slot(key.code, key.prev);
+            if (!pos_get(e, &key, &f->line, &f->hash)) {
+                pos_work(code, prev, f->first_line, &f->line, &f->hash);
+                key.line = f->line;
+                key.hash = f->hash;
+                pos_put(e, &key);
+            }
             n++;
         } else if (entry) {
             n++;

@@ -21,6 +21,7 @@
 #define HS_PY311_FR_OWNER         69    /* .owner: char */
 #define HS_PY311_OWNED_BY_GENERATOR 1
 #define HS_PY311_OB_TYPE          8     /* PyObject.ob_type */
+#define HS_PY311_OB_SIZE          16    /* PyVarObject.ob_size (a code object's: its instructions) */
 #define HS_PY311_CO_FIRSTLINENO   72    /* PyCodeObject.co_firstlineno: int */
 #define HS_PY311_CO_FILENAME      112   /* .co_filename: str */
 #define HS_PY311_CO_QUALNAME      128   /* .co_qualname: str */

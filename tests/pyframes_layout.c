@@ -39,6 +39,7 @@ int main(void)
         { "_PyInterpreterFrame.owner", HS_PY311_FR_OWNER, offsetof(_PyInterpreterFrame, owner) },
         { "FRAME_OWNED_BY_GENERATOR", HS_PY311_OWNED_BY_GENERATOR, FRAME_OWNED_BY_GENERATOR },
         { "PyObject.ob_type", HS_PY311_OB_TYPE, offsetof(PyObject, ob_type) },
+        { "PyVarObject.ob_size", HS_PY311_OB_SIZE, offsetof(PyVarObject, ob_size) },
         { "PyCodeObject.co_firstlineno", HS_PY311_CO_FIRSTLINENO, offsetof(PyCodeObject, co_firstlineno) },
         { "PyCodeObject.co_filename", HS_PY311_CO_FILENAME, offsetof(PyCodeObject, co_filename) },
         { "PyCodeObject.co_qualname", HS_PY311_CO_QUALNAME, offsetof(PyCodeObject, co_qualname) },
