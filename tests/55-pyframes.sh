@@ -153,6 +153,16 @@ if grep -q "allocated since start" "$W/run.err" && grep -q "site_big ($W/sites.p
 else
     fail pyframes-run-top "first stack: '$top1'; $(tail -3 "$W/run.err")"
 fi
+# ... and its PID.collapsed and PID.svg by bytes allocated too (by live bytes
+# at exit, after CPython's finalization, they were empty)
+c2=$(ls "$W/exit2"/*.collapsed 2>/dev/null | head -1)
+s2=$(ls "$W/exit2"/*.svg 2>/dev/null | head -1)
+if [ -n "$c2" ] && grep -q "site_big ($W/sites.py:5)" "$c2" && [ -n "$s2" ] && grep -q "bytes allocated since start" "$s2" &&
+    grep -q "site_big" "$s2"; then
+    pass pyframes-run-files
+else
+    fail pyframes-run-files "$(ls -la "$W/exit2" 2>&1 | head -8)"
+fi
 
 # 3. the thread's site: its own stack (site_thread, no <module> frame:
 # the thread's interpreter run starts in threading's bootstrap)

@@ -434,13 +434,13 @@ int cmd_profile(int argc, char **argv)
 
 /* ---- run --profile DIR ------------------------------------------------------------ */
 
-static int write_one(const struct profile *p, const char *dir, const char *ext, const char *format)
+static int write_one(const struct profile *p, const char *dir, const char *ext, const char *format, int alloc)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/%d.%s", dir, p->h.pid, ext);
     FILE *f = fopen(path, "we");
     if (!f) return -1;
-    int rc = profile_write(p, format, 0, NULL, 10, f);
+    int rc = profile_write(p, format, alloc, NULL, 10, f);
     if (fclose(f) != 0) rc = -1;
     return rc;
 }
@@ -475,8 +475,15 @@ int profile_run_collect(const char *dir, const char *live, const int *pids, int 
             warnx_("%s", err);
             continue;
         }
-        if (write_one(&p, dir, "heap", "pprof") || write_one(&p, dir, "collapsed", "collapsed") ||
-            write_one(&p, dir, "svg", "svg") || (pprof_pb_available() && write_one(&p, dir, "pb.gz", "pb")))
+        /* the collapsed stacks and the flame graph show live bytes at exit;
+         * bytes allocated since start when nothing sampled was live then, or
+         * for a CPython process, which frees its objects as it finalizes
+         * (the legacy text and the protobuf carry both) */
+        double at_exit = 0;
+        for (uint32_t i = 0; i < p.nst; i++) at_exit += p.st[i].live_bytes;
+        int alloc = !(at_exit > 0) || p.npyf > 0;
+        if (write_one(&p, dir, "heap", "pprof", 0) || write_one(&p, dir, "collapsed", "collapsed", alloc) ||
+            write_one(&p, dir, "svg", "svg", alloc) || (pprof_pb_available() && write_one(&p, dir, "pb.gz", "pb", 0)))
             warnx_("%s: cannot write its outputs in %s", de->d_name, dir);
         else n++;
         profile_free(&p);
