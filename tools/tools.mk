@@ -60,15 +60,15 @@ install-heapshim: $(B)/heapshim
 	$(HS_INSTALL) file 0755 scripts/heapshim-ci $(call shq,$(PREFIX)/bin)
 INSTALL_TARGETS += install-heapshim
 
-# Fuzzers (libFuzzer, clang): the report parser, the live-region reader and
-# the probe's ELF reader.
+# Fuzzers (libFuzzer, clang): the report parser, the live-region reader,
+# the probe's ELF reader and the heap profile reader.
 # A bounded run is part of make check; `make fuzz FUZZ_SECONDS=600` runs longer.
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -D_GNU_SOURCE -Iinclude -Itools
 FUZZ_SECONDS ?= 300
 FUZZ_CHECK_SECONDS ?= 30
-FUZZ_BINS := $(B)/fuzz/fuzz_report $(B)/fuzz/fuzz_live $(B)/fuzz/fuzz_elf
+FUZZ_BINS := $(B)/fuzz/fuzz_report $(B)/fuzz/fuzz_live $(B)/fuzz/fuzz_elf $(B)/fuzz/fuzz_profile
 
 $(B)/fuzz/fuzz_report: tools/fuzz/fuzz_report.c tools/report.c tools/util.c tools/cli.h
 	@mkdir -p $(dir $@)
@@ -89,6 +89,15 @@ $(B)/fuzz/fuzz_elf: tools/fuzz/fuzz_elf.c ebpf/elf_lib.c ebpf/elf_lib.h
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tools/fuzz/fuzz_elf.c ebpf/elf_lib.c
+
+# the heap profile reader and frame views (tools/profile_read.c), and the
+# names of interpreter frames (tools/symbolize.c; no module file is opened)
+$(B)/fuzz/fuzz_profile: tools/fuzz/fuzz_profile.c tools/profile_read.c tools/symbolize.c tools/live.c tools/util.c \
+                        core/live_read.c tools/profile.h include/heapshim/profile.h $(B)/config.h
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZCC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -I$(B) -o $@ tools/fuzz/fuzz_profile.c tools/profile_read.c tools/symbolize.c \
+		tools/live.c tools/util.c core/live_read.c $(if $(filter 1,$(HS_HAVE_DW)),-ldw -lelf) -ljansson -lm
 
 .PHONY: fuzz fuzz-check
 fuzz: $(FUZZ_BINS)
