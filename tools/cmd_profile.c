@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -432,6 +433,25 @@ int cmd_profile(int argc, char **argv)
     return 0;
 }
 
+/* live bytes at exit, or (nothing sampled was live then, or a CPython
+ * process, which frees its objects as it finalizes) bytes allocated since
+ * start: the choice for a finished process's top and files */
+static int exit_view_alloc(const struct profile *p)
+{
+    double live = 0;
+    for (uint32_t i = 0; i < p->nst; i++) live += p->st[i].live_bytes;
+    return !(live > 0) || p->npyf > 0;
+}
+
+void profile_print_top(struct profile *p, const char *path, FILE *f)
+{
+    int alloc = exit_view_alloc(p);
+    bool python = p->npyf > 0;
+    if (python) profile_frames(p, PROFILE_FRAMES_PYTHON);
+    profile_write(p, "top", alloc, NULL, 10, f);
+    if (python) fprintf(f, "  (Python frames only; the C frames too: heapshim profile %s --frames all)\n", path);
+}
+
 /* ---- run --profile DIR ------------------------------------------------------------ */
 
 static int write_one(const struct profile *p, const char *dir, const char *ext, const char *format, int alloc)
@@ -479,9 +499,7 @@ int profile_run_collect(const char *dir, const char *live, const int *pids, int 
          * bytes allocated since start when nothing sampled was live then, or
          * for a CPython process, which frees its objects as it finalizes
          * (the legacy text and the protobuf carry both) */
-        double at_exit = 0;
-        for (uint32_t i = 0; i < p.nst; i++) at_exit += p.st[i].live_bytes;
-        int alloc = !(at_exit > 0) || p.npyf > 0;
+        int alloc = exit_view_alloc(&p);
         if (write_one(&p, dir, "heap", "pprof", 0) || write_one(&p, dir, "collapsed", "collapsed", alloc) ||
             write_one(&p, dir, "svg", "svg", alloc) || (pprof_pb_available() && write_one(&p, dir, "pb.gz", "pb", 0)))
             warnx_("%s: cannot write its outputs in %s", de->d_name, dir);

@@ -124,7 +124,7 @@ int cmd_report(int argc, char **argv)
     tree_free(&t);
     if (prof) {
         putchar('\n');
-        profile_write(&pr, "top", 0, NULL, 10, stdout);
+        profile_print_top(&pr, prof, stdout);
         profile_free(&pr);
     }
     return 0;

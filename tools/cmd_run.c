@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -330,11 +329,9 @@ static int cmp_trk_peak(const void *a, const void *b)
     return (px < py) - (px > py);
 }
 
-/* --profile: after the main process's table, its 10 stacks holding the
- * most live bytes at exit, as `heapshim report --profile` shows them (a
- * CPython process's as Python frames only, by bytes allocated: below); a
- * program that freed everything it sampled gets its stacks by bytes
- * allocated since start instead (the header line says which). No profile
+/* --profile: after the main process's table, its 10 stacks, as `heapshim
+ * report --profile` shows them (profile_print_top: live bytes at exit, or
+ * bytes allocated since start, the header line says which). No profile
  * (sampling off): nothing. */
 static void print_main_top(const char *dir, int pid)
 {
@@ -346,16 +343,7 @@ static void print_main_top(const char *dir, int pid)
         warnx_("--profile: %s", err);
         return;
     }
-    double live = 0;
-    for (uint32_t i = 0; i < p.nst; i++) live += p.st[i].live_bytes;
-    /* a CPython process: its Python functions and lines, which is what its
-     * programmer reads (the C frames stay in the files), by bytes allocated
-     * since start: CPython frees its objects when it finalizes, so what is
-     * live at exit is the runtime's leftovers, not the program's */
-    bool python = p.npyf > 0;
-    if (python) profile_frames(&p, PROFILE_FRAMES_PYTHON);
-    profile_write(&p, "top", !(live > 0) || python, NULL, 10, stderr);
-    if (python) fprintf(stderr, "  (Python frames only; the C frames too: heapshim profile %s --frames all)\n", path);
+    profile_print_top(&p, path, stderr);
     profile_free(&p);
 }
 

@@ -66,6 +66,12 @@ int profile_copy_live(int pid, const char *live, const char *dest, char *err, si
 /* format: top, pprof, collapsed, svg; alloc: since start instead of live */
 int profile_write(const struct profile *p, const char *format, int alloc, const char *domain, long top,
                   FILE *f);
+/* The 10 stacks of a finished process that `run --profile` and `report
+ * --profile` print: by live bytes at exit; by bytes allocated since start
+ * when nothing sampled was live then, or for a CPython process (it frees its
+ * objects as it finalizes), whose stacks are shown as Python frames only
+ * (path: the file, named in the line that says how to see the C frames). */
+void profile_print_top(struct profile *p, const char *path, FILE *f);
 /* `heapshim diff A B` / `heapshim profile --diff A B`: which stacks grew */
 int cmd_profile_diff(int argc, char **argv);
 /* does this diff command line compare heap profiles (by content) */
