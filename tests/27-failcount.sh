@@ -28,8 +28,8 @@ PROG="$ROOT/$B/tests/prog_failcount"
 # is 24 usable bytes then, not a 16-byte class; docs/profiling.md), and the
 # sampling countdown is random unless seeded, so one of the three 9-byte
 # blocks was sampled in a few runs in ten thousand (9 bytes of 512 KiB per
-# block; seen once, in a
-# make check SAN=1 run of stop 27). Sampling is off here.
+# block; seen once, in a make check SAN=1 run of stop 27). Sampling is off
+# here.
 export HEAPSHIM_PROFILE_RATE=0
 
 NCALLS=32        # failing calls per routing state (prog_failcount.c: failing_calls)
