@@ -28,9 +28,9 @@ verify_sums() {
         awk '{ s += $1; c += $2; d += $3; f += $4; m += $5; n++ } END { if (n) print s, c, d, n, f, m }'
 }
 
-# check NAME ERRFILE MIN_SAMPLES MIN_CACHED_PERMILLE [MIN_FALLBACKS]
+# check NAME ERRFILE MIN_SAMPLES MIN_CACHED_PERMILLE [MIN_FALLBACKS [ANY_MEMORY]]
 verify_check() {
-    local name=$1 err=$2 min=$3 permille=$4 minfb=${5:-}
+    local name=$1 err=$2 min=$3 permille=$4 minfb=${5:-} anymem=${6:-}
     local sums; sums=$(verify_sums "$err")
     if [ -z "$sums" ]; then
         fail "$name" "no verify summary: $(head -c 400 "$err")"
@@ -46,7 +46,7 @@ verify_check() {
         fail "$name" "only $c of $s samples walked by the cache (want >= $permille per mille)"
     elif [ -n "$minfb" ] && [ $((s - c)) -lt "$minfb" ]; then
         fail "$name" "$c of $s samples walked by the cache: at least $minfb cross a signal frame and must be libgcc's"
-    elif [ $(( rf * 100 )) -lt $(( (rf + rm) * 95 )) ]; then
+    elif [ -z "$anymem" ] && [ $(( rf * 100 )) -lt $(( (rf + rm) * 95 )) ]; then
         fail "$name" "unwind rules: $rf read from the objects' files, $rm in memory (want >= 95% from files)"
     else
         pass "$name"; echo "    $s samples in $procs process(es), $c walked by the cache, 0 differ; rules: $rf from files, $rm in memory"
@@ -60,8 +60,17 @@ for mode in chains threads signal; do
     case $n in ''|*[!0-9]*) fail "unwind-verify-$mode" "program said '$out': $(head -c 300 "$TMPD/$mode.err")"; continue ;; esac
     if [ $mode = signal ]; then
         # 200 raises, each handler allocating 4 times: those 800 samples
-        # cross a signal frame and must be libgcc's
-        verify_check "unwind-verify-$mode" "$TMPD/$mode.err" "$n" 400 800
+        # cross a signal frame and must be libgcc's. Not checked here: the
+        # share of rules read from files. A signal frame's rule is read in
+        # memory by design (libc's sigreturn trampoline, one FDE), and the
+        # count is of reads: in about a third of runs (by where ASLR puts
+        # libc, the shim and the program) that rule shares a two-way cache
+        # set with two other hot return addresses, and the three refill each
+        # other at every raise: 100 reads of the one FDE against 250 from
+        # files, where other runs read it once against 30. The share is
+        # checked for every other program (what it guards: reading whole
+        # .eh_frame sections in memory made cc1's resident, +1.8 MiB).
+        verify_check "unwind-verify-$mode" "$TMPD/$mode.err" "$n" 400 800 any-memory
     else
         verify_check "unwind-verify-$mode" "$TMPD/$mode.err" "$n" 995
     fi
