@@ -556,18 +556,30 @@ HS_INLINE bool frames_equal(const uint64_t *a, const uint64_t *b, unsigned n)
  * them over every page). */
 static uint32_t index_size = INDEX_MIN;           /* power of two, <= HS_PROF_STACKS */
 
+/* A hash index of a table whose n entries of `stride` bytes start with
+ * their 64-bit hash (the stacks', the interpreter frames'), rebuilt at size
+ * slots (a power of two): entry + 1 in each used slot, linear probing */
+static void index_rebuild(uint32_t *index, uint32_t size, const void *entries, size_t stride, uint32_t n)
+{
+    uint32_t mask = size - 1;
+    memset(index, 0, size * sizeof *index);
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t h;
+        memcpy(&h, (const char *)entries + (size_t)k * stride, sizeof h);
+        uint32_t i = (uint32_t)h & mask;
+        while (index[i]) i = (i + 1) & mask;
+        index[i] = k + 1;
+    }
+}
+_Static_assert(offsetof(struct hs_prof_stack, hash) == 0, "index_rebuild reads the hash first");
+_Static_assert(offsetof(struct hs_prof_pyframe, hash) == 0, "index_rebuild reads the hash first");
+
 /* prof_lock held: index_size doubled, the entries placed again */
 static void index_grow(const struct hs_prof_header *r)
 {
-    const struct hs_prof_stack *t = stacks_of((struct hs_prof_header *)r);
     index_size *= 2;
-    uint32_t mask = index_size - 1;
-    memset(hot.stack_index, 0, index_size * sizeof *hot.stack_index);
-    for (uint32_t k = 0; k < r->nstacks; k++) {
-        uint32_t i = (uint32_t)t[k].hash & mask;
-        while (hot.stack_index[i]) i = (i + 1) & mask;
-        hot.stack_index[i] = k + 1;
-    }
+    index_rebuild(hot.stack_index, index_size, stacks_of((struct hs_prof_header *)r), sizeof(struct hs_prof_stack),
+                  r->nstacks);
 }
 
 /* prof_lock held: the stack's index, interned; UINT32_MAX when full */
@@ -625,12 +637,7 @@ static uint32_t pyframe_intern(struct hs_prof_header *r, const struct hs_interp 
     struct hs_prof_pyframe *t = pyf_of(r);
     if (r->npyframes >= py_index_size / 2 && py_index_size < PY_INDEX_MAX) {
         py_index_size *= 2;
-        memset(py_index, 0, py_index_size * sizeof *py_index);
-        for (uint32_t k = 0; k < r->npyframes; k++) {
-            uint32_t i = (uint32_t)t[k].hash & (py_index_size - 1);
-            while (py_index[i]) i = (i + 1) & (py_index_size - 1);
-            py_index[i] = k + 1;
-        }
+        index_rebuild(py_index, py_index_size, t, sizeof *t, r->npyframes);
     }
     uint32_t mask = py_index_size - 1;
     for (uint32_t i = (uint32_t)f->hash & mask, probes = 0; probes < py_index_size; i = (i + 1) & mask, probes++) {

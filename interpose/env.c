@@ -180,12 +180,12 @@ static void check_name(const char *entry, size_t len, unsigned *warned)
                  " _REPORT, _ROUTE, _DIR, _LABELS, _PYTHON, _PROFILE_RATE, _PROFILE_SEED, _PROFILE_UNWIND, _PROFILE_OUT)");
 }
 
-/* the environment's HEAPSHIM_* names against known_names */
+/* the environment's HEAPSHIM_* names against known_names (called after
+ * hs_shim_read_env's lookups: without environ, env_buf is loaded by then) */
 static void check_names(void)
 {
     extern char **environ;
     unsigned warned = 0;
-    (void)hs_shim_getenv("HEAPSHIM_ALLOCATOR");     /* loads env_buf when environ is not set yet */
     if (environ) {
         for (char **e = environ; *e; e++) check_name(*e, strlen(*e), &warned);
         return;
