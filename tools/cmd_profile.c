@@ -449,7 +449,9 @@ void profile_print_top(struct profile *p, const char *path, FILE *f)
     bool python = p->npyf > 0;
     if (python) profile_frames(p, PROFILE_FRAMES_PYTHON);
     profile_write(p, "top", alloc, NULL, 10, f);
-    if (python) fprintf(f, "  (Python frames only; the C frames too: heapshim profile %s --frames all)\n", path);
+    if (python)
+        fprintf(f, "  (Python frames only; the C frames too: heapshim profile %s%s --frames all)\n", path,
+                alloc ? " --alloc" : "");
 }
 
 /* ---- run --profile DIR ------------------------------------------------------------ */
