@@ -664,28 +664,41 @@ static void walk_close(struct walk *w)
  * (256 KiB of address space) but only its first cache_mask + 1 are used,
  * from 256 (one page), four times more each time the fills since the last
  * growth pass half of them (a hash touches every page of what it uses:
- * python3 touched 132 KiB of a fixed 8192-entry table). An entry placed
- * under a smaller mask is simply not found under the new one (filled
- * again); any mask indexes inside the mapping.
+ * python3 touched 132 KiB of a fixed 8192-entry table). A growth moves the
+ * entries to their sets under the new mask (a set's index under a mask is
+ * its index under the next one, less a multiple of the old size, so each
+ * moves to an unused part of the mapping, and only a set's own two entries
+ * can land in its new set): no rule is read again because the table grew.
+ *
+ * Victims: an entry pushed out of a full set goes to a ring of NVICTIM
+ * entries (same protocol), which a miss searches before reading a file and
+ * a hit swaps back. Three hot return addresses in one set (the hash is
+ * linear in the address, so two objects at a fixed distance can share a set
+ * at every size) had refilled each other from files at every sample.
  */
 #define CACHE_MIN 256u
 #define CACHE_MAX 16384u
+#define NVICTIM 16u
 struct centry { uint64_t key, rule; };
 static struct centry *cache;
 static uint32_t cache_mask = CACHE_MIN - 1;
 static uint32_t cache_fills;               /* stored since the last growth (fill_lock) */
 static uint64_t cache_gen;
 static hs_lock_t fill_lock = HS_LOCK_INIT;
+static struct centry victims[NVICTIM];     /* written under fill_lock */
+static uint32_t victim_next;               /* fill_lock */
 
-/* the set of ra: two entries (a pair of return addresses that collide stay
- * both; direct-mapped, such a pair refilled each other on every sample, and
- * in about one run in fifty of a small C++ program it collided at every
- * table size) */
-HS_INLINE struct centry *set_of(uintptr_t ra)
+/* the set of ra under mask: two entries (a pair of return addresses that
+ * collide stay both; direct-mapped, such a pair refilled each other on every
+ * sample, and in about one run in fifty of a small C++ program it collided
+ * at every table size) */
+HS_INLINE uint32_t set_index(uintptr_t ra, uint32_t mask)
 {
     uint32_t h = (uint32_t)(((uint64_t)ra * 0x9e3779b97f4a7c15ull) >> 32);
-    return &cache[h & HS_LOAD(&cache_mask) & ~1u];
+    return h & mask & ~1u;
 }
+
+HS_INLINE struct centry *set_of(uintptr_t ra) { return &cache[set_index(ra, HS_LOAD(&cache_mask))]; }
 
 HS_INLINE uint64_t entry_get(struct centry *e, uintptr_t ra)
 {
@@ -695,11 +708,54 @@ HS_INLINE uint64_t entry_get(struct centry *e, uintptr_t ra)
     return __atomic_load_n(&e->key, __ATOMIC_RELAXED) == ra ? r : 0;
 }
 
+/* (fill_lock) */
+static void entry_put(struct centry *e, uint64_t key, uint64_t rule)
+{
+    __atomic_store_n(&e->key, 0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&e->rule, rule, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
+}
+
 HS_INLINE uint64_t cache_get(uintptr_t ra)
 {
     struct centry *e = set_of(ra);
     uint64_t r = entry_get(e, ra);
     return r ? r : entry_get(e + 1, ra);
+}
+
+/* four times the entries, each moved to its set under the new mask (fill_lock) */
+static void cache_grow(uint32_t mask)
+{
+    uint32_t nmask = (mask + 1) * 4 - 1;
+    for (uint32_t i = 0; i <= mask; i++) {
+        uint64_t k = HS_LOAD(&cache[i].key);
+        uint32_t j = set_index(k, nmask);
+        if (!k || j == (i & ~1u)) continue;
+        struct centry *to = &cache[j];
+        if (HS_LOAD(&to->key)) to++;
+        entry_put(to, k, HS_LOAD(&cache[i].rule));
+    }
+    /* readers under either mask find every entry until the moved ones'
+     * old places are cleared */
+    __atomic_store_n(&cache_mask, nmask, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i <= mask; i++) {
+        uint64_t k = HS_LOAD(&cache[i].key);
+        if (k && set_index(k, nmask) != (i & ~1u)) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
+    }
+}
+
+/* ra's rule into its set; what it pushes out goes to the victim ring, at
+ * slot `to` (the one ra came from) or the next (fill_lock) */
+static void cache_put(uintptr_t ra, uint64_t r, struct centry *to)
+{
+    struct centry *e = set_of(ra);
+    /* an empty way, else the two in turn */
+    if (HS_LOAD(&e[0].key) && (!HS_LOAD(&e[1].key) || (cache_fills & 1))) e++;
+    uint64_t old = HS_LOAD(&e->key);
+    if (old) entry_put(to ? to : &victims[victim_next++ % NVICTIM], old, HS_LOAD(&e->rule));
+    else if (to) __atomic_store_n(&to->key, 0, __ATOMIC_RELAXED);
+    entry_put(e, (uint64_t)ra, r);
 }
 
 /* rules computed, from files and in memory (for the verify summary) */
@@ -715,6 +771,15 @@ void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory)
  * calls: a walk whose rules are all cached does not touch it */
 static HS_NOINLINE uint64_t cache_fill(struct walk *w, uintptr_t ra)
 {
+    for (unsigned i = 0; i < NVICTIM; i++) {
+        uint64_t r = entry_get(&victims[i], ra);
+        if (!r) continue;
+        if (hs_trylock(&fill_lock)) {
+            cache_put(ra, r, &victims[i]);
+            hs_unlock(&fill_lock);
+        }
+        return r;
+    }
     int err = errno;
     uint64_t r = rule_from_file(w, ra);
     if (r) HS_ADD(&fills_file, 1);
@@ -726,16 +791,10 @@ static HS_NOINLINE uint64_t cache_fill(struct walk *w, uintptr_t ra)
     if (hs_trylock(&fill_lock)) {
         uint32_t mask = HS_LOAD(&cache_mask);
         if (++cache_fills > (mask + 1) / 2 && mask + 1 < CACHE_MAX) {
-            HS_STORE(&cache_mask, (mask + 1) * 4 - 1);
+            cache_grow(mask);
             cache_fills = 0;
         }
-        struct centry *e = set_of(ra);
-        /* an empty way, else the two in turn */
-        if (HS_LOAD(&e[0].key) && (!HS_LOAD(&e[1].key) || (cache_fills & 1))) e++;
-        __atomic_store_n(&e->key, 0, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-        __atomic_store_n(&e->rule, r, __ATOMIC_RELAXED);
-        __atomic_store_n(&e->key, (uint64_t)ra, __ATOMIC_RELEASE);
+        cache_put(ra, r, NULL);
         hs_unlock(&fill_lock);
     }
     return r;
@@ -767,6 +826,7 @@ static bool cache_ready(uint64_t gen)
         hs_unlock(&obj_lock);
         uint32_t used = HS_LOAD(&cache_mask) + 1;
         for (uint32_t i = 0; i < used; i++) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
+        for (uint32_t i = 0; i < NVICTIM; i++) __atomic_store_n(&victims[i].key, 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         HS_STORE(&cache_gen, gen);
     }
