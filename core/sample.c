@@ -481,13 +481,15 @@ __attribute__((destructor)) static void verify_summary(void)
     put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_cached));
     put_str(buf, &at, sizeof buf, " walked by the cache, ");
     put_dec(buf, &at, sizeof buf, HS_LOAD(&ver_diff));
-    uint64_t ff, fm;
-    hs_unwind_stats(&ff, &fm);
+    uint64_t ff, fm, fs;
+    hs_unwind_stats(&ff, &fm, &fs);
     put_str(buf, &at, sizeof buf, " differ; rules: ");
     put_dec(buf, &at, sizeof buf, ff);
     put_str(buf, &at, sizeof buf, " from files, ");
     put_dec(buf, &at, sizeof buf, fm);
-    put_str(buf, &at, sizeof buf, " in memory\n");
+    put_str(buf, &at, sizeof buf, " in memory, ");
+    put_dec(buf, &at, sizeof buf, fs);
+    put_str(buf, &at, sizeof buf, " from the store\n");
     (void)!write(2, buf, at);
 }
 

@@ -43,6 +43,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -397,6 +398,8 @@ struct uobj {
     uint64_t delta;                   /* file offset = address - delta */
     uint32_t count;                   /* entries of the search table */
     uint32_t sparse_at, nsparse;      /* pool[sparse_at + k]: start of entry k * SPARSE */
+    uint32_t store_at, nstore;        /* its rules from the store: store_pool[store_at..], sorted */
+    bool store_bad;                   /* the store's file has a chunk that does not check */
     uint64_t id_off;                  /* file offset of the build-id's bytes */
     uint32_t id_len;
     uint8_t id[20];
@@ -411,6 +414,7 @@ static uint32_t nobjs;
 static int32_t *pool;
 static uint32_t pool_used;
 static hs_lock_t obj_lock = HS_LOCK_INIT;
+static hs_lock_t fill_lock = HS_LOCK_INIT;  /* the cache's writer (below) */
 
 struct fdslot { int fd; uint32_t obj; };
 #define WALK_FDS 4
@@ -496,6 +500,8 @@ static int obj_fd(struct walk *w, uint32_t k)
     return fd;
 }
 
+static void store_load(struct uobj *o);
+
 /* object k made ready for reading from its file; false: in memory from now on */
 static bool obj_setup(struct walk *w, struct uobj *o, uint32_t k)
 {
@@ -528,6 +534,7 @@ static bool obj_setup(struct walk *w, struct uobj *o, uint32_t k)
     o->sparse_at = pool_used;
     o->nsparse = ns;
     pool_used += ns;
+    store_load(o);
     return true;
 }
 
@@ -590,13 +597,267 @@ static void cie_keep(struct uobj *o, uintptr_t a, const uint8_t *bytes, size_t n
     hs_unlock(&obj_lock);
 }
 
-/* The rule of ra read from its object's file; 0: not possible here (the
- * caller reads it in memory) */
-static uint64_t rule_from_file(struct walk *w, uintptr_t ra)
+/* ---- the store: rules kept between processes ------------------------------------- */
+
+/*
+ * A program run again and again (cc1 once per source file, python3 once per
+ * script) starts with an empty cache and reads every rule from its objects'
+ * files again: an open at each walk that meets a new return address, most
+ * of what sampling costs such a program (docs/profiling.md, "Cost"). So the
+ * rules read from files are kept between processes, one file per object in
+ * the live directory: <dir>/unwind-<build-id in hex>. A rule depends only on
+ * the object's bytes and the return address's offset from the object's
+ * start, and the build-id names those bytes.
+ *
+ * The file is a sequence of chunks, each a header (magic, version, count, a
+ * check over the build-id and the records) and its records (offset, rule).
+ * At exit a process appends, per object, the rules it read from the object's
+ * file itself (the log below), one write per chunk with O_APPEND: writers'
+ * chunks do not mix. When an object is first set up in a process, its file
+ * is read once, STORE_MAX records at most, every chunk up to the first that
+ * does not check, into private memory, sorted; a miss of the cache searches
+ * them before it opens the object's file.
+ *
+ * Hostile: the file is other processes' writing. Opened with O_NOFOLLOW and
+ * O_NONBLOCK; only a regular file of ours that others cannot write is read;
+ * a short read or a failed check ends it. A wrong rule that passes makes a
+ * wrong stack, never a read outside the thread's stack (the walk's bounds),
+ * and HEAPSHIM_PROFILE_UNWIND=verify compares every walk with libgcc's.
+ */
+#define STORE_MAX     4096u           /* records read per object */
+#define STORE_POOL    16384u          /* records of all objects (256 KiB of address space, touched as used) */
+#define STORE_CHUNK   256u            /* records per chunk */
+#define STORE_BYTES   (80u << 10)     /* a file this long takes no more chunks */
+#define STORE_MAGIC   0x57555348u     /* "HSUW" */
+#define STORE_VERSION 1u              /* with the rule's packing (rule_pack) */
+#define LEARN_MAX     4096u
+
+struct srec { uint64_t off, rule; };
+struct schunk { uint32_t magic; uint16_t version, n; uint64_t check; };
+
+static char store_dir[200];           /* "" = no store */
+static struct srec *store_pool;       /* obj_lock */
+static uint32_t store_used;           /* obj_lock */
+static struct srec *learn;            /* (return address, rule) read from files here (fill_lock) */
+static uint32_t nlearn;               /* fill_lock */
+static uint64_t fills_store;
+
+void hs_unwind_store_at(const char *dir)
+{
+    size_t n = dir ? strlen(dir) : 0;
+    if (n >= sizeof store_dir || (n && dir[0] != '/')) n = 0;
+    if (n) memcpy(store_dir, dir, n);
+    store_dir[n] = 0;
+}
+
+/* the store's file of o into out (256); false: none */
+static bool store_name(const struct uobj *o, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(store_dir);
+    if (!n || !o->id_len) return false;
+    memcpy(out, store_dir, n);
+    memcpy(out + n, "/unwind-", 8);
+    n += 8;
+    for (uint32_t i = 0; i < o->id_len; i++) {
+        out[n++] = hex[o->id[i] >> 4];
+        out[n++] = hex[o->id[i] & 15];
+    }
+    out[n] = 0;
+    return true;
+}
+
+HS_INLINE uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t store_check(const struct uobj *o, const struct srec *r, uint32_t n)
+{
+    uint64_t id[3] = { 0, 0, 0 };
+    memcpy(id, o->id, o->id_len);
+    uint64_t h = mix(mix(mix(mix(0xcbf29ce484222325ull, STORE_VERSION << 16 | n), id[0]), id[1]), id[2]);
+    for (uint32_t i = 0; i < n; i++) h = mix(mix(h, r[i].off), r[i].rule);
+    return h;
+}
+
+/* a regular file of ours that others cannot write */
+static bool store_file_ok(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (syscall(SYS_fstat, fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != (uid_t)syscall(SYS_geteuid) ||
+        (st.st_mode & 022))
+        return false;
+    *size = (uint64_t)st.st_size;
+    return true;
+}
+
+/* r[0..n) sorted by offset, duplicates dropped: the count kept */
+static uint32_t store_sort(struct srec *r, uint32_t n)
+{
+    for (uint32_t gap = n / 2; gap; gap /= 2)          /* Shell's sort: no allocation */
+        for (uint32_t i = gap; i < n; i++) {
+            struct srec t = r[i];
+            uint32_t j = i;
+            for (; j >= gap && r[j - gap].off > t.off; j -= gap) r[j] = r[j - gap];
+            r[j] = t;
+        }
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!m || r[i].off != r[m - 1].off) r[m++] = r[i];
+    return m;
+}
+
+/* o's rules from the store, once, when it is set up (obj_lock held) */
+static void store_load(struct uobj *o)
+{
+    char path[256];
+    if (!store_name(o, path)) return;
+    if (!store_pool && !(store_pool = hs_os_map(STORE_POOL * sizeof *store_pool))) return;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return;
+    uint64_t size, off = 0;
+    uint32_t at = store_used, n = 0, room = STORE_POOL - at < STORE_MAX ? STORE_POOL - at : STORE_MAX;
+    if (store_file_ok(fd, &size)) {
+        struct schunk h;
+        while (off < size && n < room) {
+            struct srec *r = store_pool + at + n;
+            if (!pread_all(fd, &h, sizeof h, off) || h.magic != STORE_MAGIC || h.version != STORE_VERSION || !h.n ||
+                h.n > STORE_CHUNK || (h.n <= room - n && (!pread_all(fd, r, h.n * sizeof *r, off + sizeof h) ||
+                                                          store_check(o, r, h.n) != h.check))) {
+                o->store_bad = true;  /* written again at exit, from what was good */
+                break;
+            }
+            if (h.n > room - n) break;  /* full here: the rest stays unread */
+            n += h.n;
+            off += sizeof h + h.n * sizeof *r;
+        }
+    }
+    sys_close(fd);
+    o->store_at = at;
+    o->nstore = store_sort(store_pool + at, n);
+    store_used += o->nstore;
+}
+
+/* ra's rule from the store, or 0 */
+static uint64_t store_find(const struct uobj *o, uintptr_t ra)
+{
+    const struct srec *r = store_pool + o->store_at;
+    uint64_t key = ra - o->start;
+    uint32_t lo = 0, hi = o->nstore;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (r[mid].off < key) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < o->nstore && r[lo].off == key ? r[lo].rule : 0;
+}
+
+/* a rule read from a file, for the store at exit (fill_lock held) */
+static void store_learn(uintptr_t ra, uint64_t rule)
+{
+    if (!store_dir[0] || nlearn >= LEARN_MAX) return;
+    if (!learn) {
+        int err = errno;
+        learn = hs_os_map(LEARN_MAX * sizeof *learn);
+        errno = err;
+        if (!learn) return;
+    }
+    learn[nlearn].off = ra;
+    learn[nlearn++].rule = rule;
+}
+
+struct store_out { struct schunk h; struct srec r[STORE_CHUNK]; };
+
+/* the chunk of m records appended to o's file (*fd: -1 not yet open, -2 not
+ * writable); false: no more for this object */
+static bool store_append(const struct uobj *o, int *fd, struct store_out *c, uint32_t m)
+{
+    uint64_t size;
+    if (*fd == -1) {
+        char path[256];
+        *fd = -2;
+        if (!store_name(o, path)) return false;
+        int f = (int)syscall(SYS_openat, AT_FDCWD, path,
+                             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
+        if (f < 0) return false;
+        if (!store_file_ok(f, &size) || size >= STORE_BYTES) {
+            sys_close(f);
+            return false;
+        }
+        *fd = f;
+    }
+    if (*fd < 0) return false;
+    c->h.magic = STORE_MAGIC;
+    c->h.version = STORE_VERSION;
+    c->h.n = (uint16_t)m;
+    c->h.check = store_check(o, c->r, m);
+    size_t len = sizeof c->h + m * sizeof c->r[0];
+    return syscall(SYS_write, *fd, c, len) == (long)len;
+}
+
+void hs_unwind_store_save(void)
+{
+    if (!store_dir[0] || !hs_trylock(&fill_lock)) return;
+    if (!hs_trylock(&obj_lock)) {
+        hs_unlock(&fill_lock);
+        return;
+    }
+    int err = errno;
+    static struct store_out c;        /* at exit, one thread */
+    uint32_t nl = nlearn, no = HS_LOAD(&nobjs);
+    nlearn = 0;
+    for (uint32_t k = 0; k < no; k++) {
+        const struct uobj *o = &objs[k];
+        if (!o->file) continue;
+        int fd = -1;
+        uint32_t m = 0;
+        if (o->store_bad) {
+            /* a new file in its place, from the records that checked */
+            char path[256];
+            struct stat st;
+            if (!store_name(o, path) || syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(st.st_mode) || syscall(SYS_unlinkat, AT_FDCWD, path, 0) != 0)
+                continue;
+            for (uint32_t i = 0; i < o->nstore; i++) {
+                c.r[m++] = store_pool[o->store_at + i];
+                if (m == STORE_CHUNK) {
+                    if (!store_append(o, &fd, &c, m)) break;
+                    m = 0;
+                }
+            }
+        }
+        for (uint32_t i = 0; i < nl; i++) {
+            uintptr_t ra = learn[i].off;
+            if (ra - 1 < o->start || ra - 1 >= o->end) continue;
+            c.r[m].off = ra - o->start;
+            c.r[m++].rule = learn[i].rule;
+            if (m == STORE_CHUNK) {
+                if (!store_append(o, &fd, &c, m)) break;
+                m = 0;
+            }
+        }
+        if (m) store_append(o, &fd, &c, m);
+        if (fd >= 0) sys_close(fd);
+    }
+    errno = err;
+    hs_unlock(&obj_lock);
+    hs_unlock(&fill_lock);
+}
+
+/* The rule of ra from the store or read from its object's file (*stored
+ * says which); 0: not possible here (the caller reads it in memory) */
+static uint64_t rule_from_file(struct walk *w, uintptr_t ra, bool *stored)
 {
     uint32_t k;
     struct uobj *o = obj_for(w, ra, &k);
     if (!o) return 0;
+    uint64_t sr = o->nstore ? store_find(o, ra) : 0;
+    if (sr) {
+        *stored = true;
+        return sr;
+    }
     int64_t rel = (int64_t)(ra - 1) - (int64_t)o->hdr;
     if (rel < INT32_MIN || rel > INT32_MAX) return 0;
     const int32_t *sp = pool + o->sparse_at;
@@ -684,7 +945,6 @@ static struct centry *cache;
 static uint32_t cache_mask = CACHE_MIN - 1;
 static uint32_t cache_fills;               /* stored since the last growth (fill_lock) */
 static uint64_t cache_gen;
-static hs_lock_t fill_lock = HS_LOCK_INIT;
 static struct centry victims[NVICTIM];     /* written under fill_lock */
 static uint32_t victim_next;               /* fill_lock */
 
@@ -758,13 +1018,15 @@ static void cache_put(uintptr_t ra, uint64_t r, struct centry *to)
     entry_put(e, (uint64_t)ra, r);
 }
 
-/* rules computed, from files and in memory (for the verify summary) */
+/* rules computed, from files and in memory, and taken from the store (for
+ * the verify summary) */
 static uint64_t fills_file, fills_mem;
 
-void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory)
+void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory, uint64_t *from_store)
 {
     *from_files = HS_LOAD(&fills_file);
     *in_memory = HS_LOAD(&fills_mem);
+    *from_store = HS_LOAD(&fills_store);
 }
 
 /* errno is kept here and in walk_close, the only places that make system
@@ -781,8 +1043,11 @@ static HS_NOINLINE uint64_t cache_fill(struct walk *w, uintptr_t ra)
         return r;
     }
     int err = errno;
-    uint64_t r = rule_from_file(w, ra);
-    if (r) HS_ADD(&fills_file, 1);
+    bool stored = false;
+    uint64_t r = rule_from_file(w, ra, &stored);
+    bool learned = r && !stored;
+    if (stored) HS_ADD(&fills_store, 1);
+    else if (r) HS_ADD(&fills_file, 1);
     else {
         r = rule_from_memory(ra);
         HS_ADD(&fills_mem, 1);
@@ -795,6 +1060,7 @@ static HS_NOINLINE uint64_t cache_fill(struct walk *w, uintptr_t ra)
             cache_fills = 0;
         }
         cache_put(ra, r, NULL);
+        if (learned) store_learn(ra, r);
         hs_unlock(&fill_lock);
     }
     return r;
@@ -823,6 +1089,8 @@ static bool cache_ready(uint64_t gen)
         }
         __atomic_store_n(&nobjs, 0, __ATOMIC_RELEASE);
         pool_used = 0;
+        store_used = 0;
+        nlearn = 0;                   /* addresses of objects that may be gone */
         hs_unlock(&obj_lock);
         uint32_t used = HS_LOAD(&cache_mask) + 1;
         for (uint32_t i = 0; i < used; i++) __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
@@ -927,11 +1195,19 @@ void hs_unwind_fork_child(void)
 {
     hs_lock_reset(&fill_lock);
     hs_lock_reset(&obj_lock);
+    nlearn = 0;                       /* the parent stores what it read */
 }
 
 #else  /* not x86-64: libgcc's unwinder for every sample */
 
-void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory) { *from_files = *in_memory = 0; }
+void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory, uint64_t *from_store)
+{
+    *from_files = *in_memory = *from_store = 0;
+}
+
+void hs_unwind_store_at(const char *dir) { (void)dir; }
+
+void hs_unwind_store_save(void) {}
 
 void hs_unwind_fork_child(void) {}
 

@@ -41,8 +41,15 @@ struct hs_unwind_req {
  */
 unsigned hs_unwind_cached(const struct hs_unwind_req *rq);
 
-/* rules computed so far: read from the objects' files, read in memory */
-void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory);
+/* rules computed so far: read from the objects' files, read in memory,
+ * taken from the store */
+void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory, uint64_t *from_store);
+
+/* The store of rules kept between processes (core/unwind.c, "the store"):
+ * its directory, an absolute path (NULL or "": none; copied), and this
+ * process's new rules appended to it (at exit) */
+void hs_unwind_store_at(const char *dir);
+void hs_unwind_store_save(void);
 
 /* a fork child: the cache's try-locks, held by a thread that is gone, released */
 void hs_unwind_fork_child(void);

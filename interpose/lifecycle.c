@@ -74,6 +74,7 @@ void hs__platform_config(struct hs_core_config *cfg)
         size_t size = HS_LIVE_REGION_SIZE(HS_LIVE_MAX_SLOTS);
         live_region = hs_livefile_create(size, live_path, sizeof live_path, &why);
         if (live_region) {
+            hs_profile_live_dir_ready();
             live_size = size;
             cfg->live_region = live_region;
             cfg->live_region_size = size;

@@ -19,6 +19,7 @@
 #include "proffile.h"
 #include "strbuf.h"
 #include "../core/sample.h"
+#include "../core/unwind.h"
 #include <heapshim/profile.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +97,11 @@ void hs_profile_setup(void)
             strcpy(out_dir, v);
     }
     hs_sample_configure(rate, seed, seeded, unwind);
+}
+
+void hs_profile_live_dir_ready(void)
+{
+    hs_unwind_store_at(hs_livefile_dir());   /* the unwind rules kept between processes */
 }
 
 /* the live directory, opened and checked again: private and ours */
@@ -260,6 +266,7 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
 
 void hs_profile_exit(void)
 {
+    hs_unwind_store_save();
     struct hs_prof_header *r = hs_sample_region();
     if (r && out_dir[0]) {
         r->flags |= HS_PROF_F_EXITED;

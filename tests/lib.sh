@@ -39,3 +39,13 @@ pids=()
 reap_pids() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 # the value of the first exposition line matching regex $1 in file $2
 metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
+
+# gen_c_file FILE: a C file of 300 small structs and functions, for gcc runs
+# whose cc1 allocates enough to be sampled (46-unwind, 56-unwind-store)
+gen_c_file() {
+    local i
+    for i in $(seq 0 299); do
+        printf 'struct s%d { int a[%d]; double d; };\n' $i $((i % 7 + 1))
+        printf 'int f%d(struct s%d *p, int n) { int t = 0; for (int i = 0; i < n; i++) t += p->a[i %% %d] * i; return t + (int)p->d; }\n' $i $i $((i % 7 + 1))
+    done > "$1"
+}
