@@ -324,11 +324,13 @@ static uint64_t request_value(void)
 }
 
 /* The header's published snapshot as one consistent piece: the header read
- * again until its seq is even and the same before and after. */
-static int read_publication(int fd, struct hs_live_header *h)
+ * again until its seq is even and the same before and after, or until the
+ * clock passes deadline (one try at least): a seq that stays odd (a writer
+ * stopped mid-publication, or a hostile file) costs a reader no more. */
+static int read_publication(int fd, struct hs_live_header *h, uint64_t deadline)
 {
     const size_t at = offsetof(struct hs_live_header, seq);
-    for (int i = 0; i < 50; i++) {
+    for (;;) {
         /* seq, the header, seq again: each its own read. The seq inside the
          * one pread of the header does not order the snapshot's fields: a
          * string copy's loads may be performed out of order (x86's fast
@@ -342,10 +344,10 @@ static int read_publication(int fd, struct hs_live_header *h)
             pread_all(fd, &s2, sizeof s2, at) != 0)
             return -1;
         if (!(s1 & 1) && s1 == s2 && h->seq == s1) return 0;
+        if (mono_ns() >= deadline) return -1;
         struct timespec ts = { 0, 200 * 1000 };
         nanosleep(&ts, NULL);
     }
-    return -1;
 }
 
 static void take_publication(const struct hs_live_header *h, struct hs_live_snapshot *out)
@@ -390,9 +392,11 @@ int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
     }
     struct hs_live_header h;
     int rc = -1;
-    for (unsigned waited = 0;; waited++) {
+    /* waits are measured on the clock: wait_ms in all, whatever each try took */
+    const uint64_t deadline = t_req + (uint64_t)wait_ms * 1000000u;
+    for (;;) {
         /* a publication made after the request: the process is busy */
-        if (asked && read_publication(fd, &h) == 0 && h.snap_cut_ns > t_req) {
+        if (asked && read_publication(fd, &h, mono_ns() + 1000000u) == 0 && h.snap_cut_ns > t_req) {
             take_publication(&h, out);
             *how = "published";
             rc = 0;
@@ -418,7 +422,7 @@ int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
             rc = 0;
             break;
         }
-        if (waited >= wait_ms) {
+        if (mono_ns() >= deadline) {
             if (asked) {
                 /* busy, and no publication after the request came in time:
                  * the last one may be older than an earlier read */
@@ -426,7 +430,7 @@ int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
                 break;
             }
             /* no write access, no request: the last publication */
-            if (read_publication(fd, &h) != 0) {
+            if (read_publication(fd, &h, mono_ns() + 2000000u) != 0) {
                 *why = "busy: a publication was under way while the file was read";
                 break;
             }

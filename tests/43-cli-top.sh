@@ -36,6 +36,29 @@ expect_hist=$("$HS" top --once --dir "$L" --hist 1 2>&1); rc=$?
 [ $rc = 2 ] && [ "$(echo "$expect_hist" | grep -c 'heapshim top: --hist 1: no live file')" = 1 ] \
     && pass top-hist-absent || fail top-hist-absent "rc $rc: $expect_hist"
 
+# --- files whose publication never ends (seq odd: a writer stopped in the
+# middle, or a hostile file): a scan waits 200 ms for all of them together,
+# not 2 x 25 ms each (before: each one cost 0.5-0.9 s, 30 of them > 20 s) ---
+L="$TMPD/busy"; mkdir -p "$L"; chmod 700 "$L"
+for i in $(seq 30); do
+    sleep 120 >/dev/null 2>&1 & PIDS+=($!)
+    "$LIVEGEN" "$L/$!" pid=$! mem=100 seq=1
+done
+t0=$(date +%s%N)
+for c in "top --json --once" "export --no-reset"; do
+    timeout 20 "$HS" $c --dir "$L" > /dev/null 2>&1
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -lt 1500 ] && pass top-busy-files-bounded && echo "    top --json and export over 30 never-quiet files: $ms ms" \
+    || fail top-busy-files-bounded "top --json and export over 30 never-quiet files took $ms ms (want < 1500)"
+# run samples its own tree only: someone else's never-quiet file in the same
+# directory does not space out its timeline (before: 300 ms between rows)
+HEAPSHIM_DIR=$L timeout 20 "$HS" run --timeline "$TMPD/busy.csv" --interval 10 -o "$TMPD/busy.json" -- sleep 1 \
+    > /dev/null 2>&1
+rows=$(($(wc -l < "$TMPD/busy.csv") - 1))
+[ "$rows" -ge 30 ] && pass run-busy-others-ignored && echo "    run --interval 10 beside 30 never-quiet files: $rows rows in 1 s" \
+    || fail run-busy-others-ignored "run --interval 10 -- sleep 1 beside 30 never-quiet files: $rows timeline rows (want >= 30)"
+
 # --- 500 shimmed sleeping processes and one large consumer ------------------
 for i in $(seq "$N"); do
     LD_PRELOAD="$SHIM" sleep 300 >/dev/null 2>&1 & PIDS+=($!)

@@ -9,6 +9,7 @@
  * touches this process: LD_PRELOAD is set only in the child.
  */
 #include "cli.h"
+#include "live.h"
 #include "profile.h"
 #include <jansson.h>
 #include <dirent.h>
@@ -99,22 +100,6 @@ static void on_chld(int sig)
     child_done = 1;
 }
 
-/* field 4 of /proc/<pid>/stat; -1 if gone */
-static int proc_ppid(int pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    int pp;
-    if (!p || sscanf(p + 1, " %*c %d", &pp) != 1) return -1;
-    return pp;
-}
-
 /* a process of the tree seen through its live file: the last good reading */
 struct trk {
     int pid, ppid;
@@ -146,13 +131,24 @@ static int in_tree(struct tracker *k, int pid)
 
 static void track(struct tracker *k, const char *live)
 {
+    /* only the files of the run's tree are read: in a live directory shared
+     * with other work, someone else's busy process (whose publication a
+     * reader waits for) must not space out this run's samples */
+    static int pids[4096];
+    int np = 0;
+    DIR *d = opendir(live);
+    for (struct dirent *de; d && np < (int)(sizeof pids / sizeof *pids) && (de = readdir(d));) {
+        int pid = live_pid_name(de->d_name);
+        if (pid > 0 && (trk_find(k, pid) || in_tree(k, pid))) pids[np++] = pid;
+    }
+    if (d) closedir(d);
     struct scan s;
-    live_scan(live, NULL, 0, 0, &s, 1);
+    memset(&s, 0, sizeof s);
+    if (np) live_scan(live, pids, np, 0, &s, 1);
     uint64_t sum = 0, now = unix_ns();
     for (int i = 0; i < s.n; i++) {
         struct trk *e = trk_find(k, s.v[i].pid);
         if (!e) {
-            if (!in_tree(k, s.v[i].pid)) continue;
             if (k->n == k->cap) {
                 int nc = k->cap ? k->cap * 2 : 16;
                 struct trk *nt = realloc(k->t, (size_t)nc * sizeof *nt);

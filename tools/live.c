@@ -286,6 +286,13 @@ static int take_window(int fd, uint64_t out[4])
  * touched). On success *buf_out holds the copy that was summed. */
 static int open_rw_same(const struct live_dirh *d, const char *name, const struct stat *st);
 
+/* A scan's whole wait for busy processes (live_scan_dirh sets it): past
+ * it, a busy file gets one read without waiting, so that files whose
+ * publication never ends (a writer stopped mid-publication, a hostile file)
+ * cost a scan SCAN_WAIT_MS in all, not 2 x LIVE_WAIT_MS each. 0: no scan. */
+#define SCAN_WAIT_MS 200
+static uint64_t scan_wait_until;
+
 static int read_region(const struct live_dirh *d, const char *name, int fd, const struct stat *st,
                        int *rwfd, char **buf_out, struct hs_live_snapshot *snap, const char **why)
 {
@@ -320,9 +327,15 @@ static int read_region(const struct live_dirh *d, const char *name, int fd, cons
         return 0;
     }
     if (*rwfd < 0 && d) *rwfd = open_rw_same(d, name, st);
+    unsigned wait = LIVE_WAIT_MS, tries = 2;
+    if (scan_wait_until) {
+        uint64_t now = now_ns(), left = now < scan_wait_until ? (scan_wait_until - now) / 1000000u : 0;
+        if (left < wait) wait = (unsigned)left;
+        if (!left) tries = 1;
+    }
     if (*rwfd >= 0) {
-        for (int attempt = 0; attempt < 2; attempt++) {
-            rc = hs_live_read_fd(*rwfd, buf, (size_t)fsize, LIVE_WAIT_MS, snap, &how, why);
+        for (unsigned attempt = 0; attempt < tries; attempt++) {
+            rc = hs_live_read_fd(*rwfd, buf, (size_t)fsize, wait, snap, &how, why);
             if (rc == 0 || strncmp(*why, "busy", 4) != 0) break;   /* only "busy" is worth a retry */
         }
     }
@@ -529,8 +542,8 @@ static int cmp_pid(const void *a, const void *b)
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-static int live_scan_dirh(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s,
-                   int quiet)
+static int scan_files(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s,
+                      int quiet)
 {
     memset(s, 0, sizeof *s);
     char name[32], err[4600];
@@ -576,6 +589,15 @@ static int live_scan_dirh(const struct live_dirh *d, const int *pids, int npids,
     closedir(dd);
     if (s->n > 1) qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_pid);
     return 0;
+}
+
+static int live_scan_dirh(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s,
+                          int quiet)
+{
+    scan_wait_until = now_ns() + SCAN_WAIT_MS * 1000000ull;
+    int rc = scan_files(d, pids, npids, flags, s, quiet);
+    scan_wait_until = 0;
+    return rc;
 }
 
 

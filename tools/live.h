@@ -10,7 +10,8 @@
 #include "cli.h"
 #include <sys/stat.h>
 
-/* how long a reader waits for a busy process's publication (per try, 2 tries) */
+/* how long a reader waits for a busy process's publication (per try, 2 tries;
+ * a scan of a directory waits 200 ms in all, tools/live.c SCAN_WAIT_MS) */
 #define LIVE_WAIT_MS 25
 
 /* An open, checked live directory. */

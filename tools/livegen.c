@@ -15,6 +15,8 @@
  *              [arenas=N] [threads=N] [nslots=N] [state=running|exited]
  *              [magic=N] [version=N] [header_size=N] [slots_offset=N]
  *              [file_size=N] [truncate=N] [unterminated=1]
+ *              [seq=N]                             the header's seq (odd: a
+ *                                                 publication that never ends)
  * start defaults to the start time of pid (from /proc), so the file is live
  * while that process runs.
  */
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "file_size")) { file_size = n; have_file_size = 1; }
         else if (!strcmp(k, "truncate")) truncate_to = (long)n;
         else if (!strcmp(k, "unterminated")) unterminated = (int)n;
+        else if (!strcmp(k, "seq")) hd.seq = n;
         else {
             fprintf(stderr, "hs-livegen: unknown key '%s'\n", k);
             return 2;
