@@ -140,6 +140,11 @@ __attribute__((visibility("default"))) int mallopt(int param, int value)
  * the domain table settled. */
 void hs__platform_ready(void)
 {
+    const char *why = NULL;
+    if (hs_livefile_publish(&why) != 0) {
+        live_path[0] = 0;
+        hs_shim_warn("live counters not published: ", why ? why : "unknown error", "");
+    }
     if (hs_shim.debug) hs_setup_debug_hooks();
     else if (hs_shim.mode == HS_MODE_PYMALLOC) glibc_start_thresholds();
 }

@@ -42,6 +42,7 @@ static char lf_live_dir[PATH_MAX];
 static dev_t lf_dir_dev, lf_file_dev;
 static ino_t lf_dir_ino, lf_file_ino;
 static char lf_file_name[16];
+static int lf_pending;                /* made under its temporary name, not yet published */
 
 static void lf_remember(int dirfd, int fd, const char *name)
 {
@@ -61,6 +62,26 @@ static void lf_pid_name(char name[16])
 {
     struct hs_sb b = HS_SB(name, 16);
     hs_sb_u64(&b, (uint64_t)getpid());
+}
+
+/* The name the file is made under, until its header is written: ".<pid>.new",
+ * which no reader takes for a live file. Renamed to <pid> then (lf_publish),
+ * so that a reader never meets a live file that is not one yet (a scan
+ * between the file's creation and its header had reported "bad magic"). */
+static void lf_tmp_name(char name[24])
+{
+    struct hs_sb b = HS_SB(name, 24);
+    hs_sb_chr(&b, '.');
+    hs_sb_u64(&b, (uint64_t)getpid());
+    hs_sb_str(&b, ".new");
+}
+
+static int lf_publish(int dirfd)
+{
+    char tmp[24], name[16];
+    lf_tmp_name(tmp);
+    lf_pid_name(name);
+    return renameat(dirfd, tmp, dirfd, name);
 }
 
 static const char *lf_err_text(int e)
@@ -170,8 +191,9 @@ static int lf_open_private_dir(const char *dir, const char **why)
     return fd;
 }
 
-/* Create <dir>/<pid> in the open directory, 0600, sized. Returns the file
- * descriptor, or -1 (nothing left behind). */
+/* Create <dir>/.<pid>.new in the open directory, 0600, sized; path_out gets
+ * <dir>/<pid>, the name it is published under. Returns the file descriptor,
+ * or -1 (nothing left behind). */
 static int lf_create_file(int dirfd, const char *dir, size_t size,
                        char *path_out, size_t path_cap, const char **why)
 {
@@ -187,12 +209,14 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
         return -1;
     }
     int fd = -1;
+    char tmp[24];
+    lf_tmp_name(tmp);
     for (int attempt = 0; attempt < 2; attempt++) {
-        fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0 || errno != EEXIST || attempt) break;
         /* left by an earlier process that had our pid (it is not running:
          * the pid is ours now). A symlink is removed, never followed. */
-        if (unlinkat(dirfd, name, 0) != 0) {
+        if (unlinkat(dirfd, tmp, 0) != 0) {
             char p[96];
             snprintf(p, sizeof p, "exists and cannot be removed: %s", lf_err_text(errno));
             *why = lf_say("live file", path, p);
@@ -209,7 +233,7 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
         snprintf(p, sizeof p, "cannot size it: %s", lf_err_text(errno));
         *why = lf_say("live file", path, p);
         close(fd);
-        unlinkat(dirfd, name, 0);
+        unlinkat(dirfd, tmp, 0);
         return -1;
     }
     memcpy(path_out, path, (size_t)n + 1);
@@ -218,8 +242,10 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
 
 static void lf_remove_created(int dirfd)
 {
-    char name[16];
+    char name[16], tmp[24];
     lf_pid_name(name);
+    lf_tmp_name(tmp);
+    unlinkat(dirfd, tmp, 0);
     unlinkat(dirfd, name, 0);
 }
 
@@ -258,10 +284,32 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
         char name[16];
         lf_pid_name(name);
         lf_remember(dirfd, fd, name);
+        lf_pending = 1;               /* published once the header is written */
     }
     close(fd);
     close(dirfd);
     return p;
+}
+
+int hs_livefile_publish(const char **why)
+{
+    if (!lf_pending) return 0;
+    lf_pending = 0;
+    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat ds;
+    int rc = -1;
+    if (dirfd >= 0 && fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino) {
+        rc = lf_publish(dirfd);
+        if (rc != 0) {
+            *why = lf_say("live file", lf_live_dir, lf_err_text(errno));
+            lf_remove_created(dirfd);
+        }
+    } else {
+        *why = lf_say("live file directory", lf_live_dir, "replaced or gone since the file was made");
+    }
+    if (rc != 0) lf_file_name[0] = 0;
+    if (dirfd >= 0) close(dirfd);
+    return rc;
 }
 
 /* Replace the shared mapping at region by private anonymous memory holding
@@ -323,6 +371,10 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
         char msg[96];
         snprintf(msg, sizeof msg, "cannot fill it: %s", lf_err_text(errno));
         *why = lf_say("live file", path_out, msg);
+        goto fail;
+    }
+    if (lf_publish(dirfd) != 0) {     /* its header is there: a live file now */
+        *why = lf_say("live file", path_out, lf_err_text(errno));
         goto fail;
     }
     if (mmap(region, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {

@@ -16,10 +16,16 @@
 
 /* Make the directory if missing (0700), check it is a private directory of
  * ours (not a symlink, owned by our euid, no group/other bits), create
- * <dir>/<pid> (0600, O_EXCL|O_NOFOLLOW; a stale file of an earlier process
- * with our pid is replaced), size it and map it shared. The mapping is
- * zero-filled; its path goes to path_out. */
+ * <dir>/.<pid>.new (0600, O_EXCL|O_NOFOLLOW; a stale file of an earlier
+ * process with our pid is replaced), size it and map it shared. The mapping
+ * is zero-filled; the path it is published under, <dir>/<pid>, goes to
+ * path_out. */
 void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const char **why);
+
+/* Once the header is written: the file renamed to <dir>/<pid>, where
+ * readers look (they never see it before it is a live file). 0, or -1 with
+ * *why (the file removed; the counters stay in the unlinked mapping). */
+int hs_livefile_publish(const char **why);
 
 /* In a fork child (single-threaded): give the child a file of its own in
  * the same directory holding `used` bytes from src (the counters as they

@@ -39,7 +39,7 @@ for m in daemon fork; do
     dp=$(cat "$TMPD/pid-$m" 2>/dev/null)
     j=$("$HS" top --once --json --dir "$D" 2>&1)
     lb=$(jpid "$j" "${dp:-0}"); st=$(jstale "$j")
-    [ -n "$dp" ] && [ "${lb:-0}" -ge 3000000 ] && [ "$st" = 0 ] && [ "$(ls "$D" | grep -vc '\.prof$')" = 1 ] \
+    [ -n "$dp" ] && [ "${lb:-0}" -ge 3000000 ] && [ "$st" = 0 ] && [ "$(ls "$D" | grep -vc '\.prof$\|^unwind-')" = 1 ] \
         && pass "daemon-$m-listed" || fail "daemon-$m-listed" "daemon pid '$dp' live '$lb', stale files $st, files: $(ls "$D" | tr '\n' ' ')"
 done
 
@@ -87,7 +87,7 @@ if command -v redis-server >/dev/null; then
     [ -n "$REDIS" ] && [ "${lb:-0}" -gt 0 ] && [ "$st" = 0 ] && pass redis-daemonized-listed \
         || fail redis-daemonized-listed "redis pid '$REDIS' live '$lb' stale '$st': $(echo "$j" | head -c 300)"
     kill "$REDIS"; for _ in $(seq 50); do kill -0 "$REDIS" 2>/dev/null || break; sleep 0.1; done; REDIS=
-    [ -z "$(ls "$D")" ] && pass redis-no-stale || fail redis-no-stale "left: $(ls "$D")"
+    [ -z "$(ls "$D" | grep -v '^unwind-')" ] && pass redis-no-stale || fail redis-no-stale "left: $(ls "$D")"
 else
     skip redis-daemonized-listed "redis-server not installed (Debian package redis-server)"
 fi
