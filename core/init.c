@@ -53,6 +53,10 @@ static void fork_child(void)
 void hs__init_slow(void)
 {
     if (__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE) == 2 || tls_in_init) return;
+    /* the start-up's system calls (mkdir of an existing live directory:
+     * EEXIST, ...) leave nothing in errno: a program sees 0 at main (C11
+     * 7.5p3), and a malloc that succeeds does not touch it */
+    int saved = errno;
     tls_in_init = 1;
     int did_init = 0;
     hs_lock(&init_lock);
@@ -85,4 +89,5 @@ void hs__init_slow(void)
     hs_unlock(&init_lock);
     tls_in_init = 0;
     if (did_init && hs__platform_ready) hs__platform_ready();
+    errno = saved;
 }

@@ -19,33 +19,55 @@
 struct hs_shim_config hs_shim;
 
 /*
- * Where the shim's own lines go. At exit, fd 2 may be closed already
- * (gnulib's close_stdout in every coreutils program closes it in an atexit
- * handler that runs before the shim's destructor: HEAPSHIM_STATS printed
- * nothing), or be another file that the program opened since (writing
- * there would damage it). With HEAPSHIM_STATS or HEAPSHIM_REPORT set, the
- * shim keeps a copy of the stderr it started with (close-on-exec, above
- * fd 63) and writes to fd 2 only while fd 2 is still that file.
+ * Where the shim's own lines go: the stderr the process started with, and
+ * nowhere else. At exit, fd 2 may be closed already (gnulib's close_stdout
+ * in every coreutils program closes it in an atexit handler that runs
+ * before the shim's destructor: HEAPSHIM_STATS printed nothing), or be
+ * another file that the program opened since: a program started with fd 2
+ * closed gets fd 2 for its third open(), and a daemon that closes every
+ * descriptor and opens its data files may get the shim's copy's number;
+ * writing there damaged the program's data (the stats table appended to
+ * it). So the identity (device, inode) of fd 2 is noted at start, before
+ * any warning; with HEAPSHIM_STATS or HEAPSHIM_REPORT set, a copy is kept
+ * (close-on-exec, above fd 63). A line goes to fd 2 while fd 2 is still
+ * that file, else to the copy while the copy is, else nowhere; a process
+ * started without fd 2 gets no line at all.
  */
 static int err_copy = -1;
 static dev_t err_dev;
 static ino_t err_ino;
+static int err_known;                 /* 1: noted; -1: fd 2 was closed at start; 0: not yet */
+
+void hs_shim_note_stderr(void)
+{
+    struct stat st;
+    if (fstat(2, &st) != 0) {
+        err_known = -1;
+        return;
+    }
+    err_dev = st.st_dev;
+    err_ino = st.st_ino;
+    err_known = 1;
+}
 
 void hs_shim_keep_stderr(void)
 {
+    if (err_known == 1 && err_copy < 0) err_copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
+}
+
+static bool is_stderr(int fd)
+{
     struct stat st;
-    if (fstat(2, &st) != 0) return;
-    err_dev = st.st_dev;
-    err_ino = st.st_ino;
-    err_copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino;
 }
 
 int hs_shim_errfd(void)
 {
-    if (err_copy < 0) return 2;
-    struct stat st;
-    if (fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino) return 2;
-    return err_copy;
+    if (err_known == 0) return 2;     /* before start-up (not reached: noted first) */
+    if (err_known < 0) return -1;
+    if (is_stderr(2)) return 2;
+    if (is_stderr(err_copy)) return err_copy;
+    return -1;
 }
 
 void hs_shim_warn(const char *a, const char *b, const char *c)

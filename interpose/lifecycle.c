@@ -55,6 +55,7 @@ static void install_sys_allocator(unsigned dom)
 
 void hs__platform_config(struct hs_core_config *cfg)
 {
+    hs_shim_note_stderr();
     hs_shim_read_env();
     hs_profile_setup();
     if (hs_shim.stats || hs_shim.have_report) hs_shim_keep_stderr();
@@ -163,7 +164,15 @@ void hs__platform_fork(int phase)
     if (!src) used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
     if (!hs_livefile_fork_child(live_region, src, live_size, used, live_path, sizeof live_path, &why)) {
         live_path[0] = 0;
-        hs_shim_warn("live counters of the fork child not published: ", why ? why : "unknown error", "");
+        /* a directory the process can no longer reach (it chroot()ed since
+         * start): the child's counters stay private, without a line in the
+         * program's output; any other failure is said */
+        struct stat st;
+        const char *dir = hs_livefile_dir();
+        int err = errno;
+        if (!(dir[0] && stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)))
+            hs_shim_warn("live counters of the fork child not published: ", why ? why : "unknown error", "");
+        errno = err;
     }
     hs_live_fill_identity(hs_live);
 }
@@ -172,8 +181,10 @@ void hs__platform_fork(int phase)
  * live file and a report (the first malloc usually comes first anyway). */
 __attribute__((constructor)) static void shim_start(void)
 {
+    int saved = errno;   /* zero at main, as without the shim */
     hs__init();
     hs_python_start();   /* CPython's domains, when the process exports its allocator API */
+    errno = saved;
 }
 
 static void shim_exit(void)
@@ -242,20 +253,23 @@ __attribute__((visibility("default"))) int daemon(int nochdir, int noclose)
     return 0;
 }
 
-/* Privilege drops: a server started as root that becomes www-data (nginx's
+/* Privilege changes: a server started as root that becomes www-data (nginx's
  * workers, postgres, redis with a user) had its live file in root's
  * directory, which it could no longer unlink at exit: every worker left a
  * stale file there, and its own user's `heapshim top` never listed it.
- * Around a call that may take the effective uid away from root, the file
- * is removed while root still can, and made again after the call in the
- * directory of whoever the process is then (HEAPSHIM_DIR set by the user:
- * left alone, as the directory does not depend on the uid). Counts made
+ * Around a call that changes the effective uid (dropping root, or taking it
+ * back with seteuid(0): a fork child of a process that had dropped and
+ * regained root could not make its file in nobody's directory, and said
+ * so on the program's stderr), the file is removed while the old uid still
+ * can, and made again after the call in the directory of whoever the
+ * process is then (HEAPSHIM_DIR set by the user: left alone, as the
+ * directory does not depend on the uid). errno is the call's. Counts made
  * by other threads during the move may be lost: servers drop privileges
  * before they start threads. */
 #include <dlfcn.h>
 static int uid_move_begin(long new_euid)
 {
-    if (!live_path[0] || !live_region || geteuid() != 0 || new_euid == 0 || new_euid == -1) return 0;
+    if (!live_path[0] || !live_region || new_euid == -1 || (uid_t)new_euid == geteuid()) return 0;
     const char *d = hs_shim_getenv("HEAPSHIM_DIR");
     if (d && *d) return 0;
     if (getpid() != owner_pid) return 0;
@@ -267,14 +281,16 @@ static int uid_move_begin(long new_euid)
 static void uid_move_end(int moved)
 {
     if (!moved) return;
+    int err = errno;                  /* the call's */
     size_t used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
     const char *why = NULL;
     if (!hs_livefile_rehome(live_region, live_size, used, live_path, sizeof live_path, &why)) {
         live_path[0] = 0;
         hs_shim_warn("live counters not published after the uid change: ", why ? why : "unknown error", "");
-        return;
+    } else {
+        hs_live_fill_identity(hs_live);
     }
-    hs_live_fill_identity(hs_live);
+    errno = err;
 }
 
 #define UID_WRAP(name, params, args, euid)                                  \

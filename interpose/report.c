@@ -273,6 +273,7 @@ static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
  * descriptor it does not own (stderr, a FIFO) */
 int hs_shim_write(int fd, const void *buf, size_t n)
 {
+    if (fd < 0) return EBADF;         /* no stderr of ours to write to (hs_shim_errfd) */
     sigset_t pipe_set, old_set, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);

@@ -64,9 +64,12 @@ extern HS_HIDDEN struct hs_shim_config hs_shim;
 const char *hs_shim_getenv(const char *name);
 /* env.c: read HEAPSHIM_* into hs_shim; one warning line per bad variable */
 void hs_shim_read_env(void);
-/* the fd for the shim's own lines: 2, or a copy of the stderr the process
- * started with once fd 2 was closed or reused (kept by hs_shim_keep_stderr
- * when HEAPSHIM_STATS or HEAPSHIM_REPORT is set) */
+/* the fd for the shim's own lines: 2 while it is the stderr the process
+ * started with (noted by hs_shim_note_stderr, first thing at start-up), or
+ * a copy of that stderr once fd 2 was closed or reused (kept by
+ * hs_shim_keep_stderr when HEAPSHIM_STATS or HEAPSHIM_REPORT is set), else
+ * -1: the line is dropped, never written into another file (env.c) */
+void hs_shim_note_stderr(void);
 void hs_shim_keep_stderr(void);
 int  hs_shim_errfd(void);
 /* Write all of buf to fd as the shim must: a reader that went away (stderr

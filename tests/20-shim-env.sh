@@ -266,6 +266,45 @@ for mode in pymalloc malloc debug malloc_debug; do
     [ $rc = 0 ] && [ "$out" = "errno kept" ] && pass "errno-kept-$mode" || fail "errno-kept-$mode" "rc $rc: $(echo "$out" | head -3 | tr '\n' ' ')"
 done
 
+# errno is 0 at main (C11 7.5p3) with the live directory already there (the
+# start-up's mkdir gave EEXIST, which a program saw at main: stop 28)
+UP="$ROOT/$B/tests/prog_uidswap"
+mkdir -p -m 700 "$HEAPSHIM_DIR"
+for mode in pymalloc malloc debug malloc_debug; do
+    out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" "$UP" start 2>&1)
+    [ "$out" = "errno 0" ] && pass "errno-zero-at-main-$mode" || fail "errno-zero-at-main-$mode" "$out"
+done
+
+# the shim's lines go to the stderr the process started with, never into a
+# file that took fd 2's place or the shim's copy's number: started with fd
+# 2 closed, a program's own file got the stats table appended to it; a
+# program that closed the copy (fd 64) and opened a file there, likewise
+F="$TMPD/own2"
+HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" bash -c 'exec 2>"$1"; echo data >&2' _ "$F" 2>&-
+[ "$(cat "$F")" = data ] && pass stderr-closed-no-lines || fail stderr-closed-no-lines "the program's file holds: $(head -c 200 "$F")"
+F="$TMPD/own64"
+HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" bash -c 'exec 64>&- 2>"$2"; exec 64>"$1"; echo data >&64' _ "$F" "$TMPD/log64"
+[ "$(cat "$F")" = data ] && pass stderr-copy-reused-no-lines || fail stderr-copy-reused-no-lines "the program's file holds: $(head -c 200 "$F")"
+HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" /bin/true 2> "$TMPD/stats.err"
+grep -q '^heapshim: ' "$TMPD/stats.err" && pass stderr-stats-still-shown || fail stderr-stats-still-shown "no table on stderr: $(head -c 200 "$TMPD/stats.err")"
+
+# privilege changes and chroot: errno is the call's; dropping and taking
+# back root, then forking, and forking after a chroot add no line to the
+# program's stderr (both printed a warning from the fork child: stop 28)
+if [ "$(id -u)" = 0 ]; then
+    out=$(LD_PRELOAD="$SHIM" "$UP" uid-errno 2>&1)
+    [ "$out" = "errno kept" ] && pass uid-change-errno-kept || fail uid-change-errno-kept "$out"
+    out=$(LD_PRELOAD="$SHIM" "$UP" swap-fork 2> "$TMPD/swap.err")
+    [ "$out" = "ok 0" ] && [ ! -s "$TMPD/swap.err" ] && pass uid-swap-fork-quiet \
+        || fail uid-swap-fork-quiet "said '$out', stderr: $(head -c 300 "$TMPD/swap.err")"
+    mkdir -p "$TMPD/jail"
+    out=$(LD_PRELOAD="$SHIM" "$UP" chroot-fork "$TMPD/jail" 2> "$TMPD/jail.err")
+    [ "$out" = "ok 0" ] && [ ! -s "$TMPD/jail.err" ] && pass chroot-fork-quiet \
+        || fail chroot-fork-quiet "said '$out', stderr: $(head -c 300 "$TMPD/jail.err")"
+else
+    skip uid-change-errno-kept "needs root"
+fi
+
 # A live directory on a full file system (a small /dev/shm, a container's
 # 64 MiB): the live file and the profile are shared memory, and a store to a
 # page a full tmpfs cannot give raises SIGBUS. The shim backs each page
