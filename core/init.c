@@ -63,6 +63,7 @@ void hs__init_slow(void)
     if (hs_initialized != 2) {
         did_init = 1;
         hs_initialized = 1;
+        hs_sys_detect();
         struct hs_core_config cfg = { 0 };
         if (hs__platform_config) hs__platform_config(&cfg);
         if (hs_live_setup(cfg.live_region, cfg.live_region_size, cfg.allocator_name) != 0) {

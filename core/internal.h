@@ -184,6 +184,17 @@ HS_INLINE void *hs_sys_calloc(size_t ne, size_t es) { hs_sys_note(ne * es); retu
 HS_INLINE void *hs_sys_realloc(void *p, size_t n) { hs_sys_note(n); return __libc_realloc(p, n); }
 HS_INLINE void *hs_sys_memalign(size_t align, size_t n) { hs_sys_note(n); return __libc_memalign(align, n); }
 /*
+ * The allocator behind hs_sys_*: glibc's, unless another allocator loaded
+ * after the shim (LD_PRELOAD=libheapshim.so:libtcmalloc_minimal.so.4, what
+ * `heapshim run` makes of an environment that preloads tcmalloc) defines
+ * __libc_malloc and the rest too. Then hs_sys_usable_fn is that allocator's
+ * malloc_usable_size, and nothing reads glibc's chunk headers from its
+ * blocks (they have none: malloc_usable_size gave garbage, and programs
+ * that trust it crashed). Set once at start-up (prim/sys.c).
+ */
+extern HS_HIDDEN size_t (*hs_sys_usable_fn)(void *);
+void hs_sys_detect(void);
+/*
  * Usable size of a block from glibc's allocator, read from its chunk header
  * (the word before the block: chunk size | flags; IS_MMAPPED = 2). This is
  * what glibc's malloc_usable_size computes; the shim cannot call that symbol
@@ -192,13 +203,14 @@ HS_INLINE void *hs_sys_memalign(size_t align, size_t n) { hs_sys_note(n); return
  */
 HS_INLINE size_t hs_sys_usable_size(const void *p)
 {
+    if (HS_UNLIKELY(hs_sys_usable_fn != NULL)) return hs_sys_usable_fn((void *)p);
     size_t word = ((const size_t *)p)[-1];
     size_t chunk = word & ~(size_t)7;
     return (word & 2) ? chunk - 2 * sizeof(size_t) : chunk - sizeof(size_t);
 }
 /* the same header's IS_MMAPPED bit: glibc resizes such a block with mremap
  * (no copy, its pages kept) */
-HS_INLINE bool hs_sys_mmapped(const void *p) { return (((const size_t *)p)[-1] & 2) != 0; }
+HS_INLINE bool hs_sys_mmapped(const void *p) { return !hs_sys_usable_fn && (((const size_t *)p)[-1] & 2) != 0; }
 /*
  * glibc's mmap threshold, raised the way glibc raises it itself. glibc
  * starts at 128 KiB and, each time the program frees a mapped block larger
@@ -215,7 +227,7 @@ void hs_sys_free_mapped(void *p);          /* prim/sys.c */
 /* p non-NULL, from hs_sys_* (or glibc's own, from before the shim) */
 HS_INLINE void  hs_sys_free(void *p)
 {
-    if (HS_UNLIKELY(hs_sys_mmapped(p)) && HS_LOAD(&hs_sys_mmap_dyn) != 0) {
+    if (HS_LOAD(&hs_sys_mmap_dyn) != 0 && HS_UNLIKELY(hs_sys_mmapped(p))) {
         hs_sys_free_mapped(p);
         return;
     }

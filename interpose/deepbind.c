@@ -67,6 +67,7 @@
 #include <elf.h>
 #include <sched.h>
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <malloc.h>
 #include <string.h>
@@ -264,6 +265,8 @@ struct defined_query {
     const char *name;
     uintptr_t inside;               /* 0: any object; else the object holding it */
     bool found;
+    uintptr_t base;                 /* found: that object's load address and name */
+    const char *obj;
 };
 
 static int defined_in(struct dl_phdr_info *info, size_t size, void *data)
@@ -279,13 +282,26 @@ static int defined_in(struct dl_phdr_info *info, size_t size, void *data)
     unsigned n = lookup(&o, &t, q->name, hits, 4);
     for (unsigned i = 0; i < n; i++)
         if (hits[i]->st_shndx != SHN_UNDEF) q->found = true;
+    if (q->found) {
+        q->base = info->dlpi_addr;
+        q->obj = info->dlpi_name;
+    }
     return q->found || q->inside;   /* stop at the first definition, or at the one object asked */
 }
 
 bool hs_elf_defines(const void *inside, const char *name)
 {
-    struct defined_query q = { name, (uintptr_t)inside, false };
+    struct defined_query q = { name, (uintptr_t)inside, false, 0, NULL };
     dl_iterate_phdr(defined_in, &q);
+    return q.found;
+}
+
+bool hs_elf_first_definer(const char *name, uintptr_t *base, const char **obj)
+{
+    struct defined_query q = { name, 0, false, 0, NULL };
+    dl_iterate_phdr(defined_in, &q);
+    *base = q.base;
+    *obj = q.obj;
     return q.found;
 }
 
@@ -367,7 +383,7 @@ static bool process_uses(uintptr_t ours, uintptr_t global, const char *name)
 static int redirect_libc(void)
 {
     struct object self = { .inside = (uintptr_t)&hs_deepbind_setup };
-    struct object libc = { .inside = (uintptr_t)&__libc_malloc };
+    struct object libc = { .inside = (uintptr_t)&gnu_get_libc_version };   /* glibc's alone */
     dl_iterate_phdr(find_object, &self);
     dl_iterate_phdr(find_object, &libc);
     if (!self.found || !libc.found) {

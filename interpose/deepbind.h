@@ -31,5 +31,11 @@ int hs_deepbind_state(void);
  */
 #include <stdbool.h>
 bool hs_elf_defines(const void *inside, const char *name);
+/* The first loaded object, in the loader's order (the program, the
+ * preloaded libraries, the rest), whose symbol table defines name (a
+ * program that only takes a function's address has it undefined, with a
+ * canonical PLT address that dlsym(RTLD_DEFAULT) would give): its load
+ * address and name. false: none. */
+bool hs_elf_first_definer(const char *name, uintptr_t *base, const char **obj);
 
 #endif

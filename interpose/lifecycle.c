@@ -120,7 +120,7 @@ extern int __libc_mallopt(int param, int value);
 static void glibc_start_thresholds(void)
 {
     const char *t = hs_shim_getenv("GLIBC_TUNABLES");
-    if (t && strstr(t, "glibc.malloc.")) return;
+    if ((t && strstr(t, "glibc.malloc.")) || hs_sys_usable_fn) return;   /* not glibc's heap behind us */
     if (!__libc_mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024)) return;
     HS_STORE(&hs_sys_mmap_dyn, (size_t)128 * 1024);   /* glibc's starting mmap threshold */
 }
@@ -141,6 +141,7 @@ __attribute__((visibility("default"))) int mallopt(int param, int value)
  * the domain table settled. */
 void hs__platform_ready(void)
 {
+    hs_override_check_first();
     const char *why = NULL;
     if (hs_livefile_publish(&why) != 0) {
         live_path[0] = 0;

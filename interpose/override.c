@@ -53,12 +53,14 @@
  * so that aligned_alloc() does not end the shortcut.
  */
 #include "shim.h"
+#include "deepbind.h"
 #include "../core/debug.h"
 #include "../core/alloc_fast.h"
 #include "../core/large.h"
 #include "../core/owner.h"
 #include "../core/sample.h"
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -632,10 +634,44 @@ static HS_NOINLINE void *realloc_overflow(void *p, const void *ra)
     return NULL;
 }
 
+/*
+ * Another allocator ahead of the shim in the lookup order
+ * (LD_PRELOAD=libjemalloc.so.2:libheapshim.so): its malloc, realloc and free
+ * are the program's, and the calls it lacks (jemalloc: reallocarray, pvalloc,
+ * cfree) came here with its blocks, which the shim took for glibc's: glibc's
+ * realloc aborted on them ("invalid pointer"; ls -la crashed). Found once at
+ * start-up (hs_override_check_first): those calls go to that allocator's
+ * realloc, memalign and free, and the shim says, in one line, that it counts
+ * nothing there.
+ */
+static void *(*first_realloc)(void *, size_t);
+static void *(*first_memalign)(size_t, size_t);
+static void (*first_free)(void *);
+
+void hs_override_check_first(void)
+{
+    uintptr_t base;
+    const char *obj;
+    struct dl_find_object self;
+    if (!hs_elf_first_definer("malloc", &base, &obj) ||
+        _dl_find_object((void *)&hs_override_check_first, &self) != 0 || !self.dlfo_link_map ||
+        base == self.dlfo_link_map->l_addr)
+        return;
+    void *r = dlsym(RTLD_DEFAULT, "realloc"), *al = dlsym(RTLD_DEFAULT, "memalign"), *f = dlsym(RTLD_DEFAULT, "free");
+    if (!r || !al || !f) return;
+    first_memalign = (void *(*)(size_t, size_t))al;
+    first_free = (void (*)(void *))f;
+    __atomic_store_n(&first_realloc, (void *(*)(void *, size_t))r, __ATOMIC_RELEASE);
+    hs_shim_warn("malloc is ", obj && obj[0] ? obj : "the program's own",
+                 ", loaded before heapshim: nothing is counted (put libheapshim.so first in LD_PRELOAD)");
+}
+
 EXPORT void *reallocarray(void *p, size_t ne, size_t es)
 {
     size_t n;
     if (__builtin_mul_overflow(ne, es, &n)) return realloc_overflow(p, __builtin_return_address(0));
+    void *(*fr)(void *, size_t) = __atomic_load_n(&first_realloc, __ATOMIC_ACQUIRE);
+    if (HS_UNLIKELY(fr != NULL)) return fr(p, n);
     if (HS_UNLIKELY(!ready())) return __libc_realloc(p, n);
     return realloc_impl(p, n, __builtin_return_address(0));
 }
@@ -736,7 +772,8 @@ EXPORT void *pvalloc(size_t n)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t rounded;
     if (__builtin_add_overflow(n, page - 1, &rounded)) return refused(__builtin_return_address(0), ENOMEM);
-    rounded &= -(page - 1);
+    rounded &= ~(page - 1);
+    if (HS_UNLIKELY(__atomic_load_n(&first_realloc, __ATOMIC_ACQUIRE) != NULL)) return first_memalign(page, rounded);
     if (HS_UNLIKELY(!ready())) return __libc_memalign(page, rounded);
     return aligned_impl(page, rounded, __builtin_return_address(0));
 }
@@ -747,6 +784,10 @@ EXPORT void *pvalloc(size_t n)
 EXPORT void cfree(void *p);
 EXPORT void cfree(void *p)
 {
+    if (HS_UNLIKELY(__atomic_load_n(&first_realloc, __ATOMIC_ACQUIRE) != NULL)) {
+        first_free(p);
+        return;
+    }
     free(p);
 }
 

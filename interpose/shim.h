@@ -70,6 +70,9 @@ void hs_shim_read_env(void);
  * hs_shim_keep_stderr when HEAPSHIM_STATS or HEAPSHIM_REPORT is set), else
  * -1: the line is dropped, never written into another file (env.c) */
 void hs_shim_note_stderr(void);
+/* override.c: another allocator's malloc ahead of the shim? then the calls
+ * it lacks go to it, and one warning line (at start-up) */
+void hs_override_check_first(void);
 void hs_shim_keep_stderr(void);
 int  hs_shim_errfd(void);
 /* Write all of buf to fd as the shim must: a reader that went away (stderr

@@ -288,6 +288,32 @@ HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" bash -c 'exec 64>&- 2>"$2"; exec 64>"$1"; ec
 HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" /bin/true 2> "$TMPD/stats.err"
 grep -q '^heapshim: ' "$TMPD/stats.err" && pass stderr-stats-still-shown || fail stderr-stats-still-shown "no table on stderr: $(head -c 200 "$TMPD/stats.err")"
 
+# another allocator behind the shim (what `heapshim run` makes of an
+# environment that preloads tcmalloc: LD_PRELOAD=shim:tcmalloc, whose
+# __libc_malloc is tcmalloc's: the shim read glibc chunk headers that its
+# blocks lack, malloc_usable_size(malloc(0)) was 2^64-8) and one ahead of it
+# (jemalloc:shim: the calls jemalloc lacks, reallocarray and pvalloc, came to
+# the shim with jemalloc's blocks and glibc's realloc aborted): the program
+# sees its allocator as it is; ahead, one line says nothing is counted
+USABLE="$ROOT/$B/tests/prog_usable"
+LIBDIR=/usr/lib/x86_64-linux-gnu
+for other in libtcmalloc_minimal.so.4 libjemalloc.so.2; do
+    if [ ! -e "$LIBDIR/$other" ]; then skip "other-allocator-$other" "no $LIBDIR/$other"; continue; fi
+    for mode in pymalloc malloc debug malloc_debug; do
+        out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM:$LIBDIR/$other" timeout 20 "$USABLE" 2>&1); rc=$?
+        [ $rc = 0 ] && [ "$out" = ok ] && pass "behind-shim-$other-$mode" \
+            || fail "behind-shim-$other-$mode" "exit $rc: $(echo "$out" | head -3 | tr '\n' ' ')"
+    done
+    out=$(timeout 20 env LD_PRELOAD="$LIBDIR/$other:$SHIM" "$USABLE" 2> "$TMPD/ahead.err"); rc=$?
+    n=$(grep -c "heapshim: warning: malloc is $LIBDIR/$other, loaded before heapshim: nothing is counted" "$TMPD/ahead.err")
+    [ $rc = 0 ] && [ "$out" = ok ] && [ "$n" = 1 ] && [ "$(wc -l < "$TMPD/ahead.err")" = 1 ] && pass "ahead-of-shim-$other" \
+        || fail "ahead-of-shim-$other" "exit $rc, said '$(echo "$out" | head -2 | tr '\n' ' ')', stderr: $(head -c 300 "$TMPD/ahead.err")"
+done
+out=$(LD_PRELOAD="$SHIM" "$USABLE" 2>&1)
+[ "$out" = ok ] && pass shim-alone-no-line || fail shim-alone-no-line "$out"
+out=$(LD_PRELOAD="$SHIM" ls -la / 2>&1 >/dev/null)
+[ -z "$out" ] && pass shim-program-takes-malloc-address-no-line || fail shim-program-takes-malloc-address-no-line "$out"
+
 # privilege changes and chroot: errno is the call's; dropping and taking
 # back root, then forking, and forking after a chroot add no line to the
 # program's stderr (both printed a warning from the fork child: stop 28)

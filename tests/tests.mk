@@ -4,7 +4,7 @@
 # overall "N passed, N failed" line. Rules that compile a source straight into
 # a program list $(B)/build-flags after the source (a new compiler or new flags
 # rebuild them; the recipes use $<).
-TEST_DEPS += libcunit1-dev
+TEST_DEPS += libcunit1-dev libjemalloc2 libtcmalloc-minimal4
 
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)

@@ -11,6 +11,9 @@
  * also what interpose/mapped.c calls as "the real" functions.
  */
 #include "../internal.h"
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -92,6 +95,25 @@ uint64_t hs_unix_ns(void)
 extern int __libc_mallopt(int param, int value);   /* glibc's; the shim exports mallopt (interpose/lifecycle.c) */
 #define HS_SYS_MMAP_MAX (32u * 1024u * 1024u)   /* glibc's DEFAULT_MMAP_THRESHOLD_MAX (64-bit) */
 size_t hs_sys_mmap_dyn;
+size_t (*hs_sys_usable_fn)(void *);
+
+/* Which object defines the __libc_malloc we call: glibc's own (the object
+ * of gnu_get_libc_version, which only glibc has), or another allocator's;
+ * then its malloc_usable_size, looked up in that object (hs_sys_usable_fn,
+ * internal.h). Before anything is counted (core/init.c). */
+void hs_sys_detect(void)
+{
+    struct dl_find_object a, g;
+    if (_dl_find_object((void *)&__libc_malloc, &a) != 0 || _dl_find_object((void *)&gnu_get_libc_version, &g) != 0 ||
+        a.dlfo_map_start == g.dlfo_map_start || !a.dlfo_link_map)
+        return;
+    int err = errno;
+    void *h = dlopen(a.dlfo_link_map->l_name, RTLD_NOLOAD | RTLD_LAZY);
+    size_t (*fn)(void *) = h ? (size_t (*)(void *))dlsym(h, "malloc_usable_size") : NULL;
+    if (h) dlclose(h);
+    errno = err;
+    if (fn) hs_sys_usable_fn = fn;
+}
 static hs_lock_t mmap_dyn_lock = HS_LOCK_INIT;
 
 /* A mapped glibc block freed: glibc's own rule, applied by the shim because
