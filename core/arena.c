@@ -531,18 +531,21 @@ void hs_central_give(unsigned dom, unsigned cls, void *chain)
 
 /* ---- fork: take every lock so the child sees consistent structures -------- */
 
+static bool central_taken[HS_NSMALLDOM][HS_NCLASSES], arena_taken;   /* by the fork handlers */
+
 void hs_arena_fork_prepare(void)
 {
     for (unsigned d = 0; d < HS_NSMALLDOM; d++)
-        for (unsigned k = 0; k < HS_NCLASSES; k++) hs_lock(&central[d][k].lock);
-    hs_lock(&arena_lock);
+        for (unsigned k = 0; k < HS_NCLASSES; k++) central_taken[d][k] = hs_lock_for_fork(&central[d][k].lock);
+    arena_taken = hs_lock_for_fork(&arena_lock);
 }
 
 void hs_arena_fork_parent(void)
 {
-    hs_unlock(&arena_lock);
+    if (arena_taken) hs_unlock(&arena_lock);
     for (unsigned d = 0; d < HS_NSMALLDOM; d++)
-        for (unsigned k = 0; k < HS_NCLASSES; k++) hs_unlock(&central[d][k].lock);
+        for (unsigned k = 0; k < HS_NCLASSES; k++)
+            if (central_taken[d][k]) hs_unlock(&central[d][k].lock);
 }
 
 void hs_arena_fork_child(void)

@@ -371,16 +371,18 @@ void hs_heap_setup(void)
     if (free_slot_stack && pthread_key_create(&heap_key, heap_thread_exit) == 0) heap_key_ok = 1;
 }
 
+static bool registry_taken, slot0_taken;   /* by the fork handlers */
+
 void hs_heap_fork_prepare(void)
 {
-    hs_lock(&registry_lock);
-    hs_lock(&hs_slot0_lock);
+    registry_taken = hs_lock_for_fork(&registry_lock);
+    slot0_taken = hs_lock_for_fork(&hs_slot0_lock);
 }
 
 void hs_heap_fork_parent(void)
 {
-    hs_unlock(&hs_slot0_lock);
-    hs_unlock(&registry_lock);
+    if (slot0_taken) hs_unlock(&hs_slot0_lock);
+    if (registry_taken) hs_unlock(&registry_lock);
 }
 
 /* In the child only the forking thread exists: the other threads' bins hold

@@ -143,18 +143,36 @@ HS_INLINE size_t   hs_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
 
 /* ---- locks (lock.c) ------------------------------------------------------ */
 /* A test-and-test-and-set lock that yields under contention: no allocation,
- * statically initialisable, trivially reset in a fork child. */
-typedef struct { int v; } hs_lock_t;
+ * statically initialisable, trivially reset in a fork child. Held, it holds
+ * its holder's token (the address of a thread-local byte), so that a thread
+ * can tell a lock it holds itself: a signal handler that forks while the
+ * code it interrupted holds one (a crash handler that forks a reporter)
+ * must not wait for it (hs_lock_for_fork). */
+typedef struct { uintptr_t v; } hs_lock_t;
 #define HS_LOCK_INIT { 0 }
+extern HS_TLS char hs_lock_anchor;        /* lock.c */
+HS_INLINE uintptr_t hs_lock_me(void) { return (uintptr_t)&hs_lock_anchor; }
 void hs_lock_slow(hs_lock_t *l);
 HS_INLINE void hs_lock(hs_lock_t *l) {
-    if (HS_LIKELY(!__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))) return;
+    if (HS_LIKELY(!__atomic_exchange_n(&l->v, hs_lock_me(), __ATOMIC_ACQUIRE))) return;
     hs_lock_slow(l);
 }
 /* true when taken; never waits */
 HS_INLINE bool hs_trylock(hs_lock_t *l)
 {
-    return !__atomic_load_n(&l->v, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE);
+    return !__atomic_load_n(&l->v, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->v, hs_lock_me(), __ATOMIC_ACQUIRE);
+}
+/* held by the calling thread */
+HS_INLINE bool hs_lock_mine(const hs_lock_t *l) { return __atomic_load_n(&l->v, __ATOMIC_RELAXED) == hs_lock_me(); }
+/* the fork handlers' lock: taken, unless this thread holds it already (it
+ * forked from a signal handler that interrupted the holder: waiting would
+ * never end; the interrupted code releases it when the handler returns, in
+ * the parent, and a child's locks are reset). true: taken, release it. */
+HS_INLINE bool hs_lock_for_fork(hs_lock_t *l)
+{
+    if (hs_lock_mine(l)) return false;
+    hs_lock(l);
+    return true;
 }
 HS_INLINE void hs_unlock(hs_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE); }
 HS_INLINE void hs_lock_reset(hs_lock_t *l) { l->v = 0; }

@@ -390,9 +390,13 @@ void hs_live_mapped_now(struct hs_live_mapped *out)
     }
 }
 
-static void consistent_sum(struct hs_live_snapshot *out)
+/* false: a slot is in the middle of an update by the calling thread itself
+ * (a signal handler interrupted it: the fork child of a handler that forked
+ * exits, and its exit publishes), which would never end while we wait */
+static bool consistent_sum(struct hs_live_snapshot *out)
 {
     struct hs_live_header *h = hs_live;
+    const struct hs_live_slot *own = hs_tls_heap ? hs_tls_heap->slot : NULL;
     last_cut_ns = mono_ns();
     uint64_t e = new_epoch();
     uint32_t n = __atomic_load_n(&h->slots_used, __ATOMIC_ACQUIRE);
@@ -410,6 +414,7 @@ static void consistent_sum(struct hs_live_snapshot *out)
             }
             uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
             if (q & 1) {
+                if (s == own || (s == hs_slot0 && hs_lock_mine(&hs_slot0_lock))) return false;
                 pause_a_little(spins);
                 continue;
             }
@@ -435,6 +440,7 @@ static void consistent_sum(struct hs_live_snapshot *out)
         fold_peak((unsigned)i, (int64_t)out->dom[i].peak_bytes);
         fold_step((unsigned)i, (int64_t)out->dom[i].live_bytes, &st);   /* not the all-time peak */
     }
+    return true;
 }
 
 /* ---- fork (live.h, "Fork") --------------------------------------------------- */
@@ -442,9 +448,11 @@ static void consistent_sum(struct hs_live_snapshot *out)
 static void *fork_copy;
 static size_t fork_copy_len, fork_copy_map;
 
+static bool snap_taken;               /* by the fork handlers */
+
 void hs_live_fork_prepare(void)
 {
-    hs_lock(&snap_lock);
+    snap_taken = hs_lock_for_fork(&snap_lock);
     tls_forker = 1;
     __atomic_store_n(&fork_hold, 1, __ATOMIC_RELAXED);
     new_epoch();
@@ -476,7 +484,7 @@ static void fork_done(void)
 void hs_live_fork_parent(void)
 {
     fork_done();
-    hs_unlock(&snap_lock);
+    if (snap_taken) hs_unlock(&snap_lock);
 }
 
 const void *hs_live_fork_copy(size_t *len)
@@ -507,8 +515,10 @@ static void publish(bool force, bool rss)
     uint64_t now = hs_now_ns();
     wstep_look(now);                 /* every tick's clock look moves the window step */
     if (!force && now - HS_LOAD(&last_ns) < (uint64_t)HS_LIVE_PUBLISH_MS * 1000000u) return;
-    if (force) hs_lock(&snap_lock);
-    else if (__atomic_exchange_n(&snap_lock.v, 1, __ATOMIC_ACQUIRE)) return;
+    if (force) {
+        if (hs_lock_mine(&snap_lock)) return;   /* a handler that interrupted our own publication */
+        hs_lock(&snap_lock);
+    } else if (__atomic_exchange_n(&snap_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return;
     publish_locked(now, rss);
 }
 
@@ -519,8 +529,7 @@ static void publish_locked(uint64_t now, bool rss)
 {
     HS_STORE(&last_ns, now);
     struct hs_live_snapshot snap;
-    consistent_sum(&snap);
-    write_snapshot(&snap, rss);
+    if (consistent_sum(&snap)) write_snapshot(&snap, rss);
     hs_unlock(&snap_lock);
     HS_USDT2(publish, hs_live, hs_live_size);
 }
@@ -568,7 +577,7 @@ static bool publish_requested(void)
 {
     uint64_t r = __atomic_load_n(&hs_live->pub_req, __ATOMIC_ACQUIRE);
     if (r == HS_LOAD(&pub_req_done)) return false;
-    if (__atomic_exchange_n(&snap_lock.v, 1, __ATOMIC_ACQUIRE)) return true;
+    if (__atomic_exchange_n(&snap_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return true;
     HS_STORE(&pub_req_done, r);
     publish_locked(hs_now_ns(), false);
     return false;
@@ -603,7 +612,10 @@ static int sum_now(struct hs_live_snapshot *snap)
      * after its request: this read is one (the request seen before the cut;
      * the writers may find the lock busy with readers like this one) */
     uint64_t r = __atomic_load_n(&hs_live->pub_req, __ATOMIC_ACQUIRE);
-    consistent_sum(snap);
+    if (!consistent_sum(snap)) {
+        hs_unlock(&snap_lock);
+        return -1;
+    }
     if (r != HS_LOAD(&pub_req_done)) {
         HS_STORE(&pub_req_done, r);
         write_snapshot(snap, false);

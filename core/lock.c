@@ -10,11 +10,13 @@
 #include "internal.h"
 #include <sched.h>
 
+HS_TLS char hs_lock_anchor;
+
 void hs_lock_slow(hs_lock_t *l)
 {
     for (unsigned spins = 0;; spins++) {
         if (!__atomic_load_n(&l->v, __ATOMIC_RELAXED) &&
-            !__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))
+            !__atomic_exchange_n(&l->v, hs_lock_me(), __ATOMIC_ACQUIRE))
             return;
 #if defined(__x86_64__) || defined(__i386__)
         if (spins < 64) { __builtin_ia32_pause(); continue; }

@@ -318,7 +318,7 @@ static void modules_refresh(struct hs_prof_header *r)
     uint64_t gen = 0;
     dl_iterate_phdr(gen_cb, &gen);
     if (gen == HS_LOAD(&mod_gen_seen)) return;
-    if (__atomic_exchange_n(&mod_lock.v, 1, __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
+    if (__atomic_exchange_n(&mod_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
     hot.mod_nstage = 0;
     dl_iterate_phdr(mod_cb, NULL);
     hs_lock(&prof_lock);
@@ -940,11 +940,13 @@ void hs_sample_release(void *p)
     *live_word(p) = 0;
 }
 
+static bool mod_taken, prof_taken;    /* by the fork handlers */
+
 void hs_sample_fork(int phase)
 {
     if (phase == 0) {
-        hs_lock(&mod_lock);
-        hs_lock(&prof_lock);
+        mod_taken = hs_lock_for_fork(&mod_lock);
+        prof_taken = hs_lock_for_fork(&prof_lock);
         return;
     }
     if (phase == 2) {
@@ -955,6 +957,6 @@ void hs_sample_fork(int phase)
         if (region) region->pid = (int32_t)getpid(), region->start_time = hs_proc_start_time(getpid());
         return;
     }
-    hs_unlock(&prof_lock);
-    hs_unlock(&mod_lock);
+    if (prof_taken) hs_unlock(&prof_lock);
+    if (mod_taken) hs_unlock(&mod_lock);
 }

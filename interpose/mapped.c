@@ -247,9 +247,13 @@ static void after_update(void) { hs_live_mapped_changed(); }
 
 void hs_mapped_fork(int phase)
 {
-    if (phase == 0) hs_lock(&reg_lock);
-    else if (phase == 1) hs_unlock(&reg_lock);
-    else hs_lock_reset(&reg_lock);
+    static bool taken;
+    if (phase == 0) taken = hs_lock_for_fork(&reg_lock);
+    else if (phase == 1) {
+        if (taken) hs_unlock(&reg_lock);
+    } else {
+        hs_lock_reset(&reg_lock);
+    }
 }
 
 /* ---- the exported functions ------------------------------------------------------ */

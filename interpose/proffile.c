@@ -181,24 +181,33 @@ static int page_is_zero(const char *p)
     return 1;
 }
 
-/* Is the page at p worth reading? A page of the region's file that was
- * never written is a hole, and reading it through the shared mapping makes
- * tmpfs allocate it (a full file system: SIGBUS, in the program). mincore
- * tells without touching it: not in memory, it is a hole, all zeros (or a
- * page swapped out, read as zeros: a copy of the profile then lacks it).
- * A private region (no file) is read as it is. */
-static bool page_readable(const char *p, bool shared)
+/* Which pages of the region are worth reading? A page of the region's file
+ * that was never written is a hole, and reading it through the shared
+ * mapping makes tmpfs allocate it (a full file system: SIGBUS, in the
+ * program). mincore tells without touching it: not in memory, it is a hole,
+ * all zeros (or a page swapped out, read as zeros: a copy of the profile
+ * then lacks it). One call for the whole region, into a vector of one byte
+ * a page (a call a page, 3,769 of them for the 15 MiB region, made every
+ * fork child of a sampled process cost milliseconds). A private region (no
+ * file), or a region mincore cannot answer for, is read as it is. */
+#define REGION_PAGES_MAX 8192u       /* the region is 3,769 pages (core/sample.c) */
+static unsigned char resident[REGION_PAGES_MAX];
+
+static void pages_readable(const char *r, size_t size, bool shared)
 {
-    unsigned char v = 1;
-    return !shared || mincore((void *)p, 4096, &v) != 0 || (v & 1);
+    size_t n = size / 4096;
+    if (n > REGION_PAGES_MAX) n = REGION_PAGES_MAX;
+    if (!shared || mincore((void *)r, n * 4096, resident) != 0) memset(resident, 1, n);
 }
+
+static bool page_readable(size_t off) { return off / 4096 < REGION_PAGES_MAX && (resident[off / 4096] & 1); }
 
 /* the region's pages that hold something, written at their offsets into
  * fd (zero pages and holes stay holes); false on a write error */
-static bool copy_pages(int fd, const char *r, size_t size, bool shared)
+static bool copy_pages(int fd, const char *r, size_t size)
 {
     for (size_t off = 0; off < size; off += 4096) {
-        if (!page_readable(r + off, shared) || page_is_zero(r + off)) continue;
+        if (!page_readable(off) || page_is_zero(r + off)) continue;
         if (pwrite(fd, r + off, 4096, (off_t)off) != 4096) return false;
     }
     return true;
@@ -215,8 +224,9 @@ static void fork_child(void)
     file_name[0] = 0;
     if (!r) return;
     size_t size = hs_sample_region_size();
+    pages_readable(r, size, shared);
     int dirfd = open_dir(), fd = dirfd >= 0 ? create_file(dirfd, size) : -1;
-    bool ok = fd >= 0 && copy_pages(fd, r, size, shared);
+    bool ok = fd >= 0 && copy_pages(fd, r, size);
     if (ok && mmap(r, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) ok = false;
     if (!ok) {
         if (fd >= 0 && file_name[0]) unlinkat(dirfd, file_name, 0);
@@ -224,7 +234,7 @@ static void fork_child(void)
         void *tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (tmp != MAP_FAILED) {
             for (size_t off = 0; off < size; off += 4096)
-                if (page_readable((const char *)r + off, shared)) memcpy((char *)tmp + off, (const char *)r + off, 4096);
+                if (page_readable(off)) memcpy((char *)tmp + off, (const char *)r + off, 4096);
             if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, r) == MAP_FAILED) munmap(tmp, size);
         }
     }
@@ -255,7 +265,8 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
         hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot create ", tmp, "; no profile written");
         return;
     }
-    bool ok = copy_pages(fd, (const char *)r, size, file_name[0] != 0);
+    pages_readable((const char *)r, size, file_name[0] != 0);
+    bool ok = copy_pages(fd, (const char *)r, size);
     if (ok && ftruncate(fd, (off_t)size) != 0) ok = false;
     if (close(fd) != 0) ok = false;
     if (!ok || rename(tmp, path) != 0) {

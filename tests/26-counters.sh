@@ -174,6 +174,15 @@ for mode in $MODES; do
 done
 
 # ---- fork --------------------------------------------------------------------
+# from a signal handler that interrupts the program's malloc/free, every 10
+# ms, 200 times (before stop 28: a deadlock in the fork handlers, or a child
+# spinning at its exit: 4 runs in 4 hung in malloc mode, 1 in 4 in pymalloc)
+SF="$ROOT/$B/tests/prog_sigfork"
+for mode in $MODES; do
+    out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" timeout 60 "$SF" 10000 200 2>&1); rc=$?
+    [ $rc = 0 ] && [ "$out" = "done 200" ] && pass "counters-$mode-fork-in-signal-handler" \
+        || fail "counters-$mode-fork-in-signal-handler" "exit $rc (124: hung), said '$(echo "$out" | head -c 200)'"
+done
 for mode in $MODES; do
     for v in single threads; do
         t="counters-$mode-fork-$v"

@@ -1,0 +1,48 @@
+/*
+ * tests/shim/prog_sigfork.c - fork from a signal handler that interrupts
+ * the program's own malloc and free (a crash handler that forks a reporter
+ * has this shape; glibc runs it in a single-threaded program): a timer (US
+ * microseconds, default 2000) whose handler forks a child that _exits at
+ * once, and waits for it, N times (default 300), while the main loop
+ * allocates and frees. Under the shim the parent
+ * deadlocked in the fork handlers (a lock held by the code the handler
+ * interrupted), or the child spun at its exit waiting for a counter update
+ * that the interrupted code would never finish (tests/26-counters.sh).
+ * Prints "done N".   prog_sigfork [US [N]]
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile int n;
+
+static void handler(int sig)
+{
+    (void)sig;
+    pid_t p = fork();
+    if (p == 0) _exit(0);
+    if (p > 0) waitpid(p, NULL, 0);
+    n++;
+}
+
+int main(int argc, char **argv)
+{
+    long us = argc > 1 ? atol(argv[1]) : 2000;
+    int trials = argc > 2 ? atoi(argv[2]) : 300;
+    signal(SIGALRM, handler);
+    struct itimerval it = { { 0, us }, { 0, us } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    void *keep[64] = { 0 };
+    for (unsigned i = 0; n < trials; i++) {
+        unsigned k = i % 64;
+        free(keep[k]);
+        keep[k] = malloc(16 + (i % 300) * 8);
+    }
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("done %d\n", n);
+    return 0;
+}
