@@ -185,6 +185,8 @@ echo "# a 2,500-process run report ($(($(wc -c < "$P/tree.json") / 1024)) KiB): 
 C="$TMPD/conv"; mkdir -p "$C"; chmod 700 "$C"
 mkreport "$C/a.json"; cp "$C/a.json" "$C/b.json"; ln -s "$C/b.json" "$C/link.json"; ln -s "$C/b.json" "$C/link.svg"
 printf 'time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n0,1000,2000,3000,6000,1,90000\n0.1,1500,2500,3500,7500,1,95000\n' > "$C/t.csv"
+cp "$C/t.csv" "$C/data.svg"   # a timeline whose name is an output's
+mkfifo "$C/fifo"
 # run's rows reach the library lookup: the preloadable shim is the plain build
 [ -r "$SHIM" ] && export HEAPSHIM_LIB="$SHIM"
 cd "$C" || exit 1   # a file named -- or - would appear here
@@ -219,6 +221,14 @@ run-profile-unwritable	--profile /proc/self: cannot create files there	run --pro
 run-o-symlink	-o $C/link.json: is a symbolic link: not followed, not replaced \(accepted: a regular file or a new name, a character device such as /dev/null, a FIFO, or - for standard output\)	run -o $C/link.json -- touch $C/ran
 export-o-symlink	-o $C/link.json: is a symbolic link: not followed, not replaced	export -o $C/link.json --dir $C
 plot-o-symlink	-o $C/link.svg: is a symbolic link: not followed, not replaced	plot $C/t.csv -o $C/link.svg
+run-timeline-symlink	^heapshim run: --timeline $C/link.json: is a symbolic link: not followed, not replaced \(accepted: a regular file or a new name	run --timeline $C/link.json -- touch $C/ran
+run-o-timeline-same	^heapshim run: -o $C/same.json and --timeline $C/same.json: the same file \(accepted: two different files\)$	run -o $C/same.json --timeline $C/same.json -- touch $C/ran
+run-o-timeline-same-file	^heapshim run: -o $C/b.json and --timeline ./b.json: the same file \(accepted: two different files\)$	run -o $C/b.json --timeline ./b.json -- touch $C/ran
+diff-junit-input	^heapshim diff: --junit $C/b.json: the same file as the report $C/b.json \(accepted: another file, or - for stdout\)$	diff $C/a.json $C/b.json --junit $C/b.json
+diff-junit-input-other-name	^heapshim diff: --junit ./a.json: the same file as the report $C/a.json \(accepted: another file	diff $C/a.json $C/b.json --junit ./a.json
+diff-junit-symlink	^heapshim diff: --junit $C/link.json: is a symbolic link: not followed, not replaced \(accepted	diff $C/a.json $C/a.json --junit $C/link.json
+plot-o-input	^heapshim plot: -o $C/data.svg: the same file as the input $C/data.svg \(accepted: another file, or - for stdout\)$	plot $C/data.svg -o $C/data.svg
+plot-o-input-other-name	^heapshim plot: -o ./data.svg: the same file as the input $C/data.svg	plot $C/data.svg -o ./data.svg
 top-pid-word	bad pid 'abc' \(accepted: a process id	top --once abc
 top-pid-zero	bad pid '0'	top 0 --once
 top-sort	--sort: unknown key 'size' \(accepted: live, peak, growth, name, pid, rss\)	top --once --sort size
@@ -263,6 +273,18 @@ plot-title-missing	--title needs a value \(got nothing; accepted: TEXT\)	plot $C
 gc-extra	unexpected argument 'now' \(accepted: --dir DIR, --dry-run, --help; no operands\)	gc now
 gc-dir-missing	--dir needs a value \(got nothing; accepted: DIR\)	gc --dir
 EOF
+# a FIFO nobody reads: an error at once, never a wait (timeout: the old hang)
+expect_bad opt-run-timeline-fifo "^heapshim run: --timeline $C/fifo: cannot open it for writing: a FIFO nobody reads$" \
+    timeout 10 "$HS" run --timeline "$C/fifo" -- touch "$C/ran"
+expect_bad opt-diff-junit-fifo "^heapshim diff: --junit $C/fifo: cannot open it for writing: a FIFO nobody reads$" \
+    timeout 10 "$HS" diff "$C/a.json" "$C/a.json" --junit "$C/fifo"
+# the inputs and a link's target are as they were; a failed diff leaves its
+# --junit file alone (it was truncated before the reports were read)
+echo keep > "$C/j.xml"
+expect_bad opt-diff-junit-kept-on-error "^heapshim diff: $C/none.json: cannot open" "$HS" diff "$C/none.json" "$C/a.json" --junit "$C/j.xml"
+[ "$(cat "$C/j.xml")" = keep ] && cmp -s "$C/a.json" "$C/b.json" && cmp -s "$C/t.csv" "$C/data.svg" && [ ! -e "$C/same.json" ] \
+    && [ -L "$C/link.json" ] && pass opt-outputs-never-inputs \
+    || fail opt-outputs-never-inputs "j.xml '$(head -c 50 "$C/j.xml")', data.svg '$(head -c 50 "$C/data.svg")': $(ls -l "$C")"
 cd "$ROOT" || exit 1
 [ ! -e "$C/ran" ] && pass opt-run-o-unwritable-not-run || fail opt-run-o-unwritable-not-run "the workload ran although -o could not be written"
 [ -L "$C/link.json" ] && cmp -s "$C/a.json" "$C/b.json" && pass opt-o-symlink-kept || fail opt-o-symlink-kept "$(ls -l "$C/link.json")"

@@ -344,6 +344,25 @@ for f in trunc random bad-offsets link; do
     out=$("$HS" profile "$W/$f.prof" 2>&1); rc=$?
     [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"$W/$f.prof"* ]] && pass "profile-hostile-$f" || fail "profile-hostile-$f" "rc $rc: $out"
 done
+# 7b. profile -o: never its own input, no symbolic link followed, no wait on
+# a FIFO nobody reads (one line, exit 2, nothing changed)
+cp "$(ls "$W"/s1/*.prof | head -1)" "$W/self.prof"; cp "$W/self.prof" "$W/self.copy"
+echo precious > "$W/target"; ln -s "$W/target" "$W/olink"; mkfifo "$W/ofifo"
+po() {   # name pattern args...: exit 2, exactly one line matching
+    local name=$1 pat=$2; shift 2
+    local out rc; out=$(timeout 10 "$HS" profile "$@" 2>&1 >/dev/null); rc=$?
+    cmp -s "$W/self.prof" "$W/self.copy" || { fail "$name-input-kept" "$(ls -l "$W/self.prof")"; cp "$W/self.copy" "$W/self.prof"; }
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -Eq -- "$pat" && pass "$name" || fail "$name" "rc $rc (124: hung): $out"
+}
+po profile-o-input "^heapshim profile: -o $W/self.prof: the same file as the profile $W/self.prof \(accepted: another file, or - for stdout\)$" \
+    "$W/self.prof" -o "$W/self.prof"
+po profile-o-input-other-name "^heapshim profile: -o $W/./self.prof: the same file as the profile $W/self.prof " "$W/self.prof" -o "$W/./self.prof"
+po profile-o-symlink "^heapshim profile: -o $W/olink: is a symbolic link: not followed, not replaced \(accepted" "$W/self.prof" -o "$W/olink"
+po profile-o-fifo "^heapshim profile: -o $W/ofifo: cannot open it for writing: a FIFO nobody reads$" "$W/self.prof" -o "$W/ofifo"
+cmp -s "$W/self.prof" "$W/self.copy" && [ "$(cat "$W/target")" = precious ] && pass profile-o-nothing-replaced \
+    || fail profile-o-nothing-replaced "$(ls -l "$W/self.prof" "$W/target")"
+"$HS" profile "$W/self.prof" -o "$W/self.txt" && grep -q '^heap profile of pid' "$W/self.txt" && [ -z "$(ls "$W" | grep '\.tmp\.')" ] \
+    && pass profile-o-file || fail profile-o-file "$(head -3 "$W/self.txt"; ls "$W")"
 out=$("$HS" profile 999999999 2>&1); rc=$?
 [ $rc = 2 ] && [[ $out == *"no profile for pid 999999999"* ]] && pass profile-no-such-pid || fail profile-no-such-pid "rc $rc: $out"
 

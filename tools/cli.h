@@ -39,6 +39,15 @@ const char *short_bytes(uint64_t v, char buf[8]);    /* "12.3M": at most 5 chara
 const char *human_count(uint64_t v, char buf[16]);
 /* is the argument one of -h/--help */
 int is_help(const char *a);
+/* Data shown on a terminal (names from reports, command lines): control
+ * bytes and bytes >= 0x7f become '?' in place, so no escape sequence or
+ * newline of the data reaches the terminal or a CI log. Returns s. */
+char *printable(char *s);
+/* Are two paths the same file (st_dev and st_ino, links followed; when
+ * neither exists yet, the same name in the same directory)? 0 when either
+ * is "-", and for a character device. An output must never replace one of
+ * the command's own inputs, nor another of its outputs. */
+int same_file(const char *a, const char *b);
 /* read a whole file (at most max bytes; "-" is standard input, read once and
  * kept for later calls); 0, or -1 with err set */
 int read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t cap);

@@ -299,16 +299,31 @@ int cmd_diff(int argc, char **argv)
         if (o.json) die_bad("--junit - and --json both write standard output (accepted: one of them on stdout, --junit FILE)");
         o.junit = stdout;
         o.tx = stderr;
-    } else if (junit) {
-        o.junit = fopen(junit, "w");
-        if (!o.junit) die_bad("--junit %s: cannot create: %s", junit, strerror(errno));
     }
+    for (int k = 0; junit && k < nfiles; k++)
+        if (same_file(junit, files[k]))
+            die_bad("--junit %s: the same file as the report %s (accepted: another file, or - for stdout)",
+                    junit, files[k]);
 
     static struct tree base, cur;
     char err[1024];
     int have_base = nfiles == 2;
     if (have_base && tree_load(files[0], &base, err, sizeof err)) die_bad("%s", err);
     if (tree_load(files[nfiles - 1], &cur, err, sizeof err)) die_bad("%s", err);
+    /* --junit FILE: created once the reports are read (out_create: no
+     * symbolic link followed, no wait on a FIFO), the document made in
+     * memory and renamed into place whole at the end */
+    struct outfile jo;
+    char *jdoc = NULL;
+    size_t jlen = 0;
+    if (junit && !o.junit) {
+        if (out_create(&jo, junit, err, sizeof err)) die_bad("--junit %s: %s", junit, err);
+        o.junit = open_memstream(&jdoc, &jlen);
+        if (!o.junit) {
+            out_abort(&jo);
+            die_bad("--junit %s: out of memory", junit);
+        }
+    }
     o.base_path = files[0];
     o.new_path = files[nfiles - 1];
     o.jprocs = json_array();
@@ -421,8 +436,15 @@ int cmd_diff(int argc, char **argv)
             fputs("  <testcase classname=\"heapshim\" name=\"(no data)\">\n"
                   "    <error message=\"no process to compare\"/>\n  </testcase>\n", o.junit);
         fputs("</testsuite>\n", o.junit);
-        if (o.junit == stdout ? fflush(stdout) != 0 || ferror(stdout) : fclose(o.junit) != 0)
-            warnx_("--junit %s: write error", junit);
+        if (o.junit == stdout) {
+            if (fflush(stdout) != 0 || ferror(stdout)) warnx_("--junit -: write error");
+        } else if (fclose(o.junit) != 0 || out_write(&jo, jdoc, jlen) != 0) {
+            warnx_("--junit %s: write error: %s", junit, strerror(errno));
+            out_abort(&jo);
+        } else if (out_commit(&jo, err, sizeof err) != 0) {
+            warnx_("--junit %s: %s", junit, err);
+        }
+        free(jdoc);
     }
     if (o.github && !compared) {
         char f[1200];

@@ -420,16 +420,41 @@ int cmd_profile(int argc, char **argv)
     char err[4400];
     if (profile_load(what, o.dir, &p, err, sizeof err) != 0) die_bad("%s", err);
     profile_frames(&p, o.frames);
+    /* -o FILE: never the profile just read; an output file like the other
+     * commands' (out_create: no symbolic link followed, a FIFO nobody reads
+     * an error), made in memory and renamed into place whole */
+    if (o.out && same_file(o.out, p.source))
+        die_bad("-o %s: the same file as the profile %s (accepted: another file, or - for stdout)", o.out,
+                p.source);
+    struct outfile of;
+    char *text = NULL;
+    size_t len = 0;
     FILE *f = stdout;
     if (o.out) {
-        f = fopen(o.out, "w");
-        if (!f) die_bad("-o %s: cannot create it: %s", o.out, strerror(errno));
+        if (out_create(&of, o.out, err, sizeof err)) die_bad("-o %s: %s", o.out, err);
+        f = open_memstream(&text, &len);
+        if (!f) {
+            out_abort(&of);
+            die_bad("-o %s: out of memory", o.out);
+        }
     }
     int rc = profile_write(&p, o.format, o.alloc, o.domain, o.top, f);
-    if (o.out && fclose(f) != 0) rc = -1;
-    else if (!o.out && fflush(f) != 0) rc = -1;
+    err[0] = 0;
+    if (o.out) {
+        if (fclose(f) != 0) rc = -1;
+        if (rc == 0 && out_write(&of, text, len) != 0) {
+            snprintf(err, sizeof err, ": %s", strerror(errno));
+            rc = -1;
+        }
+        if (rc != 0) out_abort(&of);
+        else if (out_commit(&of, err + 2, sizeof err - 2) != 0) {
+            memcpy(err, ": ", 2);
+            rc = -1;
+        }
+        free(text);
+    } else if (fflush(f) != 0) rc = -1;
     profile_free(&p);
-    if (rc != 0) die_bad("%s: write failed", o.out ? o.out : "stdout");
+    if (rc != 0) die_bad("%s: write failed%s", o.out ? o.out : "stdout", err);
     return 0;
 }
 

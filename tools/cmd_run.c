@@ -393,6 +393,8 @@ int cmd_run(int argc, char **argv)
     i = st.i;
     if (out && timeline && !strcmp(out, "-") && !strcmp(timeline, "-"))
         die_bad("-o - and --timeline -: only one of them can be standard output");
+    if (out && timeline && same_file(out, timeline))   /* one rename would replace the other */
+        die_bad("-o %s and --timeline %s: the same file (accepted: two different files)", out, timeline);
     if (i >= argc) die_bad("no command given (usage: heapshim run [options] -- CMD [ARGS...])");
     char **cmd = argv + i;
 
@@ -415,15 +417,28 @@ int cmd_run(int argc, char **argv)
         if (out_create(&ro, out, derr, sizeof derr)) die_bad("-o %s: %s", out, derr);
         have_ro = 1;
     }
+    /* --timeline: an output file like -o (out_create: no symbolic link
+     * followed, a FIFO nobody reads an error, not a hang), written through a
+     * stream on its descriptor and renamed into place when CMD has ended */
+    static struct outfile to;
+    int have_to = 0;
     FILE *csv = NULL;
-    if (timeline) {
-        csv = !strcmp(timeline, "-") ? stdout : fopen(timeline, "w");
-        if (!csv) {
-            if (have_ro) out_abort(&ro);
-            die_bad("--timeline %s: cannot create: %s", timeline, strerror(errno));
+    if (timeline && !strcmp(timeline, "-")) csv = stdout;
+    else if (timeline) {
+        int fd = -1;
+        if (out_create(&to, timeline, derr, sizeof derr) == 0) {
+            have_to = 1;
+            fd = fcntl(to.fd, F_DUPFD_CLOEXEC, 0);
+            if (fd < 0 || !(csv = fdopen(fd, "w"))) snprintf(derr, sizeof derr, "%s", strerror(errno));
         }
-        fputs("time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n", csv);
+        if (!csv) {
+            if (fd >= 0) close(fd);
+            if (have_to) out_abort(&to);
+            if (have_ro) out_abort(&ro);
+            die_bad("--timeline %s: %s", timeline, derr);
+        }
     }
+    if (csv) fputs("time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n", csv);
     const char *tmpbase = getenv("TMPDIR");
     char tmpdir[4096];
     snprintf(tmpdir, sizeof tmpdir, "%s/heapshim-run.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
@@ -491,8 +506,13 @@ int cmd_run(int argc, char **argv)
     }
     if (shown) fputs("\r\033[K", stderr);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (csv && (csv == stdout ? fflush(csv) : fclose(csv)) != 0)
-        warnx_("--timeline %s: write error", timeline);
+    if (csv == stdout && fflush(csv) != 0) warnx_("--timeline -: write error");
+    if (have_to && fclose(csv) != 0) {
+        warnx_("--timeline %s: write error: %s", timeline, strerror(errno));
+        out_abort(&to);
+    } else if (have_to && out_commit(&to, derr, sizeof derr) != 0) {
+        warnx_("--timeline %s: %s", timeline, derr);
+    }
     if (prof) {
         int *pids = calloc((size_t)k.n + 1, sizeof *pids);
         for (int t = 0; pids && t < k.n; t++) pids[t] = k.t[t].pid;

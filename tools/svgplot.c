@@ -256,6 +256,8 @@ int cmd_plot(int argc, char **argv)
     if (!in) die_bad("no timeline given (usage: heapshim plot FILE.csv -o OUT.svg)");
     if (!out) die_bad("no output given (usage: heapshim plot FILE.csv -o OUT.svg|OUT.png|-)");
     int kind = out_kind(out);
+    if (same_file(out, in))   /* the rename would replace the timeline it was drawn from */
+        die_bad("-o %s: the same file as the input %s (accepted: another file, or - for stdout)", out, in);
     /* the output is created (out_create) before the input is read */
     struct outfile o;
     char err[1024];

@@ -113,6 +113,43 @@ int is_help(const char *a)
     return !strcmp(a, "-h") || !strcmp(a, "--help");
 }
 
+char *printable(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
+    return s;
+}
+
+/* the directory part of a path ("." for a bare name) and its last name */
+static int split_path(const char *p, char *dir, size_t cap, const char **base)
+{
+    const char *sl = strrchr(p, '/');
+    *base = sl ? sl + 1 : p;
+    if (!sl) return snprintf(dir, cap, ".") < 0 ? -1 : 0;
+    size_t n = sl == p ? 1 : (size_t)(sl - p);
+    if (n >= cap) return -1;
+    memcpy(dir, p, n);
+    dir[n] = 0;
+    return 0;
+}
+
+int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!strcmp(a, "-") || !strcmp(b, "-")) return 0;
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    /* a character device (/dev/null) holds nothing that could be lost */
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && !S_ISCHR(sa.st_mode);
+    if (ea || eb) return 0;
+    /* neither exists yet (two outputs of one command): the same name in the
+     * same directory */
+    char da[4096], db[4096];
+    const char *na, *nb;
+    if (split_path(a, da, sizeof da, &na) || split_path(b, db, sizeof db, &nb) || !*na || strcmp(na, nb))
+        return 0;
+    return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* "-": standard input, read once (report and tree both load the same file) */
 static char *stdin_buf;
 static size_t stdin_len;
