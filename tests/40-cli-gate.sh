@@ -60,6 +60,29 @@ if [ -x "$CI" ]; then
     cp "$D/big.json" "$D/fake-report.json"
     out=$(HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" gate "$D/baseline.json" -- true 2>&1); rc=$?
     [ $rc = 1 ] && echo "$out" | grep -q REGRESSION && pass ci-gate-fail || fail ci-gate-fail "exit $rc: $out"
+    # a re-record that fails keeps the old baseline (it was deleted before
+    # the workload ran): no report, and (with the shim) a failing workload
+    cp "$D/baseline.json" "$D/baseline.copy"
+    out=$(HEAPSHIM_CI_FAKE_REPORT="$D/no-such-report.json" "$CI" record "$D/baseline.json" -- true 2>&1); rc=$?
+    [ $rc = 4 ] && cmp -s "$D/baseline.json" "$D/baseline.copy" && [ -z "$(ls "$D" | grep 'baseline.json.new')" ] \
+        && pass ci-rerecord-no-data-keeps-baseline || fail ci-rerecord-no-data-keeps-baseline "exit $rc: $out; $(ls -l "$D"/baseline*)"
+    if [ -r "$SHIM" ]; then
+        cp "$D/baseline.copy" "$D/baseline.json"
+        out=$(HEAPSHIM_LIB="$SHIM" "$CI" record "$D/baseline.json" -- sh -c 'exit 1' 2>&1); rc=$?
+        [ $rc = 3 ] && cmp -s "$D/baseline.json" "$D/baseline.copy" && [ -z "$(ls "$D" | grep 'baseline.json.new')" ] \
+            && pass ci-rerecord-failing-keeps-baseline || fail ci-rerecord-failing-keeps-baseline "exit $rc: $out; $(ls -l "$D"/baseline*)"
+    else
+        skip ci-rerecord-failing-keeps-baseline "no $SHIM"
+    fi
+    # gate onto its own output: the baseline would be deleted, then the new
+    # report compared with itself (exit 0 whatever the workload did)
+    cp "$D/big.json" "$D/fake-report.json"; cp "$D/baseline.copy" "$D/baseline.json"
+    out=$(cd "$D" && HEAPSHIM_CI_OUT="$D/baseline.json" HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" gate ./baseline.json -- true 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$out" = "heapshim-ci: ./baseline.json: the baseline is also where the new report goes ($D/baseline.json; accepted: a baseline other than HEAPSHIM_CI_OUT, default heapshim-new.json)" ] \
+        && cmp -s "$D/baseline.json" "$D/baseline.copy" && pass ci-gate-baseline-is-output || fail ci-gate-baseline-is-output "exit $rc: $out"
+    out=$(cd "$D" && unset HEAPSHIM_CI_OUT && cp baseline.copy heapshim-new.json && HEAPSHIM_CI_FAKE_REPORT="$D/fake-report.json" "$CI" gate heapshim-new.json -- true 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"heapshim-new.json: the baseline is also where the new report goes (heapshim-new.json;"* ]] \
+        && cmp -s "$D/heapshim-new.json" "$D/baseline.copy" && pass ci-gate-baseline-is-default-output || fail ci-gate-baseline-is-default-output "exit $rc: $out"
     out=$("$CI" gate "$D/missing-baseline.json" -- true 2>&1); rc=$?
     [ $rc = 2 ] && echo "$out" | grep -q 'missing-baseline.json' && pass ci-no-baseline || fail ci-no-baseline "exit $rc: $out"
 else
