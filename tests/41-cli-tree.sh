@@ -154,4 +154,36 @@ else
 fi
 out=$("$HS" report "$W/base.json"); echo "$out" | grep -q '^  sort .*total peak' && pass tree-report-lists \
     || fail tree-report-lists "$out"
+
+# 8. a process identity is argv[0]'s file name: terminal escapes and a
+# newline in it never reach the terminal or a CI log (a line starting with
+# ::error:: is a GitHub Actions workflow command), in the table nor in the
+# --github annotation; they are shown as '?'
+evil=$'ev\e[31mil\n::error::'
+mkreport "$W/evil-a.json" command="${evil}a"; mkreport "$W/evil-b.json" command="${evil}b"
+mkreport "$W/evil-big.json" command="${evil}a" domains.obj.peak_bytes=3250000 total.peak_bytes=4000000
+out=$("$HS" diff "$W/evil-a.json" "$W/evil-b.json" 2>&1); rc=$?
+[ $rc = 4 ] && ! grep -q $'\e' <<< "$out" && ! grep -q '^::' <<< "$out" \
+    && grep -qxF '  process ev?[31mil?::error::b (pid 4242, not in the baseline)' <<< "$out" \
+    && grep -qxF '  process ev?[31mil?::error::a: in the baseline only (not run this time)' <<< "$out" \
+    && pass tree-diff-id-escapes || fail tree-diff-id-escapes "exit $rc: $(cat -A <<< "$out")"
+out=$("$HS" diff "$W/evil-a.json" "$W/evil-big.json" --github 2>&1); rc=$?
+[ $rc = 1 ] && ! grep -q $'\e' <<< "$out" && [ "$(grep -c '^::' <<< "$out")" = 1 ] \
+    && grep -q '^::error file=.*title=heapshim memory regression::process ev?\[31mil?::error::a: obj.peak_bytes' <<< "$out" \
+    && pass tree-diff-id-escapes-github || fail tree-diff-id-escapes-github "exit $rc: $(cat -A <<< "$out")"
+# report: the allocator field and the command line (bytes >= 0x7f too), and
+# a run report's process list
+mkreport "$W/evil-r.json" allocator=$'py\e]0;PWNED\a\e[2Jmalloc' command=$'x\u00e9\x7f y'
+out=$("$HS" report "$W/evil-r.json" 2>&1); rc=$?
+[ $rc = 0 ] && [ "$(head -1 <<< "$out")" = "heapshim: pid 4242  allocator py?]0;PWNED??[2Jmalloc  x??? y" ] \
+    && pass tree-report-escapes || fail tree-report-escapes "exit $rc: $(head -1 <<< "$out" | cat -A)"
+"$PY" - "$W/base.json" "$W/evil-tree.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["tree"]["processes"][-1]["report"]["command"] = "so\x1b[2Jrt\n::error::x"
+json.dump(r, open(sys.argv[2], "w"))
+PYEOF
+out=$("$HS" report "$W/evil-tree.json" 2>&1); rc=$?
+[ $rc = 0 ] && ! grep -q $'\e' <<< "$out" && ! grep -q '^::' <<< "$out" && grep -q '^  so?\[2Jrt?::error::x .*total peak' <<< "$out" \
+    && pass tree-report-list-escapes || fail tree-report-list-escapes "exit $rc: $(cat -A <<< "$out")"
 finish

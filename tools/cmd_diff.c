@@ -160,7 +160,7 @@ static void finish_case(struct out *o, const char *id, const char *status, const
             char f[1200], msg[5000], full[4600];
             gh_esc(o->base_path, 1, f, sizeof f);
             snprintf(full, sizeof full, "process %s: %s", id, fails);
-            gh_esc(full, 0, msg, sizeof msg);
+            gh_esc(printable(full), 0, msg, sizeof msg);   /* a log line: no escapes, no newline */
             fprintf(o->json ? stderr : o->tx, "::error file=%s,title=heapshim memory regression::%s\n", f, msg);
         }
     } else {
@@ -343,8 +343,11 @@ int cmd_diff(int argc, char **argv)
         if (!selected(p, sel, nsel)) continue;
         const struct tproc *q = have_base ? find(&base, p->id) : NULL;
         const char *status = q ? "matched" : have_base ? "new" : "limits";
+        char sid[sizeof p->id];   /* the identity comes from argv[0]: no escapes to the terminal */
+        snprintf(sid, sizeof sid, "%s", p->id);
+        printable(sid);
         if (!o.json && (multi || !q || strcmp(p->ended, "exit")))
-            fprintf(o.tx, "  process %s (pid %lld%s)%s%s\n", p->id, (long long)p->r.pid,
+            fprintf(o.tx, "  process %s (pid %lld%s)%s%s\n", sid, (long long)p->r.pid,
                    q ? "" : have_base ? ", not in the baseline" : "",
                    strcmp(p->ended, "exit") ? ", ended: " : "",
                    strcmp(p->ended, "exit") ? p->ended : "");
@@ -389,7 +392,9 @@ int cmd_diff(int argc, char **argv)
     /* processes of BASE that NEW does not have: listed, not failed */
     for (int i = 0; have_base && i < base.n; i++) {
         if (!selected(&base.p[i], sel, nsel) || find(&cur, base.p[i].id)) continue;
-        if (!o.json) fprintf(o.tx, "  process %s: in the baseline only (not run this time)\n", base.p[i].id);
+        char sid[sizeof base.p[i].id];
+        snprintf(sid, sizeof sid, "%s", base.p[i].id);
+        if (!o.json) fprintf(o.tx, "  process %s: in the baseline only (not run this time)\n", printable(sid));
         json_array_append_new(o.jprocs, json_pack("{sssssss[]s[]}", "id", base.p[i].id, "status", "gone",
                                                   "verdict", "ok", "metrics", "limits"));
     }

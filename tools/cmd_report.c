@@ -116,7 +116,7 @@ int cmd_report(int argc, char **argv)
         if (t.have_concurrent) printf(", most live at once %s (sampled)", human_bytes(t.concurrent_peak, a));
         putchar('\n');
         for (int i = 0; i < t.n; i++)
-            printf("  %-30s pid %-8lld total peak %-10s%s%s\n", t.p[i].id, (long long)t.p[i].r.pid,
+            printf("  %-30s pid %-8lld total peak %-10s%s%s\n", printable(t.p[i].id), (long long)t.p[i].r.pid,
                    human_bytes(t.p[i].r.dom[D_TOTAL].peak_bytes, a),
                    strcmp(t.p[i].ended, "exit") ? "  ended: " : "",
                    strcmp(t.p[i].ended, "exit") ? t.p[i].ended : "");

@@ -671,10 +671,8 @@ int cmd_run(int argc, char **argv)
         for (int q = 0; q < nkids && q < 5; q++) {
             char c[64];
             snprintf(c, sizeof c, "%.63s", kids[q].r.command);
-            for (char *x = c; *x; x++)
-                if ((unsigned char)*x < 0x20) *x = ' ';
             fprintf(stderr, "  child pid %lld: total peak %s  %s%s\n", (long long)kids[q].r.pid,
-                    human_bytes(kids[q].r.dom[D_TOTAL].peak_bytes, a), c,
+                    human_bytes(kids[q].r.dom[D_TOTAL].peak_bytes, a), printable(c),
                     strcmp(kids[q].ended, "exit") ? "  (no report: last live reading)" : "");
         }
         if (nkids > 5) fprintf(stderr, "  ... and %d more children%s\n", nkids - 5,

@@ -265,9 +265,7 @@ static void print_hist(const struct proc_view *v, int width, int lines_max,
     }
     snprintf(buf, sizeof buf, "size classes of pid %d (%.15s): %s small blocks live, %s in them",
              v->pid, v->comm, human_count(blocks, a), human_bytes(bytes, b));
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
-    line(buf, width, eol);
+    line(printable(buf), width, eol);
     if (!used) {
         line("  (no small arena blocks live)", width, eol);
         return;
@@ -338,9 +336,7 @@ static void print_frame(struct top *t, const char *eol)
     if (t->s.stale) ADD(", %d stale file%s", t->s.stale, t->s.stale == 1 ? "" : "s");
     if (t->s.bad) ADD(", %d unreadable", t->s.bad);
 #undef ADD
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
-    line(buf, width, eol);
+    line(printable(buf), width, eol);
     if (t->interactive) {
         if (t->prompt)
             snprintf(buf, sizeof buf, "%s: %s_   (Enter applies, Esc cancels)",
@@ -405,9 +401,7 @@ static void print_frame(struct top *t, const char *eol)
             for (size_t off = cw; off < cl && (!rows_avail || used_rows < room); off += per) {
                 char cont[1024];
                 snprintf(cont, sizeof cont, "%*s%.*s", (int)indent, "", (int)per, cmd + off);
-                for (char *p = cont; *p; p++)
-                    if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
-                line(cont, width, eol);
+                line(printable(cont), width, eol);
                 if (rows_avail) used_rows++;
             }
         }

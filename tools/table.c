@@ -11,11 +11,12 @@
 void table_print(FILE *f, const struct report *r)
 {
     char a[16], b[16];
-    char cmd[100];
-    snprintf(cmd, sizeof cmd, "%.99s", r->command);   /* one line, cut: it is a title */
-    for (char *p = cmd; *p; p++)
-        if ((unsigned char)*p < 0x20) *p = ' ';
-    fprintf(f, "heapshim: pid %lld  allocator %s  %s\n", (long long)r->pid, r->allocator, cmd);
+    char cmd[100], alloc[sizeof r->allocator];
+    /* one line, cut: it is a title; both come from the report, and no
+     * escape sequence of a report reaches the terminal */
+    snprintf(cmd, sizeof cmd, "%.99s", r->command);
+    snprintf(alloc, sizeof alloc, "%s", r->allocator);
+    fprintf(f, "heapshim: pid %lld  allocator %s  %s\n", (long long)r->pid, printable(alloc), printable(cmd));
     char line[HS_TABLE_LINE];
     hs_table_heading(line, sizeof line, "  ");
     fputs(line, f);
