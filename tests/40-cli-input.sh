@@ -311,6 +311,16 @@ out=$("$HS" export "$TP" --no-reset --dir "$C" -o - 2>&1); rc=$?
 [ $rc = 0 ] && echo "$out" | grep -q "heapshim_live_bytes{pid=\"$TP\",comm=\"convjob\",domain=\"obj\"} 5000000" \
     && pass opt-export-o-stdout || fail opt-export-o-stdout "rc $rc: $(echo "$out" | head -3)"
 kill $TP 2>/dev/null; wait $TP 2>/dev/null
+# top's title sums the processes' live bytes: saturated as the rows are,
+# never wrapped (2 x 16 EiB + 2.86 MiB was shown as 2.86 MiB)
+S="$TMPD/sat"; mkdir -p "$S"; chmod 700 "$S"
+sleep 60 >/dev/null 2>&1 & S1=$!; sleep 60 >/dev/null 2>&1 & S2=$!; sleep 60 >/dev/null 2>&1 & S3=$!
+"$LIVEGEN" "$S/$S1" pid=$S1 mem=18446744073709551615; "$LIVEGEN" "$S/$S2" pid=$S2 mem=18446744073709551615
+"$LIVEGEN" "$S/$S3" pid=$S3 mem=3000000
+out=$(COLUMNS=200 "$HS" top --once --interval 50 --dir "$S" 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | head -1 | grep -q '^heapshim top - 3 processes, sort live, live >16.0 EiB, RSS ' \
+    && pass top-title-sum-saturated || fail top-title-sum-saturated "rc $rc: $(echo "$out" | head -1)"
+kill $S1 $S2 $S3 2>/dev/null; wait $S1 $S2 $S3 2>/dev/null
 # a --dir that does not exist yet: the live view and serve say so (one line)
 # and keep watching; the default directory missing is no process yet
 out=$(COLUMNS=200 timeout -s INT 1 "$HS" top --interval 200 --dir "$C/later" 2>"$C/later.err" </dev/null); rc=$?

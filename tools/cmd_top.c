@@ -318,10 +318,16 @@ static void print_frame(struct top *t, const char *eol)
     build_order(t);
     lines_out = 0;
     char buf[1024], a[16], b[16];
+    /* saturated, as the rows show each figure: a wrapped sum would be a
+     * small, false number ("more than" when it saturated) */
     uint64_t live = 0, rss = 0;
+    int live_over = 0, rss_over = 0;
     for (int k = 0; k < t->norder; k++) {
-        live += t->s.v[t->order[k]].snap.dom[HS_LIVE_TOTAL].live_bytes;
-        rss += t->s.v[t->order[k]].rss_bytes;
+        uint64_t l = t->s.v[t->order[k]].snap.dom[HS_LIVE_TOTAL].live_bytes, r = t->s.v[t->order[k]].rss_bytes;
+        live_over |= live > UINT64_MAX - l;
+        rss_over |= rss > UINT64_MAX - r;
+        live = live_over ? UINT64_MAX : live + l;
+        rss = rss_over ? UINT64_MAX : rss + r;
     }
     /* what matters first: a line is cut at the width */
     int n = t->norder == t->s.n
@@ -332,7 +338,8 @@ static void print_frame(struct top *t, const char *eol)
     ADD(", sort %s%s%s", key_names[t->sort], t->reverse ? " reversed" : "", t->tree ? ", tree" : "");
     if (t->filter[0]) ADD(", filter '%.24s'", t->filter);
     if (t->user_set) ADD(", uid %u", (unsigned)t->uid);
-    ADD(", live %s, RSS %s", human_bytes(live, a), human_bytes(rss, b));
+    ADD(", live %s%s, RSS %s%s", live_over ? ">" : "", human_bytes(live, a), rss_over ? ">" : "",
+        human_bytes(rss, b));
     if (t->s.stale) ADD(", %d stale file%s", t->s.stale, t->s.stale == 1 ? "" : "s");
     if (t->s.bad) ADD(", %d unreadable", t->s.bad);
 #undef ADD
