@@ -45,6 +45,14 @@ mkreport "$D/raw0.json" domains.raw.live_bytes=0 domains.raw.peak_bytes=0
 mkreport "$D/raw1.json" domains.raw.live_bytes=0 domains.raw.peak_bytes=512
 gate from-zero 1 "$D/raw0.json" "$D/raw1.json"
 gate from-zero-slack 0 "$D/raw0.json" "$D/raw1.json" --min-bytes 4096
+# change% is printed whole, however large (it was cut at 15 characters:
+# "+999999999900." for +999999999900.0%)
+mkreport "$D/pct-base.json" domains.obj.peak_bytes=64000
+mkreport "$D/pct-new.json" domains.obj.peak_bytes=640000000000000 total.peak_bytes=640000000000000
+gate pct-whole 1 "$D/pct-base.json" "$D/pct-new.json" --github
+echo "$LAST" | grep -Eq '^  obj\.peak_bytes +62\.5 KiB +582 TiB +\+582 TiB +\+999999999900\.0%  REGRESSION$' \
+    && echo "$LAST" | grep -q 'obj.peak_bytes 62.5 KiB -> 582 TiB (+999999999900.0%25, allowed' \
+    && pass pct-whole-table || fail pct-whole-table "$LAST"
 
 # scripts/heapshim-ci: record a baseline, then gate on it (workload faked by
 # copying reports, so this runs without the shim)

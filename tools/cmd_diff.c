@@ -109,7 +109,7 @@ static int row(struct out *o, json_t *jm, char *fails, size_t fcap, const char *
                uint64_t b, uint64_t n, double max_growth, uint64_t min_bytes, int gated)
 {
     int bytes = metric_is_bytes(metric);
-    char sb[16], sn[16], sd[24], pct[16], t[16];
+    char sb[16], sn[16], sd[24], pct[40], t[16];   /* pct: up to +1.8e21 % (2^64 from 1), whole */
     uint64_t delta = n > b ? n - b : b - n;
     fmt_val(metric, b, sb);
     fmt_val(metric, n, sn);
