@@ -25,6 +25,17 @@ out=$("$HS" plot "$P/t.csv" -o "$P/t.svg" --title 'synthetic <workload> & co' 2>
 grep -q 'MiB</text>' "$P/t.svg" && grep -q '> s</text>\|[0-9] s</text>' "$P/t.svg" && grep -q '>obj</text>' "$P/t.svg" \
     && grep -q '>RSS</text>' "$P/t.svg" && grep -q 'synthetic &lt;workload&gt; &amp; co' "$P/t.svg" \
     && pass plot-labels || fail plot-labels "axis units, legend or escaped title missing"
+# the subtitle's numbers are true: a peak past 2^64 bytes (cells go up to
+# 1e300) was "peak heap 0 B"; one sample was "1 samples over 1.00 s"
+h=time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes
+printf "$h\n0,1,2,3,6,1,100\n1,18446744073709551615,18446744073709551615,2,3,1,100\n" > "$P/huge.csv"
+printf "$h\n0.5,1,2,3,6,1,100\n" > "$P/single.csv"
+"$HS" plot "$P/huge.csv" -o "$P/huge.svg" && "$HS" plot "$P/single.csv" -o "$P/single.svg"
+sub() { grep -o 'peak heap[^<]*' "$1"; }
+[ "$(sub "$P/huge.svg")" = "peak heap 32.0 EiB at 1.00 s, 2 samples over 1.00 s" ] && pass plot-subtitle-huge-peak \
+    || fail plot-subtitle-huge-peak "$(sub "$P/huge.svg")"
+[ "$(sub "$P/single.svg")" = "peak heap 6 B at 0.50 s, 1 sample over 0.00 s" ] && pass plot-subtitle-one-sample \
+    || fail plot-subtitle-one-sample "$(sub "$P/single.svg")"
 if command -v rsvg-convert >/dev/null; then
     rsvg-convert -f png -o "$P/t.png" "$P/t.svg" 2>"$P/rsvg.err" && [ "$(stat -c %s "$P/t.png")" -gt 20000 ] \
         && pass plot-png-render || fail plot-png-render "$(cat "$P/rsvg.err"); size $(stat -c %s "$P/t.png" 2>/dev/null)"

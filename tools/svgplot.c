@@ -76,6 +76,7 @@ static int render(FILE *f, const struct timeline *t, const char *title, int rss)
         if (tot > ymax) ymax = tot;
         if (rss && TL(t, i, TL_RSS) > ymax) ymax = TL(t, i, TL_RSS);
     }
+    double dur = tmax - tmin;            /* the subtitle's: before the axis is widened */
     if (tmax <= tmin) tmax = tmin + 1;   /* one sample: still a chart */
     /* y unit: the largest binary unit under ymax */
     static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -97,10 +98,16 @@ static int render(FILE *f, const struct timeline *t, const char *title, int rss)
     fputs("<text x=\"84\" y=\"32\" font-size=\"20\" font-weight=\"bold\" fill=\"#222\">", f);
     xml_text(f, title);
     fputs("</text>\n", f);
-    char pk[16];
+    /* cells go up to 1e300: a peak past 2^64 bytes is printed in EiB, not
+     * converted (the conversion is undefined there and gave "0 B") */
+    char pk[40];
+    if (peak < 18446744073709551615.0) human_bytes((uint64_t)peak, pk);
+    else {
+        double e = peak / 1152921504606846976.0;   /* three significant digits, as human_bytes */
+        snprintf(pk, sizeof pk, e < 99.95 ? "%.1f EiB" : e < 1e6 ? "%.0f EiB" : "%.3g EiB", e);
+    }
     fprintf(f, "<text x=\"84\" y=\"54\" font-size=\"13\" fill=\"#555\">peak heap %s at %.2f s, "
-               "%zu samples over %.2f s</text>\n", human_bytes((uint64_t)peak, pk), peak_t, t->n,
-            tmax - tmin);
+               "%zu sample%s over %.2f s</text>\n", pk, peak_t, t->n, t->n == 1 ? "" : "s", dur);
 
     /* grid and y labels */
     for (double y = 0; y <= ytop + ystep / 2; y += ystep) {
