@@ -186,6 +186,7 @@ C="$TMPD/conv"; mkdir -p "$C"; chmod 700 "$C"
 mkreport "$C/a.json"; cp "$C/a.json" "$C/b.json"; ln -s "$C/b.json" "$C/link.json"; ln -s "$C/b.json" "$C/link.svg"
 printf 'time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n0,1000,2000,3000,6000,1,90000\n0.1,1500,2500,3500,7500,1,95000\n' > "$C/t.csv"
 cp "$C/t.csv" "$C/data.svg"   # a timeline whose name is an output's
+printf 'time_s,raw_bytes,mem_bytes,obj_bytes\n0,0x10,0,0\n1,0,0,0\n' > "$C/hex.csv"
 mkfifo "$C/fifo"
 # run's rows reach the library lookup: the preloadable shim is the plain build
 [ -r "$SHIM" ] && export HEAPSHIM_LIB="$SHIM"
@@ -256,6 +257,10 @@ diff-maxpeak-domain	--max-peak: unknown domain in 'heap=1MiB' \(accepted: \[raw\
 diff-maxpeak-size	--max-peak: bad size '1XB'	diff $C/a.json --max-peak 1XB
 diff-minbytes-neg	--min-bytes: bad size '-1' \(accepted: bytes, or a size	diff $C/a.json $C/b.json --min-bytes -1
 diff-growth-eq	--max-growth: bad number 'x' \(accepted: a percentage	diff $C/a.json $C/b.json --max-growth=x
+diff-growth-hex	^heapshim diff: --max-growth: bad number '0x10' \(accepted: a percentage >= 0, e.g. 5 or 2.5\)$	diff $C/a.json $C/b.json --max-growth 0x10
+diff-growth-hexfloat	^heapshim diff: --max-growth: bad number '0x1p4%' \(accepted: a percentage	diff $C/a.json $C/b.json --max-growth 0x1p4%
+diff-growth-exp-empty	^heapshim diff: --max-growth: bad number '1e' \(accepted: a percentage	diff $C/a.json $C/b.json --max-growth 1e
+plot-cell-hex	^heapshim plot: $C/hex.csv:2: bad value '0x10' in column raw_bytes \(accepted: a number >= 0\)$	plot $C/hex.csv -o $C/hex.svg
 diff-both-stdin	BASE and NEW are both '-'	diff - -
 diff-check-files	--check takes no files \(got '$C/a.json'\)	diff --check $C/a.json
 export-pid	bad pid '12x'	export 12x --no-reset
@@ -355,6 +360,9 @@ out=$("$HS" report "$C/a.json" --json 2>&1) && echo "$out" | "$PY" -c 'import js
     && pass opt-report-stdin || fail opt-report-stdin "$(head -3 "$C/r.txt")"
 "$HS" diff "$C/a.json" - --max-growth 5 < "$C/b.json" > "$C/d.txt" 2>&1 && grep -q 'total.peak_bytes' "$C/d.txt" \
     && pass opt-diff-stdin || fail opt-diff-stdin "$(cat "$C/d.txt")"
+# decimal numbers with a fraction and an exponent are still numbers
+"$HS" diff "$C/a.json" "$C/b.json" --max-growth 2.5e1% > /dev/null && "$HS" diff "$C/a.json" "$C/b.json" --max-growth .5 > /dev/null \
+    && pass opt-diff-growth-decimal || fail opt-diff-growth-decimal "2.5e1% or .5 refused"
 # sizes: one formatter (tools/util.c); 1023.5 KiB rounds up to the next unit
 mkreport "$C/k1.json" domains.mem.peak_bytes=1048064; mkreport "$C/k2.json" domains.mem.peak_bytes=1047552
 out=$("$HS" diff "$C/k2.json" "$C/k1.json" 2>&1)

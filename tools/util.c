@@ -56,7 +56,25 @@ int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 
 int parse_double(const char *s, double lo, double hi, double *out)
 {
-    if (!s || !*s || (*s != '.' && (*s < '0' || *s > '9'))) return -1;
+    /* decimal only: digits with at most one '.', then an optional exponent
+     * (e, sign, digits); strtod alone takes hex ("0x10", "0x1p4" as 16),
+     * inf, nan and spaces, where the integer parsers refuse them */
+    if (!s) return -1;
+    size_t i = strspn(s, "0123456789"), nd = i;
+    if (s[i] == '.') {
+        size_t f = strspn(s + i + 1, "0123456789");
+        nd += f;
+        i += 1 + f;
+    }
+    if (!nd) return -1;
+    if (s[i] == 'e' || s[i] == 'E') {
+        i++;
+        if (s[i] == '+' || s[i] == '-') i++;
+        size_t e = strspn(s + i, "0123456789");
+        if (!e) return -1;
+        i += e;
+    }
+    if (s[i]) return -1;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
