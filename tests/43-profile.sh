@@ -363,6 +363,20 @@ cmp -s "$W/self.prof" "$W/self.copy" && [ "$(cat "$W/target")" = precious ] && p
     || fail profile-o-nothing-replaced "$(ls -l "$W/self.prof" "$W/target")"
 "$HS" profile "$W/self.prof" -o "$W/self.txt" && grep -q '^heap profile of pid' "$W/self.txt" && [ -z "$(ls "$W" | grep '\.tmp\.')" ] \
     && pass profile-o-file || fail profile-o-file "$(head -3 "$W/self.txt"; ls "$W")"
+# 7c. profile's options follow the one parser (tools/opts.c): --opt=VALUE,
+# --output, `--`, `-o -` standard output (it made a file named -)
+"$HS" profile "$W/self.prof" --format collapsed > "$W/opt.ref" 2>&1
+out=$("$HS" profile "$W/self.prof" --format=collapsed 2>&1) && [ "$out" = "$(cat "$W/opt.ref")" ] && [ -s "$W/opt.ref" ] \
+    && pass profile-opt-value-eq || fail profile-opt-value-eq "$out"
+rm -f "$W/opt.out"
+"$HS" profile "$W/self.prof" --format collapsed --output "$W/opt.out" 2>&1 && cmp -s "$W/opt.out" "$W/opt.ref" \
+    && pass profile-opt-output-long || fail profile-opt-output-long "$(head -c 200 "$W/opt.out")"
+out=$("$HS" profile --format collapsed -- "$W/self.prof" 2>&1) && [ "$out" = "$(cat "$W/opt.ref")" ] \
+    && pass profile-opt-dashdash || fail profile-opt-dashdash "$out"
+out=$(cd "$W" && "$HS" profile self.prof --format collapsed -o - 2>&1) && [ "$out" = "$(cat "$W/opt.ref")" ] && [ ! -e "$W/-" ] \
+    && pass profile-opt-o-stdout || fail profile-opt-o-stdout "$(ls -l "$W/-" 2>&1): $out"
+out=$("$HS" profile --help 2>&1); rc=$?
+[ $rc = 0 ] && [[ $out == "usage: heapshim profile "* ]] && pass profile-opt-help || fail profile-opt-help "rc $rc: $out"
 out=$("$HS" profile 999999999 2>&1); rc=$?
 [ $rc = 2 ] && [[ $out == *"no profile for pid 999999999"* ]] && pass profile-no-such-pid || fail profile-no-such-pid "rc $rc: $out"
 

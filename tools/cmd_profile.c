@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: heapshim profile PID|FILE.prof [--format top|pprof|pb|collapsed|svg] [-o OUT]\n"
+    "usage: heapshim profile PID|FILE.prof [--format top|pprof|pb|collapsed|svg] [-o OUT|-]\n"
     "                        [--alloc] [--domain raw|mem|obj] [--frames all|python|native]\n"
     "                        [-n N] [--dir DIR]\n"
     "       heapshim profile --diff BASE.prof NEW.prof [-n N] [--alloc] [--frames ...]\n"
@@ -359,58 +359,61 @@ int cmd_profile_diff(int argc, char **argv)
 int cmd_profile(int argc, char **argv)
 {
     struct opts o = { "top", NULL, NULL, NULL, 0, 10, PROFILE_FRAMES_ALL };
-    const char *what = NULL;
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return HS_EXIT_BAD;
-    }
-    if (is_help(argv[1])) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--diff")) return cmd_profile_diff(argc, argv);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_val = i + 1 < argc;
-        if (!strcmp(a, "--format") || !strcmp(a, "-f")) {
-            if (!has_val) die_bad("%s needs a value (accepted: top, pprof, pb, collapsed, svg)", a);
-            o.format = argv[++i];
+    const char *what = NULL, *v;
+    /* the one option parser (tools/opts.c): --opt=VALUE, --output, `--`,
+     * `-o -` for standard output, values that look like options refused */
+    enum { O_FORMAT = 1, O_OUT, O_DIR, O_DOMAIN, O_ALLOC, O_FRAMES, O_N, O_DIFF };
+    static const struct opt opts[] = {
+        { "--format", "-f", "top|pprof|pb|collapsed|svg", O_FORMAT, 0 },
+        { "-o", "--output", "OUT|-", O_OUT, OPT_NAME | OPT_STDIO },
+        { "--dir", NULL, "DIR", O_DIR, OPT_NAME },
+        { "--domain", NULL, "raw|mem|obj", O_DOMAIN, 0 },
+        { "--alloc", NULL, NULL, O_ALLOC, 0 },
+        { "--frames", NULL, "all|python|native", O_FRAMES, 0 },
+        { "-n", NULL, "N", O_N, 0 },
+        { "--diff", NULL, NULL, O_DIFF, 0 },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    struct optstate st = { argc, argv, opts, 0, 0, 0 };
+    int id;
+    while ((id = opt_next(&st, &v)) != OPT_END) {
+        if (id == OPT_HELP) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (id == O_DIFF) {
+            return cmd_profile_diff(argc, argv);
+        } else if (id == O_FORMAT) {
+            o.format = v;
             if (strcmp(o.format, "top") && strcmp(o.format, "pprof") && strcmp(o.format, "pb") &&
                 strcmp(o.format, "collapsed") && strcmp(o.format, "svg"))
                 die_bad("--format '%s': unknown (accepted: top, pprof, pb, collapsed, svg)", o.format);
             if (!strcmp(o.format, "pb") && !pprof_pb_available())
                 die_bad("--format pb: this heapshim was built without protobuf-c and zlib (install "
                         "libprotobuf-c-dev, protobuf-c-compiler, zlib1g-dev and rebuild)");
-        } else if (!strcmp(a, "-o")) {
-            if (!has_val) die_bad("-o needs a file name");
-            o.out = argv[++i];
-        } else if (!strcmp(a, "--dir")) {
-            if (!has_val) die_bad("--dir needs a directory");
-            o.dir = argv[++i];
-        } else if (!strcmp(a, "--domain")) {
-            if (!has_val) die_bad("--domain needs a value (accepted: raw, mem, obj)");
-            o.domain = argv[++i];
+        } else if (id == O_OUT) {
+            o.out = strcmp(v, "-") ? v : NULL;   /* -: standard output */
+        } else if (id == O_DIR) {
+            o.dir = v;
+        } else if (id == O_DOMAIN) {
+            o.domain = v;
             if (strcmp(o.domain, "raw") && strcmp(o.domain, "mem") && strcmp(o.domain, "obj"))
                 die_bad("--domain '%s': unknown (accepted: raw, mem, obj)", o.domain);
-        } else if (!strcmp(a, "--alloc")) {
+        } else if (id == O_ALLOC) {
             o.alloc = 1;
-        } else if (!strcmp(a, "--frames")) {
-            o.frames = frames_opt(has_val ? argv[++i] : NULL);
-        } else if (!strcmp(a, "-n")) {
-            uint64_t v;
-            if (!has_val || parse_u64(argv[++i], 1, 100000, &v))
-                die_bad("-n '%s': not a number (accepted: 1..100000)", has_val ? argv[i] : "");
-            o.top = (long)v;
-        } else if (a[0] == '-' && a[1]) {
-            die_bad("unknown option '%s' (see heapshim profile --help)", a);
+        } else if (id == O_FRAMES) {
+            o.frames = frames_opt(v);
+        } else if (id == O_N) {
+            uint64_t n;
+            if (parse_u64(v, 1, 100000, &n)) die_bad("-n '%s': not a number (accepted: 1..100000)", v);
+            o.top = (long)n;
         } else if (!what) {
-            what = a;
+            what = v;
         } else {
-            die_bad("one process or file at a time (got '%s' and '%s')", what, a);
+            die_bad("one process or file at a time (got '%s' and '%s')", what, v);
         }
     }
-    if (!what) die_bad("no PID or profile file given (see heapshim profile --help)");
+    if (!what)
+        die_bad("no PID or profile file given (usage: heapshim profile PID|FILE.prof [options]; see heapshim profile --help)");
     if (o.frames == PROFILE_FRAMES_PYTHON && !strcmp(o.format, "pprof"))
         die_bad("--frames python with --format pprof: google-pprof's text holds addresses only "
                 "(accepted: --frames python with top, pb, collapsed or svg)");

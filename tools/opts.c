@@ -13,7 +13,9 @@
  *     that starts with `-` is refused for options whose value is a path or a
  *     name (OPT_NAME); numbers and texts are passed to the command's checks;
  *   - an unknown option is an error naming it and listing the accepted ones;
- *   - `-h`/`--help` anywhere before `--` asks for the usage.
+ *   - `-h`/`--help` asks for the usage; it takes no arguments (docs/cli.md,
+ *     as `heapshim --help`): with anything else before or after it, it is
+ *     an error naming what came with it.
  * No abbreviations of long options and no bundling of short ones: a typo
  * is an error, never another option.
  */
@@ -63,7 +65,12 @@ int opt_next(struct optstate *st, const char **val)
         if (st->stop_at_operand) return OPT_END;
         return opt_next(st, val);
     }
-    if (is_help(a)) return OPT_HELP;
+    if (is_help(a)) {
+        if (st->argc > 2)
+            die_bad("%s takes no arguments (got '%s'; accepted: %s %s alone)", a,
+                    st->argv[st->i == 2 ? 2 : 1], hs_prog, a);
+        return OPT_HELP;
+    }
     const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
     size_t len = eq ? (size_t)(eq - a) : strlen(a);
     const struct opt *o = find(st->opts, a, len);
