@@ -635,7 +635,7 @@ static void cie_keep(struct uobj *o, uintptr_t a, const uint8_t *bytes, size_t n
 struct srec { uint64_t off, rule; };
 struct schunk { uint32_t magic; uint16_t version, n; uint64_t check; };
 
-static char store_dir[200];           /* "" = no store */
+static const char *store_dir = "";    /* the live directory (a string that stays), "" = no store */
 static struct srec *store_pool;       /* obj_lock */
 static uint32_t store_used;           /* obj_lock */
 static struct srec *learn;            /* (return address, rule) read from files here (fill_lock) */
@@ -645,9 +645,7 @@ static uint64_t fills_store;
 void hs_unwind_store_at(const char *dir)
 {
     size_t n = dir ? strlen(dir) : 0;
-    if (n >= sizeof store_dir || (n && dir[0] != '/')) n = 0;
-    if (n) memcpy(store_dir, dir, n);
-    store_dir[n] = 0;
+    store_dir = n && n < 200 && dir[0] == '/' ? dir : "";
 }
 
 /* the store's file of o into out (256); false: none */
@@ -805,9 +803,14 @@ void hs_unwind_store_save(void)
         return;
     }
     int err = errno;
-    static struct store_out c;        /* at exit, one thread */
+    /* the chunk being written: a mapping of its own for the moment (not a
+     * static: the pages of the shim's statics are every process's) */
     uint32_t nl = nlearn, no = HS_LOAD(&nobjs);
+    bool work = nl != 0;
+    for (uint32_t k = 0; k < no; k++) work |= objs[k].file && objs[k].store_bad;
+    struct store_out *cp = work ? hs_os_map(sizeof *cp) : NULL;
     nlearn = 0;
+    if (!cp) no = 0;
     for (uint32_t k = 0; k < no; k++) {
         const struct uobj *o = &objs[k];
         if (!o->file) continue;
@@ -821,9 +824,9 @@ void hs_unwind_store_save(void)
                 !S_ISREG(st.st_mode) || syscall(SYS_unlinkat, AT_FDCWD, path, 0) != 0)
                 continue;
             for (uint32_t i = 0; i < o->nstore; i++) {
-                c.r[m++] = store_pool[o->store_at + i];
+                cp->r[m++] = store_pool[o->store_at + i];
                 if (m == STORE_CHUNK) {
-                    if (!store_append(o, &fd, &c, m)) break;
+                    if (!store_append(o, &fd, cp, m)) break;
                     m = 0;
                 }
             }
@@ -831,16 +834,17 @@ void hs_unwind_store_save(void)
         for (uint32_t i = 0; i < nl; i++) {
             uintptr_t ra = learn[i].off;
             if (ra - 1 < o->start || ra - 1 >= o->end) continue;
-            c.r[m].off = ra - o->start;
-            c.r[m++].rule = learn[i].rule;
+            cp->r[m].off = ra - o->start;
+            cp->r[m++].rule = learn[i].rule;
             if (m == STORE_CHUNK) {
-                if (!store_append(o, &fd, &c, m)) break;
+                if (!store_append(o, &fd, cp, m)) break;
                 m = 0;
             }
         }
-        if (m) store_append(o, &fd, &c, m);
+        if (m) store_append(o, &fd, cp, m);
         if (fd >= 0) sys_close(fd);
     }
+    if (cp) hs_os_unmap(cp, sizeof *cp);
     errno = err;
     hs_unlock(&obj_lock);
     hs_unlock(&fill_lock);
@@ -945,7 +949,10 @@ static struct centry *cache;
 static uint32_t cache_mask = CACHE_MIN - 1;
 static uint32_t cache_fills;               /* stored since the last growth (fill_lock) */
 static uint64_t cache_gen;
-static struct centry victims[NVICTIM];     /* written under fill_lock */
+/* the victim ring: the NVICTIM entries after the table's CACHE_MAX in the
+ * same mapping (its own page, touched once a set overflows; not in the
+ * shim's statics, whose pages every process pays for) */
+#define victims (cache + CACHE_MAX)
 static uint32_t victim_next;               /* fill_lock */
 
 /* the set of ra under mask: two entries (a pair of return addresses that
@@ -1076,7 +1083,7 @@ static bool cache_ready(uint64_t gen)
     bool ok = true;
     if (!cache) {
         int err = errno;
-        struct centry *c = hs_os_map(CACHE_MAX * sizeof *c);
+        struct centry *c = hs_os_map((CACHE_MAX + NVICTIM) * sizeof *c);
         errno = err;
         if (c) __atomic_store_n(&cache, c, __ATOMIC_RELEASE);
         else ok = false;

@@ -46,7 +46,8 @@ unsigned hs_unwind_cached(const struct hs_unwind_req *rq);
 void hs_unwind_stats(uint64_t *from_files, uint64_t *in_memory, uint64_t *from_store);
 
 /* The store of rules kept between processes (core/unwind.c, "the store"):
- * its directory, an absolute path (NULL or "": none; copied), and this
+ * its directory, an absolute path (NULL or "": none; kept, not copied: a
+ * string that lives as long as the process), and this
  * process's new rules appended to it (at exit) */
 void hs_unwind_store_at(const char *dir);
 void hs_unwind_store_save(void);

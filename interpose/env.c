@@ -34,37 +34,34 @@ struct hs_shim_config hs_shim;
  * started without fd 2 gets no line at all.
  */
 static int err_copy = -1;
-static dev_t err_dev;
-static ino_t err_ino;
-static int err_known;                 /* 1: noted; -1: fd 2 was closed at start; 0: not yet */
 
 void hs_shim_note_stderr(void)
 {
     struct stat st;
     if (fstat(2, &st) != 0) {
-        err_known = -1;
+        hs_shim.err_known = -1;
         return;
     }
-    err_dev = st.st_dev;
-    err_ino = st.st_ino;
-    err_known = 1;
+    hs_shim.err_dev = st.st_dev;
+    hs_shim.err_ino = st.st_ino;
+    hs_shim.err_known = 1;
 }
 
 void hs_shim_keep_stderr(void)
 {
-    if (err_known == 1 && err_copy < 0) err_copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    if (hs_shim.err_known == 1 && err_copy < 0) err_copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
 }
 
 static bool is_stderr(int fd)
 {
     struct stat st;
-    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == hs_shim.err_dev && st.st_ino == hs_shim.err_ino;
 }
 
 int hs_shim_errfd(void)
 {
-    if (err_known == 0) return 2;     /* before start-up (not reached: noted first) */
-    if (err_known < 0) return -1;
+    if (hs_shim.err_known == 0) return 2;   /* before start-up noted it (hs_shim_read_env's own lines) */
+    if (hs_shim.err_known < 0) return -1;
     if (is_stderr(2)) return 2;
     if (is_stderr(err_copy)) return err_copy;
     return -1;

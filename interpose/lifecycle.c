@@ -55,8 +55,8 @@ static void install_sys_allocator(unsigned dom)
 
 void hs__platform_config(struct hs_core_config *cfg)
 {
+    hs_shim_read_env();        /* (it clears hs_shim: the stderr is noted after it) */
     hs_shim_note_stderr();
-    hs_shim_read_env();
     hs_profile_setup();
     if (hs_shim.stats || hs_shim.have_report) hs_shim_keep_stderr();
     owner_pid = getpid();

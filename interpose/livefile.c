@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* env.c's getenv, when linked in (it also works before glibc set environ) */
@@ -42,7 +43,6 @@ static char lf_live_dir[PATH_MAX];
 static dev_t lf_dir_dev, lf_file_dev;
 static ino_t lf_dir_ino, lf_file_ino;
 static char lf_file_name[16];
-static int lf_pending;                /* made under its temporary name, not yet published */
 
 static void lf_remember(int dirfd, int fd, const char *name)
 {
@@ -81,7 +81,10 @@ static int lf_publish(int dirfd)
     char tmp[24], name[16];
     lf_tmp_name(tmp);
     lf_pid_name(name);
-    return renameat(dirfd, tmp, dirfd, name);
+    /* the system call, not libc's renameat: that sits in libc's stdio code,
+     * whose pages a program that never prints would get resident
+     * (tests/53-quiet-pages.sh) */
+    return (int)syscall(SYS_renameat, dirfd, tmp, dirfd, name);
 }
 
 static const char *lf_err_text(int e)
@@ -283,8 +286,7 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
         memcpy(lf_live_dir, dir, strlen(dir) + 1);
         char name[16];
         lf_pid_name(name);
-        lf_remember(dirfd, fd, name);
-        lf_pending = 1;               /* published once the header is written */
+        lf_remember(dirfd, fd, name);  /* published once the header is written */
     }
     close(fd);
     close(dirfd);
@@ -293,8 +295,7 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
 
 int hs_livefile_publish(const char **why)
 {
-    if (!lf_pending) return 0;
-    lf_pending = 0;
+    if (!lf_file_name[0]) return 0;   /* none made (called once, after the start-up) */
     int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat ds;
     int rc = -1;

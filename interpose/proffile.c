@@ -101,7 +101,8 @@ void hs_profile_setup(void)
 
 void hs_profile_live_dir_ready(void)
 {
-    hs_unwind_store_at(hs_livefile_dir());   /* the unwind rules kept between processes */
+    /* the unwind rules kept between processes, when there will be walks */
+    if (hs_sample_rate()) hs_unwind_store_at(hs_livefile_dir());
 }
 
 /* the live directory, opened and checked again: private and ours */
@@ -191,16 +192,26 @@ static int page_is_zero(const char *p)
  * fork child of a sampled process cost milliseconds). A private region (no
  * file), or a region mincore cannot answer for, is read as it is. */
 #define REGION_PAGES_MAX 8192u       /* the region is 3,769 pages (core/sample.c) */
-static unsigned char resident[REGION_PAGES_MAX];
+static unsigned char *resident;       /* a mapping of its own while a copy is made */
 
-static void pages_readable(const char *r, size_t size, bool shared)
+static bool pages_readable(const char *r, size_t size, bool shared)
 {
     size_t n = size / 4096;
     if (n > REGION_PAGES_MAX) n = REGION_PAGES_MAX;
+    resident = hs_os_map(REGION_PAGES_MAX);
+    if (!resident) return false;
     if (!shared || mincore((void *)r, n * 4096, resident) != 0) memset(resident, 1, n);
+    return true;
 }
 
-static bool page_readable(size_t off) { return off / 4096 < REGION_PAGES_MAX && (resident[off / 4096] & 1); }
+static void pages_done(void)
+{
+    if (resident) hs_os_unmap(resident, REGION_PAGES_MAX);
+    resident = NULL;
+}
+
+/* (no vector: no memory even for it; nothing is read) */
+static bool page_readable(size_t off) { return resident && off / 4096 < REGION_PAGES_MAX && (resident[off / 4096] & 1); }
 
 /* the region's pages that hold something, written at their offsets into
  * fd (zero pages and holes stay holes); false on a write error */
@@ -238,6 +249,7 @@ static void fork_child(void)
             if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, r) == MAP_FAILED) munmap(tmp, size);
         }
     }
+    pages_done();
     if (fd >= 0) close(fd);
     if (dirfd >= 0) close(dirfd);
 }
@@ -265,8 +277,8 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
         hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot create ", tmp, "; no profile written");
         return;
     }
-    pages_readable((const char *)r, size, file_name[0] != 0);
-    bool ok = copy_pages(fd, (const char *)r, size);
+    bool ok = pages_readable((const char *)r, size, file_name[0] != 0) && copy_pages(fd, (const char *)r, size);
+    pages_done();
     if (ok && ftruncate(fd, (off_t)size) != 0) ok = false;
     if (close(fd) != 0) ok = false;
     if (!ok || rename(tmp, path) != 0) {

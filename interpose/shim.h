@@ -51,6 +51,12 @@ struct hs_shim_config {
     bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
     bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
     bool have_report;
+    /* the stderr the process started with (env.c, hs_shim_note_stderr):
+     * 1 noted, -1 fd 2 was closed, 0 not yet; here, with the settings
+     * written at start-up, so that noting it makes no page resident */
+    int err_known;
+    dev_t err_dev;
+    ino_t err_ino;
     char report[PATH_MAX];      /* HEAPSHIM_REPORT template */
     char allocator_name[16];    /* as recorded in reports and the live header */
     unsigned nrules;

@@ -641,6 +641,12 @@ static void test_livefile_create(void)
     CU_ASSERT_FATAL(p != NULL);
     snprintf(want, sizeof want, "%s/%d", dir, (int)getpid());
     CU_ASSERT_STRING_EQUAL(path, want);
+    /* made under a hidden name, published under <pid> once the header is in */
+    char hidden[PATH_MAX + 32];
+    snprintf(hidden, sizeof hidden, "%s/.%d.new", dir, (int)getpid());
+    CU_ASSERT(access(path, F_OK) != 0 && access(hidden, F_OK) == 0);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);
+    CU_ASSERT(access(path, F_OK) == 0 && access(hidden, F_OK) != 0);
     struct stat st;
     CU_ASSERT(lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700);
     CU_ASSERT(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600);
@@ -664,6 +670,7 @@ static void test_livefile_create(void)
     p = hs_livefile_create(4096, path, sizeof path, &why);
     CU_ASSERT(p != NULL);
     CU_ASSERT_STRING_EQUAL(path, want);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);
     if (p) {
         hs_livefile_remove(path);
         munmap(p, 4096);
@@ -752,6 +759,7 @@ static void test_livefile_nofollow_and_stale(void)
     size_t size = 8192;
     unsigned char *p = hs_livefile_create(size, path, sizeof path, &why);
     CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);   /* the symlink replaced, not followed */
     memset(p, 'W', size);
     struct stat st;
     CU_ASSERT(lstat(planted, &st) == 0 && S_ISREG(st.st_mode));
@@ -762,6 +770,7 @@ static void test_livefile_nofollow_and_stale(void)
     /* now a stale regular file (full of 'W') sits there: replaced, zeroed */
     p = hs_livefile_create(size, path, sizeof path, &why);
     CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);
     CU_ASSERT(p[0] == 0 && p[size - 1] == 0);
     hs_livefile_remove(path);
     munmap(p, size);
@@ -776,6 +785,7 @@ static void test_livefile_default_dir(void)
     void *p = hs_livefile_create(4096, path, sizeof path, &why);
     if (!p) fprintf(stderr, "  default dir: %s\n", why);
     CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);
     snprintf(want, sizeof want, "/dev/shm/heapshim-%u/%d", (unsigned)geteuid(), (int)getpid());
     CU_ASSERT_STRING_EQUAL(path, want);
     hs_livefile_remove(path);
@@ -796,6 +806,7 @@ static void fork_setup(struct fork_setup *fs, const char *name)
     const char *why = NULL;
     fs->region = hs_livefile_create(fs->size, fs->path, sizeof fs->path, &why);
     CU_ASSERT_FATAL(fs->region != NULL);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);
     memset(fs->region, 'A', fs->used);
     memset(fs->region + fs->used, 'B', 100);   /* beyond `used`: not copied */
 }
@@ -1081,6 +1092,7 @@ static void test_no_malloc(void)
     char ppath[PATH_MAX];
     void *region = hs_livefile_create(65536, ppath, sizeof ppath, &why);
     CU_ASSERT_FATAL(region != NULL);
+    CU_ASSERT(hs_livefile_publish(&why) == 0);
     pid_t pid = fork();
     if (pid == 0) {
         ts_allocs = 0;
