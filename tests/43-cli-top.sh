@@ -53,8 +53,8 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     || fail top-busy-files-bounded "top --json and export over 30 never-quiet files took $ms ms (want < 1500)"
 # run samples its own tree only: someone else's never-quiet file in the same
 # directory does not space out its timeline (before: 300 ms between rows)
-HEAPSHIM_DIR=$L timeout 20 "$HS" run --timeline "$TMPD/busy.csv" --interval 10 -o "$TMPD/busy.json" -- sleep 1 \
-    > /dev/null 2>&1
+HEAPSHIM_DIR=$L HEAPSHIM_LIB="$SHIM" timeout 20 "$HS" run --timeline "$TMPD/busy.csv" --interval 10 -o "$TMPD/busy.json" \
+    -- sleep 1 > /dev/null 2>&1
 rows=$(($(wc -l < "$TMPD/busy.csv") - 1))
 [ "$rows" -ge 30 ] && pass run-busy-others-ignored && echo "    run --interval 10 beside 30 never-quiet files: $rows rows in 1 s" \
     || fail run-busy-others-ignored "run --interval 10 -- sleep 1 beside 30 never-quiet files: $rows timeline rows (want >= 30)"
