@@ -795,6 +795,17 @@ static bool store_append(const struct uobj *o, int *fd, struct store_out *c, uin
     return syscall(SYS_write, *fd, c, len) == (long)len;
 }
 
+/* one record into the chunk, the chunk appended when full; false: no more
+ * for this object */
+static bool store_put(const struct uobj *o, int *fd, struct store_out *c, uint32_t *m, uint64_t off, uint64_t rule)
+{
+    c->r[*m].off = off;
+    c->r[(*m)++].rule = rule;
+    if (*m < STORE_CHUNK) return true;
+    *m = 0;
+    return store_append(o, fd, c, STORE_CHUNK);
+}
+
 void hs_unwind_store_save(void)
 {
     if (!store_dir[0] || !hs_trylock(&fill_lock)) return;
@@ -823,23 +834,12 @@ void hs_unwind_store_save(void)
             if (!store_name(o, path) || syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
                 !S_ISREG(st.st_mode) || syscall(SYS_unlinkat, AT_FDCWD, path, 0) != 0)
                 continue;
-            for (uint32_t i = 0; i < o->nstore; i++) {
-                cp->r[m++] = store_pool[o->store_at + i];
-                if (m == STORE_CHUNK) {
-                    if (!store_append(o, &fd, cp, m)) break;
-                    m = 0;
-                }
-            }
+            const struct srec *r = store_pool + o->store_at;
+            for (uint32_t i = 0; i < o->nstore && store_put(o, &fd, cp, &m, r[i].off, r[i].rule); i++) {}
         }
         for (uint32_t i = 0; i < nl; i++) {
-            uintptr_t ra = learn[i].off;
-            if (ra - 1 < o->start || ra - 1 >= o->end) continue;
-            cp->r[m].off = ra - o->start;
-            cp->r[m++].rule = learn[i].rule;
-            if (m == STORE_CHUNK) {
-                if (!store_append(o, &fd, cp, m)) break;
-                m = 0;
-            }
+            uintptr_t ra = learn[i].off;   /* the log holds return addresses */
+            if (ra - 1 >= o->start && ra - 1 < o->end && !store_put(o, &fd, cp, &m, ra - o->start, learn[i].rule)) break;
         }
         if (m) store_append(o, &fd, cp, m);
         if (fd >= 0) sys_close(fd);
