@@ -267,6 +267,8 @@ int    hs_os_madvise(void *p, size_t n, int advice);
  * (EINVAL: before 5.14, the old risk). errno kept. */
 bool   hs_os_back(void *p, size_t n);
 void   hs_os_unmap(void *p, size_t n);
+/* may a regular file reach `end` bytes under RLIMIT_FSIZE (else SIGXFSZ) */
+bool   hs_os_file_fits(uint64_t end);
 uint64_t hs_os_random64(void);
 uint64_t hs_now_ns(void);                  /* CLOCK_MONOTONIC_COARSE */
 uint64_t hs_unix_ns(void);                 /* CLOCK_REALTIME */

@@ -792,6 +792,8 @@ static bool store_append(const struct uobj *o, int *fd, struct store_out *c, uin
     c->h.n = (uint16_t)m;
     c->h.check = store_check(o, c->r, m);
     size_t len = sizeof c->h + m * sizeof c->r[0];
+    struct stat st;
+    if (syscall(SYS_fstat, *fd, &st) != 0 || !hs_os_file_fits((uint64_t)st.st_size + len)) return false;
     return syscall(SYS_write, *fd, c, len) == (long)len;
 }
 

@@ -231,9 +231,11 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
         return -1;
     }
     (void)fchmod(fd, 0600);   /* independent of the umask */
-    if (ftruncate(fd, (off_t)size) != 0) {
-        char p[96];
-        snprintf(p, sizeof p, "cannot size it: %s", lf_err_text(errno));
+    bool fits = hs_os_file_fits(size);   /* past RLIMIT_FSIZE: SIGXFSZ, not an error */
+    if (!fits || ftruncate(fd, (off_t)size) != 0) {
+        char p[128];
+        if (!fits) snprintf(p, sizeof p, "cannot size it: %zu bytes are over the file size limit (ulimit -f)", size);
+        else snprintf(p, sizeof p, "cannot size it: %s", lf_err_text(errno));
         *why = lf_say("live file", path, p);
         close(fd);
         unlinkat(dirfd, tmp, 0);

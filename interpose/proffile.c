@@ -137,7 +137,7 @@ static int create_file(int dirfd, size_t size)
     }
     if (fd < 0) return -1;
     struct stat st;
-    if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 || fstat(fd, &st) != 0) {
+    if (fchmod(fd, 0600) != 0 || !hs_os_file_fits(size) || ftruncate(fd, (off_t)size) != 0 || fstat(fd, &st) != 0) {
         close(fd);
         unlinkat(dirfd, name, 0);
         return -1;
@@ -277,7 +277,8 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
         hs_shim_warn("HEAPSHIM_PROFILE_OUT: cannot create ", tmp, "; no profile written");
         return;
     }
-    bool ok = pages_readable((const char *)r, size, file_name[0] != 0) && copy_pages(fd, (const char *)r, size);
+    bool ok = hs_os_file_fits(size) && pages_readable((const char *)r, size, file_name[0] != 0) &&
+              copy_pages(fd, (const char *)r, size);
     pages_done();
     if (ok && ftruncate(fd, (off_t)size) != 0) ok = false;
     if (close(fd) != 0) ok = false;

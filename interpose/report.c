@@ -280,6 +280,14 @@ int hs_shim_write(int fd, const void *buf, size_t n)
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
     bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
     int e = 0;
+    /* stderr redirected to a regular file: past RLIMIT_FSIZE a write raises
+     * SIGXFSZ, which would kill the program over a line of ours */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        uint64_t end = (uint64_t)(at > st.st_size ? at : st.st_size) + n;
+        if (!hs_os_file_fits(end)) n = 0, e = EFBIG;
+    }
     const char *p = buf;
     while (n) {
         ssize_t w = write(fd, p, n);
@@ -414,6 +422,7 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
     memset(&mine, 0, sizeof mine);
     int err = 0;
     if (fstat(fd, &mine) != 0) err = errno;
+    if (!err && !hs_os_file_fits(len)) err = EFBIG;      /* RLIMIT_FSIZE: not SIGXFSZ */
     if (!err && rp_write_all(fd, rp_json, len) != 0) err = errno ? errno : EIO;
     if (close(fd) != 0 && !err) err = errno;
     if (!err && renameat(dirfd, tmp, dirfd, base) != 0) err = errno;

@@ -361,4 +361,30 @@ else
     skip full-live-dir "needs root to mount a small tmpfs"
 fi
 
+# A file-size limit (ulimit -f) below the shim's files: a regular file that
+# grows past RLIMIT_FSIZE raises SIGXFSZ, which kills the process (exit
+# 153) -- the live file is 2.4 MB, the profile 15 MB, and the report, the
+# unwind store and a stderr redirected to a file grow too. Every one asks
+# first now (hs_os_file_fits): the program runs as plain, with its output
+# and status, at each limit (1 KiB, 1 MiB, 8 MiB), sampling at 4k, a fork
+# child, HEAPSHIM_STATS into a stderr file and a report, in every mode.
+bad=""
+FSZ="$TMPD/fsz"; mkdir -p -m 0700 "$FSZ"
+for lim in 1 1024 8192; do
+    for mode in pymalloc malloc debug; do
+        rm -rf "${FSZ:?}"/*
+        out=$(ulimit -f $lim; env LD_PRELOAD="$SHIM" HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_DIR="$FSZ" HEAPSHIM_PROFILE_RATE=4k \
+              HEAPSHIM_STATS=1 HEAPSHIM_REPORT="$FSZ/r-%p.json" HEAPSHIM_PROFILE_OUT="$FSZ" "$PY" -c '
+import os
+x = [bytes(100) for i in range(100000)]
+p = os.fork()
+if p == 0:
+    y = [str(i) for i in range(20000)]; os._exit(7)
+st = os.waitpid(p, 0)[1]
+print(len(x), st >> 8)' 2>"$FSZ/err"); rc=$?
+        [ $rc = 0 ] && [ "$out" = "100000 7" ] || bad="$bad ulimit-f=$lim/$mode:rc=$rc,out='$out'"
+    done
+done
+[ -z "$bad" ] && pass file-size-limit || fail file-size-limit "$bad (153: SIGXFSZ)"
+
 finish

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,21 @@ bool hs_os_back(void *p, size_t n)
     uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095, hi = ((uintptr_t)p + n + 4095) & ~(uintptr_t)4095;
     int err = errno;
     bool ok = hs_os_madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0 || errno == EINVAL;
+    errno = err;
+    return ok;
+}
+
+/* A regular file that grows past RLIMIT_FSIZE does not fail: the kernel
+ * sends SIGXFSZ, whose default is to kill the process (a program run under
+ * `ulimit -f 1024` died before main: the live file is 2.4 MB). So every
+ * file the shim sizes or writes asks first; the limit is read each time
+ * (a program may lower it as it runs). errno kept. */
+bool hs_os_file_fits(uint64_t end)
+{
+    int err = errno;
+    struct rlimit rl;
+    bool ok = syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+              end <= (uint64_t)rl.rlim_cur;
     errno = err;
     return ok;
 }
