@@ -180,11 +180,19 @@ void hs__platform_fork(int phase)
 
 /* Start at load time too, so a process that never allocates still has a
  * live file and a report (the first malloc usually comes first anyway). */
+static void shim_exit(void);
+static void shim_quick_exit(void) { shim_exit(); }
+
 __attribute__((constructor)) static void shim_start(void)
 {
     int saved = errno;   /* zero at main, as without the shim */
     hs__init();
     hs_python_start();   /* CPython's domains, when the process exports its allocator API */
+    /* quick_exit(3) runs its handlers, then leaves through glibc's internal
+     * _exit, which neither our _exit nor a destructor sees: no report, no
+     * table, and the live file was left behind. Registered first, ours runs
+     * after the program's own handlers (they run in reverse order). */
+    at_quick_exit(shim_quick_exit);
     errno = saved;
 }
 
