@@ -653,6 +653,16 @@ int hs_total_stats(hs_domain_stats_t *out)
     return 0;
 }
 
+int hs_all_stats(hs_domain_stats_t out[HS_NDOMAINS + 1])
+{
+    if (!out) return -1;
+    struct hs_live_snapshot snap;
+    if (sum_now(&snap) != 0) return -1;
+    _Static_assert(HS_NDOMAINS == HS_LIVE_NDOM && HS_LIVE_TOTAL == HS_NDOMAINS, "rows: the domains, then the total");
+    for (int i = 0; i <= HS_NDOMAINS; i++) to_stats(&snap.dom[i], &out[i]);
+    return 0;
+}
+
 int hs_arena_stats(hs_arena_stats_t *out)
 {
     if (!out) return -1;

@@ -139,6 +139,13 @@ HS_API int hs_domain_stats(hs_domain_t d, hs_domain_stats_t *out);
  * high-water mark of the sum (not the sum of the peaks). */
 HS_API int hs_total_stats(hs_domain_stats_t *out);
 
+/* The three domains (out[0..2], by hs_domain_t) and the total (out[3]) from
+ * one consistent read: the total's counters are the sums of the domains'
+ * (peak_bytes as in hs_total_stats). Separate hs_domain_stats and
+ * hs_total_stats calls are separate moments: rows that must add up (a
+ * table, a report) come from this one. 0, or -1 as hs_total_stats. */
+HS_API int hs_all_stats(hs_domain_stats_t out[HS_NDOMAINS + 1]);
+
 typedef struct hs_class_stats {
     uint32_t size;           /* block size of the class */
     uint64_t blocks_in_use;  /* handed out to the program, MEM+OBJ */

@@ -198,11 +198,9 @@ static uint64_t rp_unix_ns(void)
  * figures could not be read. */
 static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
 {
-    hs_domain_stats_t dom[HS_NDOMAINS], total;
+    hs_domain_stats_t dom[HS_NDOMAINS + 1];   /* the domains, then the total: one read */
     hs_arena_stats_t ar;
-    for (int d = 0; d < HS_NDOMAINS; d++)
-        if (hs_domain_stats((hs_domain_t)d, &dom[d]) != 0) return 0;
-    if (hs_total_stats(&total) != 0 || hs_arena_stats(&ar) != 0) return 0;
+    if (hs_all_stats(dom) != 0 || hs_arena_stats(&ar) != 0) return 0;
     hs_proc_cmdline(rp_cmd, sizeof rp_cmd);
 
     struct rp_buf b = { rp_json, 0, sizeof rp_json, 0 };
@@ -225,7 +223,7 @@ static size_t rp_format(const char *allocator_name, uint64_t started_unix_ns)
         rp_domain_object(&b, &dom[d]);
     }
     rp_puts(&b, "\n  },\n  \"total\": ");
-    rp_domain_object(&b, &total);
+    rp_domain_object(&b, &dom[HS_NDOMAINS]);
     rp_field_u(&b, ",\n  \"arenas\": {\n    ", "arena_size", ar.arena_size);
     rp_field_u(&b, ", ", "pool_size", ar.pool_size);
     rp_field_u(&b, ",\n    ", "arenas_mapped", ar.arenas_mapped);
@@ -466,18 +464,17 @@ static void rp_table_row(int fd, const char *name, const hs_domain_stats_t *d)
 void hs_report_table(int fd, const char *allocator_name)
 {
     char line[512], comm[16];
-    hs_domain_stats_t d, total;
+    hs_domain_stats_t d[HS_NDOMAINS + 1];     /* the domains, then the total: one read */
     hs_arena_stats_t ar;
     hs_proc_comm(comm, sizeof comm);
     int n = snprintf(line, sizeof line, "heapshim: pid %d (%s), allocator %s\n", (int)getpid(),
                      comm, allocator_name ? allocator_name : "pymalloc");
     rp_line(fd, line, n);
     rp_line(fd, line, hs_table_heading(line, sizeof line, "heapshim: "));
-    for (int i = 0; i < HS_NDOMAINS; i++) {
-        if (hs_domain_stats((hs_domain_t)i, &d) == 0)
-            rp_table_row(fd, hs_domain_name((hs_domain_t)i), &d);
+    if (hs_all_stats(d) == 0) {
+        for (int i = 0; i < HS_NDOMAINS; i++) rp_table_row(fd, hs_domain_name((hs_domain_t)i), &d[i]);
+        rp_table_row(fd, "total", &d[HS_NDOMAINS]);
     }
-    if (hs_total_stats(&total) == 0) rp_table_row(fd, "total", &total);
     hs_mapped_stats_t ms;
     if (hs_mapped_stats(&ms) == 0) {
         char ml[40], mp[40];

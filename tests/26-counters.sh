@@ -9,6 +9,8 @@
 #            state that existed (monotonic, no phantom blocks, live <= peak)
 #   fork     prog_fork: a child starts from the parent's counters at fork
 #            and never sees the parent's later allocations
+#   exit-total prog_exitrace: threads still allocate while main returns; the
+#            exit table and report are each one read (total = raw + mem + obj)
 #   indep    libindep.so, preloaded in front of the shim, counts every call
 #            itself; its counts must equal the exit report exactly
 #            (rules: tests/shim/libindep.c)
@@ -193,6 +195,57 @@ for mode in $MODES; do
         else cant_run "$t" $rc "$out"; fi
     done
 done
+
+# ---- exit total --------------------------------------------------------------
+# prog_exitrace's threads are still allocating when main returns: the exit
+# table (HEAPSHIM_STATS=1) and report (HEAPSHIM_REPORT) are each one read, so
+# total = the sum of the three domains in every additive field (the table
+# prints live bytes rounded: its five counts are compared). Before the fix
+# each row was a read of its own: 3 to 16 runs in 20 disagreed per mode.
+EXITRACE=$(prog prog_exitrace) || fail counters-exit-total-build "prog_exitrace does not compile: $(head -c 400 "$TMPD/prog_exitrace.cc")"
+exit_total_check() {   # report-file stderr-file -> nothing, or what disagrees
+    "$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+bad = []
+try:
+    r = json.load(open(sys.argv[1]))
+    for k in ("live_bytes", "live_blocks", "allocs", "reallocs", "frees", "failed"):
+        s = sum(r["domains"][d][k] for d in ("raw", "mem", "obj"))
+        if s != r["total"][k]:
+            bad.append("report %s: total %d, domains add up to %d" % (k, r["total"][k], s))
+except Exception as e:
+    bad.append("no readable exit report: %s" % e)
+rows = {}
+for l in open(sys.argv[2]):
+    f = l.split()
+    # "heapshim: mem 1.2 MiB 1.3 MiB 100 200 3 100 0": the last five are counts
+    if len(f) >= 8 and f[0] == "heapshim:" and f[1] in ("raw", "mem", "obj", "total"):
+        rows[f[1]] = [int(x) for x in f[-5:]]
+if len(rows) != 4:
+    bad.append("table: rows %s, not raw, mem, obj and total" % sorted(rows))
+else:
+    for j, k in enumerate(("live_blocks", "allocs", "reallocs", "frees", "failed")):
+        s = sum(rows[d][j] for d in ("raw", "mem", "obj"))
+        if s != rows["total"][j]:
+            bad.append("table %s: total %d, domains add up to %d" % (k, rows["total"][j], s))
+print("; ".join(bad))
+PYEOF
+}
+if [ -n "$EXITRACE" ]; then
+    for mode in $MODES; do
+        t="counters-$mode-exit-total"
+        nbad=0 first=
+        for i in $(seq 20); do
+            out="$TMPD/$t.$i"
+            timeout 60 env HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_STATS=1 HEAPSHIM_REPORT="$out.json" LD_PRELOAD="$SHIM" \
+                "$EXITRACE" 4 30 >"$out" 2>"$out.err"; rc=$?
+            if [ $rc != 0 ] || [ "$(cat "$out")" != bye ]; then msg="exit $rc, said '$(head -c 100 "$out")': $(head -c 200 "$out.err")"
+            else msg=$(exit_total_check "$out.json" "$out.err"); fi
+            [ -n "$msg" ] && { nbad=$((nbad + 1)); [ -n "$first" ] || first="run $i: $msg"; }
+        done
+        [ $nbad = 0 ] && pass "$t: 20 runs, total = raw + mem + obj" || fail "$t" "$nbad run(s) in 20 disagree; $first"
+    done
+fi
 
 # ---- independent counter -----------------------------------------------------
 indep_check() {   # dir mode -> one line; exit 1 on a mismatch
