@@ -204,7 +204,15 @@ static void region_init(struct hs_prof_header *r)
     r->header_size = sizeof *r;
     r->file_size = REGION_SIZE;
     r->pid = (int32_t)getpid();
-    r->start_time = hs_proc_start_time(getpid());
+    /* the identity the live header has read already (one /proc read less) */
+    if (hs_live && hs_live->pid == r->pid && hs_live->start_time) {
+        r->start_time = hs_live->start_time;
+        r->exe_dev = hs_live->exe_dev;
+        r->exe_ino = hs_live->exe_ino;
+    } else {
+        r->start_time = hs_proc_start_time(getpid());
+        hs_proc_exe_id(&r->exe_dev, &r->exe_ino);
+    }
     r->rate = cfg_rate;
     r->created_unix_ns = hs_unix_ns();
     r->modules_off = OFF_MODULES;

@@ -758,7 +758,7 @@ static int take_reading(struct reading *r)
         prev = &key;
         struct hsp_proc p;
         if (bpf_map__lookup_elem(skel->maps.procs, &key, sizeof key, &p, sizeof p, 0) != 0) continue;
-        if ((p.flags & HSP_F_EXITED) || ((p.flags & HSP_F_IDENTITY) && !proc_alive((int)key, p.start_time))) {
+        if ((p.flags & HSP_F_EXITED) || ((p.flags & HSP_F_IDENTITY) && !proc_alive((int)key, p.start_time, 0, 0))) {
             if (ndead < 256) dead[ndead++] = (int)key;
             /* --serve: the last snapshot (published at exit) is folded */
             if (opt.serve && (p.flags & HSP_F_IDENTITY) && (p.flags & HSP_F_SNAPSHOT)) {

@@ -99,8 +99,26 @@ void hs_profile_setup(void)
     hs_sample_configure(rate, seed, seeded, unwind);
 }
 
+static int open_dir(void);
+
 void hs_profile_live_dir_ready(void)
 {
+    /* A <pid>.prof here now is not ours (ours is made at the first
+     * sample): an earlier image of this very process left it when it
+     * exec()ed us (a fork child's copy, or a shell's own), or a dead
+     * process that had our pid did. It would pass for our profile (same
+     * pid, same start time), and a shell script left one per command. */
+    int dirfd = open_dir();
+    if (dirfd >= 0) {
+        char name[32];
+        struct hs_sb b = HS_SB(name, sizeof name);
+        hs_sb_u64(&b, (uint64_t)getpid());
+        hs_sb_str(&b, ".prof");
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+            (void)unlinkat(dirfd, name, 0);
+        close(dirfd);
+    }
     /* the unwind rules kept between processes, when there will be walks */
     if (hs_sample_rate()) hs_unwind_store_at(hs_livefile_dir());
 }

@@ -175,6 +175,7 @@ struct proc_view {
     char comm[16], cmdline[256], allocator[16];
     uint32_t state;
     uint64_t start_time, created_unix_ns, rss_bytes;
+    uint64_t exe_dev, exe_ino;      /* the program file (header; 0 unknown) */
     uint64_t rss_anon_bytes;        /* RssAnon of /proc/PID/status; 0 unknown */
     struct hs_live_snapshot snap;
     uint64_t window_peak[4];        /* since the last reset (see live_read) */
@@ -194,8 +195,10 @@ const char *live_dir(const char *opt, char *buf, size_t cap);
 /* Read one live file; expect_pid < 0 means take it from the header. */
 int live_read(const char *path, int expect_pid, int flags, struct proc_view *p,
               char *err, size_t cap);
-/* Is this process (pid, start time in ticks) still the one alive? */
-int proc_alive(int pid, uint64_t start_time);
+/* Is this process (pid, start time in ticks) still the one alive, running
+ * the same program file (exe_dev/exe_ino from a header; exe_ino 0: not
+ * checked)? */
+int proc_alive(int pid, uint64_t start_time, uint64_t exe_dev, uint64_t exe_ino);
 uint64_t proc_rss_bytes(int pid);   /* 0 if unknown */
 uint64_t proc_rss_anon_bytes(int pid);   /* RssAnon; 0 if unknown */
 /* Every readable, non-stale live file of dir (or only pids[]). Bad files

@@ -41,7 +41,7 @@
 
 struct exp_proc {
     int pid, used;
-    uint64_t start_time;
+    uint64_t start_time, exe_dev, exe_ino;
     char service[EXP_NAME_MAX];
     char unit[EXP_NAME_MAX], cid[72];
     uint64_t limit;                 /* cgroup v2 memory.max; 0 = none */
@@ -427,6 +427,8 @@ static struct exp_proc *track(struct exporter *e, const struct proc_view *v)
     p->used = 1;
     p->pid = v->pid;
     p->start_time = v->start_time;
+    p->exe_dev = v->exe_dev;
+    p->exe_ino = v->exe_ino;
     for (int d = 0; d < 4; d++) p->last_peak[d] = v->snap.dom[d].peak_bytes;
     identify(e, p, v);
     return p;
@@ -529,7 +531,7 @@ void exp_step(struct exporter *e, const struct proc_view *v, int n)
         int seen = 0;
         for (int k = 0; k < n && !seen; k++) seen = v[k].pid == p->pid && v[k].start_time == p->start_time;
         p->missed = seen ? 0 : p->missed + 1;
-        if (p->missed >= 2 && !proc_alive(p->pid, p->start_time)) {
+        if (p->missed >= 2 && !proc_alive(p->pid, p->start_time, p->exe_dev, p->exe_ino)) {
             free(p->ring);
             memset(p, 0, sizeof *p);
         }

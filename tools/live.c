@@ -111,11 +111,20 @@ uint64_t proc_stat_field(int pid, int want)
     return 0;
 }
 
-int proc_alive(int pid, uint64_t start_time)
+int proc_alive(int pid, uint64_t start_time, uint64_t exe_dev, uint64_t exe_ino)
 {
     if (pid <= 0) return 0;
     uint64_t st = proc_start_time(pid);
-    return st != 0 && st == start_time;
+    if (st == 0 || st != start_time) return 0;
+    /* same pid, same start: the same process, but maybe another program
+     * (exec() keeps both): its program file is the header's, when both
+     * are known (another user's process may not be looked at) */
+    char path[64];
+    struct stat es;
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    if (exe_ino && stat(path, &es) == 0 && ((uint64_t)es.st_dev != exe_dev || (uint64_t)es.st_ino != exe_ino))
+        return 0;
+    return 1;
 }
 
 uint64_t proc_rss_bytes(int pid)
@@ -395,6 +404,8 @@ static void view_from_header(struct proc_view *p, const struct hs_live_header *h
     memcpy(p->allocator, h->allocator, sizeof p->allocator);
     p->state = h->state;
     p->start_time = h->start_time;
+    p->exe_dev = h->exe_dev;
+    p->exe_ino = h->exe_ino;
     p->created_unix_ns = h->created_unix_ns;
     for (int i = 0; i < 4; i++) p->window_peak[i] = h->window_peak[i] > 0 ? (uint64_t)h->window_peak[i] : 0;
     memcpy(p->wsteps, h->wsteps, sizeof p->wsteps);
@@ -433,7 +444,7 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
         snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", dp, nm, p->pid);
         return LIVE_BAD;
     }
-    if (p->state == HS_LIVE_STATE_EXITED || !proc_alive(p->pid, p->start_time)) {
+    if (p->state == HS_LIVE_STATE_EXITED || !proc_alive(p->pid, p->start_time, p->exe_dev, p->exe_ino)) {
         if (rwfd >= 0) close(rwfd);
         snprintf(err, cap, "%s/%s: stale (process %d is gone or is another process now)", dp, nm,
                  p->pid);

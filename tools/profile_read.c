@@ -259,7 +259,7 @@ int profile_stale_at(const struct live_dirh *d, const char *name, struct stat *s
         snprintf(err, cap, "%s/%s: %s", d->path, name, why);
         return LIVE_BAD;
     }
-    if (proc_alive(pid, h.start_time)) return LIVE_OK;
+    if (proc_alive(pid, h.start_time, h.exe_dev, h.exe_ino)) return LIVE_OK;
     snprintf(err, cap, "%s/%s: stale (process %d is gone or is another process now)", d->path, name, pid);
     return LIVE_STALE;
 }

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +175,19 @@ void hs_proc_anon(uint64_t *now, uint64_t *peak)
     if (*peak < *now) *peak = *now;
 }
 
+void hs_proc_exe_id(uint64_t *dev, uint64_t *ino)
+{
+    struct stat st;
+    int err = errno;
+    if (syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/exe", &st, 0) == 0) {
+        *dev = (uint64_t)st.st_dev;
+        *ino = (uint64_t)st.st_ino;
+    } else {
+        *dev = *ino = 0;
+    }
+    errno = err;
+}
+
 void hs_live_fill_identity(struct hs_live_header *h)
 {
     struct timespec ts;
@@ -184,4 +199,5 @@ void hs_live_fill_identity(struct hs_live_header *h)
     h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     hs_proc_comm(h->comm, sizeof h->comm);
     hs_proc_cmdline(h->cmdline, sizeof h->cmdline);
+    hs_proc_exe_id(&h->exe_dev, &h->exe_ino);
 }

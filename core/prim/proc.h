@@ -16,6 +16,11 @@
  * with the pid it names one process for good. 0 when it cannot be read. */
 uint64_t hs_proc_start_time(int pid);
 
+/* The program file this process runs: st_dev and st_ino of /proc/self/exe
+ * (zeros when it cannot be read). With the pid and the start time it tells
+ * an image that exec() replaced by another program. */
+void hs_proc_exe_id(uint64_t *dev, uint64_t *ino);
+
 /* /proc/self/comm without the trailing newline; "" on error. */
 void hs_proc_comm(char *buf, size_t cap);
 
@@ -33,7 +38,7 @@ uint64_t hs_proc_rss_peak_bytes(void);
 void hs_proc_anon(uint64_t *now, uint64_t *peak);
 
 /* Fill the identity fields of a live header: pid, uid, start_time,
- * created_unix_ns, comm, cmdline. */
+ * created_unix_ns, comm, cmdline, exe_dev, exe_ino. */
 void hs_live_fill_identity(struct hs_live_header *h);
 
 #endif /* HS_PRIM_PROC_H */

@@ -178,7 +178,12 @@
  *   The file is unlinked at normal exit and header.state set to
  *   HS_LIVE_STATE_EXITED. A file left by a killed process is recognised by
  *   checking that /proc/<pid>/stat still shows header.start_time (field 22):
- *   a different or missing value means the file is stale.
+ *   a different or missing value means the file is stale. A process that
+ *   exec()s a program without the shim keeps both (its old image's file
+ *   stays, as would its counters in a reader); so header.exe_dev/exe_ino
+ *   name the program file, and a /proc/<pid>/exe that stat()s to another
+ *   file also means stale (a reader that may not look there, or a zero
+ *   exe_ino, goes by the start time alone).
  */
 #ifndef HEAPSHIM_LIVE_H
 #define HEAPSHIM_LIVE_H
@@ -318,7 +323,12 @@ struct hs_live_header {
     /* window steps (version 4) -- atomics, see "Window steps" */
     uint64_t wsteps[HS_LIVE_WSTEPS][4];
 
-    uint64_t _reserved[11];
+    /* the program file (stat of /proc/self/exe at creation: st_dev, st_ino;
+     * 0 in files of shims before stop 29). A process that exec()s a
+     * program without the shim keeps its pid and start time, and its file
+     * stays behind: readers compare these with /proc/<pid>/exe. */
+    uint64_t exe_dev, exe_ino;
+    uint64_t _reserved[9];
 };   /* 2240 bytes */
 
 #define HS_LIVE_PUBLISH_MS 50

@@ -78,7 +78,8 @@ struct hs_prof_header {
     uint64_t pyframes_off;            /* version 2: the interpreter-frame table */
     uint32_t pyframes_cap;
     uint32_t npyframes;               /* used entries: [0, npyframes) */
-    uint64_t reserved[6];
+    uint64_t exe_dev, exe_ino;        /* as in the live header (0: unknown) */
+    uint64_t reserved[4];
 };
 
 struct hs_prof_segment {
