@@ -209,9 +209,11 @@ static void region_init(struct hs_prof_header *r)
         r->start_time = hs_live->start_time;
         r->exe_dev = hs_live->exe_dev;
         r->exe_ino = hs_live->exe_ino;
+        r->pidns_ino = hs_live->pidns_ino;
     } else {
         r->start_time = hs_proc_start_time(getpid());
         hs_proc_exe_id(&r->exe_dev, &r->exe_ino);
+        r->pidns_ino = hs_proc_pidns();
     }
     r->rate = cfg_rate;
     r->created_unix_ns = hs_unix_ns();

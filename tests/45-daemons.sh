@@ -86,6 +86,28 @@ wait $xp; rc=$?
     && pass exec-without-shim-stale \
     || fail exec-without-shim-stale "listed live '$lb', stale '$st', after gc left $left ($gco), sleep alive '$alive', rc $rc"
 
+# ---- a pid namespace sharing the live directory (a container with the
+# host's directory mounted in): its process is pid 1 there, and a gc on the
+# host looked up /proc/1 (the host's init, another start time) and removed
+# the running process's live file and profile. The header names the pid
+# namespace now; a reader of another one neither lists nor removes it.
+if [ "$(id -u)" = 0 ] && unshare -pf --mount-proc true 2>/dev/null; then
+    D="$TMPD/pidns"; mkdir -m 700 "$D"
+    unshare -pf --mount-proc env LD_PRELOAD="$SHIM" HEAPSHIM_DIR="$D" HEAPSHIM_PROFILE_RATE=4k \
+        "$PY" -c 'import time; x = [bytes(100) for _ in range(20000)]; time.sleep(3)' &
+    np=$!
+    for _ in $(seq 60); do [ -e "$D/1" ] && break; sleep 0.05; done
+    gco=$("$HS" gc --dir "$D" 2>&1)
+    j=$("$HS" top --once --json --dir "$D" 2>&1)
+    lb=$(jpid "$j" 1)
+    there=$(ls "$D" | grep -c '^1$\|^1\.prof$')
+    wait $np; rc=$?
+    [ "$there" = 2 ] && [ -z "$lb" ] && [ $rc = 0 ] && pass pidns-not-removed \
+        || fail pidns-not-removed "files 1 and 1.prof left $there of 2 ($gco), listed as pid 1: '$lb', rc $rc"
+else
+    skip pidns-not-removed "needs root and unshare -p"
+fi
+
 # ---- privilege drops, as an unprivileged user made here
 if [ "$(id -u)" != 0 ] || ! command -v useradd >/dev/null || ! command -v runuser >/dev/null; then
     skip uid-drop "needs root with useradd and runuser"

@@ -176,6 +176,7 @@ struct proc_view {
     uint32_t state;
     uint64_t start_time, created_unix_ns, rss_bytes;
     uint64_t exe_dev, exe_ino;      /* the program file (header; 0 unknown) */
+    uint64_t pidns_ino;             /* the pid namespace (header; 0 unknown) */
     uint64_t rss_anon_bytes;        /* RssAnon of /proc/PID/status; 0 unknown */
     struct hs_live_snapshot snap;
     uint64_t window_peak[4];        /* since the last reset (see live_read) */
@@ -199,6 +200,9 @@ int live_read(const char *path, int expect_pid, int flags, struct proc_view *p,
  * the same program file (exe_dev/exe_ino from a header; exe_ino 0: not
  * checked)? */
 int proc_alive(int pid, uint64_t start_time, uint64_t exe_dev, uint64_t exe_ino);
+/* Is a header's pid namespace (0: unknown) known to be another than ours?
+ * Then its pid means nothing here: the file is neither listed nor removed. */
+int proc_other_pidns(uint64_t pidns_ino);
 uint64_t proc_rss_bytes(int pid);   /* 0 if unknown */
 uint64_t proc_rss_anon_bytes(int pid);   /* RssAnon; 0 if unknown */
 /* Every readable, non-stale live file of dir (or only pids[]). Bad files

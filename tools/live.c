@@ -111,6 +111,18 @@ uint64_t proc_stat_field(int pid, int want)
     return 0;
 }
 
+int proc_other_pidns(uint64_t pidns_ino)
+{
+    static uint64_t mine;
+    static int known;
+    if (!known) {
+        struct stat st;
+        mine = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+        known = 1;
+    }
+    return pidns_ino && mine && pidns_ino != mine;
+}
+
 int proc_alive(int pid, uint64_t start_time, uint64_t exe_dev, uint64_t exe_ino)
 {
     if (pid <= 0) return 0;
@@ -406,6 +418,7 @@ static void view_from_header(struct proc_view *p, const struct hs_live_header *h
     p->start_time = h->start_time;
     p->exe_dev = h->exe_dev;
     p->exe_ino = h->exe_ino;
+    p->pidns_ino = h->pidns_ino;
     p->created_unix_ns = h->created_unix_ns;
     for (int i = 0; i < 4; i++) p->window_peak[i] = h->window_peak[i] > 0 ? (uint64_t)h->window_peak[i] : 0;
     memcpy(p->wsteps, h->wsteps, sizeof p->wsteps);
@@ -442,6 +455,12 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
     if (expect_pid >= 0 && p->pid != expect_pid) {
         if (rwfd >= 0) close(rwfd);
         snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", dp, nm, p->pid);
+        return LIVE_BAD;
+    }
+    if (proc_other_pidns(p->pidns_ino)) {
+        if (rwfd >= 0) close(rwfd);
+        snprintf(err, cap, "%s/%s: a process of another pid namespace (pid %d there), which this one cannot look up",
+                 dp, nm, p->pid);
         return LIVE_BAD;
     }
     if (p->state == HS_LIVE_STATE_EXITED || !proc_alive(p->pid, p->start_time, p->exe_dev, p->exe_ino)) {

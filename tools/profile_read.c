@@ -255,6 +255,7 @@ int profile_stale_at(const struct live_dirh *d, const char *name, struct stat *s
     else if ((h.version != 1 && h.version != HS_PROF_VERSION) || h.header_size != sizeof h)
         why = "unsupported profile version";
     else if (h.pid != pid) why = "its header names another pid";
+    else if (proc_other_pidns(h.pidns_ino)) why = "a process of another pid namespace, which this one cannot look up";
     if (why) {
         snprintf(err, cap, "%s/%s: %s", d->path, name, why);
         return LIVE_BAD;

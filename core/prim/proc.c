@@ -188,6 +188,15 @@ void hs_proc_exe_id(uint64_t *dev, uint64_t *ino)
     errno = err;
 }
 
+uint64_t hs_proc_pidns(void)
+{
+    struct stat st;
+    int err = errno;
+    uint64_t ino = syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/ns/pid", &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
+    errno = err;
+    return ino;
+}
+
 void hs_live_fill_identity(struct hs_live_header *h)
 {
     struct timespec ts;
@@ -200,4 +209,5 @@ void hs_live_fill_identity(struct hs_live_header *h)
     hs_proc_comm(h->comm, sizeof h->comm);
     hs_proc_cmdline(h->cmdline, sizeof h->cmdline);
     hs_proc_exe_id(&h->exe_dev, &h->exe_ino);
+    h->pidns_ino = hs_proc_pidns();
 }

@@ -21,6 +21,10 @@ uint64_t hs_proc_start_time(int pid);
  * an image that exec() replaced by another program. */
 void hs_proc_exe_id(uint64_t *dev, uint64_t *ino);
 
+/* st_ino of /proc/self/ns/pid: the pid namespace this process's pid is
+ * counted in (0 when it cannot be read) */
+uint64_t hs_proc_pidns(void);
+
 /* /proc/self/comm without the trailing newline; "" on error. */
 void hs_proc_comm(char *buf, size_t cap);
 

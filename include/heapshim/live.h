@@ -328,7 +328,12 @@ struct hs_live_header {
      * program without the shim keeps its pid and start time, and its file
      * stays behind: readers compare these with /proc/<pid>/exe. */
     uint64_t exe_dev, exe_ino;
-    uint64_t _reserved[9];
+    /* the pid namespace the pid belongs to (st_ino of /proc/self/ns/pid; 0
+     * unknown, and in files of shims before stop 29): a reader in another
+     * namespace cannot look the process up by this pid -- /proc/<pid> there
+     * is some other process -- so it neither lists nor removes the file */
+    uint64_t pidns_ino;
+    uint64_t _reserved[8];
 };   /* 2240 bytes */
 
 #define HS_LIVE_PUBLISH_MS 50

@@ -79,7 +79,8 @@ struct hs_prof_header {
     uint32_t pyframes_cap;
     uint32_t npyframes;               /* used entries: [0, npyframes) */
     uint64_t exe_dev, exe_ino;        /* as in the live header (0: unknown) */
-    uint64_t reserved[4];
+    uint64_t pidns_ino;               /* as in the live header (0: unknown) */
+    uint64_t reserved[3];
 };
 
 struct hs_prof_segment {
