@@ -72,10 +72,10 @@ wl_name=() wl_cmd=() wl_in=() wl_desc=() wl_py=()
 add_wl() { wl_name+=("$1"); wl_py+=("$2"); wl_in+=("$3"); wl_cmd+=("$4"); wl_desc+=("$5"); }
 if [ $quick = 1 ]; then
     s_churn=1 s_mt=2000 s_big="3 5000" s_fix=3 s_thr="4 60" s_pc="2 200000" s_mix="300 20000" s_rea=400
-    s_lar=400 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000" s_bat=150
+    s_lar=400 s_cxx=1 s_log=40 s_py=2 s_pyo="1 8000" s_pl="1 10000" s_bat=150 s_sh=20
 else
     s_churn=4 s_mt=15000 s_big="32 20000" s_fix=30 s_thr="4 500" s_pc="2 2000000" s_mix="4000 100000" s_rea=4000
-    s_lar=3000 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000" s_bat=1500
+    s_lar=3000 s_cxx=8 s_log=400 s_py=8 s_pyo="3 30000" s_pl="2 40000" s_bat=1500 s_sh=150
 fi
 W=$B/bench
 add_wl bignum 0 /dev/null "$W/wl_bignum $s_big" \
@@ -110,6 +110,8 @@ add_wl pyobj 1 /dev/null "$PY bench/py_objects.py $s_pyo" \
     "python3: class instances, sort, json, regex (py_objects.py)"
 add_wl perl 0 /dev/null "perl bench/perl_churn.pl $s_pl" \
     "perl: hashes, arrays, split/join, regex (perl_churn.pl)"
+add_wl shell 0 /dev/null "sh bench/short_procs.sh $s_sh" \
+    "sh: pipelines of short commands (sed, tr, cut, wc), start-up and exit (short_procs.sh)"
 add_wl gcc 0 /dev/null "gcc -O2 -c $in/big.c -o /dev/null" \
     "gcc -O2 -c of a generated C file"
 add_wl sort 0 /dev/null "sort --parallel=2 -S 64M $in/lines.txt" \

@@ -506,6 +506,14 @@ struct hs_core_config {
 void hs__platform_config(struct hs_core_config *cfg) __attribute__((weak));
 void hs__platform_fork(int phase) __attribute__((weak));
 void hs__platform_ready(void) __attribute__((weak));
+/* A fork child's counters are in private memory until it has lived a
+ * while (interpose/lifecycle.c, "A fork child's live file"): while
+ * hs_live_pending is set, the core asks at every clock look and claim
+ * whether to publish them now (big: the total claimed is past
+ * HS_LIVE_CHILD_BYTES). */
+extern HS_HIDDEN int hs_live_pending;
+#define HS_LIVE_CHILD_BYTES ((int64_t)1 << 20)
+void hs__platform_pending(bool big) __attribute__((weak));
 
 extern HS_HIDDEN int hs_initialized;         /* 0 no, 1 in progress, 2 done */
 void hs__init_slow(void);

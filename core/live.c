@@ -227,11 +227,15 @@ HS_INLINE void release_one(struct hs_live_slot *s, unsigned i, struct wstep_ctx 
     HS_STORE(&s->hwm[i], -g);
 }
 
+int hs_live_pending;
+
 void hs_claim(struct hs_live_slot *s, unsigned dom)
 {
     struct wstep_ctx st = { NULL, 0 };
     claim_one(s, HS_LIVE_TOTAL, &st);   /* first: it decides the clock look */
     claim_one(s, dom, &st);
+    if (HS_UNLIKELY(HS_LOAD(&hs_live_pending)) && hs__platform_pending)
+        hs__platform_pending(HS_LOAD(&hs_live->claimed[HS_LIVE_TOTAL]) >= HS_LIVE_CHILD_BYTES);
 }
 
 void hs_release(struct hs_live_slot *s, unsigned dom)
@@ -347,6 +351,7 @@ void hs_slot_enter_slow(struct hs_live_slot *s)
     if (publish_requested()) return;
     HS_STORE(&s->seen_poke, k);
     if (tick) {
+        if (HS_UNLIKELY(HS_LOAD(&hs_live_pending)) && hs__platform_pending) hs__platform_pending(false);
         hs_live_publish(false);
         hs_arena_tick();
     }

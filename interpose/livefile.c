@@ -342,6 +342,13 @@ static void *lf_child_fail(void *region, const void *src, size_t size, size_t us
     return NULL;
 }
 
+int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t used)
+{
+    lf_file_name[0] = 0;             /* never the parent's file to remove */
+    if (used > size) used = size;
+    return lf_private_copy(region, src ? src : region, size, used);
+}
+
 void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t used,
                              char *path_out, size_t path_cap, const char **why)
 {

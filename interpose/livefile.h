@@ -37,6 +37,12 @@ int hs_livefile_publish(const char **why);
 void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t used,
                              char *path_out, size_t path_cap, const char **why);
 
+/* In a fork child (single-threaded): the region becomes private memory
+ * holding `used` bytes from src (NULL: region itself), with no file yet;
+ * hs_livefile_fork_child(region, NULL, ...) makes the file from it later.
+ * 0, or -1 (no memory: the region is still the parent's mapping). */
+int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t used);
+
 /* Remove the file at normal exit: relative to the directory, and only if
  * the directory and the file are still the ones this process created. */
 void hs_livefile_remove(const char *path);

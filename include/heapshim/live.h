@@ -170,9 +170,13 @@
  * Fork
  *   The fork handlers stop counting threads at their next operation (at most
  *   200 ms, so a thread blocked elsewhere cannot deadlock a fork), copy the
- *   region privately, and the child starts its own file from that copy: the
- *   child's counters are the parent's at the fork (an operation in flight in
- *   another thread at that very moment may be on either side).
+ *   region privately, and the child starts from that copy: the child's
+ *   counters are the parent's at the fork (an operation in flight in
+ *   another thread at that very moment may be on either side). They are
+ *   private memory until the child shows it will live (interpose/
+ *   lifecycle.c: 20 ms, 1 MiB, a thread, a fork, setsid, daemon, a uid
+ *   change), then its own file; a child that execs or exits before never
+ *   has one.
  *
  * Staleness
  *   The file is unlinked at normal exit and header.state set to
