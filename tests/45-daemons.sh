@@ -108,6 +108,58 @@ else
     skip pidns-not-removed "needs root and unshare -p"
 fi
 
+# ---- a fork child's live file is made when it shows it will live: a
+# child that exits or execs within milliseconds never makes one (a shell's
+# 20 subshells made and removed 20 files before); one that holds 1 MiB, or
+# calls setsid(), or starts a thread, or keeps allocating past 20 ms, is
+# listed by top.
+if command -v strace >/dev/null; then
+    D="$TMPD/lazy"; mkdir -m 700 "$D"
+    HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" strace -f -qq -e trace=openat -o "$TMPD/lazy.strace" \
+        bash -c 'for i in {1..20}; do ( : ); done; x=$(echo sub); exit 0'
+    made=$(grep -c '\.[0-9]*\.new"' "$TMPD/lazy.strace")
+    [ "$made" = 1 ] && pass fork-child-quick-no-file || fail fork-child-quick-no-file "$made live files created for bash and 21 quick children (want 1: bash's)"
+else
+    skip fork-child-quick-no-file "strace not installed"
+fi
+D="$TMPD/lazy2"; mkdir -m 700 "$D"
+HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" "$PY" - "$TMPD/lazy.pids" <<'PYEOF' &
+import os, sys, threading, time
+def child(kind):
+    if kind == "big":
+        x = [bytearray(1000) for _ in range(2000)]        # 2 MB: past 1 MiB
+    elif kind == "setsid":
+        os.setsid()
+    elif kind == "thread":
+        threading.Thread(target=time.sleep, args=(4,)).start()
+    elif kind == "busy":
+        t0 = time.time()
+        while time.time() - t0 < 0.1:                    # allocating past 20 ms
+            y = [str(i) for i in range(1000)]
+    time.sleep(4)
+    os._exit(0)
+pids = []
+for kind in ("big", "setsid", "thread", "busy"):
+    p = os.fork()
+    if p == 0:
+        child(kind)
+    pids.append("%s=%d" % (kind, p))
+open(sys.argv[1], "w").write(" ".join(pids))
+for _ in pids:
+    os.wait()
+PYEOF
+lp=$!
+for _ in $(seq 50); do [ -s "$TMPD/lazy.pids" ] && break; sleep 0.1; done
+sleep 0.6
+j=$("$HS" top --once --json --dir "$D" 2>&1)
+missing=""
+for kv in $(cat "$TMPD/lazy.pids"); do
+    [ -n "$(jpid "$j" "${kv#*=}")" ] || missing="$missing $kv"
+done
+wait $lp
+[ -s "$TMPD/lazy.pids" ] && [ -z "$missing" ] && pass fork-child-lives-listed \
+    || fail fork-child-lives-listed "not listed:$missing ($(cat "$TMPD/lazy.pids" 2>/dev/null))"
+
 # ---- privilege drops, as an unprivileged user made here
 if [ "$(id -u)" != 0 ] || ! command -v useradd >/dev/null || ! command -v runuser >/dev/null; then
     skip uid-drop "needs root with useradd and runuser"
