@@ -964,7 +964,12 @@ void hs_sample_fork(int phase)
         memcpy(backed, backed_from, sizeof backed);
         hs_lock_reset(&prof_lock);
         hs_lock_reset(&mod_lock);
-        if (region) region->pid = (int32_t)getpid(), region->start_time = hs_proc_start_time(getpid());
+        if (region) {
+            region->pid = (int32_t)getpid();
+            /* the live header's, when the platform has read it for this child */
+            region->start_time = hs_live && hs_live->pid == region->pid && hs_live->start_time
+                                     ? hs_live->start_time : hs_proc_start_time(getpid());
+        }
         return;
     }
     if (prof_taken) hs_unlock(&prof_lock);

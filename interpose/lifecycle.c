@@ -215,14 +215,11 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
     return real(t, attr, start, arg);
 }
 
-void hs__platform_fork(int phase)
+/* the fork child's live region, its own from here on: a private copy (the
+ * file comes later, live_publish_pending) or, when no memory is left for
+ * that, a file made now */
+static void live_fork_child(void)
 {
-    if (phase == 0 && HS_UNLIKELY(live_pending)) live_publish_pending(true);   /* a child that forks lives on */
-    hs_profile_fork(phase);
-    hs_mapped_fork(phase);
-    if (phase != 2) return;
-    owner_pid = getpid();
-    if (!live_region) return;
     const char *why = NULL;
     /* the counters as they were at the fork (the parent goes on writing its file) */
     size_t used;
@@ -231,7 +228,6 @@ void hs__platform_fork(int phase)
     if (live_path[0] || live_pending) {
         live_path[0] = 0;            /* the parent's: never ours to remove */
         if (hs_livefile_fork_private(live_region, src, live_size, used) == 0) {
-            hs_live->pid = (int32_t)owner_pid;
             live_pending = 1;
             live_pending_ns = hs_now_ns();
             HS_STORE(&hs_live_pending, 1);
@@ -250,7 +246,25 @@ void hs__platform_fork(int phase)
             hs_shim_warn("live counters of the fork child not published: ", why ? why : "unknown error", "");
         errno = err;
     }
-    hs_live_fill_child_identity(hs_live);
+}
+
+void hs__platform_fork(int phase)
+{
+    if (phase == 0 && HS_UNLIKELY(live_pending)) live_publish_pending(true);   /* a child that forks lives on */
+    if (phase == 2) {
+        /* the live region first: until it is the child's own, hs_live is
+         * the parent's file and nothing may be written into it */
+        owner_pid = getpid();
+        if (live_region) live_fork_child();
+        /* the child's pid and start time (one /proc read: the profile's
+         * header, made below, takes them from here, and the eBPF probe
+         * reads them from memory at the child's first publication) */
+        hs_live->pid = (int32_t)owner_pid;
+        hs_live->start_time = 0;
+        hs_live_fill_child_identity(hs_live);
+    }
+    hs_profile_fork(phase);
+    hs_mapped_fork(phase);
 }
 
 /* Start at load time too, so a process that never allocates still has a

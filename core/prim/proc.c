@@ -201,8 +201,8 @@ void hs_live_fill_child_identity(struct hs_live_header *h)
 {
     struct timespec ts;
     pid_t pid = getpid();
+    if (h->pid != (int32_t)pid || !h->start_time) h->start_time = hs_proc_start_time((int)pid);
     h->pid = (int32_t)pid;
-    h->start_time = hs_proc_start_time((int)pid);
     clock_gettime(CLOCK_REALTIME, &ts);
     h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

@@ -46,7 +46,8 @@ void hs_proc_anon(uint64_t *now, uint64_t *peak);
 void hs_live_fill_identity(struct hs_live_header *h);
 /* The same for a fork child whose header is its parent's copy: only pid,
  * start_time and created_unix_ns change at a fork (uid, comm, cmdline, the
- * program file and the pid namespace do not). */
+ * program file and the pid namespace do not). A start time already there
+ * for this pid is kept (read once per child). */
 void hs_live_fill_child_identity(struct hs_live_header *h);
 
 #endif /* HS_PRIM_PROC_H */
