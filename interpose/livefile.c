@@ -146,30 +146,29 @@ static int lf_choose_dir(char *out, size_t cap, const char **why)
  * and check it is private to us. Returns a directory descriptor or -1. */
 static int lf_open_private_dir(const char *dir, const char **why)
 {
-    if (mkdir(dir, 0700) == 0) {
-        /* the umask may have taken bits away; we want exactly 0700 */
-        (void)chmod(dir, 0700);
-    } else if (errno != EEXIST) {
-        char p[64];
-        snprintf(p, sizeof p, "cannot create it: %s", lf_err_text(errno));
-        *why = lf_say("live file directory", dir, p);
+    /* opened first: it exists in every process but the first (mkdir and
+     * lstat before it were two system calls more at each start) */
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        if (mkdir(dir, 0700) == 0) {
+            /* the umask may have taken bits away; we want exactly 0700 */
+            (void)chmod(dir, 0700);
+        } else if (errno != EEXIST) {
+            char p[64];
+            snprintf(p, sizeof p, "cannot create it: %s", lf_err_text(errno));
+            *why = lf_say("live file directory", dir, p);
+            return -1;
+        }
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        /* O_NOFOLLOW: a symlink in the last component is ELOOP */
+        *why = lf_say("live file directory", dir,
+                      errno == ELOOP ? "is a symlink (refusing to follow it)"
+                      : errno == ENOTDIR ? "is not a directory" : lf_err_text(errno));
         return -1;
     }
     struct stat st;
-    if (lstat(dir, &st) != 0) {
-        *why = lf_say("live file directory", dir, lf_err_text(errno));
-        return -1;
-    }
-    if (S_ISLNK(st.st_mode)) {
-        *why = lf_say("live file directory", dir, "is a symlink (refusing to follow it)");
-        return -1;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        *why = lf_say("live file directory", dir,
-                   errno == ENOTDIR ? "is not a directory" : lf_err_text(errno));
-        return -1;
-    }
     /* decide on the descriptor: this is the directory we will create in */
     char p[160];
     const char *problem = NULL;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +30,9 @@ static ssize_t slurp(const char *path, char *buf, size_t cap)
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         got += (size_t)r;
+        /* a short read of these small /proc files is their end: no second
+         * read (a system call at each start) to be told so */
+        if ((size_t)r < cap - (got - (size_t)r)) break;
     }
     close(fd);
     return (ssize_t)got;
@@ -83,6 +87,13 @@ uint64_t hs_proc_start_time(int pid)
 void hs_proc_comm(char *buf, size_t cap)
 {
     if (!cap) return;
+    /* the main thread's name is the process's: one prctl, not a file */
+    char name[16];
+    if (cap >= sizeof name && syscall(SYS_gettid) == getpid() && prctl(PR_GET_NAME, name) == 0) {
+        name[15] = 0;
+        memcpy(buf, name, strlen(name) + 1);
+        return;
+    }
     ssize_t n = slurp("/proc/self/comm", buf, cap - 1);
     if (n < 0) n = 0;
     buf[n] = 0;
