@@ -161,14 +161,17 @@ static int lf_open_private_dir(const char *dir, const char **why)
         }
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
+    struct stat st;
     if (fd < 0) {
-        /* O_NOFOLLOW: a symlink in the last component is ELOOP */
+        /* O_NOFOLLOW: a symlink in the last component is ELOOP, or ENOTDIR
+         * with O_DIRECTORY (told apart by lstat, on this error path only) */
+        int e = errno;
+        bool link = e == ELOOP || (e == ENOTDIR && lstat(dir, &st) == 0 && S_ISLNK(st.st_mode));
         *why = lf_say("live file directory", dir,
-                      errno == ELOOP ? "is a symlink (refusing to follow it)"
-                      : errno == ENOTDIR ? "is not a directory" : lf_err_text(errno));
+                      link ? "is a symlink (refusing to follow it)"
+                      : e == ENOTDIR ? "is not a directory" : lf_err_text(e));
         return -1;
     }
-    struct stat st;
     /* decide on the descriptor: this is the directory we will create in */
     char p[160];
     const char *problem = NULL;
