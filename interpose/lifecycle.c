@@ -272,10 +272,12 @@ void hs__platform_fork(int phase)
 static void shim_exit(void);
 static void shim_quick_exit(void) { shim_exit(); }
 
-__attribute__((constructor)) static void shim_start(void)
+__attribute__((constructor)) static void shim_start(int argc, char **argv)
 {
     int saved = errno;   /* zero at main, as without the shim */
+    hs_proc_set_args(argc, argv);   /* the command line without a /proc read */
     hs__init();
+    hs_proc_set_args(0, NULL);
     hs_python_start();   /* CPython's domains, when the process exports its allocator API */
     /* quick_exit(3) runs its handlers, then leaves through glibc's internal
      * _exit, which neither our _exit nor a destructor sees: no report, no

@@ -118,10 +118,33 @@ static size_t utf8_cut(const char *s, size_t n)
     return n;                                      /* not UTF-8 anyway */
 }
 
+static int start_argc;
+static char **start_argv;
+
+void hs_proc_set_args(int argc, char **argv)
+{
+    start_argc = argv ? argc : 0;
+    start_argv = argv;
+}
+
+/* the arguments as /proc/self/cmdline would give them: each followed by
+ * its NUL, at most cap bytes */
+static ssize_t args_joined(char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (int i = 0; i < start_argc && start_argv[i] && n < cap; i++) {
+        size_t len = strlen(start_argv[i]) + 1;
+        if (len > cap - n) len = cap - n;
+        memcpy(buf + n, start_argv[i], len);
+        n += len;
+    }
+    return (ssize_t)n;
+}
+
 void hs_proc_cmdline(char *buf, size_t cap)
 {
     if (!cap) return;
-    ssize_t n = slurp("/proc/self/cmdline", buf, cap - 1);
+    ssize_t n = start_argv ? args_joined(buf, cap - 1) : slurp("/proc/self/cmdline", buf, cap - 1);
     if (n <= 0) {
         buf[0] = 0;
         return;

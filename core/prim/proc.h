@@ -31,6 +31,11 @@ void hs_proc_comm(char *buf, size_t cap);
 /* /proc/self/cmdline, arguments joined by single spaces, cut to cap-1 bytes
  * (always NUL-terminated); "" on error. */
 void hs_proc_cmdline(char *buf, size_t cap);
+/* The arguments glibc hands the shim's constructor, for hs_proc_cmdline to
+ * use instead of reading /proc while the process starts (a fresh process's
+ * first /proc reads cost 15-30 us each); (0, NULL) when start-up is over,
+ * as the program may then rewrite its argument area (a process title). */
+void hs_proc_set_args(int argc, char **argv);
 
 /* Resident set size now (/proc/self/statm), and its peak (getrusage). */
 uint64_t hs_proc_rss_bytes(void);
