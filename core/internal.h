@@ -91,6 +91,13 @@
 #define HS_NOINLINE    __attribute__((noinline))
 #define HS_HIDDEN      __attribute__((visibility("hidden")))
 #define HS_TLS         __thread __attribute__((tls_model("initial-exec")))
+/* Big zeroed arrays that most processes never touch, or touch one page of
+ * (a buffer for a path, a report, an error text): after all the other
+ * statics (the library links with --sort-section=name, and ".bss" sorts
+ * before ".bss.hs_cold"), so that the small statics every process writes
+ * as it starts share a few pages instead of one page each between the
+ * arrays (a fresh page costs a fault at start and a copy at each fork). */
+#define HS_COLD_BSS    __attribute__((section(".bss.hs_cold")))
 
 #define HS_POOL_MASK   ((uintptr_t)HS_POOL_SIZE - 1)
 #define HS_POOLS_PER_ARENA (HS_ARENA_SIZE / HS_POOL_SIZE)

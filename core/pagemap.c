@@ -20,7 +20,7 @@
  */
 #include "internal.h"
 
-uint8_t *hs_pagemap_root[1u << HS_PM_ROOT_BITS];
+uint8_t *hs_pagemap_root[1u << HS_PM_ROOT_BITS] HS_COLD_BSS;
 uint8_t hs_core_blocks_out;
 
 HS_INLINE uint8_t *leaf_byte(uint8_t *leaf, uintptr_t a)

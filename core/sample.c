@@ -159,7 +159,7 @@ static struct {
     bool self_known;
     uint32_t mod_nstage;
     uint32_t stack_index[HS_PROF_STACKS];      /* entry + 1; 0 = empty */
-} hot __attribute__((aligned(4096)));
+} hot __attribute__((aligned(4096))) HS_COLD_BSS;
 
 size_t hs_sample_region_size(void) { return REGION_SIZE; }
 void *hs_sample_region(void) { return region; }
@@ -261,7 +261,7 @@ static struct hs_prof_header *region_get(void)
 
 /* page-aligned: a program's first few modules (392 bytes each) stay in one
  * page rather than straddling two */
-static struct hs_prof_module mod_stage[HS_PROF_MODULES] __attribute__((aligned(4096)));
+static struct hs_prof_module mod_stage[HS_PROF_MODULES] __attribute__((aligned(4096))) HS_COLD_BSS;
 static uint64_t mod_gen_seen = UINT64_MAX;
 
 static int gen_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -638,7 +638,7 @@ void hs_sample_set_interp(const struct hs_interp *in)
  * twice the entries: doubled and rebuilt when half full), so that a process
  * with a few hundred frames touches one page of it, as the stack index */
 #define PY_INDEX_MAX (2 * HS_PROF_PYFRAMES)
-static uint32_t py_index[PY_INDEX_MAX];
+static uint32_t py_index[PY_INDEX_MAX] HS_COLD_BSS;
 static uint32_t py_index_size = 1024;
 
 /* prof_lock held: the table index of f, copied in if new; UINT32_MAX when

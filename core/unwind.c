@@ -409,7 +409,7 @@ struct uobj {
      * pread less per fill; written under obj_lock, read like the cache */
     struct ciekeep { uint64_t addr, len, w[8]; } cies[2];
 };
-static struct uobj objs[NOBJ];
+static struct uobj objs[NOBJ] HS_COLD_BSS;
 static uint32_t nobjs;
 static int32_t *pool;
 static uint32_t pool_used;

@@ -132,7 +132,7 @@ static void set_name(const char *s)
  * silently ignored. Then the variables are read from /proc/self/environ
  * instead, into a static buffer (no allocation: this runs inside malloc).
  */
-static char env_buf[64 * 1024];
+static char env_buf[64 * 1024] HS_COLD_BSS;
 static size_t env_len;
 static int env_loaded;
 

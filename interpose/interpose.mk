@@ -21,7 +21,7 @@ HS_SOVERSION := 1
 SHIM_LIBGCC := -static-libgcc -Wl,--exclude-libs,ALL
 $(B)/libheapshim.so.$(HS_SOVERSION): $(CORE_OBJS) $(INTERPOSE_OBJS) $(B)/build-flags
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared $(LDFLAGS_ALL) $(SHIM_LIBGCC) -Wl,-z,now -Wl,-soname,libheapshim.so.$(HS_SOVERSION) -o $@ $(CORE_OBJS) $(INTERPOSE_OBJS) -lpthread
+	$(Q)$(CC) -shared $(LDFLAGS_ALL) $(SHIM_LIBGCC) -Wl,--sort-section=name -Wl,-z,now -Wl,-soname,libheapshim.so.$(HS_SOVERSION) -o $@ $(CORE_OBJS) $(INTERPOSE_OBJS) -lpthread
 
 $(B)/libheapshim.so: $(B)/libheapshim.so.$(HS_SOVERSION)
 	$(Q)ln -sfn libheapshim.so.$(HS_SOVERSION) $@

@@ -33,7 +33,7 @@
 /* env.c's getenv, when linked in (it also works before glibc set environ) */
 const char *hs_shim_getenv(const char *name) __attribute__((weak));
 
-static char lf_why_buf[PATH_MAX + 200];
+static char lf_why_buf[PATH_MAX + 200] HS_COLD_BSS;
 /* the directory chosen at creation, for the fork child (whose environment
  * may have been changed by the program since) */
 static char lf_live_dir[PATH_MAX];

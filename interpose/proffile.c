@@ -31,7 +31,7 @@
 
 #define DEFAULT_RATE (512u * 1024u)
 
-static char out_dir[PATH_MAX];        /* HEAPSHIM_PROFILE_OUT, or "" */
+static char out_dir[PATH_MAX] HS_COLD_BSS;        /* HEAPSHIM_PROFILE_OUT, or "" */
 static char file_name[32];            /* "<pid>.prof" once created */
 static dev_t dir_dev, file_dev;
 static ino_t dir_ino, file_ino;

@@ -124,7 +124,7 @@ struct pos_entry {
     int32_t line, first_line, traceable, pad;
     uint64_t hash;
 };
-static struct pos_entry pos_cache[POS_CACHE];
+static struct pos_entry pos_cache[POS_CACHE] HS_COLD_BSS;
 
 static struct pos_entry *pos_slot(uintptr_t code, uintptr_t prev)
 {

@@ -33,9 +33,9 @@
 #define RP_CMD_MAX   8192
 #define RP_JSON_MAX  (6 * RP_CMD_MAX + 16384)
 
-static char rp_why[PATH_MAX + 200];
-static char rp_cmd[RP_CMD_MAX];
-static char rp_json[RP_JSON_MAX];
+static char rp_why[PATH_MAX + 200] HS_COLD_BSS;
+static char rp_cmd[RP_CMD_MAX] HS_COLD_BSS;
+static char rp_json[RP_JSON_MAX] HS_COLD_BSS;
 
 /* ---- path template ---------------------------------------------------------- */
 

@@ -233,7 +233,7 @@ static unsigned route_object(uintptr_t addr, const struct link_map *lm)
 /* Objects whose domain is known, by load address: filled once each, read
  * without a lock (an entry is published by its start, last). */
 #define OBJ_MAX 256
-static struct { uintptr_t start, end; unsigned char dom; } objs[OBJ_MAX];
+static struct { uintptr_t start, end; unsigned char dom; } objs[OBJ_MAX] HS_COLD_BSS;
 static unsigned nobjs;
 static hs_lock_t objs_lock = HS_LOCK_INIT;
 
