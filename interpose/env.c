@@ -9,6 +9,7 @@
 #include "shim.h"
 #include "labels.h"
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,21 @@ struct hs_shim_config hs_shim;
  * descriptor and opens its data files may get the shim's copy's number;
  * writing there damaged the program's data (the stats table appended to
  * it). So the identity (device, inode) of fd 2 is noted at start, before
- * any warning; with HEAPSHIM_STATS or HEAPSHIM_REPORT set, a copy is kept
- * (close-on-exec, above fd 63). A line goes to fd 2 while fd 2 is still
- * that file, else to the copy while the copy is, else nowhere; a process
- * started without fd 2 gets no line at all.
- */
+ * any warning; with HEAPSHIM_STATS set (the table must reach the user), a
+ * copy is kept, close-on-exec, high up (below). A line goes to fd 2 while
+ * fd 2 is still that file, else to the copy while the copy is, else
+ * nowhere; a process started without fd 2 gets no line at all.
+ *
+ * Where the copy goes. At fd 64 (the first free above 63) it broke bash
+ * scripts that use that number: bash takes any close-on-exec descriptor
+ * of 10 or more for one of its own saved ones, and after `exec 64>file`
+ * put our copy back on 64 -- the script's file was never written, its
+ * data went to stderr. Scripts name small numbers (3-9, 10-99, 200 for
+ * flock); the copy is made at the top of what the process may open: 32
+ * below its limit of descriptors, counting that limit as at most 1024 (a
+ * higher number would make the kernel grow the descriptor table).
+ * HEAPSHIM_REPORT alone keeps no copy (`heapshim run` sets it for every
+ * process): its rare warning at exit goes to fd 2 if that is still ours. */
 static int err_copy = -1;
 
 void hs_shim_note_stderr(void)
@@ -49,7 +60,13 @@ void hs_shim_note_stderr(void)
 
 void hs_shim_keep_stderr(void)
 {
-    if (hs_shim.err_known == 1 && err_copy < 0) err_copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    if (hs_shim.err_known != 1 || err_copy >= 0) return;
+    struct rlimit rl;
+    long top = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)top)
+        top = (long)rl.rlim_cur;
+    long base = top >= 96 ? top - 32 : top > 16 ? top - 8 : 3;
+    err_copy = fcntl(2, F_DUPFD_CLOEXEC, base);
 }
 
 static bool is_stderr(int fd)

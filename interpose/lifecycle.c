@@ -60,7 +60,7 @@ void hs__platform_config(struct hs_core_config *cfg)
     hs_shim_read_env();        /* (it clears hs_shim: the stderr is noted after it) */
     hs_shim_note_stderr();
     hs_profile_setup();
-    if (hs_shim.stats || hs_shim.have_report) hs_shim_keep_stderr();
+    if (hs_shim.stats) hs_shim_keep_stderr();
     owner_pid = getpid();
     started_unix_ns = hs_unix_ns();
 

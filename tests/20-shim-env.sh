@@ -278,13 +278,26 @@ done
 # the shim's lines go to the stderr the process started with, never into a
 # file that took fd 2's place or the shim's copy's number: started with fd
 # 2 closed, a program's own file got the stats table appended to it; a
-# program that closed the copy (fd 64) and opened a file there, likewise
+# program that closed the copy and opened a file at its number, likewise
+# (the copy sits 32 below the descriptor limit, counted as at most 1024)
 F="$TMPD/own2"
 HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" bash -c 'exec 2>"$1"; echo data >&2' _ "$F" 2>&-
 [ "$(cat "$F")" = data ] && pass stderr-closed-no-lines || fail stderr-closed-no-lines "the program's file holds: $(head -c 200 "$F")"
-F="$TMPD/own64"
-HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" bash -c 'exec 64>&- 2>"$2"; exec 64>"$1"; echo data >&64' _ "$F" "$TMPD/log64"
-[ "$(cat "$F")" = data ] && pass stderr-copy-reused-no-lines || fail stderr-copy-reused-no-lines "the program's file holds: $(head -c 200 "$F")"
+F="$TMPD/owncopy"
+lim=$(ulimit -n); [ "$lim" = unlimited ] || [ "$lim" -gt 1024 ] && lim=1024
+cfd=$((lim - 32))
+HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" bash -c 'exec '"$cfd"'>&- 2>"$2"; exec '"$cfd"'>"$1"; echo data >&'"$cfd" _ "$F" "$TMPD/logcopy" 2>/dev/null
+[ "$(cat "$F")" = data ] && pass stderr-copy-reused-no-lines || fail stderr-copy-reused-no-lines "the program's file (fd $cfd) holds: $(head -c 200 "$F")"
+# a script's own fd 64 (where the copy used to be: bash took the copy, a
+# close-on-exec descriptor above 9, for one of its saved ones and put it
+# back on 64 after `exec 64>file`, whose data went to stderr instead)
+bad=""
+for env in HEAPSHIM_STATS=1 HEAPSHIM_REPORT="$TMPD/r64-%p.json"; do
+    F="$TMPD/own64"; rm -f "$F"
+    env $env LD_PRELOAD="$SHIM" bash -c 'exec 64>"$1"; echo payload >&64; exec 64>&-' _ "$F" 2>/dev/null
+    [ "$(cat "$F" 2>/dev/null)" = payload ] || bad="$bad ${env%%=*}:'$(head -c 80 "$F" 2>/dev/null)'"
+done
+[ -z "$bad" ] && pass script-fd64-kept || fail script-fd64-kept "the script's file held:$bad"
 HEAPSHIM_STATS=1 LD_PRELOAD="$SHIM" /bin/true 2> "$TMPD/stats.err"
 grep -q '^heapshim: ' "$TMPD/stats.err" && pass stderr-stats-still-shown || fail stderr-stats-still-shown "no table on stderr: $(head -c 200 "$TMPD/stats.err")"
 
