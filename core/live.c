@@ -35,12 +35,21 @@ struct hs_live_slot *hs_live_slot_at(uint32_t i)
 
 static uint64_t wstep_look(uint64_t now_ns);
 
+/* The counters when not even the private region can be mapped (an address
+ * space limit, ulimit -v, below what the program itself needs plus ours:
+ * the shim aborted before main there). Two slots: the first thread counts
+ * in slot 1, every other in slot 0 under its lock -- slow, but exact. */
+static char fallback_region[HS_LIVE_REGION_SIZE(2)] __attribute__((aligned(4096))) HS_COLD_BSS;
+
 int hs_live_setup(void *region, size_t size, const char *allocator_name)
 {
     if (!region || size < HS_LIVE_REGION_SIZE(2)) {
         size = HS_LIVE_REGION_SIZE(HS_LIVE_MAX_SLOTS);
         region = hs_os_map(size);
-        if (!region) return -1;
+        if (!region) {
+            region = fallback_region;
+            size = sizeof fallback_region;
+        }
     }
     struct hs_live_header *h = region;
     h->header_size = sizeof *h;

@@ -400,4 +400,16 @@ print(len(x), st >> 8)' 2>"$FSZ/err"); rc=$?
 done
 [ -z "$bad" ] && pass file-size-limit || fail file-size-limit "$bad (153: SIGXFSZ)"
 
+# An address-space limit (ulimit -v) that leaves no room for the counters'
+# 2.4 MB region: the shim aborted before main ("cannot map the counter
+# region", exit 134) where the program runs without it. Now the counters
+# fall back to a static region of two slots: the program runs, with its
+# output and status, and one warning line.
+bad=""
+for mode in pymalloc malloc debug; do
+    out=$(ulimit -v 6000; env HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" /bin/echo still-here 2>"$TMPD/as.err"); rc=$?
+    [ $rc = 0 ] && [ "$out" = still-here ] || bad="$bad $mode:rc=$rc,out='$out',err='$(head -c 160 "$TMPD/as.err")'"
+done
+[ -z "$bad" ] && pass address-space-limit || fail address-space-limit "$bad (134: abort)"
+
 finish
