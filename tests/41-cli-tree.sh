@@ -4,7 +4,8 @@
 # by SIGKILL, and Ctrl-C (SIGINT) sent to `heapshim run`, still leave a run
 # report that the gate counts; options are checked before the workload runs;
 # distinct exit codes; `diff --json` parses; JUnit XML is well-formed; size
-# suffixes and absolute limits; `--` is never taken as a value.
+# suffixes and absolute limits; `--` is never taken as a value; processes
+# that die between two readings of `run` are found by their headers' ppid.
 . "$(dirname "$0")/lib.sh"
 . "$ROOT/tools/test-fixtures.bash"
 [ -x "$HS" ] || { fail tree-built "no $HS (run make)"; finish; }
@@ -141,6 +142,85 @@ assert r["total"]["peak_bytes"] >= 20 << 20, r["total"]' "$W/int.json" 2>&1 \
     fi
 else
     fail tree-sigint-report "the workload did not start: $(cat "$W/int.err")"
+fi
+
+# 6b. processes that start and die between two readings of `run`: a python3
+# that builds 8 MB and SIGKILLs itself, a fork child that does the same, and
+# `sort` killed by SIGPIPE (head -2 stops reading). Their live files stay
+# (stale); their headers name the parent (ppid), so run places them in the
+# tree after they died, and their last counters stand in. --interval 5000:
+# run reads only when CMD starts and once after it ended (SIGCHLD ends its
+# wait), so every one of them died between two readings; --interval 20:
+# read while they run too (a tracked process whose file turns stale gets
+# its final counters). Before: 4 processes of 7 (sh, the fork's parent,
+# seq, head: those that wrote a report), the killed ones' megabytes missing.
+cat > "$W/die.sh" <<'SHEOF'
+$1 -c 'import os; x = [0] * 10**6; os.kill(os.getpid(), 9)'
+$1 -c '
+import os
+pid = os.fork()
+if pid == 0:
+    x = [0] * 10**6
+    os.kill(os.getpid(), 9)
+os.waitpid(pid, 0)'
+seq 1 100000 | sort -n | head -2 > /dev/null
+true
+SHEOF
+for iv in 5000 20; do
+    rm -f "$W/die-$iv.json"
+    out=$("$HS" run --interval $iv -o "$W/die-$iv.json" -- sh "$W/die.sh" "$PYW" 2>&1); rc=$?
+    [ $rc = 0 ] && "$PY" - "$W/die-$iv.json" <<'PYEOF' 2>&1 && grep -q '^heapshim: 7 processes seen' <<< "$out" \
+        && pass tree-run-died-between-readings-$iv || fail tree-run-died-between-readings-$iv "exit $rc: $out"
+import json, sys
+r = json.load(open(sys.argv[1])); t = r["tree"]; tot = t["totals"]
+procs = [(p["exe"], p["ended"], p["pid"], p["ppid"], p["report"]["total"]["peak_bytes"]) for p in t["processes"]]
+assert tot["processes"] == 7, procs
+ex = tot["executables"]
+assert sorted(ex) == ["head", "python3", "seq", "sh", "sort"], sorted(ex)
+assert ex["python3"]["processes"] == 3 and ex["sort"]["processes"] == 1, ex
+# the two killed pythons: each held its 8 MB list when it died
+killed = [p for p in procs if p[0] == "python3" and p[1] == "lost"]
+assert len(killed) == 2 and all(p[4] >= 8_000_000 for p in killed), procs
+assert ex["python3"]["peak_sum_bytes"] >= 16_000_000, ex["python3"]
+# sort sorted 100000 lines, then SIGPIPE: no report, its last reading
+so = [p for p in procs if p[0] == "sort"][0]
+assert so[1] == "lost" and so[4] >= 1 << 20, so
+assert tot["peak_sum_bytes"] >= 16_000_000 + (1 << 20), tot
+# every one placed under its parent: the killed child of the fork under the
+# python3 that forked it, the rest under sh (CMD)
+pids = {p[2] for p in procs}
+assert all(p[3] in pids for p in procs if p[2] != r["pid"]), procs
+PYEOF
+done
+
+# 6c. a header's ppid is the process's own claim: files that name CMD (or
+# each other) as parent but started before CMD, or were made before the run
+# began, are not taken, nor does a cycle of ppids hang run; a file that
+# looks in every way like a child of CMD is (the control)
+LIVEGEN="$ROOT/$B/tools/hs-livegen"
+cat > "$W/forge.sh" <<'SHEOF'
+G=$1; L=$HEAPSHIM_DIR; st=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20); now=$(date +%s%N)
+"$G" "$L/2000000001" pid=2000000001 ppid=$$ start=$((st - 1)) created=$now mem=9000000
+"$G" "$L/2000000002" pid=2000000002 ppid=$$ start=$st created=1000 mem=9000000
+"$G" "$L/2000000003" pid=2000000003 ppid=2000000004 start=$st created=$now mem=9000000
+"$G" "$L/2000000004" pid=2000000004 ppid=2000000003 start=$st created=$now mem=9000000
+"$G" "$L/2000000005" pid=2000000005 ppid=2000000005 start=$st created=$now mem=9000000
+"$G" "$L/2000000006" pid=2000000006 ppid=$$ start=$st created=$now mem=3000000
+"$G" "$L/2000000007" pid=2000000007 ppid=2000000006 start=$((st + 1)) created=$now mem=2000000
+SHEOF
+if [ -x "$LIVEGEN" ]; then
+    out=$(timeout 20 "$HS" run --interval 5000 -o "$W/forge.json" -- sh "$W/forge.sh" "$LIVEGEN" 2>&1); rc=$?
+    [ $rc = 0 ] && "$PY" - "$W/forge.json" <<'PYEOF' 2>&1 && pass tree-run-forged-ppid || fail tree-run-forged-ppid "exit $rc: $out"
+import json, sys
+r = json.load(open(sys.argv[1])); t = r["tree"]
+# (sed, cut, date and hs-livegen are in the tree too, with their reports)
+got = sorted((p["pid"], p["ppid"], p["ended"], p["report"]["total"]["peak_bytes"]) for p in t["processes"]
+             if p["pid"] >= 2000000000)
+assert got == [(2000000006, r["pid"], "lost", 3000000), (2000000007, 2000000006, "lost", 2000000)], got
+PYEOF
+    rm -f "$HEAPSHIM_DIR"/200000000?
+else
+    skip tree-run-forged-ppid "no $LIVEGEN (run make)"
 fi
 
 # 7. not on a terminal: no progress line

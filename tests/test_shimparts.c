@@ -1023,6 +1023,7 @@ static void test_fill_identity(void)
     hs_proc_comm(comm, sizeof comm);
     hs_proc_cmdline(cmd, sizeof cmd);
     CU_ASSERT_EQUAL(h.pid, getpid());
+    CU_ASSERT_EQUAL(h.ppid, getppid());
     CU_ASSERT_EQUAL(h.uid, getuid());
     CU_ASSERT_EQUAL(h.start_time, hs_proc_start_time(getpid()));
     CU_ASSERT(h.start_time > 0);

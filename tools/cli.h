@@ -171,6 +171,7 @@ void table_print(FILE *f, const struct report *r);
 /* ---- live.c: live files of running processes ------------------------------ */
 struct proc_view {
     int pid;
+    int ppid;                       /* the header's: the parent at creation (0 unknown) */
     unsigned uid;                   /* the header's */
     char comm[16], cmdline[256], allocator[16];
     uint32_t state;
@@ -186,9 +187,12 @@ struct proc_view {
     int64_t claimed[4];
     uint64_t wread_ns;
     int window_reset;               /* 1 if we reset it (O_RDWR), 0 read only */
+    int stale;                      /* read from a stale file (LIVE_KEEP_STALE): the process is gone */
     char labels[640];               /* exporters: ',name="value"...' added to every series */
 };
 #define LIVE_RESET_WINDOW 1        /* exchange window_peak with 0 (exporter) */
+#define LIVE_KEEP_STALE   2        /* live_scan of explicit pids: keep the last
+                                    * counters of a stale file (stale set) */
 #define LIVE_MAX_FILE (64u << 20)  /* refuse bigger files: not ours */
 enum { LIVE_OK = 0, LIVE_STALE = 1, LIVE_BAD = -1, LIVE_GONE = -2 };
 /* the live directory: opt, else $HEAPSHIM_DIR, else /dev/shm/heapshim-<uid> */

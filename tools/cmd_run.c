@@ -103,6 +103,8 @@ static void on_chld(int sig)
 /* a process of the tree seen through its live file: the last good reading */
 struct trk {
     int pid, ppid;
+    int gone;                       /* its file was stale: the reading is final */
+    uint64_t gone_ino;              /* that file (a new file under the pid is read again) */
     struct proc_view v;
     uint64_t first_unix_ns, last_unix_ns, rss_peak, rss_anon_peak;
 };
@@ -111,6 +113,10 @@ struct tracker {
     int n, cap;
     uint64_t concurrent_peak, samples;
     int root;
+    uint64_t root_start;            /* CMD's start time (/proc/<pid>/stat field 22); 0 unknown */
+    uint64_t t0_unix;               /* CLOCK_REALTIME just before CMD was started */
+    const char *reports;            /* where the tree's processes write report.PID.json */
+    int warned;
 };
 
 static struct trk *trk_find(struct tracker *k, int pid)
@@ -129,44 +135,159 @@ static int in_tree(struct tracker *k, int pid)
     return 0;
 }
 
+/* A process known by its header only (gone, or no longer below CMD in
+ * /proc) may be of this run only if it started after CMD did: its start
+ * time (ticks since boot) not before CMD's and its file made after the run
+ * began. An older file -- a stale one left by an earlier process with a
+ * reused pid, or a forged header -- is not taken, whatever ppid it names. */
+static int started_in_run(const struct tracker *k, const struct proc_view *v)
+{
+    return v->start_time && v->start_time >= k->root_start && v->created_unix_ns >= k->t0_unix;
+}
+
+#define TRACK_MAX 4096          /* files read per tick, at most */
+#define ADOPT_PASSES 16         /* rounds of adoption by ppid per tick (a chain a round) */
+
+/* Is pid a process of the tree: CMD, one tracked, one chosen this tick, or
+ * one that wrote its report (it ended between two readings: its file is
+ * gone, and only the tree has our report directory in its environment)? */
+static int tree_member(struct tracker *k, const int *pids, int np, int pid)
+{
+    if (pid <= 0) return 0;
+    if (pid == k->root || trk_find(k, pid)) return 1;
+    for (int i = 0; i < np; i++)
+        if (pids[i] == pid) return 1;
+    if (!k->reports) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.%d.json", k->reports, pid);
+    return access(path, F_OK) == 0;
+}
+
+struct cand {
+    int pid, ppid;
+    uint64_t start_time, ino;
+};
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->start_time != y->start_time) return x->start_time < y->start_time ? -1 : 1;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* One reading of the tree. A process is of the tree when its /proc parent
+ * chain leads to CMD (while it lives), or when its live header names a
+ * parent of the tree and it started after CMD (started_in_run): so one that
+ * started and died between two readings (a child killed by SIGKILL, `sort`
+ * killed by SIGPIPE) is found by its stale file, whose counters are its
+ * last ones. A tracked process whose file turns stale gets those final
+ * counters once. Stale readings are not in the sum of live bytes at once. */
 static void track(struct tracker *k, const char *live)
 {
-    /* only the files of the run's tree are read: in a live directory shared
-     * with other work, someone else's busy process (whose publication a
-     * reader waits for) must not space out this run's samples */
-    static int pids[4096];
-    int np = 0;
-    DIR *d = opendir(live);
-    for (struct dirent *de; d && np < (int)(sizeof pids / sizeof *pids) && (de = readdir(d));) {
-        int pid = live_pid_name(de->d_name);
-        if (pid > 0 && (trk_find(k, pid) || in_tree(k, pid))) pids[np++] = pid;
+    /* only the files of the run's tree are read whole: in a live directory
+     * shared with other work, someone else's busy process (whose
+     * publication a reader waits for) must not space out this run's
+     * samples; of the others only the header is read (never waits) */
+    static int pids[TRACK_MAX];
+    static uint64_t pinos[TRACK_MAX];
+    static unsigned char byppid[TRACK_MAX];
+    static struct cand cand[TRACK_MAX];
+    int np = 0, nc = 0;
+    struct live_dirh d;
+    char err[4600];
+    int drc = live_dir_open(live, 0, &d, err, sizeof err);
+    if (drc < 0 && !k->warned) {
+        warnx_("%s", err);
+        k->warned = 1;
     }
-    if (d) closedir(d);
+    int dfd = drc == 0 ? dup(d.fd) : -1;
+    DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!dd && dfd >= 0) close(dfd);
+    for (struct dirent *de; dd && np < TRACK_MAX && (de = readdir(dd));) {
+        int pid = live_pid_name(de->d_name);
+        if (pid <= 0) continue;
+        struct trk *e = trk_find(k, pid);
+        if (e && e->gone && e->gone_ino == (uint64_t)de->d_ino) continue;   /* read to the end */
+        if (e || in_tree(k, pid)) {
+            pinos[np] = (uint64_t)de->d_ino;
+            byppid[np] = 0;
+            pids[np++] = pid;
+            continue;
+        }
+        struct proc_view v;
+        if (nc < TRACK_MAX && live_peek_at(&d, de->d_name, pid, &v, err, sizeof err) == LIVE_OK &&
+            v.ppid > 0 && v.ppid != pid && started_in_run(k, &v))
+            cand[nc++] = (struct cand){ pid, v.ppid, v.start_time, (uint64_t)de->d_ino };
+    }
+    if (dd) closedir(dd);
+    /* adoption by the header's ppid: a parent starts no later than its
+     * child, so in order of start time one round takes a whole chain; a
+     * bounded number of rounds (a forged ppid can name anything; a cycle
+     * never reaches the tree), the rest at the next tick */
+    if (nc > 1) qsort(cand, (size_t)nc, sizeof *cand, cmp_cand);
+    for (int round = 0, more = 1; more && round < ADOPT_PASSES && np < TRACK_MAX; round++) {
+        more = 0;
+        for (int c = 0; c < nc && np < TRACK_MAX; c++) {
+            if (!cand[c].pid || !tree_member(k, pids, np, cand[c].ppid)) continue;
+            pinos[np] = cand[c].ino;
+            byppid[np] = 1;
+            pids[np++] = cand[c].pid;
+            cand[c].pid = 0;
+            more = 1;
+        }
+    }
     struct scan s;
     memset(&s, 0, sizeof s);
-    if (np) live_scan(live, pids, np, 0, &s, 1);
+    if (np) live_scan_at(&d, pids, np, LIVE_KEEP_STALE, &s, 1);
+    if (drc == 0) live_dir_close(&d);
     uint64_t sum = 0, now = unix_ns();
     for (int i = 0; i < s.n; i++) {
-        struct trk *e = trk_find(k, s.v[i].pid);
+        const struct proc_view *v = &s.v[i];
+        int at = 0;
+        while (at < np && pids[at] != v->pid) at++;
+        struct trk *e = trk_find(k, v->pid);
+        if (v->stale && e) {
+            /* gone since its last reading: the same process (start time)
+             * leaves its final counters; another one under its pid is not
+             * known to be of the tree */
+            e->gone = 1;
+            e->gone_ino = at < np ? pinos[at] : 0;
+            if (v->start_time != e->v.start_time) continue;
+            uint64_t rss = e->v.rss_bytes, anon = e->v.rss_anon_bytes;
+            e->v = *v;
+            e->v.rss_bytes = rss;           /* the process is gone: its last RSS */
+            e->v.rss_anon_bytes = anon;
+            e->last_unix_ns = now;
+            continue;
+        }
+        /* a new one known by its header (gone, or adopted by ppid): checked
+         * again on what was read, the file may have changed since the peek */
+        if (!e && (v->stale || (at < np && byppid[at])) && !started_in_run(k, v)) continue;
         if (!e) {
             if (k->n == k->cap) {
-                int nc = k->cap ? k->cap * 2 : 16;
-                struct trk *nt = realloc(k->t, (size_t)nc * sizeof *nt);
+                int nc2 = k->cap ? k->cap * 2 : 16;
+                struct trk *nt = realloc(k->t, (size_t)nc2 * sizeof *nt);
                 if (!nt) continue;
                 k->t = nt;
-                k->cap = nc;
+                k->cap = nc2;
             }
             e = &k->t[k->n++];
             memset(e, 0, sizeof *e);
-            e->pid = s.v[i].pid;
-            e->ppid = proc_ppid(e->pid);
-            e->first_unix_ns = s.v[i].created_unix_ns ? s.v[i].created_unix_ns : now;
+            e->pid = v->pid;
+            /* /proc says who the parent is while the process lives; a gone
+             * one's pid may be another process's now: the header's then */
+            int pp = v->stale ? 0 : proc_ppid(e->pid);
+            e->ppid = pp > 0 ? pp : v->ppid;
+            e->first_unix_ns = v->created_unix_ns ? v->created_unix_ns : now;
+            if (v->stale) {
+                e->gone = 1;
+                e->gone_ino = at < np ? pinos[at] : 0;
+            }
         }
-        e->v = s.v[i];
+        e->v = *v;
         e->last_unix_ns = now;
-        if (s.v[i].rss_bytes > e->rss_peak) e->rss_peak = s.v[i].rss_bytes;
-        if (s.v[i].rss_anon_bytes > e->rss_anon_peak) e->rss_anon_peak = s.v[i].rss_anon_bytes;
-        sum += s.v[i].snap.dom[3].live_bytes;
+        if (v->rss_bytes > e->rss_peak) e->rss_peak = v->rss_bytes;
+        if (v->rss_anon_bytes > e->rss_anon_peak) e->rss_anon_peak = v->rss_anon_bytes;
+        if (!v->stale) sum += v->snap.dom[3].live_bytes;
     }
     scan_free(&s);
     if (sum > k->concurrent_peak) k->concurrent_peak = sum;
@@ -466,7 +587,7 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGCHLD, &sc, &saved[SIGCHLD]);
 
     fflush(NULL);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = now_ns(), t0_unix = unix_ns();
     pid_t pid = fork();
     if (pid < 0) die_bad("fork: %s", strerror(errno));
     if (pid == 0) {
@@ -489,6 +610,9 @@ int cmd_run(int argc, char **argv)
     static struct tracker k;
     memset(&k, 0, sizeof k);
     k.root = (int)pid;
+    k.root_start = proc_start_time((int)pid);   /* our child: there until we reap it */
+    k.t0_unix = t0_unix;
+    k.reports = tmpdir;
     int tty = !quiet && isatty(2), shown = 0, status = 0;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
@@ -504,6 +628,9 @@ int cmd_run(int argc, char **argv)
         struct timespec ts = { (time_t)(interval / 1000), (long)(interval % 1000) * 1000000L };
         if (!child_done) nanosleep(&ts, NULL);
     }
+    /* and once more now that CMD is gone: what died since the last reading
+     * (a process killed by a signal leaves its file) */
+    track(&k, live);
     if (shown) fputs("\r\033[K", stderr);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (csv == stdout && fflush(csv) != 0) warnx_("--timeline -: write error");

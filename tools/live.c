@@ -307,7 +307,7 @@ static int take_window(int fd, uint64_t out[4])
  * touched). On success *buf_out holds the copy that was summed. */
 static int open_rw_same(const struct live_dirh *d, const char *name, const struct stat *st);
 
-/* A scan's whole wait for busy processes (live_scan_dirh sets it): past
+/* A scan's whole wait for busy processes (live_scan_at sets it): past
  * it, a busy file gets one read without waiting, so that files whose
  * publication never ends (a writer stopped mid-publication, a hostile file)
  * cost a scan SCAN_WAIT_MS in all, not 2 x LIVE_WAIT_MS each. 0: no scan. */
@@ -410,6 +410,7 @@ int live_open_at(const struct live_dirh *d, const char *name, struct stat *st, c
 static void view_from_header(struct proc_view *p, const struct hs_live_header *h)
 {
     p->pid = h->pid;
+    p->ppid = h->ppid > 0 ? h->ppid : 0;
     p->uid = h->uid;
     memcpy(p->comm, h->comm, sizeof p->comm);
     memcpy(p->cmdline, h->cmdline, sizeof p->cmdline);
@@ -503,6 +504,41 @@ int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, in
     return rc;
 }
 
+int live_peek_at(const struct live_dirh *d, const char *name, int expect_pid, struct proc_view *p,
+                 char *err, size_t cap)
+{
+    memset(p, 0, sizeof *p);
+    struct stat st;
+    int fd = live_open_at(d, name, &st, err, cap);   /* no link, regular, owner, mode, size */
+    if (fd < 0) return fd;
+    struct hs_live_header h;
+    memset(&h, 0, sizeof h);
+    uint64_t fsize = (uint64_t)st.st_size;
+    size_t hl = fsize < sizeof h ? (size_t)fsize : sizeof h;
+    const char *why = NULL;
+    /* the same identity checks as a whole read (read_region), on the header
+     * alone: they look at header fields only, against the file's size */
+    if (read_all_at(fd, &h, hl, 0) != 0) why = "short read (file shrank?)";
+    else if (live_guard(&h, (size_t)fsize, &why) == 0)
+        (void)hs_live_check_header(&h, (size_t)fsize, &why);
+    close(fd);
+    if (why) {
+        snprintf(err, cap, "%s/%s: %s", d->path, name, why);
+        return LIVE_BAD;
+    }
+    view_from_header(p, &h);
+    if (expect_pid >= 0 && p->pid != expect_pid) {
+        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", d->path, name, p->pid);
+        return LIVE_BAD;
+    }
+    if (proc_other_pidns(p->pidns_ino)) {
+        snprintf(err, cap, "%s/%s: a process of another pid namespace (pid %d there), which this one cannot look up",
+                 d->path, name, p->pid);
+        return LIVE_BAD;
+    }
+    return LIVE_OK;
+}
+
 int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, char *err,
               size_t cap)
 {
@@ -584,7 +620,11 @@ static int scan_files(const struct live_dirh *d, const int *pids, int npids, int
             snprintf(name, sizeof name, "%d", pids[i]);
             int rc = live_read_at(d, name, pids[i], flags, &v, NULL, err, sizeof err);
             if (rc == LIVE_OK) add_view(s, &v);
-            else {
+            else if (rc == LIVE_STALE && (flags & LIVE_KEEP_STALE)) {
+                v.stale = 1;            /* its last counters (read_opened read them) */
+                add_view(s, &v);
+                s->stale++;
+            } else {
                 s->bad++;
                 if (quiet) continue;
                 if (rc == LIVE_GONE)
@@ -621,8 +661,7 @@ static int scan_files(const struct live_dirh *d, const int *pids, int npids, int
     return 0;
 }
 
-static int live_scan_dirh(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s,
-                          int quiet)
+int live_scan_at(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s, int quiet)
 {
     scan_wait_until = now_ns() + SCAN_WAIT_MS * 1000000ull;
     int rc = scan_files(d, pids, npids, flags, s, quiet);
@@ -653,7 +692,7 @@ int live_scan_opt(const char *dir, int explicit_dir, const int *pids, int npids,
         s->bad++;
         return -1;
     }
-    rc = live_scan_dirh(&d, pids, npids, flags, s, quiet);
+    rc = live_scan_at(&d, pids, npids, flags, s, quiet);
     live_dir_close(&d);
     return rc;
 }

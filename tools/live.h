@@ -39,6 +39,14 @@ int live_dir_check(const char *path, int explicit_dir, int watching);
  * st (may be NULL) gets the fstat of the file that was read. */
 int live_read_at(const struct live_dirh *d, const char *name, int expect_pid, int flags,
                  struct proc_view *p, struct stat *st, char *err, size_t cap);
+/* Only the header of `name` in d, with every check of live_read_at before
+ * the counters (live_open_at's, the identity checks, expect_pid < 0: any
+ * pid, the pid namespace): p gets the header's identity (pid, ppid, start
+ * time, ...; no counters, no RSS), without waiting for a busy process and
+ * without asking whether it still runs. LIVE_OK, LIVE_GONE or LIVE_BAD
+ * (reason in err). */
+int live_peek_at(const struct live_dirh *d, const char *name, int expect_pid, struct proc_view *p,
+                 char *err, size_t cap);
 /* Open `name` in d with every check live_read_at makes (no symlink, no
  * FIFO, regular file of the directory's owner, mode, size): a descriptor,
  * or LIVE_GONE / LIVE_BAD with the reason in err. */
@@ -68,6 +76,9 @@ uint64_t proc_start_time(int pid);
 /* a numeric field (>= 4) of /proc/<pid>/stat; 0 if gone */
 uint64_t proc_stat_field(int pid, int field);
 int proc_ppid(int pid);             /* field 4; 0 if gone */
+/* live_scan of an open directory (explicit pids: flags LIVE_KEEP_STALE keeps
+ * a stale file's last counters, marked stale) */
+int live_scan_at(const struct live_dirh *d, const int *pids, int npids, int flags, struct scan *s, int quiet);
 /* live_scan with explicit_dir (see live_dir_open) */
 int live_scan_opt(const char *dir, int explicit_dir, const int *pids, int npids, int flags,
                   struct scan *s, int quiet);

@@ -17,6 +17,8 @@
  *              [file_size=N] [truncate=N] [unterminated=1]
  *              [seq=N]                             the header's seq (odd: a
  *                                                 publication that never ends)
+ *              [ppid=N] [created=NS]              the parent's pid; created_unix_ns
+ *                                                 (default 1795400000000000000)
  * start defaults to the start time of pid (from /proc), so the file is live
  * while that process runs.
  */
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
     snprintf(hd.cmdline, sizeof hd.cmdline, "synthetic workload");
     snprintf(hd.allocator, sizeof hd.allocator, "pymalloc");
     uint64_t large[3] = { 0 }, small[2] = { 0 }, file_size = 0;
-    int have_file_size = 0;
+    int have_file_size = 0, have_created = 0;
     for (int i = 2; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (!eq) {
@@ -119,6 +121,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "truncate")) truncate_to = (long)n;
         else if (!strcmp(k, "unterminated")) unterminated = (int)n;
         else if (!strcmp(k, "seq")) hd.seq = n;
+        else if (!strcmp(k, "ppid")) hd.ppid = (int32_t)n;
+        else if (!strcmp(k, "created")) { hd.created_unix_ns = n; have_created = 1; }
         else {
             fprintf(stderr, "hs-livegen: unknown key '%s'\n", k);
             return 2;
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
     uint64_t real_size = so + (uint64_t)(nslots ? nslots : 1) * sizeof(struct hs_live_slot);
     hd.file_size = have_file_size ? file_size : real_size;
     if (unterminated) memset(hd.comm, 'x', sizeof hd.comm);
-    hd.created_unix_ns = 1795400000000000000ull;
+    if (!have_created) hd.created_unix_ns = 1795400000000000000ull;
 
     char *buf = calloc(1, real_size);
     if (!buf) return 1;

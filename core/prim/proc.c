@@ -235,7 +235,13 @@ void hs_live_fill_child_identity(struct hs_live_header *h)
 {
     struct timespec ts;
     pid_t pid = getpid();
-    if (h->pid != (int32_t)pid || !h->start_time) h->start_time = hs_proc_start_time((int)pid);
+    /* a new identity (at the fork; again at publication only if the start
+     * time could not be read then): the parent is the forking process, unless
+     * it is already gone (then the reaper, as /proc would say) */
+    if (h->pid != (int32_t)pid || !h->start_time) {
+        h->start_time = hs_proc_start_time((int)pid);
+        h->ppid = (int32_t)getppid();
+    }
     h->pid = (int32_t)pid;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -246,6 +252,7 @@ void hs_live_fill_identity(struct hs_live_header *h)
     struct timespec ts;
     pid_t pid = getpid();
     h->pid = (int32_t)pid;
+    h->ppid = (int32_t)getppid();
     h->uid = (uint32_t)getuid();
     h->start_time = hs_proc_start_time((int)pid);
     clock_gettime(CLOCK_REALTIME, &ts);

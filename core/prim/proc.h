@@ -46,13 +46,14 @@ uint64_t hs_proc_rss_peak_bytes(void);
  * *now. Zeros when it cannot be read. */
 void hs_proc_anon(uint64_t *now, uint64_t *peak);
 
-/* Fill the identity fields of a live header: pid, uid, start_time,
- * created_unix_ns, comm, cmdline, exe_dev, exe_ino. */
+/* Fill the identity fields of a live header: pid, ppid, uid, start_time,
+ * created_unix_ns, comm, cmdline, exe_dev, exe_ino, pidns_ino. */
 void hs_live_fill_identity(struct hs_live_header *h);
 /* The same for a fork child whose header is its parent's copy: only pid,
- * start_time and created_unix_ns change at a fork (uid, comm, cmdline, the
- * program file and the pid namespace do not). A start time already there
- * for this pid is kept (read once per child). */
+ * ppid, start_time and created_unix_ns change at a fork (uid, comm, cmdline,
+ * the program file and the pid namespace do not). A start time already
+ * there for this pid is kept (read once per child), and the ppid read with
+ * it (the forking process: a later call would see the reaper if it died). */
 void hs_live_fill_child_identity(struct hs_live_header *h);
 
 #endif /* HS_PRIM_PROC_H */

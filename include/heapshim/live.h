@@ -187,7 +187,8 @@
  *   stays, as would its counters in a reader); so header.exe_dev/exe_ino
  *   name the program file, and a /proc/<pid>/exe that stat()s to another
  *   file also means stale (a reader that may not look there, or a zero
- *   exe_ino, goes by the start time alone).
+ *   exe_ino, goes by the start time alone). header.ppid keeps the parent of
+ *   a process whose /proc entry is gone.
  */
 #ifndef HEAPSHIM_LIVE_H
 #define HEAPSHIM_LIVE_H
@@ -337,7 +338,15 @@ struct hs_live_header {
      * namespace cannot look the process up by this pid -- /proc/<pid> there
      * is some other process -- so it neither lists nor removes the file */
     uint64_t pidns_ino;
-    uint64_t _reserved[8];
+    /* the parent's pid (getppid() at creation; in a fork child, the forking
+     * process), numbered in pidns_ino's namespace; 0 unknown, and in files
+     * of shims before stop 29. /proc/<pid>/stat has it only while the
+     * process lives (then the reaper's, once the parent is gone): with it a
+     * reader places a process in its tree after it died (`heapshim run`).
+     * The process writes it: a reader takes it as a claim, not a fact. */
+    int32_t  ppid;
+    uint32_t _reserved32;
+    uint64_t _reserved[7];
 };   /* 2240 bytes */
 
 #define HS_LIVE_PUBLISH_MS 50
