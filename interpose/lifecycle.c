@@ -174,19 +174,18 @@ void hs__platform_ready(void)
  * allocating is not listed by readers until it allocates.
  */
 #define HS_LIVE_CHILD_NS (20 * 1000000ull)
-static int live_pending;            /* this process's counters: private, no file yet */
-static uint64_t live_pending_ns;    /* when (hs_now_ns) */
+/* hs_live_pending (core): this process's counters are private, no file yet */
+static uint64_t live_pending_ns;    /* since when (hs_now_ns) */
 
 static void live_publish_pending(bool force)
 {
-    if (!live_pending || getpid() != owner_pid) return;
+    if (!HS_LOAD(&hs_live_pending) || getpid() != owner_pid) return;
     if (!force && hs_now_ns() - live_pending_ns < HS_LIVE_CHILD_NS) return;
     int err = errno;
-    live_pending = 0;
     HS_STORE(&hs_live_pending, 0);
     const char *why = NULL;
     size_t used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
-    hs_live_fill_child_identity(hs_live);   /* its start time: in the file, for readers */
+    hs_live_fill_child_identity(hs_live, false);   /* the time the file is made */
     if (!hs_livefile_fork_child(live_region, NULL, live_size, used, live_path, sizeof live_path, &why)) {
         live_path[0] = 0;
         struct stat st;
@@ -201,7 +200,7 @@ void hs__platform_pending(bool big) { live_publish_pending(big); }
 
 __attribute__((visibility("default"))) pid_t setsid(void)
 {
-    if (HS_UNLIKELY(live_pending)) live_publish_pending(true);
+    if (HS_UNLIKELY(HS_LOAD(&hs_live_pending))) live_publish_pending(true);
     return (pid_t)syscall(SYS_setsid);
 }
 
@@ -211,7 +210,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
     static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     if (!real) real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT, "pthread_create");
     if (!real) return ENOSYS;
-    if (HS_UNLIKELY(live_pending)) live_publish_pending(true);
+    if (HS_UNLIKELY(HS_LOAD(&hs_live_pending))) live_publish_pending(true);
     return real(t, attr, start, arg);
 }
 
@@ -225,10 +224,9 @@ static void live_fork_child(void)
     size_t used;
     const void *src = hs_live_fork_copy(&used);
     if (!src) used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
-    if (live_path[0] || live_pending) {
+    if (live_path[0] || HS_LOAD(&hs_live_pending)) {
         live_path[0] = 0;            /* the parent's: never ours to remove */
         if (hs_livefile_fork_private(live_region, src, live_size, used) == 0) {
-            live_pending = 1;
             live_pending_ns = hs_now_ns();
             HS_STORE(&hs_live_pending, 1);
             return;
@@ -250,7 +248,7 @@ static void live_fork_child(void)
 
 void hs__platform_fork(int phase)
 {
-    if (phase == 0 && HS_UNLIKELY(live_pending)) live_publish_pending(true);   /* a child that forks lives on */
+    if (phase == 0 && HS_UNLIKELY(HS_LOAD(&hs_live_pending))) live_publish_pending(true);   /* a child that forks lives on */
     if (phase == 2) {
         /* the live region first: until it is the child's own, hs_live is
          * the parent's file and nothing may be written into it */
@@ -259,9 +257,7 @@ void hs__platform_fork(int phase)
         /* the child's pid and start time (one /proc read: the profile's
          * header, made below, takes them from here, and the eBPF probe
          * reads them from memory at the child's first publication) */
-        hs_live->pid = (int32_t)owner_pid;
-        hs_live->start_time = 0;
-        hs_live_fill_child_identity(hs_live);
+        hs_live_fill_child_identity(hs_live, true);
     }
     hs_profile_fork(phase);
     hs_mapped_fork(phase);
@@ -371,7 +367,7 @@ static int uid_move_begin(long new_euid)
 {
     /* a fork child's counters still private: their file first, so that it
      * moves like any other */
-    if (live_pending && new_euid != -1 && (uid_t)new_euid != geteuid()) live_publish_pending(true);
+    if (HS_LOAD(&hs_live_pending) && new_euid != -1 && (uid_t)new_euid != geteuid()) live_publish_pending(true);
     if (!live_path[0] || !live_region || new_euid == -1 || (uid_t)new_euid == geteuid()) return 0;
     const char *d = hs_shim_getenv("HEAPSHIM_DIR");
     if (d && *d) return 0;

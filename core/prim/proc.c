@@ -231,16 +231,16 @@ uint64_t hs_proc_pidns(void)
     return ino;
 }
 
-void hs_live_fill_child_identity(struct hs_live_header *h)
+void hs_live_fill_child_identity(struct hs_live_header *h, bool at_fork)
 {
     struct timespec ts;
     pid_t pid = getpid();
-    /* a new identity (at the fork; again at publication only if the start
-     * time could not be read then): the parent is the forking process, unless
-     * it is already gone (then the reaper, as /proc would say) */
-    if (h->pid != (int32_t)pid || !h->start_time) {
+    /* at the fork: the parent is the forking process; later (the file made
+     * after the child lived a while) the start time again only if it could
+     * not be read then, and the parent kept (it may be gone by now) */
+    if (at_fork || h->pid != (int32_t)pid || !h->start_time) {
         h->start_time = hs_proc_start_time((int)pid);
-        h->ppid = (int32_t)getppid();
+        if (at_fork) h->ppid = (int32_t)getppid();
     }
     h->pid = (int32_t)pid;
     clock_gettime(CLOCK_REALTIME, &ts);

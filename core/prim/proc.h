@@ -9,6 +9,7 @@
 #define HS_PRIM_PROC_H
 
 #include <heapshim/live.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,6 @@ void hs_live_fill_identity(struct hs_live_header *h);
  * the program file and the pid namespace do not). A start time already
  * there for this pid is kept (read once per child), and the ppid read with
  * it (the forking process: a later call would see the reaper if it died). */
-void hs_live_fill_child_identity(struct hs_live_header *h);
+void hs_live_fill_child_identity(struct hs_live_header *h, bool at_fork);
 
 #endif /* HS_PRIM_PROC_H */
