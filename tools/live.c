@@ -437,6 +437,24 @@ uint64_t live_wclock_ns(void)
 /* Read an open, checked file (fd stays open): the body of live_read_at
  * and live_read_kept. d and name may be NULL (no read-write reopen then:
  * no publication request, no window reset). */
+/* The header's identity, once read into p: a file of another pid than the
+ * name says, or of another pid namespace, is not this reader's to use.
+ * LIVE_BAD with the reason in err, or 0. */
+static int identity_refused(const struct proc_view *p, int expect_pid, const char *dp, const char *nm,
+                            char *err, size_t cap)
+{
+    if (expect_pid >= 0 && p->pid != expect_pid) {
+        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", dp, nm, p->pid);
+        return LIVE_BAD;
+    }
+    if (proc_other_pidns(p->pidns_ino)) {
+        snprintf(err, cap, "%s/%s: a process of another pid namespace (pid %d there), which this one cannot look up",
+                 dp, nm, p->pid);
+        return LIVE_BAD;
+    }
+    return 0;
+}
+
 static int read_opened(const struct live_dirh *d, const char *name, int fd, const struct stat *st,
                        int expect_pid, int flags, struct proc_view *p, char *err, size_t cap)
 {
@@ -453,16 +471,10 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
     view_from_header(p, (const struct hs_live_header *)a);
     p->wread_ns = t0;
     free(a);
-    if (expect_pid >= 0 && p->pid != expect_pid) {
+    int refused = identity_refused(p, expect_pid, dp, nm, err, cap);
+    if (refused) {
         if (rwfd >= 0) close(rwfd);
-        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", dp, nm, p->pid);
-        return LIVE_BAD;
-    }
-    if (proc_other_pidns(p->pidns_ino)) {
-        if (rwfd >= 0) close(rwfd);
-        snprintf(err, cap, "%s/%s: a process of another pid namespace (pid %d there), which this one cannot look up",
-                 dp, nm, p->pid);
-        return LIVE_BAD;
+        return refused;
     }
     if (p->state == HS_LIVE_STATE_EXITED || !proc_alive(p->pid, p->start_time, p->exe_dev, p->exe_ino)) {
         if (rwfd >= 0) close(rwfd);
@@ -527,16 +539,8 @@ int live_peek_at(const struct live_dirh *d, const char *name, int expect_pid, st
         return LIVE_BAD;
     }
     view_from_header(p, &h);
-    if (expect_pid >= 0 && p->pid != expect_pid) {
-        snprintf(err, cap, "%s/%s: foreign live file: its header says pid %d", d->path, name, p->pid);
-        return LIVE_BAD;
-    }
-    if (proc_other_pidns(p->pidns_ino)) {
-        snprintf(err, cap, "%s/%s: a process of another pid namespace (pid %d there), which this one cannot look up",
-                 d->path, name, p->pid);
-        return LIVE_BAD;
-    }
-    return LIVE_OK;
+    int refused = identity_refused(p, expect_pid, d->path, name, err, cap);
+    return refused ? refused : LIVE_OK;
 }
 
 int live_read(const char *path, int expect_pid, int flags, struct proc_view *p, char *err,
