@@ -30,6 +30,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unwind.h>
 
 /* ---- settings --------------------------------------------------------------- */
@@ -950,6 +951,63 @@ void hs_sample_release(void *p)
     *live_word(p) = 0;
 }
 
+/* What of the region holds anything: the header, and each table up to
+ * where it is backed (back_upto: nothing is written past that). */
+static unsigned region_extents(size_t off[5], size_t len[5])
+{
+    unsigned n = 0;
+    off[n] = 0;
+    len[n++] = OFF_MODULES;
+    for (unsigned k = 0; k < 4; k++)
+        if (backed[k] > backed_from[k]) {
+            off[n] = backed_from[k];
+            len[n++] = backed[k] - backed_from[k];
+        }
+    return n;
+}
+
+bool hs_sample_fork_private(void)
+{
+    struct hs_prof_header *r = region;
+    if (!r) return true;
+    char *tmp = hs_os_map(REGION_SIZE);
+    if (tmp) {
+        size_t off[5], len[5];
+        unsigned n = region_extents(off, len);
+        for (unsigned i = 0; i < n; i++) memcpy(tmp + off[i], (const char *)r + off[i], len[i]);
+        if (hs_os_mremap(tmp, REGION_SIZE, REGION_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, r) != MAP_FAILED)
+            return true;
+        hs_os_unmap(tmp, REGION_SIZE);
+    }
+    /* no memory for a copy: no profile in this child (the parent's file
+     * is never written from here) */
+    hs_os_unmap(r, REGION_SIZE);
+    region = NULL;
+    region_failed = true;
+    return false;
+}
+
+bool hs_sample_publish(void *p)
+{
+    struct hs_prof_header *r = region;
+    if (!r || !p || hs_lock_mine(&prof_lock)) return false;
+    hs_lock(&prof_lock);
+    size_t off[5], len[5];
+    unsigned n = region_extents(off, len);
+    bool ok = true;
+    for (unsigned i = 0; i < n && ok; i++) ok = hs_os_back((char *)p + off[i], len[i]);
+    if (ok) {
+        if (!r->start_time) r->start_time = hs_live && hs_live->pid == r->pid && hs_live->start_time
+                                                ? hs_live->start_time : hs_proc_start_time(getpid());
+        /* the header last: a reader that opens the file meanwhile finds no
+         * magic yet, rather than a header over empty tables */
+        for (unsigned i = n; i-- > 0;) memcpy((char *)p + off[i], (const char *)r + off[i], len[i]);
+        ok = hs_os_mremap(p, REGION_SIZE, REGION_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, r) != MAP_FAILED;
+    }
+    hs_unlock(&prof_lock);
+    return ok;
+}
+
 static bool mod_taken, prof_taken;    /* by the fork handlers */
 
 void hs_sample_fork(int phase)
@@ -961,14 +1019,15 @@ void hs_sample_fork(int phase)
     }
     if (phase == 2) {
         hs_unwind_fork_child();
-        memcpy(backed, backed_from, sizeof backed);
+        /* backed[] stays: the child's region has those parts (the fork's
+         * copy of a private region; hs_sample_fork_private's of a file) */
         hs_lock_reset(&prof_lock);
         hs_lock_reset(&mod_lock);
         if (region) {
             region->pid = (int32_t)getpid();
-            /* the live header's, when the platform has read it for this child */
-            region->start_time = hs_live && hs_live->pid == region->pid && hs_live->start_time
-                                     ? hs_live->start_time : hs_proc_start_time(getpid());
+            /* the live header's when the platform has read it already, else
+             * read when the child's file is made (hs_sample_publish) */
+            region->start_time = hs_live && hs_live->pid == region->pid ? hs_live->start_time : 0;
         }
         return;
     }

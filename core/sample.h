@@ -104,6 +104,18 @@ size_t hs_sample_region_size(void);
 void *hs_sample_region(void);
 /* fork: 0 prepare (takes the profile's locks), 1 parent, 2 child (releases them) */
 void hs_sample_fork(int phase);
+/* Fork child, before hs_sample_fork(2), when the region is the parent's
+ * file (a shared mapping the child must neither write nor go on reading):
+ * its contents at the fork become private memory at the same address (the
+ * header and the tables' backed parts: nothing else was written). False
+ * when there was no memory for the copy: the child has no profile. */
+bool hs_sample_fork_private(void);
+/* A fork child that lives on: the (private) region moves into p, a shared
+ * mapping of REGION_SIZE bytes of the child's own new file, its header's
+ * page backed (hs__platform_profile_region). False when the file cannot
+ * hold it (full file system) or the profile lock is this thread's: p is
+ * left to the caller to unmap and remove, and the region stays private. */
+bool hs_sample_publish(void *p);
 
 /*
  * An interpreter's own frames in the sampled stacks (interpose/pyframes.c

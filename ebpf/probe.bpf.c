@@ -236,6 +236,11 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
             p->pid = h->pid;
             p->uid = h->uid;
             p->start_time = h->start_time;
+            /* 0: a fork child that has not read it yet (it does when it
+             * makes its file): the kernel's, in /proc's clock ticks */
+            if (!p->start_time)
+                p->start_time = BPF_CORE_READ(bpf_get_current_task_btf(), group_leader, start_boottime) /
+                                (1000000000ull / HSP_USER_HZ);
             p->created_unix_ns = h->created_unix_ns;
             __builtin_memcpy(p->comm, h->comm, sizeof p->comm);
             p->comm[15] = 0;

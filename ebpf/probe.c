@@ -642,7 +642,8 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
     memcpy(w.v.cmdline, reg.h.cmdline, sizeof w.v.cmdline);
     memcpy(w.v.allocator, reg.h.allocator, sizeof w.v.allocator);
     w.v.state = reg.h.state;
-    w.v.start_time = reg.h.start_time;
+    /* 0: a fork child that has not read it yet (probe.bpf.c, record) */
+    w.v.start_time = reg.h.start_time ? reg.h.start_time : p->start_boottime_ns / (1000000000ull / HSP_USER_HZ);
     w.v.created_unix_ns = reg.h.created_unix_ns;
     w.v.uid = reg.h.uid;
     w.v.rss_bytes = p->rss_bytes;

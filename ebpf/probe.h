@@ -31,6 +31,7 @@
 #define HSP_MAX_LIBS    4           /* library versions (inodes) watched at once */
 #define HSP_MAX_SLOTS   HS_LIVE_MAX_SLOTS
 #define HSP_SLOT_WORDS  (sizeof(struct hs_live_slot) / 8)
+#define HSP_USER_HZ     100         /* /proc/PID/stat start times: task->start_boottime in these ticks */
 
 /* syscalls counted per tracked process (x86_64 numbers) */
 enum { HSP_SC_MMAP, HSP_SC_MUNMAP, HSP_SC_BRK, HSP_SC_MREMAP, HSP_SC_N };

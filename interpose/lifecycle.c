@@ -193,6 +193,7 @@ static void live_publish_pending(bool force)
         if (!(dir[0] && stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)))
             hs_shim_warn("live counters of the fork child not published: ", why ? why : "unknown error", "");
     }
+    hs_profile_publish();     /* the profile's file, made now too */
     errno = err;
 }
 
@@ -254,12 +255,18 @@ void hs__platform_fork(int phase)
          * the parent's file and nothing may be written into it */
         owner_pid = getpid();
         if (live_region) live_fork_child();
-        /* the child's pid and start time (one /proc read: the profile's
-         * header, made below, takes them from here, and the eBPF probe
-         * reads them from memory at the child's first publication) */
+        /* the child's pid and parent; its start time is read when its
+         * file is made (live_publish_pending; the profile's header takes
+         * it from there, and the eBPF probe from the kernel until then) */
         hs_live_fill_child_identity(hs_live, true);
+        /* a file made at once (no memory for a private copy): its start
+         * time now, for the readers that check it */
+        if (live_path[0]) hs_live_fill_child_identity(hs_live, false);
     }
     hs_profile_fork(phase);
+    /* a child whose live file was made at once (no memory for a private
+     * copy) gets its profile's file at once too */
+    if (phase == 2 && !HS_LOAD(&hs_live_pending)) hs_profile_publish();
     hs_mapped_fork(phase);
 }
 

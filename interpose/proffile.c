@@ -4,7 +4,7 @@
  * Room: HEAPSHIM_PROFILE_* (parsed once, at start-up, into the core's
  * sampler: core/sample.h), the shared file $HEAPSHIM_DIR/<pid>.prof that
  * holds the profile (layout include/heapshim/profile.h, contents written by
- * core/sample.c), its copy for a fork child, and at exit its copy into
+ * core/sample.c), a fork child's own once it lives on, and at exit its copy into
  * HEAPSHIM_PROFILE_OUT and its removal. Runs inside malloc: system calls,
  * stack and static buffers only.
  *
@@ -20,6 +20,7 @@
 #include "strbuf.h"
 #include "../core/sample.h"
 #include "../core/unwind.h"
+#include "../core/prim/proc.h"
 #include <heapshim/profile.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -206,9 +207,9 @@ static int page_is_zero(const char *p)
  * program). mincore tells without touching it: not in memory, it is a hole,
  * all zeros (or a page swapped out, read as zeros: a copy of the profile
  * then lacks it). One call for the whole region, into a vector of one byte
- * a page (a call a page, 3,769 of them for the 15 MiB region, made every
- * fork child of a sampled process cost milliseconds). A private region (no
- * file), or a region mincore cannot answer for, is read as it is. */
+ * a page (a call a page, 3,769 of them for the 15 MiB region, cost
+ * milliseconds). A private region (no file: a fork child's before it made
+ * one, or a region mincore cannot answer for) is read as it is. */
 #define REGION_PAGES_MAX 8192u       /* the region is 3,769 pages (core/sample.c) */
 static unsigned char *resident;       /* a mapping of its own while a copy is made */
 
@@ -242,34 +243,36 @@ static bool copy_pages(int fd, const char *r, size_t size)
     return true;
 }
 
-/* Fork child, single-threaded: the region is a shared mapping of the
- * parent's file. Give the child a file of its own with the same contents
- * (pages that are all zero stay holes), mapped at the same address. On any
- * failure a private copy (the child never writes into the parent's file). */
+/* Fork child, single-threaded. Most fork children exec or exit within
+ * milliseconds, so the child's file is made only when its live file is
+ * (hs_profile_publish, from interpose/lifecycle.c): until then the region
+ * is private memory with the parent's contents at the fork. Making the
+ * file here (create, size, a mincore of the 15 MiB region, a write per
+ * page, map) cost a sampled shell about 350 us per fork child. */
+static bool pending;                  /* the region is private; its file is due */
+
 static void fork_child(void)
 {
-    void *r = hs_sample_region();
     bool shared = file_name[0] != 0;  /* the region is the parent's file */
     file_name[0] = 0;
-    if (!r) return;
+    pending = hs_sample_region() != NULL && (!shared || hs_sample_fork_private());
+}
+
+void hs_profile_publish(void)
+{
+    if (!pending) return;
+    pending = false;
     size_t size = hs_sample_region_size();
-    pages_readable(r, size, shared);
-    int dirfd = open_dir(), fd = dirfd >= 0 ? create_file(dirfd, size) : -1;
-    bool ok = fd >= 0 && copy_pages(fd, r, size);
-    if (ok && mmap(r, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) ok = false;
-    if (!ok) {
-        if (fd >= 0 && file_name[0]) unlinkat(dirfd, file_name, 0);
-        file_name[0] = 0;
-        void *tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (tmp != MAP_FAILED) {
-            for (size_t off = 0; off < size; off += 4096)
-                if (page_readable(off)) memcpy((char *)tmp + off, (const char *)r + off, 4096);
-            if (mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, r) == MAP_FAILED) munmap(tmp, size);
+    void *p = hs__platform_profile_region(size);   /* the file, mapped; or NULL: stays private */
+    if (p && !hs_sample_publish(p)) {
+        munmap(p, size);
+        int dirfd = open_dir();
+        if (dirfd >= 0) {
+            unlinkat(dirfd, file_name, 0);
+            close(dirfd);
         }
+        file_name[0] = 0;
     }
-    pages_done();
-    if (fd >= 0) close(fd);
-    if (dirfd >= 0) close(dirfd);
 }
 
 void hs_profile_fork(int phase)
@@ -312,6 +315,7 @@ void hs_profile_exit(void)
     struct hs_prof_header *r = hs_sample_region();
     if (r && out_dir[0]) {
         r->flags |= HS_PROF_F_EXITED;
+        if (!r->start_time) r->start_time = hs_proc_start_time(getpid());   /* a fork child's, not read yet */
         write_copy(r, hs_sample_region_size());
     }
     if (!file_name[0]) return;

@@ -122,6 +122,32 @@ if command -v strace >/dev/null; then
 else
     skip fork-child-quick-no-file "strace not installed"
 fi
+# ---- the same for the heap profile: a sampled shell's quick children make
+# no <pid>.prof (each made one at the fork before: create, a mincore of 15
+# MiB, a write per page, about 350 us a child); a child that lives on gets
+# its own, made with its live file, holding the parent's samples from
+# before the fork (a fixed seed and 4 KiB: the shell has samples by then)
+if command -v strace >/dev/null; then
+    D="$TMPD/lazyprof"; mkdir -m 700 "$D"
+    HEAPSHIM_DIR="$D" HEAPSHIM_PROFILE_RATE=4k HEAPSHIM_PROFILE_SEED=1 LD_PRELOAD="$SHIM" \
+        strace -f -qq -e trace=openat -o "$TMPD/lazyprof.strace" \
+        bash -c 'x=$(seq 20000); for i in {1..20}; do ( : ); done; y=$(echo sub); exit 0'
+    made=$(grep -c '[0-9]\.prof", O_RDWR|O_CREAT' "$TMPD/lazyprof.strace")
+    [ "$made" -le 2 ] && pass fork-child-quick-no-profile \
+        || fail fork-child-quick-no-profile "$made profile files created by a sampled bash and 21 quick children (want at most 2: bash's and seq's)"
+else
+    skip fork-child-quick-no-profile "strace not installed"
+fi
+D="$TMPD/lazyprof2"; mkdir -m 700 "$D"
+out=$(HEAPSHIM_DIR="$D" HEAPSHIM_PROFILE_RATE=4k HEAPSHIM_PROFILE_SEED=1 LD_PRELOAD="$SHIM" bash -c '
+    x=$(seq 20000)
+    ( sleep 0.05; for i in $(seq 3000); do z="$z$i"; done; me=$BASHPID
+      echo "child $me $(ls "'"$D"'" | grep -c "^$me\.prof$")"
+      "'"$HS"'" profile --dir "'"$D"'" $me 2>&1 | head -3 ) ' 2>&1)
+cp_=$(echo "$out" | awk '/^child /{print $2}')
+[ -n "$cp_" ] && echo "$out" | grep -q "^child $cp_ 1$" && echo "$out" | grep -q "^heap profile of pid $cp_ " \
+    && echo "$out" | grep -q "initialize_shell_variables\|make_variable_value\|xmalloc" \
+    && pass fork-child-lives-profile || fail fork-child-lives-profile "$out"
 D="$TMPD/lazy2"; mkdir -m 700 "$D"
 HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" "$PY" - "$TMPD/lazy.pids" <<'PYEOF' &
 import os, sys, threading, time

@@ -235,12 +235,17 @@ void hs_live_fill_child_identity(struct hs_live_header *h, bool at_fork)
 {
     struct timespec ts;
     pid_t pid = getpid();
-    /* at the fork: the parent is the forking process; later (the file made
-     * after the child lived a while) the start time again only if it could
-     * not be read then, and the parent kept (it may be gone by now) */
-    if (at_fork || h->pid != (int32_t)pid || !h->start_time) {
+    /* at the fork: the parent is the forking process, and the start time
+     * is not read (a first /proc read costs a new process 25-35 us, and
+     * most fork children exec or exit before they have a file that a
+     * reader could check it against: the probe takes it from the kernel
+     * while it is 0); when the file is made, the start time is read and
+     * the parent kept (it may be gone by now) */
+    if (at_fork) {
+        h->start_time = 0;
+        h->ppid = (int32_t)getppid();
+    } else if (h->pid != (int32_t)pid || !h->start_time) {
         h->start_time = hs_proc_start_time((int)pid);
-        if (at_fork) h->ppid = (int32_t)getppid();
     }
     h->pid = (int32_t)pid;
     clock_gettime(CLOCK_REALTIME, &ts);

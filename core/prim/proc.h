@@ -52,9 +52,10 @@ void hs_proc_anon(uint64_t *now, uint64_t *peak);
 void hs_live_fill_identity(struct hs_live_header *h);
 /* The same for a fork child whose header is its parent's copy: only pid,
  * ppid, start_time and created_unix_ns change at a fork (uid, comm, cmdline,
- * the program file and the pid namespace do not). A start time already
- * there for this pid is kept (read once per child), and the ppid read with
- * it (the forking process: a later call would see the reaper if it died). */
+ * the program file and the pid namespace do not). At the fork (at_fork) the
+ * ppid is read (the forking process: a later call would see the reaper if
+ * it died) and start_time set to 0, unknown; the call made when the child's
+ * file is made reads it (once per child). */
 void hs_live_fill_child_identity(struct hs_live_header *h, bool at_fork);
 
 #endif /* HS_PRIM_PROC_H */
