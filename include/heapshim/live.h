@@ -176,7 +176,11 @@
  *   private memory until the child shows it will live (interpose/
  *   lifecycle.c: 20 ms, 1 MiB, a thread, a fork, setsid, daemon, a uid
  *   change), then its own file; a child that execs or exits before never
- *   has one.
+ *   has one. Until its file is made, the child's header.start_time is 0
+ *   (read with the file: a first /proc read costs a new process 25-35 us);
+ *   a reader of its memory (the probe) takes the kernel's start time then.
+ *   Its profile (profile.h) goes the same way: private until the live file
+ *   is made, then a file of its own.
  *
  * Staleness
  *   The file is unlinked at normal exit and header.state set to
