@@ -580,8 +580,11 @@ static void write_snapshot(const struct hs_live_snapshot *s, bool rss)
     __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-/* reading /proc costs syscalls: only on the forced (exit) publication */
-void hs_live_publish(bool force) { publish(force, force); }
+/* reading /proc costs syscalls: only on the forced (exit) publication, and
+ * not for a fork child without a file (no reader of files sees its rss,
+ * and the probe reads the kernel's; a first read of statm costs a new
+ * process 11-14 us) */
+void hs_live_publish(bool force) { publish(force, force && !HS_LOAD(&hs_live_pending)); }
 
 /* pub_req as last served (any new value in the header is a request) */
 static uint64_t pub_req_done;
