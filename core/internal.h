@@ -444,6 +444,11 @@ void hs_live_fork_snapshot(void);
 void hs_live_fork_parent(void);
 void hs_live_fork_child(void);
 const void *hs_live_fork_copy(size_t *len);
+/* Fork child: that copy (anonymous memory) moved over `region` and grown to
+ * `size` (zero pages after the copied part), in one mremap: the child's
+ * private counters without a second copy. False when there is no copy or
+ * the move failed (the caller copies instead). */
+bool hs_live_fork_take_copy(void *region, size_t size);
 /* the header's mapped block as one consistent state (its seqlock, mseq) */
 void hs_live_mapped_now(struct hs_live_mapped *out);
 /* after a mapped update: a pending request, or the 50 ms publication */

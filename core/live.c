@@ -14,6 +14,7 @@
 #include "table.h"
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "usdt.h"           /* HS_USDT2: heapshim:init, heapshim:publish */
@@ -505,6 +506,16 @@ const void *hs_live_fork_copy(size_t *len)
 {
     *len = fork_copy_len;
     return fork_copy;
+}
+
+bool hs_live_fork_take_copy(void *region, size_t size)
+{
+    if (!fork_copy || size < fork_copy_map ||
+        hs_os_mremap(fork_copy, fork_copy_map, size, MREMAP_MAYMOVE | MREMAP_FIXED, region) == MAP_FAILED)
+        return false;
+    fork_copy = NULL;            /* it is the region now: not unmapped by fork_done */
+    fork_copy_len = fork_copy_map = 0;
+    return true;
 }
 
 /* ---- the published snapshot ------------------------------------------------ */
