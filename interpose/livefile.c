@@ -43,14 +43,27 @@ static char lf_live_dir[PATH_MAX];
 static dev_t lf_dir_dev, lf_file_dev;
 static ino_t lf_dir_ino, lf_file_ino;
 static char lf_file_name[16];
+/* The pid the file is made for, looked up once per creation (the start-up
+ * asked getpid() for each name it built: ten system calls). Set by
+ * hs_livefile_create and, in a fork child or after a uid change, by
+ * hs_livefile_fork_child, before any name is built. */
+static pid_t lf_pid;
+/* The live directory as opened and checked at start-up (hs_livefile_create),
+ * kept open until the file is published (hs_livefile_publish) so that the
+ * profile's stale-file check and the rename need no open of their own (the
+ * directory was opened three times at each start). Both calls are in the
+ * same hs__init_slow: the descriptor is never open while the program runs
+ * (close-on-exec besides). -1 otherwise. */
+static int lf_start_dirfd = -1;
 
-static void lf_remember(int dirfd, int fd, const char *name)
+/* ds: the directory's stat, as its descriptor was checked (same inode) */
+static void lf_remember(const struct stat *ds, int fd, const char *name)
 {
-    struct stat ds, fs;
+    struct stat fs;
     lf_file_name[0] = 0;
-    if (fstat(dirfd, &ds) != 0 || fstat(fd, &fs) != 0) return;
-    lf_dir_dev = ds.st_dev;
-    lf_dir_ino = ds.st_ino;
+    if (fstat(fd, &fs) != 0) return;
+    lf_dir_dev = ds->st_dev;
+    lf_dir_ino = ds->st_ino;
     lf_file_dev = fs.st_dev;
     lf_file_ino = fs.st_ino;
     struct hs_sb b = HS_SB(lf_file_name, sizeof lf_file_name);
@@ -61,7 +74,7 @@ static void lf_remember(int dirfd, int fd, const char *name)
 static void lf_pid_name(char name[16])
 {
     struct hs_sb b = HS_SB(name, 16);
-    hs_sb_u64(&b, (uint64_t)getpid());
+    hs_sb_u64(&b, (uint64_t)lf_pid);
 }
 
 /* The name the file is made under, until its header is written: ".<pid>.new",
@@ -72,7 +85,7 @@ static void lf_tmp_name(char name[24])
 {
     struct hs_sb b = HS_SB(name, 24);
     hs_sb_chr(&b, '.');
-    hs_sb_u64(&b, (uint64_t)getpid());
+    hs_sb_u64(&b, (uint64_t)lf_pid);
     hs_sb_str(&b, ".new");
 }
 
@@ -119,7 +132,7 @@ static const char *lf_say(const char *what, const char *path, const char *proble
 
 /* $HEAPSHIM_DIR, else /dev/shm/heapshim-<euid>. The euid, because that is
  * who owns the files (and whom the ownership check below expects). */
-static int lf_choose_dir(char *out, size_t cap, const char **why)
+static int lf_choose_dir(char *out, size_t cap, uid_t euid, const char **why)
 {
     const char *env = hs_shim_getenv ? hs_shim_getenv("HEAPSHIM_DIR") : getenv("HEAPSHIM_DIR");
     struct hs_sb b = HS_SB(out, cap);
@@ -131,7 +144,7 @@ static int lf_choose_dir(char *out, size_t cap, const char **why)
         hs_sb_str(&b, env);
     } else {
         hs_sb_str(&b, "/dev/shm/heapshim-");
-        hs_sb_u64(&b, (unsigned)geteuid());
+        hs_sb_u64(&b, (unsigned)euid);
     }
     if (!hs_sb_ok(&b)) {
         *why = lf_say("live file directory", env ? env : "", "path too long");
@@ -143,8 +156,9 @@ static int lf_choose_dir(char *out, size_t cap, const char **why)
 }
 
 /* Make the directory if it is missing, open it without following a symlink
- * and check it is private to us. Returns a directory descriptor or -1. */
-static int lf_open_private_dir(const char *dir, const char **why)
+ * and check it is private to us (euid: ours, looked up by the caller).
+ * Returns a directory descriptor, its stat in *st, or -1. */
+static int lf_open_private_dir(const char *dir, uid_t euid, struct stat *st_out, const char **why)
 {
     /* opened first: it exists in every process but the first (mkdir and
      * lstat before it were two system calls more at each start) */
@@ -161,12 +175,12 @@ static int lf_open_private_dir(const char *dir, const char **why)
         }
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
-    struct stat st;
+    struct stat st_link, *st = st_out;
     if (fd < 0) {
         /* O_NOFOLLOW: a symlink in the last component is ELOOP, or ENOTDIR
          * with O_DIRECTORY (told apart by lstat, on this error path only) */
         int e = errno;
-        bool link = e == ELOOP || (e == ENOTDIR && lstat(dir, &st) == 0 && S_ISLNK(st.st_mode));
+        bool link = e == ELOOP || (e == ENOTDIR && lstat(dir, &st_link) == 0 && S_ISLNK(st_link.st_mode));
         *why = lf_say("live file directory", dir,
                       link ? "is a symlink (refusing to follow it)"
                       : e == ENOTDIR ? "is not a directory" : lf_err_text(e));
@@ -175,17 +189,17 @@ static int lf_open_private_dir(const char *dir, const char **why)
     /* decide on the descriptor: this is the directory we will create in */
     char p[160];
     const char *problem = NULL;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         problem = lf_err_text(errno);
-    } else if (!S_ISDIR(st.st_mode)) {
+    } else if (!S_ISDIR(st->st_mode)) {
         problem = "is not a directory";
-    } else if (st.st_uid != geteuid()) {
+    } else if (st->st_uid != euid) {
         snprintf(p, sizeof p, "owned by uid %u, not by us (uid %u); refusing to use it",
-                 (unsigned)st.st_uid, (unsigned)geteuid());
+                 (unsigned)st->st_uid, (unsigned)euid);
         problem = p;
-    } else if (st.st_mode & 077) {
+    } else if (st->st_mode & 077) {
         snprintf(p, sizeof p, "has mode %04o; group and others must have no access (chmod 700)",
-                 (unsigned)(st.st_mode & 07777));
+                 (unsigned)(st->st_mode & 07777));
         problem = p;
     }
     if (problem) {
@@ -261,9 +275,12 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
     const char *ignored;
     if (!why) why = &ignored;
     char dir[PATH_MAX];
-    if (lf_choose_dir(dir, sizeof dir, why) != 0) return NULL;
-    int dirfd = lf_open_private_dir(dir, why);
+    uid_t euid = geteuid();
+    if (lf_choose_dir(dir, sizeof dir, euid, why) != 0) return NULL;
+    struct stat ds;
+    int dirfd = lf_open_private_dir(dir, euid, &ds, why);
     if (dirfd < 0) return NULL;
+    lf_pid = getpid();
     int fd = lf_create_file(dirfd, dir, size, path_out, path_cap, why);
     if (fd < 0) {
         close(dirfd);
@@ -290,20 +307,38 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
         memcpy(lf_live_dir, dir, strlen(dir) + 1);
         char name[16];
         lf_pid_name(name);
-        lf_remember(dirfd, fd, name);  /* published once the header is written */
+        lf_remember(&ds, fd, name);    /* published once the header is written */
     }
     close(fd);
-    close(dirfd);
+    if (p && lf_file_name[0] && lf_start_dirfd < 0) lf_start_dirfd = dirfd;   /* until hs_livefile_publish */
+    else close(dirfd);
     return p;
 }
 
+int hs_livefile_start_dirfd(void) { return lf_start_dirfd; }
+
 int hs_livefile_publish(const char **why)
 {
-    if (!lf_file_name[0]) return 0;   /* none made (called once, after the start-up) */
-    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* the directory kept open since the file was made: what the path
+     * names now is checked (without following a symlink, as the open
+     * that made it did), and the rename is made in the directory that
+     * holds the file, which is that one */
+    int dirfd = lf_start_dirfd;
+    lf_start_dirfd = -1;
+    if (!lf_file_name[0]) {           /* none made (called once, after the start-up) */
+        if (dirfd >= 0) close(dirfd);
+        return 0;
+    }
     struct stat ds;
     int rc = -1;
-    if (dirfd >= 0 && fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino) {
+    bool seen;
+    if (dirfd >= 0) {
+        seen = fstatat(AT_FDCWD, lf_live_dir, &ds, AT_SYMLINK_NOFOLLOW) == 0;
+    } else {
+        dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        seen = dirfd >= 0 && fstat(dirfd, &ds) == 0;
+    }
+    if (seen && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino) {
         rc = lf_publish(dirfd);
         if (rc != 0) {
             *why = lf_say("live file", lf_live_dir, lf_err_text(errno));
@@ -367,8 +402,10 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
         *why = lf_say("live file", "(none)", "no live file was created in the parent");
         return lf_child_fail(region, src, size, used, why);
     }
-    int dirfd = lf_open_private_dir(lf_live_dir, why);
+    struct stat ds;
+    int dirfd = lf_open_private_dir(lf_live_dir, geteuid(), &ds, why);
     if (dirfd < 0) return lf_child_fail(region, src, size, used, why);
+    lf_pid = getpid();                /* the child's (or, after a uid change, still ours) */
     int fd = lf_create_file(dirfd, lf_live_dir, size, path_out, path_cap, why);
     if (fd < 0) {
         close(dirfd);
@@ -409,7 +446,7 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
     }
     char name[16];
     lf_pid_name(name);
-    lf_remember(dirfd, fd, name);
+    lf_remember(&ds, fd, name);
     close(fd);
     close(dirfd);
     return region;
@@ -458,7 +495,7 @@ void *hs_livefile_rehome(void *region, size_t size, size_t used, char *path_out,
     const char *ignored;
     if (!why) why = &ignored;
     char dir[PATH_MAX];
-    if (lf_choose_dir(dir, sizeof dir, why) != 0) return lf_child_fail(region, region, size, used, why);
+    if (lf_choose_dir(dir, sizeof dir, geteuid(), why) != 0) return lf_child_fail(region, region, size, used, why);
     memcpy(lf_live_dir, dir, strlen(dir) + 1);
     return hs_livefile_fork_child(region, region, size, used, path_out, path_cap, why);
 }

@@ -52,6 +52,11 @@ void hs_livefile_remove(const char *path);
 void *hs_livefile_rehome(void *region, size_t size, size_t used, char *path_out, size_t path_cap,
                          const char **why);
 
+/* Between hs_livefile_create and hs_livefile_publish (both in the
+ * start-up, no program code in between): the live directory's descriptor,
+ * opened and checked at creation, or -1. Not to be closed by the caller. */
+int hs_livefile_start_dirfd(void);
+
 /* The directory the live file was created in ("" if none): the heap
  * profile's file goes next to it (proffile.c). */
 const char *hs_livefile_dir(void);

@@ -101,6 +101,7 @@ void hs_profile_setup(void)
 }
 
 static int open_dir(void);
+static bool dir_ok(int fd);
 
 void hs_profile_live_dir_ready(void)
 {
@@ -108,8 +109,11 @@ void hs_profile_live_dir_ready(void)
      * sample): an earlier image of this very process left it when it
      * exec()ed us (a fork child's copy, or a shell's own), or a dead
      * process that had our pid did. It would pass for our profile (same
-     * pid, same start time), and a shell script left one per command. */
-    int dirfd = open_dir();
+     * pid, same start time), and a shell script left one per command.
+     * The directory as the live file's creation left it open (checked
+     * again here, as open_dir would), else opened anew. */
+    int held = hs_livefile_start_dirfd();
+    int dirfd = held >= 0 ? (dir_ok(held) ? held : -1) : open_dir();
     if (dirfd >= 0) {
         char name[32];
         struct hs_sb b = HS_SB(name, sizeof name);
@@ -118,26 +122,34 @@ void hs_profile_live_dir_ready(void)
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
             (void)unlinkat(dirfd, name, 0);
-        close(dirfd);
+        if (dirfd != held) close(dirfd);
     }
     /* the unwind rules kept between processes, when there will be walks */
     if (hs_sample_rate()) hs_unwind_store_at(hs_livefile_dir());
 }
 
-/* the live directory, opened and checked again: private and ours */
+/* an open live directory, checked again: private and ours (its identity
+ * noted for the removal of our file) */
+static bool dir_ok(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) return false;
+    dir_dev = st.st_dev;
+    dir_ino = st.st_ino;
+    return true;
+}
+
+/* the live directory, opened and checked again */
 static int open_dir(void)
 {
     const char *dir = hs_livefile_dir();
     if (!dir || !dir[0]) return -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+    if (!dir_ok(fd)) {
         close(fd);
         return -1;
     }
-    dir_dev = st.st_dev;
-    dir_ino = st.st_ino;
     return fd;
 }
 
