@@ -56,16 +56,16 @@ static pid_t lf_pid;
  * (close-on-exec besides). -1 otherwise. */
 static int lf_start_dirfd = -1;
 
-/* ds: the directory's stat, as its descriptor was checked (same inode) */
-static void lf_remember(const struct stat *ds, int fd, const char *name)
+/* ds: the directory's stat, as its descriptor was checked; fs: the file's,
+ * as it was created (lf_create_file); the same inodes now */
+static void lf_remember(const struct stat *ds, const struct stat *fs, const char *name)
 {
-    struct stat fs;
     lf_file_name[0] = 0;
-    if (fstat(fd, &fs) != 0) return;
+    if (!fs->st_ino) return;          /* its stat could not be read */
     lf_dir_dev = ds->st_dev;
     lf_dir_ino = ds->st_ino;
-    lf_file_dev = fs.st_dev;
-    lf_file_ino = fs.st_ino;
+    lf_file_dev = fs->st_dev;
+    lf_file_ino = fs->st_ino;
     struct hs_sb b = HS_SB(lf_file_name, sizeof lf_file_name);
     hs_sb_str(&b, name);
 }
@@ -213,7 +213,7 @@ static int lf_open_private_dir(const char *dir, uid_t euid, struct stat *st_out,
 /* Create <dir>/.<pid>.new in the open directory, 0600, sized; path_out gets
  * <dir>/<pid>, the name it is published under. Returns the file descriptor,
  * or -1 (nothing left behind). */
-static int lf_create_file(int dirfd, const char *dir, size_t size,
+static int lf_create_file(int dirfd, const char *dir, size_t size, struct stat *fs,
                        char *path_out, size_t path_cap, const char **why)
 {
     char name[16], path[PATH_MAX + 16];
@@ -246,7 +246,12 @@ static int lf_create_file(int dirfd, const char *dir, size_t size,
         *why = lf_say("live file", path, lf_err_text(errno));
         return -1;
     }
-    (void)fchmod(fd, 0600);   /* independent of the umask */
+    /* 0600 whatever the umask: set when the umask took bits away (a umask
+     * takes none of 0600's in the usual 022, 027, 077: no system call) */
+    if (fstat(fd, fs) != 0 || (fs->st_mode & 07777) != 0600) {
+        (void)fchmod(fd, 0600);
+        if (fstat(fd, fs) != 0) fs->st_ino = 0;   /* not remembered (lf_remember) */
+    }
     bool fits = hs_os_file_fits(size);   /* past RLIMIT_FSIZE: SIGXFSZ, not an error */
     if (!fits || ftruncate(fd, (off_t)size) != 0) {
         char p[128];
@@ -281,7 +286,8 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
     int dirfd = lf_open_private_dir(dir, euid, &ds, why);
     if (dirfd < 0) return NULL;
     lf_pid = getpid();
-    int fd = lf_create_file(dirfd, dir, size, path_out, path_cap, why);
+    struct stat fs;
+    int fd = lf_create_file(dirfd, dir, size, &fs, path_out, path_cap, why);
     if (fd < 0) {
         close(dirfd);
         return NULL;
@@ -307,7 +313,7 @@ void *hs_livefile_create(size_t size, char *path_out, size_t path_cap, const cha
         memcpy(lf_live_dir, dir, strlen(dir) + 1);
         char name[16];
         lf_pid_name(name);
-        lf_remember(&ds, fd, name);    /* published once the header is written */
+        lf_remember(&ds, &fs, name);   /* published once the header is written */
     }
     close(fd);
     if (p && lf_file_name[0] && lf_start_dirfd < 0) lf_start_dirfd = dirfd;   /* until hs_livefile_publish */
@@ -406,7 +412,8 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
     int dirfd = lf_open_private_dir(lf_live_dir, geteuid(), &ds, why);
     if (dirfd < 0) return lf_child_fail(region, src, size, used, why);
     lf_pid = getpid();                /* the child's (or, after a uid change, still ours) */
-    int fd = lf_create_file(dirfd, lf_live_dir, size, path_out, path_cap, why);
+    struct stat fs;
+    int fd = lf_create_file(dirfd, lf_live_dir, size, &fs, path_out, path_cap, why);
     if (fd < 0) {
         close(dirfd);
         return lf_child_fail(region, src, size, used, why);
@@ -446,7 +453,7 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
     }
     char name[16];
     lf_pid_name(name);
-    lf_remember(&ds, fd, name);
+    lf_remember(&ds, &fs, name);
     close(fd);
     close(dirfd);
     return region;
