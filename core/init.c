@@ -16,12 +16,17 @@ static HS_TLS int tls_in_init;
 /* Fork: counting threads are held first (so that nothing counts between the
  * copy of the counters and the fork), the allocator's locks next, and the
  * counters are copied last; the child's live file starts from that copy. */
+bool hs_fork_alone;
+
 static void fork_prepare(void)
 {
     int saved = errno;
-    hs_live_fork_prepare();
-    hs_heap_fork_prepare();
-    hs_arena_fork_prepare();
+    hs_fork_alone = hs_os_single_threaded();
+    if (!hs_fork_alone) {
+        hs_live_fork_prepare();
+        hs_heap_fork_prepare();
+        hs_arena_fork_prepare();
+    }
     if (hs__platform_fork) hs__platform_fork(0);
     hs_live_fork_snapshot();
     errno = saved;

@@ -182,7 +182,16 @@ HS_INLINE bool hs_lock_for_fork(hs_lock_t *l)
     return true;
 }
 HS_INLINE void hs_unlock(hs_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE); }
-HS_INLINE void hs_lock_reset(hs_lock_t *l) { l->v = 0; }
+/* (a free lock is only read: in a fork child its page stays the parent's,
+ * not a copy made by the write) */
+HS_INLINE void hs_lock_reset(hs_lock_t *l) { if (l->v) l->v = 0; }
+/* Set by the fork handlers' prepare step (init.c): the forking thread is
+ * the process's only one (glibc's __libc_single_threaded: no thread was
+ * ever created), so no other thread can hold a lock or be counting, and
+ * the handlers take, release and reset nothing but what the forking thread
+ * itself may hold. Every page a handler writes is copied at the next write
+ * of either process: a shell paid about 20 such faults a fork. */
+extern HS_HIDDEN bool hs_fork_alone;
 
 /* ---- system primitives (prim/sys.c) -------------------------------------- */
 /* glibc's allocator, never ours: its __libc_* entry points (exported since
@@ -277,6 +286,7 @@ void   hs_os_unmap(void *p, size_t n);
 /* may a regular file reach `end` bytes under RLIMIT_FSIZE (else SIGXFSZ) */
 bool   hs_os_file_fits(uint64_t end);
 uint64_t hs_os_random64(void);
+bool   hs_os_single_threaded(void);       /* no thread was ever created (glibc's flag) */
 uint64_t hs_now_ns(void);                  /* CLOCK_MONOTONIC_COARSE */
 uint64_t hs_unix_ns(void);                 /* CLOCK_REALTIME */
 uint64_t hs_os_tid(void);

@@ -1012,6 +1012,7 @@ static bool mod_taken, prof_taken;    /* by the fork handlers */
 
 void hs_sample_fork(int phase)
 {
+    if (phase != 2 && hs_fork_alone) return;   /* internal.h */
     if (phase == 0) {
         mod_taken = hs_lock_for_fork(&mod_lock);
         prof_taken = hs_lock_for_fork(&prof_lock);

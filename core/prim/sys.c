@@ -20,6 +20,9 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#endif
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,6 +101,15 @@ uint64_t hs_now_ns(void)
 }
 
 uint64_t hs_os_tid(void) { return (uint64_t)syscall(SYS_gettid); }
+
+bool hs_os_single_threaded(void)
+{
+#if __has_include(<sys/single_threaded.h>)
+    return __libc_single_threaded;
+#else
+    return false;
+#endif
+}
 
 uint64_t hs_unix_ns(void)
 {
