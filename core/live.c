@@ -532,10 +532,10 @@ void hs_live_fork_child(void)
     last_ns = 0;
 }
 
-/* force: whatever the rate limit; rss: also read /proc (costs syscalls) */
-static void publish_locked(uint64_t now, bool rss);
+/* force: whatever the rate limit */
+static void publish_locked(uint64_t now);
 
-static void publish(bool force, bool rss)
+static void publish(bool force)
 {
     if (!hs_live) return;
     uint64_t now = hs_now_ns();
@@ -545,23 +545,23 @@ static void publish(bool force, bool rss)
         if (hs_lock_mine(&snap_lock)) return;   /* a handler that interrupted our own publication */
         hs_lock(&snap_lock);
     } else if (__atomic_exchange_n(&snap_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return;
-    publish_locked(now, rss);
+    publish_locked(now);
 }
 
-static void write_snapshot(const struct hs_live_snapshot *snap, bool rss);
+static void write_snapshot(const struct hs_live_snapshot *snap);
 
 /* snap_lock held; released here */
-static void publish_locked(uint64_t now, bool rss)
+static void publish_locked(uint64_t now)
 {
     HS_STORE(&last_ns, now);
     struct hs_live_snapshot snap;
-    if (consistent_sum(&snap)) write_snapshot(&snap, rss);
+    if (consistent_sum(&snap)) write_snapshot(&snap);
     hs_unlock(&snap_lock);
     HS_USDT2(publish, hs_live, hs_live_size);
 }
 
 /* the seqlock'd snapshot in the header (snap_lock held) */
-static void write_snapshot(const struct hs_live_snapshot *s, bool rss)
+static void write_snapshot(const struct hs_live_snapshot *s)
 {
     const struct hs_live_snapshot snap = *s;
     struct hs_live_header *h = hs_live;
@@ -585,18 +585,17 @@ static void write_snapshot(const struct hs_live_snapshot *s, bool rss)
         const uint64_t *src = (const uint64_t *)&snap.mapped;
         for (size_t k = 0; k < sizeof snap.mapped / sizeof(uint64_t); k++) HS_STORE(&dst[k], src[k]);
     }
-    if (rss) HS_STORE(&h->rss_bytes, hs_proc_rss_bytes());
     HS_STORE(&h->published_unix_ns, hs_unix_ns());
     HS_BUMP(&h->publications, 1);
     HS_STORE(&h->snap_cut_ns, last_cut_ns);
     __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-/* reading /proc costs syscalls: only on the forced (exit) publication, and
- * not for a fork child without a file (no reader of files sees its rss,
- * and the probe reads the kernel's; a first read of statm costs a new
- * process 11-14 us) */
-void hs_live_publish(bool force) { publish(force, force && !HS_LOAD(&hs_live_pending)); }
+/* The header's rss_bytes is not written: every reader takes a process's
+ * RSS from /proc or the kernel when it reads it (tools/live.c, the probe),
+ * and the exit publication's read of /proc/self/statm (a first /proc read
+ * costs a new process 11-14 us) filled a header removed a moment later. */
+void hs_live_publish(bool force) { publish(force); }
 
 /* pub_req as last served (any new value in the header is a request) */
 static uint64_t pub_req_done;
@@ -608,7 +607,7 @@ static bool publish_requested(void)
     if (r == HS_LOAD(&pub_req_done)) return false;
     if (__atomic_exchange_n(&snap_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return true;
     HS_STORE(&pub_req_done, r);
-    publish_locked(hs_now_ns(), false);
+    publish_locked(hs_now_ns());
     return false;
 }
 
@@ -618,14 +617,14 @@ static bool publish_requested(void)
 void hs_live_mapped_changed(void)
 {
     if (!hs_live) return;
-    if (!publish_requested()) publish(false, false);
+    if (!publish_requested()) publish(false);
 }
 
 int hs_publish(void)
 {
     hs__init();
     if (!hs_live) return -1;
-    publish(true, false);
+    publish(true);
     return 0;
 }
 
@@ -647,7 +646,7 @@ static int sum_now(struct hs_live_snapshot *snap)
     }
     if (r != HS_LOAD(&pub_req_done)) {
         HS_STORE(&pub_req_done, r);
-        write_snapshot(snap, false);
+        write_snapshot(snap);
     }
     hs_unlock(&snap_lock);
     return 0;

@@ -309,7 +309,7 @@ struct hs_live_header {
     uint64_t published_unix_ns;
     uint64_t publications;
     uint64_t snap_cut_ns;           /* CLOCK_MONOTONIC when the snapshot's cut began */
-    uint64_t rss_bytes;             /* VmRSS at publication */
+    uint64_t rss_bytes;             /* 0: no longer written (readers read RSS from /proc or the kernel) */
     struct hs_live_domain snap[4];  /* raw, mem, obj, total */
     uint64_t snap_arenas_mapped, snap_bytes_mapped;
 
