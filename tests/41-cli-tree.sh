@@ -199,14 +199,16 @@ done
 # looks in every way like a child of CMD is (the control)
 LIVEGEN="$ROOT/$B/tools/hs-livegen"
 cat > "$W/forge.sh" <<'SHEOF'
-G=$1; L=$HEAPSHIM_DIR; st=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20); now=$(date +%s%N)
-"$G" "$L/2000000001" pid=2000000001 ppid=$$ start=$((st - 1)) created=$now mem=9000000
-"$G" "$L/2000000002" pid=2000000002 ppid=$$ start=$st created=1000 mem=9000000
-"$G" "$L/2000000003" pid=2000000003 ppid=2000000004 start=$st created=$now mem=9000000
-"$G" "$L/2000000004" pid=2000000004 ppid=2000000003 start=$st created=$now mem=9000000
-"$G" "$L/2000000005" pid=2000000005 ppid=2000000005 start=$st created=$now mem=9000000
-"$G" "$L/2000000006" pid=2000000006 ppid=$$ start=$st created=$now mem=3000000
-"$G" "$L/2000000007" pid=2000000007 ppid=2000000006 start=$((st + 1)) created=$now mem=2000000
+# (the generator without the shim: a SAN build's tool must have ASan's
+# runtime first, which a preloaded library is not)
+G="env -u LD_PRELOAD $1"; L=$HEAPSHIM_DIR; st=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20); now=$(date +%s%N)
+$G "$L/2000000001" pid=2000000001 ppid=$$ start=$((st - 1)) created=$now mem=9000000
+$G "$L/2000000002" pid=2000000002 ppid=$$ start=$st created=1000 mem=9000000
+$G "$L/2000000003" pid=2000000003 ppid=2000000004 start=$st created=$now mem=9000000
+$G "$L/2000000004" pid=2000000004 ppid=2000000003 start=$st created=$now mem=9000000
+$G "$L/2000000005" pid=2000000005 ppid=2000000005 start=$st created=$now mem=9000000
+$G "$L/2000000006" pid=2000000006 ppid=$$ start=$st created=$now mem=3000000
+$G "$L/2000000007" pid=2000000007 ppid=2000000006 start=$((st + 1)) created=$now mem=2000000
 SHEOF
 if [ -x "$LIVEGEN" ]; then
     out=$(timeout 20 "$HS" run --interval 5000 -o "$W/forge.json" -- sh "$W/forge.sh" "$LIVEGEN" 2>&1); rc=$?

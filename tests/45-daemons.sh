@@ -143,7 +143,7 @@ out=$(HEAPSHIM_DIR="$D" HEAPSHIM_PROFILE_RATE=4k HEAPSHIM_PROFILE_SEED=1 LD_PREL
     x=$(seq 20000)
     ( sleep 0.05; for i in $(seq 3000); do z="$z$i"; done; me=$BASHPID
       echo "child $me $(ls "'"$D"'" | grep -c "^$me\.prof$")"
-      "'"$HS"'" profile --dir "'"$D"'" $me 2>&1 | head -3 ) ' 2>&1)
+      env -u LD_PRELOAD "'"$HS"'" profile --dir "'"$D"'" $me 2>&1 | head -3 ) ' 2>&1)
 cp_=$(echo "$out" | awk '/^child /{print $2}')
 [ -n "$cp_" ] && echo "$out" | grep -q "^child $cp_ 1$" && echo "$out" | grep -q "^heap profile of pid $cp_ " \
     && echo "$out" | grep -q "initialize_shell_variables\|make_variable_value\|xmalloc" \
