@@ -21,6 +21,7 @@ bool hs_fork_alone;
 static void fork_prepare(void)
 {
     int saved = errno;
+    hs_dl_fork(0);                   /* first: no lock of ours is held inside it */
     hs_fork_alone = hs_os_single_threaded();
     if (!hs_fork_alone) {
         hs_live_fork_prepare();
@@ -42,6 +43,7 @@ static void fork_parent(void)
     hs_arena_fork_parent();
     hs_heap_fork_parent();
     hs_live_fork_parent();
+    hs_dl_fork(1);
     errno = saved;
 }
 
@@ -52,6 +54,7 @@ static void fork_child(void)
     hs_arena_fork_child();
     hs_heap_fork_child();
     hs_live_fork_child();
+    hs_dl_fork(2);
     errno = saved;
 }
 

@@ -287,6 +287,13 @@ void   hs_os_unmap(void *p, size_t n);
 bool   hs_os_file_fits(uint64_t end);
 uint64_t hs_os_random64(void);
 bool   hs_os_single_threaded(void);       /* no thread was ever created (glibc's flag) */
+/* dl_iterate_phdr for the core (the sampler's module list, the unwinder's
+ * objects): false without calling it when it may not run now (a fork is
+ * being prepared) or never again in this process (see prim/sys.c).
+ * hs_dl_fork(phase): from the fork handlers, 0 prepare, 1 parent, 2 child. */
+struct dl_phdr_info;
+bool   hs_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *arg);
+void   hs_dl_fork(int phase);
 uint64_t hs_now_ns(void);                  /* CLOCK_MONOTONIC_COARSE */
 uint64_t hs_unix_ns(void);                 /* CLOCK_REALTIME */
 uint64_t hs_os_tid(void);

@@ -322,16 +322,29 @@ static int mod_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* The loader's generation (dl_iterate_phdr's adds + subs); the last one
+ * seen when it may not be looked at now (hs_dl_iterate). */
+static uint64_t loader_gen(void)
+{
+    static uint64_t last;
+    uint64_t gen = 0;
+    if (!hs_dl_iterate(gen_cb, &gen)) return HS_LOAD(&last);
+    HS_STORE(&last, gen);
+    return gen;
+}
+
 /* No lock held. Refresh the region's module table when objects were loaded
  * or unloaded since the last look (dl_iterate_phdr's adds + subs). */
 static void modules_refresh(struct hs_prof_header *r)
 {
-    uint64_t gen = 0;
-    dl_iterate_phdr(gen_cb, &gen);
+    uint64_t gen = loader_gen();
     if (gen == HS_LOAD(&mod_gen_seen)) return;
     if (__atomic_exchange_n(&mod_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
     hot.mod_nstage = 0;
-    dl_iterate_phdr(mod_cb, NULL);
+    if (!hs_dl_iterate(mod_cb, NULL)) {     /* not now (a fork), or not in this child */
+        hs_unlock(&mod_lock);
+        return;
+    }
     hs_lock(&prof_lock);
     bool backed_ok = back_upto(r, 0, OFF_MODULES + (size_t)hot.mod_nstage * sizeof *mod_stage);
     if (backed_ok) {
@@ -820,8 +833,7 @@ HS_INLINE void sample_record(void *p, unsigned dom, size_t n)
 
     /* the loader's generation, looked at on every sample (the module list
      * and the unwind cache follow it) */
-    uint64_t gen = 0;
-    dl_iterate_phdr(gen_cb, &gen);
+    uint64_t gen = loader_gen();
     uint64_t frames[HS_PROF_DEPTH];
     unsigned depth = capture(frames, HS_PROF_DEPTH, gen);
     /* the interpreter's frames, read now (they change as it runs), copied

@@ -560,7 +560,10 @@ static struct uobj *obj_for(struct walk *w, uintptr_t ra, uint32_t *kp)
         o->hdr = (uintptr_t)fo.dlfo_eh_frame;
         o->path = fo.dlfo_link_map->l_name;
         struct phdr_find f = { fo.dlfo_link_map->l_addr, o->hdr, o, false };
-        dl_iterate_phdr(phdr_cb, &f);
+        if (!hs_dl_iterate(phdr_cb, &f)) {
+            hs_unlock(&obj_lock);    /* not now (a fork): not kept, looked up again later */
+            return NULL;
+        }
         o->file = f.found && obj_setup(w, o, n);
         __atomic_store_n(&nobjs, n + 1, __ATOMIC_RELEASE);
         *kp = n;

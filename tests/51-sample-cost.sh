@@ -16,7 +16,11 @@
 #   hashed with one multiply a frame, 1,316 after (gcc 12, Debian 12);
 #   1,377 since bf85b7b, whose cheaper claims and releases (every one of
 #   these blocks claims or releases) saved more at rate 0, on the bare
-#   blocks' path, than at rate 4k: the sample itself did not grow.
+#   blocks' path, than at rate 4k: the sample itself did not grow. 1,405
+#   since stop 30 (1,384 before): the loader's generation, read at every
+#   sample, goes through a gate that a fork closes (prim/sys.c,
+#   hs_dl_iterate: a fork child hung at its first sample when another
+#   thread was sampling at the fork); budget 1,425.
 #   SKIP without valgrind, or when valgrind cannot read the shim's debug
 #   information (a clang build's DWARF 5).
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +28,7 @@ P="$ROOT/$B/tests/prog_samplecost"
 [ -f "$SHIM" ] || { fail sample-cost-built "no $SHIM (run make)"; finish; }
 [ -x "$P" ] || { fail sample-cost-built "no $P (run make test-bins)"; finish; }
 unset HEAPSHIM_PROFILE_UNWIND HEAPSHIM_PROFILE_OUT
-SAMPLE_BUDGET=1400
+SAMPLE_BUDGET=1425
 
 for unwind in dwarf verify; do
     out=$(HEAPSHIM_PROFILE_SEED=1 HEAPSHIM_PROFILE_RATE=4k HEAPSHIM_PROFILE_UNWIND=$unwind LD_PRELOAD="$SHIM" "$P" nofiles 3000 2> "$TMPD/err")

@@ -16,6 +16,7 @@
 #include <link.h>
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -101,6 +102,62 @@ uint64_t hs_now_ns(void)
 }
 
 uint64_t hs_os_tid(void) { return (uint64_t)syscall(SYS_gettid); }
+
+/*
+ * dl_iterate_phdr holds the loader's list lock (dl_load_write_lock) while it
+ * runs, and glibc 2.36 does not reset that lock in a fork child: a fork made
+ * while another thread was inside left the child to wait for it forever at
+ * its first call. The sampler calls it at every sample, so a program whose
+ * threads allocate while another forks had fork children that hung, with
+ * the default settings (2 of 2 runs of a 3,000-fork test). The core's calls
+ * go through this gate: the fork handlers close it and wait for the calls
+ * inside to leave (200 ms at most), and a fork child that cannot be sure
+ * the lock is free -- a call did not leave in time, or the forking thread
+ * was inside one itself (a fork from a signal handler) -- never calls it
+ * again (the sampler keeps the modules it knows; the unwinder reads no new
+ * object's tables). The program's own calls are as under glibc alone.
+ */
+static uint32_t dl_inside;           /* the core's calls in progress */
+static int dl_closed;                /* 1: a fork is being prepared; 2: never again here */
+static int dl_busy_at_fork;
+static HS_TLS uint32_t tls_dl_inside; /* this thread's share of dl_inside */
+
+bool hs_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *arg)
+{
+    __atomic_add_fetch(&dl_inside, 1, __ATOMIC_SEQ_CST);
+    bool open = !__atomic_load_n(&dl_closed, __ATOMIC_SEQ_CST);
+    if (HS_LIKELY(open)) {
+        tls_dl_inside++;
+        dl_iterate_phdr(cb, arg);
+        tls_dl_inside--;
+    }
+    __atomic_sub_fetch(&dl_inside, 1, __ATOMIC_RELEASE);
+    return open;
+}
+
+/* Prepare waits for the other threads' calls to leave; a call of the
+ * forking thread itself (a fork from a signal handler that interrupted
+ * it) will not leave before the fork: waiting for it made a program whose
+ * timer kept interrupting it livelock (prog_sigfork). */
+void hs_dl_fork(int phase)
+{
+    if (phase == 0) {
+        if (__atomic_exchange_n(&dl_closed, 1, __ATOMIC_SEQ_CST) == 2) {
+            dl_busy_at_fork = 2;     /* this process may not call it: nor may its child, nor itself after */
+            return;
+        }
+        uint32_t mine = tls_dl_inside;
+        uint64_t t0 = hs_now_ns();
+        for (unsigned spins = 0; __atomic_load_n(&dl_inside, __ATOMIC_SEQ_CST) > mine; spins++) {
+            if (spins < 64) continue;
+            sched_yield();
+            if ((spins & 63) == 63 && hs_now_ns() - t0 > 200000000ull) break;
+        }
+        dl_busy_at_fork = __atomic_load_n(&dl_inside, __ATOMIC_SEQ_CST) != 0;
+        return;
+    }
+    __atomic_store_n(&dl_closed, dl_busy_at_fork == 2 || (phase == 2 && dl_busy_at_fork) ? 2 : 0, __ATOMIC_RELEASE);
+}
 
 bool hs_os_single_threaded(void)
 {
