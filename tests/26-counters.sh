@@ -185,6 +185,19 @@ for mode in $MODES; do
     [ $rc = 0 ] && [ "$out" = "done 200" ] && pass "counters-$mode-fork-in-signal-handler" \
         || fail "counters-$mode-fork-in-signal-handler" "exit $rc (124: hung), said '$(echo "$out" | head -c 200)'"
 done
+# the same, six at once and every 2 ms, so that the timer often interrupts
+# a sample while it reads the module list: a fork handler that waited for
+# the interrupted read to leave (it cannot before the handler returns)
+# took 200 ms a fork, and the timer's next signal interrupted it again
+# (2 runs in 10 never ended, during stop 30's work)
+for i in 1 2 3 4 5 6; do
+    (HEAPSHIM_ALLOCATOR=pymalloc LD_PRELOAD="$SHIM" timeout 60 "$SF" 2000 300 > "$TMPD/sfp.$i" 2>&1; echo $? >> "$TMPD/sfp.$i") &
+done
+wait
+sfp=$(for i in 1 2 3 4 5 6; do tr '\n' ' ' < "$TMPD/sfp.$i"; echo; done)
+[ "$(echo "$sfp" | grep -c '^done 300 0 $')" = 6 ] && pass counters-fork-in-signal-handler-x6 \
+    || fail counters-fork-in-signal-handler-x6 "want 'done 300' and exit 0 from each: $(echo "$sfp" | tr '\n' '|')"
+
 # while two threads take heap samples (64 KiB blocks at the default rate:
 # every sample reads the loader's module list, under a lock glibc 2.36 does
 # not reset in a fork child): before stop 30 a child hung at its first

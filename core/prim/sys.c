@@ -124,14 +124,17 @@ static HS_TLS uint32_t tls_dl_inside; /* this thread's share of dl_inside */
 
 bool hs_dl_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *arg)
 {
+    /* the thread's own count first up and last down: a signal handler
+     * that forks anywhere in here finds its own share of dl_inside counted
+     * in tls_dl_inside, and does not wait for it */
+    tls_dl_inside++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     __atomic_add_fetch(&dl_inside, 1, __ATOMIC_SEQ_CST);
     bool open = !__atomic_load_n(&dl_closed, __ATOMIC_SEQ_CST);
-    if (HS_LIKELY(open)) {
-        tls_dl_inside++;
-        dl_iterate_phdr(cb, arg);
-        tls_dl_inside--;
-    }
+    if (HS_LIKELY(open)) dl_iterate_phdr(cb, arg);
     __atomic_sub_fetch(&dl_inside, 1, __ATOMIC_RELEASE);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tls_dl_inside--;
     return open;
 }
 
