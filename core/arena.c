@@ -542,7 +542,6 @@ void hs_arena_fork_prepare(void)
 
 void hs_arena_fork_parent(void)
 {
-    if (hs_fork_alone) return;
     if (arena_taken) hs_unlock(&arena_lock);
     for (unsigned d = 0; d < HS_NSMALLDOM; d++)
         for (unsigned k = 0; k < HS_NCLASSES; k++)

@@ -381,7 +381,6 @@ void hs_heap_fork_prepare(void)
 
 void hs_heap_fork_parent(void)
 {
-    if (hs_fork_alone) return;
     if (slot0_taken) hs_unlock(&hs_slot0_lock);
     if (registry_taken) hs_unlock(&registry_lock);
 }

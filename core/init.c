@@ -22,12 +22,10 @@ static void fork_prepare(void)
 {
     int saved = errno;
     hs_dl_fork(0);                   /* first: no lock of ours is held inside it */
-    hs_fork_alone = hs_os_single_threaded();
-    if (!hs_fork_alone) {
-        hs_live_fork_prepare();
-        hs_heap_fork_prepare();
-        hs_arena_fork_prepare();
-    }
+    hs_fork_alone = hs_os_single_threaded();   /* before the locks: internal.h */
+    hs_live_fork_prepare();
+    hs_heap_fork_prepare();
+    hs_arena_fork_prepare();
     if (hs__platform_fork) hs__platform_fork(0);
     hs_live_fork_snapshot();
     errno = saved;

@@ -175,9 +175,12 @@ HS_INLINE bool hs_lock_mine(const hs_lock_t *l) { return __atomic_load_n(&l->v, 
  * forked from a signal handler that interrupted the holder: waiting would
  * never end; the interrupted code releases it when the handler returns, in
  * the parent, and a child's locks are reset). true: taken, release it. */
+extern HS_HIDDEN bool hs_fork_alone;
 HS_INLINE bool hs_lock_for_fork(hs_lock_t *l)
 {
-    if (hs_lock_mine(l)) return false;
+    /* alone (below): no other thread can hold it; a hold of this thread's
+     * own is left to the code it interrupted, as above */
+    if (hs_fork_alone || hs_lock_mine(l)) return false;
     hs_lock(l);
     return true;
 }
@@ -185,13 +188,13 @@ HS_INLINE void hs_unlock(hs_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_REL
 /* (a free lock is only read: in a fork child its page stays the parent's,
  * not a copy made by the write) */
 HS_INLINE void hs_lock_reset(hs_lock_t *l) { if (l->v) l->v = 0; }
-/* Set by the fork handlers' prepare step (init.c): the forking thread is
- * the process's only one (glibc's __libc_single_threaded: no thread was
- * ever created), so no other thread can hold a lock or be counting, and
- * the handlers take, release and reset nothing but what the forking thread
- * itself may hold. Every page a handler writes is copied at the next write
- * of either process: a shell paid about 20 such faults a fork. */
-extern HS_HIDDEN bool hs_fork_alone;
+/* hs_fork_alone, set by the fork handlers' prepare step (init.c): the
+ * forking thread is the process's only one (glibc's __libc_single_threaded:
+ * no thread was ever created), so no other thread can hold a lock or be
+ * counting: hs_lock_for_fork takes nothing, so the parent releases and the
+ * child resets nothing, and no counting thread is held (live.c). Every page
+ * a handler writes after the fork is copied at the next write of either
+ * process: a shell paid about 20 such faults a fork. */
 
 /* ---- system primitives (prim/sys.c) -------------------------------------- */
 /* glibc's allocator, never ours: its __libc_* entry points (exported since

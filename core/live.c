@@ -468,6 +468,7 @@ static bool snap_taken;               /* by the fork handlers */
 void hs_live_fork_prepare(void)
 {
     snap_taken = hs_lock_for_fork(&snap_lock);
+    if (hs_fork_alone) return;       /* no other thread to hold (internal.h) */
     tls_forker = 1;
     __atomic_store_n(&fork_hold, 1, __ATOMIC_RELAXED);
     new_epoch();
@@ -492,7 +493,7 @@ static void fork_done(void)
     if (fork_copy) hs_os_unmap(fork_copy, fork_copy_map);
     fork_copy = NULL;
     fork_copy_len = fork_copy_map = 0;
-    if (hs_fork_alone) return;       /* nothing was held (hs_live_fork_prepare did not run) */
+    if (hs_fork_alone) return;       /* nothing was held (hs_live_fork_prepare) */
     tls_forker = 0;
     __atomic_store_n(&fork_hold, 0, __ATOMIC_RELEASE);
 }
@@ -500,7 +501,7 @@ static void fork_done(void)
 void hs_live_fork_parent(void)
 {
     fork_done();
-    if (!hs_fork_alone && snap_taken) hs_unlock(&snap_lock);
+    if (snap_taken) hs_unlock(&snap_lock);
 }
 
 const void *hs_live_fork_copy(size_t *len)

@@ -199,20 +199,27 @@ HS_INLINE void seq_end(struct hs_prof_header *r)
 }
 
 
+/* This process's start time: the live header's when it has read it (one
+ * /proc read less), else read now */
+static uint64_t own_start_time(int32_t pid)
+{
+    if (hs_live && hs_live->pid == pid && hs_live->start_time) return hs_live->start_time;
+    return hs_proc_start_time(getpid());
+}
+
 /* prof_lock held */
 static void region_init(struct hs_prof_header *r)
 {
     r->header_size = sizeof *r;
     r->file_size = REGION_SIZE;
     r->pid = (int32_t)getpid();
-    /* the identity the live header has read already (one /proc read less) */
-    if (hs_live && hs_live->pid == r->pid && hs_live->start_time) {
-        r->start_time = hs_live->start_time;
+    r->start_time = own_start_time(r->pid);
+    /* the identity the live header has read already (fewer /proc reads) */
+    if (hs_live && hs_live->pid == r->pid) {
         r->exe_dev = hs_live->exe_dev;
         r->exe_ino = hs_live->exe_ino;
         r->pidns_ino = hs_live->pidns_ino;
     } else {
-        r->start_time = hs_proc_start_time(getpid());
         hs_proc_exe_id(&r->exe_dev, &r->exe_ino);
         r->pidns_ino = hs_proc_pidns();
     }
@@ -1009,8 +1016,7 @@ bool hs_sample_publish(void *p)
     bool ok = true;
     for (unsigned i = 0; i < n && ok; i++) ok = hs_os_back((char *)p + off[i], len[i]);
     if (ok) {
-        if (!r->start_time) r->start_time = hs_live && hs_live->pid == r->pid && hs_live->start_time
-                                                ? hs_live->start_time : hs_proc_start_time(getpid());
+        if (!r->start_time) r->start_time = own_start_time(r->pid);
         /* the header last: a reader that opens the file meanwhile finds no
          * magic yet, rather than a header over empty tables */
         for (unsigned i = n; i-- > 0;) memcpy((char *)p + off[i], (const char *)r + off[i], len[i]);
@@ -1024,7 +1030,6 @@ static bool mod_taken, prof_taken;    /* by the fork handlers */
 
 void hs_sample_fork(int phase)
 {
-    if (phase != 2 && hs_fork_alone) return;   /* internal.h */
     if (phase == 0) {
         mod_taken = hs_lock_for_fork(&mod_lock);
         prof_taken = hs_lock_for_fork(&prof_lock);

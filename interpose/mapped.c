@@ -248,7 +248,6 @@ static void after_update(void) { hs_live_mapped_changed(); }
 void hs_mapped_fork(int phase)
 {
     static bool taken;
-    if (phase != 2 && hs_fork_alone) return;   /* core/internal.h */
     if (phase == 0) taken = hs_lock_for_fork(&reg_lock);
     else if (phase == 1) {
         if (taken) hs_unlock(&reg_lock);
