@@ -270,6 +270,23 @@ static void fork_child(void)
     pending = hs_sample_region() != NULL && (!shared || hs_sample_fork_private());
 }
 
+/* Remove <pid>.prof, only if the entry is still the file this process made
+ * (the directory and the file as created: dir_dev/ino, file_dev/ino). */
+static void remove_own_file(void)
+{
+    if (!file_name[0]) return;
+    int dirfd = open(hs_livefile_dir(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd >= 0) {
+        struct stat ds, fs;
+        if (fstat(dirfd, &ds) == 0 && ds.st_dev == dir_dev && ds.st_ino == dir_ino &&
+            fstatat(dirfd, file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
+            fs.st_dev == file_dev && fs.st_ino == file_ino)
+            unlinkat(dirfd, file_name, 0);
+        close(dirfd);
+    }
+    file_name[0] = 0;
+}
+
 void hs_profile_publish(void)
 {
     if (!pending) return;
@@ -278,12 +295,7 @@ void hs_profile_publish(void)
     void *p = hs__platform_profile_region(size);   /* the file, mapped; or NULL: stays private */
     if (p && !hs_sample_publish(p)) {
         munmap(p, size);
-        int dirfd = open_dir();
-        if (dirfd >= 0) {
-            unlinkat(dirfd, file_name, 0);
-            close(dirfd);
-        }
-        file_name[0] = 0;
+        remove_own_file();
     }
 }
 
@@ -330,14 +342,5 @@ void hs_profile_exit(void)
         if (!r->start_time) r->start_time = hs_proc_start_time(getpid());   /* a fork child's, not read yet */
         write_copy(r, hs_sample_region_size());
     }
-    if (!file_name[0]) return;
-    int dirfd = open(hs_livefile_dir(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirfd < 0) return;
-    struct stat ds, fs;
-    if (fstat(dirfd, &ds) == 0 && ds.st_dev == dir_dev && ds.st_ino == dir_ino &&
-        fstatat(dirfd, file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
-        fs.st_dev == file_dev && fs.st_ino == file_ino)
-        unlinkat(dirfd, file_name, 0);
-    close(dirfd);
-    file_name[0] = 0;
+    remove_own_file();
 }
