@@ -108,6 +108,37 @@ else
     skip pidns-not-removed "needs root and unshare -p"
 fi
 
+# ---- time namespaces: /proc/PID/stat gives a start time in the reader's
+# time namespace, and a process in one of its own (unshare --time
+# --boottime) wrote its own view: `heapshim gc` removed the running
+# process's live file and profile as stale, and top did not list it. The
+# readers allow for the difference of the two boottime offsets. A process
+# of such a namespace killed by SIGKILL is still stale.
+if [ "$(id -u)" = 0 ] && unshare -T --boottime 100000 true 2>/dev/null; then
+    D="$TMPD/timens"; mkdir -m 700 "$D"
+    unshare -T --boottime 100000 --fork env LD_PRELOAD="$SHIM" HEAPSHIM_DIR="$D" HEAPSHIM_PROFILE_RATE=4k \
+        "$PY" -c 'import sys, time; x = [bytes(100) for _ in range(20000)]; open(sys.argv[1], "w").close(); time.sleep(3)' "$TMPD/timens.ready" &
+    tp=$!
+    for _ in $(seq 100); do [ -e "$TMPD/timens.ready" ] && break; sleep 0.05; done
+    tpid=$(ls "$D" | grep '^[0-9]*$' | head -1)
+    gco=$("$HS" gc --dir "$D" 2>&1)
+    j=$("$HS" top --once --json --dir "$D" 2>&1)
+    lb=$(jpid "$j" "${tpid:-0}")
+    there=$(ls "$D" | grep -c "^$tpid\$\|^$tpid\.prof\$")
+    wait $tp; rc=$?
+    [ -n "$tpid" ] && [ "$there" = 2 ] && [ -n "$lb" ] && [ "$lb" -gt 2000000 ] && [ $rc = 0 ] && pass timens-not-removed \
+        || fail timens-not-removed "pid '$tpid': files left $there of 2 ($gco), top's live bytes '$lb' (want > 2000000), rc $rc"
+    # killed in its namespace: its files are stale for gc
+    unshare -T --boottime 100000 --fork env LD_PRELOAD="$SHIM" HEAPSHIM_DIR="$D" \
+        "$PY" -c 'import os, signal, time; x = [bytes(100) for _ in range(2000)]; time.sleep(0.3); os.kill(os.getpid(), signal.SIGKILL)' 2>/dev/null
+    gco=$("$HS" gc --dir "$D" 2>&1)
+    left=$(ls "$D" | grep -c '^[0-9]*$')
+    echo "$gco" | grep -q "removed [12] stale files*, 0 live" && [ "$left" = 0 ] && pass timens-killed-stale \
+        || fail timens-killed-stale "gc: $gco; live files left: $left"
+else
+    skip timens-not-removed "needs root and unshare --time"
+fi
+
 # ---- a fork child's live file is made when it shows it will live: a
 # child that exits or execs within milliseconds never makes one (a shell's
 # 20 subshells made and removed 20 files before); one that holds 1 MiB, or

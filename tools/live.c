@@ -123,11 +123,53 @@ int proc_other_pidns(uint64_t pidns_ino)
     return pidns_ino && mine && pidns_ino != mine;
 }
 
+/* The boot-time offset of a time namespace (/proc/PID/timens_offsets,
+ * Linux 5.6+: "boottime SECONDS NANOSECONDS"), in clock ticks; 0 when
+ * there is none or it cannot be read. */
+static int64_t timens_boot_ticks(const char *path)
+{
+    char buf[256];
+    if (proc_read_path(path, buf, sizeof buf) <= 0) return 0;
+    const char *b = strstr(buf, "boottime");
+    long long sec = 0, nsec = 0;
+    if (!b || sscanf(b + 8, " %lld %lld", &sec, &nsec) != 2) return 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0) hz = 100;
+    return (int64_t)sec * hz + (int64_t)nsec / (1000000000 / hz);
+}
+
+/*
+ * Does /proc's start time `st` of pid (in this reader's view) name the
+ * process whose header says `start_time`? /proc/PID/stat gives the start
+ * in the reading process's time namespace (boot time plus the namespace's
+ * boottime offset), and the shim wrote its own view: a process in a time
+ * namespace of its own (unshare --time --boottime, a container) reads a
+ * start that is off from ours by the difference of the two offsets. Equal,
+ * or equal after that difference (within the tick that the two roundings
+ * may split). Only read when the plain comparison fails.
+ */
+static int same_start(int pid, uint64_t st, uint64_t start_time)
+{
+    if (st == start_time) return 1;
+    static int64_t mine;
+    static int known;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/timens_offsets", pid);
+    int64_t theirs = timens_boot_ticks(path);
+    if (!known) {
+        mine = timens_boot_ticks("/proc/self/timens_offsets");
+        known = 1;
+    }
+    if (theirs == mine) return 0;
+    int64_t want = (int64_t)st + (theirs - mine), d = (int64_t)start_time - want;
+    return d >= -1 && d <= 1;
+}
+
 int proc_alive(int pid, uint64_t start_time, uint64_t exe_dev, uint64_t exe_ino)
 {
     if (pid <= 0) return 0;
     uint64_t st = proc_start_time(pid);
-    if (st == 0 || st != start_time) return 0;
+    if (st == 0 || !same_start(pid, st, start_time)) return 0;
     /* same pid, same start: the same process, but maybe another program
      * (exec() keeps both): its program file is the header's, when both
      * are known (another user's process may not be looked at) */
