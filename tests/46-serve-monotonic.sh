@@ -115,13 +115,27 @@ PY
 }
 
 # ---- heapshim serve
+# and a process killed by SIGKILL while it serves: its file stays in the
+# directory; it is folded once (it was folded again at every step, into a
+# service named after its comm, once its labels could no longer be read)
+HEAPSHIM_LABELS=service=monokill LD_PRELOAD="$SHIM" "$PH" n1000x100 s60000 & K=$!; pids+=($K)
+for _ in $(seq 100); do [ -e "$HEAPSHIM_DIR/$K" ] && break; sleep 0.05; done
 "$HS" serve --listen 127.0.0.1:0 --by service --window $WINDOW --window-step $STEP 2> "$TMPD/s.log" & S=$!; pids+=($S)
 port=$(port_of "$TMPD/s.log")
 if [ -z "$port" ]; then
     fail serve-start "$(cat "$TMPD/s.log")"
 else
+    curl -s -m 10 "http://127.0.0.1:$port/metrics" > /dev/null   # seen running
+    kill -9 $K; wait $K 2>/dev/null
     check serve "$port" monoserve && pass serve-counters-monotonic \
         || fail serve-counters-monotonic "a service's counter went back, or workers not folded exactly once (figures above)"
+    # the run lasted several steps after the kill
+    curl -s -m 10 "http://127.0.0.1:$port/metrics" > "$TMPD/sk"
+    kx=$(metric 'heapshim_service_exited_processes_total\{service="monokill"\}' "$TMPD/sk")
+    all=$(awk '/^heapshim_service_exited_processes_total\{/ {t += $NF} END {print t + 0}' "$TMPD/sk")
+    [ -e "$HEAPSHIM_DIR/$K" ] && [ "$kx" = 1 ] && [ "$all" = $(( $(tail -n 1 "$TMPD/serve.rec" | awk '{print $3}') + 1 )) ] \
+        && pass serve-killed-folded-once \
+        || fail serve-killed-folded-once "file left: $([ -e "$HEAPSHIM_DIR/$K" ] && echo yes || echo no); exited: monokill '$kx' (want 1), all services $all (want the workers + 1): $(grep '^heapshim_service_exited_processes_total{' "$TMPD/sk" | tr '\n' ' ')"
 fi
 kill $S; wait $S 2>/dev/null
 

@@ -18,9 +18,17 @@
  * step (those read every file and may take seconds under load), so a
  * worker that lives a few milliseconds is held too. The thread only opens
  * (tools/live.c's checks) and reads the newcomer's identity from /proc; it
- * hands both to the main thread through a queue under a mutex. Each step
- * (--window-step) reads the kept files: a process that exited is folded
- * into its service's totals and its descriptor closed.
+ * hands both to the main thread through a queue under a mutex.
+ *
+ * A step (--window-step) and a scrape take the same reading (take_reading):
+ * every kept file is read once; the running processes are what the step
+ * closes or the scrape renders, and a process that exited is folded into
+ * its service's totals by whichever reading learns of the exit first, so a
+ * scrape never shows a service without a process it showed before (its
+ * counters never go back). Its descriptor is closed; its entry stays, with
+ * no descriptor, while the file is there (a process killed by SIGKILL
+ * leaves it), so that it is not held again and folded once more. Both run
+ * on the main thread (tools/httpd.c's loop); the watcher only queues.
  *
  * HEAPSHIM_SERVE_FAULT=slow-read (tests only) makes every file read of a
  * scrape or a step sleep 50 ms first: a slow scrape on demand.
@@ -60,7 +68,8 @@ static volatile sig_atomic_t stop;
 static void on_stop(int sig) { (void)sig; stop = 1; }
 
 struct kept {
-    int fd;
+    int fd;                          /* -1: done (folded, or stale at the first look), kept
+                                      * while its file is there so that it is not held again */
     int fresh;                       /* seen running, or created while we watched */
     dev_t dev;
     ino_t ino;
@@ -82,6 +91,7 @@ struct serve {
     struct exporter *e;
     struct kept *k;
     int nk, kcap, kmax;
+    int nopen;                       /* entries of k with a descriptor (at most kmax) */
     int ino;                         /* inotify, -1 if unavailable */
     int wd;                          /* its watch, -1 if none (atomic: both threads) */
     unsigned slow_ms;                /* HEAPSHIM_SERVE_FAULT=slow-read */
@@ -105,7 +115,7 @@ static int kept_find(const struct serve *s, const char *name, dev_t dev, ino_t i
 
 static int kept_add(struct serve *s, int fd, const struct stat *st, const char *name, int fresh)
 {
-    if (s->nk >= s->kmax) return -1;
+    if (s->nopen >= s->kmax) return -1;
     if (s->nk == s->kcap) {
         int nc = s->kcap ? 2 * s->kcap : 64;
         struct kept *nk = realloc(s->k, (size_t)nc * sizeof *nk);
@@ -119,41 +129,74 @@ static int kept_add(struct serve *s, int fd, const struct stat *st, const char *
     s->k[s->nk].ino = st->st_ino;
     snprintf(s->k[s->nk].name, sizeof s->k[s->nk].name, "%s", name);
     s->nk++;
+    s->nopen++;
     return 0;
+}
+
+static void kept_close(struct serve *s, int i)
+{
+    if (s->k[i].fd < 0) return;
+    close(s->k[i].fd);
+    s->k[i].fd = -1;
+    s->nopen--;
 }
 
 static void kept_drop(struct serve *s, int i)
 {
-    close(s->k[i].fd);
+    kept_close(s, i);
     s->k[i] = s->k[--s->nk];
 }
 
-/* hold a live file found by listing the directory (not yet kept) */
-static void hold(struct serve *s, const struct live_dirh *d, const char *name, int fresh)
+/* does the entry's name in d still lead to the entry's file? */
+static int kept_present(const struct serve *s, int i, const struct live_dirh *d)
+{
+    struct stat st;
+    return d && fstatat(d->fd, s->k[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == s->k[i].dev &&
+           st.st_ino == s->k[i].ino;
+}
+
+/* a file whose process is done with (folded, or dead at the first look):
+ * its descriptor closed; remembered while the file is there (or while the
+ * directory cannot be looked at: d NULL). 1 if remembered, 0 if dropped. */
+static int kept_done(struct serve *s, int i, const struct live_dirh *d)
+{
+    if (d && !kept_present(s, i, d)) {
+        kept_drop(s, i);
+        return 0;
+    }
+    kept_close(s, i);
+    return 1;
+}
+
+/* hold a live file found by listing the directory (not yet kept); 1 if it
+ * is refused (not a live file this reader may open), else 0 */
+static int hold(struct serve *s, const struct live_dirh *d, const char *name, int fresh)
 {
     struct stat st;
     if (live_pid_name(name) < 0 || fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         kept_find(s, name, st.st_dev, st.st_ino) >= 0)
-        return;
+        return 0;
     char err[4600];
     int fd = live_open_at(d, name, &st, err, sizeof err);
-    if (fd < 0) return;
+    if (fd < 0) return fd == LIVE_BAD;
     if (kept_find(s, name, st.st_dev, st.st_ino) >= 0 || kept_add(s, fd, &st, name, fresh) != 0) close(fd);
+    return 0;
 }
 
 /* fresh: the files listed were created while we watched (the watch and a
  * first listing were in place before): fold them also if they exited
- * before their first read */
-static void hold_all(struct serve *s, const struct live_dirh *d, int fresh)
+ * before their first read. Returns the files refused. */
+static int hold_all(struct serve *s, const struct live_dirh *d, int fresh)
 {
     DIR *dd = NULL;
-    int dfd = dup(d->fd);
+    int dfd = dup(d->fd), bad = 0;
     if (dfd >= 0 && !(dd = fdopendir(dfd))) close(dfd);
-    if (!dd) return;
+    if (!dd) return 0;
     rewinddir(dd);
     struct dirent *de;
-    while ((de = readdir(dd))) hold(s, d, de->d_name, fresh);
+    while ((de = readdir(dd))) bad += hold(s, d, de->d_name, fresh);
     closedir(dd);
+    return bad;
 }
 
 static void watch(struct serve *s)
@@ -247,25 +290,50 @@ static void slow_read(const struct serve *s)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
-/* one step: read every kept file (taking its window), fold the exited */
-static void step(void *arg)
+static int cmp_pid(const void *a, const void *b)
 {
-    struct serve *s = arg;
+    const struct proc_view *x = a, *y = b;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* One reading, for a step and for a scrape alike: every kept file read
+ * once; the running processes into sc (by pid; sc->stale: files of dead
+ * processes still there, sc->bad: files refused or unreadable), and every
+ * exit that this reading is the first to see folded now, exactly once (the
+ * entry keeps no descriptor after, kept_done). 0, or -1 if out of memory. */
+static int take_reading(struct serve *s, struct scan *sc)
+{
     struct live_dirh d;
     char err[4600];
+    memset(sc, 0, sizeof *sc);
     int rc = live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err);
     take_incoming(s);                /* first: what the watcher holds is fresh */
     if (rc == 0) {
         int watched = s->primed && __atomic_load_n(&s->wd, __ATOMIC_ACQUIRE) >= 0;
         watch(s);
-        hold_all(s, &d, watched);
+        sc->bad = hold_all(s, &d, watched);
         s->primed = __atomic_load_n(&s->wd, __ATOMIC_ACQUIRE) >= 0;
+    } else {
+        sc->nodir = rc == 1;
+        sc->bad = rc < 0;
     }
-    int nk0 = s->nk;                 /* files held before this step: read now */
+    int nk0 = s->nk;                 /* files held before this reading: read now */
     struct proc_view *v = calloc((size_t)(nk0 ? nk0 : 1), sizeof *v);
+    if (!v) {
+        if (rc == 0) live_dir_close(&d);
+        return -1;
+    }
     int n = 0;
-    for (int i = 0; v && i < s->nk;) {
-        if (i >= nk0) break;
+    for (int i = 0; i < s->nk && i < nk0;) {
+        if (s->k[i].fd < 0) {        /* done with: a stale file while it is there */
+            if (rc == 0 && !kept_present(s, i, &d)) {
+                kept_drop(s, i);
+                continue;
+            }
+            sc->stale += rc == 0;
+            i++;
+            continue;
+        }
         slow_read(s);
         /* the name now leads to another file: the process exec'd (the new
          * image made a file of its own) or the pid was reused; the kept one
@@ -280,31 +348,52 @@ static void step(void *arg)
         int r = live_read_kept(rc == 0 && !replaced ? &d : NULL, s->k[i].name, s->k[i].fd, 0, &v[n], err,
                                sizeof err);
         if (replaced && r == LIVE_OK) r = LIVE_STALE;
+        if (r != LIVE_BAD && v[n].pid != live_pid_name(s->k[i].name)) r = LIVE_BAD;   /* a foreign file */
         if (r == LIVE_OK) {
             s->k[i].fresh = 1;
             n++;
             i++;
             continue;
         }
+        if (r != LIVE_STALE) {       /* unreadable now: held again below, read next time */
+            sc->bad++;
+            kept_drop(s, i);
+            continue;
+        }
         /* exited: its final figures; a stale file found at the first look
          * (a process killed before the exporter started) is not folded */
-        if (r == LIVE_STALE && v[n].pid > 0 && s->k[i].fresh) exp_exited(s->e, &v[n]);
-        kept_drop(s, i);
+        if (v[n].pid > 0 && s->k[i].fresh) exp_exited(s->e, &v[n]);
+        if (kept_done(s, i, rc == 0 ? &d : NULL)) {
+            sc->stale += rc == 0;
+            i++;
+        }
     }
-    /* files that replaced folded ones: read from the next step on */
-    if (rc == 0) hold_all(s, &d, s->primed);
-    if (v) exp_step(s->e, v, n);
-    free(v);
-    if (rc == 0) live_dir_close(&d);
+    /* files that replaced folded ones: read from the next reading on */
+    if (rc == 0) {
+        hold_all(s, &d, s->primed);
+        live_dir_close(&d);
+    }
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_pid);
+    sc->v = v;
+    sc->n = n;
+    return 0;
+}
+
+/* one step: the reading's running processes close the window step */
+static void step(void *arg)
+{
+    struct serve *s = arg;
+    struct scan sc;
+    if (take_reading(s, &sc) != 0) return;
+    exp_step(s->e, sc.v, sc.n);
+    scan_free(&sc);
 }
 
 static char *render(void *arg, size_t *len)
 {
     struct serve *s = arg;
-    take_incoming(s);
     struct scan sc;
-    live_scan_opt(s->dir, s->explicit_dir, NULL, 0, 0, &sc, 1);
-    for (int i = 0; s->slow_ms && i < sc.n + sc.stale + sc.bad; i++) slow_read(s);   /* the fault */
+    if (take_reading(s, &sc) != 0) return NULL;
     char *text = exp_render(s->e, &sc, NULL, 0, len);
     scan_free(&sc);
     return text;
@@ -378,7 +467,8 @@ int cmd_serve(int argc, char **argv)
         pthread_join(s.th, NULL);
     }
     take_incoming(&s);
-    for (int i = 0; i < s.nk; i++) close(s.k[i].fd);
+    for (int i = 0; i < s.nk; i++)
+        if (s.k[i].fd >= 0) close(s.k[i].fd);
     free(s.k);
     free(s.q);
     if (s.ino >= 0) close(s.ino);

@@ -44,7 +44,8 @@ void exp_opts_check(struct exp_opts *o);   /* defaults, step <= window; exits 2 
  * first (with their final figures when the caller has them). */
 void exp_step(struct exporter *e, const struct proc_view *v, int n);
 /* A process that exited: its final (or last known) figures, folded into its
- * service's totals. */
+ * service's totals. Called once per exit, by the first reading (a step or a
+ * scrape) that learns of it, so that a render never loses a process. */
 void exp_exited(struct exporter *e, const struct proc_view *final);
 /* Pids the exporter tracks (for callers that must find who vanished). */
 int exp_tracked(const struct exporter *e, int i, int *pid, uint64_t *start_time);
