@@ -904,41 +904,63 @@ static int print_prom(const struct reading *r)
 }
 
 /* ---- --serve: the host exporter ------------------------------------------------------
- * Every step (--window-step) a reading is taken: processes that exited
- * since (their final USDT snapshot, kept by proc_exit for us) and those
- * that vanished otherwise (last reading) are folded into their services.
+ * Every step (--window-step) and every scrape take a reading; the exits it
+ * is the first to learn of are folded into their services then (fold_exits),
+ * whichever of the two it is, so a scrape never shows a service without a
+ * process it showed before: processes that exited since the last reading
+ * (their final USDT snapshot, kept by proc_exit for us, which take_reading
+ * hands over once and forgets) and those that vanished otherwise (their
+ * figures in the last reading).
  * Window peaks come from the window steps each process keeps in its region
  * (live.h "Window steps"), copied by the pull iterator (the header) or at
  * the USDT hit: the exporter computes every step's mark from them
  * (tools/exporter.c mark_of), exactly as for `heapshim serve`; nothing is
- * written into the processes. Each scrape takes a fresh reading. */
+ * written into the processes. */
 static struct exporter *xp;
-static struct reading prev;         /* the last step's reading */
+static struct reading prev;         /* the last reading (step or scrape): its running processes */
+
+/* Fold the exits r is the first reading to see, exactly once, and make r
+ * the last reading. r keeps its views (running processes only: one also in
+ * r->gone exited between the two halves of take_reading and is taken out);
+ * r->gone is freed. */
+static void fold_exits(struct reading *r)
+{
+    for (int i = 0; i < r->ngone; i++) exp_exited(xp, &r->gone[i].v);
+    int n = 0;
+    for (int i = 0; i < r->n; i++) {
+        int gone = 0;
+        for (int k = 0; k < r->ngone && !gone; k++) gone = r->gone[k].v.pid == r->v[i].v.pid;
+        if (!gone) r->v[n++] = r->v[i];
+    }
+    r->n = n;
+    /* gone without an exit snapshot (exec into another image, pull only): last figures */
+    for (int i = 0; i < prev.n; i++) {
+        const struct view *o = &prev.v[i];
+        int still = 0;
+        for (int k = 0; k < r->n && !still; k++) still = r->v[k].v.pid == o->v.pid && r->v[k].v.start_time == o->v.start_time;
+        for (int k = 0; k < r->ngone && !still; k++) still = r->gone[k].v.pid == o->v.pid;
+        if (!still) exp_exited(xp, &o->v);
+    }
+    free(r->gone);
+    r->gone = NULL;
+    r->ngone = 0;
+    free(prev.v);
+    prev.v = malloc((size_t)(r->n ? r->n : 1) * sizeof *prev.v);
+    prev.n = prev.v ? r->n : 0;
+    if (prev.v && r->n) memcpy(prev.v, r->v, (size_t)r->n * sizeof *prev.v);
+}
 
 static void serve_step(void *arg)
 {
     (void)arg;
     struct reading r;
     if (take_reading(&r) != 0) return;
-    for (int i = 0; i < r.ngone; i++) exp_exited(xp, &r.gone[i].v);
-    /* gone without an exit snapshot (exec into another image, pull only): last figures */
-    for (int i = 0; i < prev.n; i++) {
-        const struct view *o = &prev.v[i];
-        int still = 0;
-        for (int k = 0; k < r.n && !still; k++) still = r.v[k].v.pid == o->v.pid && r.v[k].v.start_time == o->v.start_time;
-        for (int k = 0; k < r.ngone && !still; k++) still = r.gone[k].v.pid == o->v.pid;
-        if (!still) exp_exited(xp, &o->v);
-    }
+    fold_exits(&r);
     struct proc_view *pv = calloc((size_t)(r.n ? r.n : 1), sizeof *pv);
     for (int i = 0; pv && i < r.n; i++) pv[i] = r.v[i].v;
     if (pv) exp_step(xp, pv, r.n);
     free(pv);
-    free(prev.v);
-    free(prev.gone);
-    free(r.gone);
-    r.gone = NULL;
-    r.ngone = 0;
-    prev = r;
+    free(r.v);
     if (opt.fault == FAULT_VMA_BUSY_LATER) skel->bss->fault_vma_busy = 1;
     maybe_reattach();
 }
@@ -948,7 +970,7 @@ static char *serve_render(void *arg, size_t *len)
     (void)arg;
     struct reading r;
     if (take_reading(&r) != 0) return NULL;
-    /* exited ones stay in the map for the next step to fold */
+    fold_exits(&r);
     struct scan s = { 0 };
     s.v = calloc((size_t)(r.n ? r.n : 1), sizeof *s.v);
     char *text = NULL;
@@ -963,7 +985,6 @@ static char *serve_render(void *arg, size_t *len)
     free(fam.p);
     free(s.v);
     free(r.v);
-    free(r.gone);
     return text;
 }
 
