@@ -39,6 +39,20 @@ $(B)/bench/rusage_run: bench/rusage_run.c $(B)/build-flags
 	$(call msg,LD,$@)
 	$(BENCH_PLAIN_LD)
 
+# the floor of a preloaded counter (docs/benchmarks.md, "The floor"): an
+# empty preloaded library, and the least an exact per-call counter does;
+# for `bench_preload.sh -a empty=... -a floor=...`, not part of `make bench`
+$(B)/bench/libfloor_empty.so: bench/floor_empty.c $(B)/build-flags
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -fPIC -shared -o $@ $<
+$(B)/bench/libfloor_count.so: bench/floor_count.c $(B)/build-flags
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(BENCH_CFLAGS) -fPIC -shared -fno-plt -o $@ $<
+.PHONY: bench-floor-libs
+bench-floor-libs: $(B)/bench/libfloor_empty.so $(B)/bench/libfloor_count.so
+
 BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c)) \
                       $(patsubst bench/%.cpp,$(B)/bench/%,$(wildcard bench/wl_*.cpp))
 
