@@ -408,6 +408,19 @@ void hs_live_mapped_now(struct hs_live_mapped *out)
 /* false: a slot is in the middle of an update by the calling thread itself
  * (a signal handler interrupted it: the fork child of a handler that forked
  * exits, and its exit publishes), which would never end while we wait */
+/* The sum's working memory: static, under snap_lock (every caller holds
+ * it), not on the stack. A publication runs inside whatever allocation
+ * reached the clock look, on the program's stack: with these (about 5 KiB)
+ * on it, a malloc needed 6.6 KiB of stack where glibc's needs under 4, and
+ * coroutines on 4-6 KiB stacks overflowed them under the shim (outside
+ * test, stop 31; tests/26-counters.sh small-stack-malloc). */
+static struct {
+    struct hs_live_acc acc;
+    struct hs_live_counts c;
+    struct hs_live_globals g;
+    struct hs_live_snapshot snap;     /* publish_locked's */
+} sum_scratch;
+
 static bool consistent_sum(struct hs_live_snapshot *out)
 {
     struct hs_live_header *h = hs_live;
@@ -416,15 +429,15 @@ static bool consistent_sum(struct hs_live_snapshot *out)
     uint64_t e = new_epoch();
     uint32_t n = __atomic_load_n(&h->slots_used, __ATOMIC_ACQUIRE);
     if (n > h->nslots) n = h->nslots;
-    struct hs_live_acc acc;
-    memset(&acc, 0, sizeof acc);
+    struct hs_live_acc *acc = &sum_scratch.acc;
+    struct hs_live_counts *c = &sum_scratch.c;
+    memset(acc, 0, sizeof *acc);
     for (uint32_t i = 0; i < n; i++) {
         const struct hs_live_slot *s = hs_live_slot_at(i);
-        struct hs_live_counts c;
         for (unsigned spins = 0;; spins++) {
             uint64_t ep = __atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
             if (ep == e && frozen) {
-                c = frozen[i];           /* frozen before ep was stored */
+                *c = frozen[i];          /* frozen before ep was stored */
                 break;
             }
             uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
@@ -433,16 +446,16 @@ static bool consistent_sum(struct hs_live_snapshot *out)
                 pause_a_little(spins);
                 continue;
             }
-            counts_load(&c, s);
+            counts_load(c, s);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (HS_LOAD(&s->seq) == q && HS_LOAD(&s->epoch) == ep) break;
             pause_a_little(spins);
         }
-        hs_live_acc_add(&acc, &c, HS_LOAD(&s->owner) != 0);
+        hs_live_acc_add(acc, c, HS_LOAD(&s->owner) != 0);
     }
-    struct hs_live_globals g;
-    hs_live_globals_read(h, &g);
-    hs_live_acc_finish(&acc, &g, out);
+    struct hs_live_globals *g = &sum_scratch.g;
+    hs_live_globals_read(h, g);
+    hs_live_acc_finish(acc, g, out);
     /* the mapped figures as of a moment within the cut (live.h, "Mapped memory") */
     hs_live_mapped_now(&out->mapped);
     /* What this read reports becomes the least any later read reports:
@@ -555,8 +568,7 @@ static void write_snapshot(const struct hs_live_snapshot *snap);
 static void publish_locked(uint64_t now)
 {
     HS_STORE(&last_ns, now);
-    struct hs_live_snapshot snap;
-    if (consistent_sum(&snap)) write_snapshot(&snap);
+    if (consistent_sum(&sum_scratch.snap)) write_snapshot(&sum_scratch.snap);
     hs_unlock(&snap_lock);
     HS_USDT2(publish, hs_live, hs_live_size);
 }
@@ -564,27 +576,27 @@ static void publish_locked(uint64_t now)
 /* the seqlock'd snapshot in the header (snap_lock held) */
 static void write_snapshot(const struct hs_live_snapshot *s)
 {
-    const struct hs_live_snapshot snap = *s;
+    const struct hs_live_snapshot *snap = s;
     struct hs_live_header *h = hs_live;
     uint64_t seq = HS_LOAD(&h->seq);
     __atomic_store_n(&h->seq, seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     for (int d = 0; d < 4; d++) {
         struct hs_live_domain *o = &h->snap[d];
-        HS_STORE(&o->live_bytes, snap.dom[d].live_bytes);
-        HS_STORE(&o->live_blocks, snap.dom[d].live_blocks);
-        HS_STORE(&o->peak_bytes, snap.dom[d].peak_bytes);
-        HS_STORE(&o->allocs, snap.dom[d].allocs);
-        HS_STORE(&o->reallocs, snap.dom[d].reallocs);
-        HS_STORE(&o->frees, snap.dom[d].frees);
-        HS_STORE(&o->failed, snap.dom[d].failed);
+        HS_STORE(&o->live_bytes, snap->dom[d].live_bytes);
+        HS_STORE(&o->live_blocks, snap->dom[d].live_blocks);
+        HS_STORE(&o->peak_bytes, snap->dom[d].peak_bytes);
+        HS_STORE(&o->allocs, snap->dom[d].allocs);
+        HS_STORE(&o->reallocs, snap->dom[d].reallocs);
+        HS_STORE(&o->frees, snap->dom[d].frees);
+        HS_STORE(&o->failed, snap->dom[d].failed);
     }
-    HS_STORE(&h->snap_arenas_mapped, snap.arenas_mapped);
-    HS_STORE(&h->snap_bytes_mapped, snap.bytes_mapped);
+    HS_STORE(&h->snap_arenas_mapped, snap->arenas_mapped);
+    HS_STORE(&h->snap_bytes_mapped, snap->bytes_mapped);
     {
         uint64_t *dst = (uint64_t *)&h->snap_mapped;
-        const uint64_t *src = (const uint64_t *)&snap.mapped;
-        for (size_t k = 0; k < sizeof snap.mapped / sizeof(uint64_t); k++) HS_STORE(&dst[k], src[k]);
+        const uint64_t *src = (const uint64_t *)&snap->mapped;
+        for (size_t k = 0; k < sizeof snap->mapped / sizeof(uint64_t); k++) HS_STORE(&dst[k], src[k]);
     }
     HS_STORE(&h->published_unix_ns, hs_unix_ns());
     HS_BUMP(&h->publications, 1);

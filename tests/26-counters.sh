@@ -206,6 +206,25 @@ sfp=$(for i in 1 2 3 4 5 6; do tr '\n' ' ' < "$TMPD/sfp.$i"; echo; done)
 out=$(LD_PRELOAD="$SHIM" timeout 60 "$ROOT/$B/tests/prog_forkdl" 1500 2>&1); rc=$?
 [ $rc = 0 ] && pass "counters-fork-while-sampling" \
     || fail "counters-fork-while-sampling" "exit $rc (124: a child hung), said '$(echo "$out" | head -c 200)'"
+# malloc on a small stack (coroutines on a few KiB, makecontext): the
+# shim's publication runs inside whichever allocation reaches the clock
+# look, on the program's stack, and summed the slots in 6.6 KiB of locals:
+# 4 KiB stacks with a guard page, where glibc's malloc runs, faulted
+# (outside test, stop 31: 6,960 bytes deepest, SIGSEGV). Every mode, and
+# with samples taken on those stacks; no deeper than glibc's own use
+# (measured by painting the stacks) plus 512 bytes.
+SS="$ROOT/$B/tests/prog_smallstack"
+plain_deep=$("$SS" 16384 200 | sed -n 's/^deepest //p')
+for mode in $MODES; do
+    for rate in 0 4k; do
+        out=$(HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_PROFILE_RATE=$rate LD_PRELOAD="$SHIM" timeout 60 "$SS" 4096 300 2>&1); rc=$?
+        deep=$(HEAPSHIM_ALLOCATOR=$mode HEAPSHIM_PROFILE_RATE=$rate LD_PRELOAD="$SHIM" timeout 60 "$SS" 16384 300 2>&1 | sed -n 's/^deepest //p')
+        [ $rc = 0 ] && echo "$out" | grep -qx done && [ -n "$deep" ] && [ -n "$plain_deep" ] && [ "$deep" -le $((plain_deep + 512)) ] \
+            && pass "counters-$mode-small-stack-rate-$rate" \
+            || fail "counters-$mode-small-stack-rate-$rate" "4 KiB stacks: exit $rc ('$(echo "$out" | tr '\n' ' ' | head -c 120)'); deepest $deep bytes, glibc alone $plain_deep"
+    done
+done
+
 for mode in $MODES; do
     for v in single threads; do
         t="counters-$mode-fork-$v"
