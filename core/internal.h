@@ -155,19 +155,31 @@ HS_INLINE size_t   hs_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
  * can tell a lock it holds itself: a signal handler that forks while the
  * code it interrupted holds one (a crash handler that forks a reporter)
  * must not wait for it (hs_lock_for_fork). */
+/* Taken by a compare-and-swap from 0, never an exchange: an exchange by a
+ * thread that finds the lock held would write its own token over the
+ * holder's, and the holder would no longer know the lock is its own. A
+ * thread that asks again for a lock it holds (an allocation from a signal
+ * handler that interrupted the shim with the lock held) would wait for
+ * ever: hs_lock_slow says so on stderr and aborts, as glibc does for its
+ * own corruptions (issue 12, item 10). */
 typedef struct { uintptr_t v; } hs_lock_t;
 #define HS_LOCK_INIT { 0 }
 extern HS_TLS char hs_lock_anchor;        /* lock.c */
 HS_INLINE uintptr_t hs_lock_me(void) { return (uintptr_t)&hs_lock_anchor; }
 void hs_lock_slow(hs_lock_t *l);
+HS_INLINE bool hs_lock_cas(hs_lock_t *l)
+{
+    uintptr_t free_v = 0;
+    return __atomic_compare_exchange_n(&l->v, &free_v, hs_lock_me(), false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
 HS_INLINE void hs_lock(hs_lock_t *l) {
-    if (HS_LIKELY(!__atomic_exchange_n(&l->v, hs_lock_me(), __ATOMIC_ACQUIRE))) return;
+    if (HS_LIKELY(hs_lock_cas(l))) return;
     hs_lock_slow(l);
 }
 /* true when taken; never waits */
 HS_INLINE bool hs_trylock(hs_lock_t *l)
 {
-    return !__atomic_load_n(&l->v, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->v, hs_lock_me(), __ATOMIC_ACQUIRE);
+    return !__atomic_load_n(&l->v, __ATOMIC_RELAXED) && hs_lock_cas(l);
 }
 /* held by the calling thread */
 HS_INLINE bool hs_lock_mine(const hs_lock_t *l) { return __atomic_load_n(&l->v, __ATOMIC_RELAXED) == hs_lock_me(); }

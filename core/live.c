@@ -558,7 +558,7 @@ static void publish(bool force)
     if (force) {
         if (hs_lock_mine(&snap_lock)) return;   /* a handler that interrupted our own publication */
         hs_lock(&snap_lock);
-    } else if (__atomic_exchange_n(&snap_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return;
+    } else if (!hs_trylock(&snap_lock)) return;
     publish_locked(now);
 }
 
@@ -618,7 +618,7 @@ static bool publish_requested(void)
 {
     uint64_t r = __atomic_load_n(&hs_live->pub_req, __ATOMIC_ACQUIRE);
     if (r == HS_LOAD(&pub_req_done)) return false;
-    if (__atomic_exchange_n(&snap_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return true;
+    if (!hs_trylock(&snap_lock)) return true;
     HS_STORE(&pub_req_done, r);
     publish_locked(hs_now_ns());
     return false;

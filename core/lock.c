@@ -9,15 +9,27 @@
  */
 #include "internal.h"
 #include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 HS_TLS char hs_lock_anchor;
 
+/* This thread holds the lock it asks for: the code that took it was
+ * interrupted (a signal handler that allocates) and cannot go on until the
+ * handler returns, which it will not do while it waits. */
+static HS_NOINLINE void lock_reentered(void)
+{
+    static const char msg[] = "heapshim: the allocator was entered again on a thread that holds its lock"
+                              " (malloc or free from a signal handler that interrupted them?): aborting\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    abort();
+}
+
 void hs_lock_slow(hs_lock_t *l)
 {
+    if (__atomic_load_n(&l->v, __ATOMIC_RELAXED) == hs_lock_me()) lock_reentered();
     for (unsigned spins = 0;; spins++) {
-        if (!__atomic_load_n(&l->v, __ATOMIC_RELAXED) &&
-            !__atomic_exchange_n(&l->v, hs_lock_me(), __ATOMIC_ACQUIRE))
-            return;
+        if (!__atomic_load_n(&l->v, __ATOMIC_RELAXED) && hs_lock_cas(l)) return;
 #if defined(__x86_64__) || defined(__i386__)
         if (spins < 64) { __builtin_ia32_pause(); continue; }
 #endif

@@ -346,7 +346,7 @@ static void modules_refresh(struct hs_prof_header *r)
 {
     uint64_t gen = loader_gen();
     if (gen == HS_LOAD(&mod_gen_seen)) return;
-    if (__atomic_exchange_n(&mod_lock.v, hs_lock_me(), __ATOMIC_ACQUIRE)) return;   /* someone else is at it */
+    if (!hs_trylock(&mod_lock)) return;   /* someone else is at it */
     hot.mod_nstage = 0;
     if (!hs_dl_iterate(mod_cb, NULL)) {     /* not now (a fork), or not in this child */
         hs_unlock(&mod_lock);

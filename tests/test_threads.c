@@ -9,6 +9,7 @@
  * back to their starting values").
  */
 #include "testutil.h"
+#include "../core/internal.h"      /* hs_lock: the re-entry check */
 #include <heapshim.h>
 #include <CUnit/CUnit.h>
 #include <pthread.h>
@@ -495,6 +496,58 @@ static void test_fork_while_allocating(void)
     hs_obj_free(p);
 }
 
+/* ---- a lock asked for again by its holder ------------------------------------------ */
+
+/* An allocation from a signal handler that interrupted the allocator while
+ * it held a lock asks for that lock on the thread that holds it: it waited
+ * for ever, spinning (outside test, stop 31: 5 runs in 5 of a timer
+ * handler that mallocs). Now one line on stderr and abort(), as glibc
+ * does for what it detects. In a child: it must end by SIGABRT with the
+ * message, within 10 s. Also: a thread that finds the lock held by
+ * another does not overwrite the holder's token (the holder still knows
+ * the lock is its own). */
+static hs_lock_t relock;
+static void *relock_waiter(void *arg)
+{
+    (void)arg;
+    hs_lock(&relock);                 /* waits for the main thread's unlock */
+    hs_unlock(&relock);
+    return NULL;
+}
+
+static void test_lock_reentry_aborts(void)
+{
+    /* the holder's token survives another thread's attempt */
+    hs_lock(&relock);
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, relock_waiter, NULL) == 0);
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+    nanosleep(&ts, NULL);             /* the waiter is spinning by now */
+    CU_ASSERT(hs_lock_mine(&relock));
+    hs_unlock(&relock);
+    pthread_join(t, NULL);
+    CU_ASSERT(!hs_lock_mine(&relock));
+
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        static hs_lock_t l;
+        hs_lock(&l);
+        hs_lock(&l);                  /* the handler's second entry */
+        _exit(0);
+    }
+    close(fds[1]);
+    int r = wait_or_kill(pid, 10);
+    char buf[512] = { 0 };
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    CU_ASSERT_EQUAL(r, 100 + SIGABRT);
+    CU_ASSERT(n > 0 && strstr(buf, "heapshim: the allocator was entered again on a thread that holds its lock") != NULL);
+}
+
 /* ---- RAW from several threads at once ---------------------------------------------- */
 
 static unsigned long raw_ops, raw_bad;
@@ -566,6 +619,7 @@ int main(void)
         { "blocks freed after their thread exited", test_free_after_owner_exit },
         { "exited threads' caches are reclaimed", test_exited_thread_caches_reclaimed },
         { "fork while other threads allocate", test_fork_while_allocating },
+        { "a lock asked for again by its holder: abort, not a hang", test_lock_reentry_aborts },
         { "RAW from several threads at once", test_raw_from_threads },
         { NULL, NULL },
     };
