@@ -208,7 +208,7 @@ run-o-missing	-o needs a value \(got nothing; accepted: FILE\)	run -o
 run-o-optionlike	-o: '-x' looks like an option, not FILE \(write ./-x	run -o -x -- true
 run-route-garbage	--route: bad rules 'garbage': .*accepted: GLOB=DOMAIN	run --route garbage -- true
 run-route-domain	--route: bad rules '\*=heap'.*DOMAIN raw\|mem\|obj	run --route '*=heap' -- true
-run-unknown	unknown option '--frob' \(accepted: -o FILE, --reports-dir DIR, --allocator NAME, --route RULES, --timeline FILE.csv, --interval MS, -q, --profile DIR, --help\)	run --frob -- true
+run-unknown	unknown option '--frob' \(accepted: -o FILE, --reports-dir DIR, --allocator NAME, --route RULES, --timeline FILE.csv, --interval MS, -q, --profile DIR, --progress, --help\)	run --frob -- true
 run-interval-eq	--interval: bad number '0' \(accepted: milliseconds, 1..60000\)	run --interval=0 -- true
 run-interval-neg	--interval: bad number '-5'	run --interval -5 -- true
 run-flag-value	--quiet takes no value \(got '--quiet=1'\)	run --quiet=1 -- true

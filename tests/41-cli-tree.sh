@@ -225,12 +225,32 @@ else
     skip tree-run-forged-ppid "no $LIVEGEN (run make)"
 fi
 
+# 6b. run as a wrapper nobody notices (outside test, stop 31): CMD killed
+# by a signal ends run by the same signal (it exited 128+N, and a shell loop
+# went on after a Ctrl-C); a closed stderr does not kill run (SIGPIPE:
+# 141 instead of CMD's status, its temporary directory left); SIGUSR1 sent
+# to run reaches CMD (it killed run and left CMD running)
+st=$(/usr/bin/python3 -c 'import subprocess, sys; print(subprocess.run([sys.argv[1], "run", "-q", "--", "sh", "-c", "kill -INT $$"], stderr=subprocess.DEVNULL).returncode)' "$HS")
+[ "$st" = -2 ] && pass tree-run-dies-like-cmd || fail tree-run-dies-like-cmd "status seen by the caller $st (want -2: killed by SIGINT)"
+ntmp0=$(ls -d "${TMPDIR:-/tmp}"/heapshim-run.* 2>/dev/null | wc -l)
+"$HS" run -- sh -c 'sleep 0.2; exit 5' 2>&1 | true; st=${PIPESTATUS[0]}
+ntmp1=$(ls -d "${TMPDIR:-/tmp}"/heapshim-run.* 2>/dev/null | wc -l)
+[ "$st" = 5 ] && [ "$ntmp1" -le "$ntmp0" ] && pass tree-run-stderr-closed || fail tree-run-stderr-closed "status $st (want 5), temporary directories $ntmp0 -> $ntmp1"
+"$HS" run -q -- sh -c 'trap "exit 7" USR1; while :; do sleep 0.05; done' & rp=$!
+sleep 0.5; kill -USR1 $rp; wait $rp; st=$?
+[ "$st" = 7 ] && pass tree-run-forwards-usr1 || fail tree-run-forwards-usr1 "status $st (want 7: CMD's trap ran)"
+
 # 7. not on a terminal: no progress line
 out=$("$HS" run -- sleep 1.3 2>&1)
 echo "$out" | grep -q $'\r' && fail tree-no-progress-off-tty "progress written to a pipe" || pass tree-no-progress-off-tty
 if command -v script >/dev/null; then
-    out=$(script -qec "'$HS' run -- sleep 1.4" /dev/null 2>&1)
+    out=$(script -qec "'$HS' run --progress -- sleep 1.4" /dev/null 2>&1)
     echo "$out" | grep -q $'\r\e\\[Kheapshim: 1\\.[0-9]s  live' && pass tree-progress-on-tty || fail tree-progress-on-tty "$(echo "$out" | od -c | head -5)"
+    # without --progress, nothing is drawn over what CMD writes on the
+    # terminal (a prompt was erased, later lines glued to the progress)
+    out=$(script -qec "'$HS' run -- sh -c 'printf \"Name: \"; sleep 1.4; echo done'" /dev/null 2>&1)
+    echo "$out" | grep -q $'\e\\[K' && fail tree-no-progress-by-default "$(echo "$out" | od -c | head -5)" \
+        || { echo "$out" | grep -q '^Name: done' && pass tree-no-progress-by-default || fail tree-no-progress-by-default "$(echo "$out" | head -3)"; }
 else
     skip tree-progress-on-tty "no script(1)"
 fi

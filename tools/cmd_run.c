@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,8 +48,9 @@ static const char usage[] =
     "                     PID.heap (google-pprof text), PID.collapsed, PID.svg (flame graph);\n"
     "                     at exit, or the last state of a process killed by a signal;\n"
     "                     the main process's top 10 stacks are printed after its table\n"
+    "  --progress         on a terminal, a one-line progress after the first second\n"
+    "                     (it is drawn over whatever CMD writes there meanwhile)\n"
     "  -q                 no table and no progress line (the reports are still written)\n"
-    "  On a terminal, a one-line progress is shown after the first second.\n"
     "  The library is $HEAPSHIM_LIB, else libheapshim.so next to this binary,\n"
     "  else ../lib/libheapshim.so relative to it (the installed layout).\n";
 
@@ -88,12 +90,36 @@ static volatile sig_atomic_t child_pid, child_done;
 static struct sigaction saved[NSIG];
 /* Signals sent to us by a process (kill, docker stop, systemd) are passed on
  * to the workload; the terminal's ^C/^\ (si_code SI_KERNEL) reach the whole
- * foreground group anyway, so they are not sent twice. */
+ * foreground group anyway, so they are not sent twice. (A signal sent to the
+ * whole process group by a process, kill -- -PGID, reaches CMD twice: once
+ * directly, once from us; a sender's aim, the pid or the group, is not in
+ * siginfo. Not solved.) */
 static void forward(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     if (child_pid > 0 && (!si || si->si_code <= 0)) kill((pid_t)child_pid, sig);
 }
+/* CMD was killed by sig: so is run, after its work, so that its caller sees
+ * what it would have seen without run (a shell stops a loop on a child
+ * killed by SIGINT, and goes on after one that exited 130). No core file of
+ * run's own for a signal that dumps one. */
+static void die_like(int sig)
+{
+    fflush(NULL);
+    struct rlimit no_core = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no_core);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+}
+
 static void on_chld(int sig)
 {
     (void)sig;
@@ -469,8 +495,8 @@ int cmd_run(int argc, char **argv)
     const char *out = NULL, *alloc = NULL, *route = NULL, *timeline = NULL, *keep = NULL, *prof = NULL;
     char prof_abs[4096];
     uint64_t interval = 100;
-    int quiet = 0, i, id;
-    enum { O_OUT = 1, O_KEEP, O_ALLOC, O_ROUTE, O_TIMELINE, O_INTERVAL, O_QUIET, O_PROFILE };
+    int quiet = 0, want_progress = 0, i, id;
+    enum { O_OUT = 1, O_KEEP, O_ALLOC, O_ROUTE, O_TIMELINE, O_INTERVAL, O_QUIET, O_PROFILE, O_PROGRESS };
     static const struct opt opts[] = {
         { "-o", "--output", "FILE", O_OUT, OPT_NAME | OPT_STDIO },
         { "--reports-dir", NULL, "DIR", O_KEEP, OPT_NAME },
@@ -480,6 +506,7 @@ int cmd_run(int argc, char **argv)
         { "--interval", NULL, "MS", O_INTERVAL, 0 },
         { "-q", "--quiet", NULL, O_QUIET, 0 },
         { "--profile", NULL, "DIR", O_PROFILE, OPT_NAME },
+        { "--progress", NULL, NULL, O_PROGRESS, 0 },
         { NULL, NULL, NULL, 0, 0 },
     };
     /* `heapshim run prog args` works too: the first operand ends the options */
@@ -491,6 +518,7 @@ int cmd_run(int argc, char **argv)
             return 0;
         }
         if (id == O_QUIET) quiet = 1;
+        else if (id == O_PROGRESS) want_progress = 1;
         else if (id == O_OUT) out = v;
         else if (id == O_KEEP) keep = v;
         else if (id == O_PROFILE) prof = v;
@@ -573,7 +601,8 @@ int cmd_run(int argc, char **argv)
     snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
     snprintf(report_tmpl, sizeof report_tmpl, "%s/report.%%p.json", tmpdir);
 
-    static const int fwd[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+    /* every signal whose default would end run and leave CMD running */
+    static const int fwd[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
@@ -585,6 +614,13 @@ int cmd_run(int argc, char **argv)
     sigemptyset(&sc.sa_mask);
     sc.sa_handler = on_chld;            /* no SA_RESTART: the sleep ends at once */
     sigaction(SIGCHLD, &sc, &saved[SIGCHLD]);
+    /* a closed stderr or stdout ends run's writes with EPIPE, not run:
+     * CMD's status is still what run exits with (CMD gets the original) */
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &saved[SIGPIPE]);
 
     fflush(NULL);
     uint64_t t0 = now_ns(), t0_unix = unix_ns();
@@ -593,6 +629,7 @@ int cmd_run(int argc, char **argv)
     if (pid == 0) {
         for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaction(fwd[k], &saved[fwd[k]], NULL);
         sigaction(SIGCHLD, &saved[SIGCHLD], NULL);
+        sigaction(SIGPIPE, &saved[SIGPIPE], NULL);
         setenv("LD_PRELOAD", preload, 1);
         setenv("HEAPSHIM_REPORT", report_tmpl, 1);
         setenv("HEAPSHIM_PUBLISH", "1", 1);   /* run reads the live files while it runs */
@@ -613,7 +650,7 @@ int cmd_run(int argc, char **argv)
     k.root_start = proc_start_time((int)pid);   /* our child: there until we reap it */
     k.t0_unix = t0_unix;
     k.reports = tmpdir;
-    int tty = !quiet && isatty(2), shown = 0, status = 0;
+    int tty = want_progress && !quiet && isatty(2), shown = 0, status = 0;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid) break;
@@ -778,9 +815,13 @@ int cmd_run(int argc, char **argv)
     if (have_main) {
         if (!quiet) table_print(stderr, &r);
         if (!quiet && prof) print_main_top(prof_abs, (int)pid);
-        if (!strcmp(r.exit_kind, "snapshot"))
+        if (!strcmp(r.exit_kind, "snapshot") && WIFSIGNALED(status))
             warnx_("pid %d was killed by signal %d: figures from its last live reading", (int)pid,
-                   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                   WTERMSIG(status));
+        else if (!strcmp(r.exit_kind, "snapshot"))
+            warnx_("pid %d left no exit report (it exited with status %d after an exec of a program the"
+                   " shim cannot enter, setuid or static, or through _exit): figures from its last live reading",
+                   (int)pid, rc);
     } else {
         const char *why = WIFSIGNALED(status) ? "it was killed by a signal before its first live reading"
                           : rc == 127 ? "it could not be started"
@@ -824,5 +865,6 @@ int cmd_run(int argc, char **argv)
     tree_free(&tr);
     free(k.t);
     rm_tree(tmpdir);
+    if (WIFSIGNALED(status)) die_like(WTERMSIG(status));
     return rc;
 }
