@@ -93,6 +93,19 @@ if [ -x "$CI" ]; then
         && cmp -s "$D/heapshim-new.json" "$D/baseline.copy" && pass ci-gate-baseline-is-default-output || fail ci-gate-baseline-is-default-output "exit $rc: $out"
     out=$("$CI" gate "$D/missing-baseline.json" -- true 2>&1); rc=$?
     [ $rc = 2 ] && echo "$out" | grep -q 'missing-baseline.json' && pass ci-no-baseline || fail ci-no-baseline "exit $rc: $out"
+    # a report that cannot be written is bad input, said before the
+    # workload runs (it ran, and then "no data", exit 4)
+    out=$("$CI" record "$D/no-such-dir/base.json" -- sh -c 'echo ran >&2' 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"cannot write in '$D/no-such-dir'"* ]] \
+        && pass ci-record-bad-dir || fail ci-record-bad-dir "exit $rc: $out"
+    out=$(HEAPSHIM_CI_OUT="$D/no-such-dir/new.json" "$CI" gate "$D/baseline.json" -- sh -c 'echo ran >&2' 2>&1); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ $out == *"HEAPSHIM_CI_OUT $D/no-such-dir/new.json: cannot write in"* ]] \
+        && pass ci-gate-bad-out-dir || fail ci-gate-bad-out-dir "exit $rc: $out"
+    # --json on stdout holds the document alone: the workload's own stdout
+    # goes to stderr (it came first in the file, which no parser read)
+    (cd "$D" && HEAPSHIM_CI_OUT="$D/gate-new.json" "$CI" gate ./baseline.json --json -- sh -c 'echo workload output' > "$D/gate.json" 2> "$D/gate.err")
+    /usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$D/gate.json" 2>/dev/null && grep -q '^workload output$' "$D/gate.err" \
+        && pass ci-gate-json-alone || fail ci-gate-json-alone "stdout: $(head -c 200 "$D/gate.json")"
 else
     fail ci-script "no $CI"
 fi
