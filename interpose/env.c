@@ -191,7 +191,8 @@ const char *hs_shim_getenv(const char *name)
  * line each (at most four), and it is ignored, as before.
  */
 static const char *const known_names[] = {
-    "HEAPSHIM_ALLOCATOR", "HEAPSHIM_STATS", "HEAPSHIM_PUBLISH", "HEAPSHIM_REPORT", "HEAPSHIM_ROUTE",
+    "HEAPSHIM_ALLOCATOR", "HEAPSHIM_STATS", "HEAPSHIM_PUBLISH", "HEAPSHIM_REPORT", "HEAPSHIM_REPORT_OPTIONAL",
+    "HEAPSHIM_ROUTE",
     "HEAPSHIM_DIR", "HEAPSHIM_LABELS", "HEAPSHIM_PYTHON", "HEAPSHIM_PROFILE_RATE", "HEAPSHIM_PROFILE_SEED",
     "HEAPSHIM_PROFILE_UNWIND", "HEAPSHIM_PROFILE_OUT",
     "HEAPSHIM_LIB", "HEAPSHIM_PROBE_FAULT", "HEAPSHIM_PROBE_NO_PULL", "HEAPSHIM_SERVE_FAULT",
@@ -273,6 +274,7 @@ void hs_shim_read_env(void)
             hs_shim.have_report = true;
         }
     }
+    hs_shim.report_optional = read_bool("HEAPSHIM_REPORT_OPTIONAL", false);
 
     const char *route = hs_shim_getenv("HEAPSHIM_ROUTE");
     if (route && *route) {

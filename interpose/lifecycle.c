@@ -30,6 +30,7 @@ static void *live_region;
 static size_t live_size;
 static uint64_t started_unix_ns;
 static pid_t owner_pid;
+static bool report_dir_at_start;     /* HEAPSHIM_REPORT's directory was there (report.h) */
 
 /* per-mode base allocators for the domain table: glibc behind our header */
 #define DOM_OF(ctx) ((unsigned)(uintptr_t)(ctx))
@@ -70,6 +71,8 @@ void hs__platform_config(struct hs_core_config *cfg)
             hs_shim_warn("HEAPSHIM_REPORT: bad template '", hs_shim.report,
                          "' (accepted: a path where %p is the pid and %% a percent sign); no report");
             hs_shim.have_report = false;
+        } else {
+            report_dir_at_start = hs_report_dir_exists(hs_shim.report);
         }
     }
     if (hs_shim.publish) {
@@ -301,7 +304,8 @@ static void shim_exit(void)
     HS_STORE(&hs_live->state, HS_LIVE_STATE_EXITED);
     if (hs_shim.have_report) {
         const char *why = NULL;
-        if (hs_report_write(hs_shim.report, hs_shim.allocator_name, started_unix_ns, &why) != 0)
+        int rc = hs_report_write(hs_shim.report, hs_shim.allocator_name, started_unix_ns, &why);
+        if (rc != 0 && !(rc == -2 && (report_dir_at_start || hs_shim.report_optional)))
             hs_shim_warn("HEAPSHIM_REPORT: report not written: ", why ? why : "unknown error", "");
     }
     if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);

@@ -324,6 +324,17 @@ static int rp_write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+bool hs_report_dir_exists(const char *tmpl)
+{
+    char path[PATH_MAX];
+    if (hs_report_expand_path(tmpl, path, sizeof path) != 0) return false;
+    char *slash = strrchr(path, '/');
+    if (!slash) return true;            /* the working directory */
+    slash[slash == path ? 1 : 0] = 0;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int hs_report_write(const char *tmpl, const char *allocator_name,
                     uint64_t started_unix_ns, const char **why)
 {
@@ -363,8 +374,9 @@ int hs_report_write(const char *tmpl, const char *allocator_name,
     }
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
-        *why = rp_fail(dir, "cannot open the report directory", errno);
-        return -1;
+        int e = errno;
+        *why = rp_fail(dir, "cannot open the report directory", e);
+        return e == ENOENT ? -2 : -1;
     }
     /* What is at the name now: nothing or a regular file is replaced (below);
      * a character device or a FIFO (/dev/null, a pipe someone reads) is

@@ -50,6 +50,8 @@ struct hs_shim_config {
     uint8_t free_path;          /* enum hs_free_path */
     bool stats;                 /* HEAPSHIM_STATS=1: table on stderr at exit */
     bool publish;               /* live file (HEAPSHIM_PUBLISH, default on) */
+    bool report_optional;       /* HEAPSHIM_REPORT_OPTIONAL=1: a report whose directory
+                                 * is gone is skipped without a word (heapshim run) */
     bool have_report;
     /* the stderr the process started with (env.c, hs_shim_note_stderr):
      * 1 noted, -1 fd 2 was closed, 0 not yet; here, with the settings

@@ -33,6 +33,7 @@ bad_case bad-route-syntax HEAPSHIM_ROUTE 'libc*' 'GLOB=raw|mem|obj'
 bad_case bad-route-trailing HEAPSHIM_ROUTE 'a=mem,' 'GLOB=raw|mem|obj'
 bad_case bad-stats HEAPSHIM_STATS maybe '1/0' "HEAPSHIM_STATS='maybe'"
 bad_case bad-publish HEAPSHIM_PUBLISH 2 '1/0' "HEAPSHIM_PUBLISH='2'"
+bad_case bad-report-optional HEAPSHIM_REPORT_OPTIONAL maybe '1/0' "HEAPSHIM_REPORT_OPTIONAL='maybe'"
 bad_case bad-report-template HEAPSHIM_REPORT "$TMPD/r-%q.json" '%p'
 bad_case bad-dir HEAPSHIM_DIR /nonexistent/dir/here HEAPSHIM_DIR
 # HEAPSHIM_LABELS is the exporters' (interpose/labels.h): the shim says at

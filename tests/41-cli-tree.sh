@@ -240,6 +240,15 @@ ntmp1=$(ls -d "${TMPDIR:-/tmp}"/heapshim-run.* 2>/dev/null | wc -l)
 sleep 0.5; kill -USR1 $rp; wait $rp; st=$?
 [ "$st" = 7 ] && pass tree-run-forwards-usr1 || fail tree-run-forwards-usr1 "status $st (want 7: CMD's trap ran)"
 
+# a background process that outlives CMD finds run's report directory gone
+# at its exit: it said so in the program's stderr (8 runs in 8); a
+# directory that never existed is still reported (20-shim-env)
+out=$("$HS" run -q -- sh -c '(sleep 0.4; /usr/bin/python3 -c pass; echo bye >&2) &' 2>&1)
+[ "$out" = bye ] && pass tree-run-outlived-quiet || fail tree-run-outlived-quiet "stderr: $out"
+out=$(HEAPSHIM_REPORT=/nonexistent-dir/r.json LD_PRELOAD="$SHIM" /usr/bin/python3 -c pass 2>&1)
+[[ $out == *"HEAPSHIM_REPORT: report not written: /nonexistent-dir: cannot open the report directory: ENOENT"* ]] \
+    && pass report-missing-dir-warned || fail report-missing-dir-warned "stderr: $out"
+
 # 7. not on a terminal: no progress line
 out=$("$HS" run -- sleep 1.3 2>&1)
 echo "$out" | grep -q $'\r' && fail tree-no-progress-off-tty "progress written to a pipe" || pass tree-no-progress-off-tty

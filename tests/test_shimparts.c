@@ -472,8 +472,11 @@ static void test_report_errors(void)
     char tmpl[PATH_MAX];
     at(tmpl, "no-such-dir/r.json");
     why = NULL;
-    CU_ASSERT_EQUAL(hs_report_write(tmpl, "pymalloc", 1, &why), -1);
+    CU_ASSERT_EQUAL(hs_report_write(tmpl, "pymalloc", 1, &why), -2);   /* the directory is missing */
     CU_ASSERT(why && strstr(why, "no-such-dir") && strstr(why, "ENOENT"));
+    CU_ASSERT(!hs_report_dir_exists(tmpl));
+    at(tmpl, "r.json");
+    CU_ASSERT(hs_report_dir_exists(tmpl));
     why = NULL;
     char dir[PATH_MAX];
     at(dir, "a-dir");   /* the final name is a directory: rename must fail */

@@ -632,6 +632,7 @@ int cmd_run(int argc, char **argv)
         sigaction(SIGPIPE, &saved[SIGPIPE], NULL);
         setenv("LD_PRELOAD", preload, 1);
         setenv("HEAPSHIM_REPORT", report_tmpl, 1);
+        setenv("HEAPSHIM_REPORT_OPTIONAL", "1", 1);   /* gone with run: nothing to say */
         setenv("HEAPSHIM_PUBLISH", "1", 1);   /* run reads the live files while it runs */
         if (alloc) setenv("HEAPSHIM_ALLOCATOR", alloc, 1);
         if (route) setenv("HEAPSHIM_ROUTE", route, 1);
