@@ -572,7 +572,12 @@ int cmd_run(int argc, char **argv)
     static struct outfile to;
     int have_to = 0;
     FILE *csv = NULL;
-    if (timeline && !strcmp(timeline, "-")) csv = stdout;
+    if (timeline && !strcmp(timeline, "-")) {
+        /* CMD writes to the same stdout: a row is one write, never cut by
+         * CMD's lines (a block-buffered row was split across them) */
+        csv = stdout;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+    }
     else if (timeline) {
         int fd = -1;
         if (out_create(&to, timeline, derr, sizeof derr) == 0) {
