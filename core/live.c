@@ -87,12 +87,17 @@ HS_INLINE void atomic_max64(int64_t *p, int64_t v)
 /* Grants, per index: the sum of the grants the slots hold (granted[i]) is
  * kept within the budget max(64 KiB, peak[i] / 100) / 2, so that the slack
  * of claimed[] (at most twice the grants held) stays within the bound of
- * live.h ("Peaks") for any number of threads. A slot taking a grant gets
- * half of what the others leave: a single thread holds half the budget
- * (16 KiB below 6.4 MiB of peak), n threads that keep claiming settle at
- * budget / (n + 1) each, and a newcomer beside a lone holder gets a quarter
- * of the budget. A grant is at least one byte (a slot that took one holds
- * one: release_at < 0), so past the budget each slot adds a byte.
+ * live.h ("Peaks") for any number of threads. A slot's first grant is
+ * budget / 256 and each renewal (a claim, or a release of a holder) at most
+ * doubles it, up to half of what the others leave: a single thread comes
+ * to hold half the budget (16 KiB below 6.4 MiB of peak) within a few
+ * claims, n threads that keep claiming settle at about budget / (n + 1)
+ * each. A grant is at least one byte (a slot that took one holds one:
+ * release_at < 0), so past the budget each slot adds a byte. Grants are
+ * not taken back from a thread that waits: about 250 idle threads that
+ * each allocated once hold the budget of a small heap (when first grants
+ * were half of what was left, 10-20 did), and busy threads then claim at
+ * every call (not solved: taking a grant back needs its holder's help).
  * A thread whose calls move its pending bytes by more than its grant claims
  * or releases at every call (about 150 instructions and two locked adds
  * each, the two indices inlined into hs_claim and hs_release; 250 before):
@@ -110,14 +115,24 @@ HS_INLINE int64_t grant_budget(unsigned i)
 }
 
 /* The grant the slot holds now (0: none) becomes its next one: returns it,
- * with granted[i] changed by the difference. */
+ * with granted[i] changed by the difference. A first grant is small
+ * (budget / HS_GRANT_FIRST_DIV) and a grant at most doubles at each renewal:
+ * a thread that allocated once and then waits (a pool's idle worker) keeps
+ * what it took for as long as it waits, and when the first holders took
+ * half of what was left each, 10-20 such threads held the whole budget and
+ * the busy threads claimed and released at every call (4-10x slower in an
+ * outside test: 20 idle threads, 8 busy). Busy threads renew often and
+ * reach their share (half of what the others leave) within a few claims. */
+#define HS_GRANT_FIRST_DIV 256
 HS_INLINE int64_t grant_renew(unsigned i, int64_t held)
 {
     int64_t budget = grant_budget(i);
     int64_t cur = __atomic_load_n(&granted[i], __ATOMIC_RELAXED), g;
+    int64_t most = held ? 2 * held : budget / HS_GRANT_FIRST_DIV;
     do {
         int64_t left = budget - (cur - held);
         g = left > 2 ? left / 2 : 1;     /* >= 1: a slot that took one holds one */
+        if (g > most && most > 0) g = most;
         /* the same grant again (a thread claiming alone, or at its share):
          * granted[i] does not change, so no locked write of a line that
          * every claiming thread writes */
@@ -225,14 +240,17 @@ HS_INLINE void release_one(struct hs_live_slot *s, unsigned i, struct wstep_ctx 
     int64_t g = -at / 2;
     /* A slot without a grant (a thread that only frees: a consumer) takes
      * one here, as a claim would, so that its next release is due after
-     * another grant's worth of frees instead of at every free. The state is
-     * the one a claim leaves (pending -g, release at -2g), so the bound of
-     * live.h ("Peaks") holds as for any grant holder. */
+     * another grant's worth of frees instead of at every free; one that
+     * holds a grant renews it, as a claim does (a first grant is small and
+     * grows by renewals: grant_renew). The state is the one a claim leaves
+     * (pending -g, release at -2g), so the bound of live.h ("Peaks") holds
+     * as for any grant holder. */
     bool take = at == 0 && s != hs_slot0 && (g = grant_renew(i, 0)) != 0;
     if (take) __atomic_add_fetch(&open_slots[i], 1, __ATOMIC_RELAXED);
+    else if (at < 0) g = grant_renew(i, g);
     int64_t before = __atomic_fetch_sub(&hs_live->claimed[i], -p - g, __ATOMIC_RELAXED);
     fold_closing(s, i, before, st);  /* as a slot without a grant: not "alone" */
-    if (take) HS_STORE(&s->release_at[i], -2 * g);
+    if (g) HS_STORE(&s->release_at[i], -2 * g);
     HS_STORE(&s->pending[i], -g);
     HS_STORE(&s->hwm[i], -g);
 }

@@ -206,6 +206,20 @@ sfp=$(for i in 1 2 3 4 5 6; do tr '\n' ' ' < "$TMPD/sfp.$i"; echo; done)
 out=$(LD_PRELOAD="$SHIM" timeout 60 "$ROOT/$B/tests/prog_forkdl" 1500 2>&1); rc=$?
 [ $rc = 0 ] && pass "counters-fork-while-sampling" \
     || fail "counters-fork-while-sampling" "exit $rc (124: a child hung), said '$(echo "$out" | head -c 200)'"
+# idle threads must not starve a busy one of peak-counting grants: 20 (and
+# 100) threads that allocated once and wait held the whole budget, and the
+# busy thread's grant was 1 byte (a claim and a release at every call, 4-10x
+# slower with 8 busy threads in an outside test, stop 31). Its grant, read
+# from the live file: at least 1 KiB (the budget is 32 KiB at this peak).
+IG="$ROOT/$B/tests/prog_idlegrants"
+for n in 20 100; do
+    D="$TMPD/idle$n"; mkdir -m 700 "$D"
+    out=$(HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" timeout 60 "$IG" $n 2>&1); rc=$?
+    g=$(echo "$out" | sed -n 's/^busy_grant //p')
+    [ $rc = 0 ] && [ -n "$g" ] && [ "$g" -ge 1024 ] && pass "counters-idle-threads-$n-grant" \
+        || fail "counters-idle-threads-$n-grant" "exit $rc, busy thread's grant '${g}' bytes (want >= 1024): $(echo "$out" | tr '\n' ' ')"
+done
+
 # malloc on a small stack (coroutines on a few KiB, makecontext): the
 # shim's publication runs inside whichever allocation reaches the clock
 # look, on the program's stack, and summed the slots in 6.6 KiB of locals:
