@@ -101,6 +101,9 @@ n=$(ls "$W/kids" 2>/dev/null | grep -c '^report\.[0-9]*\.json$')
 [ $rc = 143 ] && pass e2e-signal-status || fail e2e-signal-status "exit $rc, want 143"
 out=$("$HS" run -- "$W/no-such-program" 2>&1); rc=$?
 [ $rc = 127 ] && echo "$out" | grep -q 'cannot run' && pass e2e-not-found || fail e2e-not-found "exit $rc: $out"
+touch "$W/not-executable"; chmod 644 "$W/not-executable"
+out=$("$HS" run -- "$W/not-executable" 2>&1); rc=$?
+[ $rc = 126 ] && echo "$out" | grep -q 'Permission denied' && pass e2e-not-executable || fail e2e-not-executable "exit $rc (want 126, as a shell): $out"
 "$HS" run -q --allocator malloc -o "$W/malloc.json" -- "$PYW" -c 'x=[str(i) for i in range(50000)]' \
     && grep -q '"allocator": "malloc"' "$W/malloc.json" && pass e2e-allocator || fail e2e-allocator "$(grep allocator "$W/malloc.json")"
 

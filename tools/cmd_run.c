@@ -32,7 +32,8 @@ static const char usage[] =
     "                    -- CMD [ARGS...]\n"
     "  Run CMD with libheapshim.so preloaded; when it exits, print the per-domain\n"
     "  table (live, peak, allocs, frees, arenas, peak RSS) on stderr and exit with\n"
-    "  CMD's status (128+N if killed by signal N; 127 if CMD cannot be started).\n"
+    "  CMD's status (killed by signal N: run ends by N too; 127 if CMD is not found,\n"
+    "  126 if it cannot be run).\n"
     "  Every process of CMD (children too) is recorded: its report at exit, or,\n"
     "  killed by a signal, the last reading of its live counters.\n"
     "  -o FILE            save the run report: the main process's report plus\n"
@@ -643,8 +644,9 @@ int cmd_run(int argc, char **argv)
         if (route) setenv("HEAPSHIM_ROUTE", route, 1);
         if (prof) setenv("HEAPSHIM_PROFILE_OUT", prof_abs, 1);
         execvp(cmd[0], cmd);
-        fprintf(stderr, "heapshim run: %s: cannot run: %s\n", cmd[0], strerror(errno));
-        _exit(127);
+        int e = errno;
+        fprintf(stderr, "heapshim run: %s: cannot run: %s\n", cmd[0], strerror(e));
+        _exit(e == ENOENT || e == ENOTDIR ? 127 : 126);   /* as a shell: not found, or not runnable */
     }
     child_pid = pid;
 
@@ -830,7 +832,7 @@ int cmd_run(int argc, char **argv)
                    (int)pid, rc);
     } else {
         const char *why = WIFSIGNALED(status) ? "it was killed by a signal before its first live reading"
-                          : rc == 127 ? "it could not be started"
+                          : rc == 127 || rc == 126 ? "it could not be started"
                           : "it exited without running exit handlers (_exit, or exec of a static binary?)";
         warnx_("no report from pid %d: %s", (int)pid, why);
         if (out) warnx_("-o %s: not written (no report)", out);
