@@ -302,6 +302,7 @@ void   hs_os_unmap(void *p, size_t n);
 bool   hs_os_file_fits(uint64_t end);
 uint64_t hs_os_random64(void);
 bool   hs_os_single_threaded(void);       /* no thread was ever created (glibc's flag) */
+int    hs_os_other_process(int32_t owner); /* 1: not owner, own memory; 0: owner or shares it; -1 */
 /* dl_iterate_phdr for the core (the sampler's module list, the unwinder's
  * objects): false without calling it when it may not run now (a fork is
  * being prepared) or never again in this process (see prim/sys.c).

@@ -162,6 +162,25 @@ void hs_dl_fork(int phase)
     __atomic_store_n(&dl_closed, dl_busy_at_fork == 2 || (phase == 2 && dl_busy_at_fork) ? 2 : 0, __ATOMIC_RELEASE);
 }
 
+/* Is this process another one than `owner` that does not share its memory
+ * (kcmp KCMP_VM)? 1: another process, its own memory (a clone() child
+ * without CLONE_VM); 0: the owner itself, or one that shares its memory (a
+ * vfork or posix_spawn child: whatever it maps is the owner's); -1: cannot
+ * tell (kcmp not allowed or absent). A gone owner does not share ours. */
+int hs_os_other_process(int32_t owner)
+{
+    int err = errno;
+    long me = syscall(SYS_getpid);
+    int r;
+    if (owner <= 0 || me == owner) r = 0;
+    else {
+        long k = syscall(SYS_kcmp, me, (long)owner, 1 /* KCMP_VM */, 0L, 0L);
+        r = k > 0 ? 1 : k == 0 ? 0 : errno == ESRCH ? 1 : -1;
+    }
+    errno = err;
+    return r;
+}
+
 bool hs_os_single_threaded(void)
 {
 #if __has_include(<sys/single_threaded.h>)
