@@ -54,10 +54,13 @@
  *       true peak <= V <= true peak + 2G
  *   and V is exact while one thread at a time holds a grant. The grants
  *   come from a budget per index, max(64 KiB, peak[i] / 100) / 2: a slot
- *   taking or renewing one (at each claim) gets half of what the other
- *   slots' grants leave of it, and at least one byte (a slot alone: 16 KiB
- *   below 6.4 MiB of peak; n slots that keep claiming settle at
- *   budget / (n + 1) each). So G <= budget + (slots holding a grant) bytes
+ *   taking or renewing one (at each claim, and at each release of a slot
+ *   that holds one) gets at most half of what the other slots' grants leave
+ *   of it, at most twice its last grant (a first one: budget / 256), and at
+ *   least one byte (a slot alone comes to 16 KiB below 6.4 MiB of peak; n
+ *   slots that keep claiming settle at about budget / (n + 1) each; a
+ *   thread that allocated once and waits keeps a small first grant). So
+ *   G <= budget + (slots holding a grant) bytes
  *   and, for any number of threads (slot 0 holds none),
  *       true peak <= V < true peak + max(64 KiB, 1% of V) + 2 * slots.
  *   (The grant used to be budget / 32 whatever the number of threads: the
