@@ -17,6 +17,9 @@
 # The probe part SKIPs unless root on a kernel with BTF and uprobes.
 source "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
+# SAN=1: the command is built with ASan, but an ASan-built shim cannot be
+# preloaded into uninstrumented programs (`run` found build/san's): the plain one
+if [ "${SAN:-0}" = 1 ] || [ "$B" = build/san ]; then export HEAPSHIM_LIB="$SHIM"; fi
 PH="$ROOT/$B/tests/prog_phases"
 PROBE="$ROOT/$B/heapshim-probe"
 [ -x "$HS" ] && [ -x "$PH" ] || { skip serve-monotonic "build/heapshim or build/tests/prog_phases not built"; exit 0; }
