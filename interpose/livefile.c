@@ -473,19 +473,25 @@ const char *hs_livefile_dir(void) { return lf_live_dir; }
  * file: with HEAPSHIM_DIR below a directory another user can write, the
  * path may by now lead somewhere else (a swapped symlink), and unlink(path)
  * would remove that user's choice of victim. */
+void hs_livefile_unlink_own(const char *name, dev_t dir_dev, ino_t dir_ino, dev_t file_dev, ino_t file_ino)
+{
+    if (!name[0] || !lf_live_dir[0]) return;
+    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) return;
+    struct stat ds, fs;
+    if (fstat(dirfd, &ds) == 0 && ds.st_dev == dir_dev && ds.st_ino == dir_ino &&
+        fstatat(dirfd, name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
+        fs.st_dev == file_dev && fs.st_ino == file_ino)
+        unlinkat(dirfd, name, 0);
+    close(dirfd);
+}
+
 void hs_livefile_remove(const char *path)
 {
     if (!path || !path[0] || !lf_file_name[0] || !lf_live_dir[0]) return;
     const char *slash = strrchr(path, '/');
     if (!slash || strcmp(slash + 1, lf_file_name) != 0) return;   /* not the file we made */
-    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirfd < 0) return;
-    struct stat ds, fs;
-    if (fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino &&
-        fstatat(dirfd, lf_file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
-        fs.st_dev == lf_file_dev && fs.st_ino == lf_file_ino)
-        unlinkat(dirfd, lf_file_name, 0);
-    close(dirfd);
+    hs_livefile_unlink_own(lf_file_name, lf_dir_dev, lf_dir_ino, lf_file_dev, lf_file_ino);
     lf_file_name[0] = 0;
 }
 

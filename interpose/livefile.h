@@ -13,6 +13,7 @@
 #ifndef HS_INTERPOSE_LIVEFILE_H
 #define HS_INTERPOSE_LIVEFILE_H
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Make the directory if missing (0700), check it is a private directory of
  * ours (not a symlink, owned by our euid, no group/other bits), create
@@ -46,6 +47,11 @@ int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t 
 /* Remove the file at normal exit: relative to the directory, and only if
  * the directory and the file are still the ones this process created. */
 void hs_livefile_remove(const char *path);
+/* Remove NAME from the live directory, only if the directory and the entry
+ * are still the ones this process made (device and inode of each, as
+ * created): the one identity-checked removal of the live file and of the
+ * heap profile (interpose/proffile.c). */
+void hs_livefile_unlink_own(const char *name, dev_t dir_dev, ino_t dir_ino, dev_t file_dev, ino_t file_ino);
 
 /* The effective uid changed: the file again, in the new user's default
  * directory (see livefile.c). */

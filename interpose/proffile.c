@@ -275,15 +275,7 @@ static void fork_child(void)
 static void remove_own_file(void)
 {
     if (!file_name[0]) return;
-    int dirfd = open(hs_livefile_dir(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirfd >= 0) {
-        struct stat ds, fs;
-        if (fstat(dirfd, &ds) == 0 && ds.st_dev == dir_dev && ds.st_ino == dir_ino &&
-            fstatat(dirfd, file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
-            fs.st_dev == file_dev && fs.st_ino == file_ino)
-            unlinkat(dirfd, file_name, 0);
-        close(dirfd);
-    }
+    hs_livefile_unlink_own(file_name, dir_dev, dir_ino, file_dev, file_ino);
     file_name[0] = 0;
 }
 
