@@ -28,7 +28,7 @@
 static const char usage[] =
     "usage: heapshim run [-o REPORT.json] [--reports-dir DIR] [--allocator NAME]\n"
     "                    [--route RULES] [--timeline FILE.csv] [--interval MS] [-q]\n"
-    "                    [--profile DIR]\n"
+    "                    [--profile DIR] [--progress]\n"
     "                    -- CMD [ARGS...]\n"
     "  Run CMD with libheapshim.so preloaded; when it exits, print the per-domain\n"
     "  table (live, peak, allocs, frees, arenas, peak RSS) on stderr and exit with\n"
