@@ -100,6 +100,21 @@ static void forward(int sig, siginfo_t *si, void *uc)
     (void)uc;
     if (child_pid > 0 && (!si || si->si_code <= 0)) kill((pid_t)child_pid, sig);
 }
+/* The one place run changes a disposition: a handler (SIG_DFL, SIG_IGN or
+ * a function) or, with SA_SIGINFO in flags, an action; the old one into
+ * *old when given (saved[], given back to CMD in the child). */
+static void set_disposition(int sig, void (*handler)(int), void (*action)(int, siginfo_t *, void *), int flags,
+                            struct sigaction *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (flags & SA_SIGINFO) sa.sa_sigaction = action;
+    else sa.sa_handler = handler;
+    sa.sa_flags = flags;
+    sigaction(sig, &sa, old);
+}
+
 /* CMD was killed by sig: so is run, after its work, so that its caller sees
  * what it would have seen without run (a shell stops a loop on a child
  * killed by SIGINT, and goes on after one that exited 130). No core file of
@@ -109,11 +124,7 @@ static void die_like(int sig)
     fflush(NULL);
     struct rlimit no_core = { 0, 0 };
     setrlimit(RLIMIT_CORE, &no_core);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(sig, &dfl, NULL);
+    set_disposition(sig, SIG_DFL, NULL, 0, NULL);
     sigset_t one;
     sigemptyset(&one);
     sigaddset(&one, sig);
@@ -607,35 +618,24 @@ int cmd_run(int argc, char **argv)
     snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
     snprintf(report_tmpl, sizeof report_tmpl, "%s/report.%%p.json", tmpdir);
 
-    /* every signal whose default would end run and leave CMD running */
+    /* every signal whose default would end run and leave CMD running is
+     * passed on; SIGCHLD (no SA_RESTART: the sleep ends at once); SIGPIPE
+     * ignored: a closed stderr or stdout ends run's writes with EPIPE, not
+     * run. CMD gets every one of them back as it was (saved[]). */
     static const int fwd[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_sigaction = forward;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaction(fwd[k], &sa, &saved[fwd[k]]);
-    struct sigaction sc;
-    memset(&sc, 0, sizeof sc);
-    sigemptyset(&sc.sa_mask);
-    sc.sa_handler = on_chld;            /* no SA_RESTART: the sleep ends at once */
-    sigaction(SIGCHLD, &sc, &saved[SIGCHLD]);
-    /* a closed stderr or stdout ends run's writes with EPIPE, not run:
-     * CMD's status is still what run exits with (CMD gets the original) */
-    struct sigaction ign;
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGPIPE, &ign, &saved[SIGPIPE]);
+    static const int changed[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH,
+                                   SIGCHLD, SIGPIPE };
+    for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++)
+        set_disposition(fwd[k], NULL, forward, SA_SIGINFO | SA_RESTART, &saved[fwd[k]]);
+    set_disposition(SIGCHLD, on_chld, NULL, 0, &saved[SIGCHLD]);
+    set_disposition(SIGPIPE, SIG_IGN, NULL, 0, &saved[SIGPIPE]);
 
     fflush(NULL);
     uint64_t t0 = now_ns(), t0_unix = unix_ns();
     pid_t pid = fork();
     if (pid < 0) die_bad("fork: %s", strerror(errno));
     if (pid == 0) {
-        for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaction(fwd[k], &saved[fwd[k]], NULL);
-        sigaction(SIGCHLD, &saved[SIGCHLD], NULL);
-        sigaction(SIGPIPE, &saved[SIGPIPE], NULL);
+        for (size_t k = 0; k < sizeof changed / sizeof changed[0]; k++) sigaction(changed[k], &saved[changed[k]], NULL);
         setenv("LD_PRELOAD", preload, 1);
         setenv("HEAPSHIM_REPORT", report_tmpl, 1);
         setenv("HEAPSHIM_REPORT_OPTIONAL", "1", 1);   /* gone with run: nothing to say */
