@@ -72,7 +72,7 @@ void hs__init_slow(void)
         hs_sys_detect();
         struct hs_core_config cfg = { 0 };
         if (hs__platform_config) hs__platform_config(&cfg);
-        if (hs_live_setup(cfg.live_region, cfg.live_region_size, cfg.allocator_name) != 0) {
+        if (hs_live_setup(cfg.live_region, cfg.live_region_size, cfg.allocator_name, cfg.labels) != 0) {
             /* no memory even for the counters: nothing sensible can run */
             static const char msg[] = "heapshim: cannot map the counter region\n";
             (void)!write(2, msg, sizeof msg - 1);

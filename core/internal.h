@@ -456,7 +456,7 @@ extern hs_lock_t hs_slot0_lock;
 extern HS_HIDDEN struct hs_live_header *hs_live;     /* never NULL after hs__init() */
 extern size_t hs_live_size;
 struct hs_live_slot *hs_live_slot_at(uint32_t i);
-int  hs_live_setup(void *region, size_t size, const char *allocator_name);
+int  hs_live_setup(void *region, size_t size, const char *allocator_name, const char *labels);
 void hs_live_publish(bool force);          /* refresh header snapshot (rate limited) */
 /* Called on every large-block operation: looks at the clock only every 256th
  * time, so a program that never reaches a small-block slow path still
@@ -489,7 +489,7 @@ void hs_live_mapped_changed(void);
 /* a slot given up (thread exit, fork child): its claims drop to its counts */
 void hs_slot_settle(struct hs_live_slot *s);
 #define HS_LIVE_REGION_SIZE(nslots) \
-    (sizeof(struct hs_live_header) + (size_t)(nslots) * sizeof(struct hs_live_slot))
+    (sizeof(struct hs_live_header) + HS_LIVE_LABELS_AREA + (size_t)(nslots) * sizeof(struct hs_live_slot))
 
 /* ---- large blocks (large.c): system allocator + 16-byte header ----------- */
 /* None of these count; alloc.c does. The header (just before the block)
@@ -545,6 +545,7 @@ struct hs_core_config {
     void    *live_region;          /* NULL: anonymous region made by the core */
     size_t   live_region_size;
     const char *allocator_name;    /* recorded in the live header */
+    const char *labels;            /* HEAPSHIM_LABELS (NULL: not set), recorded beside it */
 };
 /* Weak hooks, defined by interpose/ when linked in: fill *cfg at first init;
  * take part in fork (phase 0 prepare, 1 parent, 2 child). */

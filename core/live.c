@@ -42,7 +42,20 @@ static uint64_t wstep_look(uint64_t now_ns);
  * in slot 1, every other in slot 0 under its lock -- slow, but exact. */
 static char fallback_region[HS_LIVE_REGION_SIZE(2)] __attribute__((aligned(4096))) HS_COLD_BSS;
 
-int hs_live_setup(void *region, size_t size, const char *allocator_name)
+/* HEAPSHIM_LABELS into the area after the header (live.h, labels_offset) */
+static void set_labels(struct hs_live_header *h, const char *labels)
+{
+    h->labels_offset = (uint32_t)sizeof *h;
+    size_t n = labels ? strlen(labels) : 0;
+    if (n >= HS_LIVE_LABELS_AREA) {
+        h->labels_len = HS_LIVE_LABELS_TOO_LONG;
+        return;
+    }
+    memcpy((char *)h + h->labels_offset, labels, n);
+    h->labels_len = (uint32_t)n;
+}
+
+int hs_live_setup(void *region, size_t size, const char *allocator_name, const char *labels)
 {
     if (!region || size < HS_LIVE_REGION_SIZE(2)) {
         size = HS_LIVE_REGION_SIZE(HS_LIVE_MAX_SLOTS);
@@ -55,13 +68,14 @@ int hs_live_setup(void *region, size_t size, const char *allocator_name)
     struct hs_live_header *h = region;
     h->header_size = sizeof *h;
     h->slot_size = sizeof(struct hs_live_slot);
-    h->slots_offset = sizeof *h;
-    h->nslots = (uint32_t)((size - sizeof *h) / sizeof(struct hs_live_slot));
+    h->slots_offset = sizeof *h + HS_LIVE_LABELS_AREA;
+    h->nslots = (uint32_t)((size - h->slots_offset) / sizeof(struct hs_live_slot));
     h->file_size = size;
     h->arena_size = HS_ARENA_SIZE;
     h->pool_size = HS_POOL_SIZE;
     strncpy(h->allocator, allocator_name ? allocator_name : "pymalloc", sizeof h->allocator - 1);
     hs_live_fill_identity(h);
+    set_labels(h, labels);
     h->slots_used = 1;                     /* slot 0: the shared fallback */
     h->state = HS_LIVE_STATE_RUNNING;
     h->version = HS_LIVE_VERSION;

@@ -20,6 +20,36 @@
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
+int hs_live_labels_at(uint32_t labels_offset, uint32_t labels_len, const void *area, size_t avail,
+                      char *out, size_t cap)
+{
+    if (cap) out[0] = 0;
+    if (labels_offset == 0) return -2;
+    if (!cap || labels_len >= cap || labels_len >= HS_LIVE_LABELS_AREA || labels_len > avail ||
+        labels_offset < sizeof(struct hs_live_header))
+        return -1;                     /* HS_LIVE_LABELS_TOO_LONG too */
+    memcpy(out, area, labels_len);
+    out[labels_len] = 0;
+    if (strlen(out) != labels_len) {   /* a NUL inside: not what the shim writes */
+        out[0] = 0;
+        return -1;
+    }
+    return labels_len ? 1 : 0;
+}
+
+int hs_live_labels(const void *region, size_t len, char *out, size_t cap)
+{
+    const struct hs_live_header *h = region;
+    if (cap) out[0] = 0;
+    if (!region || len < sizeof *h) return -1;
+    if (h->labels_offset == 0) return -2;
+    if (h->labels_offset < sizeof *h || h->labels_offset > h->slots_offset || h->labels_offset > len)
+        return -1;
+    size_t room = (size_t)(h->slots_offset < len ? h->slots_offset : len) - h->labels_offset;
+    return hs_live_labels_at(h->labels_offset, h->labels_len, (const char *)region + h->labels_offset, room,
+                             out, cap);
+}
+
 int hs_live_check_header(const void *region, size_t len, const char **why)
 {
     static const char *dummy;

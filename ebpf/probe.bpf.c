@@ -57,7 +57,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* --serve: tgids of processes that just set up the shim (USDT heapshim:init) */
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 64 * 1024);
+    __uint(max_entries, 256 * 1024);
 } births SEC(".maps");
 
 struct {
@@ -313,11 +313,17 @@ SEC("usdt")
 int BPF_USDT(on_init, __u64 region, __u64 size)
 {
     if (keep_exited) {
-        /* --serve: wake the loader, which reads the newcomer's labels from
-         * /proc while it is there (a worker may be gone by the next step) */
-        __u32 *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
+        /* --serve: wake the loader, which reads the newcomer's identity
+         * from /proc while it is there (a worker may be gone by the next
+         * step), with the labels its region records (they outlive it) */
+        struct hsp_birth *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
         if (b) {
-            *b = (__u32)(bpf_get_current_pid_tgid() >> 32);
+            const struct hs_live_header *uh = (const void *)region;
+            b->tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+            if (bpf_probe_read_user(&b->labels_offset, sizeof b->labels_offset, &uh->labels_offset) ||
+                bpf_probe_read_user(&b->labels_len, sizeof b->labels_len, &uh->labels_len) ||
+                bpf_probe_read_user(b->area, sizeof b->area, (const char *)region + sizeof *uh))
+                b->labels_offset = b->labels_len = 0;
             bpf_ringbuf_submit(b, 0);
         }
     }

@@ -90,7 +90,7 @@ static struct {
     const char *serve;              /* --serve ADDR:PORT */
     struct exp_opts eo;
 } opt = { .interval = 1000 };
-enum { FAULT_NONE, FAULT_VMA_BUSY, FAULT_VMA_BUSY_LATER };
+enum { FAULT_NONE, FAULT_VMA_BUSY, FAULT_VMA_BUSY_LATER, FAULT_SLOW_IDENT };
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die_env(const char *fmt, ...)
 {
@@ -163,12 +163,15 @@ static void parse_args(int argc, char **argv)
     if (opt.wait && !opt.once) die_bad("--wait goes with --once, --json or --prometheus");
     /* fault injection for tests/50-probe.sh: every vma walk of the pull
      * iterator fails to start, as when the target's mmap lock is busy; from
-     * the first reading on, or from the second (after one good pull) */
+     * the first reading on, or from the second (after one good pull).
+     * slow-ident (tests/44-fleet.sh): --serve waits 300 ms at each birth
+     * before asking /proc who the newcomer is, as on a loaded machine */
     const char *f = getenv("HEAPSHIM_PROBE_FAULT");
     if (f && *f) {
         if (!strcmp(f, "vma-busy")) opt.fault = FAULT_VMA_BUSY;
         else if (!strcmp(f, "vma-busy-later")) opt.fault = FAULT_VMA_BUSY_LATER;
-        else die_bad("HEAPSHIM_PROBE_FAULT: unknown fault '%s' (accepted: vma-busy, vma-busy-later)", f);
+        else if (!strcmp(f, "slow-ident")) opt.fault = FAULT_SLOW_IDENT;
+        else die_bad("HEAPSHIM_PROBE_FAULT: unknown fault '%s' (accepted: vma-busy, vma-busy-later, slow-ident)", f);
     }
 }
 
@@ -994,7 +997,19 @@ static void on_stop(int sig) { (void)sig; stop = 1; }
 static int on_birth(void *ctx, void *data, size_t len)
 {
     (void)ctx;
-    if (len >= sizeof(uint32_t)) exp_prefetch(xp, (int)*(const uint32_t *)data);
+    const struct hsp_birth *b = data;
+    if (len < sizeof *b) return 0;
+    if (opt.fault == FAULT_SLOW_IDENT) {
+        struct timespec ts = { 0, 300 * 1000000L };
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    }
+    /* the area was copied from right after the header: a file that puts
+     * its labels elsewhere is not read (the reader of the file would) */
+    char fl[HS_LIVE_LABELS_AREA];
+    int fst = b->labels_offset == 0 ? -2
+            : b->labels_offset != sizeof(struct hs_live_header) ? -1
+            : hs_live_labels_at(b->labels_offset, b->labels_len, b->area, sizeof b->area, fl, sizeof fl);
+    exp_prefetch(xp, (int)b->tgid, fl, fst);
     return 0;
 }
 static struct ring_buffer *births;

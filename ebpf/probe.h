@@ -48,6 +48,16 @@ struct hsp_syscalls {
     uint64_t usdt_skipped;          /* snapshot being rewritten: kept the previous one */
 };
 
+/* an event of ring buffer `births` (--serve): a process that set up the
+ * shim, with the labels its region records (live.h labels_offset): the
+ * area as it lies after the header, checked by the reader */
+struct hsp_birth {
+    __u32 tgid;
+    __u32 labels_offset, labels_len;   /* the header's (0, 0: not read) */
+    __u32 _pad;
+    char area[HS_LIVE_LABELS_AREA];
+};
+
 /* value of map `procs` (key: tgid) -- filled by the USDT programs, the
  * syscall counters by tp_btf/sys_exit; the pull path inserts entries too. */
 struct hsp_proc {

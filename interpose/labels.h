@@ -2,8 +2,9 @@
  * interpose/labels.h - the rules of HEAPSHIM_LABELS ('name=value,...'), in
  * one place for its two readers: the shim (interpose/env.c), which warns at
  * start-up about a value the exporters would refuse, and the exporters
- * (tools/exporter.c, exp_parse_labels), which read it from
- * /proc/PID/environ and turn it into Prometheus labels.
+ * (tools/exporter.c, exp_parse_labels), which read it from the live file
+ * (the shim records it there, live.h labels_offset; /proc/PID/environ for
+ * files of older shims) and turn it into Prometheus labels.
  *
  * Room: pure functions over a string; no allocation, no stdio, no globals
  * (the shim calls this inside the process's first malloc).

@@ -92,6 +92,7 @@ void hs__platform_config(struct hs_core_config *cfg)
         }
     }
     cfg->allocator_name = hs_shim.allocator_name;
+    cfg->labels = hs_shim_getenv("HEAPSHIM_LABELS");
 
     /* RAW through the shim is glibc behind our header, so free() can tell
      * it apart; in malloc mode MEM and OBJ are too. */

@@ -177,6 +177,31 @@ else
       || fail probe-serve-exited-folded "exited '$ex' (want 3), allocs '$al' (want >= 9000)"
     out=$(promtool check metrics < "$TMPD/pm" 2>&1) && pass probe-serve-promtool || fail probe-serve-promtool "$out"
     kill $PRB; wait $PRB 2>/dev/null
+    # workers gone before the probe asks /proc who they are (slow-ident: it
+    # waits 300 ms at each birth; each lives ~40 ms): labelled from what the
+    # BPF program copied out of their region at heapshim:init (stop 32;
+    # before, their comm "prog_phases" was their service)
+    HEAPSHIM_PROBE_FAULT=slow-ident "$PROBE" --serve 127.0.0.1:0 --lib "$SHIM" --window 5 --window-step 1 2> "$TMPD/p2.log" & PRB=$!; pids+=($PRB)
+    pp=
+    for _ in $(seq 100); do
+        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p2.log")
+        [ -n "$pp" ] && break; sleep 0.1
+    done
+    sleep 1.2
+    for i in 1 2 3 4; do
+        env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pgone LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n3000x100 s10 f
+        sleep 0.4
+    done
+    for _ in $(seq 30); do
+        sleep 0.5
+        curl -s -m 10 "http://127.0.0.1:$pp/metrics" > "$TMPD/pm2"
+        ex=$(metric 'heapshim_service_exited_processes_total\{service="pgone"\}' "$TMPD/pm2")
+        [ "${ex:-0}" = 4 ] && break
+    done
+    [ "${ex:-0}" = 4 ] && ! grep -q '^heapshim_service_exited_processes_total{service="prog_phases"} [1-9]' "$TMPD/pm2" \
+      && pass probe-serve-gone-labelled \
+      || fail probe-serve-gone-labelled "exited as pgone '$ex' (want 4): $(grep '^heapshim_service_exited_processes_total' "$TMPD/pm2" | tr '\n' ' ') $(tail -2 "$TMPD/p2.log")"
+    kill $PRB; wait $PRB 2>/dev/null
 fi
 
 # ---- a real Prometheus, 1 s scrapes, while shimmed programs run

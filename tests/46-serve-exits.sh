@@ -19,7 +19,7 @@ trap cleanup EXIT
 
 # the fault's own argument check: one line, exit 2
 out=$(HEAPSHIM_SERVE_FAULT=slow "$HS" serve --listen 127.0.0.1:0 2>&1); rc=$?
-[ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "accepted: slow-read" \
+[ $rc = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "accepted: slow-read, slow-ident" \
   && pass serve-fault-bad || fail serve-fault-bad "rc $rc: $out"
 
 for i in 1 2 3 4 5 6 7 8; do LD_PRELOAD="$SHIM" "$PH" n100x64 s60000 & pids+=($!); done
@@ -59,5 +59,38 @@ echo "# one scrape ${scrape_ms} ms; worker lifetimes (ms, as run): ${life[*]}; f
 # each worker made 3000 allocations of its own (plus the shim's and libc's start)
 [ "$scrape_ms" -ge 400 ] && [ "${ex:-0}" = $N ] && [ "${al:-0}" -ge $((N * 3000)) ] && pass serve-short-workers-folded \
   || fail serve-short-workers-folded "scrape ${scrape_ms} ms (want >= 400), exited '${ex}' (want $N), allocs '${al}' (want >= $((N * 3000)))"
+kill $S; wait $S 2>/dev/null
+
+# ---- workers gone before the watcher asks who they are: named by their file.
+# A loaded machine on demand (HEAPSHIM_SERVE_FAULT=slow-ident: the watcher
+# waits 300 ms between opening a newcomer and reading /proc); each worker
+# lives ~40 ms, so its /proc/PID/environ is gone (or empty, a zombie) when
+# asked. Before stop 32 they were folded as service "prog_phases" (their
+# comm): the labels now come from the live file, which keeps them.
+HEAPSHIM_SERVE_FAULT=slow-ident "$HS" serve --listen 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/s2.log" & S=$!; pids+=($S)
+port=
+for _ in $(seq 50); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s2.log" 2>/dev/null)
+    [ -n "$port" ] && break; sleep 0.1
+done
+[ -n "$port" ] || { fail serve-start-slow-ident "$(cat "$TMPD/s2.log")"; finish; }
+curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null
+# a client scraping without pause: each scrape lists the directory, so the
+# main thread holds, reads and folds a worker before the watcher (300 ms
+# late) hands over its own descriptor of the same file; that one must not
+# be folded a second time (before stop 32 it was: 12 exits for 6 workers)
+( while :; do curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null; done ) & CL=$!; pids+=($CL)
+N2=6
+for i in $(seq $N2); do HEAPSHIM_LABELS=service=gonew,team=t$((i % 2)) LD_PRELOAD="$SHIM" "$PH" n3000x100 s10 f; sleep 0.4; done
+kill $CL; wait $CL 2>/dev/null
+for _ in $(seq 30); do
+    sleep 0.5
+    curl -s -m 20 "http://127.0.0.1:$port/metrics" > "$TMPD/m2"
+    ex=$(metric 'heapshim_service_exited_processes_total\{service="gonew",team="t[01]"\}' "$TMPD/m2")
+    [ "${ex:-0}" = $N2 ] && break
+done
+other=$(metric 'heapshim_service_exited_processes_total\{service="prog_phases"\}' "$TMPD/m2")
+[ "${ex:-0}" = $N2 ] && [ "${other:-0}" = 0 ] && pass serve-gone-workers-labelled \
+  || fail serve-gone-workers-labelled "exited as gonew '${ex}' (want $N2); as prog_phases: $(grep '^heapshim_service_exited_processes_total' "$TMPD/m2" | tr '\n' ' ')"
 kill $S; wait $S 2>/dev/null
 finish

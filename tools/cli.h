@@ -189,6 +189,12 @@ struct proc_view {
     int window_reset;               /* 1 if we reset it (O_RDWR), 0 read only */
     int stale;                      /* read from a stale file (LIVE_KEEP_STALE): the process is gone */
     char labels[640];               /* exporters: ',name="value"...' added to every series */
+    /* HEAPSHIM_LABELS as the file records it: has_file_labels 0 when it
+     * does not (a view made from the header alone, or a file of a shim
+     * before stop 32: exporters read /proc/PID/environ), else
+     * file_labels_rc is hs_live_labels' answer (1 set, 0 not set, -1 refused) */
+    int has_file_labels, file_labels_rc;
+    char file_labels[HS_LIVE_LABELS_AREA];
 };
 #define LIVE_RESET_WINDOW 1        /* exchange window_peak with 0 (exporter) */
 #define LIVE_KEEP_STALE   2        /* live_scan of explicit pids: keep the last
@@ -200,6 +206,9 @@ const char *live_dir(const char *opt, char *buf, size_t cap);
 /* Read one live file; expect_pid < 0 means take it from the header. */
 int live_read(const char *path, int expect_pid, int flags, struct proc_view *p,
               char *err, size_t cap);
+/* The HEAPSHIM_LABELS a live file open on fd records: see hs_live_labels
+ * (-2 also for a file that is not a live file of this version). */
+int live_labels_fd(int fd, char *out, size_t cap);
 /* Is this process (pid, start time in ticks) still the one alive, running
  * the same program file (exe_dev/exe_ino from a header; exe_ino 0: not
  * checked)? */

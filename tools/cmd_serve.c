@@ -31,7 +31,11 @@
  * on the main thread (tools/httpd.c's loop); the watcher only queues.
  *
  * HEAPSHIM_SERVE_FAULT=slow-read (tests only) makes every file read of a
- * scrape or a step sleep 50 ms first: a slow scrape on demand.
+ * scrape or a step sleep 50 ms first: a slow scrape on demand;
+ * HEAPSHIM_SERVE_FAULT=slow-ident makes the watcher wait 300 ms between
+ * opening a newcomer and asking /proc who it is: a loaded machine, where a
+ * worker is gone (its environ with it) before the watcher runs. Its labels
+ * come from its file (live.h labels_offset), which outlives it.
  */
 #include "live.h"
 #include "httpd.h"
@@ -76,6 +80,21 @@ struct kept {
     char name[16];
 };
 
+/* Files done with whose entry was dropped (their file removed): the
+ * watcher may hand over its own descriptor of such a file after the main
+ * thread held, read, folded and dropped it (a worker that lived less than
+ * the watcher took to name it), and that one must not be held again and
+ * folded a second time (it was: 12 exits for 6 workers, 46-serve-exits
+ * serve-gone-workers-labelled). The last SERVE_DONE_RING are remembered:
+ * the watcher's queue is emptied at every reading, so an entry only needs
+ * to outlive a few readings. */
+#define SERVE_DONE_RING 4096
+struct done_file {
+    dev_t dev;
+    ino_t ino;
+    char name[16];
+};
+
 /* what the watcher thread opened, for the main thread */
 struct incoming {
     int fd;
@@ -95,8 +114,11 @@ struct serve {
     int ino;                         /* inotify, -1 if unavailable */
     int wd;                          /* its watch, -1 if none (atomic: both threads) */
     unsigned slow_ms;                /* HEAPSHIM_SERVE_FAULT=slow-read */
+    unsigned slow_ident_ms;          /* HEAPSHIM_SERVE_FAULT=slow-ident */
     int primed;                      /* the watch was in place at the last listing */
     struct httpd_ops ops;
+    struct done_file *done;          /* [SERVE_DONE_RING], a ring */
+    unsigned ndone;
     /* the watcher thread */
     pthread_t th;
     int th_running, th_stop;         /* th_stop: atomic */
@@ -147,6 +169,24 @@ static void kept_drop(struct serve *s, int i)
     s->k[i] = s->k[--s->nk];
 }
 
+/* an entry done with, dropped now: remembered (see struct done_file) */
+static void done_remember(struct serve *s, int i)
+{
+    if (!s->done) return;
+    struct done_file *f = &s->done[s->ndone++ % SERVE_DONE_RING];
+    f->dev = s->k[i].dev;
+    f->ino = s->k[i].ino;
+    memcpy(f->name, s->k[i].name, sizeof f->name);
+}
+
+static int done_before(const struct serve *s, const char *name, dev_t dev, ino_t ino)
+{
+    unsigned n = s->ndone < SERVE_DONE_RING ? s->ndone : SERVE_DONE_RING;
+    for (unsigned j = 0; s->done && j < n; j++)
+        if (s->done[j].ino == ino && s->done[j].dev == dev && !strcmp(s->done[j].name, name)) return 1;
+    return 0;
+}
+
 /* does the entry's name in d still lead to the entry's file? */
 static int kept_present(const struct serve *s, int i, const struct live_dirh *d)
 {
@@ -161,6 +201,7 @@ static int kept_present(const struct serve *s, int i, const struct live_dirh *d)
 static int kept_done(struct serve *s, int i, const struct live_dirh *d)
 {
     if (d && !kept_present(s, i, d)) {
+        done_remember(s, i);
         kept_drop(s, i);
         return 0;
     }
@@ -212,13 +253,21 @@ static void watch(struct serve *s)
  * never the exporter nor the kept list. */
 static void enqueue(struct serve *s, int fd, const struct stat *st, const char *name)
 {
+    if (s->slow_ident_ms) {
+        struct timespec ts = { 0, (long)s->slow_ident_ms * 1000000L };
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    }
     struct incoming in;
     memset(&in, 0, sizeof in);
     in.fd = fd;
     in.dev = st->st_dev;
     in.ino = st->st_ino;
     snprintf(in.name, sizeof in.name, "%s", name);
-    exp_ident_read(live_pid_name(name), &in.id);   /* while it is there to ask */
+    /* while it is there to ask (/proc); its labels from the file, which
+     * keeps them after it exits (live.h labels_offset) */
+    char fl[HS_LIVE_LABELS_AREA];
+    int fst = live_labels_fd(fd, fl, sizeof fl);
+    exp_ident_read(live_pid_name(name), fl, fst, &in.id);
     pthread_mutex_lock(&s->mu);
     int ok = 0;
     if (s->nq < s->kmax) {
@@ -273,7 +322,8 @@ static void take_incoming(struct serve *s)
     for (int i = 0; i < s->nq; i++) {
         struct incoming *in = &s->q[i];
         struct stat st = { .st_dev = in->dev, .st_ino = in->ino };
-        if (kept_find(s, in->name, in->dev, in->ino) >= 0 || kept_add(s, in->fd, &st, in->name, 1) != 0) {
+        if (kept_find(s, in->name, in->dev, in->ino) >= 0 || done_before(s, in->name, in->dev, in->ino) ||
+            kept_add(s, in->fd, &st, in->name, 1) != 0) {
             close(in->fd);
             continue;
         }
@@ -327,6 +377,7 @@ static int take_reading(struct serve *s, struct scan *sc)
     for (int i = 0; i < s->nk && i < nk0;) {
         if (s->k[i].fd < 0) {        /* done with: a stale file while it is there */
             if (rc == 0 && !kept_present(s, i, &d)) {
+                done_remember(s, i);
                 kept_drop(s, i);
                 continue;
             }
@@ -427,15 +478,18 @@ int cmd_serve(int argc, char **argv)
     live_dir(dir_opt, dir, sizeof dir);
     live_dir_check(dir, dir_opt != NULL, 1);   /* refused before binding; each scrape checks again */
     const char *fault = getenv("HEAPSHIM_SERVE_FAULT");
-    unsigned slow_ms = 0;
+    unsigned slow_ms = 0, slow_ident_ms = 0;
     if (fault && *fault) {
-        if (strcmp(fault, "slow-read")) die_bad("HEAPSHIM_SERVE_FAULT: unknown fault '%s' (accepted: slow-read)", fault);
-        slow_ms = 50;
+        if (!strcmp(fault, "slow-read")) slow_ms = 50;
+        else if (!strcmp(fault, "slow-ident")) slow_ident_ms = 300;
+        else die_bad("HEAPSHIM_SERVE_FAULT: unknown fault '%s' (accepted: slow-read, slow-ident)", fault);
     }
     int fd = httpd_listen("--listen", listen_s);
-    struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1, .slow_ms = slow_ms };
+    struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1, .slow_ms = slow_ms,
+                       .slow_ident_ms = slow_ident_ms };
     s.e = exp_new(&eo);
-    if (!s.e) die_bad("out of memory");
+    s.done = calloc(SERVE_DONE_RING, sizeof *s.done);
+    if (!s.e || !s.done) die_bad("out of memory");
     /* one descriptor per process held: as many as the limit allows */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -471,6 +525,7 @@ int cmd_serve(int argc, char **argv)
         if (s.k[i].fd >= 0) close(s.k[i].fd);
     free(s.k);
     free(s.q);
+    free(s.done);
     if (s.ino >= 0) close(s.ino);
     exp_free(s.e);
     return 0;

@@ -305,9 +305,9 @@ static struct exp_proc *find_proc(struct exporter *e, int pid, uint64_t start)
 }
 
 /* identity of a process: labels and service, once */
-static void identify_pid(int *label_error, int pid, const char *comm16, char *service, size_t scap,
-                         char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
-                         uint64_t *limit);
+static void identify_pid(int *label_error, int pid, const char *comm16, const char *flabels, int fstate,
+                         char *service, size_t scap, char *labels, size_t lcap,
+                         char unit_out[EXP_NAME_MAX], char cid_out[72], uint64_t *limit);
 static void identify(struct exporter *e, struct exp_proc *p, const struct proc_view *v)
 {
     /* read ahead while the process was there (a few seconds at most) */
@@ -326,26 +326,34 @@ static void identify(struct exporter *e, struct exp_proc *p, const struct proc_v
         }
     }
     int lerr = 0;
-    identify_pid(&lerr, v->pid, v->comm, p->service, sizeof p->service, p->labels, sizeof p->labels, p->unit,
-                 p->cid, &p->limit);
+    identify_pid(&lerr, v->pid, v->comm, v->file_labels, v->has_file_labels ? v->file_labels_rc : -2,
+                 p->service, sizeof p->service,
+                 p->labels, sizeof p->labels, p->unit, p->cid, &p->limit);
     e->label_errors += (uint64_t)lerr;
     p->have_identity = 1;
 }
 
 /* the identity of a running process, read now into c (no exporter state:
  * callable from another thread, cmd_serve.c's watcher); 0, or -1 if gone */
-int exp_ident_read(int pid, struct exp_ident *c)
+int exp_ident_read(int pid, const char *flabels, int fstate, struct exp_ident *c)
 {
     memset(c, 0, sizeof *c);
     if (pid <= 0) return -1;
     char comm[32];
     ssize_t n = proc_read(pid, "comm", comm, sizeof comm);
-    if (n <= 0) return -1;
-    if (comm[n - 1] == '\n') comm[n - 1] = 0;
+    /* gone already: still named by the labels its file recorded, when they
+     * give a service (else its comm, known to the reading that finds it) */
+    if (n <= 0 && fstate != 1) return -1;
+    if (n <= 0) comm[0] = 0;
+    else if (comm[n - 1] == '\n') comm[n - 1] = 0;
     c->pid = pid;
     c->at_ns = now_ns();
-    identify_pid(&c->label_error, pid, comm, c->service, sizeof c->service, c->labels, sizeof c->labels,
+    identify_pid(&c->label_error, pid, comm, flabels, fstate, c->service, sizeof c->service, c->labels, sizeof c->labels,
                  c->unit, c->cid, &c->limit);
+    if (!c->service[0]) {
+        memset(c, 0, sizeof *c);
+        return -1;
+    }
     return 0;
 }
 
@@ -358,21 +366,23 @@ void exp_ident_put(struct exporter *e, const struct exp_ident *c)
     e->ident[(e->nident - 1) % EXP_IDENT_CACHE].label_error = 0;
 }
 
-void exp_prefetch(struct exporter *e, int pid)
+void exp_prefetch(struct exporter *e, int pid, const char *flabels, int fstate)
 {
     struct exp_ident c;
-    if (exp_ident_read(pid, &c) == 0) exp_ident_put(e, &c);
+    if (exp_ident_read(pid, flabels, fstate, &c) == 0) exp_ident_put(e, &c);
 }
 
-static void identify_pid(int *label_error, int pid, const char *comm16, char *service, size_t scap,
-                         char *labels, size_t lcap, char unit_out[EXP_NAME_MAX], char cid_out[72],
-                         uint64_t *limit)
+static void identify_pid(int *label_error, int pid, const char *comm16, const char *flabels, int fstate,
+                         char *service, size_t scap, char *labels, size_t lcap,
+                         char unit_out[EXP_NAME_MAX], char cid_out[72], uint64_t *limit)
 {
     char val[1024], lab[sizeof(((struct proc_view *)0)->labels)], svc[EXP_NAME_MAX], unit[EXP_NAME_MAX],
         cid[72], cg[4096];
     const char *why = NULL;
     lab[0] = svc[0] = 0;
-    int f = environ_labels(pid, val, sizeof val);
+    /* the file's record when it has one: a worker's environ is gone with it */
+    int f = fstate == -2 ? environ_labels(pid, val, sizeof val) : fstate;
+    if (fstate != -2) snprintf(val, sizeof val, "%s", f > 0 ? flabels : "");
     if (f < 0 || (f > 0 && exp_parse_labels(val, lab, sizeof lab, svc, sizeof svc, &why) != 0)) {
         (*label_error)++;
         lab[0] = svc[0] = 0;

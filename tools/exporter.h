@@ -76,12 +76,15 @@ struct exp_ident {
 };
 /* exp_ident_read touches no exporter state (another thread may call it):
  * 0, or -1 if the process is gone; exp_ident_put keeps the result for the
- * process's first step. exp_prefetch is both. */
-int exp_ident_read(int pid, struct exp_ident *c);
+ * process's first step. exp_prefetch is both. flabels/fstate: the
+ * HEAPSHIM_LABELS its live file records (hs_live_labels: 1 set, 0 not set,
+ * -1 refused); fstate -2 (not recorded) reads /proc/PID/environ instead. */
+int exp_ident_read(int pid, const char *flabels, int fstate, struct exp_ident *c);
 void exp_ident_put(struct exporter *e, const struct exp_ident *c);
-/* Read a new process's labels and service now (from /proc/PID/environ,
- * cgroup, comm), before it may exit: used when its first figures come. */
-void exp_prefetch(struct exporter *e, int pid);
+/* Read a new process's labels and service now (from its file's labels or
+ * /proc/PID/environ, cgroup, comm), before it may exit: used when its
+ * first figures come. */
+void exp_prefetch(struct exporter *e, int pid, const char *flabels, int fstate);
 
 /* Pure parsers, exported for tests and the fuzzers: */
 /* HEAPSHIM_LABELS value -> ',k="v"...' and the service (if given); 0, or -1

@@ -468,6 +468,28 @@ static void view_from_header(struct proc_view *p, const struct hs_live_header *h
     memcpy(p->claimed, h->claimed, sizeof p->claimed);
 }
 
+/* the labels the file records (live.h labels_offset), from a copy of len
+ * bytes whose header was checked */
+static void view_labels(struct proc_view *p, const void *region, size_t len)
+{
+    int rc = hs_live_labels(region, len, p->file_labels, sizeof p->file_labels);
+    p->has_file_labels = rc != -2;
+    p->file_labels_rc = rc;
+}
+
+/* The HEAPSHIM_LABELS a live file open on fd records (hs_live_labels'
+ * answer, -2 also when the file is not a live file of this version): for
+ * the exporter's watcher, which names a newcomer before reading it whole. */
+int live_labels_fd(int fd, char *out, size_t cap)
+{
+    _Alignas(struct hs_live_header) char b[sizeof(struct hs_live_header) + HS_LIVE_LABELS_AREA];
+    const struct hs_live_header *h = (const void *)b;
+    if (cap) out[0] = 0;
+    ssize_t n = pread(fd, b, sizeof b, 0);
+    if (n < (ssize_t)sizeof *h || h->magic != HS_LIVE_MAGIC || h->version != HS_LIVE_VERSION) return -2;
+    return hs_live_labels(b, (size_t)n, out, cap);
+}
+
 /* CLOCK_MONOTONIC_COARSE, the clock of the window steps (live.h) */
 uint64_t live_wclock_ns(void)
 {
@@ -511,6 +533,7 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
         return LIVE_BAD;
     }
     view_from_header(p, (const struct hs_live_header *)a);
+    view_labels(p, a, (size_t)st->st_size);
     p->wread_ns = t0;
     free(a);
     int refused = identity_refused(p, expect_pid, dp, nm, err, cap);

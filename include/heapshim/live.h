@@ -14,6 +14,7 @@
  *
  *   +--------------------------+  offset 0
  *   | struct hs_live_header     |  identity, globals, published snapshot
+ *   | labels (1 KiB)            |  HEAPSHIM_LABELS text, see labels_offset
  *   +--------------------------+  header.slots_offset
  *   | struct hs_live_slot [0]   |  slot 0: shared fallback slot (under a lock)
  *   | struct hs_live_slot [1]   |  one slot per thread, recycled at thread exit
@@ -352,9 +353,25 @@ struct hs_live_header {
      * reader places a process in its tree after it died (`heapshim run`).
      * The process writes it: a reader takes it as a claim, not a fact. */
     int32_t  ppid;
+    /* HEAPSHIM_LABELS as the process found it in its environment at start
+     * (stop 32): labels_len bytes at labels_offset, no NUL, inside
+     * [header_size, slots_offset) (the area of HS_LIVE_LABELS_AREA bytes
+     * between the header and slot 0). labels_offset 0: not recorded (files
+     * of shims before stop 32), readers ask /proc/<pid>/environ; labels_len
+     * 0: not set; HS_LIVE_LABELS_TOO_LONG: set, HS_LIVE_LABELS_AREA bytes
+     * or longer.
+     * Exporters take a process's labels from here, so that a worker that
+     * lived a few milliseconds is labelled after its death (its environ is
+     * gone with it). The process writes it: a reader checks it like any
+     * other value of the file (the labels' rules, interpose/labels.h). */
+    uint32_t labels_offset;
+    uint32_t labels_len;
     uint32_t _reserved32;
-    uint64_t _reserved[7];
+    uint64_t _reserved[6];
 };   /* 2240 bytes */
+
+#define HS_LIVE_LABELS_AREA     1024u          /* bytes between the header and slot 0 */
+#define HS_LIVE_LABELS_TOO_LONG 0xffffffffu
 
 #define HS_LIVE_PUBLISH_MS 50
 
@@ -440,6 +457,18 @@ int hs_live_read_fd(int fd, void *buf, size_t len, unsigned wait_ms,
 
 /* Validate only the header (identity fields). Same return convention. */
 int hs_live_check_header(const void *region, size_t len, const char **why);
+
+/* The HEAPSHIM_LABELS text recorded in a copy of len bytes of a region
+ * whose header passed hs_live_check_header (labels_offset): 1 and the text
+ * in out (NUL-terminated), 0 not set (out ""), -1 set but too long for cap
+ * or HS_LIVE_LABELS_AREA, or misplaced (a hostile header), -2 not recorded
+ * (a file of a shim before stop 32: ask /proc/<pid>/environ). Never reads
+ * outside [region, region+len). */
+int hs_live_labels(const void *region, size_t len, char *out, size_t cap);
+/* The same from the two header fields and the avail bytes copied from
+ * labels_offset on (the eBPF probe copies the area alone). */
+int hs_live_labels_at(uint32_t labels_offset, uint32_t labels_len, const void *area, size_t avail,
+                      char *out, size_t cap);
 #endif
 
 #endif /* HEAPSHIM_LIVE_H */
