@@ -65,11 +65,7 @@ w2=$(grep "^heapshim_window_peak_bytes{pid=\"$SP\",.*domain=\"mem\"}" "$TMPD/m2.
 
 # serve: /metrics, 404, 405, HEAD
 "$HS" serve --listen 127.0.0.1:0 --dir "$L" 2> "$TMPD/serve.log" & SERVE=$!
-port=
-for _ in $(seq 50); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/serve.log")
-    [ -n "$port" ] && break; sleep 0.1
-done
+port=$(port_of "$TMPD/serve.log")
 if [ -z "$port" ]; then
     fail serve-start "$(cat "$TMPD/serve.log")"
 else

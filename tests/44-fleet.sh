@@ -34,11 +34,7 @@ start_serve() {    # start_serve LOG ARGS...: sets SERVE and port
     local log=$1; shift
     "$HS" serve --listen 127.0.0.1:0 "$@" 2> "$log" & SERVE=$!
     pids+=($SERVE)
-    port=
-    for _ in $(seq 50); do
-        port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$log")
-        [ -n "$port" ] && break; sleep 0.1
-    done
+    port=$(port_of "$log")
 }
 
 # ---- labels, info, services, a refused label set
@@ -157,11 +153,7 @@ if [ "$(id -u)" != 0 ] || [ ! -x "$PROBE" ] || [ ! -r /sys/kernel/btf/vmlinux ];
     skip probe-serve "needs root, build/heapshim-probe and a kernel with BTF"
 else
     "$PROBE" --serve 127.0.0.1:0 --lib "$SHIM" --window 5 --window-step 1 2> "$TMPD/p.log" & PRB=$!; pids+=($PRB)
-    pp=
-    for _ in $(seq 100); do
-        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p.log")
-        [ -n "$pp" ] && break; sleep 0.1
-    done
+    pp=$(port_of "$TMPD/p.log")
     sleep 1.2
     for i in 1 2 3; do
         env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pworker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]'
@@ -182,11 +174,7 @@ else
     # BPF program copied out of their region at heapshim:init (stop 32;
     # before, their comm "prog_phases" was their service)
     HEAPSHIM_PROBE_FAULT=slow-ident "$PROBE" --serve 127.0.0.1:0 --lib "$SHIM" --window 5 --window-step 1 2> "$TMPD/p2.log" & PRB=$!; pids+=($PRB)
-    pp=
-    for _ in $(seq 100); do
-        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p2.log")
-        [ -n "$pp" ] && break; sleep 0.1
-    done
+    pp=$(port_of "$TMPD/p2.log")
     sleep 1.2
     for i in 1 2 3 4; do
         env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pgone LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n3000x100 s10 f

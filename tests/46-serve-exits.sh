@@ -25,11 +25,7 @@ out=$(HEAPSHIM_SERVE_FAULT=slow "$HS" serve --listen 127.0.0.1:0 2>&1); rc=$?
 for i in 1 2 3 4 5 6 7 8; do LD_PRELOAD="$SHIM" "$PH" n100x64 s60000 & pids+=($!); done
 sleep 0.3
 HEAPSHIM_SERVE_FAULT=slow-read "$HS" serve --listen 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/s.log" & S=$!; pids+=($S)
-port=
-for _ in $(seq 50); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log" 2>/dev/null)
-    [ -n "$port" ] && break; sleep 0.1
-done
+port=$(port_of "$TMPD/s.log")
 [ -n "$port" ] || { fail serve-start "$(cat "$TMPD/s.log")"; finish; }
 # how long one scrape takes now
 t0=$(date +%s%N); curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null; t1=$(date +%s%N)
@@ -68,11 +64,7 @@ kill $S; wait $S 2>/dev/null
 # asked. Before stop 32 they were folded as service "prog_phases" (their
 # comm): the labels now come from the live file, which keeps them.
 HEAPSHIM_SERVE_FAULT=slow-ident "$HS" serve --listen 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/s2.log" & S=$!; pids+=($S)
-port=
-for _ in $(seq 50); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s2.log" 2>/dev/null)
-    [ -n "$port" ] && break; sleep 0.1
-done
+port=$(port_of "$TMPD/s2.log")
 [ -n "$port" ] || { fail serve-start-slow-ident "$(cat "$TMPD/s2.log")"; finish; }
 curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null
 # a client scraping without pause: each scrape lists the directory, so the

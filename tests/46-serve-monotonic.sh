@@ -36,14 +36,6 @@ WORK=(n3000x100 s10 f) # one worker: 3000 blocks kept 10 ms, then freed
 read -r A1 F1 < <("$PY" -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; print(t["allocs"], t["frees"])' "$TMPD/one.json")
 [ "${A1:-0}" -gt 0 ] && [ "${F1:-0}" -gt 0 ] || { fail serve-monotonic-setup "no figures for one worker: $(head -c 300 "$TMPD/one.json")"; finish; }
 
-port_of() {   # LOG: the port the server printed
-    local p=
-    for _ in $(seq 100); do
-        p=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$1" 2>/dev/null)
-        [ -n "$p" ] && break; sleep 0.1
-    done
-    echo "$p"
-}
 
 # one scrape's figures of service $2 from exposition $1:
 # allocs frees exited window_peak ("-" for a series not served)

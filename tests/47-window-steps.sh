@@ -56,11 +56,7 @@ scenario() {   # scenario NAME PORT EXTRA-ENV...
 }
 
 "$HS" serve --listen 127.0.0.1:0 --window 2 --window-step 1 2> "$TMPD/s.log" & S=$!; pids+=($S)
-port=
-for _ in $(seq 50); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/s.log" 2>/dev/null)
-    [ -n "$port" ] && break; sleep 0.1
-done
+port=$(port_of "$TMPD/s.log")
 [ -n "$port" ] && scenario serve "$port" || fail serve-start "$(cat "$TMPD/s.log")"
 kill $S; wait $S 2>/dev/null
 
@@ -68,11 +64,7 @@ if [ "$(id -u)" != 0 ] || [ ! -x "$PROBE" ] || [ ! -r /sys/kernel/btf/vmlinux ];
     skip probe-window-steps "needs root, build/heapshim-probe and a kernel with BTF"
 else
     "$PROBE" --serve 127.0.0.1:0 --lib "$SHIM" --window 2 --window-step 1 2> "$TMPD/p.log" & PRB=$!; pids+=($PRB)
-    pp=
-    for _ in $(seq 100); do
-        pp=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$TMPD/p.log" 2>/dev/null)
-        [ -n "$pp" ] && break; sleep 0.1
-    done
+    pp=$(port_of "$TMPD/p.log")
     if [ -z "$pp" ]; then fail probe-start "$(cat "$TMPD/p.log")"
     elif grep -q "usdt only\|cannot run the pull iterator" "$TMPD/p.log"; then
         skip probe-window-steps "the pull iterator is not available here (kernel 6.7+): usdt rows lag (docs/probe.md)"

@@ -49,3 +49,15 @@ gen_c_file() {
         printf 'int f%d(struct s%d *p, int n) { int t = 0; for (int i = 0; i < n; i++) t += p->a[i %% %d] * i; return t + (int)p->d; }\n' $i $i $((i % 7 + 1))
     done > "$1"
 }
+
+# port_of LOG: the port an exporter (heapshim serve, heapshim-probe --serve)
+# printed on its "listening on http://127.0.0.1:PORT/metrics" line, waited
+# for up to 10 s; empty if it never did
+port_of() {
+    local p=
+    for _ in $(seq 100); do
+        p=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/metrics|\1|p' "$1" 2>/dev/null)
+        [ -n "$p" ] && break; sleep 0.1
+    done
+    echo "$p"
+}
