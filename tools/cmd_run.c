@@ -430,8 +430,9 @@ static int route_ok(const char *spec, const char **why)
     }
 }
 
-/* one CSV row of the main process's counters; zeros until its live file exists */
-static void sample(FILE *csv, const char *dir, int pid, uint64_t t0)
+/* one CSV row of the main process's counters; zeros until its live file
+ * exists. Negative when it could not be written (errno says why). */
+static int sample(FILE *csv, const char *dir, int pid, uint64_t t0)
 {
     char path[4200], err[4600];
     struct proc_view v;
@@ -439,7 +440,7 @@ static void sample(FILE *csv, const char *dir, int pid, uint64_t t0)
     int rc = live_read(path, pid, 0, &v, err, sizeof err);
     uint64_t rss = proc_rss_bytes(pid);
     if (rc != LIVE_OK) memset(&v.snap, 0, sizeof v.snap);
-    fprintf(csv, "%.4f,%llu,%llu,%llu,%llu,%llu,%llu\n", (double)(now_ns() - t0) / 1e9,
+    return fprintf(csv, "%.4f,%llu,%llu,%llu,%llu,%llu,%llu\n", (double)(now_ns() - t0) / 1e9,
             (unsigned long long)v.snap.dom[0].live_bytes, (unsigned long long)v.snap.dom[1].live_bytes,
             (unsigned long long)v.snap.dom[2].live_bytes, (unsigned long long)v.snap.dom[3].live_bytes,
             (unsigned long long)v.snap.arenas_mapped, (unsigned long long)rss);
@@ -604,7 +605,6 @@ int cmd_run(int argc, char **argv)
             die_bad("--timeline %s: %s", timeline, derr);
         }
     }
-    if (csv) fputs("time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n", csv);
     const char *tmpbase = getenv("TMPDIR");
     char tmpdir[4096];
     snprintf(tmpdir, sizeof tmpdir, "%s/heapshim-run.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
@@ -629,6 +629,11 @@ int cmd_run(int argc, char **argv)
         set_disposition(fwd[k], NULL, forward, SA_SIGINFO | SA_RESTART, &saved[fwd[k]]);
     set_disposition(SIGCHLD, on_chld, NULL, 0, &saved[SIGCHLD]);
     set_disposition(SIGPIPE, SIG_IGN, NULL, 0, &saved[SIGPIPE]);
+    /* (after SIGPIPE is ignored: --timeline - into a pipe already closed is
+     * a write error, not the end of run) */
+    int csv_errno = 0;   /* the first write error of the timeline */
+    if (csv && fputs("time_s,raw_bytes,mem_bytes,obj_bytes,total_bytes,arenas_mapped,rss_bytes\n", csv) < 0)
+        csv_errno = errno;
 
     fflush(NULL);
     uint64_t t0 = now_ns(), t0_unix = unix_ns();
@@ -664,7 +669,7 @@ int cmd_run(int argc, char **argv)
         if (w == pid) break;
         if (w < 0 && errno != EINTR) die_bad("waitpid: %s", strerror(errno));
         track(&k, live);
-        if (csv) sample(csv, live, pid, t0);
+        if (csv && sample(csv, live, pid, t0) < 0 && !csv_errno) csv_errno = errno;
         double secs = (double)(now_ns() - t0) / 1e9;
         if (tty && secs >= 1.0) {
             progress(&k, secs);
@@ -678,12 +683,23 @@ int cmd_run(int argc, char **argv)
     track(&k, live);
     if (shown) fputs("\r\033[K", stderr);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (csv == stdout && fflush(csv) != 0) warnx_("--timeline -: write error");
-    if (have_to && fclose(csv) != 0) {
-        warnx_("--timeline %s: write error: %s", timeline, strerror(errno));
+    /* an output (-o, --timeline, --reports-dir) that could not be written:
+     * said on stderr, and run does not end with 0 (exit 2, as for an output
+     * refused before CMD ran) when CMD itself succeeded */
+    int out_failed = 0;
+    if (csv == stdout && (fflush(csv) != 0 || ferror(csv))) {
+        warnx_("--timeline -: cannot write the timeline to standard output: %s",
+               strerror(csv_errno ? csv_errno : errno));
+        out_failed = 1;
+    }
+    int csv_err = have_to && ferror(csv);
+    if (have_to && (fclose(csv) != 0 || csv_err)) {
+        warnx_("--timeline %s: write error: %s", timeline, strerror(csv_errno ? csv_errno : errno));
         out_abort(&to);
+        out_failed = 1;
     } else if (have_to && out_commit(&to, derr, sizeof derr) != 0) {
         warnx_("--timeline %s: %s", timeline, derr);
+        out_failed = 1;
     }
     if (prof) {
         int *pids = calloc((size_t)k.n + 1, sizeof *pids);
@@ -722,7 +738,10 @@ int cmd_run(int argc, char **argv)
         if (keep) {
             char dst[8800];
             snprintf(dst, sizeof dst, "%s/%s", keep, de->d_name);
-            if (copy_file(path, dst)) warnx_("--reports-dir: cannot write %s", dst);
+            if (copy_file(path, dst)) {
+                warnx_("--reports-dir: cannot write %s", dst);
+                out_failed = 1;
+            }
         }
         if (report_load(path, &r, err, sizeof err)) {
             warnx_("%s (left out)", err);
@@ -802,15 +821,19 @@ int cmd_run(int argc, char **argv)
             if (!txt || out_write(&ro, txt, strlen(txt)) != 0 || out_write(&ro, "\n", 1) != 0) {
                 warnx_("-o %s: cannot write the report: %s", out, strerror(errno));
                 out_abort(&ro);
+                out_failed = 1;
             } else if (out_commit(&ro, derr, sizeof derr) != 0) {
                 warnx_("-o %s: %s", out, derr);
+                out_failed = 1;
             }
             free(txt);
         } else if (out_std) {
             fflush(stdout);
             if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF ||
-                fflush(stdout) != 0)
+                fflush(stdout) != 0) {
                 warnx_("-o -: cannot write the report to standard output: %s", strerror(errno));
+                out_failed = 1;
+            }
         }
         json_decref(root);
     } else {
@@ -874,5 +897,5 @@ int cmd_run(int argc, char **argv)
     free(k.t);
     rm_tree(tmpdir);
     if (WIFSIGNALED(status)) die_like(WTERMSIG(status));
-    return rc;
+    return out_failed && rc == 0 ? 2 : rc;
 }
