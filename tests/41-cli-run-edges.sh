@@ -38,4 +38,46 @@ out=$("$HS" run -q --timeline /dev/full -- true 2>&1); rc=$?
 out=$("$HS" run -q -o /dev/null -- true 2>&1); rc=$?
 [ $rc = 0 ] && [ -z "$out" ] && pass edges-o-devnull-ok || fail edges-o-devnull-ok "exit $rc: $out"
 
+# 5. a program the shim cannot enter: run names the file and why (measured
+# before: "it exited without running exit handlers (_exit, or exec of a
+# static binary?)" for a set-user-ID CMD; "after an exec of a program the
+# shim cannot enter, setuid or static, or through _exit" for a CMD seen
+# running a static one). A set-user-ID program needs an owner other than us:
+# as root, a copy of sleep owned by nobody; else a system one.
+printf '#include <unistd.h>\n#include <stdlib.h>\nint main(int c, char **v) { usleep(c > 1 ? atoi(v[1]) * 1000 : 0); return c > 2 ? atoi(v[2]) : 0; }\n' > "$W/ssleep.c"
+if ${CC:-cc} -static -O1 -o "$W/ssleep" "$W/ssleep.c" 2>/dev/null; then
+    out=$("$HS" run -q -- "$W/ssleep" 0 4 2>&1); rc=$?
+    [ $rc = 4 ] && [ "$out" = "heapshim run: no report from pid ${out#*pid }" ] \
+        && grep -q "^heapshim run: no report from pid [0-9]*: $W/ssleep is statically linked, no dynamic loader to preload the shim; nothing was counted (it exited with status 4)$" <<< "$out" \
+        && pass edges-static-cmd || fail edges-static-cmd "exit $rc: $out"
+    # CMD publishes, then execs the static program, which runs across readings
+    out=$("$HS" run -q --interval 20 -- sh -c "sleep 0.1; exec '$W/ssleep' 400 5" 2>&1); rc=$?
+    [ $rc = 5 ] && grep -q "^heapshim run: pid [0-9]* exec'd $W/ssleep, statically linked, no dynamic loader to preload the shim, and wrote no report (it exited with status 5): figures from its last live reading, before that exec$" <<< "$out" \
+        && pass edges-static-exec || fail edges-static-exec "exit $rc: $out"
+else
+    skip edges-static-cmd "no static C library (${CC:-cc} -static failed)"
+fi
+sid=
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    cp "$(command -v sleep)" "$W/sidsleep" && chown nobody "$W/sidsleep" && chmod 4755 "$W/sidsleep" && sid="$W/sidsleep"
+    # a file system mounted nosuid: the bit means nothing there
+    findmnt -T "$W" -no OPTIONS 2>/dev/null | grep -qw nosuid && sid=
+fi
+if [ -n "$sid" ]; then
+    owner=$(stat -c %u "$sid")
+    out=$("$HS" run -q -- "$sid" 0 2>&1); rc=$?
+    [ $rc = 0 ] && grep -q "^heapshim run: no report from pid [0-9]*: $sid is set-user-ID to uid $owner, the loader ignores LD_PRELOAD for it; nothing was counted (it exited with status 0)$" <<< "$out" \
+        && pass edges-setuid-cmd || fail edges-setuid-cmd "exit $rc: $out"
+    out=$("$HS" run -q --interval 20 -- sh -c "sleep 0.1; exec '$sid' 0.4" 2>&1); rc=$?
+    [ $rc = 0 ] && grep -q "^heapshim run: pid [0-9]* exec'd $sid, set-user-ID to uid $owner, the loader ignores LD_PRELOAD for it, and wrote no report (it exited with status 0): figures from its last live reading, before that exec$" <<< "$out" \
+        && pass edges-setuid-exec || fail edges-setuid-exec "exit $rc: $out"
+else
+    skip edges-setuid-cmd "not root, or $W is on a nosuid file system: no set-user-ID program of another owner to run"
+fi
+# neither: CMD execs a dynamic program with LD_PRELOAD removed (the file
+# says nothing; run may or may not see the short-lived program running)
+out=$("$HS" run -q -- env -u LD_PRELOAD sh -c 'exit 6' 2>&1); rc=$?
+[ $rc = 6 ] && [ "$(wc -l <<< "$out")" = 1 ] && grep -Eq "^heapshim run: (.*exited with status 6 .*which of these is not known.*|pid [0-9]+ exec'd .*sh, a program the shim was not in, and wrote no report \(it exited with status 6\).*)$" <<< "$out" \
+    && pass edges-unknown-why || fail edges-unknown-why "exit $rc: $out"
+
 finish

@@ -13,6 +13,7 @@
 #include "profile.h"
 #include <jansson.h>
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +147,8 @@ struct trk {
     uint64_t gone_ino;              /* that file (a new file under the pid is read again) */
     struct proc_view v;
     uint64_t first_unix_ns, last_unix_ns, rss_peak, rss_anon_peak;
+    char exec_path[256];            /* its file went stale while it lived: the
+                                     * program it exec'd then ("" unknown) */
 };
 struct tracker {
     struct trk *t;
@@ -156,6 +160,94 @@ struct tracker {
     const char *reports;            /* where the tree's processes write report.PID.json */
     int warned;
 };
+
+/* A stale file of a process that still lives (same pid and start time):
+ * it exec'd a program that does not publish, the shim is not in it. Which
+ * one is read now, while it runs. */
+static void note_exec(struct trk *e)
+{
+    if (e->exec_path[0] || !proc_alive(e->pid, e->v.start_time, 0, 0)) return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/exe", e->pid);
+    ssize_t n = readlink(path, e->exec_path, sizeof e->exec_path - 1);
+    e->exec_path[n > 0 ? n : 0] = 0;
+}
+
+/* Why the dynamic loader does not preload the shim into the program file
+ * path, as far as the file says: set-user-ID or set-group-ID to another
+ * user or group than ours (secure-execution mode ignores LD_PRELOAD's
+ * paths), file capabilities (the same, for a user other than root), or an
+ * ELF file without an interpreter (static: no loader at all). 0 when the
+ * file shows none of these (or cannot be read). */
+static int no_shim_why(const char *path, char *why, size_t cap)
+{
+    struct stat st;
+    if (!path[0] || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if ((st.st_mode & S_ISUID) && st.st_uid != getuid())
+        return snprintf(why, cap, "set-user-ID to uid %u, the loader ignores LD_PRELOAD for it",
+                        (unsigned)st.st_uid), 1;
+    if ((st.st_mode & S_ISGID) && st.st_gid != getgid())
+        return snprintf(why, cap, "set-group-ID to gid %u, the loader ignores LD_PRELOAD for it",
+                        (unsigned)st.st_gid), 1;
+    if (getuid() != 0 && getxattr(path, "security.capability", NULL, 0) > 0)
+        return snprintf(why, cap, "a program with file capabilities, the loader ignores LD_PRELOAD for it"), 1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    unsigned char h[64];
+    int dyn = -1;   /* -1 not an ELF file we read, 0 static, 1 has an interpreter */
+    if (pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h && !memcmp(h, ELFMAG, SELFMAG) &&
+        (h[EI_CLASS] == ELFCLASS64 || h[EI_CLASS] == ELFCLASS32)) {
+        int is64 = h[EI_CLASS] == ELFCLASS64;
+        uint64_t phoff;
+        unsigned phentsize, phnum;
+        if (is64) {
+            Elf64_Ehdr eh;
+            memcpy(&eh, h, sizeof eh);
+            phoff = eh.e_phoff, phentsize = eh.e_phentsize, phnum = eh.e_phnum;
+        } else {
+            Elf32_Ehdr eh;
+            memcpy(&eh, h, sizeof eh);
+            phoff = eh.e_phoff, phentsize = eh.e_phentsize, phnum = eh.e_phnum;
+        }
+        if (phentsize >= (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) && phnum < 4096) {
+            dyn = 0;
+            for (unsigned i = 0; i < phnum && dyn == 0; i++) {
+                uint32_t type;
+                if (pread(fd, &type, sizeof type, (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof type) {
+                    dyn = -1;
+                    break;
+                }
+                if (type == PT_INTERP) dyn = 1;
+            }
+        }
+    }
+    close(fd);
+    if (dyn == 0) return snprintf(why, cap, "statically linked, no dynamic loader to preload the shim"), 1;
+    return 0;
+}
+
+/* the program file execvp(cmd) ran: cmd itself with a '/', else the first
+ * executable regular file of that name in $PATH ("" not found) */
+static void which(const char *cmd, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (strchr(cmd, '/')) {
+        snprintf(out, cap, "%s", cmd);
+        return;
+    }
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/bin:/usr/bin";
+    for (const char *p = path;; p++) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        struct stat st;
+        snprintf(out, cap, "%.*s%s%s", (int)len, p, len ? "/" : "", cmd);
+        if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return;
+        if (!end) break;
+        p = end;
+    }
+    out[0] = 0;
+}
 
 static struct trk *trk_find(struct tracker *k, int pid)
 {
@@ -290,6 +382,7 @@ static void track(struct tracker *k, const char *live)
             e->gone = 1;
             e->gone_ino = at < np ? pinos[at] : 0;
             if (v->start_time != e->v.start_time) continue;
+            note_exec(e);
             uint64_t rss = e->v.rss_bytes, anon = e->v.rss_anon_bytes;
             e->v = *v;
             e->v.rss_bytes = rss;           /* the process is gone: its last RSS */
@@ -321,6 +414,7 @@ static void track(struct tracker *k, const char *live)
                 e->gone_ino = at < np ? pinos[at] : 0;
             }
         }
+        if (v->stale) note_exec(e);
         e->v = *v;
         e->last_unix_ns = now;
         if (v->rss_bytes > e->rss_peak) e->rss_peak = v->rss_bytes;
@@ -846,18 +940,38 @@ int cmd_run(int argc, char **argv)
     if (have_main) {
         if (!quiet) table_print(stderr, &r);
         if (!quiet && prof) print_main_top(prof_abs, (int)pid);
+        struct trk *me = trk_find(&k, (int)pid);
+        char why[160];
         if (!strcmp(r.exit_kind, "snapshot") && WIFSIGNALED(status))
             warnx_("pid %d was killed by signal %d: figures from its last live reading", (int)pid,
                    WTERMSIG(status));
+        else if (!strcmp(r.exit_kind, "snapshot") && me && me->exec_path[0])
+            /* run saw it running another program, one that does not publish */
+            warnx_("pid %d exec'd %s, %s, and wrote no report (it exited with status %d): figures from"
+                   " its last live reading, before that exec", (int)pid, printable(me->exec_path),
+                   no_shim_why(me->exec_path, why, sizeof why) ? why : "a program the shim was not in", rc);
         else if (!strcmp(r.exit_kind, "snapshot"))
-            warnx_("pid %d left no exit report (it exited with status %d after an exec of a program the"
-                   " shim cannot enter, setuid or static, or through _exit): figures from its last live reading",
-                   (int)pid, rc);
+            warnx_("pid %d exited with status %d and wrote no report: after run's last reading it"
+                   " exec'd a program the shim is not in (set-user-ID, static, LD_PRELOAD removed) or"
+                   " made the exit system call itself, which of these is not known: figures from its"
+                   " last live reading", (int)pid, rc);
     } else {
-        const char *why = WIFSIGNALED(status) ? "it was killed by a signal before its first live reading"
-                          : rc == 127 || rc == 126 ? "it could not be started"
-                          : "it exited without running exit handlers (_exit, or exec of a static binary?)";
-        warnx_("no report from pid %d: %s", (int)pid, why);
+        char prog[4096], why[160];
+        which(cmd[0], prog, sizeof prog);
+        if (WIFSIGNALED(status))
+            warnx_("no report from pid %d: it was killed by signal %d before its first live reading",
+                   (int)pid, WTERMSIG(status));
+        else if (rc == 127 || rc == 126)
+            warnx_("no report from pid %d: it could not be started", (int)pid);
+        else if (no_shim_why(prog, why, sizeof why))
+            /* what run exec'd itself: the file says why nothing was counted */
+            warnx_("no report from pid %d: %s is %s; nothing was counted (it exited with status %d)",
+                   (int)pid, printable(prog), why, rc);
+        else
+            warnx_("no report from pid %d: it exited with status %d before run's first reading and wrote"
+                   " no report: it exec'd a program the shim is not in (set-user-ID, static, LD_PRELOAD"
+                   " removed) or made the exit system call itself, which of these is not known",
+                   (int)pid, rc);
         if (out) warnx_("-o %s: not written (no report)", out);
     }
     if (!quiet) {
@@ -868,11 +982,19 @@ int cmd_run(int argc, char **argv)
         if (nkids > 1) qsort(kids, (size_t)nkids, sizeof *kids, cmp_trk_peak);
         char a[16];
         for (int q = 0; q < nkids && q < 5; q++) {
-            char c[64];
+            char c[64], note[512] = "";
             snprintf(c, sizeof c, "%.63s", kids[q].r.command);
+            struct trk *kt = trk_find(&k, (int)kids[q].r.pid);
+            if (strcmp(kids[q].ended, "exit") && kt && kt->exec_path[0]) {
+                char why[160];
+                snprintf(note, sizeof note, "  (no report: it exec'd %s, %s; last live reading before that)",
+                         printable(kt->exec_path),
+                         no_shim_why(kt->exec_path, why, sizeof why) ? why : "a program the shim was not in");
+            } else if (strcmp(kids[q].ended, "exit")) {
+                snprintf(note, sizeof note, "  (no report: last live reading)");
+            }
             fprintf(stderr, "  child pid %lld: total peak %s  %s%s\n", (long long)kids[q].r.pid,
-                    human_bytes(kids[q].r.dom[D_TOTAL].peak_bytes, a), printable(c),
-                    strcmp(kids[q].ended, "exit") ? "  (no report: last live reading)" : "");
+                    human_bytes(kids[q].r.dom[D_TOTAL].peak_bytes, a), printable(c), note);
         }
         if (nkids > 5) fprintf(stderr, "  ... and %d more children%s\n", nkids - 5,
                                keep ? "" : " (--reports-dir DIR keeps every report)");
