@@ -80,4 +80,31 @@ out=$("$HS" run -q -- env -u LD_PRELOAD sh -c 'exit 6' 2>&1); rc=$?
 [ $rc = 6 ] && [ "$(wc -l <<< "$out")" = 1 ] && grep -Eq "^heapshim run: (.*exited with status 6 .*which of these is not known.*|pid [0-9]+ exec'd .*sh, a program the shim was not in, and wrote no report \(it exited with status 6\).*)$" <<< "$out" \
     && pass edges-unknown-why || fail edges-unknown-why "exit $rc: $out"
 
+# 3. a process killed before run's first reading of it: its RSS was never
+# measured, so it is unknown ("-" in the table, null in the JSON, left out
+# of diff), never "0 B" (measured before: "peak RSS: 0 B",
+# "rss_peak_bytes": 0). --interval 5000: run reads when CMD starts (before
+# python3 publishes) and when it ended. The control reads it while it lives.
+KILLME='import os, time, sys; x = [0] * 10**6; time.sleep(float(sys.argv[1])); os.kill(os.getpid(), 9)'
+out=$("$HS" run --interval 5000 -o "$W/k0.json" -- "$PYW" -c "$KILLME" 0 2>&1); rc=$?
+[ $rc = 137 ] && grep -qx '  peak RSS: -  wall [0-9.]* s' <<< "$out" && ! grep -q 'explained:' <<< "$out" \
+    && "$PY" - "$W/k0.json" <<'PYEOF' 2>&1 && pass edges-rss-unknown || fail edges-rss-unknown "exit $rc: $out"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["ended"] == "signal" and r["total"]["peak_bytes"] >= 8_000_000, r["total"]
+for k in ("rss_peak_bytes", "rss_anon_bytes", "rss_anon_peak_bytes"):
+    assert k in r and r[k] is None, (k, r.get(k))
+    assert r["tree"]["processes"][0]["report"][k] is None, k
+PYEOF
+out=$("$HS" report "$W/k0.json" 2>&1); rc=$?
+[ $rc = 0 ] && grep -qx '  peak RSS: -  wall [0-9.]* s' <<< "$out" && pass edges-rss-unknown-report || fail edges-rss-unknown-report "exit $rc: $out"
+"$HS" report --json "$W/k0.json" > "$W/k0r.json" 2>&1; rc=$?
+[ $rc = 0 ] && "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["rss_peak_bytes"] is None and r["rss_anon_peak_bytes"] is None, r' "$W/k0r.json" 2>&1 \
+    && pass edges-rss-unknown-report-json || fail edges-rss-unknown-report-json "exit $rc: $(grep rss "$W/k0r.json")"
+out=$("$HS" run -q --interval 20 -o "$W/k1.json" -- "$PYW" -c "$KILLME" 0.3 2>&1)
+out=$("$HS" diff "$W/k1.json" "$W/k0.json" --metric rss_peak_bytes --metric total.peak_bytes 2>&1); rc=$?
+[ $rc = 0 ] && ! grep -q rss <<< "$out" && grep -q '^  total.peak_bytes' <<< "$out" \
+    && "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["rss_peak_bytes"] > 0 and r["rss_anon_peak_bytes"] > 0, r["rss_peak_bytes"]' "$W/k1.json" 2>&1 \
+    && pass edges-rss-unknown-not-compared || fail edges-rss-unknown-not-compared "exit $rc: $out"
+
 finish

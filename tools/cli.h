@@ -120,6 +120,9 @@ struct report {
              mapped_protects, mapped_discards, mapped_discard_bytes;
     uint64_t mapped_dom_live[3], mapped_dom_peak[3];
     uint64_t rss_anon_bytes, rss_anon_peak_bytes;
+    /* null in the report: never measured (a process `run` never read
+     * alive); the figures are 0 then and are not compared */
+    int rss_unknown, rss_anon_unknown;
 };
 /* Parse and validate a report held in memory. 0, or -1 with a one-line
  * reason in err (without the file name). */

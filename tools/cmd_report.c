@@ -52,6 +52,7 @@ static void print_json(const struct report *r)
                              (json_int_t)r->ended_unix_ns, "exit_kind", r->exit_kind, "domains",
                              doms, "total", dom_json(&r->dom[D_TOTAL]), "arenas", ar,
                              "rss_peak_bytes", (json_int_t)r->rss_peak_bytes);
+    if (root && r->rss_unknown) json_object_set_new(root, "rss_peak_bytes", json_null());
     if (root && r->have_mapped) {
         json_t *md = json_object();
         for (int d = 0; d < D_TOTAL; d++)
@@ -64,8 +65,10 @@ static void print_json(const struct report *r)
                                       "protects", (json_int_t)r->mapped_protects,
                                       "discards", (json_int_t)r->mapped_discards,
                                       "discard_bytes", (json_int_t)r->mapped_discard_bytes, "domains", md));
-        json_object_set_new(root, "rss_anon_bytes", json_integer((json_int_t)r->rss_anon_bytes));
-        json_object_set_new(root, "rss_anon_peak_bytes", json_integer((json_int_t)r->rss_anon_peak_bytes));
+        json_object_set_new(root, "rss_anon_bytes", r->rss_anon_unknown ? json_null()
+                            : json_integer((json_int_t)r->rss_anon_bytes));
+        json_object_set_new(root, "rss_anon_peak_bytes", r->rss_anon_unknown ? json_null()
+                            : json_integer((json_int_t)r->rss_anon_peak_bytes));
     } else if (root) {
         json_object_set_new(root, "schema", json_string(HS_REPORT_SCHEMA_V1));   /* as it was read */
     }

@@ -497,9 +497,13 @@ static json_t *snapshot_report(const struct trk *e)
                      "rss_peak_bytes", (json_int_t)e->rss_peak);
     if (r) {
         json_object_set_new(r, "mapped", jmapped(&s->mapped));
-        /* the anonymous RSS of the last reading: the process is gone */
-        json_object_set_new(r, "rss_anon_bytes", json_integer((json_int_t)e->v.rss_anon_bytes));
-        json_object_set_new(r, "rss_anon_peak_bytes", json_integer((json_int_t)e->rss_anon_peak));
+        /* the anonymous RSS of the last reading: the process is gone. A
+         * process run never read alive (its file was stale at the first
+         * reading) has no RSS anyone measured: null, not 0 */
+        int anon = e->rss_anon_peak > 0;
+        if (!e->rss_peak) json_object_set_new(r, "rss_peak_bytes", json_null());
+        json_object_set_new(r, "rss_anon_bytes", anon ? json_integer((json_int_t)e->v.rss_anon_bytes) : json_null());
+        json_object_set_new(r, "rss_anon_peak_bytes", anon ? json_integer((json_int_t)e->rss_anon_peak) : json_null());
     }
     return r;
 }

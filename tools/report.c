@@ -86,6 +86,18 @@ static int get_u64(struct ctx *c, json_t *obj, const char *where, const char *ke
     return 0;
 }
 
+/* an integer, or null for a figure nobody measured (*unknown = 1, *out 0) */
+static int get_u64_or_null(struct ctx *c, json_t *obj, const char *key, uint64_t *out, int *unknown)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v && json_is_null(v)) {
+        *out = 0;
+        *unknown = 1;
+        return 0;
+    }
+    return get_u64(c, obj, "", key, out);
+}
+
 static int get_str(struct ctx *c, json_t *obj, const char *key, char *out, size_t cap)
 {
     json_t *v = json_object_get(obj, key);
@@ -184,7 +196,7 @@ static int parse_root(struct ctx *c, json_t *root, struct report *r)
             get_u64(c, e, "arenas.size_classes[].", "pools", &r->cls[i].pools))
             return -1;
     }
-    if (get_u64(c, root, "", "rss_peak_bytes", &r->rss_peak_bytes)) return -1;
+    if (get_u64_or_null(c, root, "rss_peak_bytes", &r->rss_peak_bytes, &r->rss_unknown)) return -1;
     if (!v2) return 0;
     json_t *m = json_object_get(root, "mapped");
     if (!m) return bad(c, "missing field %s%s", "mapped", "");
@@ -219,9 +231,11 @@ static int parse_root(struct ctx *c, json_t *root, struct report *r)
     }
     if (sum != r->mapped_live)
         return bad(c, "inconsistent mapped: live_bytes is not the sum of its domains%s%s", "", "");
-    if (get_u64(c, root, "", "rss_anon_bytes", &r->rss_anon_bytes) ||
-        get_u64(c, root, "", "rss_anon_peak_bytes", &r->rss_anon_peak_bytes))
+    int au = 0, apu = 0;
+    if (get_u64_or_null(c, root, "rss_anon_bytes", &r->rss_anon_bytes, &au) ||
+        get_u64_or_null(c, root, "rss_anon_peak_bytes", &r->rss_anon_peak_bytes, &apu))
         return -1;
+    r->rss_anon_unknown = au || apu;
     r->have_mapped = 1;
     return 0;
 }
@@ -292,7 +306,7 @@ int report_metric(const struct report *r, const char *name, uint64_t *out)
             }
     if (!strcmp(name, "rss_peak_bytes")) {
         *out = r->rss_peak_bytes;
-        return 0;
+        return r->rss_unknown ? 1 : 0;
     }
     static const char *const mnames[] = { "mapped.live_bytes", "mapped.peak_bytes", "mapped.maps",
                                           "mapped.unmaps", "mapped.remaps", "mapped.protects",
@@ -304,14 +318,14 @@ int report_metric(const struct report *r, const char *name, uint64_t *out)
     for (size_t i = 0; i < sizeof mnames / sizeof mnames[0]; i++)
         if (!strcmp(name, mnames[i])) {
             *out = mvals[i];
-            return r->have_mapped ? 0 : 1;
+            return r->have_mapped && !(i >= 8 && r->rss_anon_unknown) ? 0 : 1;
         }
     return -1;
 }
 
 double report_explained(const struct report *r)
 {
-    if (!r->have_mapped || !r->rss_anon_peak_bytes) return 0;
+    if (!r->have_mapped || r->rss_anon_unknown || !r->rss_anon_peak_bytes) return 0;
     return (double)(r->dom[D_TOTAL].peak_bytes + r->mapped_peak) / (double)r->rss_anon_peak_bytes;
 }
 

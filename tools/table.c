@@ -35,14 +35,15 @@ void table_print(FILE *f, const struct report *r)
             (unsigned long long)r->arenas_mapped, (unsigned long long)r->arenas_peak,
             human_bytes(r->arena_size, a), human_bytes(r->bytes_mapped, b),
             (unsigned long long)r->pools_used, (unsigned long long)r->pools_free);
-    fprintf(f, "  peak RSS: %s", human_bytes(r->rss_peak_bytes, a));
-    if (r->rss_peak_bytes)
+    /* "-": never measured (a process killed before run read it alive) */
+    fprintf(f, "  peak RSS: %s", r->rss_unknown ? "-" : human_bytes(r->rss_peak_bytes, a));
+    if (r->rss_peak_bytes && !r->rss_unknown)
         fprintf(f, "  (peak heap %s = %.0f%% of it)", human_bytes(r->dom[D_TOTAL].peak_bytes, b),
                 100.0 * (double)r->dom[D_TOTAL].peak_bytes / (double)r->rss_peak_bytes);
     if (r->ended_unix_ns > r->started_unix_ns)
         fprintf(f, "  wall %.3f s", (double)(r->ended_unix_ns - r->started_unix_ns) / 1e9);
     fputc('\n', f);
-    if (r->have_mapped && r->rss_anon_peak_bytes)
+    if (r->have_mapped && r->rss_anon_peak_bytes && !r->rss_anon_unknown)
         fprintf(f, "  explained: heap peak %s + mapped peak %s = %.0f%% of the anonymous peak RSS %s\n",
                 human_bytes(r->dom[D_TOTAL].peak_bytes, a), human_bytes(r->mapped_peak, b),
                 100.0 * report_explained(r), human_bytes(r->rss_anon_peak_bytes, cmd));
