@@ -107,4 +107,26 @@ out=$("$HS" diff "$W/k1.json" "$W/k0.json" --metric rss_peak_bytes --metric tota
     && "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["rss_peak_bytes"] > 0 and r["rss_anon_peak_bytes"] > 0, r["rss_peak_bytes"]' "$W/k1.json" 2>&1 \
     && pass edges-rss-unknown-not-compared || fail edges-rss-unknown-not-compared "exit $rc: $out"
 
+# 2. run inside run: the outer run lists every process of the inner tree
+# (the inner run hands its reports to the outer's directory), each under
+# its parent. Measured before: the outer's tree had 2 processes (its sh and
+# the inner heapshim), the inner tree's sort, seq and sh were missing.
+# --interval 5000: the outer never reads the short inner processes alive.
+out=$("$HS" run --interval 5000 -o "$W/outer.json" -- sh -c \
+    "'$HS' run -q -o '$W/inner.json' -- sh -c 'seq 50000 | sort -n >/dev/null; sort -n /etc/passwd >/dev/null'; true" 2>&1); rc=$?
+[ $rc = 0 ] && "$PY" - "$W/outer.json" "$W/inner.json" <<'PYEOF' 2>&1 && pass edges-nested-run || fail edges-nested-run "exit $rc: $out"
+import json, sys
+o = json.load(open(sys.argv[1]))["tree"]; i = json.load(open(sys.argv[2]))["tree"]
+op = {p["pid"]: p for p in o["processes"]}
+ip = {p["pid"]: p for p in i["processes"]}
+assert set(ip) <= set(op), (sorted(ip), sorted(op))
+assert o["totals"]["processes"] == len(ip) + 2, (o["totals"]["processes"], len(ip))   # + outer sh + inner heapshim
+assert sorted(e for e in o["totals"]["executables"]) == ["heapshim", "seq", "sh", "sort"], o["totals"]["executables"]
+root = json.load(open(sys.argv[1]))["pid"]
+assert all(p["ppid"] in op for p in o["processes"] if p["pid"] != root), [(p["pid"], p["ppid"]) for p in o["processes"]]
+for pid, p in ip.items():
+    assert op[pid]["report"]["total"]["peak_bytes"] == p["report"]["total"]["peak_bytes"], pid
+assert o["totals"]["peak_sum_bytes"] > i["totals"]["peak_sum_bytes"], (o["totals"], i["totals"])
+PYEOF
+
 finish

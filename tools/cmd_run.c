@@ -561,6 +561,31 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
+/* HEAPSHIM_REPORT's template (%p the pid, %% a percent sign) for pid:
+ * 0, or -1 for a template without %p (one file for every process: not a
+ * place for other processes' reports) or a bad one */
+static int expand_report(const char *tmpl, int pid, char *out, size_t cap)
+{
+    size_t n = 0;
+    int has_p = 0;
+    char ps[16];
+    int pl = snprintf(ps, sizeof ps, "%d", pid);
+    for (const char *c = tmpl; *c; c++) {
+        const char *add = c;
+        size_t len = 1;
+        if (*c == '%') {
+            c++;
+            if (*c == 'p') add = ps, len = (size_t)pl, has_p = 1;
+            else if (*c != '%') return -1;
+        }
+        if (n + len >= cap) return -1;
+        memcpy(out + n, add, len);
+        n += len;
+    }
+    out[n] = 0;
+    return has_p ? 0 : -1;
+}
+
 static void rm_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -703,6 +728,14 @@ int cmd_run(int argc, char **argv)
             die_bad("--timeline %s: %s", timeline, derr);
         }
     }
+    /* run inside a run: this process is of the outer run's tree, which
+     * gave it HEAPSHIM_REPORT (one report per pid) and
+     * HEAPSHIM_REPORT_OPTIONAL=1. The reports of CMD's tree are given to
+     * the outer run too when CMD has ended (the outer's directory may be
+     * gone if this run outlived it: nothing to say then), so the outer run
+     * lists every process of the inner tree */
+    const char *oo = getenv("HEAPSHIM_REPORT_OPTIONAL");
+    const char *outer_tmpl = oo && !strcmp(oo, "1") ? getenv("HEAPSHIM_REPORT") : NULL;
     const char *tmpbase = getenv("TMPDIR");
     char tmpdir[4096];
     snprintf(tmpdir, sizeof tmpdir, "%s/heapshim-run.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
@@ -833,6 +866,11 @@ int cmd_run(int argc, char **argv)
         if (strncmp(de->d_name, "report.", 7) || strstr(de->d_name, ".tmp.")) continue;
         nreports++;
         snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
+        int rpid = atoi(de->d_name + 7);
+        char odst[8800];
+        if (outer_tmpl && *outer_tmpl && rpid > 0 && expand_report(outer_tmpl, rpid, odst, sizeof odst) == 0 &&
+            access(odst, F_OK) != 0)
+            (void)copy_file(path, odst);
         if (keep) {
             char dst[8800];
             snprintf(dst, sizeof dst, "%s/%s", keep, de->d_name);
