@@ -10,6 +10,7 @@
  * serves without allocating) and written with write(2).
  */
 #include "report.h"
+#include "report_path.h"
 #include "shim.h"
 #include "../core/prim/proc.h"
 #include "../core/table.h"
@@ -41,30 +42,7 @@ static char rp_json[RP_JSON_MAX] HS_COLD_BSS;
 
 int hs_report_expand_path(const char *tmpl, char *out, size_t cap)
 {
-    if (!tmpl || !*tmpl || !out || !cap) return -1;
-    char pid[16];
-    int pidlen = snprintf(pid, sizeof pid, "%d", (int)getpid());
-    size_t n = 0;
-    for (const char *s = tmpl; *s; s++) {
-        const char *add = s;
-        size_t len = 1;
-        if (*s == '%') {
-            s++;
-            if (*s == 'p') {
-                add = pid;
-                len = (size_t)pidlen;
-            } else if (*s == '%') {
-                add = "%";
-            } else {
-                return -1;         /* %x, or a lone % at the end */
-            }
-        }
-        if (n + len >= cap) return -1;
-        memcpy(out + n, add, len);
-        n += len;
-    }
-    out[n] = 0;
-    return 0;
+    return hs_report_path(tmpl, (int)getpid(), out, cap) < 0 ? -1 : 0;
 }
 
 /* ---- a bounded output buffer ------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "live.h"
 #include "profile.h"
+#include "../interpose/report_path.h"
 #include <jansson.h>
 #include <dirent.h>
 #include <elf.h>
@@ -561,31 +562,6 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-/* HEAPSHIM_REPORT's template (%p the pid, %% a percent sign) for pid:
- * 0, or -1 for a template without %p (one file for every process: not a
- * place for other processes' reports) or a bad one */
-static int expand_report(const char *tmpl, int pid, char *out, size_t cap)
-{
-    size_t n = 0;
-    int has_p = 0;
-    char ps[16];
-    int pl = snprintf(ps, sizeof ps, "%d", pid);
-    for (const char *c = tmpl; *c; c++) {
-        const char *add = c;
-        size_t len = 1;
-        if (*c == '%') {
-            c++;
-            if (*c == 'p') add = ps, len = (size_t)pl, has_p = 1;
-            else if (*c != '%') return -1;
-        }
-        if (n + len >= cap) return -1;
-        memcpy(out + n, add, len);
-        n += len;
-    }
-    out[n] = 0;
-    return has_p ? 0 : -1;
-}
-
 static void rm_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -868,7 +844,7 @@ int cmd_run(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
         int rpid = atoi(de->d_name + 7);
         char odst[8800];
-        if (outer_tmpl && *outer_tmpl && rpid > 0 && expand_report(outer_tmpl, rpid, odst, sizeof odst) == 0 &&
+        if (outer_tmpl && *outer_tmpl && rpid > 0 && hs_report_path(outer_tmpl, rpid, odst, sizeof odst) == 1 &&
             access(odst, F_OK) != 0)
             (void)copy_file(path, odst);
         if (keep) {
