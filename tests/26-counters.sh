@@ -230,8 +230,10 @@ done
 # busy thread's grant was 1 byte (a claim and a release at every call, 4-10x
 # slower with 8 busy threads in an outside test, stop 31). Its grant, read
 # from the live file: at least 1 KiB (the budget is 32 KiB at this peak).
+# 400: their first grants alone (128 B each) held the budget until it grew
+# with the number of holders past 64 (stop 32; 1 byte before).
 IG="$ROOT/$B/tests/prog_idlegrants"
-for n in 20 100; do
+for n in 20 100 400; do
     D="$TMPD/idle$n"; mkdir -m 700 "$D"
     out=$(HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" timeout 60 "$IG" $n 2>&1); rc=$?
     g=$(echo "$out" | sed -n 's/^busy_grant //p')

@@ -62,8 +62,14 @@
  *   slots that keep claiming settle at about budget / (n + 1) each; a
  *   thread that allocated once and waits keeps a small first grant). So
  *   G <= budget + (slots holding a grant) bytes
- *   and, for any number of threads (slot 0 holds none),
+ *   and, for up to 64 slots holding a grant (slot 0 holds none),
  *       true peak <= V < true peak + max(64 KiB, 1% of V) + 2 * slots.
+ *   Past 64 holders (h of them) the budget is h/64 times that, first
+ *   grants staying budget / 256 of the base: grants are not taken back from
+ *   a thread that waits, and 400 threads that allocated once held the whole
+ *   base budget, leaving busy threads 1 byte each (a claim and a release
+ *   at every call, 8x slower: stop 32). Then
+ *       true peak <= V < true peak + (h / 64) * max(64 KiB, 1% of V) + 2 * slots.
  *   (The grant used to be budget / 32 whatever the number of threads: the
  *   bound held for 32 of them, and a lone thread claimed 16x as often; then
  *   a quarter of what is left: a thread freeing and allocating blocks of
