@@ -112,8 +112,12 @@ out=$("$HS" diff "$W/k1.json" "$W/k0.json" --metric rss_peak_bytes --metric tota
 # its parent. Measured before: the outer's tree had 2 processes (its sh and
 # the inner heapshim), the inner tree's sort, seq and sh were missing.
 # --interval 5000: the outer never reads the short inner processes alive.
+# The inner heapshim is a process of the outer tree, so the shim is
+# preloaded into it: the plain build's (with SAN=1, $HS carries ASan,
+# whose runtime must come first; `make check` builds the plain one first).
+HSI="$ROOT/build/heapshim"
 out=$("$HS" run --interval 5000 -o "$W/outer.json" -- sh -c \
-    "'$HS' run -q -o '$W/inner.json' -- sh -c 'seq 50000 | sort -n >/dev/null; sort -n /etc/passwd >/dev/null'; true" 2>&1); rc=$?
+    "'$HSI' run -q -o '$W/inner.json' -- sh -c 'seq 50000 | sort -n >/dev/null; sort -n /etc/passwd >/dev/null'; true" 2>&1); rc=$?
 [ $rc = 0 ] && "$PY" - "$W/outer.json" "$W/inner.json" <<'PYEOF' 2>&1 && pass edges-nested-run || fail edges-nested-run "exit $rc: $out"
 import json, sys
 o = json.load(open(sys.argv[1]))["tree"]; i = json.load(open(sys.argv[2]))["tree"]
