@@ -51,7 +51,7 @@ static void set_labels(struct hs_live_header *h, const char *labels)
         h->labels_len = HS_LIVE_LABELS_TOO_LONG;
         return;
     }
-    memcpy((char *)h + h->labels_offset, labels, n);
+    if (n) memcpy((char *)h + h->labels_offset, labels, n);
     h->labels_len = (uint32_t)n;
 }
 
