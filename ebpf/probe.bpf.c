@@ -324,6 +324,8 @@ int BPF_USDT(on_init, __u64 region, __u64 size)
                 bpf_probe_read_user(&b->labels_len, sizeof b->labels_len, &uh->labels_len) ||
                 bpf_probe_read_user(b->area, sizeof b->area, (const char *)region + sizeof *uh))
                 b->labels_offset = b->labels_len = 0;
+            if (bpf_probe_read_user(&b->created_unix_ns, sizeof b->created_unix_ns, &uh->created_unix_ns))
+                b->created_unix_ns = 0;
             bpf_ringbuf_submit(b, 0);
         }
     }

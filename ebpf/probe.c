@@ -1009,7 +1009,7 @@ static int on_birth(void *ctx, void *data, size_t len)
     int fst = b->labels_offset == 0 ? -2
             : b->labels_offset != sizeof(struct hs_live_header) ? -1
             : hs_live_labels_at(b->labels_offset, b->labels_len, b->area, sizeof b->area, fl, sizeof fl);
-    exp_prefetch(xp, (int)b->tgid, fl, fst);
+    exp_prefetch(xp, (int)b->tgid, b->created_unix_ns, fl, fst);
     return 0;
 }
 static struct ring_buffer *births;

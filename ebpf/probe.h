@@ -55,6 +55,7 @@ struct hsp_birth {
     __u32 tgid;
     __u32 labels_offset, labels_len;   /* the header's (0, 0: not read) */
     __u32 _pad;
+    __u64 created_unix_ns;             /* the header's (0: not read) */
     char area[HS_LIVE_LABELS_AREA];
 };
 

@@ -210,8 +210,9 @@ const char *live_dir(const char *opt, char *buf, size_t cap);
 int live_read(const char *path, int expect_pid, int flags, struct proc_view *p,
               char *err, size_t cap);
 /* The HEAPSHIM_LABELS a live file open on fd records: see hs_live_labels
- * (-2 also for a file that is not a live file of this version). */
-int live_labels_fd(int fd, char *out, size_t cap);
+ * (-2 also for a file that is not a live file of this version); *created
+ * its created_unix_ns (0 unknown). */
+int live_labels_fd(int fd, char *out, size_t cap, uint64_t *created);
 /* Is this process (pid, start time in ticks) still the one alive, running
  * the same program file (exe_dev/exe_ino from a header; exe_ino 0: not
  * checked)? */

@@ -266,8 +266,9 @@ static void enqueue(struct serve *s, int fd, const struct stat *st, const char *
     /* while it is there to ask (/proc); its labels from the file, which
      * keeps them after it exits (live.h labels_offset) */
     char fl[HS_LIVE_LABELS_AREA];
-    int fst = live_labels_fd(fd, fl, sizeof fl);
-    exp_ident_read(live_pid_name(name), fl, fst, &in.id);
+    uint64_t created;
+    int fst = live_labels_fd(fd, fl, sizeof fl, &created);
+    exp_ident_read(live_pid_name(name), created, fl, fst, &in.id);
     pthread_mutex_lock(&s->mu);
     int ok = 0;
     if (s->nq < s->kmax) {

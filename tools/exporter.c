@@ -314,7 +314,8 @@ static void identify(struct exporter *e, struct exp_proc *p, const struct proc_v
     uint64_t now = now_ns();
     for (unsigned i = 0; i < EXP_IDENT_CACHE; i++) {
         struct exp_ident *c = &e->ident[i];
-        if (c->pid == v->pid && now - c->at_ns < 60ull * 1000000000ull) {
+        if (c->pid == v->pid && (!c->created_ns || c->created_ns == v->created_unix_ns) &&
+            now - c->at_ns < 60ull * 1000000000ull) {
             snprintf(p->service, sizeof p->service, "%s", c->service);
             snprintf(p->labels, sizeof p->labels, "%s", c->labels);
             memcpy(p->unit, c->unit, sizeof p->unit);
@@ -335,7 +336,7 @@ static void identify(struct exporter *e, struct exp_proc *p, const struct proc_v
 
 /* the identity of a running process, read now into c (no exporter state:
  * callable from another thread, cmd_serve.c's watcher); 0, or -1 if gone */
-int exp_ident_read(int pid, const char *flabels, int fstate, struct exp_ident *c)
+int exp_ident_read(int pid, uint64_t created_ns, const char *flabels, int fstate, struct exp_ident *c)
 {
     memset(c, 0, sizeof *c);
     if (pid <= 0) return -1;
@@ -348,6 +349,7 @@ int exp_ident_read(int pid, const char *flabels, int fstate, struct exp_ident *c
     else if (comm[n - 1] == '\n') comm[n - 1] = 0;
     c->pid = pid;
     c->at_ns = now_ns();
+    c->created_ns = created_ns;
     identify_pid(&c->label_error, pid, comm, flabels, fstate, c->service, sizeof c->service, c->labels, sizeof c->labels,
                  c->unit, c->cid, &c->limit);
     if (!c->service[0]) {
@@ -366,10 +368,10 @@ void exp_ident_put(struct exporter *e, const struct exp_ident *c)
     e->ident[(e->nident - 1) % EXP_IDENT_CACHE].label_error = 0;
 }
 
-void exp_prefetch(struct exporter *e, int pid, const char *flabels, int fstate)
+void exp_prefetch(struct exporter *e, int pid, uint64_t created_ns, const char *flabels, int fstate)
 {
     struct exp_ident c;
-    if (exp_ident_read(pid, flabels, fstate, &c) == 0) exp_ident_put(e, &c);
+    if (exp_ident_read(pid, created_ns, flabels, fstate, &c) == 0) exp_ident_put(e, &c);
 }
 
 static void identify_pid(int *label_error, int pid, const char *comm16, const char *flabels, int fstate,

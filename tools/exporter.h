@@ -69,6 +69,10 @@ struct exp_ident {
     int pid;
     int label_error;                /* its HEAPSHIM_LABELS was refused */
     uint64_t at_ns;
+    /* the live file's created_unix_ns (0 unknown): an exec keeps the pid
+     * and the start time, and the images of a short exec chain, each with
+     * its own file and labels, were named after one another by pid alone */
+    uint64_t created_ns;
     char service[EXP_NAME_MAX];
     char unit[EXP_NAME_MAX], cid[72];
     uint64_t limit;
@@ -79,12 +83,12 @@ struct exp_ident {
  * process's first step. exp_prefetch is both. flabels/fstate: the
  * HEAPSHIM_LABELS its live file records (hs_live_labels: 1 set, 0 not set,
  * -1 refused); fstate -2 (not recorded) reads /proc/PID/environ instead. */
-int exp_ident_read(int pid, const char *flabels, int fstate, struct exp_ident *c);
+int exp_ident_read(int pid, uint64_t created_ns, const char *flabels, int fstate, struct exp_ident *c);
 void exp_ident_put(struct exporter *e, const struct exp_ident *c);
 /* Read a new process's labels and service now (from its file's labels or
  * /proc/PID/environ, cgroup, comm), before it may exit: used when its
  * first figures come. */
-void exp_prefetch(struct exporter *e, int pid, const char *flabels, int fstate);
+void exp_prefetch(struct exporter *e, int pid, uint64_t created_ns, const char *flabels, int fstate);
 
 /* Pure parsers, exported for tests and the fuzzers: */
 /* HEAPSHIM_LABELS value -> ',k="v"...' and the service (if given); 0, or -1

@@ -478,15 +478,18 @@ static void view_labels(struct proc_view *p, const void *region, size_t len)
 }
 
 /* The HEAPSHIM_LABELS a live file open on fd records (hs_live_labels'
- * answer, -2 also when the file is not a live file of this version): for
- * the exporter's watcher, which names a newcomer before reading it whole. */
-int live_labels_fd(int fd, char *out, size_t cap)
+ * answer, -2 also when the file is not a live file of this version) and
+ * its created_unix_ns (0 unknown): for the exporter's watcher, which names
+ * a newcomer before reading it whole. */
+int live_labels_fd(int fd, char *out, size_t cap, uint64_t *created)
 {
+    *created = 0;
     _Alignas(struct hs_live_header) char b[sizeof(struct hs_live_header) + HS_LIVE_LABELS_AREA];
     const struct hs_live_header *h = (const void *)b;
     if (cap) out[0] = 0;
     ssize_t n = pread(fd, b, sizeof b, 0);
     if (n < (ssize_t)sizeof *h || h->magic != HS_LIVE_MAGIC || h->version != HS_LIVE_VERSION) return -2;
+    *created = h->created_unix_ns;
     return hs_live_labels(b, (size_t)n, out, cap);
 }
 
