@@ -457,6 +457,9 @@ extern HS_HIDDEN struct hs_live_header *hs_live;     /* never NULL after hs__ini
 extern size_t hs_live_size;
 struct hs_live_slot *hs_live_slot_at(uint32_t i);
 int  hs_live_setup(void *region, size_t size, const char *allocator_name, const char *labels);
+/* In a fork child, once the region is its own: its counters as they are
+ * now become its base (live.h base_offset). */
+void hs_live_fork_base(void);
 void hs_live_publish(bool force);          /* refresh header snapshot (rate limited) */
 /* Called on every large-block operation: looks at the clock only every 256th
  * time, so a program that never reaches a small-block slow path still
@@ -489,7 +492,7 @@ void hs_live_mapped_changed(void);
 /* a slot given up (thread exit, fork child): its claims drop to its counts */
 void hs_slot_settle(struct hs_live_slot *s);
 #define HS_LIVE_REGION_SIZE(nslots) \
-    (sizeof(struct hs_live_header) + HS_LIVE_LABELS_AREA + (size_t)(nslots) * sizeof(struct hs_live_slot))
+    (sizeof(struct hs_live_header) + HS_LIVE_EXTRA_AREA + (size_t)(nslots) * sizeof(struct hs_live_slot))
 
 /* ---- large blocks (large.c): system allocator + 16-byte header ----------- */
 /* None of these count; alloc.c does. The header (just before the block)

@@ -55,6 +55,25 @@ static void set_labels(struct hs_live_header *h, const char *labels)
     h->labels_len = (uint32_t)n;
 }
 
+void hs_live_fork_base(void)
+{
+    static struct hs_live_snapshot s HS_COLD_BSS;
+    struct hs_live_header *h = hs_live;
+    const char *why;
+    if (hs_live_sum(h, hs_live_size, &s, &why) != 0) {
+        h->base_offset = 0;
+        return;
+    }
+    struct hs_live_base *b = (struct hs_live_base *)((char *)h + sizeof *h + HS_LIVE_LABELS_AREA);
+    for (int d = 0; d < 4; d++) {
+        b->allocs[d] = s.dom[d].allocs;
+        b->reallocs[d] = s.dom[d].reallocs;
+        b->frees[d] = s.dom[d].frees;
+        b->failed[d] = s.dom[d].failed;
+    }
+    h->base_offset = (uint32_t)(sizeof *h + HS_LIVE_LABELS_AREA);
+}
+
 int hs_live_setup(void *region, size_t size, const char *allocator_name, const char *labels)
 {
     if (!region || size < HS_LIVE_REGION_SIZE(2)) {
@@ -68,7 +87,7 @@ int hs_live_setup(void *region, size_t size, const char *allocator_name, const c
     struct hs_live_header *h = region;
     h->header_size = sizeof *h;
     h->slot_size = sizeof(struct hs_live_slot);
-    h->slots_offset = sizeof *h + HS_LIVE_LABELS_AREA;
+    h->slots_offset = sizeof *h + HS_LIVE_EXTRA_AREA;
     h->nslots = (uint32_t)((size - h->slots_offset) / sizeof(struct hs_live_slot));
     h->file_size = size;
     h->arena_size = HS_ARENA_SIZE;

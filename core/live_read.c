@@ -37,6 +37,18 @@ int hs_live_labels_at(uint32_t labels_offset, uint32_t labels_len, const void *a
     return labels_len ? 1 : 0;
 }
 
+int hs_live_base_read(const void *region, size_t len, struct hs_live_base *out)
+{
+    const struct hs_live_header *h = region;
+    memset(out, 0, sizeof *out);
+    if (!region || len < sizeof *h) return -1;
+    if (h->base_offset == 0) return 0;
+    uint64_t end = (uint64_t)h->base_offset + sizeof *out;
+    if (h->base_offset < sizeof *h || h->base_offset % 8 || end > h->slots_offset || end > len) return -1;
+    memcpy(out, (const char *)region + h->base_offset, sizeof *out);
+    return 0;
+}
+
 int hs_live_labels(const void *region, size_t len, char *out, size_t cap)
 {
     const struct hs_live_header *h = region;
@@ -46,6 +58,7 @@ int hs_live_labels(const void *region, size_t len, char *out, size_t cap)
     if (h->labels_offset < sizeof *h || h->labels_offset > h->slots_offset || h->labels_offset > len)
         return -1;
     size_t room = (size_t)(h->slots_offset < len ? h->slots_offset : len) - h->labels_offset;
+    if (room > HS_LIVE_LABELS_AREA) room = HS_LIVE_LABELS_AREA;
     return hs_live_labels_at(h->labels_offset, h->labels_len, (const char *)region + h->labels_offset, room,
                              out, cap);
 }

@@ -210,6 +210,27 @@ static __always_inline __u64 brk_bytes(struct mm_struct *mm)
 #define SNAP_BYTES (offsetof(struct hs_live_header, _reserved) - offsetof(struct hs_live_header, seq))
 #define IDENT_BYTES offsetof(struct hs_live_header, arena_size)
 
+/* --serve: wake the loader, which reads a newcomer's identity from /proc
+ * while it is there (a worker may be gone by the next step), with the
+ * labels its region records (they outlive it). At heapshim:init, and at a
+ * fork child's first publication (a child fires no init: it was named
+ * after its comm once it had died, its /proc environ gone with it). */
+static __always_inline void birth(__u64 region)
+{
+    if (!keep_exited) return;
+    struct hsp_birth *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
+    if (!b) return;
+    const struct hs_live_header *uh = (const void *)region;
+    b->tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    if (bpf_probe_read_user(&b->labels_offset, sizeof b->labels_offset, &uh->labels_offset) ||
+        bpf_probe_read_user(&b->labels_len, sizeof b->labels_len, &uh->labels_len) ||
+        bpf_probe_read_user(b->area, sizeof b->area, (const char *)region + sizeof *uh))
+        b->labels_offset = b->labels_len = 0;
+    if (bpf_probe_read_user(&b->created_unix_ns, sizeof b->created_unix_ns, &uh->created_unix_ns))
+        b->created_unix_ns = 0;
+    bpf_ringbuf_submit(b, 0);
+}
+
 static __always_inline int record(__u64 region, __u64 size, bool init)
 {
     __u32 zero = 0, tgid = bpf_get_current_pid_tgid() >> 32;
@@ -249,8 +270,15 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
             bpf_probe_read_kernel(p->cmdline, sizeof p->cmdline, h->cmdline);
             p->cmdline[sizeof p->cmdline - 1] = 0;
             p->flags |= HSP_F_IDENTITY;
+            if (!init) birth(region);   /* init did it */
         }
     }
+
+    /* a fork child's base (live.h base_offset), where this shim puts it */
+    __u32 bo = 0;
+    if (bpf_probe_read_user(&bo, sizeof bo, &uh->base_offset) || bo != sizeof *uh + HS_LIVE_LABELS_AREA ||
+        bpf_probe_read_user(&p->base, sizeof p->base, (const char *)region + bo))
+        __builtin_memset(&p->base, 0, sizeof p->base);
 
     /* the window steps (live.h "Window steps"): the clock first, then the
      * marks and claimed[] as they are (atomics, not under the seqlock) */
@@ -312,23 +340,7 @@ int BPF_USDT(on_publish, __u64 region, __u64 size)
 SEC("usdt")
 int BPF_USDT(on_init, __u64 region, __u64 size)
 {
-    if (keep_exited) {
-        /* --serve: wake the loader, which reads the newcomer's identity
-         * from /proc while it is there (a worker may be gone by the next
-         * step), with the labels its region records (they outlive it) */
-        struct hsp_birth *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
-        if (b) {
-            const struct hs_live_header *uh = (const void *)region;
-            b->tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-            if (bpf_probe_read_user(&b->labels_offset, sizeof b->labels_offset, &uh->labels_offset) ||
-                bpf_probe_read_user(&b->labels_len, sizeof b->labels_len, &uh->labels_len) ||
-                bpf_probe_read_user(b->area, sizeof b->area, (const char *)region + sizeof *uh))
-                b->labels_offset = b->labels_len = 0;
-            if (bpf_probe_read_user(&b->created_unix_ns, sizeof b->created_unix_ns, &uh->created_unix_ns))
-                b->created_unix_ns = 0;
-            bpf_ringbuf_submit(b, 0);
-        }
-    }
+    birth(region);
     return record(region, size, true);
 }
 
@@ -565,6 +577,9 @@ int pull(struct bpf_iter__task *ctx)
         bpf_seq_write(seq, out, sizeof *out);
         return 0;
     }
+    if (h->base_offset != sizeof *h + HS_LIVE_LABELS_AREA ||
+        bpf_copy_from_user_task(&out->base, sizeof out->base, (void *)(region + h->base_offset), task, 0))
+        __builtin_memset(&out->base, 0, sizeof out->base);
     __u32 n = h->slots_used;
     if (n > h->nslots) n = h->nslots;
     if (n > HSP_MAX_SLOTS) n = HSP_MAX_SLOTS;

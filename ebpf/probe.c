@@ -657,6 +657,7 @@ static void from_pull(struct reading *r, const struct hs_probe_pull *p, const st
     memcpy(w.v.wsteps, reg.h.wsteps, sizeof w.v.wsteps);
     memcpy(w.v.claimed, reg.h.claimed, sizeof w.v.claimed);
     w.v.wread_ns = pull_ns;
+    w.v.base = p->base;
     w.source = "pull";
     w.brk_bytes = p->brk_bytes;
     w.publications = reg.h.publications;
@@ -710,6 +711,7 @@ static void usdt_view(struct view *wp, uint32_t tgid, const struct hsp_proc *p)
     memcpy(w.v.claimed, p->claimed, sizeof w.v.claimed);
     w.v.wread_ns = p->wread_ns;
     w.v.uid = p->uid;
+    w.v.base = p->base;
     w.source = "usdt";
     w.brk_bytes = p->brk_bytes;
     w.publications = p->publications;

@@ -89,6 +89,8 @@ struct hsp_proc {
     uint64_t wread_ns;
     int64_t claimed[4];
     uint64_t wsteps[HS_LIVE_WSTEPS][4];
+    /* a fork child's base (live.h base_offset; zeros if none), at each hit */
+    struct hs_live_base base;
     /* kernel-only: the process's mapping traffic since it was tracked */
     struct hsp_syscalls sc;
 };
@@ -123,6 +125,7 @@ struct hs_probe_pull {
     uint64_t start_boottime_ns;     /* task->start_boottime */
     struct hs_live_header hdr;      /* copied now */
     struct hs_live_slot sum;        /* all used slots summed (see above) */
+    struct hs_live_base base;       /* a fork child's base (zeros if none) */
 };
 
 #define HSP_PF_VMA_BUSY  1u         /* vma walk failed; region from an earlier pull or USDT */

@@ -259,6 +259,7 @@ void hs__platform_fork(int phase)
          * the parent's file and nothing may be written into it */
         owner_pid = getpid();
         if (live_region) live_fork_child();
+        hs_live_fork_base();      /* what it counted so far is the parent's */
         /* the child's pid and parent; its start time is read when its
          * file is made (live_publish_pending; the profile's header takes
          * it from there, and the eBPF probe from the kernel until then) */

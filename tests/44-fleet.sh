@@ -180,15 +180,20 @@ else
         env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pgone LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n3000x100 s10 f
         sleep 0.4
     done
-    for _ in $(seq 30); do
-        sleep 0.5
-        curl -s -m 10 "http://127.0.0.1:$pp/metrics" > "$TMPD/pm2"
-        ex=$(metric 'heapshim_service_exited_processes_total\{service="pgone"\}' "$TMPD/pm2")
-        [ "${ex:-0}" = 4 ] && break
-    done
+    ex=$(await_metric "$pp" "$TMPD/pm2" 'heapshim_service_exited_processes_total\{service="pgone"\}' 4)
     [ "${ex:-0}" = 4 ] && ! grep -q '^heapshim_service_exited_processes_total{service="prog_phases"} [1-9]' "$TMPD/pm2" \
       && pass probe-serve-gone-labelled \
       || fail probe-serve-gone-labelled "exited as pgone '$ex' (want 4): $(grep '^heapshim_service_exited_processes_total' "$TMPD/pm2" | tr '\n' ' ') $(tail -2 "$TMPD/p2.log")"
+    # fork children: the service counts the calls each process made itself
+    # (a child's counters start as its parent's: 46-serve-exits.sh
+    # serve-fork-children-own-calls). 2 x (1000 + 3 x 300) = 3800 exactly.
+    for _ in 1 2; do
+        env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pforky LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n1000x64 f c3 n300x4096 f s200
+    done
+    ex=$(await_metric "$pp" "$TMPD/pm3" 'heapshim_service_exited_processes_total\{service="pforky"\}' 8)
+    al=$(metric 'heapshim_service_allocs_total\{service="pforky",domain="total"\}' "$TMPD/pm3")
+    [ "${ex:-0}" = 8 ] && [ "${al:-0}" = 3800 ] && pass probe-serve-fork-children-own-calls \
+      || fail probe-serve-fork-children-own-calls "exited '$ex' (want 8), allocs '$al' (want 3800)"
     kill $PRB; wait $PRB 2>/dev/null
 fi
 

@@ -44,12 +44,7 @@ kill $CL; wait $CL 2>/dev/null
 # folded at a step after its exit: a step reads every kept file (50 ms
 # each here), so under load the last exit may take a few steps to show;
 # scraped until all are folded, for at most 15 s
-for _ in $(seq 30); do
-    sleep 0.5
-    curl -s -m 20 "http://127.0.0.1:$port/metrics" > "$TMPD/m"
-    ex=$(metric 'heapshim_service_exited_processes_total\{service="shortw"\}' "$TMPD/m")
-    [ "${ex:-0}" = $N ] && break
-done
+ex=$(await_metric "$port" "$TMPD/m" 'heapshim_service_exited_processes_total\{service="shortw"\}' $N)
 al=$(metric 'heapshim_service_allocs_total\{service="shortw",domain="total"\}' "$TMPD/m")
 echo "# one scrape ${scrape_ms} ms; worker lifetimes (ms, as run): ${life[*]}; folded ${ex:-0} of $N"
 # each worker made 3000 allocations of its own (plus the shim's and libc's start)
@@ -75,14 +70,28 @@ curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null
 N2=6
 for i in $(seq $N2); do HEAPSHIM_LABELS=service=gonew,team=t$((i % 2)) LD_PRELOAD="$SHIM" "$PH" n3000x100 s10 f; sleep 0.4; done
 kill $CL; wait $CL 2>/dev/null
-for _ in $(seq 30); do
-    sleep 0.5
-    curl -s -m 20 "http://127.0.0.1:$port/metrics" > "$TMPD/m2"
-    ex=$(metric 'heapshim_service_exited_processes_total\{service="gonew",team="t[01]"\}' "$TMPD/m2")
-    [ "${ex:-0}" = $N2 ] && break
-done
+ex=$(await_metric "$port" "$TMPD/m2" 'heapshim_service_exited_processes_total\{service="gonew",team="t[01]"\}' $N2)
 other=$(metric 'heapshim_service_exited_processes_total\{service="prog_phases"\}' "$TMPD/m2")
 [ "${ex:-0}" = $N2 ] && [ "${other:-0}" = 0 ] && pass serve-gone-workers-labelled \
   || fail serve-gone-workers-labelled "exited as gonew '${ex}' (want $N2); as prog_phases: $(grep '^heapshim_service_exited_processes_total' "$TMPD/m2" | tr '\n' ' ')"
+
+# ---- fork children: a service counts the calls each process made itself.
+# A child's counters start as its parent's (live.h "Fork"); summed as they
+# are, a parent's history came once more per child (before stop 32: 1000 +
+# 3 x 1300 = 4900 served for 1900 made). The parent makes 1000 allocations, then 3
+# children one after the other make 300 of 4 KiB each (1.2 MiB: each gets a
+# live file) and live 200 ms. Exactly 1900 (prog_phases alone makes none).
+kill $S; wait $S 2>/dev/null
+"$HS" serve --listen 127.0.0.1:0 --window 5 --window-step 1 2> "$TMPD/s3.log" & S=$!; pids+=($S)
+port=$(port_of "$TMPD/s3.log")
+[ -n "$port" ] || { fail serve-start-fork "$(cat "$TMPD/s3.log")"; finish; }
+curl -s -m 20 "http://127.0.0.1:$port/metrics" > /dev/null
+for _ in 1 2; do
+    HEAPSHIM_LABELS=service=forky LD_PRELOAD="$SHIM" "$PH" n1000x64 f c3 n300x4096 f s200
+done
+ex=$(await_metric "$port" "$TMPD/m3" 'heapshim_service_exited_processes_total\{service="forky"\}' 8)
+al=$(metric 'heapshim_service_allocs_total\{service="forky",domain="total"\}' "$TMPD/m3")
+[ "${ex:-0}" = 8 ] && [ "${al:-0}" = 3800 ] && pass serve-fork-children-own-calls \
+  || fail serve-fork-children-own-calls "exited '$ex' (want 8), allocs '$al' (want 2 x 1900 = 3800)"
 kill $S; wait $S 2>/dev/null
 finish

@@ -40,6 +40,21 @@ reap_pids() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev
 # the value of the first exposition line matching regex $1 in file $2
 metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 
+# await_metric PORT OUT REGEX WANT: scrape http://127.0.0.1:PORT/metrics into
+# OUT every 0.5 s, for at most 15 s, until the first series matching REGEX
+# (as for metric) is WANT; prints its last value (exits are folded at a
+# step or scrape after them, and under load that can take a few steps)
+await_metric() {
+    local v=
+    for _ in $(seq 30); do
+        sleep 0.5
+        curl -s -m 20 "http://127.0.0.1:$1/metrics" > "$2"
+        v=$(metric "$3" "$2")
+        [ "${v:-0}" = "$4" ] && break
+    done
+    echo "$v"
+}
+
 # gen_c_file FILE: a C file of 300 small structs and functions, for gcc runs
 # whose cc1 allocates enough to be sampled (46-unwind, 56-unwind-store)
 gen_c_file() {

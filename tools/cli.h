@@ -198,6 +198,9 @@ struct proc_view {
      * file_labels_rc is hs_live_labels' answer (1 set, 0 not set, -1 refused) */
     int has_file_labels, file_labels_rc;
     char file_labels[HS_LIVE_LABELS_AREA];
+    /* a fork child's counters at its fork (live.h base_offset; zeros if
+     * none or not read): what it counts itself is snap less these */
+    struct hs_live_base base;
 };
 #define LIVE_RESET_WINDOW 1        /* exchange window_peak with 0 (exporter) */
 #define LIVE_KEEP_STALE   2        /* live_scan of explicit pids: keep the last

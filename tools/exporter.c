@@ -554,6 +554,19 @@ void exp_step(struct exporter *e, const struct proc_view *v, int n)
     for (int i = 0; i < e->ns; i++) memset(&e->s[i].ring[e->cur * 4], 0, 4 * sizeof(uint64_t));
 }
 
+/* The calls a process made itself, domain d: its counters less what a
+ * fork child inherited (live.h base_offset), for the sums of a service,
+ * which would count a parent's history once more per fork child */
+static void own_calls(const struct proc_view *v, int d, struct hs_live_domain *out)
+{
+    const struct hs_live_domain *x = &v->snap.dom[d];
+    const struct hs_live_base *b = &v->base;
+    out->allocs = x->allocs > b->allocs[d] ? x->allocs - b->allocs[d] : 0;
+    out->frees = x->frees > b->frees[d] ? x->frees - b->frees[d] : 0;
+    out->reallocs = x->reallocs > b->reallocs[d] ? x->reallocs - b->reallocs[d] : 0;
+    out->failed = x->failed > b->failed[d] ? x->failed - b->failed[d] : 0;
+}
+
 void exp_exited(struct exporter *e, const struct proc_view *f)
 {
     struct exp_proc *p = find_proc(e, f->pid, f->start_time);
@@ -563,11 +576,12 @@ void exp_exited(struct exporter *e, const struct proc_view *f)
     if (s) {
         s->exited++;
         for (int d = 0; d < 4; d++) {
-            const struct hs_live_domain *x = &f->snap.dom[d];
-            s->done[d].allocs += x->allocs;
-            s->done[d].frees += x->frees;
-            s->done[d].reallocs += x->reallocs;
-            s->done[d].failed += x->failed;
+            struct hs_live_domain x;
+            own_calls(f, d, &x);
+            s->done[d].allocs += x.allocs;
+            s->done[d].frees += x.frees;
+            s->done[d].reallocs += x.reallocs;
+            s->done[d].failed += x.failed;
             /* its last step: what it reached since the last one closed */
             uint64_t *b = &p->ring[e->cur * 4 + (unsigned)d], m = mark_of(e, p, f, d);
             if (m > *b) *b = m;
@@ -620,12 +634,14 @@ char *exp_render(struct exporter *e, struct scan *s, const char *extra, size_t e
         size_t si = (size_t)(sv - e->s);
         for (int d = 0; d < 4; d++) {
             const struct hs_live_domain *x = &v->snap.dom[d];
+            struct hs_live_domain own;
+            own_calls(v, d, &own);
             sv->now[d].live_bytes += x->live_bytes;
             sv->now[d].live_blocks += x->live_blocks;
-            sv->now[d].allocs += x->allocs;
-            sv->now[d].frees += x->frees;
-            sv->now[d].reallocs += x->reallocs;
-            sv->now[d].failed += x->failed;
+            sv->now[d].allocs += own.allocs;
+            sv->now[d].frees += own.frees;
+            sv->now[d].reallocs += own.reallocs;
+            sv->now[d].failed += own.failed;
             for (unsigned k = 0; k < e->nb; k++) {
                 uint64_t m = p->ring[k * 4 + (unsigned)d];
                 if (k == e->cur && mark_of(e, p, v, d) > m) m = mark_of(e, p, v, d);

@@ -537,6 +537,7 @@ static int read_opened(const struct live_dirh *d, const char *name, int fd, cons
     }
     view_from_header(p, (const struct hs_live_header *)a);
     view_labels(p, a, (size_t)st->st_size);
+    (void)hs_live_base_read(a, (size_t)st->st_size, &p->base);
     p->wread_ns = t0;
     free(a);
     int refused = identity_refused(p, expect_pid, dp, nm, err, cap);

@@ -14,7 +14,7 @@
  *
  *   +--------------------------+  offset 0
  *   | struct hs_live_header     |  identity, globals, published snapshot
- *   | labels (1 KiB)            |  HEAPSHIM_LABELS text, see labels_offset
+ *   | labels (896 B), base      |  HEAPSHIM_LABELS text, a fork child's base
  *   +--------------------------+  header.slots_offset
  *   | struct hs_live_slot [0]   |  slot 0: shared fallback slot (under a lock)
  *   | struct hs_live_slot [1]   |  one slot per thread, recycled at thread exit
@@ -372,12 +372,27 @@ struct hs_live_header {
      * other value of the file (the labels' rules, interpose/labels.h). */
     uint32_t labels_offset;
     uint32_t labels_len;
-    uint32_t _reserved32;
+    /* A fork child's counters at the fork (stop 32): a struct hs_live_base
+     * at base_offset (after the labels' area, before slot 0), written by the
+     * child before it counts anything of its own; 0: none (not a fork
+     * child, or a shim before stop 32). The child's counters start as the
+     * parent's (see "Fork"), so a reader that adds processes up (a service's
+     * allocations) takes a child's counts less these, or it counts the
+     * parent's history once more per child (a preforking server: 350,000
+     * allocations served for 200,000 made). */
+    uint32_t base_offset;
     uint64_t _reserved[6];
 };   /* 2240 bytes */
 
-#define HS_LIVE_LABELS_AREA     1024u          /* bytes between the header and slot 0 */
+#define HS_LIVE_LABELS_AREA     896u           /* bytes of labels' text room after the header */
 #define HS_LIVE_LABELS_TOO_LONG 0xffffffffu
+
+/* what a fork child inherited, per index (raw, mem, obj, total) */
+struct hs_live_base {
+    uint64_t allocs[4], reallocs[4], frees[4], failed[4];
+};   /* 128 bytes */
+/* bytes between the header and slot 0: the labels, then the base */
+#define HS_LIVE_EXTRA_AREA (HS_LIVE_LABELS_AREA + 128u)
 
 #define HS_LIVE_PUBLISH_MS 50
 
@@ -475,6 +490,11 @@ int hs_live_labels(const void *region, size_t len, char *out, size_t cap);
  * labels_offset on (the eBPF probe copies the area alone). */
 int hs_live_labels_at(uint32_t labels_offset, uint32_t labels_len, const void *area, size_t avail,
                       char *out, size_t cap);
+
+/* A fork child's base (base_offset) from a copy of len bytes of a region
+ * whose header passed hs_live_check_header: 0 and *out (all zero when the
+ * file has none), or -1 (zeros) for a misplaced one (a hostile header). */
+int hs_live_base_read(const void *region, size_t len, struct hs_live_base *out);
 #endif
 
 #endif /* HEAPSHIM_LIVE_H */

@@ -12,6 +12,9 @@
  *   tPATH         create PATH (empty)
  *   uPATH         write to PATH the sum of malloc_usable_size() of the
  *                 blocks kept (what the shim counts as their live bytes)
+ *   cN            fork N children, one after the other; each runs the
+ *                 remaining steps and exits; the parent waits for each and
+ *                 then ends (fork and wait allocate nothing)
  * Blocks are written once (one byte per page) so that they are real
  * memory. Exit status 2 with one line on a bad step.
  */
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_KEPT 1000000
@@ -53,7 +57,7 @@ static unsigned long long num(const char *s, const char *step)
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || (*end && *end != 'x')) {
-        fprintf(stderr, "prog_phases: bad step '%s' (accepted: aBYTES nCOUNTxSIZE f sMS wPATH tPATH uPATH)\n", step);
+        fprintf(stderr, "prog_phases: bad step '%s' (accepted: aBYTES nCOUNTxSIZE f sMS wPATH tPATH uPATH cN)\n", step);
         exit(2);
     }
     return v;
@@ -94,6 +98,18 @@ int main(int argc, char **argv)
                 fclose(f);
             }
             break;
+        }
+        case 'c': {
+            unsigned long long nc = num(a + 1, a);
+            for (unsigned long long k = 0; k < nc; k++) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                    argv[i] = argv[0];
+                    return main(argc - i, argv + i);
+                }
+                if (pid < 0 || waitpid(pid, NULL, 0) != pid) return 1;
+            }
+            return 0;
         }
         default: num("", a);
         }
