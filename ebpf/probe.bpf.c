@@ -60,6 +60,15 @@ struct {
     __uint(max_entries, 256 * 1024);
 } births SEC(".maps");
 
+/* --serve: the last record of an image that exec'd (struct hsp_proc), for
+ * the loader to fold as an exit: the new image keeps the tgid and the start
+ * time, and took its place in `procs` before the loader looked (a service
+ * counter went back by the old image's count at every exec) */
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1024 * 1024);
+} execs SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, HSP_MAX_PROCS);
@@ -407,8 +416,16 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
     __u32 tgid = p->tgid;
-    if (bpf_map_lookup_elem(&procs, &tgid) || bpf_map_lookup_elem(&pulled, &tgid))
+    struct hsp_proc *old = bpf_map_lookup_elem(&procs, &tgid);
+    if (old || bpf_map_lookup_elem(&pulled, &tgid))
         __sync_fetch_and_add(&exec_dropped, 1);
+    if (old && keep_exited && (old->flags & HSP_F_IDENTITY) && (old->flags & HSP_F_SNAPSHOT)) {
+        struct hsp_proc *e = bpf_ringbuf_reserve(&execs, sizeof *e, 0);
+        if (e) {
+            bpf_probe_read_kernel(e, sizeof *e, old);
+            bpf_ringbuf_submit(e, 0);
+        }
+    }
     untrack(tgid);
     return 0;
 }

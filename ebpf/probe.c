@@ -1014,6 +1014,38 @@ static int on_birth(void *ctx, void *data, size_t len)
     exp_prefetch(xp, (int)b->tgid, b->created_unix_ns, fl, fst);
     return 0;
 }
+/* --serve: an image that exec'd, its last record: folded as an exit now
+ * (the new image, same pid and start time, is tracked anew; its figures
+ * start from zero). What the old image counted after its last publication
+ * is not in the record (the shim does not publish at exec). */
+static int on_exec(void *ctx, void *data, size_t len)
+{
+    (void)ctx;
+    const struct hsp_proc *p = data;
+    if (len < sizeof *p) return 0;
+    struct view w;
+    usdt_view(&w, p->tgid, p);
+    /* the last reading may know later figures (a pull sums the slots; the
+     * record holds the last publication): counters only grow, so the one
+     * with more calls is the later. Then it is folded, and not again by
+     * fold_exits as "gone without an exit snapshot" (a new image without
+     * the library leaves no record of its own) */
+    int n = 0;
+    for (int i = 0; i < prev.n; i++) {
+        const struct view *o = &prev.v[i];
+        if (o->v.pid != w.v.pid || o->v.start_time != w.v.start_time) {
+            prev.v[n++] = *o;
+            continue;
+        }
+        if (o->v.snap.dom[HS_LIVE_TOTAL].allocs + o->v.snap.dom[HS_LIVE_TOTAL].frees >
+            w.v.snap.dom[HS_LIVE_TOTAL].allocs + w.v.snap.dom[HS_LIVE_TOTAL].frees)
+            w = *o;
+    }
+    prev.n = n;
+    exp_exited(xp, &w.v);
+    return 0;
+}
+
 static struct ring_buffer *births;
 static void births_ready(void *arg)
 {
@@ -1028,6 +1060,10 @@ static int serve_main(void)
     if (!xp) die_env("out of memory");
     skel->bss->keep_exited = 1;
     births = ring_buffer__new(bpf_map__fd(skel->maps.births), on_birth, NULL, NULL);
+    if (births && ring_buffer__add(births, bpf_map__fd(skel->maps.execs), on_exec, NULL) != 0) {
+        ring_buffer__free(births);
+        births = NULL;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct httpd_ops ops = { .render = serve_render, .tick = serve_step,
                              .tick_ms = (uint64_t)opt.eo.step_s * 1000,

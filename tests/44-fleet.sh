@@ -194,6 +194,24 @@ else
     al=$(metric 'heapshim_service_allocs_total\{service="pforky",domain="total"\}' "$TMPD/pm3")
     [ "${ex:-0}" = 8 ] && [ "${al:-0}" = 3800 ] && pass probe-serve-fork-children-own-calls \
       || fail probe-serve-fork-children-own-calls "exited '$ex' (want 8), allocs '$al' (want 3800)"
+    # exec: the old image is folded as an exit (same pid and start time: the
+    # new image took its place in the probe's map, and the service counter
+    # went back by 1000 at each exec before stop 32, its calls never added).
+    # A client scrapes every 50 ms, and every scrape's allocs must not go
+    # down. The old image allocates once more after 100 ms, so that its
+    # figures are published (the probe folds an image from its last
+    # publication or reading: the shim does not publish at exec):
+    # 3 x (1001 + 10) = 3033 and 6 exits exactly.
+    ( while :; do curl -s -m 10 "http://127.0.0.1:$pp/metrics" | grep '^heapshim_service_allocs_total{service="pexec",domain="total"}' | awk '{print $NF}'; sleep 0.05; done ) > "$TMPD/pexec.seen" & SCR=$!; pids+=($SCR)
+    for _ in 1 2 3; do
+        env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pexec LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n1000x64 f s100 a64 s300 e n10x64 f s300
+    done
+    ex=$(await_metric "$pp" "$TMPD/pm4" 'heapshim_service_exited_processes_total\{service="pexec"\}' 6)
+    kill $SCR; wait $SCR 2>/dev/null
+    al=$(metric 'heapshim_service_allocs_total\{service="pexec",domain="total"\}' "$TMPD/pm4")
+    back=$(awk 'NR > 1 && $1 < last { n++ } { last = $1 } END { print n + 0 }' "$TMPD/pexec.seen")
+    [ "${ex:-0}" = 6 ] && [ "${al:-0}" = 3033 ] && [ "$back" = 0 ] && pass probe-serve-exec-folded \
+      || fail probe-serve-exec-folded "exited '$ex' (want 6), allocs '$al' (want 3033), went back $back times in $(wc -l < "$TMPD/pexec.seen") scrapes"
     kill $PRB; wait $PRB 2>/dev/null
 fi
 

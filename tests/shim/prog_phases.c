@@ -12,6 +12,8 @@
  *   tPATH         create PATH (empty)
  *   uPATH         write to PATH the sum of malloc_usable_size() of the
  *                 blocks kept (what the shim counts as their live bytes)
+ *   e             exec this program (/proc/self/exe) with the remaining
+ *                 steps (the new image's counters start from zero)
  *   cN            fork N children, one after the other; each runs the
  *                 remaining steps and exits; the parent waits for each and
  *                 then ends (fork and wait allocate nothing)
@@ -57,7 +59,7 @@ static unsigned long long num(const char *s, const char *step)
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || (*end && *end != 'x')) {
-        fprintf(stderr, "prog_phases: bad step '%s' (accepted: aBYTES nCOUNTxSIZE f sMS wPATH tPATH uPATH cN)\n", step);
+        fprintf(stderr, "prog_phases: bad step '%s' (accepted: aBYTES nCOUNTxSIZE f sMS wPATH tPATH uPATH cN e)\n", step);
         exit(2);
     }
     return v;
@@ -99,6 +101,11 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'e':
+            argv[i] = argv[0];
+            execv("/proc/self/exe", argv + i);
+            fprintf(stderr, "prog_phases: exec failed\n");
+            return 1;
         case 'c': {
             unsigned long long nc = num(a + 1, a);
             for (unsigned long long k = 0; k < nc; k++) {
