@@ -26,7 +26,9 @@
  *   proc_exec             tp_btf/sched_process_exec: forget it when it execs
  *                         (same tgid, same start time, a new image that may
  *                         not have the library; if it has, heapshim:init
- *                         tracks it again).
+ *                         tracks it again); with --serve its last record
+ *                         goes to the loader first (ring buffer execs), which
+ *                         folds the old image as an exit.
  *
  * Why the pull path uses a task iterator plus the open-coded vma iterator
  * (bpf_iter_task_vma_*, kernel 6.7+) rather than iter/task_vma: the

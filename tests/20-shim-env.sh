@@ -74,7 +74,26 @@ mkfifo "$TMPD/nobody.fifo"
 out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/nobody.fifo" LD_PRELOAD="$SHIM" sh -c 'echo hello; exit 3' 2>"$TMPD/err"); rc=$?
 [ "$out" = hello ] && [ $rc = 3 ] && grep -q 'is a FIFO nobody reads' "$TMPD/err" && [ -p "$TMPD/nobody.fifo" ] \
     && pass report-fifo-unread || fail report-fifo-unread "rc $rc (124: hung) out=$out err=$(head -c 300 "$TMPD/err")"
-mkfifo "$TMPD/read.fifo"; timeout 20 cat "$TMPD/read.fifo" > "$TMPD/fifo.out" & CATP=$!
+# (the reader has the FIFO open before the program starts: a `cat` started
+# in the background had not opened it yet, now and then under load, and
+# the shim rightly found nobody reading)
+mkfifo "$TMPD/read.fifo"
+"$PY" - "$TMPD/read.fifo" "$TMPD/read.ready" "$TMPD/fifo.out" <<'PYEOF' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)   # a reader from now on
+open(sys.argv[2], "w").close()
+out, seen, end = open(sys.argv[3], "wb"), False, time.time() + 20
+while time.time() < end:
+    try:
+        b = os.read(fd, 65536)
+    except BlockingIOError:           # a writer, nothing written yet
+        time.sleep(0.01); continue
+    if b: out.write(b); seen = True
+    elif seen: break                  # the writer closed it
+    else: time.sleep(0.01)            # no writer yet
+PYEOF
+CATP=$!
+for _ in $(seq 200); do [ -e "$TMPD/read.ready" ] && break; sleep 0.05; done
 out=$(timeout 20 env HEAPSHIM_REPORT="$TMPD/read.fifo" LD_PRELOAD="$SHIM" true 2>"$TMPD/err"); rc=$?
 wait $CATP
 [ $rc = 0 ] && [ ! -s "$TMPD/err" ] && "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMPD/fifo.out" && [ -p "$TMPD/read.fifo" ] \
