@@ -182,21 +182,27 @@ done
 SF="$ROOT/$B/tests/prog_sigfork"
 for mode in $MODES; do
     out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" timeout 60 "$SF" 10000 200 2>&1); rc=$?
-    [ $rc = 0 ] && [ "$out" = "done 200" ] && pass "counters-$mode-fork-in-signal-handler" \
+    [ $rc = 0 ] && echo "$out" | grep -qx "done 200" && pass "counters-$mode-fork-in-signal-handler" \
         || fail "counters-$mode-fork-in-signal-handler" "exit $rc (124: hung), said '$(echo "$out" | head -c 200)'"
 done
 # the same, six at once and every 2 ms, so that the timer often interrupts
 # a sample while it reads the module list: a fork handler that waited for
 # the interrupted read to leave (it cannot before the handler returns)
 # took 200 ms a fork, and the timer's next signal interrupted it again
-# (2 runs in 10 never ended, during stop 30's work)
+# (2 runs in 10 never ended, during stop 30's work). What is judged is the
+# slowest fork (under 150 ms), not the run's time: on a loaded machine a
+# fork and its wait take longer than the timer's period under glibc alone
+# too (the program stops its timer from the handler since stop 33: before,
+# main never ran again to see the count, and CI timed out 4 runs of 6).
+# test_shimparts fork_inside_dl_iterate is the deterministic form.
 for i in 1 2 3 4 5 6; do
-    (HEAPSHIM_ALLOCATOR=pymalloc LD_PRELOAD="$SHIM" timeout 60 "$SF" 2000 300 > "$TMPD/sfp.$i" 2>&1; echo $? >> "$TMPD/sfp.$i") &
+    (HEAPSHIM_ALLOCATOR=pymalloc LD_PRELOAD="$SHIM" timeout 120 "$SF" 2000 300 > "$TMPD/sfp.$i" 2>&1; echo "exit $?" >> "$TMPD/sfp.$i") &
 done
 wait
 sfp=$(for i in 1 2 3 4 5 6; do tr '\n' ' ' < "$TMPD/sfp.$i"; echo; done)
-[ "$(echo "$sfp" | grep -c '^done 300 0 $')" = 6 ] && pass counters-fork-in-signal-handler-x6 \
-    || fail counters-fork-in-signal-handler-x6 "want 'done 300' and exit 0 from each: $(echo "$sfp" | tr '\n' '|')"
+sfp_ok=$(echo "$sfp" | awk '$1 == "done" && $2 == 300 && $3 == "slowest_fork_us" && $4 < 150000 && $5 == "exit" && $6 == 0' | wc -l)
+[ "$sfp_ok" = 6 ] && pass "counters-fork-in-signal-handler-x6: slowest forks (us) $(echo "$sfp" | awk '{printf "%s ", $4}')" \
+    || fail counters-fork-in-signal-handler-x6 "want 'done 300', a slowest fork under 150,000 us and exit 0 from each: $(echo "$sfp" | tr '\n' '|')"
 
 # while two threads take heap samples (64 KiB blocks at the default rate:
 # every sample reads the loader's module list, under a lock glibc 2.36 does
@@ -210,16 +216,18 @@ out=$(LD_PRELOAD="$SHIM" timeout 60 "$ROOT/$B/tests/prog_forkdl" 1500 2>&1); rc=
 # handlers: container runtimes, sandboxes) counted into its parent's live
 # file: its 20,000 allocations showed in the parent's counters (outside
 # test, stop 31). It now takes its counters private at its first clock
-# look: at most a tick's worth (4,096 operations, or a sampling window of
-# 128 KiB: about 1,300 blocks of 100 B) reach the parent. A posix_spawn
-# child (it shares the parent's memory) is left alone.
+# look: at most a tick's worth (4,096 operations, or for small blocks a
+# sampling window of 128 KiB: 1,311 blocks of 100 B) reach the parent. A
+# sample taken before the window's end skipped the clock look until stop
+# 33 (2,061 in one CI run). A posix_spawn child (it shares the parent's
+# memory) is left alone.
 RC="$ROOT/$B/tests/prog_rawclone"
 for mode in $MODES; do
     out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" timeout 60 "$RC" 20000 clone 2>&1); rc=$?
     d=$(echo "$out" | sed -n 's/^parent_allocs_delta //p')
-    [ $rc = 0 ] && [ -n "$d" ] && [ "$d" -ge 0 ] && [ "$d" -le 2000 ] && echo "$out" | grep -qx 'child_status 0' \
+    [ $rc = 0 ] && [ -n "$d" ] && [ "$d" -ge 0 ] && [ "$d" -le 1311 ] && echo "$out" | grep -qx 'child_status 0' \
         && pass "counters-$mode-raw-clone-child" \
-        || fail "counters-$mode-raw-clone-child" "exit $rc; the parent's allocs moved by '${d}' (want <= 2000 of the child's 20000): $(echo "$out" | tr '\n' ' ')"
+        || fail "counters-$mode-raw-clone-child" "exit $rc; the parent's allocs moved by '${d}' (want <= 1311 of the child's 20000): $(echo "$out" | tr '\n' ' ')"
     out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" timeout 60 "$RC" 20000 spawn 2>&1); rc=$?
     [ $rc = 0 ] && echo "$out" | grep -qx 'parent_allocs_delta 0' && echo "$out" | grep -qx 'parent_live_delta 0' \
         && pass "counters-$mode-spawn-child" || fail "counters-$mode-spawn-child" "exit $rc: $(echo "$out" | tr '\n' ' ')"

@@ -795,6 +795,49 @@ static void test_livefile_default_dir(void)
     munmap(p, 4096);
 }
 
+/* A fork made inside one of the core's dl_iterate_phdr calls (a signal
+ * handler that forks while a sample reads the module list): the fork
+ * handlers must not wait for that call to leave (it cannot before the
+ * fork returns: 200 ms a fork before stop 30, and a timer that kept
+ * interrupting made the program livelock), the child must never call
+ * dl_iterate_phdr through the gate (the loader's lock may be held, and
+ * glibc does not reset it in the child), and the parent's gate opens again
+ * after the fork. Deterministic where tests/26-counters.sh's timer is not. */
+static long dlfork_us = -1;
+static int dlfork_child_status = -1;
+static int dlfork_cb_noop(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info; (void)size; (void)arg;
+    return 1;
+}
+static int dlfork_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info; (void)size;
+    int *done = arg;
+    if (*done) return 1;
+    *done = 1;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    pid_t pid = fork();
+    if (pid == 0) _exit(hs_dl_iterate(dlfork_cb_noop, NULL) ? 1 : 0);   /* 0: the gate stays shut */
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    dlfork_us = (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
+    int st = 0;
+    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st)) dlfork_child_status = WEXITSTATUS(st);
+    return 1;
+}
+static void test_fork_inside_dl_iterate(void)
+{
+    free(malloc(16));   /* the core is up: its fork handlers are registered */
+    int done = 0;
+    CU_ASSERT(hs_dl_iterate(dlfork_cb, &done));
+    CU_ASSERT_EQUAL(done, 1);
+    CU_ASSERT(dlfork_us >= 0 && dlfork_us < 100000);   /* 200,000 when it waited for itself */
+    if (dlfork_us >= 100000) fprintf(stderr, "fork inside the gate took %ld us\n", dlfork_us);
+    CU_ASSERT_EQUAL(dlfork_child_status, 0);
+    CU_ASSERT(hs_dl_iterate(dlfork_cb_noop, NULL));      /* open again in the parent */
+}
+
 struct fork_setup {
     char dir[PATH_MAX], path[PATH_MAX];
     unsigned char *region;
@@ -1178,6 +1221,7 @@ int main(int argc, char **argv)
         { "default_dir", test_livefile_default_dir },
         { "fork_child", test_livefile_fork_child },
         { "fork_child_fallback", test_livefile_fork_child_fallback },
+        { "fork_inside_dl_iterate", test_fork_inside_dl_iterate },
         { NULL, NULL },
     };
     static const hs_test_t proc_tests[] = {
