@@ -110,6 +110,10 @@ void hs_sample_fork(int phase);
  * header and the tables' backed parts: nothing else was written). False
  * when there was no memory for the copy: the child has no profile. */
 bool hs_sample_fork_private(void);
+/* Fork prepare, after hs_sample_fork(0), when the region is this process's
+ * file: a private copy of its used parts for the child to take in
+ * hs_sample_fork_private (the parent's is dropped by hs_sample_fork(1)). */
+void hs_sample_fork_snapshot(void);
 /* A fork child that lives on: the (private) region moves into p, a shared
  * mapping of REGION_SIZE bytes of the child's own new file, its header's
  * page backed (hs__platform_profile_region). False when the file cannot

@@ -295,6 +295,7 @@ void hs_profile_fork(int phase)
 {
     if (phase == 2) fork_child();     /* before the core writes the child's pid into it */
     hs_sample_fork(phase);
+    if (phase == 0 && file_name[0]) hs_sample_fork_snapshot();   /* under the profile's lock */
 }
 
 static void write_copy(const struct hs_prof_header *r, size_t size)

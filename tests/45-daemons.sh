@@ -179,6 +179,25 @@ cp_=$(echo "$out" | awk '/^child /{print $2}')
 [ -n "$cp_" ] && echo "$out" | grep -q "^child $cp_ 1$" && echo "$out" | grep -q "^heap profile of pid $cp_ " \
     && echo "$out" | grep -q "initialize_shell_variables\|make_variable_value\|xmalloc" \
     && pass fork-child-lives-profile || fail fork-child-lives-profile "$out"
+# ---- a fork child's profile is the parent's at the fork, with the parent
+# sampling at once after it (prog_forkprof: 200 blocks sampled before, 2,000
+# after): until stop 33 the child copied the parent's shared file after
+# the fork and took some of the later ones (212, 222, 360, 211 samples in 4
+# runs); the parent now copies under its profile lock before the fork
+FP="$ROOT/$B/tests/prog_forkprof"
+fp_res=
+for k in 1 2 3; do
+    D="$TMPD/forkprof$k"; mkdir -m 700 "$D"
+    HEAPSHIM_DIR="$D" HEAPSHIM_PROFILE_RATE=4k HEAPSHIM_PROFILE_SEED=1 LD_PRELOAD="$SHIM" "$FP" 200 2000 > "$D.out" 2>&1 &
+    fpp=$!
+    cp_=
+    for _ in $(seq 100); do cp_=$(sed -n 's/^child //p' "$D.out"); [ -n "$cp_" ] && break; sleep 0.05; done
+    n=$("$HS" profile --dir "$D" "$cp_" 2>&1 | head -1 | sed -n 's/.*, \([0-9]*\) samples$/\1/p')
+    wait $fpp; rc=$?
+    fp_res="$fp_res ${n:-none}/exit$rc"
+done
+[ "$fp_res" = " 200/exit0 200/exit0 200/exit0" ] && pass "fork-child-profile-at-fork: samples/exit$fp_res" \
+    || fail fork-child-profile-at-fork "the child's samples and exit status per run (want 200, 0):$fp_res"
 D="$TMPD/lazy2"; mkdir -m 700 "$D"
 HEAPSHIM_DIR="$D" LD_PRELOAD="$SHIM" "$PY" - "$TMPD/lazy.pids" <<'PYEOF' &
 import os, sys, threading, time
