@@ -1001,15 +1001,22 @@ static unsigned region_extents(size_t off[5], size_t len[5])
  * writes made after the fork. */
 static char *fork_snap;
 
-void hs_sample_fork_snapshot(void)
+/* a new private mapping of REGION_SIZE holding the region's used parts, or NULL */
+static char *copy_used(const struct hs_prof_header *r)
 {
-    struct hs_prof_header *r = region;
-    if (!r || fork_snap) return;      /* (a fork from a signal handler inside another's prepare) */
-    fork_snap = hs_os_map(REGION_SIZE);
-    if (!fork_snap) return;           /* the child copies, as below */
+    char *c = hs_os_map(REGION_SIZE);
+    if (!c) return NULL;
     size_t off[5], len[5];
     unsigned n = region_extents(off, len);
-    for (unsigned i = 0; i < n; i++) memcpy(fork_snap + off[i], (const char *)r + off[i], len[i]);
+    for (unsigned i = 0; i < n; i++) memcpy(c + off[i], (const char *)r + off[i], len[i]);
+    return c;
+}
+
+void hs_sample_fork_snapshot(void)
+{
+    /* (none when one is made already: a fork from a signal handler inside
+     * another fork's prepare; that one's child then copies for itself) */
+    if (region && !fork_snap) fork_snap = copy_used(region);
 }
 
 /* the parent, after the fork: the copy is the child's now */
@@ -1023,13 +1030,9 @@ bool hs_sample_fork_private(void)
 {
     struct hs_prof_header *r = region;
     if (!r) return true;
-    char *tmp = fork_snap;
+    /* the parent's copy; without one (no memory for it then), a copy now */
+    char *tmp = fork_snap ? fork_snap : copy_used(r);
     fork_snap = NULL;
-    if (!tmp && (tmp = hs_os_map(REGION_SIZE)) != NULL) {   /* no snapshot: no memory for it then */
-        size_t off[5], len[5];
-        unsigned n = region_extents(off, len);
-        for (unsigned i = 0; i < n; i++) memcpy(tmp + off[i], (const char *)r + off[i], len[i]);
-    }
     if (tmp) {
         if (hs_os_mremap(tmp, REGION_SIZE, REGION_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, r) != MAP_FAILED)
             return true;
