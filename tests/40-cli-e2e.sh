@@ -31,12 +31,11 @@ while not os.path.exists(go) and time.time() - t < 60: time.sleep(0.02)
 del hold[: mb // 2]
 sys.exit(3)
 PYEOF
-wait_file() { for _ in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 # 1. the baseline run, watched while it runs
 "$HS" run -o "$W/base.json" --timeline "$W/tl.csv" --interval 20 -- "$PYW" "$W/work.py" 24 "$W/ready" "$W/go" 2> "$W/run.err" &
 RUN=$!; KIDS+=($RUN)
-if ! wait_file "$W/ready"; then
+if ! wait_files "$W/ready"; then
     fail e2e-start "workload did not start: $(cat "$W/run.err")"; finish
 fi
 WP=$(cat "$W/ready")

@@ -40,10 +40,12 @@ start_serve() {    # start_serve LOG ARGS...: sets SERVE and port
 # ---- labels, info, services, a refused label set
 # (the programs below sleep 900 s and are killed at the end: under heavy load the
 # suite has taken more than 60 s to reach the Prometheus checks, which need them)
-HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(20000)]; time.sleep(900)' & pids+=($!); A1=$!
-HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time; x=[bytearray(64) for _ in range(10000)]; time.sleep(900)' & pids+=($!); A2=$!
+# (each says when it is idle; the scrape below compares two figures of them)
+HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time,sys; x=[bytearray(64) for _ in range(20000)]; open(sys.argv[1], "w").close(); time.sleep(900)' "$TMPD/a1.idle" & pids+=($!); A1=$!
+HEAPSHIM_LABELS='service=api,team=payments' LD_PRELOAD="$SHIM" "$PY" -c 'import time,sys; x=[bytearray(64) for _ in range(10000)]; open(sys.argv[1], "w").close(); time.sleep(900)' "$TMPD/a2.idle" & pids+=($!); A2=$!
 HEAPSHIM_LABELS='bad key=1' LD_PRELOAD="$SHIM" sleep 900 2>"$TMPD/badl.err" & pids+=($!); BADL=$!
-sleep 0.5
+wait_files "$TMPD/a1.idle" "$TMPD/a2.idle" "$HEAPSHIM_DIR/$A1" "$HEAPSHIM_DIR/$A2" "$HEAPSHIM_DIR/$BADL" \
+  || fail fleet-start "processes not started in 30 s: $(ls "$TMPD" "$HEAPSHIM_DIR" | tr '\n' ' ')"
 start_serve "$TMPD/s1.log" --window 5 --window-step 1
 [ -n "$port" ] || fail serve-start "$(cat "$TMPD/s1.log")"
 sleep 0.3
@@ -53,8 +55,8 @@ grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=
   && grep -q "^heapshim_mapped_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"mem\"} " "$TMPD/m1" \
   && grep -q "^heapshim_rss_anon_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\"} " "$TMPD/m1" \
   && pass labels-from-environ || fail labels-from-environ "$(grep -E "^heapshim_(live_bytes.*obj|mapped_live_bytes|rss_anon)" "$TMPD/m1" | head -6)"
-grep -q "^heapshim_process_info{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",cmdline=\"$PY -c import time; x=\[bytearray(64) for _ in range(20000)\]; time.sleep(900)\",unit=\"[^\"]*\",container_id=\"[^\"]*\",uid=\"$(id -u)\",allocator=\"pymalloc\"} 1" "$TMPD/m1" \
-  && pass info-metric || fail info-metric "$(grep process_info "$TMPD/m1" | head -2)"
+grep -q "^heapshim_process_info{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",cmdline=\"$PY -c import time,sys; x=\[bytearray(64) for _ in range(20000)\]; open(sys.argv\[1\], \\\\\"w\\\\\").close(); time.sleep(900) $TMPD/a1.idle\",unit=\"[^\"]*\",container_id=\"[^\"]*\",uid=\"$(id -u)\",allocator=\"pymalloc\"} 1" "$TMPD/m1" \
+  && pass info-metric || fail info-metric "$(grep '^heapshim_process_info{' "$TMPD/m1" | head -2)"
 grep -q "^heapshim_live_bytes{pid=\"$BADL\",comm=\"sleep\",service=\"sleep\",domain=\"mem\"}" "$TMPD/m1" \
   && [ "$(metric heapshim_label_errors_total "$TMPD/m1")" = 1 ] && pass labels-refused \
   || fail labels-refused "$(grep -E "pid=\"$BADL\".*mem|label_errors" "$TMPD/m1" | head -3)"
@@ -87,7 +89,8 @@ else
         echo 536870912 > "$M1/$LIM" 2>/dev/null
         sh -c 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec env LD_PRELOAD="$3" sleep 30' sh "$U1" "$M1" "$SHIM" & P1=$!; pids+=($P1)
         sh -c 'echo $$ > "$1/cgroup.procs" && exec env LD_PRELOAD="$2" sleep 30' sh "$C2" "$SHIM" & P2=$!; pids+=($P2)
-        sleep 0.5
+        wait_files "$HEAPSHIM_DIR/$P1" "$HEAPSHIM_DIR/$P2"
+        sleep 0.3
         curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$TMPD/mc"
         grep -q "^heapshim_live_bytes{pid=\"$P1\",comm=\"sleep\",service=\"hs44-$$\",domain=\"mem\"}" "$TMPD/mc" \
           && grep -q "^heapshim_process_info{pid=\"$P1\".*,unit=\"$unit\"," "$TMPD/mc" && pass cgroup-unit \
@@ -127,9 +130,10 @@ import sys, time, os
 while not os.path.exists(sys.argv[1]): time.sleep(0.01)
 x = bytearray(40 << 20); del x
 open(sys.argv[1] + ".done", "w").close()
-time.sleep(900)' "$SPK" & pids+=($!)
+time.sleep(900)' "$SPK" & pids+=($!); SP=$!
+wait_files "$HEAPSHIM_DIR/$SP"
 sleep 1.2
-touch "$SPK"; for _ in $(seq 100); do [ -e "$SPK.done" ] && break; sleep 0.02; done
+touch "$SPK"; wait_files "$SPK.done"
 sleep 1.2
 w=(); for k in 1 2 3; do
     w+=($(curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep '^heapshim_service_window_peak_bytes{service="spiky",domain="total"}' | awk '{print $NF}'))
@@ -158,9 +162,7 @@ else
     for i in 1 2 3; do
         env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pworker LD_PRELOAD="$SHIM" "$PY" -c 'x=[bytearray(100) for _ in range(3000)]'
     done
-    sleep 2.5
-    curl -s -m 10 "http://127.0.0.1:$pp/metrics" > "$TMPD/pm"
-    ex=$(metric 'heapshim_service_exited_processes_total\{service="pworker"\}' "$TMPD/pm")
+    ex=$(await_metric "$pp" "$TMPD/pm" 'heapshim_service_exited_processes_total\{service="pworker"\}' 3)
     al=$(metric 'heapshim_service_allocs_total\{service="pworker",domain="total"\}' "$TMPD/pm")
     grep -q "^heapshim_live_bytes{pid=\"$A1\",comm=\"python3\",service=\"api\",team=\"payments\",domain=\"obj\"}" "$TMPD/pm" \
       && grep -q "^heapshim_probe_syscalls_total{pid=\"$A1\"" "$TMPD/pm" && pass probe-serve-labels \

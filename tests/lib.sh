@@ -37,6 +37,16 @@ PY=/usr/bin/python3
 # here; reap_pids (from their cleanup) kills them and waits for them
 pids=()
 reap_pids() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+# wait_files PATH...: until every PATH exists, for at most 30 s (a loaded
+# CI machine has taken seconds to start a shimmed python); 1 if one never did
+wait_files() {
+    local f
+    for f in "$@"; do
+        for _ in $(seq 600); do [ -e "$f" ] && break; sleep 0.05; done
+        [ -e "$f" ] || return 1
+    done
+}
+
 # the value of the first exposition line matching regex $1 in file $2
 metric() { grep -E "^$1" "$2" | head -1 | awk '{print $NF}'; }
 
