@@ -107,7 +107,7 @@ typedef struct hs_central {
     hs_pool_t *used;            /* doubly linked list of pools with free blocks */
     char pad[64 - sizeof(hs_lock_t) - sizeof(hs_pool_t *)];
 } hs_central_t;
-static hs_central_t central[HS_NSMALLDOM][HS_NCLASSES] __attribute__((aligned(64)));
+static hs_central_t central[HS_NSMALLDOM][HS_NCLASSES] __attribute__((aligned(4096))) HS_COLD_BSS;
 
 void hs_get_arena_allocator(hs_arena_allocator_t *out)
 {

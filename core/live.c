@@ -518,7 +518,7 @@ static struct {
     struct hs_live_counts c;
     struct hs_live_globals g;
     struct hs_live_snapshot snap;     /* publish_locked's */
-} sum_scratch;
+} sum_scratch __attribute__((aligned(4096))) HS_COLD_BSS;
 
 static bool consistent_sum(struct hs_live_snapshot *out)
 {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-struct hs_shim_config hs_shim;
+struct hs_shim_config hs_shim HS_COLD_BSS;    /* read-mostly: off the hot pages */
 
 /*
  * Where the shim's own lines go: the stderr the process started with, and

@@ -25,11 +25,20 @@
 #include <pthread.h>
 #include <unistd.h>
 
-static char live_path[PATH_MAX];
+/* live_path names this process's file only while path_pid is owner_pid:
+ * a fork child (a new owner_pid) has no path without writing the 4 KiB
+ * buffer, whose page would cost the child a copy-on-write fault (45 us on
+ * this VM) at every fork. Cleared by path_pid = 0. */
+static char live_path[PATH_MAX] HS_COLD_BSS;
+static pid_t path_pid;
 static void *live_region;
 static size_t live_size;
 static uint64_t started_unix_ns;
 static pid_t owner_pid;
+
+static bool have_path(void) { return path_pid != 0 && path_pid == owner_pid && live_path[0]; }
+/* after a call that may have written live_path: ours if it did */
+static void path_taken(void) { path_pid = live_path[0] ? owner_pid : 0; }
 static bool report_dir_at_start;     /* HEAPSHIM_REPORT's directory was there (report.h) */
 
 /* per-mode base allocators for the domain table: glibc behind our header */
@@ -79,6 +88,7 @@ void hs__platform_config(struct hs_core_config *cfg)
         const char *why = NULL;
         size_t size = HS_LIVE_REGION_SIZE(HS_LIVE_MAX_SLOTS);
         live_region = hs_livefile_create(size, live_path, sizeof live_path, &why);
+        path_taken();
         if (live_region) {
             hs_profile_live_dir_ready();
             live_size = size;
@@ -150,7 +160,7 @@ void hs__platform_ready(void)
     hs_override_check_first();
     const char *why = NULL;
     if (hs_livefile_publish(&why) != 0) {
-        live_path[0] = 0;
+        path_pid = 0;
         hs_shim_warn("live counters not published: ", why ? why : "unknown error", "");
     }
     if (hs_shim.debug) hs_setup_debug_hooks();
@@ -190,8 +200,10 @@ static void live_publish_pending(bool force)
     const char *why = NULL;
     size_t used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
     hs_live_fill_child_identity(hs_live, false);   /* the time the file is made */
-    if (!hs_livefile_fork_child(live_region, NULL, live_size, used, live_path, sizeof live_path, &why)) {
-        live_path[0] = 0;
+    bool made = hs_livefile_fork_child(live_region, NULL, live_size, used, live_path, sizeof live_path, &why) != NULL;
+    path_taken();
+    if (!made) {
+        path_pid = 0;
         struct stat st;
         const char *dir = hs_livefile_dir();
         if (!(dir[0] && stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)))
@@ -229,16 +241,18 @@ static void live_fork_child(void)
     size_t used;
     const void *src = hs_live_fork_copy(&used);
     if (!src) used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
-    if (live_path[0] || HS_LOAD(&hs_live_pending)) {
-        live_path[0] = 0;            /* the parent's: never ours to remove */
+    if (path_pid || HS_LOAD(&hs_live_pending)) {   /* the parent had a file, or its counters private */
+        path_pid = 0;                /* the parent's path: never ours to remove */
         if (hs_livefile_fork_private(live_region, src, live_size, used) == 0) {
             live_pending_ns = hs_now_ns();
             HS_STORE(&hs_live_pending, 1);
             return;
         }
     }
-    if (!hs_livefile_fork_child(live_region, src, live_size, used, live_path, sizeof live_path, &why)) {
-        live_path[0] = 0;
+    bool made = hs_livefile_fork_child(live_region, src, live_size, used, live_path, sizeof live_path, &why) != NULL;
+    path_taken();
+    if (!made) {
+        path_pid = 0;
         /* a directory the process can no longer reach (it chroot()ed since
          * start): the child's counters stay private, without a line in the
          * program's output; any other failure is said */
@@ -266,7 +280,7 @@ void hs__platform_fork(int phase)
         hs_live_fill_child_identity(hs_live, true);
         /* a file made at once (no memory for a private copy): its start
          * time now, for the readers that check it */
-        if (live_path[0]) hs_live_fill_child_identity(hs_live, false);
+        if (have_path()) hs_live_fill_child_identity(hs_live, false);
     }
     hs_profile_fork(phase);
     /* a child whose live file was made at once (no memory for a private
@@ -313,8 +327,8 @@ static void shim_exit(void)
     if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);
     hs_profile_exit();
     hs_route_warn_unmatched();
-    if (live_path[0]) hs_livefile_remove(live_path);
-    live_path[0] = 0;
+    if (have_path()) hs_livefile_remove(live_path);
+    path_pid = 0;
 }
 
 __attribute__((destructor)) static void shim_fini(void) { shim_exit(); }
@@ -381,12 +395,12 @@ static int uid_move_begin(long new_euid)
     /* a fork child's counters still private: their file first, so that it
      * moves like any other */
     if (HS_LOAD(&hs_live_pending) && new_euid != -1 && (uid_t)new_euid != geteuid()) live_publish_pending(true);
-    if (!live_path[0] || !live_region || new_euid == -1 || (uid_t)new_euid == geteuid()) return 0;
+    if (!have_path() || !live_region || new_euid == -1 || (uid_t)new_euid == geteuid()) return 0;
     const char *d = hs_shim_getenv("HEAPSHIM_DIR");
     if (d && *d) return 0;
     if (getpid() != owner_pid) return 0;
     hs_livefile_remove(live_path);
-    live_path[0] = 0;
+    path_pid = 0;
     return 1;
 }
 
@@ -396,8 +410,10 @@ static void uid_move_end(int moved)
     int err = errno;                  /* the call's */
     size_t used = hs_live->slots_offset + (size_t)HS_LOAD(&hs_live->slots_used) * sizeof(struct hs_live_slot);
     const char *why = NULL;
-    if (!hs_livefile_rehome(live_region, live_size, used, live_path, sizeof live_path, &why)) {
-        live_path[0] = 0;
+    bool made = hs_livefile_rehome(live_region, live_size, used, live_path, sizeof live_path, &why) != NULL;
+    path_taken();
+    if (!made) {
+        path_pid = 0;
         hs_shim_warn("live counters not published after the uid change: ", why ? why : "unknown error", "");
     } else {
         hs_live_fill_identity(hs_live);

@@ -36,7 +36,7 @@ const char *hs_shim_getenv(const char *name) __attribute__((weak));
 static char lf_why_buf[PATH_MAX + 200] HS_COLD_BSS;
 /* the directory chosen at creation, for the fork child (whose environment
  * may have been changed by the program since) */
-static char lf_live_dir[PATH_MAX];
+static char lf_live_dir[PATH_MAX] HS_COLD_BSS;
 /* what was created (directory and file), so that the exit unlink removes
  * that file in that directory and nothing else: set at creation and in the
  * fork child, checked by hs_livefile_remove */

@@ -126,7 +126,7 @@ bool hs_route_glob(const char *pat, const char *s)
  * per object, with raw reads into a stack buffer (this runs inside malloc).
  */
 
-static char main_path[512];
+static char main_path[512] HS_COLD_BSS;
 
 static const char *base_name(const char *path)
 {
