@@ -548,7 +548,7 @@ void hs_arena_fork_parent(void)
             if (central_taken[d][k]) hs_unlock(&central[d][k].lock);
 }
 
-void hs_arena_fork_child(void)
+HS_FORK_CODE void hs_arena_fork_child(void)
 {
     hs_lock_reset(&arena_lock);
     for (unsigned d = 0; d < HS_NSMALLDOM; d++)

@@ -387,7 +387,7 @@ void hs_heap_fork_parent(void)
 
 /* In the child only the forking thread exists: the other threads' bins hold
  * blocks nobody will free, so give them back and free their slots. */
-void hs_heap_fork_child(void)
+HS_FORK_CODE void hs_heap_fork_child(void)
 {
     hs_lock_reset(&registry_lock);
     hs_lock_reset(&hs_slot0_lock);

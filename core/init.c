@@ -45,7 +45,7 @@ static void fork_parent(void)
     errno = saved;
 }
 
-static void fork_child(void)
+HS_FORK_CODE static void fork_child(void)
 {
     int saved = errno;
     if (hs__platform_fork) hs__platform_fork(2);

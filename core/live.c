@@ -55,7 +55,7 @@ static void set_labels(struct hs_live_header *h, const char *labels)
     h->labels_len = (uint32_t)n;
 }
 
-void hs_live_fork_base(void)
+HS_FORK_CODE void hs_live_fork_base(void)
 {
     static struct hs_live_snapshot s HS_COLD_BSS;
     struct hs_live_header *h = hs_live;
@@ -600,7 +600,7 @@ void hs_live_fork_snapshot(void)
     }
 }
 
-static void fork_done(void)
+HS_FORK_CODE static void fork_done(void)
 {
     if (fork_copy) hs_os_unmap(fork_copy, fork_copy_map);
     fork_copy = NULL;
@@ -638,7 +638,7 @@ bool hs_live_fork_take_copy(void *region, size_t size)
  * eBPF probe listens on. Rate-limited unless forced. */
 static uint64_t last_ns;
 
-void hs_live_fork_child(void)
+HS_FORK_CODE void hs_live_fork_child(void)
 {
     fork_done();
     hs_lock_reset(&snap_lock);

@@ -1026,7 +1026,7 @@ static void fork_snapshot_drop(void)
     fork_snap = NULL;
 }
 
-bool hs_sample_fork_private(void)
+HS_FORK_CODE bool hs_sample_fork_private(void)
 {
     struct hs_prof_header *r = region;
     if (!r) return true;
@@ -1068,7 +1068,7 @@ bool hs_sample_publish(void *p)
 
 static bool mod_taken, prof_taken;    /* by the fork handlers */
 
-void hs_sample_fork(int phase)
+HS_FORK_CODE void hs_sample_fork(int phase)
 {
     if (phase == 0) {
         mod_taken = hs_lock_for_fork(&mod_lock);

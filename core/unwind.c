@@ -1203,7 +1203,7 @@ __asm__(".text\n"
         ".cfi_endproc\n"
         ".size hs_unwind_cached, .-hs_unwind_cached\n");
 
-void hs_unwind_fork_child(void)
+HS_FORK_CODE void hs_unwind_fork_child(void)
 {
     hs_lock_reset(&fill_lock);
     hs_lock_reset(&obj_lock);

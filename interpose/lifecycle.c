@@ -234,7 +234,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
 /* the fork child's live region, its own from here on: a private copy (the
  * file comes later, live_publish_pending) or, when no memory is left for
  * that, a file made now */
-static void live_fork_child(void)
+HS_FORK_CODE static void live_fork_child(void)
 {
     const char *why = NULL;
     /* the counters as they were at the fork (the parent goes on writing its file) */
@@ -265,7 +265,7 @@ static void live_fork_child(void)
     }
 }
 
-void hs__platform_fork(int phase)
+HS_FORK_CODE void hs__platform_fork(int phase)
 {
     if (phase == 0 && HS_UNLIKELY(HS_LOAD(&hs_live_pending))) live_publish_pending(true);   /* a child that forks lives on */
     if (phase == 2) {
@@ -309,7 +309,7 @@ __attribute__((constructor)) static void shim_start(int argc, char **argv)
     errno = saved;
 }
 
-static void shim_exit(void)
+HS_FORK_CODE static void shim_exit(void)
 {
     static int done;
     if (hs_initialized != 2) hs__init();

@@ -385,7 +385,7 @@ static void *lf_child_fail(void *region, const void *src, size_t size, size_t us
     return NULL;
 }
 
-int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t used)
+HS_FORK_CODE int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t used)
 {
     lf_file_name[0] = 0;             /* never the parent's file to remove */
     if (used > size) used = size;

@@ -245,7 +245,7 @@ static void publish(const int64_t delta[3], int ev, uint64_t discard_bytes)
 /* reg_lock released: the publication reads the mapped block itself */
 static void after_update(void) { hs_live_mapped_changed(); }
 
-void hs_mapped_fork(int phase)
+HS_FORK_CODE void hs_mapped_fork(int phase)
 {
     static bool taken;
     if (phase == 0) taken = hs_lock_for_fork(&reg_lock);

@@ -263,7 +263,7 @@ static bool copy_pages(int fd, const char *r, size_t size)
  * page, map) cost a sampled shell about 350 us per fork child. */
 static bool pending;                  /* the region is private; its file is due */
 
-static void fork_child(void)
+HS_FORK_CODE static void fork_child(void)
 {
     bool shared = file_name[0] != 0;  /* the region is the parent's file */
     file_name[0] = 0;
@@ -291,7 +291,7 @@ void hs_profile_publish(void)
     }
 }
 
-void hs_profile_fork(int phase)
+HS_FORK_CODE void hs_profile_fork(int phase)
 {
     if (phase == 2) fork_child();     /* before the core writes the child's pid into it */
     hs_sample_fork(phase);
@@ -326,7 +326,7 @@ static void write_copy(const struct hs_prof_header *r, size_t size)
     }
 }
 
-void hs_profile_exit(void)
+HS_FORK_CODE void hs_profile_exit(void)
 {
     hs_unwind_store_save();
     struct hs_prof_header *r = hs_sample_region();

@@ -255,7 +255,7 @@ static unsigned object_domain(uintptr_t start, uintptr_t end, uintptr_t addr, co
     return dom;
 }
 
-void hs_route_warn_unmatched(void)
+HS_FORK_CODE void hs_route_warn_unmatched(void)
 {
     unsigned hits = __atomic_load_n(&rule_hits, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < hs_shim.nrules; i++) {
