@@ -38,6 +38,11 @@ $(B)/bench/rusage_run: bench/rusage_run.c $(B)/build-flags
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(BENCH_PLAIN_LD)
+# page faults per fork+exit (docs/benchmarks.md, "Pages written at a fork")
+$(B)/bench/fork_pages: bench/fork_pages.c $(B)/build-flags
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(BENCH_PLAIN_LD)
 
 # the floor of a preloaded counter (docs/benchmarks.md, "The floor"): an
 # empty preloaded library, and the least an exact per-call counter does;
