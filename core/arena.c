@@ -550,6 +550,12 @@ void hs_arena_fork_parent(void)
 
 HS_FORK_CODE void hs_arena_fork_child(void)
 {
+    /* alone: nothing was taken, no other thread held any, and a hold of
+     * this thread's own is the interrupted code's to release (internal.h).
+     * Not even read then: a page of the central lists that the parent
+     * never touched costs the child a fault at the first read (1 of
+     * bench/fork_pages.c's faults per fork). */
+    if (hs_fork_alone) return;
     hs_lock_reset(&arena_lock);
     for (unsigned d = 0; d < HS_NSMALLDOM; d++)
         for (unsigned k = 0; k < HS_NCLASSES; k++) hs_lock_reset(&central[d][k].lock);
