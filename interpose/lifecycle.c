@@ -327,7 +327,7 @@ HS_FORK_CODE static void shim_exit(void)
     if (hs_shim.stats) hs_report_table(hs_shim_errfd(), hs_shim.allocator_name);
     hs_profile_exit();
     hs_route_warn_unmatched();
-    if (have_path()) hs_livefile_remove(live_path);
+    if (have_path()) hs_livefile_remove(live_path, true);
     path_pid = 0;
 }
 
@@ -399,7 +399,7 @@ static int uid_move_begin(long new_euid)
     const char *d = hs_shim_getenv("HEAPSHIM_DIR");
     if (d && *d) return 0;
     if (getpid() != owner_pid) return 0;
-    hs_livefile_remove(live_path);
+    hs_livefile_remove(live_path, false);
     path_pid = 0;
     return 1;
 }

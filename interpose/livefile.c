@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,12 +487,62 @@ void hs_livefile_unlink_own(const char *name, dev_t dir_dev, ino_t dir_ino, dev_
     close(dirfd);
 }
 
-void hs_livefile_remove(const char *path)
+/* A collector runs for this directory (live.h "Where it lives"): its file
+ * is a regular file of ours, not writable by others, holding the pid of a
+ * process that is there. Two system calls more at exit when there is no
+ * such file (the openat fails), five when there is. */
+static bool lf_collector_running(int dirfd)
+{
+    int fd = openat(dirfd, HS_LIVE_COLLECTOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return false;
+    struct stat st;
+    char buf[24];
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022))
+        n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    long pid = 0;
+    for (ssize_t i = 0; i < n && buf[i] != '\n'; i++) {
+        if (buf[i] < '0' || buf[i] > '9' || pid > 0x7fffffff / 10) return false;
+        pid = pid * 10 + (buf[i] - '0');
+    }
+    return pid > 0 && pid <= 0x7fffffff && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+void hs_livefile_remove(const char *path, bool exiting)
 {
     if (!path || !path[0] || !lf_file_name[0] || !lf_live_dir[0]) return;
     const char *slash = strrchr(path, '/');
     if (!slash || strcmp(slash + 1, lf_file_name) != 0) return;   /* not the file we made */
-    hs_livefile_unlink_own(lf_file_name, lf_dir_dev, lf_dir_ino, lf_file_dev, lf_file_ino);
+    if (!exiting) {
+        hs_livefile_unlink_own(lf_file_name, lf_dir_dev, lf_dir_ino, lf_file_dev, lf_file_ino);
+        lf_file_name[0] = 0;
+        return;
+    }
+    /* at exit: kept for a running collector under a name of its own
+     * (live.h), else removed; the same identity checks as
+     * hs_livefile_unlink_own, on one descriptor of the directory */
+    int err = errno;
+    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat ds, fs;
+    if (dirfd >= 0 && fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino &&
+        fstatat(dirfd, lf_file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
+        fs.st_dev == lf_file_dev && fs.st_ino == lf_file_ino) {
+        bool kept = false;
+        if (lf_collector_running(dirfd)) {
+            char to[64];
+            struct hs_sb b = HS_SB(to, sizeof to);
+            hs_sb_str(&b, HS_LIVE_EXITED_PREFIX);
+            hs_sb_str(&b, lf_file_name);
+            hs_sb_chr(&b, '.');
+            hs_sb_u64(&b, (uint64_t)fs.st_ino);   /* unique while the file is there */
+            kept = hs_sb_ok(&b) && renameat(dirfd, lf_file_name, dirfd, to) == 0;
+        }
+        if (!kept) unlinkat(dirfd, lf_file_name, 0);
+    }
+    if (dirfd >= 0) close(dirfd);
+    errno = err;
     lf_file_name[0] = 0;
 }
 

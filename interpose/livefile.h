@@ -12,6 +12,7 @@
  */
 #ifndef HS_INTERPOSE_LIVEFILE_H
 #define HS_INTERPOSE_LIVEFILE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -44,9 +45,11 @@ void *hs_livefile_fork_child(void *region, const void *src, size_t size, size_t 
  * 0, or -1 (no memory: the region is still the parent's mapping). */
 int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t used);
 
-/* Remove the file at normal exit: relative to the directory, and only if
- * the directory and the file are still the ones this process created. */
-void hs_livefile_remove(const char *path);
+/* Remove the file: relative to the directory, and only if the directory
+ * and the file are still the ones this process created. exiting (a normal
+ * exit): renamed for a running collector instead (live.h "Where it
+ * lives"). */
+void hs_livefile_remove(const char *path, bool exiting);
 /* Remove NAME from the live directory, only if the directory and the entry
  * are still the ones this process made (device and inode of each, as
  * created): the one identity-checked removal of the live file and of the

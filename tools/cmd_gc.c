@@ -7,7 +7,9 @@
  * corrupt files are reported, never deleted: they may not be ours to touch.
  * The same holds for a process's heap profile, <pid>.prof, which a killed
  * process leaves too (judged by tools/profile_read.c's profile_stale_at:
- * the header's pid and start time).
+ * the header's pid and start time). Exits kept for a collector
+ * (include/heapshim/live.h "Where it lives") are removed when no collector
+ * runs any more, and so is the collector file of one that is gone.
  */
 #include "live.h"
 #include "profile.h"
@@ -19,7 +21,8 @@
 static const char usage[] =
     "usage: heapshim gc [--dir DIR] [--dry-run]\n"
     "  Remove live files left by shimmed processes that were killed (the shim\n"
-    "  removes its file at normal exit), and their heap profiles (PID.prof).\n"
+    "  removes its file at normal exit), and their heap profiles (PID.prof);\n"
+    "  exits kept for a `heapshim serve` that no longer runs, and its file.\n"
     "  Files of running processes and files\n"
     "  that are not valid live files are left alone (the latter are listed).\n";
 
@@ -59,6 +62,16 @@ int cmd_gc(int argc, char **argv)
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) die_bad("%s: cannot list live directory: %s", dir, strerror(errno));
     int removed = 0, kept = 0, bad = 0;
+    struct stat cst;
+    int coll = live_collector_at(&dh, &cst, err, sizeof err);
+    if (coll < 0) {
+        bad++;
+        warnx_("%s (left alone)", err);
+    } else if (coll == 0 && cst.st_ino && cst.st_size > 0) {   /* a collector that is gone */
+        if (dry) printf("would remove %s/%s (a collector that is gone)\n", dir, HS_LIVE_COLLECTOR);
+        else if (live_unlink_stale(&dh, HS_LIVE_COLLECTOR, &cst, err, sizeof err) == 0) removed++;
+        else warnx_("%s", err);
+    }
     struct dirent *de;
     while ((de = readdir(d))) {
         int pid = live_pid_name(de->d_name), rc;
@@ -66,6 +79,10 @@ int cmd_gc(int argc, char **argv)
         struct stat st;
         if (pid >= 0) {
             rc = live_read_at(&dh, de->d_name, pid, 0, &v, &st, err, sizeof err);
+        } else if (live_exited_name(de->d_name)) {
+            /* an exit: the running collector's to fold and remove */
+            if (coll > 0) continue;
+            rc = live_read_at(&dh, de->d_name, -1, 0, &v, &st, err, sizeof err);
         } else if ((pid = profile_pid_name(de->d_name)) >= 0) {
             rc = profile_stale_at(&dh, de->d_name, &st, err, sizeof err);
             snprintf(v.comm, sizeof v.comm, "heap profile");

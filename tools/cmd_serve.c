@@ -116,6 +116,10 @@ struct serve {
     unsigned slow_ms;                /* HEAPSHIM_SERVE_FAULT=slow-read */
     unsigned slow_ident_ms;          /* HEAPSHIM_SERVE_FAULT=slow-ident */
     int primed;                      /* the watch was in place at the last listing */
+    int collector;                   /* the directory's collector file is ours (collector_claim) */
+    int collector_said;              /* why it could not be, said once */
+    dev_t cdev;                      /* that file, as made */
+    ino_t cino;
     struct httpd_ops ops;
     struct done_file *done;          /* [SERVE_DONE_RING], a ring */
     unsigned ndone;
@@ -179,11 +183,12 @@ static void done_remember(struct serve *s, int i)
     memcpy(f->name, s->k[i].name, sizeof f->name);
 }
 
+/* name NULL: any name (an exit kept for the collector, renamed since) */
 static int done_before(const struct serve *s, const char *name, dev_t dev, ino_t ino)
 {
     unsigned n = s->ndone < SERVE_DONE_RING ? s->ndone : SERVE_DONE_RING;
     for (unsigned j = 0; s->done && j < n; j++)
-        if (s->done[j].ino == ino && s->done[j].dev == dev && !strcmp(s->done[j].name, name)) return 1;
+        if (s->done[j].ino == ino && s->done[j].dev == dev && (!name || !strcmp(s->done[j].name, name))) return 1;
     return 0;
 }
 
@@ -347,6 +352,108 @@ static int cmp_pid(const void *a, const void *b)
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
+/* ---- exits kept for the collector (include/heapshim/live.h "Where it lives") ----
+ * The exporter is the directory's collector while it runs: it makes the
+ * collector file (its pid; O_EXCL, replacing only the file of a collector
+ * that is gone), and a process that exits renames its file for it instead
+ * of removing it, so that a worker gone before the watcher could open its
+ * file is still folded, once, with its final figures; the exporter removes
+ * each such file once folded (or once folded through a descriptor it held).
+ * Another exporter already collecting here keeps the role; this one then
+ * folds what it holds, as before. */
+static void collector_claim(struct serve *s, const struct live_dirh *d)
+{
+    if (s->collector) return;
+    char buf[24], err[4600];
+    int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = openat(d->fd, HS_LIVE_COLLECTOR, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            struct stat st;
+            if (write(fd, buf, (size_t)len) == len && fstat(fd, &st) == 0) {
+                s->collector = 1;
+                s->cdev = st.st_dev;
+                s->cino = st.st_ino;
+            } else {
+                unlinkat(d->fd, HS_LIVE_COLLECTOR, 0);
+            }
+            close(fd);
+            return;
+        }
+        if (errno != EEXIST) break;
+        struct stat st;
+        int pid = live_collector_at(d, &st, err, sizeof err);
+        if (pid != 0) {              /* another running collector's, or not a collector's file */
+            if (!s->collector_said && pid < 0) fprintf(stderr, "heapshim serve: %s; exits are not kept for it\n", err);
+            s->collector_said = 1;
+            return;
+        }
+        /* a collector that is gone (or a file still empty: retried at the next reading) */
+        if (st.st_size == 0 || live_unlink_stale(d, HS_LIVE_COLLECTOR, &st, err, sizeof err) != 0) return;
+    }
+}
+
+/* at exit: our collector file, if it is still ours */
+static void collector_release(struct serve *s)
+{
+    if (!s->collector) return;
+    struct live_dirh d;
+    char err[4600];
+    if (live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err) != 0) return;
+    struct stat st;
+    if (fstatat(d.fd, HS_LIVE_COLLECTOR, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == s->cdev && st.st_ino == s->cino)
+        unlinkat(d.fd, HS_LIVE_COLLECTOR, 0);
+    live_dir_close(&d);
+    s->collector = 0;
+}
+
+/* every exit kept for us, folded once and removed: after the kept files
+ * (one folded through its descriptor is in the done ring by then) */
+static void collect_exits(struct serve *s, const struct live_dirh *d, struct scan *sc)
+{
+    DIR *dd = NULL;
+    int dfd = dup(d->fd);
+    if (dfd >= 0 && !(dd = fdopendir(dfd))) close(dfd);
+    if (!dd) return;
+    rewinddir(dd);                   /* a dup shares the offset of the listing before */
+    struct dirent *de;
+    char err[4600];
+    while ((de = readdir(dd))) {
+        if (!live_exited_name(de->d_name)) continue;
+        struct stat st;
+        if (fstatat(d->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        int held = 0;
+        for (int i = 0; i < s->nk && !held; i++)
+            held = s->k[i].fd >= 0 && s->k[i].dev == st.st_dev && s->k[i].ino == st.st_ino;
+        if (held) continue;          /* folded through its descriptor at the next reading */
+        if (!done_before(s, NULL, st.st_dev, st.st_ino)) {
+            struct stat fs;
+            int fd = live_open_at(d, de->d_name, &fs, err, sizeof err);
+            if (fd < 0) {
+                sc->bad += fd == LIVE_BAD;
+                continue;
+            }
+            struct proc_view v;
+            int r = live_read_kept(NULL, de->d_name, fd, 0, &v, err, sizeof err);
+            close(fd);
+            /* only an exit: a running process's file under this name is not one */
+            if (r != LIVE_STALE || v.state != HS_LIVE_STATE_EXITED || v.pid <= 0) {
+                sc->bad += r == LIVE_BAD;
+                continue;
+            }
+            exp_exited(s->e, &v);
+            if (s->done) {
+                struct done_file *f = &s->done[s->ndone++ % SERVE_DONE_RING];
+                f->dev = fs.st_dev;
+                f->ino = fs.st_ino;
+                snprintf(f->name, sizeof f->name, "%d", v.pid);
+            }
+        }
+        (void)live_unlink_stale(d, de->d_name, &st, err, sizeof err);
+    }
+    closedir(dd);
+}
+
 /* One reading, for a step and for a scrape alike: every kept file read
  * once; the running processes into sc (by pid; sc->stale: files of dead
  * processes still there, sc->bad: files refused or unreadable), and every
@@ -422,6 +529,8 @@ static int take_reading(struct serve *s, struct scan *sc)
     }
     /* files that replaced folded ones: read from the next reading on */
     if (rc == 0) {
+        collector_claim(s, &d);
+        collect_exits(s, &d, sc);
         hold_all(s, &d, s->primed);
         live_dir_close(&d);
     }
@@ -521,6 +630,7 @@ int cmd_serve(int argc, char **argv)
         __atomic_store_n(&s.th_stop, 1, __ATOMIC_RELEASE);
         pthread_join(s.th, NULL);
     }
+    collector_release(&s);
     take_incoming(&s);
     for (int i = 0; i < s.nk; i++)
         if (s.k[i].fd >= 0) close(s.k[i].fd);

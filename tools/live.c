@@ -687,6 +687,55 @@ int live_pid_name(const char *name)
     return (int)v;
 }
 
+int live_exited_name(const char *name)
+{
+    size_t n = strlen(HS_LIVE_EXITED_PREFIX);
+    if (strncmp(name, HS_LIVE_EXITED_PREFIX, n) != 0) return 0;
+    /* <pid>.<inode> */
+    const char *dot = strchr(name + n, '.');
+    if (!dot || dot == name + n || !dot[1]) return 0;
+    for (const char *c = name + n; *c; c++)
+        if (c != dot && (*c < '0' || *c > '9')) return 0;
+    return 1;
+}
+
+int live_collector_at(const struct live_dirh *d, struct stat *st, char *err, size_t cap)
+{
+    struct stat own;
+    if (!st) st = &own;
+    memset(st, 0, sizeof *st);
+    int fd = openat(d->fd, HS_LIVE_COLLECTOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, cap, "%s/%s: cannot open: %s", d->path, HS_LIVE_COLLECTOR,
+                 errno == ELOOP ? "a symlink (not followed)" : strerror(errno));
+        return -1;
+    }
+    char buf[32];
+    ssize_t n = -1;
+    const char *why = NULL;
+    if (fstat(fd, st) != 0) why = "cannot stat it";
+    else if (!S_ISREG(st->st_mode)) why = "not a regular file";
+    else if (st->st_uid != d->owner) why = "owned by another user than the directory";
+    else if (st->st_mode & 022) why = "writable by group or others";
+    else n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (why) {
+        snprintf(err, cap, "%s/%s: %s (accepted: a regular file of uid %u, mode 0600, holding a pid)", d->path,
+                 HS_LIVE_COLLECTOR, why, (unsigned)d->owner);
+        return -1;
+    }
+    if (n <= 0) return 0;               /* being written, or empty: no collector yet */
+    buf[n] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    int pid = live_pid_name(buf);
+    if (pid <= 0) {
+        snprintf(err, cap, "%s/%s: holds '%.20s', not a pid", d->path, HS_LIVE_COLLECTOR, buf);
+        return -1;
+    }
+    return kill(pid, 0) == 0 || errno == EPERM ? pid : 0;
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
     const struct proc_view *x = a, *y = b;

@@ -67,6 +67,16 @@ int live_unlink_stale(const struct live_dirh *d, const char *name, const struct 
 uint64_t live_wclock_ns(void);
 /* a live file name: the pid, or -1 */
 int live_pid_name(const char *name);
+
+/* Exits kept for a collector (include/heapshim/live.h "Where it lives").
+ * live_exited_name: 1 if NAME is such an exit's name. live_collector_at:
+ * the pid in the directory's collector file when it is a regular file of
+ * the directory's owner, mode 0600 or stricter, naming a running process
+ * (its pid); 0 when there is no such file or its process is gone; -1 when
+ * the name holds something else (left alone: not ours to touch), with the
+ * reason in err. st (may be NULL): the file's stat when one is there. */
+int live_exited_name(const char *name);
+int live_collector_at(const struct live_dirh *d, struct stat *st, char *err, size_t cap);
 /* /proc/<pid>/stat field 22 (clock ticks); 0 if gone. The command's only parser of it. */
 /* small /proc files: /proc/PID/WHAT (or a path) into buf, NUL-terminated,
  * at most cap - 1 bytes; bytes read or -1 (tools/live.c, the one reader) */

@@ -12,6 +12,16 @@
  *   publishing is off (HEAPSHIM_PUBLISH=0), or in a program that links the
  *   library without the shim, the same layout sits in anonymous memory.
  *
+ *   Exits kept for a collector: while the directory holds a file named
+ *   HS_LIVE_COLLECTOR (mode 0600, the owner's, holding the decimal pid of
+ *   a running collector, `heapshim serve`), a process that exits normally
+ *   renames its file, final counters and state EXITED in it, to
+ *   HS_LIVE_EXITED_PREFIX "<pid>.<inode>" instead of removing it; the
+ *   collector folds it and removes it. A worker that lives a millisecond
+ *   is gone before any reader can open its file; this one outlives it.
+ *   Without a running collector the file is removed as before (`heapshim
+ *   gc` removes what a collector killed by SIGKILL left).
+ *
  *   +--------------------------+  offset 0
  *   | struct hs_live_header     |  identity, globals, published snapshot
  *   | labels (896 B), base      |  HEAPSHIM_LABELS text, a fork child's base
@@ -211,6 +221,10 @@
 #include <stdint.h>
 #include <stddef.h>
 #endif
+
+/* the collector's file and the names of exits kept for it ("Where it lives") */
+#define HS_LIVE_COLLECTOR      ".collector"
+#define HS_LIVE_EXITED_PREFIX  ".exited."
 
 #define HS_LIVE_MAGIC        0x314556494c534848ull   /* "HHSLIVE1" little-endian */
 #define HS_LIVE_VERSION      5u
