@@ -191,7 +191,12 @@ void hs__platform_ready(void)
 /* hs_live_pending (core): this process's counters are private, no file yet */
 static uint64_t live_pending_ns;    /* since when (hs_now_ns) */
 
-static void live_publish_pending(bool force)
+/* the file now; profile: the profile's file too (not at exit, where it
+ * would be removed at once) */
+static void live_pending_to_file(bool force, bool profile);
+static void live_publish_pending(bool force) { live_pending_to_file(force, true); }
+
+static void live_pending_to_file(bool force, bool profile)
 {
     if (!HS_LOAD(&hs_live_pending) || getpid() != owner_pid) return;
     if (!force && hs_now_ns() - live_pending_ns < HS_LIVE_CHILD_NS) return;
@@ -209,7 +214,7 @@ static void live_publish_pending(bool force)
         if (!(dir[0] && stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)))
             hs_shim_warn("live counters of the fork child not published: ", why ? why : "unknown error", "");
     }
-    hs_profile_publish();     /* the profile's file, made now too */
+    if (profile) hs_profile_publish();     /* the profile's file, made now too */
     errno = err;
 }
 
@@ -316,6 +321,11 @@ HS_FORK_CODE static void shim_exit(void)
     /* a vfork/posix_spawn child shares our memory but is not us */
     if (hs_initialized != 2 || getpid() != owner_pid || done) return;
     done = 1;
+    /* a fork child whose counters are still private (it lived less than
+     * HS_LIVE_CHILD_NS): its final figures in a file for a collector that
+     * runs (include/heapshim/live.h "Where it lives"), which would
+     * otherwise never see its calls */
+    if (HS_LOAD(&hs_live_pending) && hs_livefile_collector_running()) live_pending_to_file(true, false);
     hs_live_publish(true);
     HS_STORE(&hs_live->state, HS_LIVE_STATE_EXITED);
     if (hs_shim.have_report) {

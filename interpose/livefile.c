@@ -510,6 +510,19 @@ static bool lf_collector_running(int dirfd)
     return pid > 0 && pid <= 0x7fffffff && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+bool hs_livefile_collector_running(void)
+{
+    if (!lf_live_dir[0]) return false;
+    int err = errno;
+    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat ds;
+    bool yes = dirfd >= 0 && fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino &&
+               lf_collector_running(dirfd);
+    if (dirfd >= 0) close(dirfd);
+    errno = err;
+    return yes;
+}
+
 void hs_livefile_remove(const char *path, bool exiting)
 {
     if (!path || !path[0] || !lf_file_name[0] || !lf_live_dir[0]) return;

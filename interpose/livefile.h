@@ -50,6 +50,8 @@ int hs_livefile_fork_private(void *region, const void *src, size_t size, size_t 
  * exit): renamed for a running collector instead (live.h "Where it
  * lives"). */
 void hs_livefile_remove(const char *path, bool exiting);
+/* a collector runs for the live directory (live.h "Where it lives") */
+bool hs_livefile_collector_running(void);
 /* Remove NAME from the live directory, only if the directory and the entry
  * are still the ones this process made (device and inode of each, as
  * created): the one identity-checked removal of the live file and of the

@@ -6,7 +6,8 @@
 # before the exporter could open its file is still folded, once, with its
 # final figures. Before stop 34 a burst of workers that live a millisecond
 # or two lost some of them (50 in a row: 45 folded here; in bursts 25-31
-# of 50). Then: no file left behind, the collector file gone with serve, a
+# of 50), and fork children that exited before they had a file were never
+# counted. Then: no file left behind, the collector file gone with serve, a
 # collector killed by SIGKILL keeps nothing (workers remove their files)
 # and `heapshim gc` removes what it left; hostile collector and exit files
 # are refused and left alone.
@@ -51,6 +52,15 @@ curl -s -m 10 "http://127.0.0.1:$port/metrics" > "$TMPD/m1b"; sleep 1.2
 curl -s -m 10 "http://127.0.0.1:$port/metrics" > "$TMPD/m1b"
 ex2=$(metric 'heapshim_service_exited_processes_total\{service="quick"\}' "$TMPD/m1b")
 [ "$ex2" = $N ] && pass serve-collect-once || fail serve-collect-once "exited $ex2 after two more readings (want $N)"
+# fork children that exit before they have a file (under 20 ms and 1 MiB:
+# their counters stay private, live.h "Fork"): made at their exit for the
+# collector, so the service counts their own calls. 2 x (1000 + 5 x 50)
+# allocations, 2 parents and 10 children; before, 2,000 and 2 exits.
+for _ in 1 2; do HEAPSHIM_LABELS=service=forky LD_PRELOAD="$SHIM" "$PH" n1000x64 f c5 n50x64 f; done
+fx=$(await_metric "$port" "$TMPD/m2" 'heapshim_service_exited_processes_total\{service="forky"\}' 12)
+fa=$(metric 'heapshim_service_allocs_total\{service="forky",domain="total"\}' "$TMPD/m2")
+[ "${fx:-0}" = 12 ] && [ "${fa:-0}" = 2500 ] && pass serve-collect-quick-fork-children \
+  || fail serve-collect-quick-fork-children "exited '$fx' (want 12), allocs '$fa' (want 2500)"
 # `top` lists no exit file as a process
 tp=$("$HS" top --once --json 2>&1)
 [ "$("$PY" -c 'import json,sys; print(len(json.loads(sys.argv[1])["processes"]))' "$tp" 2>/dev/null)" = 0 ] \

@@ -662,7 +662,7 @@ static void test_livefile_create(void)
     memcpy(p + 100, "published", 9);
     char buf[128];
     CU_ASSERT(read_all(path, buf, sizeof buf) == 128 && !memcmp(buf + 100, "published", 9));
-    hs_livefile_remove(path);
+    hs_livefile_remove(path, true);
     CU_ASSERT(access(path, F_OK) != 0);
     munmap(p, size);
 
@@ -675,7 +675,7 @@ static void test_livefile_create(void)
     CU_ASSERT_STRING_EQUAL(path, want);
     CU_ASSERT(hs_livefile_publish(&why) == 0);
     if (p) {
-        hs_livefile_remove(path);
+        hs_livefile_remove(path, true);
         munmap(p, 4096);
     }
     /* no room for the path: refused, nothing left behind */
@@ -775,7 +775,7 @@ static void test_livefile_nofollow_and_stale(void)
     CU_ASSERT_FATAL(p != NULL);
     CU_ASSERT(hs_livefile_publish(&why) == 0);
     CU_ASSERT(p[0] == 0 && p[size - 1] == 0);
-    hs_livefile_remove(path);
+    hs_livefile_remove(path, true);
     munmap(p, size);
     unlink(target);
 }
@@ -791,7 +791,7 @@ static void test_livefile_default_dir(void)
     CU_ASSERT(hs_livefile_publish(&why) == 0);
     snprintf(want, sizeof want, "/dev/shm/heapshim-%u/%d", (unsigned)geteuid(), (int)getpid());
     CU_ASSERT_STRING_EQUAL(path, want);
-    hs_livefile_remove(path);
+    hs_livefile_remove(path, true);
     munmap(p, 4096);
 }
 
@@ -907,7 +907,7 @@ static void test_livefile_fork_child(void)
     CU_ASSERT(all_are(buf + 100, fs.used - 100, 'A'));
     CU_ASSERT(all_are(buf + fs.used, fs.size - fs.used, 0));
     unlink(cpath);
-    hs_livefile_remove(fs.path);
+    hs_livefile_remove(fs.path, true);
     munmap(fs.region, fs.size);
 }
 
@@ -945,7 +945,7 @@ static void test_livefile_fork_child_fallback(void)
     snprintf(cpath, sizeof cpath, "%s/%d", fs.dir, (int)pid);
     CU_ASSERT(access(cpath, F_OK) != 0);
     chmod(fs.dir, 0700);
-    hs_livefile_remove(fs.path);
+    hs_livefile_remove(fs.path, true);
     munmap(fs.region, fs.size);
 }
 
@@ -1112,7 +1112,7 @@ static void test_no_malloc(void)
     hs_live_fill_identity(&h);
     hs_report_expand_path(tmpl, path, sizeof path);
     void *p = hs_livefile_create(8192, path, sizeof path, &why);
-    hs_livefile_remove(path);
+    hs_livefile_remove(path, true);
     int rep = hs_report_write(tmpl, "pymalloc", 1, &why);
     hs_report_write("/nonexistent-dir/x", "pymalloc", 1, &why);
     hs_report_table(devnull, "pymalloc");
@@ -1146,13 +1146,13 @@ static void test_no_malloc(void)
         ts_watch = 1;
         void *r = hs_livefile_fork_child(region, NULL, 65536, 4096, path, sizeof path, &why);
         ts_watch = 0;
-        hs_livefile_remove(path);
+        hs_livefile_remove(path, true);
         _exit(r == region && ts_allocs == 0 ? 0 : 1);
     }
     int st = 0;
     waitpid(pid, &st, 0);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    hs_livefile_remove(ppath);
+    hs_livefile_remove(ppath, true);
     munmap(region, 65536);
     close(devnull);
 }
