@@ -18,11 +18,11 @@
  */
 #include "livefile.h"
 #include "../core/internal.h"
+#include "../core/prim/proc.h"
 #include "strbuf.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,12 +502,20 @@ static bool lf_collector_running(int dirfd)
         n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0) return false;
-    long pid = 0;
+    /* "<pid> <start time>\n": the process that made it, told apart from a
+     * later one with its pid by the start time (/proc/<pid>/stat field 22) */
+    uint64_t v[2] = { 0, 0 };
+    int k = 0;
     for (ssize_t i = 0; i < n && buf[i] != '\n'; i++) {
-        if (buf[i] < '0' || buf[i] > '9' || pid > 0x7fffffff / 10) return false;
-        pid = pid * 10 + (buf[i] - '0');
+        if (buf[i] == ' ' && k == 0) {
+            k = 1;
+            continue;
+        }
+        if (buf[i] < '0' || buf[i] > '9' || v[k] > (UINT64_MAX - 9) / 10) return false;
+        v[k] = v[k] * 10 + (uint64_t)(buf[i] - '0');
     }
-    return pid > 0 && pid <= 0x7fffffff && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    if (v[0] == 0 || v[0] > 0x7fffffff || k != 1 || v[1] == 0) return false;
+    return hs_proc_start_time((int)v[0]) == v[1];
 }
 
 bool hs_livefile_collector_running(void)

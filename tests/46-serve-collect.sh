@@ -35,7 +35,7 @@ port=$(port_of "$TMPD/s.log")
 [ -n "$port" ] || { fail serve-start "$(cat "$TMPD/s.log")"; finish; }
 curl -s -m 10 -o /dev/null "http://127.0.0.1:$port/metrics"      # a first reading: the collector file
 wait_files "$D/.collector"
-own=$(cat "$D/.collector" 2>/dev/null)
+own=$(cut -d' ' -f1 "$D/.collector" 2>/dev/null)
 N=40
 for _ in $(seq $((N / 5))); do
     w=()
@@ -81,17 +81,22 @@ gco=$("$HS" gc 2>&1)
   || fail serve-collect-killed "exit files kept for a dead collector: $kept (want 0); gc: $gco; left: $(entries | tr '\n' ' ')"
 
 # ---- gc: exits kept for a collector that is gone are removed, with it
-printf '%s\n' 999999 > "$D/.collector"; chmod 600 "$D/.collector"     # no such process: gone
+# (a collector file names "<pid> <start time>"; the start time tells a
+# later process with the same pid from the collector)
+starttime() { "$PY" -c 'import sys; print(open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")", 1)[1].split()[19])' "$1"; }
 sleep 300 & SL=$!; pids+=($SL)
-printf '%s\n' $SL > "$D/.collector"                                   # a running "collector"
+printf '%s %s\n' $SL $(( $(starttime $SL) + 1 )) > "$D/.collector"; chmod 600 "$D/.collector"   # its pid, not its start
+LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"
+reused=$(ls -A "$D" | grep -c '^\.exited\.')
+printf '%s %s\n' $SL "$(starttime $SL)" > "$D/.collector"             # a running "collector"
 LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"
 kept=$(ls -A "$D" | grep -c '^\.exited\.')
 gco1=$("$HS" gc 2>&1)
 kept1=$(ls -A "$D" | grep -c '^\.exited\.')
 kill $SL; wait $SL 2>/dev/null
 gco2=$("$HS" gc 2>&1)
-[ "$kept" = 1 ] && [ "$kept1" = 1 ] && [ -z "$(entries)" ] && echo "$gco2" | grep -q "removed 2 stale files" \
-  && pass gc-collector-gone || fail gc-collector-gone "kept $kept, after gc with the collector running $kept1 ($gco1); after it: $gco2; left: $(entries | tr '\n' ' ')"
+[ "$reused" = 0 ] && [ "$kept" = 1 ] && [ "$kept1" = 1 ] && [ -z "$(entries)" ] && echo "$gco2" | grep -q "removed 2 stale files" \
+  && pass gc-collector-gone || fail gc-collector-gone "kept for a reused pid $reused (want 0); kept $kept, after gc with the collector running $kept1 ($gco1); after it: $gco2; left: $(entries | tr '\n' ' ')"
 
 # ---- hostile: a collector file that is not one, an exit file that is not one
 ln -s /etc/passwd "$D/.collector"

@@ -354,7 +354,7 @@ static int cmp_pid(const void *a, const void *b)
 
 /* ---- exits kept for the collector (include/heapshim/live.h "Where it lives") ----
  * The exporter is the directory's collector while it runs: it makes the
- * collector file (its pid; O_EXCL, replacing only the file of a collector
+ * collector file (its pid and start time; O_EXCL, replacing only the file of a collector
  * that is gone), and a process that exits renames its file for it instead
  * of removing it, so that a worker gone before the watcher could open its
  * file is still folded, once, with its final figures; the exporter removes
@@ -364,8 +364,8 @@ static int cmp_pid(const void *a, const void *b)
 static void collector_claim(struct serve *s, const struct live_dirh *d)
 {
     if (s->collector) return;
-    char buf[24], err[4600];
-    int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    char buf[48], err[4600];
+    int len = snprintf(buf, sizeof buf, "%d %llu\n", (int)getpid(), (unsigned long long)proc_start_time(getpid()));
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = openat(d->fd, HS_LIVE_COLLECTOR, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) {

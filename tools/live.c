@@ -728,12 +728,22 @@ int live_collector_at(const struct live_dirh *d, struct stat *st, char *err, siz
     if (n <= 0) return 0;               /* being written, or empty: no collector yet */
     buf[n] = 0;
     buf[strcspn(buf, "\n")] = 0;
-    int pid = live_pid_name(buf);
+    /* "<pid> <start time>" (/proc/<pid>/stat field 22): a later process
+     * with the same pid is not the collector */
+    char *sp = strchr(buf, ' ');
+    uint64_t start = 0;
+    int pid = -1;
+    if (sp) {
+        *sp = 0;
+        pid = live_pid_name(buf);
+        if (parse_u64(sp + 1, 1, UINT64_MAX, &start)) pid = -1;
+        *sp = ' ';
+    }
     if (pid <= 0) {
-        snprintf(err, cap, "%s/%s: holds '%.20s', not a pid", d->path, HS_LIVE_COLLECTOR, buf);
+        snprintf(err, cap, "%s/%s: holds '%.24s', not '<pid> <start time>'", d->path, HS_LIVE_COLLECTOR, buf);
         return -1;
     }
-    return kill(pid, 0) == 0 || errno == EPERM ? pid : 0;
+    return proc_alive(pid, start, 0, 0) ? pid : 0;
 }
 
 static int cmp_pid(const void *a, const void *b)

@@ -72,7 +72,7 @@ int live_pid_name(const char *name);
  * live_exited_name: 1 if NAME is such an exit's name. live_collector_at:
  * the pid in the directory's collector file when it is a regular file of
  * the directory's owner, mode 0600 or stricter, naming a running process
- * (its pid); 0 when there is no such file or its process is gone; -1 when
+ * by its pid and start time ("<pid> <start time>\n"; its pid); 0 when there is no such file or its process is gone; -1 when
  * the name holds something else (left alone: not ours to touch), with the
  * reason in err. st (may be NULL): the file's stat when one is there. */
 int live_exited_name(const char *name);

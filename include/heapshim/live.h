@@ -13,8 +13,9 @@
  *   library without the shim, the same layout sits in anonymous memory.
  *
  *   Exits kept for a collector: while the directory holds a file named
- *   HS_LIVE_COLLECTOR (mode 0600, the owner's, holding the decimal pid of
- *   a running collector, `heapshim serve`), a process that exits normally
+ *   HS_LIVE_COLLECTOR (mode 0600, the owner's, holding "<pid> <start
+ *   time>\n" of a running collector, `heapshim serve`: decimal, the start
+ *   time as /proc/<pid>/stat field 22), a process that exits normally
  *   renames its file, final counters and state EXITED in it, to
  *   HS_LIVE_EXITED_PREFIX "<pid>.<inode>" instead of removing it; the
  *   collector folds it and removes it. A worker that lives a millisecond
