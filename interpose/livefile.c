@@ -488,9 +488,10 @@ void hs_livefile_unlink_own(const char *name, dev_t dir_dev, ino_t dir_ino, dev_
 }
 
 /* A collector runs for this directory (live.h "Where it lives"): its file
- * is a regular file of ours, not writable by others, holding the pid of a
- * process that is there. Two system calls more at exit when there is no
- * such file (the openat fails), five when there is. */
+ * is a regular file of ours, not writable by others, holding the pid and
+ * start time of a process that is there. One system call at exit when
+ * there is no such file (the openat fails), seven when there is (the
+ * file, then /proc/<pid>/stat). */
 static bool lf_collector_running(int dirfd)
 {
     int fd = openat(dirfd, HS_LIVE_COLLECTOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
