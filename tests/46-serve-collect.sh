@@ -46,7 +46,7 @@ ex=$(await_metric "$port" "$TMPD/m1" 'heapshim_service_exited_processes_total\{s
 al=$(metric 'heapshim_service_allocs_total\{service="quick",domain="total"\}' "$TMPD/m1")
 left=$(ls -A "$D" | grep -c '^\.exited\.')
 [ "$own" = "$S" ] && [ "${ex:-0}" = $N ] && [ "${al:-0}" = $((N * A1)) ] && [ "$left" = 0 ] && pass serve-collect-quick-workers \
-  || fail serve-collect-quick-workers "collector file '$own' (want $S); exited '$ex' (want $N), allocs '$al' (want $((N * A1))); exit files left $left"
+  || fail serve-collect-quick-workers "collector file '$own' (want $S); exited '$ex' (want $N), allocs '$al' (want $((N * A1))); exit files left $left: $(entries | tr '\n' ' '); serve: $(tail -3 "$TMPD/s.log" | tr '\n' ' ')"
 # a scrape later: nothing folded twice
 curl -s -m 10 "http://127.0.0.1:$port/metrics" > "$TMPD/m1b"; sleep 1.2
 curl -s -m 10 "http://127.0.0.1:$port/metrics" > "$TMPD/m1b"
@@ -60,7 +60,7 @@ for _ in 1 2; do HEAPSHIM_LABELS=service=forky LD_PRELOAD="$SHIM" "$PH" n1000x64
 fx=$(await_metric "$port" "$TMPD/m2" 'heapshim_service_exited_processes_total\{service="forky"\}' 12)
 fa=$(metric 'heapshim_service_allocs_total\{service="forky",domain="total"\}' "$TMPD/m2")
 [ "${fx:-0}" = 12 ] && [ "${fa:-0}" = 2500 ] && pass serve-collect-quick-fork-children \
-  || fail serve-collect-quick-fork-children "exited '$fx' (want 12), allocs '$fa' (want 2500)"
+  || fail serve-collect-quick-fork-children "exited '$fx' (want 12), allocs '$fa' (want 2500); directory: $(entries | tr '\n' ' '); serve: $(tail -3 "$TMPD/s.log" | tr '\n' ' ')"
 # `top` lists no exit file as a process
 tp=$("$HS" top --once --json 2>&1)
 [ "$("$PY" -c 'import json,sys; print(len(json.loads(sys.argv[1])["processes"]))' "$tp" 2>/dev/null)" = 0 ] \

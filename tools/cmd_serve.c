@@ -183,12 +183,11 @@ static void done_remember(struct serve *s, int i)
     memcpy(f->name, s->k[i].name, sizeof f->name);
 }
 
-/* name NULL: any name (an exit kept for the collector, renamed since) */
 static int done_before(const struct serve *s, const char *name, dev_t dev, ino_t ino)
 {
     unsigned n = s->ndone < SERVE_DONE_RING ? s->ndone : SERVE_DONE_RING;
     for (unsigned j = 0; s->done && j < n; j++)
-        if (s->done[j].ino == ino && s->done[j].dev == dev && (!name || !strcmp(s->done[j].name, name))) return 1;
+        if (s->done[j].ino == ino && s->done[j].dev == dev && !strcmp(s->done[j].name, name)) return 1;
     return 0;
 }
 
@@ -419,14 +418,24 @@ static void collect_exits(struct serve *s, const struct live_dirh *d, struct sca
     struct dirent *de;
     char err[4600];
     while ((de = readdir(dd))) {
-        if (!live_exited_name(de->d_name)) continue;
+        int epid = live_exited_name(de->d_name);
+        if (!epid) continue;
         struct stat st;
         if (fstatat(d->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        int held = 0;
-        for (int i = 0; i < s->nk && !held; i++)
-            held = s->k[i].fd >= 0 && s->k[i].dev == st.st_dev && s->k[i].ino == st.st_ino;
+        /* the file held under its first name: the same inode and the pid
+         * of that name (an inode number is reused soon on some file
+         * systems: matched alone, a new exit was taken for a folded one
+         * and removed unread, 3-9 of 120 under load) */
+        char was[16];
+        snprintf(was, sizeof was, "%d", epid);
+        int held = 0, done = 0;
+        for (int i = 0; i < s->nk && !held && !done; i++)
+            if (s->k[i].dev == st.st_dev && s->k[i].ino == st.st_ino && !strcmp(s->k[i].name, was)) {
+                held = s->k[i].fd >= 0;
+                done = s->k[i].fd < 0;  /* folded through it (read exited before the rename) */
+            }
         if (held) continue;          /* folded through its descriptor at the next reading */
-        if (!done_before(s, NULL, st.st_dev, st.st_ino)) {
+        if (!done && !done_before(s, was, st.st_dev, st.st_ino)) {
             struct stat fs;
             int fd = live_open_at(d, de->d_name, &fs, err, sizeof err);
             if (fd < 0) {

@@ -693,10 +693,14 @@ int live_exited_name(const char *name)
     if (strncmp(name, HS_LIVE_EXITED_PREFIX, n) != 0) return 0;
     /* <pid>.<inode> */
     const char *dot = strchr(name + n, '.');
-    if (!dot || dot == name + n || !dot[1]) return 0;
+    if (!dot || dot == name + n || !dot[1] || dot - (name + n) > 10) return 0;
     for (const char *c = name + n; *c; c++)
         if (c != dot && (*c < '0' || *c > '9')) return 0;
-    return 1;
+    char pid[12];
+    memcpy(pid, name + n, (size_t)(dot - (name + n)));
+    pid[dot - (name + n)] = 0;
+    int v = live_pid_name(pid);
+    return v > 0 ? v : 0;
 }
 
 int live_collector_at(const struct live_dirh *d, struct stat *st, char *err, size_t cap)

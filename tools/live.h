@@ -69,7 +69,7 @@ uint64_t live_wclock_ns(void);
 int live_pid_name(const char *name);
 
 /* Exits kept for a collector (include/heapshim/live.h "Where it lives").
- * live_exited_name: 1 if NAME is such an exit's name. live_collector_at:
+ * live_exited_name: the pid in NAME if it is such an exit's name, else 0. live_collector_at:
  * the pid in the directory's collector file when it is a regular file of
  * the directory's owner, mode 0600 or stricter, naming a running process
  * by its pid and start time ("<pid> <start time>\n"; its pid); 0 when there is no such file or its process is gone; -1 when
