@@ -173,15 +173,18 @@ static void kept_drop(struct serve *s, int i)
     s->k[i] = s->k[--s->nk];
 }
 
-/* an entry done with, dropped now: remembered (see struct done_file) */
-static void done_remember(struct serve *s, int i)
+/* a file done with, by its first name: remembered (see struct done_file) */
+static void done_add(struct serve *s, dev_t dev, ino_t ino, const char *name)
 {
     if (!s->done) return;
     struct done_file *f = &s->done[s->ndone++ % SERVE_DONE_RING];
-    f->dev = s->k[i].dev;
-    f->ino = s->k[i].ino;
-    memcpy(f->name, s->k[i].name, sizeof f->name);
+    f->dev = dev;
+    f->ino = ino;
+    snprintf(f->name, sizeof f->name, "%s", name);
 }
+
+/* an entry done with, dropped now */
+static void done_remember(struct serve *s, int i) { done_add(s, s->k[i].dev, s->k[i].ino, s->k[i].name); }
 
 static int done_before(const struct serve *s, const char *name, dev_t dev, ino_t ino)
 {
@@ -228,16 +231,25 @@ static int hold(struct serve *s, const struct live_dirh *d, const char *name, in
     return 0;
 }
 
+/* a listing of d from its start (a dup shares the offset of the listing
+ * before), or NULL */
+static DIR *list_dir(const struct live_dirh *d)
+{
+    DIR *dd = NULL;
+    int dfd = dup(d->fd);
+    if (dfd >= 0 && !(dd = fdopendir(dfd))) close(dfd);
+    if (dd) rewinddir(dd);
+    return dd;
+}
+
 /* fresh: the files listed were created while we watched (the watch and a
  * first listing were in place before): fold them also if they exited
  * before their first read. Returns the files refused. */
 static int hold_all(struct serve *s, const struct live_dirh *d, int fresh)
 {
-    DIR *dd = NULL;
-    int dfd = dup(d->fd), bad = 0;
-    if (dfd >= 0 && !(dd = fdopendir(dfd))) close(dfd);
+    DIR *dd = list_dir(d);
     if (!dd) return 0;
-    rewinddir(dd);
+    int bad = 0;
     struct dirent *de;
     while ((de = readdir(dd))) bad += hold(s, d, de->d_name, fresh);
     closedir(dd);
@@ -410,11 +422,8 @@ static void collector_release(struct serve *s)
  * (one folded through its descriptor is in the done ring by then) */
 static void collect_exits(struct serve *s, const struct live_dirh *d, struct scan *sc)
 {
-    DIR *dd = NULL;
-    int dfd = dup(d->fd);
-    if (dfd >= 0 && !(dd = fdopendir(dfd))) close(dfd);
+    DIR *dd = list_dir(d);
     if (!dd) return;
-    rewinddir(dd);                   /* a dup shares the offset of the listing before */
     struct dirent *de;
     char err[4600];
     while ((de = readdir(dd))) {
@@ -445,18 +454,14 @@ static void collect_exits(struct serve *s, const struct live_dirh *d, struct sca
             struct proc_view v;
             int r = live_read_kept(NULL, de->d_name, fd, 0, &v, err, sizeof err);
             close(fd);
-            /* only an exit: a running process's file under this name is not one */
-            if (r != LIVE_STALE || v.state != HS_LIVE_STATE_EXITED || v.pid <= 0) {
-                sc->bad += r == LIVE_BAD;
+            /* only an exit, of the process its name says: a running
+             * process's file, or a foreign one, under this name is not */
+            if (r != LIVE_STALE || v.state != HS_LIVE_STATE_EXITED || v.pid != epid) {
+                sc->bad += r != LIVE_GONE;
                 continue;
             }
             exp_exited(s->e, &v);
-            if (s->done) {
-                struct done_file *f = &s->done[s->ndone++ % SERVE_DONE_RING];
-                f->dev = fs.st_dev;
-                f->ino = fs.st_ino;
-                snprintf(f->name, sizeof f->name, "%d", v.pid);
-            }
+            done_add(s, fs.st_dev, fs.st_ino, was);
         }
         (void)live_unlink_stale(d, de->d_name, &st, err, sizeof err);
     }
