@@ -10,7 +10,8 @@
 # counted. Then: no file left behind, the collector file gone with serve, a
 # collector killed by SIGKILL keeps nothing (workers remove their files)
 # and `heapshim gc` removes what it left; hostile collector and exit files
-# are refused and left alone.
+# are refused and left alone (an exit file whose name says another pid than
+# its header is not folded).
 source "$(dirname "$0")/lib.sh"
 HS="$ROOT/$B/heapshim"
 # SAN=1: an ASan-built shim cannot be preloaded into uninstrumented programs
@@ -89,8 +90,9 @@ printf '%s %s\n' $SL $(( $(starttime $SL) + 1 )) > "$D/.collector"; chmod 600 "$
 LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"
 reused=$(ls -A "$D" | grep -c '^\.exited\.')
 printf '%s %s\n' $SL "$(starttime $SL)" > "$D/.collector"             # a running "collector"
-LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"
+HEAPSHIM_LABELS=service=forged LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"
 kept=$(ls -A "$D" | grep -c '^\.exited\.')
+cp -p "$D"/.exited.* "$TMPD/exit-copy" 2>/dev/null     # a real exit, forged below
 gco1=$("$HS" gc 2>&1)
 kept1=$(ls -A "$D" | grep -c '^\.exited\.')
 kill $SL; wait $SL 2>/dev/null
@@ -104,15 +106,18 @@ ln -s /etc/passwd "$D/.collector"
 port=$(port_of "$TMPD/s3.log")
 ln -s /etc/hostname "$D/.exited.1.2"
 mkfifo "$D/.exited.3.4"
+cp -p "$TMPD/exit-copy" "$D/.exited.1.5"      # a valid exit whose name says another pid
 curl -s -m 10 -o /dev/null "http://127.0.0.1:$port/metrics"
 LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"
 curl -s -m 10 "http://127.0.0.1:$port/metrics" > "$TMPD/m3"
 said=$(grep -c "collector: .*symlink.*exits are not kept" "$TMPD/s3.log")
+forged=$([ -f "$D/.exited.1.5" ] && echo kept)
+forged_ex=$(metric 'heapshim_service_exited_processes_total\{service="forged"\}' "$TMPD/m3")
 alive=$(kill -0 $S 2>/dev/null && echo yes)
 kill $S; wait $S 2>/dev/null
 gco=$(timeout 10 "$HS" gc 2>&1); grc=$?
 [ -L "$D/.collector" ] && [ -L "$D/.exited.1.2" ] && [ -p "$D/.exited.3.4" ] && [ "$said" = 1 ] && [ "$alive" = yes ] \
   && [ "$(entries | wc -l)" = 3 ] && [ $grc = 0 ] && grep -q "^heapshim_window_step_seconds " "$TMPD/m3" \
-  && pass serve-collect-hostile \
-  || fail serve-collect-hostile "said $said (want 1), serve alive '$alive', left: $(entries | tr '\n' ' '); gc rc $grc: $gco; $(head -3 "$TMPD/s3.log")"
+  && [ "$forged" = kept ] && [ -z "$forged_ex" ] && pass serve-collect-hostile \
+  || fail serve-collect-hostile "said $said (want 1), serve alive '$alive', forged exit '$forged' (want kept), folded '$forged_ex' (want none); left: $(entries | tr '\n' ' '); gc rc $grc: $gco; $(head -3 "$TMPD/s3.log")"
 finish
