@@ -474,16 +474,32 @@ const char *hs_livefile_dir(void) { return lf_live_dir; }
  * file: with HEAPSHIM_DIR below a directory another user can write, the
  * path may by now lead somewhere else (a swapped symlink), and unlink(path)
  * would remove that user's choice of victim. */
+/* the live directory, opened, if it is still the one of dir_dev/dir_ino; else -1 */
+static int lf_open_own_dir(dev_t dir_dev, ino_t dir_ino)
+{
+    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat ds;
+    if (dirfd >= 0 && (fstat(dirfd, &ds) != 0 || ds.st_dev != dir_dev || ds.st_ino != dir_ino)) {
+        close(dirfd);
+        dirfd = -1;
+    }
+    return dirfd;
+}
+
+/* NAME in dirfd is still the regular file of file_dev/file_ino */
+static bool lf_own_entry(int dirfd, const char *name, dev_t file_dev, ino_t file_ino)
+{
+    struct stat fs;
+    return fstatat(dirfd, name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) && fs.st_dev == file_dev &&
+           fs.st_ino == file_ino;
+}
+
 void hs_livefile_unlink_own(const char *name, dev_t dir_dev, ino_t dir_ino, dev_t file_dev, ino_t file_ino)
 {
     if (!name[0] || !lf_live_dir[0]) return;
-    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int dirfd = lf_open_own_dir(dir_dev, dir_ino);
     if (dirfd < 0) return;
-    struct stat ds, fs;
-    if (fstat(dirfd, &ds) == 0 && ds.st_dev == dir_dev && ds.st_ino == dir_ino &&
-        fstatat(dirfd, name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
-        fs.st_dev == file_dev && fs.st_ino == file_ino)
-        unlinkat(dirfd, name, 0);
+    if (lf_own_entry(dirfd, name, file_dev, file_ino)) unlinkat(dirfd, name, 0);
     close(dirfd);
 }
 
@@ -523,10 +539,8 @@ bool hs_livefile_collector_running(void)
 {
     if (!lf_live_dir[0]) return false;
     int err = errno;
-    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat ds;
-    bool yes = dirfd >= 0 && fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino &&
-               lf_collector_running(dirfd);
+    int dirfd = lf_open_own_dir(lf_dir_dev, lf_dir_ino);
+    bool yes = dirfd >= 0 && lf_collector_running(dirfd);
     if (dirfd >= 0) close(dirfd);
     errno = err;
     return yes;
@@ -546,11 +560,8 @@ void hs_livefile_remove(const char *path, bool exiting)
      * (live.h), else removed; the same identity checks as
      * hs_livefile_unlink_own, on one descriptor of the directory */
     int err = errno;
-    int dirfd = open(lf_live_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat ds, fs;
-    if (dirfd >= 0 && fstat(dirfd, &ds) == 0 && ds.st_dev == lf_dir_dev && ds.st_ino == lf_dir_ino &&
-        fstatat(dirfd, lf_file_name, &fs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(fs.st_mode) &&
-        fs.st_dev == lf_file_dev && fs.st_ino == lf_file_ino) {
+    int dirfd = lf_open_own_dir(lf_dir_dev, lf_dir_ino);
+    if (dirfd >= 0 && lf_own_entry(dirfd, lf_file_name, lf_file_dev, lf_file_ino)) {
         bool kept = false;
         if (lf_collector_running(dirfd)) {
             char to[64];
@@ -558,7 +569,7 @@ void hs_livefile_remove(const char *path, bool exiting)
             hs_sb_str(&b, HS_LIVE_EXITED_PREFIX);
             hs_sb_str(&b, lf_file_name);
             hs_sb_chr(&b, '.');
-            hs_sb_u64(&b, (uint64_t)fs.st_ino);   /* unique while the file is there */
+            hs_sb_u64(&b, (uint64_t)lf_file_ino);   /* unique while the file is there */
             kept = hs_sb_ok(&b) && renameat(dirfd, lf_file_name, dirfd, to) == 0;
         }
         if (!kept) unlinkat(dirfd, lf_file_name, 0);
