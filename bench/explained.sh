@@ -80,7 +80,10 @@ best = {}
 env = dict(os.environ, HEAPSHIM_DIR=live)
 env.pop("LD_PRELOAD", None)
 while True:
-    alive = os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z"
+    try:    # the program can be reaped between any two reads (ESRCH, ENOENT)
+        alive = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        alive = False
     try:
         r = subprocess.run([hs, "top", "--once", "--json"], env=env, capture_output=True, text=True, timeout=10)
         doc = json.loads(r.stdout) if r.stdout.strip() else {}

@@ -235,9 +235,11 @@ static void check_names(void)
     }
 }
 
+/* Once, at start-up (hs__platform_config): hs_shim is still all zero
+ * (.bss), and is not cleared again, so that a page of it that nothing
+ * writes (the report template, the rules) stays untouched. */
 void hs_shim_read_env(void)
 {
-    memset(&hs_shim, 0, sizeof hs_shim);
     hs_shim.mode = HS_MODE_PYMALLOC;
     set_name("pymalloc");
 

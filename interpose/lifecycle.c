@@ -67,7 +67,7 @@ static void install_sys_allocator(unsigned dom)
 
 void hs__platform_config(struct hs_core_config *cfg)
 {
-    hs_shim_read_env();        /* (it clears hs_shim: the stderr is noted after it) */
+    hs_shim_read_env();        /* the settings first: noting the stderr writes hs_shim too */
     hs_shim_note_stderr();
     hs_profile_setup();
     if (hs_shim.stats) hs_shim_keep_stderr();

@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* env.c's getenv, when linked in (it also works before glibc set environ) */
@@ -503,10 +504,20 @@ void hs_livefile_unlink_own(const char *name, dev_t dir_dev, ino_t dir_ino, dev_
     close(dirfd);
 }
 
+/* A collector beat within HS_LIVE_COLLECTOR_STALE seconds: its file's
+ * modification time (a file dated ahead of the clock, which was set back,
+ * counts as beating) */
+static bool lf_collector_beats(const struct stat *st)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) return true;
+    return (int64_t)now.tv_sec - (int64_t)st->st_mtim.tv_sec <= HS_LIVE_COLLECTOR_STALE;
+}
+
 /* A collector runs for this directory (live.h "Where it lives"): its file
- * is a regular file of ours, not writable by others, holding the pid and
- * start time of a process that is there. One system call at exit when
- * there is no such file (the openat fails), seven when there is (the
+ * is a regular file of ours, not writable by others, beating, holding the
+ * pid and start time of a process that is there. One system call at exit
+ * when there is no such file (the openat fails), seven when there is (the
  * file, then /proc/<pid>/stat). */
 static bool lf_collector_running(int dirfd)
 {
@@ -515,7 +526,8 @@ static bool lf_collector_running(int dirfd)
     struct stat st;
     char buf[24];
     ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022))
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022) &&
+        lf_collector_beats(&st))
         n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0) return false;

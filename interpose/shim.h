@@ -59,9 +59,11 @@ struct hs_shim_config {
     int err_known;
     dev_t err_dev;
     ino_t err_ino;
-    char report[PATH_MAX];      /* HEAPSHIM_REPORT template */
     char allocator_name[16];    /* as recorded in reports and the live header */
     unsigned nrules;
+    /* the big buffers last: a process without a report template or rules
+     * writes only the first page of this struct at start-up */
+    char report[PATH_MAX];      /* HEAPSHIM_REPORT template */
     struct hs_route_rule rules[HS_ROUTE_MAX];
 };
 

@@ -9,7 +9,8 @@
 # of 50), and fork children that exited before they had a file were never
 # counted. Then: no file left behind, the collector file gone with serve, a
 # collector killed by SIGKILL keeps nothing (workers remove their files)
-# and `heapshim gc` removes what it left; hostile collector and exit files
+# and `heapshim gc` removes what it left, nor does a stopped one after
+# HS_LIVE_COLLECTOR_STALE seconds; hostile collector and exit files
 # are refused and left alone (an exit file whose name says another pid than
 # its header is not folded).
 source "$(dirname "$0")/lib.sh"
@@ -68,6 +69,34 @@ tp=$("$HS" top --once --json 2>&1)
   && pass serve-collect-top-silent || fail serve-collect-top-silent "$(echo "$tp" | head -c 300)"
 kill $S; wait $S 2>/dev/null
 [ ! -e "$D/.collector" ] && pass serve-collect-released || fail serve-collect-released "$(entries | tr '\n' ' ')"
+
+# ---- a stopped collector (SIGSTOP, a frozen cgroup): exits are kept for it
+# while its file beats (modified within HS_LIVE_COLLECTOR_STALE s), removed
+# as without one after that, so that they never pile up; once it runs again
+# it beats, folds what was kept and says that it missed the rest. 2 kept,
+# 3 removed while stale, 2 after: 4 folded. (Before, a stopped collector
+# kept every exit of the directory for as long as it was stopped.)
+fresh() { [ $(( $(date +%s) - $(stat -c %Y "$D/.collector" 2>/dev/null || echo 0) )) -le 2 ]; }
+"$HS" serve --listen 127.0.0.1:0 --window 60 --window-step 1 2> "$TMPD/s4.log" & S=$!; pids+=($S)
+port=$(port_of "$TMPD/s4.log")
+curl -s -m 10 -o /dev/null "http://127.0.0.1:$port/metrics"
+wait_files "$D/.collector"
+kill -STOP $S
+for _ in 1 2; do HEAPSHIM_LABELS=service=held LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"; done
+held=$(ls -A "$D" | grep -c '^\.exited\.')
+touch -d '-1 min' "$D/.collector"        # as if it had been stopped for a minute
+for _ in 1 2 3; do HEAPSHIM_LABELS=service=held LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"; done
+held2=$(ls -A "$D" | grep -c '^\.exited\.')
+kill -CONT $S
+for _ in $(seq 50); do fresh && break; sleep 0.1; done
+for _ in 1 2; do HEAPSHIM_LABELS=service=held LD_PRELOAD="$SHIM" "$PH" "${WORK[@]}"; done
+hx=$(await_metric "$port" "$TMPD/m4" 'heapshim_service_exited_processes_total\{service="held"\}' 4)
+ha=$(metric 'heapshim_service_allocs_total\{service="held",domain="total"\}' "$TMPD/m4")
+warned=$(grep -c "collector file had not been updated for [0-9]* s" "$TMPD/s4.log")
+kill $S; wait $S 2>/dev/null
+[ "$held" = 2 ] && [ "$held2" = 2 ] && [ "${hx:-0}" = 4 ] && [ "${ha:-0}" = $((4 * A1)) ] && [ "$warned" = 1 ] \
+  && [ -z "$(entries)" ] && pass serve-collect-stopped \
+  || fail serve-collect-stopped "kept while beating $held (want 2), after the beat went stale $held2 (want 2); exited '$hx' (want 4), allocs '$ha' (want $((4 * A1))); said $warned (want 1); left: $(entries | tr '\n' ' '); serve: $(tail -3 "$TMPD/s4.log" | tr '\n' ' ')"
 
 # ---- a collector killed by SIGKILL: nothing is kept for it; gc removes its file
 "$HS" serve --listen 127.0.0.1:0 2> "$TMPD/s2.log" & S=$!; pids+=($S)

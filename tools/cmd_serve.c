@@ -120,6 +120,9 @@ struct serve {
     int collector_said;              /* why it could not be, said once */
     dev_t cdev;                      /* that file, as made */
     ino_t cino;
+    int cfd;                         /* open on it for the heartbeat, -1 (atomic: both threads) */
+    pthread_mutex_t beat_mu;         /* guards last_beat */
+    struct timespec last_beat;       /* CLOCK_MONOTONIC of the last heartbeat */
     struct httpd_ops ops;
     struct done_file *done;          /* [SERVE_DONE_RING], a ring */
     unsigned ndone;
@@ -305,6 +308,8 @@ static void enqueue(struct serve *s, int fd, const struct stat *st, const char *
     if (!ok) close(fd);
 }
 
+static void collector_beat(struct serve *s);
+
 static void *watcher(void *arg)
 {
     struct serve *s = arg;
@@ -312,7 +317,9 @@ static void *watcher(void *arg)
     char err[4600];
     while (!__atomic_load_n(&s->th_stop, __ATOMIC_ACQUIRE)) {
         struct pollfd pfd = { s->ino, POLLIN, 0 };
-        if (poll(&pfd, 1, 200) <= 0) continue;
+        int ready = poll(&pfd, 1, 200);
+        collector_beat(s);
+        if (ready <= 0) continue;
         ssize_t n = read(s->ino, buf, sizeof buf);
         if (n <= 0) continue;
         struct live_dirh d;
@@ -385,9 +392,13 @@ static void collector_claim(struct serve *s, const struct live_dirh *d)
                 s->collector = 1;
                 s->cdev = st.st_dev;
                 s->cino = st.st_ino;
-            } else {
-                unlinkat(d->fd, HS_LIVE_COLLECTOR, 0);
+                pthread_mutex_lock(&s->beat_mu);
+                clock_gettime(CLOCK_MONOTONIC, &s->last_beat);
+                pthread_mutex_unlock(&s->beat_mu);
+                __atomic_store_n(&s->cfd, fd, __ATOMIC_RELEASE);
+                return;
             }
+            unlinkat(d->fd, HS_LIVE_COLLECTOR, 0);
             close(fd);
             return;
         }
@@ -404,10 +415,39 @@ static void collector_claim(struct serve *s, const struct live_dirh *d)
     }
 }
 
+/* The heartbeat (live.h "Where it lives"): the collector file's
+ * modification time, set at least every HS_LIVE_COLLECTOR_BEAT seconds by
+ * the watcher thread (and by each reading, for a serve without one). A
+ * process that exits while the file is older than HS_LIVE_COLLECTOR_STALE
+ * seconds removes its file; a serve that finds its file that old (it was
+ * stopped, or the clock moved) says that it did not count those exits. */
+static void collector_beat(struct serve *s)
+{
+    int fd = __atomic_load_n(&s->cfd, __ATOMIC_ACQUIRE);
+    if (fd < 0) return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&s->beat_mu);
+    if (now.tv_sec - s->last_beat.tv_sec >= HS_LIVE_COLLECTOR_BEAT) {
+        struct stat st;
+        long long age = fstat(fd, &st) == 0 ? (long long)(time(NULL) - st.st_mtim.tv_sec) : 0;
+        if (age > HS_LIVE_COLLECTOR_STALE)
+            fprintf(stderr,
+                    "heapshim serve: its collector file had not been updated for %lld s (stopped?): processes "
+                    "that exited in the last %lld s of that removed their files and are not counted\n",
+                    age, age - HS_LIVE_COLLECTOR_STALE);
+        futimens(fd, NULL);
+        s->last_beat = now;
+    }
+    pthread_mutex_unlock(&s->beat_mu);
+}
+
 /* at exit: our collector file, if it is still ours */
 static void collector_release(struct serve *s)
 {
     if (!s->collector) return;
+    int cfd = __atomic_exchange_n(&s->cfd, -1, __ATOMIC_ACQ_REL);
+    if (cfd >= 0) close(cfd);
     struct live_dirh d;
     char err[4600];
     if (live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err) != 0) return;
@@ -544,6 +584,7 @@ static int take_reading(struct serve *s, struct scan *sc)
     /* files that replaced folded ones: read from the next reading on */
     if (rc == 0) {
         collector_claim(s, &d);
+        collector_beat(s);
         collect_exits(s, &d, sc);
         hold_all(s, &d, s->primed);
         live_dir_close(&d);
@@ -610,7 +651,7 @@ int cmd_serve(int argc, char **argv)
     }
     int fd = httpd_listen("--listen", listen_s);
     struct serve s = { .dir = dir, .explicit_dir = dir_opt != NULL, .wd = -1, .slow_ms = slow_ms,
-                       .slow_ident_ms = slow_ident_ms };
+                       .slow_ident_ms = slow_ident_ms, .cfd = -1 };
     s.e = exp_new(&eo);
     s.done = calloc(SERVE_DONE_RING, sizeof *s.done);
     if (!s.e || !s.done) die_bad("out of memory");
@@ -625,6 +666,7 @@ int cmd_serve(int argc, char **argv)
         s.kmax = rl.rlim_cur > 700 ? (int)(rl.rlim_cur - 600) : 100;   /* 512 connections + margin */
     }
     pthread_mutex_init(&s.mu, NULL);
+    pthread_mutex_init(&s.beat_mu, NULL);
     s.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     int terr = s.ino < 0 ? errno : pthread_create(&s.th, NULL, watcher, &s);
     if (!terr) s.th_running = 1;

@@ -21,7 +21,13 @@
  *   collector folds it and removes it. A worker that lives a millisecond
  *   is gone before any reader can open its file; this one outlives it.
  *   Without a running collector the file is removed as before (`heapshim
- *   gc` removes what a collector killed by SIGKILL left).
+ *   gc` removes what a collector killed by SIGKILL left). Running means
+ *   alive and beating: the collector sets the file's modification time
+ *   every HS_LIVE_COLLECTOR_BEAT seconds, and one whose file is older than
+ *   HS_LIVE_COLLECTOR_STALE seconds (stopped by SIGSTOP, a frozen cgroup,
+ *   hung) is not running, so that exits never pile up in the directory for
+ *   longer than that; the collector does not count the exits of such a gap
+ *   and says so when it beats again.
  *
  *   +--------------------------+  offset 0
  *   | struct hs_live_header     |  identity, globals, published snapshot
@@ -226,6 +232,12 @@
 /* the collector's file and the names of exits kept for it ("Where it lives") */
 #define HS_LIVE_COLLECTOR      ".collector"
 #define HS_LIVE_EXITED_PREFIX  ".exited."
+/* the collector's heartbeat: it sets the file's modification time at least
+ * every HS_LIVE_COLLECTOR_BEAT seconds; a file older than
+ * HS_LIVE_COLLECTOR_STALE seconds is a collector that does not run (stopped,
+ * frozen, hung), and exiting processes remove their files as without one */
+#define HS_LIVE_COLLECTOR_BEAT   1
+#define HS_LIVE_COLLECTOR_STALE  10
 
 #define HS_LIVE_MAGIC        0x314556494c534848ull   /* "HHSLIVE1" little-endian */
 #define HS_LIVE_VERSION      5u
