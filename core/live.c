@@ -634,6 +634,12 @@ bool hs_live_fork_take_copy(void *region, size_t size)
 
 /* ---- the published snapshot ------------------------------------------------ */
 
+#if HS_HAVE_SDT
+/* the USDT points' semaphores (core/usdt.h); zero unless a tracer is attached */
+__extension__ unsigned short heapshim_init_semaphore __attribute__((section(".probes"), used));
+__extension__ unsigned short heapshim_publish_semaphore __attribute__((section(".probes"), used));
+#endif
+
 /* Refresh the seqlock'd snapshot in the header and fire the USDT point the
  * eBPF probe listens on. Rate-limited unless forced. */
 static uint64_t last_ns;
@@ -701,6 +707,18 @@ static void write_snapshot(const struct hs_live_snapshot *s)
     HS_BUMP(&h->publications, 1);
     HS_STORE(&h->snap_cut_ns, last_cut_ns);
     __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* Before an exec (interpose/lifecycle.c): the eBPF probe folds an image
+ * that execs from the last figures its heapshim:publish point gave (the
+ * exec ends the image without an exit, and its counters go with its
+ * memory), so whatever it counted since was lost there: a shell's last
+ * command lines, a wrapper's set-up. Published now, forced -- only while
+ * such a tracer is attached (the point's semaphore), so that an exec
+ * costs nothing more otherwise. */
+void hs_live_publish_exec(void)
+{
+    if (HS_USDT_ATTACHED(publish)) publish(true);
 }
 
 /* The header's rss_bytes is not written: every reader takes a process's

@@ -724,6 +724,9 @@ static void pyframes_splice(struct hs_prof_header *r, const struct hs_interp *in
 /* ---- USDT ---------------------------------------------------------------------- */
 
 #if HS_HAVE_SDT
+/* their semaphores (core/usdt.h), which the points' notes name */
+__extension__ unsigned short heapshim_sample_alloc_semaphore __attribute__((section(".probes"), used));
+__extension__ unsigned short heapshim_sample_free_semaphore __attribute__((section(".probes"), used));
 #define USDT_ALLOC(p, n, w) DTRACE_PROBE3(heapshim, sample_alloc, p, n, w)
 #define USDT_FREE(p) DTRACE_PROBE1(heapshim, sample_free, p)
 #else

@@ -23,10 +23,20 @@
 /* with -fPIC the default operand constraint yields sym@GOTPCREL(%rip), which
  * libbpf cannot resolve; plain registers/constants ("nr") work everywhere */
 #define STAP_SDT_ARG_CONSTRAINT nr
+/* Each point has a semaphore (systemtap's convention: a counter in the
+ * .probes section named in its note, which the kernel raises in every
+ * process mapping the library while a tracer with a reference counter,
+ * libbpf's USDT attach, bpftrace, is attached). The points fire whatever
+ * it says; HS_USDT_ATTACHED reads it where work is done only for a tracer
+ * (the publication before an exec, core/live.c). Defined in core/live.c. */
+#define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 #define HS_USDT2(name, a, b) DTRACE_PROBE2(heapshim, name, a, b)
+extern __attribute__((visibility("hidden"))) unsigned short heapshim_init_semaphore, heapshim_publish_semaphore;
+#define HS_USDT_ATTACHED(name) (__atomic_load_n(&heapshim_##name##_semaphore, __ATOMIC_RELAXED) != 0)
 #else
 #define HS_USDT2(name, a, b) do { (void)(a); (void)(b); } while (0)
+#define HS_USDT_ATTACHED(name) 0
 #endif
 
 #endif

@@ -294,6 +294,17 @@ HS_FORK_CODE void hs__platform_fork(int phase)
     hs_mapped_fork(phase);
 }
 
+/* Before an exec (interpose/exec.c): this image's last figures to a tracer
+ * (core/live.c, hs_live_publish_exec). Not in a vfork child, which runs in
+ * our memory but is not us. errno is the caller's. */
+void hs_shim_before_exec(void)
+{
+    if (hs_initialized != 2) return;
+    int err = errno;
+    if (getpid() == owner_pid) hs_live_publish_exec();
+    errno = err;
+}
+
 /* Start at load time too, so a process that never allocates still has a
  * live file and a report (the first malloc usually comes first anyway). */
 static void shim_exit(void);
@@ -306,6 +317,7 @@ __attribute__((constructor)) static void shim_start(int argc, char **argv)
     hs__init();
     hs_proc_set_args(0, NULL);
     hs_python_start();   /* CPython's domains, when the process exports its allocator API */
+    hs_exec_setup();     /* glibc's execvpe, found now: not in a child (exec.c) */
     /* quick_exit(3) runs its handlers, then leaves through glibc's internal
      * _exit, which neither our _exit nor a destructor sees: no report, no
      * table, and the live file was left behind. Registered first, ours runs

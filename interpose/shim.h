@@ -98,6 +98,8 @@ int  hs_route_parse(const char *spec, struct hs_route_rule *rules, unsigned max,
                     unsigned *n, const char **why);
 bool hs_route_glob(const char *pattern, const char *name);
 unsigned hs_route_caller(const void *ret_addr);   /* rules; default MEM */
+void hs_shim_before_exec(void);       /* lifecycle.c: called by the exec family (exec.c) */
+void hs_exec_setup(void);             /* exec.c: at start-up */
 void hs_route_warn_unmatched(void);   /* at exit: one line per rule that matched no caller */
 /* The domain of a plain call made from ret_addr: the thread's tag, else the
  * rules, else MEM. Used by malloc & co. (override.c) and mmap & co.

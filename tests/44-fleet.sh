@@ -201,8 +201,9 @@ else
     # went back by 1000 at each exec before stop 32, its calls never added).
     # A client scrapes every 50 ms, and every scrape's allocs must not go
     # down. The old image allocates once more after 100 ms, so that its
-    # figures are published (the probe folds an image from its last
-    # publication or reading: the shim does not publish at exec):
+    # figures are published by the clock too (the probe folds an image from
+    # its last publication or reading; the check after this one leaves
+    # that to the publication before the exec):
     # 3 x (1001 + 10) = 3033 and 6 exits exactly.
     ( while :; do curl -s -m 10 "http://127.0.0.1:$pp/metrics" | grep '^heapshim_service_allocs_total{service="pexec",domain="total"}' | awk '{print $NF}'; sleep 0.05; done ) > "$TMPD/pexec.seen" & SCR=$!; pids+=($SCR)
     for _ in 1 2 3; do
@@ -214,6 +215,18 @@ else
     back=$(awk 'NR > 1 && $1 < last { n++ } { last = $1 } END { print n + 0 }' "$TMPD/pexec.seen")
     [ "${ex:-0}" = 6 ] && [ "${al:-0}" = 3033 ] && [ "$back" = 0 ] && pass probe-serve-exec-folded \
       || fail probe-serve-exec-folded "exited '$ex' (want 6), allocs '$al' (want 3033), went back $back times in $(wc -l < "$TMPD/pexec.seen") scrapes"
+    # the same without the allocation that made the old image publish: the
+    # shim publishes before an exec while the probe is attached (the
+    # point's semaphore), so the 1000 allocations made just before it are
+    # folded: 3 x (1000 + 10) = 3030. Before stop 35 the probe folded the
+    # old image from its publication at start: 3 x 10 = 30.
+    for _ in 1 2 3; do
+        env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pexecnow LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n1000x64 f e n10x64 f s300
+    done
+    ex=$(await_metric "$pp" "$TMPD/pm5" 'heapshim_service_exited_processes_total\{service="pexecnow"\}' 6)
+    al=$(metric 'heapshim_service_allocs_total\{service="pexecnow",domain="total"\}' "$TMPD/pm5")
+    [ "${ex:-0}" = 6 ] && [ "${al:-0}" = 3030 ] && pass probe-serve-exec-last-figures \
+      || fail probe-serve-exec-last-figures "exited '$ex' (want 6), allocs '$al' (want 3030)"
     kill $PRB; wait $PRB 2>/dev/null
 fi
 
