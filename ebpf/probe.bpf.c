@@ -136,6 +136,8 @@ __u64 pull_vma_busy;    /* bpf_iter_task_vma_new failed (mmap lock busy, no memo
 __u64 pull_vma_fallback;/* ... and the region known from an earlier pull or USDT was read */
 __u64 pull_lib_gone;    /* a tgid pulled before no longer maps the library: dropped */
 __u64 exec_dropped;     /* tracked processes forgotten at exec */
+__u64 usdt_lost;        /* a USDT point's record not stored (the map update failed) */
+__u64 births_lost;      /* a newcomer's identity not sent (the ring buffer was full) */
 /* never written: zero sources for values too big for an inline memset */
 struct hs_probe_pull zero_pull;
 struct hsp_proc zero_proc;
@@ -230,7 +232,10 @@ static __always_inline void birth(__u64 region)
 {
     if (!keep_exited) return;
     struct hsp_birth *b = bpf_ringbuf_reserve(&births, sizeof *b, 0);
-    if (!b) return;
+    if (!b) {
+        __sync_fetch_and_add(&births_lost, 1);
+        return;
+    }
     const struct hs_live_header *uh = (const void *)region;
     b->tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
     if (bpf_probe_read_user(&b->labels_offset, sizeof b->labels_offset, &uh->labels_offset) ||
@@ -331,7 +336,7 @@ static __always_inline int record(__u64 region, __u64 size, bool init)
     struct task_struct *task = bpf_get_current_task_btf();
     p->rss_bytes = rss_bytes(task->mm, &p->rss_anon_bytes);
     p->brk_bytes = brk_bytes(task->mm);
-    bpf_map_update_elem(&procs, &tgid, p, BPF_ANY);
+    if (bpf_map_update_elem(&procs, &tgid, p, BPF_ANY) != 0) __sync_fetch_and_add(&usdt_lost, 1);
     /* the counts: in place, atomically (procs is replaced whole above, and
      * two threads of one process may publish at the same time) */
     struct hsp_syscalls *t = bpf_map_lookup_elem(&traffic, &tgid);
