@@ -964,7 +964,7 @@ static struct ring_buffer *births;
  * that identified it before the loop read the ring named it from /proc,
  * and a worker gone by then after its comm (its labels lost: 4 of
  * 2,140 workers of 1-2 ms in bursts of 5 here with the ring read between
- * readings only, 3 of about 1,600 with it read before each reading too,
+ * readings only, 4 of about 3,000 with it read before each reading too,
  * 0 of 1,500 now). Exec'd images' records (the same ring) are folded before
  * the reading's exits, as they came. */
 static int serve_reading(struct reading *r)
