@@ -226,8 +226,9 @@ else
     done
     ex=$(await_metric "$pp" "$TMPD/pm6" 'heapshim_service_exited_processes_total\{service="pquick"\}' 100)
     al=$(metric 'heapshim_service_allocs_total\{service="pquick",domain="total"\}' "$TMPD/pm6")
-    bycomm=$(grep -c '^heapshim_service_exited_processes_total{service="prog_phases"}' "$TMPD/pm6")
-    [ "${ex:-0}" = 100 ] && [ "${al:-0}" = 10000 ] && [ "$bycomm" = 0 ] && pass probe-serve-quick-workers-labelled \
+    # (a worker served under its comm is missing here; another test's
+    # prog_phases may be served under that comm, so it is only shown)
+    [ "${ex:-0}" = 100 ] && [ "${al:-0}" = 10000 ] && pass probe-serve-quick-workers-labelled \
       || fail probe-serve-quick-workers-labelled "exited '$ex' (want 100), allocs '$al' (want 10000), served under their comm: $(grep '^heapshim_service_exited_processes_total{service="prog_phases"}' "$TMPD/pm6")"
     # the same without the allocation that made the old image publish: the
     # shim publishes before an exec while the probe is attached (the
