@@ -466,7 +466,7 @@ int  hs_live_setup(void *region, size_t size, const char *allocator_name, const 
  * now become its base (live.h base_offset). */
 void hs_live_fork_base(void);
 void hs_live_publish(bool force);          /* refresh header snapshot (rate limited) */
-void hs_live_publish_exec(void);           /* before an exec: forced, while a tracer is attached */
+bool hs_live_traced(void);                 /* a tracer is attached to heapshim:publish */
 /* Called on every large-block operation: looks at the clock only every 256th
  * time, so a program that never reaches a small-block slow path still
  * publishes, and one that does many large operations pays next to nothing. */

@@ -709,17 +709,9 @@ static void write_snapshot(const struct hs_live_snapshot *s)
     __atomic_store_n(&h->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-/* Before an exec (interpose/lifecycle.c): the eBPF probe folds an image
- * that execs from the last figures its heapshim:publish point gave (the
- * exec ends the image without an exit, and its counters go with its
- * memory), so whatever it counted since was lost there: a shell's last
- * command lines, a wrapper's set-up. Published now, forced -- only while
- * such a tracer is attached (the point's semaphore), so that an exec
- * costs nothing more otherwise. */
-void hs_live_publish_exec(void)
-{
-    if (HS_USDT_ATTACHED(publish)) publish(true);
-}
+/* A tracer is attached to heapshim:publish (its semaphore, core/usdt.h):
+ * the publication before an exec is made only then (interpose/exec.c). */
+bool hs_live_traced(void) { return HS_USDT_ATTACHED(publish); }
 
 /* The header's rss_bytes is not written: every reader takes a process's
  * RSS from /proc or the kernel when it reads it (tools/live.c, the probe),

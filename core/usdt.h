@@ -28,7 +28,8 @@
  * process mapping the library while a tracer with a reference counter,
  * libbpf's USDT attach, bpftrace, is attached). The points fire whatever
  * it says; HS_USDT_ATTACHED reads it where work is done only for a tracer
- * (the publication before an exec, core/live.c). Defined in core/live.c. */
+ * (the publication before an exec: hs_live_traced). Each is defined in
+ * the file of its point (core/live.c, core/sample.c). */
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 #define HS_USDT2(name, a, b) DTRACE_PROBE2(heapshim, name, a, b)

@@ -2,13 +2,11 @@
  * interpose/exec.c - the exec family: the image's last figures first.
  *
  * Room: glibc's exec functions, exported over glibc's, each doing what
- * glibc 2.36's does after one call, hs_shim_before_exec() (lifecycle.c):
- * an exec ends the image without an exit, so the eBPF probe, which folds
- * such an image from the last figures its heapshim:publish point gave, lost
- * whatever it counted since (core/live.c, hs_live_publish_exec: only while
- * a tracer is attached). Nothing else changes: the same system calls, the
- * same errno, nothing allocated (an exec is async-signal-safe, and comes
- * right after a fork).
+ * glibc 2.36's does after one call, hs_shim_before_exec() (lifecycle.c),
+ * which hands the image's last figures to an attached eBPF probe (an exec
+ * ends the image without an exit). Nothing else changes: the same system
+ * calls, the same errno, nothing allocated (an exec is async-signal-safe,
+ * and comes right after a fork).
  *
  * execve, execveat and fexecve are system calls (glibc's fexecve is
  * execveat(fd, "", ..., AT_EMPTY_PATH) on every kernel it supports here);

@@ -294,14 +294,18 @@ HS_FORK_CODE void hs__platform_fork(int phase)
     hs_mapped_fork(phase);
 }
 
-/* Before an exec (interpose/exec.c): this image's last figures to a tracer
- * (core/live.c, hs_live_publish_exec). Not in a vfork child, which runs in
- * our memory but is not us. errno is the caller's. */
+/* Before an exec (interpose/exec.c). The eBPF probe folds an image that
+ * execs from the last figures its heapshim:publish point gave (the exec
+ * ends the image without an exit, and its counters go with its memory), so
+ * whatever it counted since was lost: a shell's last command lines, a
+ * wrapper's set-up. Published now, forced -- only while such a tracer is
+ * attached, so that an exec costs nothing more otherwise; not in a vfork
+ * child, which runs in our memory but is not us. errno is the caller's. */
 void hs_shim_before_exec(void)
 {
-    if (hs_initialized != 2) return;
+    if (hs_initialized != 2 || !hs_live_traced()) return;
     int err = errno;
-    if (getpid() == owner_pid) hs_live_publish_exec();
+    if (getpid() == owner_pid) hs_live_publish(true);
     errno = err;
 }
 

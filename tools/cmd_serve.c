@@ -116,11 +116,11 @@ struct serve {
     unsigned slow_ms;                /* HEAPSHIM_SERVE_FAULT=slow-read */
     unsigned slow_ident_ms;          /* HEAPSHIM_SERVE_FAULT=slow-ident */
     int primed;                      /* the watch was in place at the last listing */
-    int collector;                   /* the directory's collector file is ours (collector_claim) */
     int collector_said;              /* why it could not be, said once */
     dev_t cdev;                      /* that file, as made */
     ino_t cino;
-    int cfd;                         /* open on it for the heartbeat, -1 (atomic: both threads) */
+    int cfd;                         /* the directory's collector file, ours (collector_claim), open
+                                      * for the heartbeat; -1 if not (atomic: both threads) */
     pthread_mutex_t beat_mu;         /* guards last_beat */
     struct timespec last_beat;       /* CLOCK_MONOTONIC of the last heartbeat */
     struct httpd_ops ops;
@@ -381,7 +381,7 @@ static int cmp_pid(const void *a, const void *b)
  * folds what it holds, as before. */
 static void collector_claim(struct serve *s, const struct live_dirh *d)
 {
-    if (s->collector) return;
+    if (__atomic_load_n(&s->cfd, __ATOMIC_ACQUIRE) >= 0) return;
     char buf[48], err[4600];
     int len = snprintf(buf, sizeof buf, "%d %llu\n", (int)getpid(), (unsigned long long)proc_start_time(getpid()));
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -389,7 +389,6 @@ static void collector_claim(struct serve *s, const struct live_dirh *d)
         if (fd >= 0) {
             struct stat st;
             if (write(fd, buf, (size_t)len) == len && fstat(fd, &st) == 0) {
-                s->collector = 1;
                 s->cdev = st.st_dev;
                 s->cino = st.st_ino;
                 pthread_mutex_lock(&s->beat_mu);
@@ -445,9 +444,9 @@ static void collector_beat(struct serve *s)
 /* at exit: our collector file, if it is still ours */
 static void collector_release(struct serve *s)
 {
-    if (!s->collector) return;
     int cfd = __atomic_exchange_n(&s->cfd, -1, __ATOMIC_ACQ_REL);
-    if (cfd >= 0) close(cfd);
+    if (cfd < 0) return;
+    close(cfd);
     struct live_dirh d;
     char err[4600];
     if (live_dir_open(s->dir, s->explicit_dir, &d, err, sizeof err) != 0) return;
@@ -455,7 +454,6 @@ static void collector_release(struct serve *s)
     if (fstatat(d.fd, HS_LIVE_COLLECTOR, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == s->cdev && st.st_ino == s->cino)
         unlinkat(d.fd, HS_LIVE_COLLECTOR, 0);
     live_dir_close(&d);
-    s->collector = 0;
 }
 
 /* every exit kept for us, folded once and removed: after the kept files
