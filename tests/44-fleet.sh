@@ -170,6 +170,22 @@ else
     [ "$ex" = 3 ] && [ "${al:-0}" -ge 9000 ] && pass probe-serve-exited-folded \
       || fail probe-serve-exited-folded "exited '$ex' (want 3), allocs '$al' (want >= 9000)"
     out=$(promtool check metrics < "$TMPD/pm" 2>&1) && pass probe-serve-promtool || fail probe-serve-promtool "$out"
+    # workers of 1-2 ms in bursts of 5: each under its own service, 100 of
+    # 100 (before stop 35 a step could identify a worker before the loop had
+    # read its birth record, with its labels, from the ring buffer: 4 of
+    # 2,140 were served under their comm, "prog_phases"). With this probe,
+    # not the slow-ident one below: a reading reads every birth first.
+    for _ in $(seq 20); do
+        w=()
+        for _ in 1 2 3 4 5; do env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pquick LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n100x64 f & w+=($!); done
+        wait "${w[@]}"
+    done
+    ex=$(await_metric "$pp" "$TMPD/pm6" 'heapshim_service_exited_processes_total\{service="pquick"\}' 100)
+    al=$(metric 'heapshim_service_allocs_total\{service="pquick",domain="total"\}' "$TMPD/pm6")
+    # (a worker served under its comm is missing here; another test's
+    # prog_phases may be served under that comm, so it is only shown)
+    [ "${ex:-0}" = 100 ] && [ "${al:-0}" = 10000 ] && pass probe-serve-quick-workers-labelled \
+      || fail probe-serve-quick-workers-labelled "exited '$ex' (want 100), allocs '$al' (want 10000), served under their comm: $(grep '^heapshim_service_exited_processes_total{service="prog_phases"}' "$TMPD/pm6")"
     kill $PRB; wait $PRB 2>/dev/null
     # workers gone before the probe asks /proc who they are (slow-ident: it
     # waits 300 ms at each birth; each lives ~40 ms): labelled from what the
@@ -215,21 +231,6 @@ else
     back=$(awk 'NR > 1 && $1 < last { n++ } { last = $1 } END { print n + 0 }' "$TMPD/pexec.seen")
     [ "${ex:-0}" = 6 ] && [ "${al:-0}" = 3033 ] && [ "$back" = 0 ] && pass probe-serve-exec-folded \
       || fail probe-serve-exec-folded "exited '$ex' (want 6), allocs '$al' (want 3033), went back $back times in $(wc -l < "$TMPD/pexec.seen") scrapes"
-    # workers of 1-2 ms in bursts of 5: each under its own service, 100 of
-    # 100 (before stop 35 a step could identify a worker before the loop had
-    # read its birth record, with its labels, from the ring buffer: about 1
-    # in 400 was served under its comm, "prog_phases")
-    for _ in $(seq 20); do
-        w=()
-        for _ in 1 2 3 4 5; do env -u HEAPSHIM_DIR HEAPSHIM_LABELS=service=pquick LD_PRELOAD="$SHIM" "$ROOT/$B/tests/prog_phases" n100x64 f & w+=($!); done
-        wait "${w[@]}"
-    done
-    ex=$(await_metric "$pp" "$TMPD/pm6" 'heapshim_service_exited_processes_total\{service="pquick"\}' 100)
-    al=$(metric 'heapshim_service_allocs_total\{service="pquick",domain="total"\}' "$TMPD/pm6")
-    # (a worker served under its comm is missing here; another test's
-    # prog_phases may be served under that comm, so it is only shown)
-    [ "${ex:-0}" = 100 ] && [ "${al:-0}" = 10000 ] && pass probe-serve-quick-workers-labelled \
-      || fail probe-serve-quick-workers-labelled "exited '$ex' (want 100), allocs '$al' (want 10000), served under their comm: $(grep '^heapshim_service_exited_processes_total{service="prog_phases"}' "$TMPD/pm6")"
     # the same without the allocation that made the old image publish: the
     # shim publishes before an exec while the probe is attached (the
     # point's semaphore), so the 1000 allocations made just before it are
