@@ -55,7 +55,11 @@ fi
 GOOD="$TMPD/good"; cp "$D/unwind-$ID" "$GOOD"
 
 # 2. a real program: gcc twice, the same samples (seeded); cc1's opens of
-# its own file counted by strace when there is one
+# its own file counted by strace when there is one. The second run reads
+# from files the rules of code its samples reach and the first run's did
+# not (gcc's allocations differ a little between runs: ASLR orders its
+# hash tables): 66, 122, 140, 140 and 146 of about 2,900 in five clean
+# runs of stop 35 (2.3-5.0%); the store must serve at least 90% of it.
 if ! command -v gcc > /dev/null; then
     skip store-gcc "no gcc"
 else
@@ -70,8 +74,8 @@ else
     set -- $g2; grc2=$1 gf2=$2 gs2=$4 gd2=$5
     if [ "$grc1$grc2" != 00 ] || [ "$gd1$gd2" != 00 ] || ! cmp -s "$TMPD/big1.o" "$TMPD/big2.o"; then
         fail store-gcc "exits $grc1 $grc2, differ $gd1 $gd2: $(head -c 300 "$TMPD/g2.err")"
-    elif [ "$gf1" -lt 200 ] || [ $((gf2 * 20)) -gt "$gf1" ] || [ "$gs2" -lt $((gf1 * 9 / 10)) ]; then
-        fail store-gcc "first run $gf1 rules from files; second $gf2 from files, $gs2 from the store (want <= 5% of the first from files)"
+    elif [ "$gf1" -lt 200 ] || [ $((gf2 * 10)) -gt "$gf1" ] || [ "$gs2" -lt $((gf1 * 9 / 10)) ]; then
+        fail store-gcc "first run $gf1 rules from files; second $gf2 from files, $gs2 from the store (want <= 10% of the first from files, >= 90% from the store)"
     else
         pass store-gcc; echo "    gcc's processes: first run $gf1 rules from files; second $gf2 from files, $gs2 from the store; 0 differ"
     fi
