@@ -7,6 +7,9 @@
 #   bench-probe    bench/bench_probe.sh: shimmed programs with heapshim-probe attached vs
 #                  not, and bpftrace uprobes on libc malloc/free for comparison (issue 6;
 #                  skipped without root or without the probe)
+#   bench-profile  bench/bench_profile.sh: what heap-profile sampling at the default rate
+#                  costs (issue 16): the shim with sampling on vs off, CPU time with a
+#                  95% interval of the median, and peak RSS
 #   bench-explained bench/explained.sh: the share of anonymous RSS that heap + mapped
 #                  memory explain per program (python3, perl, git, gcc's cc1, node, sort;
 #                  issue 13), the figures of the README's "What the shim sees"
@@ -61,7 +64,7 @@ bench-floor-libs: $(B)/bench/libfloor_empty.so $(B)/bench/libfloor_count.so
 BENCH_PRELOAD_BINS := $(B)/bench/rusage_run $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/wl_*.c)) \
                       $(patsubst bench/%.cpp,$(B)/bench/%,$(wildcard bench/wl_*.cpp))
 
-.PHONY: bench-deps bench-core bench-preload bench-probe bench-explained
+.PHONY: bench-deps bench-core bench-preload bench-probe bench-profile bench-explained
 bench-deps:
 	$(Q)HEAPSHIM_DEPS="$(sort $(BENCH_DEPS))" scripts/install-deps
 
@@ -77,6 +80,10 @@ bench-probe: SHELL := /bin/bash
 bench-probe: bench-deps $(BENCH_PRELOAD_BINS) $(B)/libheapshim.so
 	$(Q)B=$(B) bench/bench_probe.sh $(BENCH_FLAGS) | tee $(B)/bench/probe.md; exit $${PIPESTATUS[0]}
 
+bench-profile: SHELL := /bin/bash
+bench-profile: bench-deps $(BENCH_PRELOAD_BINS) $(B)/libheapshim.so
+	$(Q)B=$(B) bench/bench_profile.sh $(BENCH_FLAGS) | tee $(B)/bench/profile.md; exit $${PIPESTATUS[0]}
+
 bench-explained: SHELL := /bin/bash
 bench-explained: bench-deps $(B)/libheapshim.so $(B)/heapshim
 	@mkdir -p $(B)/bench
@@ -87,7 +94,8 @@ bench-explained: bench-deps $(B)/libheapshim.so $(B)/heapshim
 ifneq ($(filter bench,$(MAKECMDGOALS)),)
 bench-preload: | bench-core
 bench-probe: | bench-preload
-bench-explained: | bench-probe
+bench-profile: | bench-probe
+bench-explained: | bench-profile
 endif
 
-BENCH_TARGETS += bench-core bench-preload bench-probe bench-explained
+BENCH_TARGETS += bench-core bench-preload bench-probe bench-profile bench-explained

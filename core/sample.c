@@ -234,8 +234,7 @@ static void region_init(struct hs_prof_header *r)
     r->depth_cap = HS_PROF_DEPTH;
     r->pyframes_off = OFF_PYF;
     r->pyframes_cap = HS_PROF_PYFRAMES;
-    ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
-    r->exe[n > 0 ? n : 0] = 0;
+    hs_proc_exe_path(r->exe, sizeof r->exe);
     r->version = HS_PROF_VERSION;
     __atomic_store_n(&r->magic, HS_PROF_MAGIC, __ATOMIC_RELEASE);
 }

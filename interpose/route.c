@@ -21,6 +21,7 @@
  * (hs_route_warn_unmatched, from the exit code).
  */
 #include "shim.h"
+#include "../core/prim/proc.h"
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
@@ -212,10 +213,7 @@ static unsigned route_object(uintptr_t addr, const struct link_map *lm)
     const char *names[5] = { NULL, NULL, NULL, NULL, NULL };
     const char *path = lm ? lm->l_name : NULL;
     if (!path || !*path) {                      /* the main program */
-        if (!main_path[0]) {
-            ssize_t k = readlink("/proc/self/exe", main_path, sizeof main_path - 1);
-            main_path[k > 0 ? k : 0] = 0;
-        }
+        if (!main_path[0]) hs_proc_exe_path(main_path, sizeof main_path);
         names[0] = base_name(main_path);
         names[1] = main_path;
     } else {

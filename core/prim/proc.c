@@ -222,6 +222,15 @@ void hs_proc_exe_id(uint64_t *dev, uint64_t *ino)
     errno = err;
 }
 
+void hs_proc_exe_path(char *buf, size_t cap)
+{
+    if (!cap) return;
+    int err = errno;
+    long n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", buf, cap - 1);
+    buf[n > 0 ? n : 0] = 0;
+    errno = err;
+}
+
 uint64_t hs_proc_pidns(void)
 {
     struct stat st;

@@ -22,6 +22,12 @@ uint64_t hs_proc_start_time(int pid);
  * an image that exec() replaced by another program. */
 void hs_proc_exe_id(uint64_t *dev, uint64_t *ino);
 
+/* The program file's path (the /proc/self/exe link), NUL-terminated, cut
+ * to cap-1 bytes; "" when it cannot be read. Errno kept. A path, not the
+ * file: it may name another file by now (replaced, " (deleted)", another
+ * root), so a caller that opens it checks what it opened. */
+void hs_proc_exe_path(char *buf, size_t cap);
+
 /* st_ino of /proc/self/ns/pid: the pid namespace this process's pid is
  * counted in (0 when it cannot be read) */
 uint64_t hs_proc_pidns(void);
