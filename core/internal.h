@@ -308,6 +308,14 @@ bool   hs_os_file_fits(uint64_t end);
 uint64_t hs_os_random64(void);
 bool   hs_os_single_threaded(void);       /* no thread was ever created (glibc's flag) */
 int    hs_os_other_process(int32_t owner); /* 1: not owner, own memory; 0: owner or shares it; -1 */
+/* No fork since the word was armed: true while the armed word reads nonzero,
+ * which it does in the process that armed it and in those sharing its
+ * memory, never in a child that has its own (fork, clone without CLONE_VM:
+ * the kernel zeroes the page there). false: a child, or not armed (not yet,
+ * or the kernel cannot: before Linux 4.14). hs_os_fork_word_arm() arms it
+ * (again, in a child); one page, mapped at the first arming. */
+bool   hs_os_fork_word(void);
+void   hs_os_fork_word_arm(void);
 /* dl_iterate_phdr for the core (the sampler's module list, the unwinder's
  * objects): false without calling it when it may not run now (a fork is
  * being prepared) or never again in this process (see prim/sys.c).

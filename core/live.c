@@ -422,14 +422,23 @@ static bool publish_requested(void);
  * private copy, a file of the child's own once it lives on) is run at the
  * child's first clock look instead: what the child counted before it went
  * to the parent (at most a tick's worth of operations or a sampling window
- * of bytes). A child that shares the parent's memory (vfork, posix_spawn)
+ * of bytes). Whether this is such a child is known without a system call
+ * once the fork word is armed (prim/sys.c hs_os_fork_word): the kernel
+ * zeroes it in the child. A child that shares the parent's memory (vfork, posix_spawn)
  * is left alone: its mappings are the parent's. Not for the core alone (its
  * region is anonymous memory, the child's own after a clone).
  */
+#define CLONE_ARM_LOOKS 8
 static void clone_check(void)
 {
-    if (!hs__platform_fork) return;
+    if (!hs__platform_fork || HS_LIKELY(hs_os_fork_word())) return;   /* no child since it was armed */
     if (hs_os_other_process(HS_LOAD(&hs_live->pid)) == 1) hs__platform_fork(2);
+    /* Armed once a process has made CLONE_ARM_LOOKS looks: one that lives
+     * shorter does not pay the page (its first write is a page fault, tens
+     * of us here); a child re-arms it at its first look. */
+    static unsigned looks;
+    if (HS_LOAD(&looks) >= CLONE_ARM_LOOKS) hs_os_fork_word_arm();
+    else HS_STORE(&looks, HS_LOAD(&looks) + 1);
 }
 
 void hs_slot_enter_slow(struct hs_live_slot *s)

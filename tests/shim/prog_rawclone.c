@@ -3,9 +3,12 @@
  * (no CLONE_VM, none of glibc's fork handlers: container runtimes and
  * sandboxes do this) must not count into its parent.
  *
- * Usage: prog_rawclone N MODE   (under the shim)
+ * Usage: prog_rawclone N MODE [WARM]   (under the shim)
  * MODE clone: syscall(SYS_clone, SIGCHLD); MODE spawn: posix_spawn of
  * /bin/true (a child that shares the parent's memory until it execs).
+ * WARM: malloc+free pairs the parent makes first (a process that has made
+ * a few clock looks tells a child by its fork word, not by getpid: both
+ * ways are tested).
  * The child allocates N blocks of 100 B, frees half, and leaves by
  * _exit(0). The parent reads its own counters (hs_total_stats, the shim's
  * API) before and after, and prints "parent_allocs_delta D" (its own
@@ -31,11 +34,16 @@ static void *volatile sink;
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: prog_rawclone N clone|spawn\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: prog_rawclone N clone|spawn [WARM]\n");
         return 2;
     }
     int n = atoi(argv[1]);
+    long warm = argc == 4 ? atol(argv[3]) : 0;
+    for (long i = 0; i < warm; i++) {
+        sink = malloc(100);
+        free(sink);
+    }
     int (*total)(stats_t *) = (int (*)(stats_t *))dlsym(RTLD_DEFAULT, "hs_total_stats");
     if (!total || n <= 0) {
         fprintf(stderr, "prog_rawclone: not under the shim, or a bad N\n");
