@@ -232,6 +232,12 @@ for mode in $MODES; do
     [ $rc = 0 ] && [ -n "$d" ] && [ "$d" -ge 0 ] && [ "$d" -le 1311 ] && echo "$out" | grep -qx 'child_status 0' \
         && pass "counters-$mode-raw-clone-child-warm$warm: $d" \
         || fail "counters-$mode-raw-clone-child-warm$warm" "exit $rc; the parent's allocs moved by '${d}' (want <= 1311 of the child's 20000): $(echo "$out" | tr '\n' ' ')"
+    # glibc's fork, the word armed or not: exact on both sides (the child's
+    # first look finds the word zero and must not take itself for a clone)
+    out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" timeout 60 "$RC" 20000 fork $warm 2>&1); rc=$?
+    [ $rc = 0 ] && echo "$out" | grep -qx 'child_status 0' && echo "$out" | grep -qx 'parent_allocs_delta 0' \
+        && echo "$out" | grep -qx 'parent_live_delta 0' && pass "counters-$mode-fork-child-warm$warm" \
+        || fail "counters-$mode-fork-child-warm$warm" "exit $rc (child status 1024: its counters did not move by exactly 20000 allocs and 10000 frees): $(echo "$out" | tr '\n' ' ')"
   done
     out=$(HEAPSHIM_ALLOCATOR=$mode LD_PRELOAD="$SHIM" timeout 60 "$RC" 20000 spawn 2>&1); rc=$?
     [ $rc = 0 ] && echo "$out" | grep -qx 'parent_allocs_delta 0' && echo "$out" | grep -qx 'parent_live_delta 0' \

@@ -390,8 +390,8 @@ out=$(cd "$C" && "$HS" plot "$C/t.csv" -o - --no-rss 2>&1); rc=$?
 [ $rc = 0 ] && echo "$out" | head -c 300 | grep -q '<svg' && [ ! -e "$C/-" ] && pass opt-plot-o-stdout || fail opt-plot-o-stdout "rc $rc: $(echo "$out" | head -c 200)"
 out=$("$HS" plot - -o - < "$C/t.csv" 2>&1) && echo "$out" | grep -q 'Heap footprint by domain: -' && pass opt-plot-stdin || fail opt-plot-stdin "$(echo "$out" | head -c 200)"
 if grep -q '^#define HS_HAVE_RSVG 1' "$ROOT/$B/config.h"; then
-    "$HS" plot "$C/t.csv" -o "$C/t.png" && r=$(png_check "$C/t.png" 960 540) && case $r in ok*) true;; *) false;; esac \
-        && pass "opt-plot-png ($r)" || fail opt-plot-png "${r:-plot failed}"
+    "$HS" plot "$C/t.csv" -o "$C/t.png" 2> "$C/png.err" && r=$(png_check "$C/t.png" 960 540) && case $r in ok*) true;; *) false;; esac \
+        && pass "opt-plot-png ($r)" || fail opt-plot-png "${r:-plot failed: $(head -c 300 "$C/png.err")}"
 else
     expect_bad opt-plot-png "-o $C/t.png: PNG output needs rsvg-convert \(librsvg2-bin\)" "$HS" plot "$C/t.csv" -o "$C/t.png"
 fi

@@ -5,7 +5,10 @@
  *
  * Usage: prog_rawclone N MODE [WARM]   (under the shim)
  * MODE clone: syscall(SYS_clone, SIGCHLD); MODE spawn: posix_spawn of
- * /bin/true (a child that shares the parent's memory until it execs).
+ * /bin/true (a child that shares the parent's memory until it execs);
+ * MODE fork: glibc's fork(), whose handlers make the child's counters its
+ * own at once: the parent's delta must be 0, and the child exits 0 only if
+ * its own counters moved by exactly its N allocations and N/2 frees.
  * WARM: malloc+free pairs the parent makes first (a process that has made
  * a few clock looks tells a child by its fork word, not by getpid: both
  * ways are tested).
@@ -35,7 +38,7 @@ static void *volatile sink;
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: prog_rawclone N clone|spawn [WARM]\n");
+        fprintf(stderr, "usage: prog_rawclone N clone|spawn|fork [WARM]\n");
         return 2;
     }
     int n = atoi(argv[1]);
@@ -63,6 +66,19 @@ int main(int argc, char **argv)
             }
             for (int i = 0; i < n; i += 2) free(v[i]);
             _exit(0);
+        }
+    } else if (!strcmp(argv[2], "fork")) {
+        pid = fork();
+        if (pid == 0) {
+            stats_t c0, c1;
+            if (total(&c0) != 0) _exit(3);
+            for (int i = 0; i < n; i++) {
+                v[i] = malloc(100);
+                sink = v[i];
+            }
+            for (int i = 0; i < n; i += 2) free(v[i]);
+            if (total(&c1) != 0) _exit(3);
+            _exit(c1.allocs - c0.allocs == (uint64_t)n && c1.frees - c0.frees == (uint64_t)(n + 1) / 2 ? 0 : 4);
         }
     } else {
         char *args[] = { (char *)"true", NULL };
