@@ -424,9 +424,10 @@ static bool publish_requested(void);
  * to the parent (at most a tick's worth of operations or a sampling window
  * of bytes). Whether this is such a child is known without a system call
  * once the fork word is armed (prim/sys.c hs_os_fork_word): the kernel
- * zeroes it in the child. A child that shares the parent's memory (vfork, posix_spawn)
- * is left alone: its mappings are the parent's. Not for the core alone (its
- * region is anonymous memory, the child's own after a clone).
+ * zeroes it in the child. A child that shares the parent's memory (vfork,
+ * posix_spawn) is left alone: its mappings are the parent's. Not for the
+ * core alone (its region is anonymous memory, the child's own after a
+ * clone).
  */
 #define CLONE_ARM_LOOKS 8
 static void clone_check(void)

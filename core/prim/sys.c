@@ -185,11 +185,12 @@ int hs_os_other_process(int32_t owner)
  * The fork word: telling a child that has its own memory without a system
  * call. getpid() is one (glibc has not cached it since 2.25; 1.1 us on this
  * VM), and the core asked it at every clock look (live.c clone_check):
- * 13,730 times in `wl_fixed 30`, about 5% of its time. A private page
+ * 15,522 times in `wl_fixed 30`, whose CPU time went from 274 to 240 ms
+ * (the least of 12 interleaved runs each) without them. A private page
  * marked MADV_WIPEONFORK reads as zeros in every child the kernel makes
  * with a copy of our memory -- glibc's fork, a raw clone(), _Fork -- and
  * keeps its word in threads and in vfork or posix_spawn children (the same
- * memory). Costs one page and two system calls, once.
+ * memory). Costs one page (and its fault) and two system calls, once.
  */
 static volatile uint64_t *fork_word;    /* NULL: not armed */
 static int fork_word_state;             /* 0: not tried, 1: mapped, 2: the kernel cannot */
