@@ -80,7 +80,7 @@ med = statistics.median
 def fmt(v): return "%.3f (%.3f..%.3f)" % (med(v), min(v), max(v))
 g = lambda v: math.exp(sum(map(math.log, v)) / len(v))
 # ratio[name][k]: per-round ratios default/off; k 0 wall, 1 cpu, 2 peak RSS
-ratio, rounds = {}, {}
+ratio = {}
 for name, rs in rows.items():
     ratio[name] = {0: {}, 1: {}, 2: {}}
     for r, d in rs.items():
