@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (bpftrace uprobes on the shim, felt by every shimmed process)
 # tests/29-python.sh - heapshim as CPython's allocator (issue 13,
 # interpose/python.c), in Debian's unmodified python3 and in stand-ins:
 #   fake-*      tests/shim/fakepy.c, a program exporting CPython's allocator

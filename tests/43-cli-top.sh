@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (times top --once at 500 processes)
 # tests/43-cli-top.sh - `heapshim top` with 500 shimmed processes: the
 # interactive view in an 80x24 tmux pane (no line wider than 80, header
 # visible, the largest consumer on screen, keys change the order), `top

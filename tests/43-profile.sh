@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (a bpftrace USDT one-liner on the shim, felt by every shimmed process)
 # tests/43-profile.sh - sampled heap profiles (issue 16): estimated live bytes
 # per call site against the exact figures of a program with known sites
 # (within 10% for every site holding >= 5% of the heap, two seeds, at exit

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (a real Prometheus scraping every second; the probe reads every shimmed process)
 # tests/44-fleet.sh - the fleet exporter (`heapshim serve`, issue 14 items 3
 # and 4): labels from HEAPSHIM_LABELS, the info metric, per-service series,
 # exited processes folded into their service, window peaks that scrapes do

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (real servers started and stopped within timeouts; creates a user)
 # tests/45-daemons.sh - daemons and privilege drops (issue 14 item 6):
 #   - daemon(3) and fork + parent exit: the daemon is listed by `top`, and
 #     the parent leaves no stale file (glibc's daemon() left the parent

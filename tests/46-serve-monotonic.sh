@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (window steps and scrapes against the clock; the probe)
 # tests/46-serve-monotonic.sh - a service's counters never go back, in
 # `heapshim serve` and in `heapshim-probe --serve`. Workers of one service
 # (HEAPSHIM_LABELS=service=...) start and exit one after the other while a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (a spike held 30 ms, judged in 1 s window steps; the probe)
 # tests/47-window-steps.sh - window peaks from the window steps every
 # process keeps in its live file (live.h "Window steps", version 4), read
 # by `heapshim serve` and by `heapshim-probe --serve`, which writes nothing

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-suites: alone (the probe reads every shimmed process on the machine)
 # tests/50-probe.sh - heapshim-probe (ebpf/, docs/probe.md) against real
 # processes: two shimmed (one busy, publishing; one idle since before the
 # probe started) and one plain. Checks that the probe lists exactly the
